@@ -1,0 +1,117 @@
+"""What a receipt shows, as plain strings: one view model shared by the HTML and the PDF renderers.
+
+Keeping the wording and number formatting here means both formats always agree, and it stays testable
+without rendering anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .invoices import Invoice, Party, format_money
+from .tax import format_rate
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptParty:
+    name: str
+    lines: tuple[str, ...]  # postal address lines then country
+    email: str
+    tax_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptLine:
+    description: str
+    quantity: str
+    unit_amount: str
+    amount: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptView:
+    title: str  # "INVOICE" | "CREDIT NOTE"
+    number: str
+    issued_on: str  # "2025-03-14"
+    issued_at: str  # "2025-03-14 10:22 UTC"
+    supplied_on: str  # date the session was paid, "" when unknown
+    status: str  # "ISSUED" | "VOID"
+    is_void: bool
+    is_test_mode: bool
+    seller: ReceiptParty
+    buyer: ReceiptParty
+    lines: tuple[ReceiptLine, ...]
+    subtotal: str
+    tax_label: str  # "Tax (19 %)"
+    tax: str
+    total: str  # "99.99 EUR"
+    currency: str
+    reference: str  # credit note -> invoice it cancels; void invoice -> credit note that cancels it
+    reason: str
+    support_email: str
+
+
+def _party(party: Party, fallback_name: str) -> ReceiptParty:
+    lines = list(party.address.lines)
+    if party.address.country:
+        lines.append(party.address.country)
+    return ReceiptParty(
+        name=party.name or fallback_name, lines=tuple(lines), email=party.email, tax_id=party.tax_id
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def build_receipt_view(
+    invoice: Invoice,
+    *,
+    credited_invoice_number: str | None = None,
+    credit_note_number: str | None = None,
+    support_email: str = "",
+) -> ReceiptView:
+    """Format `invoice` for a receipt; the caller looks up related numbers, ids are the fallback."""
+
+    def money(minor: int) -> str:
+        return format_money(minor, invoice.exponent, invoice.currency)
+
+    issued = _utc(invoice.issued_at)
+    if invoice.is_credit_note:
+        reference = f"Cancels invoice {credited_invoice_number or invoice.credits_invoice_id or ''}".rstrip()
+    elif invoice.is_void and (credit_note_number or invoice.credit_note_id):
+        reference = f"Cancelled by credit note {credit_note_number or invoice.credit_note_id}"
+    else:
+        reference = ""
+    return ReceiptView(
+        title="CREDIT NOTE" if invoice.is_credit_note else "INVOICE",
+        number=invoice.number,
+        issued_on=issued.strftime("%Y-%m-%d"),
+        issued_at=issued.strftime("%Y-%m-%d %H:%M UTC"),
+        supplied_on=_utc(invoice.paid_at).strftime("%Y-%m-%d") if invoice.paid_at else "",
+        status="VOID" if invoice.is_void else "ISSUED",
+        is_void=invoice.is_void,
+        is_test_mode=str(invoice.mode) == "test",
+        seller=_party(invoice.seller, f"Merchant {invoice.merchant_id}"),
+        buyer=_party(invoice.buyer, ""),
+        lines=tuple(
+            ReceiptLine(item.description, str(item.quantity), money(item.unit_amount), money(item.amount))
+            for item in invoice.line_items
+        ),
+        subtotal=money(invoice.subtotal),
+        tax_label=f"Tax ({format_rate(invoice.tax_rate_bps)} %)",
+        tax=money(invoice.tax),
+        total=money(invoice.total),
+        currency=invoice.currency,
+        reference=reference,
+        reason=invoice.reason,
+        support_email=support_email,
+    )
+
+
+def receipt_filename(invoice: Invoice, extension: str) -> str:
+    """`INV-2025-000042.pdf`; the number is already filename-safe, the guard keeps it that way."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", invoice.number) or invoice.id
+    return f"{stem}.{extension}"

@@ -1,0 +1,99 @@
+"""Configuration from environment variables.
+
+A bad or missing value stops start-up with one line naming the variable and exit code 2, so that an operator
+sees the cause at once instead of a stack trace from deep inside a service.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import NoReturn, TypeVar
+
+T = TypeVar("T")
+
+EXIT_CONFIG = 2
+
+
+class ConfigError(Exception):
+    """One configuration variable is missing or malformed."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+class Env:
+    """Typed readers over an environment mapping (os.environ by default, a dict in tests)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    def str(self, name: str, default: str | None = None) -> str:
+        value = self.raw(name)
+        if value is None:
+            if default is None:
+                raise ConfigError(name, "is required but not set")
+            return default
+        return value
+
+    def optional(self, name: str) -> str | None:
+        return self.raw(name)
+
+    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value, 10)
+        except ValueError:
+            raise ConfigError(name, f"must be an integer, got {value!r}") from None
+        if minimum is not None and number < minimum:
+            raise ConfigError(name, f"must be >= {minimum}, got {number}")
+        if maximum is not None and number > maximum:
+            raise ConfigError(name, f"must be <= {maximum}, got {number}")
+        return number
+
+    def port(self, name: str, default: int) -> int:
+        return self.int(name, default, minimum=0, maximum=65535)
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(name, f"must be true or false, got {value!r}")
+
+    def list(self, name: str) -> list[str]:
+        value = self.raw(name)
+        return [] if value is None else [item.strip() for item in value.split(",") if item.strip()]
+
+    def choice(self, name: str, default: str, choices: set[str]) -> str:
+        value = self.str(name, default)
+        if value not in choices:
+            raise ConfigError(name, f"must be one of {', '.join(sorted(choices))}, got {value!r}")
+        return value
+
+    def parsed(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(name, str(exc)) from None
+
+
+def exit_on_config_error(error: ConfigError) -> NoReturn:
+    print(f"paygate: configuration error: {error.variable} {error.problem}", file=sys.stderr)
+    raise SystemExit(EXIT_CONFIG)

@@ -1,0 +1,83 @@
+"""Mapping between domain errors and gRPC status, in both directions.
+
+The stable error code travels in the trailing metadata key `paygate-error-code`, so a caller (the gateway,
+another service) can switch on it without parsing messages.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from paygate_runtime.errors import (
+    AlreadyExists,
+    DomainError,
+    ErrorKind,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+
+ERROR_CODE_KEY = "paygate-error-code"
+ERROR_FIELD_KEY = "paygate-error-field"
+
+STATUS_BY_KIND: dict[ErrorKind, grpc.StatusCode] = {
+    ErrorKind.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorKind.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorKind.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorKind.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+}
+
+_ERROR_BY_STATUS: dict[grpc.StatusCode, type[DomainError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+}
+
+
+def trailing_metadata_for(error: DomainError) -> tuple[tuple[str, str], ...]:
+    metadata = [(ERROR_CODE_KEY, error.code)]
+    if error.field:
+        metadata.append((ERROR_FIELD_KEY, error.field))
+    return tuple(metadata)
+
+
+def error_code(error: grpc.RpcError) -> str | None:
+    """The stable paygate code carried by a failed call, if the callee set one."""
+    trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+    for key, value in trailing or ():
+        if key == ERROR_CODE_KEY:
+            return value
+    return None
+
+
+def to_domain_error(error: grpc.aio.AioRpcError) -> DomainError | None:
+    """Rebuild the callee's domain error, so adapters can re-raise it as their own; None for transport faults."""
+    cls = _ERROR_BY_STATUS.get(error.code())
+    if cls is None:
+        return None
+    field = None
+    for key, value in error.trailing_metadata() or ():
+        if key == ERROR_FIELD_KEY:
+            field = value
+    return cls(error_code(error) or error.code().name.lower(), error.details() or "", field=field)
+
+
+def is_transient(error: grpc.aio.AioRpcError) -> bool:
+    """Failures worth retrying later: the callee is down, overloaded or slow."""
+    return error.code() in {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.CANCELLED,
+    }

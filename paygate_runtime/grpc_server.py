@@ -1,0 +1,172 @@
+"""grpc.aio server bootstrap shared by the three gRPC services.
+
+Every server gets standard health checking, server reflection, an interceptor that carries the request id and
+maps domain errors to status codes, and a graceful stop that drains in-flight RPCs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from paygate_runtime.errors import DomainError
+from paygate_runtime.grpc_errors import STATUS_BY_KIND, trailing_metadata_for
+from paygate_runtime.logs import request_id_var
+from paygate_runtime.tls import TlsFiles, server_credentials
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_KEY = "x-request-id"
+
+
+@dataclass
+class GrpcServiceSpec:
+    """What a service contributes to its server: servicers, background workers and clean-up."""
+
+    name: str
+    # (add_XServicer_to_server, servicer, full service name)
+    servicers: list[tuple[Callable[[Any, grpc.aio.Server], None], Any, str]]
+    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+class ServerContextInterceptor(grpc.aio.ServerInterceptor):
+    """Sets the request id for logs and turns DomainError into a status with a stable code.
+
+    An unexpected exception becomes INTERNAL without leaking its text to the caller, and is logged here.
+    """
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        method = handler_call_details.method
+        request_id = ""
+        for key, value in handler_call_details.invocation_metadata or ():
+            if key == REQUEST_ID_KEY:
+                request_id = str(value)[:64]
+        request_id = request_id or uuid.uuid4().hex
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            token = request_id_var.set(request_id)
+            try:
+                return await inner(request, context)
+            except DomainError as error:
+                context.set_trailing_metadata(trailing_metadata_for(error))
+                await context.abort(STATUS_BY_KIND[error.kind], error.message)
+            except (asyncio.CancelledError, grpc.aio.AbortError):
+                raise
+            except Exception:
+                log.exception("unhandled error in rpc", extra={"method": method})
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                request_id_var.reset(token)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class RunningGrpcServer:
+    def __init__(
+        self,
+        spec: GrpcServiceSpec,
+        server: grpc.aio.Server,
+        port: int,
+        health_servicer: health.aio.HealthServicer,
+    ) -> None:
+        self.spec = spec
+        self.server = server
+        self.port = port
+        self.health = health_servicer
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
+
+    def start_background(self) -> None:
+        for worker in self.spec.background:
+            task = asyncio.create_task(_supervised(worker, self.spec.name), name=f"{self.spec.name}-bg")
+            self._tasks.append(task)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop taking calls, let in-flight ones finish (up to grace seconds), then stop workers."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.health.enter_graceful_shutdown()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.server.stop(grace)
+        for hook in self.spec.on_stop:
+            try:
+                await hook()
+            except Exception:
+                log.exception("stop hook failed")
+
+
+async def _supervised(worker: Callable[[], Awaitable[None]], service: str) -> None:
+    """Restart a background worker that crashes, so one bad iteration never stops fulfilment for good."""
+    delay = 0.5
+    while True:
+        try:
+            await worker()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background worker crashed; restarting", extra={"service": service})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+async def start_grpc_server(
+    spec: GrpcServiceSpec,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: TlsFiles | None = None,
+    run_background: bool = True,
+) -> RunningGrpcServer:
+    server = grpc.aio.server(
+        interceptors=[ServerContextInterceptor()],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+        ],
+    )
+    names = []
+    for add, servicer, full_name in spec.servicers:
+        add(servicer, server)
+        names.append(full_name)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    address = f"{host}:{port}"
+    bound = (
+        server.add_secure_port(address, server_credentials(tls)) if tls else server.add_insecure_port(address)
+    )
+    if bound == 0:
+        raise OSError(f"cannot bind gRPC server to {address}")
+    await server.start()
+    for full_name in [*names, ""]:
+        await health_servicer.set(full_name, health_pb2.HealthCheckResponse.SERVING)
+    running = RunningGrpcServer(spec, server, bound, health_servicer)
+    if run_background:
+        running.start_background()
+    log.info("grpc server started", extra={"service": spec.name, "port": bound, "tls": bool(tls)})
+    return running

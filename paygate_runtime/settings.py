@@ -1,0 +1,53 @@
+"""Settings every service process reads: database, listen address, log level, TLS and peer addresses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from paygate_runtime.config import ConfigError, Env
+from paygate_runtime.tls import TlsFiles, tls_from_env
+
+DEFAULT_PORTS = {"session": 50051, "billing": 50052, "keys": 50053, "gateway": 8080}
+
+
+def _dsn(value: str) -> str:
+    if not value.startswith(("postgres://", "postgresql://")):
+        raise ValueError("must be a postgresql:// URL")
+    return value
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    service: str
+    database_url: str
+    migrate_database_url: str | None
+    host: str
+    port: int
+    log_level: str
+    tls: TlsFiles | None
+    pool_max: int
+    session_addr: str
+    billing_addr: str
+    keys_addr: str
+    rpc_deadline_s: float
+
+    @classmethod
+    def from_env(cls, service: str, env: Env) -> CommonSettings:
+        database_url = env.parsed("PAYGATE_DATABASE_URL", _dsn, "")
+        if not database_url:
+            raise ConfigError("PAYGATE_DATABASE_URL", "is required but not set")
+        port_var = "PAYGATE_HTTP_PORT" if service == "gateway" else "PAYGATE_GRPC_PORT"
+        return cls(
+            service=service,
+            database_url=database_url,
+            migrate_database_url=env.parsed("PAYGATE_MIGRATE_DATABASE_URL", _dsn, None),
+            host=env.str("PAYGATE_HOST", "127.0.0.1"),
+            port=env.port(port_var, DEFAULT_PORTS[service]),
+            log_level=env.choice("PAYGATE_LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"}),
+            tls=tls_from_env(env),
+            pool_max=env.int("PAYGATE_DB_POOL_MAX", 10, minimum=1, maximum=200),
+            session_addr=env.str("PAYGATE_SESSION_ADDR", "127.0.0.1:50051"),
+            billing_addr=env.str("PAYGATE_BILLING_ADDR", "127.0.0.1:50052"),
+            keys_addr=env.str("PAYGATE_KEYS_ADDR", "127.0.0.1:50053"),
+            rpc_deadline_s=env.int("PAYGATE_RPC_DEADLINE_MS", 5000, minimum=50, maximum=120_000) / 1000,
+        )

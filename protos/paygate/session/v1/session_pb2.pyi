@@ -1,0 +1,454 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from paygate.common.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SessionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SESSION_STATUS_UNSPECIFIED: _ClassVar[SessionStatus]
+    SESSION_STATUS_CREATED: _ClassVar[SessionStatus]
+    SESSION_STATUS_PENDING: _ClassVar[SessionStatus]
+    SESSION_STATUS_PAID: _ClassVar[SessionStatus]
+    SESSION_STATUS_FAILED: _ClassVar[SessionStatus]
+    SESSION_STATUS_EXPIRED: _ClassVar[SessionStatus]
+
+class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVENT_KIND_UNSPECIFIED: _ClassVar[EventKind]
+    EVENT_KIND_PENDING: _ClassVar[EventKind]
+    EVENT_KIND_SUCCEEDED: _ClassVar[EventKind]
+    EVENT_KIND_FAILED: _ClassVar[EventKind]
+    EVENT_KIND_ATTEMPT_FAILED: _ClassVar[EventKind]
+    EVENT_KIND_EXPIRED: _ClassVar[EventKind]
+    EVENT_KIND_REFUNDED: _ClassVar[EventKind]
+    EVENT_KIND_DISPUTED: _ClassVar[EventKind]
+
+class ApplyOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    APPLY_OUTCOME_UNSPECIFIED: _ClassVar[ApplyOutcome]
+    APPLY_OUTCOME_APPLIED: _ClassVar[ApplyOutcome]
+    APPLY_OUTCOME_DUPLICATE: _ClassVar[ApplyOutcome]
+    APPLY_OUTCOME_ALREADY_PAID: _ClassVar[ApplyOutcome]
+    APPLY_OUTCOME_IGNORED_TERMINAL: _ClassVar[ApplyOutcome]
+    APPLY_OUTCOME_AMOUNT_MISMATCH: _ClassVar[ApplyOutcome]
+    APPLY_OUTCOME_OVERPAID: _ClassVar[ApplyOutcome]
+    APPLY_OUTCOME_PAYMENT_ON_CLOSED_SESSION: _ClassVar[ApplyOutcome]
+    APPLY_OUTCOME_MODE_MISMATCH: _ClassVar[ApplyOutcome]
+    APPLY_OUTCOME_RECORDED_FOR_REVIEW: _ClassVar[ApplyOutcome]
+
+class QuarantineDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    QUARANTINE_DECISION_UNSPECIFIED: _ClassVar[QuarantineDecision]
+    QUARANTINE_DECISION_REFUNDED: _ClassVar[QuarantineDecision]
+    QUARANTINE_DECISION_DISMISSED: _ClassVar[QuarantineDecision]
+    QUARANTINE_DECISION_ACCEPTED: _ClassVar[QuarantineDecision]
+SESSION_STATUS_UNSPECIFIED: SessionStatus
+SESSION_STATUS_CREATED: SessionStatus
+SESSION_STATUS_PENDING: SessionStatus
+SESSION_STATUS_PAID: SessionStatus
+SESSION_STATUS_FAILED: SessionStatus
+SESSION_STATUS_EXPIRED: SessionStatus
+EVENT_KIND_UNSPECIFIED: EventKind
+EVENT_KIND_PENDING: EventKind
+EVENT_KIND_SUCCEEDED: EventKind
+EVENT_KIND_FAILED: EventKind
+EVENT_KIND_ATTEMPT_FAILED: EventKind
+EVENT_KIND_EXPIRED: EventKind
+EVENT_KIND_REFUNDED: EventKind
+EVENT_KIND_DISPUTED: EventKind
+APPLY_OUTCOME_UNSPECIFIED: ApplyOutcome
+APPLY_OUTCOME_APPLIED: ApplyOutcome
+APPLY_OUTCOME_DUPLICATE: ApplyOutcome
+APPLY_OUTCOME_ALREADY_PAID: ApplyOutcome
+APPLY_OUTCOME_IGNORED_TERMINAL: ApplyOutcome
+APPLY_OUTCOME_AMOUNT_MISMATCH: ApplyOutcome
+APPLY_OUTCOME_OVERPAID: ApplyOutcome
+APPLY_OUTCOME_PAYMENT_ON_CLOSED_SESSION: ApplyOutcome
+APPLY_OUTCOME_MODE_MISMATCH: ApplyOutcome
+APPLY_OUTCOME_RECORDED_FOR_REVIEW: ApplyOutcome
+QUARANTINE_DECISION_UNSPECIFIED: QuarantineDecision
+QUARANTINE_DECISION_REFUNDED: QuarantineDecision
+QUARANTINE_DECISION_DISMISSED: QuarantineDecision
+QUARANTINE_DECISION_ACCEPTED: QuarantineDecision
+
+class Web3Payment(_message.Message):
+    __slots__ = ("chain_id", "deposit_address", "token", "min_confirmations", "derivation_index")
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    DEPOSIT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MIN_CONFIRMATIONS_FIELD_NUMBER: _ClassVar[int]
+    DERIVATION_INDEX_FIELD_NUMBER: _ClassVar[int]
+    chain_id: int
+    deposit_address: str
+    token: str
+    min_confirmations: int
+    derivation_index: int
+    def __init__(self, chain_id: _Optional[int] = ..., deposit_address: _Optional[str] = ..., token: _Optional[str] = ..., min_confirmations: _Optional[int] = ..., derivation_index: _Optional[int] = ...) -> None: ...
+
+class Transition(_message.Message):
+    __slots__ = ("from_status", "to_status", "at", "source_event_id", "note")
+    FROM_STATUS_FIELD_NUMBER: _ClassVar[int]
+    TO_STATUS_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    from_status: SessionStatus
+    to_status: SessionStatus
+    at: _timestamp_pb2.Timestamp
+    source_event_id: str
+    note: str
+    def __init__(self, from_status: _Optional[_Union[SessionStatus, str]] = ..., to_status: _Optional[_Union[SessionStatus, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_event_id: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class SessionAlert(_message.Message):
+    __slots__ = ("code", "detail", "reference", "at")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    detail: str
+    reference: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, code: _Optional[str] = ..., detail: _Optional[str] = ..., reference: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Session(_message.Message):
+    __slots__ = ("id", "merchant_id", "mode", "status", "payment_status", "amount", "provider", "customer_email", "metadata", "created_at", "expires_at", "paid_at", "invoice_id", "api_key_id", "access_token_id", "fulfilment_status", "history", "provider_checkout_url", "provider_session_id", "payment", "amount_received", "alerts", "description", "invoice_number")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    PAID_AT_FIELD_NUMBER: _ClassVar[int]
+    INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    FULFILMENT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_CHECKOUT_URL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    INVOICE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    merchant_id: str
+    mode: _common_pb2.Mode
+    status: SessionStatus
+    payment_status: str
+    amount: _common_pb2.Money
+    provider: str
+    customer_email: str
+    metadata: _containers.ScalarMap[str, str]
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    paid_at: _timestamp_pb2.Timestamp
+    invoice_id: str
+    api_key_id: str
+    access_token_id: str
+    fulfilment_status: str
+    history: _containers.RepeatedCompositeFieldContainer[Transition]
+    provider_checkout_url: str
+    provider_session_id: str
+    payment: Web3Payment
+    amount_received: _common_pb2.Money
+    alerts: _containers.RepeatedCompositeFieldContainer[SessionAlert]
+    description: str
+    invoice_number: str
+    def __init__(self, id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., status: _Optional[_Union[SessionStatus, str]] = ..., payment_status: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., provider: _Optional[str] = ..., customer_email: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., invoice_id: _Optional[str] = ..., api_key_id: _Optional[str] = ..., access_token_id: _Optional[str] = ..., fulfilment_status: _Optional[str] = ..., history: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., provider_checkout_url: _Optional[str] = ..., provider_session_id: _Optional[str] = ..., payment: _Optional[_Union[Web3Payment, _Mapping]] = ..., amount_received: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., alerts: _Optional[_Iterable[_Union[SessionAlert, _Mapping]]] = ..., description: _Optional[str] = ..., invoice_number: _Optional[str] = ...) -> None: ...
+
+class CreateSessionRequest(_message.Message):
+    __slots__ = ("merchant_id", "mode", "amount", "currency", "provider", "customer_email", "metadata", "expires_in_seconds", "idempotency_key", "request_fingerprint", "description")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    mode: _common_pb2.Mode
+    amount: str
+    currency: str
+    provider: str
+    customer_email: str
+    metadata: _containers.ScalarMap[str, str]
+    expires_in_seconds: int
+    idempotency_key: str
+    request_fingerprint: str
+    description: str
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., amount: _Optional[str] = ..., currency: _Optional[str] = ..., provider: _Optional[str] = ..., customer_email: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., expires_in_seconds: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., request_fingerprint: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class CreateSessionResponse(_message.Message):
+    __slots__ = ("session", "replayed")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    session: Session
+    replayed: bool
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class GetSessionRequest(_message.Message):
+    __slots__ = ("session_id", "merchant_id")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    merchant_id: str
+    def __init__(self, session_id: _Optional[str] = ..., merchant_id: _Optional[str] = ...) -> None: ...
+
+class ListSessionsRequest(_message.Message):
+    __slots__ = ("merchant_id", "status", "limit", "starting_after", "mode")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    STARTING_AFTER_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    status: SessionStatus
+    limit: int
+    starting_after: str
+    mode: _common_pb2.Mode
+    def __init__(self, merchant_id: _Optional[str] = ..., status: _Optional[_Union[SessionStatus, str]] = ..., limit: _Optional[int] = ..., starting_after: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
+
+class ListSessionsResponse(_message.Message):
+    __slots__ = ("sessions", "has_more")
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    sessions: _containers.RepeatedCompositeFieldContainer[Session]
+    has_more: bool
+    def __init__(self, sessions: _Optional[_Iterable[_Union[Session, _Mapping]]] = ..., has_more: _Optional[bool] = ...) -> None: ...
+
+class ApplyPaymentEventRequest(_message.Message):
+    __slots__ = ("session_id", "provider", "provider_event_id", "kind", "amount", "provider_reference", "occurred_at", "mode", "provider_event_type")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    provider: str
+    provider_event_id: str
+    kind: EventKind
+    amount: _common_pb2.Money
+    provider_reference: str
+    occurred_at: _timestamp_pb2.Timestamp
+    mode: _common_pb2.Mode
+    provider_event_type: str
+    def __init__(self, session_id: _Optional[str] = ..., provider: _Optional[str] = ..., provider_event_id: _Optional[str] = ..., kind: _Optional[_Union[EventKind, str]] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., provider_reference: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., provider_event_type: _Optional[str] = ...) -> None: ...
+
+class ApplyPaymentEventResponse(_message.Message):
+    __slots__ = ("outcome", "first_outcome", "session", "quarantine_id")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    FIRST_OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    QUARANTINE_ID_FIELD_NUMBER: _ClassVar[int]
+    outcome: ApplyOutcome
+    first_outcome: ApplyOutcome
+    session: Session
+    quarantine_id: str
+    def __init__(self, outcome: _Optional[_Union[ApplyOutcome, str]] = ..., first_outcome: _Optional[_Union[ApplyOutcome, str]] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., quarantine_id: _Optional[str] = ...) -> None: ...
+
+class ExpireSessionRequest(_message.Message):
+    __slots__ = ("session_id", "merchant_id")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    merchant_id: str
+    def __init__(self, session_id: _Optional[str] = ..., merchant_id: _Optional[str] = ...) -> None: ...
+
+class QuarantineEntry(_message.Message):
+    __slots__ = ("id", "merchant_id", "session_id", "reason", "provider", "provider_event_id", "provider_reference", "amount", "expected", "surplus", "status", "resolution_note", "created_at", "resolved_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FIELD_NUMBER: _ClassVar[int]
+    SURPLUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_NOTE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    merchant_id: str
+    session_id: str
+    reason: str
+    provider: str
+    provider_event_id: str
+    provider_reference: str
+    amount: _common_pb2.Money
+    expected: _common_pb2.Money
+    surplus: _common_pb2.Money
+    status: str
+    resolution_note: str
+    created_at: _timestamp_pb2.Timestamp
+    resolved_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., reason: _Optional[str] = ..., provider: _Optional[str] = ..., provider_event_id: _Optional[str] = ..., provider_reference: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., expected: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., surplus: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., status: _Optional[str] = ..., resolution_note: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListQuarantineRequest(_message.Message):
+    __slots__ = ("merchant_id", "status", "limit", "starting_after")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    STARTING_AFTER_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    status: str
+    limit: int
+    starting_after: str
+    def __init__(self, merchant_id: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., starting_after: _Optional[str] = ...) -> None: ...
+
+class ListQuarantineResponse(_message.Message):
+    __slots__ = ("entries", "has_more")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[QuarantineEntry]
+    has_more: bool
+    def __init__(self, entries: _Optional[_Iterable[_Union[QuarantineEntry, _Mapping]]] = ..., has_more: _Optional[bool] = ...) -> None: ...
+
+class ResolveQuarantineRequest(_message.Message):
+    __slots__ = ("merchant_id", "quarantine_id", "decision", "note")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUARANTINE_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    quarantine_id: str
+    decision: QuarantineDecision
+    note: str
+    def __init__(self, merchant_id: _Optional[str] = ..., quarantine_id: _Optional[str] = ..., decision: _Optional[_Union[QuarantineDecision, str]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class AcceptedToken(_message.Message):
+    __slots__ = ("address", "symbol", "decimals")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    DECIMALS_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    symbol: str
+    decimals: int
+    def __init__(self, address: _Optional[str] = ..., symbol: _Optional[str] = ..., decimals: _Optional[int] = ...) -> None: ...
+
+class OnchainSettings(_message.Message):
+    __slots__ = ("chain_id", "xpub", "min_confirmations", "tokens")
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    XPUB_FIELD_NUMBER: _ClassVar[int]
+    MIN_CONFIRMATIONS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    chain_id: int
+    xpub: str
+    min_confirmations: int
+    tokens: _containers.RepeatedCompositeFieldContainer[AcceptedToken]
+    def __init__(self, chain_id: _Optional[int] = ..., xpub: _Optional[str] = ..., min_confirmations: _Optional[int] = ..., tokens: _Optional[_Iterable[_Union[AcceptedToken, _Mapping]]] = ...) -> None: ...
+
+class PaymentSettings(_message.Message):
+    __slots__ = ("merchant_id", "default_currency", "onchain", "next_derivation_index")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    ONCHAIN_FIELD_NUMBER: _ClassVar[int]
+    NEXT_DERIVATION_INDEX_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    default_currency: str
+    onchain: OnchainSettings
+    next_derivation_index: int
+    def __init__(self, merchant_id: _Optional[str] = ..., default_currency: _Optional[str] = ..., onchain: _Optional[_Union[OnchainSettings, _Mapping]] = ..., next_derivation_index: _Optional[int] = ...) -> None: ...
+
+class GetPaymentSettingsRequest(_message.Message):
+    __slots__ = ("merchant_id",)
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    def __init__(self, merchant_id: _Optional[str] = ...) -> None: ...
+
+class UpdatePaymentSettingsRequest(_message.Message):
+    __slots__ = ("settings",)
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    settings: PaymentSettings
+    def __init__(self, settings: _Optional[_Union[PaymentSettings, _Mapping]] = ...) -> None: ...
+
+class ListActiveDepositsRequest(_message.Message):
+    __slots__ = ("chain_id", "include_closed_within_seconds")
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_CLOSED_WITHIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    chain_id: int
+    include_closed_within_seconds: int
+    def __init__(self, chain_id: _Optional[int] = ..., include_closed_within_seconds: _Optional[int] = ...) -> None: ...
+
+class ActiveDeposit(_message.Message):
+    __slots__ = ("session_id", "merchant_id", "payment", "amount", "status", "created_at", "expires_at")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    merchant_id: str
+    payment: Web3Payment
+    amount: _common_pb2.Money
+    status: SessionStatus
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, session_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., payment: _Optional[_Union[Web3Payment, _Mapping]] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., status: _Optional[_Union[SessionStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListActiveDepositsResponse(_message.Message):
+    __slots__ = ("deposits",)
+    DEPOSITS_FIELD_NUMBER: _ClassVar[int]
+    deposits: _containers.RepeatedCompositeFieldContainer[ActiveDeposit]
+    def __init__(self, deposits: _Optional[_Iterable[_Union[ActiveDeposit, _Mapping]]] = ...) -> None: ...
+
+class GetSessionByDepositAddressRequest(_message.Message):
+    __slots__ = ("chain_id", "deposit_address")
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    DEPOSIT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    chain_id: int
+    deposit_address: str
+    def __init__(self, chain_id: _Optional[int] = ..., deposit_address: _Optional[str] = ...) -> None: ...
+
+class RaiseSessionAlertRequest(_message.Message):
+    __slots__ = ("session_id", "code", "detail", "reference")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    code: str
+    detail: str
+    reference: str
+    def __init__(self, session_id: _Optional[str] = ..., code: _Optional[str] = ..., detail: _Optional[str] = ..., reference: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""One entry point for a fresh machine with Python 3.11+ (and Node.js for the chain node).
+
+    python3 scripts/dev.py up [paygate up flags]   set everything up, then run the whole system
+    python3 scripts/dev.py test [pytest args]       set everything up, then run the whole test suite
+
+Setup is idempotent and skipped when nothing changed: a virtual environment in .venv installed from
+requirements.lock, the project itself (editable), the Node packages from package-lock.json (anvil, solc), and for
+the tests Debian's chromium when it is missing and we may install it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+STAMP = VENV / ".paygate-installed"
+
+
+def _say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def _digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.read_bytes() if path.exists() else b"-")
+    return h.hexdigest()
+
+
+def ensure_python_env() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script runs before the venv exists
+        raise SystemExit("paygate needs Python 3.11 or newer")
+    if not PYTHON.exists():
+        _say("creating .venv")
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    wanted = _digest(ROOT / "requirements.lock", ROOT / "pyproject.toml")
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    _say("installing Python packages from requirements.lock")
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "-r", str(ROOT / "requirements.lock")], check=True)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True)
+    STAMP.write_text(wanted)
+
+
+def ensure_node_packages(required: bool) -> None:
+    lock = ROOT / "package-lock.json"
+    if not lock.exists():
+        return
+    stamp = ROOT / "node_modules" / ".paygate-installed"
+    wanted = _digest(lock)
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        message = "npm not found: install Node.js 20+ for the local chain node (anvil)"
+        if required:
+            raise SystemExit(message)
+        _say(message + "; continuing without it")
+        return
+    _say("installing Node packages from package-lock.json")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT, check=True)
+    stamp.write_text(wanted)
+
+
+def ensure_chromium() -> None:
+    if shutil.which("chromium") or os.environ.get("PAYGATE_CHROMIUM"):
+        return
+    apt = shutil.which("apt-get")
+    if apt and hasattr(os, "geteuid") and os.geteuid() == 0:
+        _say("installing Debian's chromium for the browser tests")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run([apt, "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [apt, "install", "-y", "-qq", "chromium"], check=True, env=env, stdout=subprocess.DEVNULL
+        )
+    else:
+        _say("chromium not found and cannot be installed here; browser tests will say so")
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"up", "test", "setup"}:
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    ensure_python_env()
+    if command == "up":
+        ensure_node_packages(required="--chain" in rest)
+        os.execv(str(VENV / "bin" / "paygate"), [str(VENV / "bin" / "paygate"), "up", *rest])
+    ensure_node_packages(required=True)
+    if command == "setup":
+        return 0
+    ensure_chromium()
+    os.chdir(ROOT)
+    return subprocess.run([str(PYTHON), "-m", "pytest", *rest]).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

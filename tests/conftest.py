@@ -1,0 +1,45 @@
+"""Shared fixtures: one throwaway PostgreSQL per test session, clean schemas per test, in-process stacks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from support.database import TestDatabase, start_test_database
+from support.stack import ServiceStack, make_test_secrets
+
+
+@pytest.fixture(scope="session")
+async def database() -> AsyncIterator[TestDatabase]:
+    db = await start_test_database()
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def clean_db(database: TestDatabase) -> TestDatabase:
+    await database.reset()
+    return database
+
+
+@pytest.fixture
+def stack_env() -> dict[str, str]:
+    """Environment shared by every service of one test stack; tests may add to it before `stack` starts."""
+    return {
+        "PAYGATE_PUBLIC_URL": "http://127.0.0.1:8080",
+        "PAYGATE_LOG_LEVEL": "WARNING",
+        **make_test_secrets(),
+    }
+
+
+@pytest.fixture
+async def stack(clean_db: TestDatabase, stack_env: dict[str, str]) -> AsyncIterator[ServiceStack]:
+    services = ServiceStack(clean_db, stack_env)
+    await services.start()
+    try:
+        yield services
+    finally:
+        await services.stop()

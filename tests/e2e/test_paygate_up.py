@@ -1,0 +1,159 @@
+"""`paygate up` as a person runs it: a subprocess with its own PAYGATE_HOME and embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.slow
+
+
+def _free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _start(home: Path, ports: list[int]) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_") and k != "DATABASE_URL"}
+    env["PAYGATE_HOME"] = str(home)
+    http, session, billing, keys, smtp = ports
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "paygate_runtime.cli.main",
+            "up",
+            "--http-port",
+            str(http),
+            "--session-port",
+            str(session),
+            "--billing-port",
+            str(billing),
+            "--keys-port",
+            str(keys),
+            "--smtp-port",
+            str(smtp),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_for_stack(home: Path, proc: subprocess.Popen[bytes], timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    stack_file = home / "stack.json"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"paygate up exited early:\n{proc.stdout.read().decode()}")
+        if stack_file.exists():
+            return json.loads(stack_file.read_text())
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"no stack.json within {timeout}s:\n{proc.stdout.read().decode()}")
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int) -> float:
+    started = time.monotonic()
+    proc.send_signal(sig)
+    proc.wait(timeout=15)
+    return time.monotonic() - started
+
+
+def test_up_serves_sessions_and_keeps_data_across_restart(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    ports = _free_ports(5)
+    proc = _start(home, ports)
+    try:
+        stack = _wait_for_stack(home, proc)
+        assert stack["gateway_url"] == f"http://127.0.0.1:{ports[0]}"
+        assert set(stack["pids"]) == {"session", "billing", "keys", "gateway"}
+        assert stack["merchant"]["api_key"].startswith("sk_test_")
+        assert oct((home / "dev_merchant.json").stat().st_mode & 0o777) == "0o600"
+        headers = {"X-API-Key": stack["merchant"]["api_key"]}
+        created = requests.post(
+            f"{stack['gateway_url']}/v1/sessions",
+            json={"amount": 99.99, "mode": "test"},
+            headers=headers,
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+        session_id = created.json()["id"]
+    finally:
+        elapsed = _stop(proc, signal.SIGINT)
+    assert proc.returncode == 0, proc.stdout.read().decode()
+    assert elapsed < 10
+    assert not (home / "stack.json").exists()
+
+    proc = _start(home, ports)
+    try:
+        again = _wait_for_stack(home, proc)
+        assert again["merchant"] == stack["merchant"]  # the same dev merchant and key after a restart
+        fetched = requests.get(
+            f"{again['gateway_url']}/v1/sessions/{session_id}",
+            headers={"X-API-Key": again["merchant"]["api_key"]},
+            timeout=10,
+        )
+        assert fetched.status_code == 200 and fetched.json()["amount"] == "99.99"
+        # A child that dies is named, and `up` stops the rest and exits non-zero.
+        os.kill(again["pids"]["billing"], signal.SIGKILL)
+        proc.wait(timeout=20)
+        output = proc.stdout.read().decode()
+        assert proc.returncode != 0
+        assert "service billing exited" in output
+    finally:
+        if proc.poll() is None:
+            _stop(proc, signal.SIGTERM)
+
+
+def test_sigterm_stops_within_ten_seconds(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    proc = _start(home, _free_ports(5))
+    stack = _wait_for_stack(home, proc)
+    elapsed = _stop(proc, signal.SIGTERM)
+    assert proc.returncode == 0
+    assert elapsed < 10
+    for pid in stack["pids"].values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")}
+    env["PAYGATE_DATABASE_URL"] = "postgresql://x@/y"
+    env["PAYGATE_GRPC_PORT"] = "not-a-port"
+    result = subprocess.run(
+        [sys.executable, "-m", "paygate_runtime.cli.main", "serve", "billing"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "PAYGATE_GRPC_PORT" in lines[0]
+    env.pop("PAYGATE_DATABASE_URL")
+    result = subprocess.run(
+        [sys.executable, "-m", "paygate_runtime.cli.main", "serve", "keys"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "PAYGATE_DATABASE_URL" in result.stderr

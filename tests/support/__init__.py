@@ -1,0 +1,1 @@
+"""Test support: a throwaway PostgreSQL and in-process service stacks on ephemeral ports."""

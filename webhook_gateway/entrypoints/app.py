@@ -1,0 +1,32 @@
+"""The gateway's aiohttp application: middlewares and every route module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from webhook_gateway.adapters.service_clients import ServiceClients
+from webhook_gateway.entrypoints import observability, routes_public, routes_sessions
+from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, EXTRAS, POOL
+from webhook_gateway.entrypoints.http_errors import error_middleware
+
+MAX_BODY_BYTES = 1024 * 1024
+
+# Each area registers its routes here; keep one module per area so that features stay apart.
+ROUTE_MODULES = [observability, routes_public, routes_sessions]
+
+
+def build_app(config: Any, pool: asyncpg.Pool, clients: ServiceClients) -> web.Application:
+    # client_max_size makes aiohttp stop reading at 1 MiB and answer 413, instead of buffering any size.
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[observability.observe_middleware, error_middleware]
+    )
+    app[CONFIG] = config
+    app[POOL] = pool
+    app[CLIENTS] = clients
+    app[EXTRAS] = {}
+    for module in ROUTE_MODULES:
+        module.setup(app)
+    return app

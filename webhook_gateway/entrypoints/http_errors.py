@@ -1,0 +1,112 @@
+"""JSON error bodies for every refusal: `{"error": {"code", "message"}}` with a stable code.
+
+Nothing the client sends may produce a 500 with a stack trace; gRPC failures from the services are mapped to
+the HTTP status a client can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
+
+import grpc
+from aiohttp import web
+
+from paygate_runtime.errors import DomainError, ErrorKind
+from paygate_runtime.grpc_errors import error_code
+
+log = logging.getLogger(__name__)
+
+HTTP_STATUS_BY_KIND = {
+    ErrorKind.INVALID_ARGUMENT: 400,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.FAILED_PRECONDITION: 409,
+    ErrorKind.ALREADY_EXISTS: 409,
+    ErrorKind.UNAUTHENTICATED: 401,
+    ErrorKind.PERMISSION_DENIED: 403,
+    ErrorKind.UNAVAILABLE: 503,
+}
+
+_HTTP_STATUS_BY_GRPC = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+}
+
+
+class ApiError(web.HTTPException):
+    """An HTTP refusal with a JSON body; raise it from any handler."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
+        self.status_code = status
+        super().__init__(
+            text=web.json_response({"error": {"code": code, "message": message}}).text,
+            content_type="application/json",
+            headers=headers,
+        )
+        self.code = code
+
+
+def json_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def raise_for_rpc_error(error: grpc.aio.AioRpcError, *, not_found_code: str = "not_found") -> NoReturn:
+    status = _HTTP_STATUS_BY_GRPC.get(error.code())
+    if status is None:
+        log.warning("upstream call failed", extra={"grpc_code": error.code().name})
+        raise ApiError(503, "upstream_unavailable", "a backend service is unavailable; retry later")
+    code = error_code(error) or error.code().name.lower()
+    if status == 404:
+        # Another merchant's object and a missing one look the same from outside.
+        code = not_found_code
+    raise ApiError(status, code, error.details() or code)
+
+
+def raise_for_domain_error(error: DomainError) -> NoReturn:
+    raise ApiError(HTTP_STATUS_BY_KIND[error.kind], error.code, error.message)
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError:
+        raise
+    except web.HTTPNotFound:
+        return json_error(404, "not_found", "no such route")
+    except web.HTTPMethodNotAllowed as exc:
+        response = json_error(405, "method_not_allowed", f"{request.method} is not allowed here")
+        response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
+        return response
+    except web.HTTPRequestEntityTooLarge:
+        return json_error(413, "payload_too_large", "request body is over the 1 MiB limit")
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            return json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        raise
+    except grpc.aio.AioRpcError as exc:
+        try:
+            raise_for_rpc_error(exc)
+        except ApiError as api_error:
+            return web.Response(
+                status=api_error.status_code, text=api_error.text, content_type="application/json"
+            )
+    except DomainError as exc:
+        return json_error(HTTP_STATUS_BY_KIND[exc.kind], exc.code, exc.message)
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return json_error(500, "internal_error", "internal error")
+
+
+def error_payload(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}

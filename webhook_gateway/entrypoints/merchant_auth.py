@@ -1,0 +1,61 @@
+"""Merchant authentication: `X-API-Key: sk_...` or `Authorization: Bearer sk_...`, checked by the keys service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from aiohttp import web
+
+from paygate.common.v1 import common_pb2
+from paygate.keys.v1 import keys_pb2
+from webhook_gateway.entrypoints.app_keys import CLIENTS
+from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
+
+_MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class AuthenticatedMerchant:
+    merchant_id: str
+    name: str
+    mode: int  # common_pb2.Mode
+    key_prefix: str
+
+    @property
+    def mode_name(self) -> str:
+        return "live" if self.mode == common_pb2.MODE_LIVE else "test"
+
+
+def presented_key(request: web.Request) -> str | None:
+    key = request.headers.get("X-API-Key")
+    if not key:
+        auth = request.headers.get("Authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer":
+            key = value.strip()
+    return key or None
+
+
+async def authenticate(request: web.Request) -> AuthenticatedMerchant:
+    key = presented_key(request)
+    if key is None:
+        raise ApiError(401, "unauthenticated", "missing API key", headers={"WWW-Authenticate": "Bearer"})
+    if len(key) > _MAX_KEY_LENGTH:
+        raise ApiError(401, "unauthenticated", "invalid API key", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        reply = await request.app[CLIENTS].keys.AuthenticateMerchant(
+            keys_pb2.AuthenticateMerchantRequest(secret_key=key)
+        )
+    except grpc.aio.AioRpcError as error:
+        if error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            raise ApiError(
+                401, "unauthenticated", "invalid API key", headers={"WWW-Authenticate": "Bearer"}
+            ) from None
+        raise_for_rpc_error(error)
+    return AuthenticatedMerchant(
+        merchant_id=reply.merchant.id,
+        name=reply.merchant.name,
+        mode=reply.mode,
+        key_prefix=reply.merchant.key_prefix,
+    )

@@ -1,0 +1,42 @@
+"""Reading JSON request bodies exactly: numbers become Decimal, never float."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from webhook_gateway.entrypoints.http_errors import ApiError
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalid_json", "request body must be a JSON object")
+    return value
+
+
+async def read_json_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    raw = await request.read()
+    if allow_empty and not raw.strip():
+        return {}
+    return parse_json_object(raw)
+
+
+def format_minor(amount_minor: int, exponent: int) -> str:
+    """Major-unit decimal string of an integer minor amount: (9999, 2) -> "99.99", (100, 0) -> "100"."""
+    sign = "-" if amount_minor < 0 else ""
+    digits = str(abs(amount_minor))
+    if exponent == 0:
+        return sign + digits
+    digits = digits.rjust(exponent + 1, "0")
+    return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
