@@ -27,6 +27,12 @@ async def _run(dsn: str, services: list[str] | None) -> None:
         print(f"{service}: applied {len(applied)} migration(s) {' '.join(applied)}".rstrip())
 
 
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--service", choices=list(SERVICES), action="append", help="only this service (repeatable)"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     env = Env()
     try:

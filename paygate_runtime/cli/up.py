@@ -337,6 +337,17 @@ def _print_facts(facts: dict[str, Any]) -> None:
     print("Try:  paygate demo      Stop: Ctrl-C", flush=True)
 
 
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--home", help="state folder (default $PAYGATE_HOME or ./.paygate)")
+    p.add_argument("--http-port", type=int, help="gateway port (default $PAYGATE_HTTP_PORT or 8080)")
+    p.add_argument("--session-port", type=int, help="session gRPC port (default 50051)")
+    p.add_argument("--billing-port", type=int, help="billing gRPC port (default 50052)")
+    p.add_argument("--keys-port", type=int, help="keys gRPC port (default 50053)")
+    p.add_argument("--smtp-port", type=int, help="local SMTP sink port (default 2525)")
+    p.add_argument("--chain", action="store_true", help="also start a local Ethereum node (anvil)")
+    p.add_argument("--chain-port", type=int, help="anvil port (default 8545)")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         plan = plan_from_args(args, Env())

@@ -2,20 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 from aiohttp import web
 
 from webhook_gateway.adapters.service_clients import ServiceClients
-from webhook_gateway.entrypoints import observability, routes_public, routes_sessions
+from webhook_gateway.entrypoints import (
+    observability,
+    routes_checkout,
+    routes_events,
+    routes_invoices,
+    routes_keys,
+    routes_portal,
+    routes_public,
+    routes_quarantine,
+    routes_sessions,
+    routes_webhooks,
+)
 from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, EXTRAS, POOL
 from webhook_gateway.entrypoints.http_errors import error_middleware
 
 MAX_BODY_BYTES = 1024 * 1024
 
 # Each area registers its routes here; keep one module per area so that features stay apart.
-ROUTE_MODULES = [observability, routes_public, routes_sessions]
+ROUTE_MODULES = [
+    observability,
+    routes_public,
+    routes_sessions,
+    routes_quarantine,
+    routes_invoices,
+    routes_keys,
+    routes_portal,
+    routes_webhooks,
+    routes_events,
+    routes_checkout,
+]
+
+
+def background_workers(app: web.Application) -> list[Callable[[], Awaitable[None]]]:
+    """Long-running workers that route modules ask for (relay, chain watcher, clean-up)."""
+    workers: list[Callable[[], Awaitable[None]]] = []
+    for module in ROUTE_MODULES:
+        factory = getattr(module, "background", None)
+        if factory is not None:
+            workers.extend(factory(app))
+    return workers
 
 
 def build_app(config: Any, pool: asyncpg.Pool, clients: ServiceClients) -> web.Application:

@@ -14,7 +14,7 @@ from aiohttp import web
 from paygate_runtime.config import Env
 from paygate_runtime.settings import CommonSettings
 from webhook_gateway.adapters.service_clients import ServiceClients
-from webhook_gateway.entrypoints.app import build_app
+from webhook_gateway.entrypoints.app import background_workers, build_app
 
 log = logging.getLogger(__name__)
 
@@ -80,4 +80,4 @@ class GatewayRuntime:
 async def assemble(config: GatewayConfig, common: CommonSettings, pool: asyncpg.Pool) -> GatewayRuntime:
     clients = ServiceClients.connect(common)
     app = build_app(config, pool, clients)
-    return GatewayRuntime(app, clients, common.host, common.port)
+    return GatewayRuntime(app, clients, common.host, common.port, background_workers(app))

@@ -452,3 +452,15 @@ class RaiseSessionAlertRequest(_message.Message):
     detail: str
     reference: str
     def __init__(self, session_id: _Optional[str] = ..., code: _Optional[str] = ..., detail: _Optional[str] = ..., reference: _Optional[str] = ...) -> None: ...
+
+class SetProviderCheckoutRequest(_message.Message):
+    __slots__ = ("session_id", "merchant_id", "provider_session_id", "provider_checkout_url")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_CHECKOUT_URL_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    merchant_id: str
+    provider_session_id: str
+    provider_checkout_url: str
+    def __init__(self, session_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., provider_session_id: _Optional[str] = ..., provider_checkout_url: _Optional[str] = ...) -> None: ...

@@ -95,6 +95,11 @@ class SessionServiceStub:
                 request_serializer=paygate_dot_session_dot_v1_dot_session__pb2.RaiseSessionAlertRequest.SerializeToString,
                 response_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.Session.FromString,
                 _registered_method=True)
+        self.SetProviderCheckout = channel.unary_unary(
+                '/paygate.session.v1.SessionService/SetProviderCheckout',
+                request_serializer=paygate_dot_session_dot_v1_dot_session__pb2.SetProviderCheckoutRequest.SerializeToString,
+                response_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.Session.FromString,
+                _registered_method=True)
 
 
 class SessionServiceServicer:
@@ -186,6 +191,14 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetProviderCheckout(self, request, context):
+        """Records the provider-side checkout (Stripe Checkout Session id and URL) created by the gateway.
+        Idempotent: the same ids again return the session; different ones are FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SessionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -247,6 +260,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
             'RaiseSessionAlert': grpc.unary_unary_rpc_method_handler(
                     servicer.RaiseSessionAlert,
                     request_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.RaiseSessionAlertRequest.FromString,
+                    response_serializer=paygate_dot_session_dot_v1_dot_session__pb2.Session.SerializeToString,
+            ),
+            'SetProviderCheckout': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetProviderCheckout,
+                    request_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.SetProviderCheckoutRequest.FromString,
                     response_serializer=paygate_dot_session_dot_v1_dot_session__pb2.Session.SerializeToString,
             ),
     }
@@ -574,6 +592,33 @@ class SessionService:
             target,
             '/paygate.session.v1.SessionService/RaiseSessionAlert',
             paygate_dot_session_dot_v1_dot_session__pb2.RaiseSessionAlertRequest.SerializeToString,
+            paygate_dot_session_dot_v1_dot_session__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetProviderCheckout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.session.v1.SessionService/SetProviderCheckout',
+            paygate_dot_session_dot_v1_dot_session__pb2.SetProviderCheckoutRequest.SerializeToString,
             paygate_dot_session_dot_v1_dot_session__pb2.Session.FromString,
             options,
             channel_credentials,

@@ -1,0 +1,336 @@
+"""What a normalised provider event does to a session: one pure decision function.
+
+`decide(snapshot, event)` is called inside the storage transaction, after the row lock and after the
+(provider, provider_event_id) duplicate check (so `duplicate` never comes from here). It depends only on the
+stored state and the event, never on the clock: the sweeper owns time, so a redelivery decides the same way.
+
+Choices a payments engineer should know about:
+- State is judged before amount. Money for a `failed` or `expired` session, or a second payment (another
+  provider reference) for a `paid` one, is `payment_on_closed_session` whatever its amount.
+- A payment that happened before `expires_at` but was reported after the sweeper expired the session is
+  still quarantined (`payment_on_closed_session`), never auto-applied: the merchant may already have released
+  what was sold. The note says `paid_before_expiry` so that `accepted` is an easy call; accepting it is the
+  one override (`accept_late_payment`).
+- A `created` session past its `expires_at` that the sweeper has not reached yet is still `created`: money
+  arriving then is applied. The stored state decides, not the wall clock.
+- Partial payments are never summed. Each payment has its own provider reference and is judged alone; a
+  short one is quarantined as `amount_mismatch` for the merchant to refund or settle.
+- `pending` on `pending` is `applied` without a move or history row (Stripe reports one payment as both
+  `checkout.session.completed`/unpaid and `payment_intent.processing`).
+- `expired` on `pending` is `ignored_terminal` with note `pending_never_expires`: money is in flight.
+- `attempt_failed` is `applied` with a history row whose from and to are equal; it never ends a session.
+- `refunded` and `disputed` are `recorded_for_review` in any state; they never move a session.
+- An event whose mode differs from the session's is `mode_mismatch` whatever its kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from paygate_runtime.errors import FailedPrecondition, InvalidArgument
+
+from .modes import Mode
+from .money import Money
+from .states import SessionStatus, can_move, can_override
+
+
+class EventKind(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ATTEMPT_FAILED = "attempt_failed"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+
+
+class ApplyOutcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # decided by the storage layer, never by `decide`
+    ALREADY_PAID = "already_paid"
+    IGNORED_TERMINAL = "ignored_terminal"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    OVERPAID = "overpaid"
+    PAYMENT_ON_CLOSED_SESSION = "payment_on_closed_session"
+    MODE_MISMATCH = "mode_mismatch"
+    RECORDED_FOR_REVIEW = "recorded_for_review"
+
+
+class QuarantineReason(StrEnum):
+    """QuarantineEntry.reason; the finer detail is in the Decision's note."""
+
+    AMOUNT_MISMATCH = "amount_mismatch"
+    OVERPAID = "overpaid"
+    PAYMENT_ON_CLOSED_SESSION = "payment_on_closed_session"
+    MODE_MISMATCH = "mode_mismatch"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+
+
+class QuarantineStatus(StrEnum):
+    OPEN = "open"
+    REFUNDED = "refunded"
+    DISMISSED = "dismissed"
+    ACCEPTED = "accepted"
+
+
+class QuarantineDecision(StrEnum):
+    REFUNDED = "refunded"
+    DISMISSED = "dismissed"
+    ACCEPTED = "accepted"
+
+
+class Note(StrEnum):
+    """Short machine-readable note kept with the outcome and in the history row."""
+
+    PENDING = "pending"
+    ALREADY_PENDING = "already_pending"
+    PAID = "paid"
+    OVERPAID = "overpaid"
+    FAILED = "failed"
+    ATTEMPT_FAILED = "attempt_failed"
+    EXPIRED = "expired"
+    PENDING_NEVER_EXPIRES = "pending_never_expires"
+    IGNORED_ON_CLOSED_SESSION = "ignored_on_closed_session"
+    SAME_PAYMENT = "same_payment"
+    SECOND_PAYMENT = "second_payment"
+    PAYMENT_ON_FAILED_SESSION = "payment_on_failed_session"
+    PAID_BEFORE_EXPIRY = "paid_before_expiry"
+    PAID_AFTER_EXPIRY = "paid_after_expiry"
+    UNDERPAID = "underpaid"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    MODE_MISMATCH = "mode_mismatch"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+    LATE_PAYMENT_ACCEPTED = "late_payment_accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSnapshot:
+    """The locked session row, as much of it as a decision needs."""
+
+    status: SessionStatus
+    mode: Mode
+    amount: Money
+    # Provider reference of the payment that paid the session; set exactly when status is paid.
+    paid_reference: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentEvent:
+    """A verified provider event, normalised by the gateway."""
+
+    kind: EventKind
+    provider_reference: str | None
+    occurred_at: datetime
+    amount: Money | None = None
+    # None when the provider does not say (only Stripe's livemode does).
+    mode: Mode | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to write. `new_status` None means no move; `history` says whether to write a history row
+    (always for a move; also for attempt_failed, whose row has from == to)."""
+
+    outcome: ApplyOutcome
+    note: Note
+    new_status: SessionStatus | None = None
+    quarantine: QuarantineReason | None = None
+    surplus: Money | None = None
+    history: bool = False
+    # The reference to store as the session's paid_reference; set exactly when new_status is paid.
+    paid_reference: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.new_status is not None and not self.history:
+            raise ValueError("every move writes a history row")
+        if (self.new_status is SessionStatus.PAID) != (self.paid_reference is not None):
+            raise ValueError("paid_reference is set exactly when the session becomes paid")
+
+
+_CLOSED_FOR_MONEY = {
+    SessionStatus.FAILED: Note.PAYMENT_ON_FAILED_SESSION,
+    SessionStatus.EXPIRED: Note.PAID_AFTER_EXPIRY,
+    SessionStatus.PAID: Note.SECOND_PAYMENT,
+}
+
+
+def decide(snapshot: SessionSnapshot, event: PaymentEvent) -> Decision:
+    """Decide the outcome of one new event on one locked session. Pure and deterministic.
+
+    Raises InvalidArgument `missing_amount` / `missing_provider_reference` for a `succeeded` event that
+    lacks them: without an amount nothing can be checked, and without a reference a re-report of the same
+    payment cannot be told from a double charge.
+    """
+    if event.kind is EventKind.SUCCEEDED:
+        if event.amount is None:
+            raise InvalidArgument("missing_amount", "a succeeded event must carry an amount", field="amount")
+        if not event.provider_reference:
+            raise InvalidArgument(
+                "missing_provider_reference",
+                "a succeeded event must carry the provider's payment reference",
+                field="provider_reference",
+            )
+    if event.mode is not None and event.mode is not snapshot.mode:
+        return Decision(
+            ApplyOutcome.MODE_MISMATCH, Note.MODE_MISMATCH, quarantine=QuarantineReason.MODE_MISMATCH
+        )
+    if event.kind is EventKind.REFUNDED:
+        return Decision(ApplyOutcome.RECORDED_FOR_REVIEW, Note.REFUNDED, quarantine=QuarantineReason.REFUNDED)
+    if event.kind is EventKind.DISPUTED:
+        return Decision(ApplyOutcome.RECORDED_FOR_REVIEW, Note.DISPUTED, quarantine=QuarantineReason.DISPUTED)
+    if event.kind is EventKind.SUCCEEDED:
+        return _decide_money(snapshot, event)
+    return _decide_news(snapshot.status, event.kind)
+
+
+def _decide_money(snapshot: SessionSnapshot, event: PaymentEvent) -> Decision:
+    assert event.amount is not None and event.provider_reference
+    status = snapshot.status
+    if status is SessionStatus.PAID and event.provider_reference == snapshot.paid_reference:
+        return Decision(ApplyOutcome.ALREADY_PAID, Note.SAME_PAYMENT)
+    if status in _CLOSED_FOR_MONEY:
+        note = _CLOSED_FOR_MONEY[status]
+        if status is SessionStatus.EXPIRED and _paid_in_time(snapshot, event):
+            note = Note.PAID_BEFORE_EXPIRY
+        return Decision(
+            ApplyOutcome.PAYMENT_ON_CLOSED_SESSION,
+            note,
+            quarantine=QuarantineReason.PAYMENT_ON_CLOSED_SESSION,
+        )
+    if not event.amount.same_currency(snapshot.amount):
+        return Decision(
+            ApplyOutcome.AMOUNT_MISMATCH, Note.CURRENCY_MISMATCH, quarantine=QuarantineReason.AMOUNT_MISMATCH
+        )
+    comparison = event.amount.compare(snapshot.amount)
+    if comparison < 0:
+        return Decision(
+            ApplyOutcome.AMOUNT_MISMATCH, Note.UNDERPAID, quarantine=QuarantineReason.AMOUNT_MISMATCH
+        )
+    assert can_move(status, SessionStatus.PAID)
+    if comparison == 0:
+        return Decision(
+            ApplyOutcome.APPLIED,
+            Note.PAID,
+            new_status=SessionStatus.PAID,
+            history=True,
+            paid_reference=event.provider_reference,
+        )
+    return Decision(
+        ApplyOutcome.OVERPAID,
+        Note.OVERPAID,
+        new_status=SessionStatus.PAID,
+        quarantine=QuarantineReason.OVERPAID,
+        surplus=_surplus(event.amount, snapshot.amount),
+        history=True,
+        paid_reference=event.provider_reference,
+    )
+
+
+def _surplus(received: Money, price: Money) -> Money:
+    """received - price, in the session's own minor units whenever the value fits them."""
+    surplus = received.minus(price)
+    try:
+        return surplus.rescaled(price.exponent)
+    except ValueError:
+        return surplus
+
+
+def _paid_in_time(snapshot: SessionSnapshot, event: PaymentEvent) -> bool:
+    return snapshot.expires_at is not None and event.occurred_at <= snapshot.expires_at
+
+
+def _decide_news(status: SessionStatus, kind: EventKind) -> Decision:
+    """Events that carry no money: pending, failed, attempt_failed, expired."""
+    if kind is EventKind.PENDING and status is SessionStatus.PENDING:
+        return Decision(ApplyOutcome.APPLIED, Note.ALREADY_PENDING)
+    if kind is EventKind.EXPIRED and status is SessionStatus.PENDING:
+        return Decision(ApplyOutcome.IGNORED_TERMINAL, Note.PENDING_NEVER_EXPIRES)
+    if kind is EventKind.ATTEMPT_FAILED:
+        if status in (SessionStatus.CREATED, SessionStatus.PENDING):
+            return Decision(ApplyOutcome.APPLIED, Note.ATTEMPT_FAILED, history=True)
+        return Decision(ApplyOutcome.IGNORED_TERMINAL, Note.IGNORED_ON_CLOSED_SESSION)
+    target, note = _NEWS_TARGET[kind]
+    if can_move(status, target):
+        return Decision(ApplyOutcome.APPLIED, note, new_status=target, history=True)
+    return Decision(ApplyOutcome.IGNORED_TERMINAL, Note.IGNORED_ON_CLOSED_SESSION)
+
+
+_NEWS_TARGET = {
+    EventKind.PENDING: (SessionStatus.PENDING, Note.PENDING),
+    EventKind.FAILED: (SessionStatus.FAILED, Note.FAILED),
+    EventKind.EXPIRED: (SessionStatus.EXPIRED, Note.EXPIRED),
+}
+
+
+def accept_late_payment(
+    snapshot: SessionSnapshot, reason: QuarantineReason, payment: Money, provider_reference: str
+) -> Decision:
+    """The one audited override: a merchant accepts a late payment quarantined on an expired session.
+
+    Moves expired -> paid only. Refuses with FailedPrecondition `session_not_expired` when the session is in
+    any other state (a failed session's money must be refunded; a paid session's second payment is a
+    double charge), `not_a_late_payment` for any other quarantine reason, and `late_payment_amount_mismatch`
+    when the payment is in another currency or short: accepting it would mark a session paid that was not.
+    """
+    if snapshot.status is not SessionStatus.EXPIRED:
+        raise FailedPrecondition(
+            "session_not_expired",
+            f"only a late payment on an expired session can be accepted, this session is {snapshot.status}",
+            field="decision",
+        )
+    if reason is not QuarantineReason.PAYMENT_ON_CLOSED_SESSION:
+        raise FailedPrecondition(
+            "not_a_late_payment", f"a {reason} entry cannot be accepted as a late payment", field="decision"
+        )
+    if not provider_reference:
+        raise InvalidArgument(
+            "missing_provider_reference", "the payment has no reference", field="provider_reference"
+        )
+    if not payment.same_currency(snapshot.amount) or payment.compare(snapshot.amount) < 0:
+        raise FailedPrecondition(
+            "late_payment_amount_mismatch",
+            f"the late payment of {payment.display()} does not cover {snapshot.amount.display()}",
+            field="decision",
+        )
+    assert can_override(snapshot.status, SessionStatus.PAID)
+    surplus = _surplus(payment, snapshot.amount) if payment.compare(snapshot.amount) > 0 else None
+    return Decision(
+        ApplyOutcome.APPLIED,
+        Note.LATE_PAYMENT_ACCEPTED,
+        new_status=SessionStatus.PAID,
+        surplus=surplus,
+        history=True,
+        paid_reference=provider_reference,
+    )
+
+
+def resolve_quarantine(current: QuarantineStatus, decision: QuarantineDecision) -> QuarantineStatus | None:
+    """The entry's new status, or None when the same decision was already recorded (an idempotent replay).
+
+    A different decision on a resolved entry is FailedPrecondition `quarantine_already_resolved`: a merchant
+    who marked money refunded must not later accept it (or the other way round) by a stray retry.
+    """
+    resolved = QuarantineStatus(decision.value)
+    if current is QuarantineStatus.OPEN:
+        return resolved
+    if current is resolved:
+        return None
+    raise FailedPrecondition(
+        "quarantine_already_resolved", f"the entry is already {current}", field="decision"
+    )
+
+
+def parse_quarantine_decision(raw: object, *, field: str = "decision") -> QuarantineDecision:
+    """Parse the merchant's decision from a request body; InvalidArgument `invalid_<field>` otherwise."""
+    if isinstance(raw, str):
+        try:
+            return QuarantineDecision(raw)
+        except ValueError:
+            pass
+    allowed = ", ".join(decision.value for decision in QuarantineDecision)
+    raise InvalidArgument(f"invalid_{field}", f"{field} must be one of {allowed}", field=field)

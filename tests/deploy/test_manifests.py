@@ -1,0 +1,431 @@
+"""Policy tests for the Kubernetes manifests under deploy/ (rendered with `kubectl kustomize`).
+
+No skips: without kubectl these tests fail with the reason, because a CI that cannot build the
+overlays has not checked them.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import check_deploy
+
+OVERLAYS = ("dev", "prod", "external-db")
+CNPG_OVERLAYS = ("dev", "prod")
+GRPC_PORTS = {"session": 50051, "billing": 50052, "keys": 50053}
+SERVICES = ("gateway", *GRPC_PORTS)
+MIGRATIONS = tuple(f"migrate-{s}" for s in SERVICES)
+PRIVATE_RANGES = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
+
+# The calls the code makes, as (source, destination, port, protocol). Pod names are the
+# app.kubernetes.io/component label; "postgres" is the CloudNativePG instance pods; "outside" is any
+# source; "internet" is 0.0.0.0/0 minus private ranges; "kube-dns" is kube-system/k8s-app=kube-dns.
+APP_CALLS: set[tuple[str, str, int, str]] = {
+    ("outside", "gateway", 8080, "TCP"),
+    ("gateway", "session", 50051, "TCP"),
+    ("gateway", "billing", 50052, "TCP"),
+    ("gateway", "keys", 50053, "TCP"),
+    ("session", "billing", 50052, "TCP"),
+    ("session", "keys", 50053, "TCP"),
+    ("gateway", "internet", 443, "TCP"),  # Stripe API, HTTPS chain RPC
+    ("gateway", "internet", 8545, "TCP"),  # plain JSON-RPC node
+    ("session", "internet", 587, "TCP"),  # SMTP submission
+    ("session", "internet", 25, "TCP"),  # SMTP relay
+    *((pod, "kube-dns", 53, proto) for pod in SERVICES + MIGRATIONS for proto in ("UDP", "TCP")),
+}
+CNPG_CALLS: set[tuple[str, str, int, str]] = {
+    *((pod, "postgres", 5432, "TCP") for pod in SERVICES + MIGRATIONS),
+    ("postgres", "postgres", 5432, "TCP"),  # streaming replication
+    ("postgres", "postgres", 8000, "TCP"),  # instance manager
+    ("cnpg-operator", "postgres", 5432, "TCP"),
+    ("cnpg-operator", "postgres", 8000, "TCP"),
+    ("postgres", "kube-dns", 53, "UDP"),
+    ("postgres", "kube-dns", 53, "TCP"),
+    ("postgres", "anywhere", 443, "TCP"),  # Kubernetes API server (address differs per cluster)
+    ("postgres", "anywhere", 6443, "TCP"),
+}
+EXTERNAL_DB_CALLS = {(pod, "cidr:192.0.2.10/32", 5432, "TCP") for pod in SERVICES + MIGRATIONS}
+EXPECTED_CALLS = {
+    "dev": APP_CALLS | CNPG_CALLS,
+    "prod": APP_CALLS | CNPG_CALLS,
+    "external-db": APP_CALLS | EXTERNAL_DB_CALLS,
+}
+
+
+@cache
+def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
+    try:
+        return tuple(check_deploy.build_overlay(overlay))
+    except check_deploy.KubectlMissingError as exc:
+        pytest.fail(str(exc))
+
+
+def of_kind(overlay: str, kind: str) -> list[dict[str, Any]]:
+    return [o for o in rendered(overlay) if o["kind"] == kind]
+
+
+def component(obj: dict[str, Any]) -> str:
+    return obj["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+
+
+def workloads(overlay: str) -> list[dict[str, Any]]:
+    return of_kind(overlay, "Deployment") + of_kind(overlay, "Job")
+
+
+# --- workload hardening ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_has_a_deployment_service_hpa_pdb_and_migration_job(overlay: str) -> None:
+    names = {(o["kind"], o["metadata"]["name"]) for o in rendered(overlay)}
+    for svc in SERVICES:
+        for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
+            assert (kind, f"paygate-{svc}") in names, f"{overlay}: missing {kind} paygate-{svc}"
+        assert ("Job", f"paygate-migrate-{svc}") in names
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_workloads_are_hardened(overlay: str) -> None:
+    for obj in workloads(overlay):
+        name = check_deploy.object_name(obj)
+        pod = obj["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False, name
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] == 10001, name
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        tmp_volumes = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+        for container in pod["containers"]:
+            sc = container["securityContext"]
+            assert sc["runAsNonRoot"] is True, name
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["capabilities"]["drop"] == ["ALL"], name
+            assert "add" not in sc["capabilities"], name
+            assert sc["seccompProfile"]["type"] == "RuntimeDefault", name
+            resources = container["resources"]
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= resources[bound].keys(), f"{name}: {bound}"
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert mounts.get("/tmp") in tmp_volumes, f"{name}: /tmp must be an emptyDir"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_deployments_have_probes_grace_and_spread(overlay: str) -> None:
+    for dep in of_kind(overlay, "Deployment"):
+        svc = component(dep)
+        pod = dep["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["args"] == [svc], "the image entrypoint is `paygate serve`; args pick the service"
+        for probe in ("readinessProbe", "livenessProbe"):
+            if svc == "gateway":
+                path = "/readyz" if probe == "readinessProbe" else "/healthz"
+                assert container[probe]["httpGet"]["path"] == path
+            else:
+                assert "grpc" in container[probe], f"{svc}: {probe} must be a native gRPC probe"
+                served = {p["containerPort"] for p in container["ports"]}
+                assert container[probe]["grpc"]["port"] in served
+        assert pod["terminationGracePeriodSeconds"] >= 30
+        keys = {c["topologyKey"] for c in pod["topologySpreadConstraints"]}
+        assert {"kubernetes.io/hostname", "topology.kubernetes.io/zone"} <= keys
+        for c in pod["topologySpreadConstraints"]:
+            assert c["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == svc
+
+
+@pytest.mark.parametrize("overlay", ("prod", "external-db"))
+def test_prod_runs_at_least_two_replicas(overlay: str) -> None:
+    for dep in of_kind(overlay, "Deployment"):
+        assert dep["spec"]["replicas"] >= 2, dep["metadata"]["name"]
+    for hpa in of_kind(overlay, "HorizontalPodAutoscaler"):
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert hpa["spec"]["minReplicas"] >= 2
+    for pdb in of_kind(overlay, "PodDisruptionBudget"):
+        assert pdb["spec"].get("maxUnavailable") == 1 or pdb["spec"].get("minAvailable")
+
+
+def test_dev_runs_one_replica_and_plaintext_grpc() -> None:
+    for dep in of_kind("dev", "Deployment"):
+        assert dep["spec"]["replicas"] == 1
+        env = {e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+        assert "PAYGATE_TLS_CERT_FILE" not in env
+    assert not of_kind("dev", "Certificate")
+
+
+def _env(dep: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+@pytest.mark.parametrize("overlay", ("prod", "external-db"))
+def test_prod_mounts_a_client_and_server_certificate_per_service(overlay: str) -> None:
+    certs = {c["metadata"]["name"]: c["spec"] for c in of_kind(overlay, "Certificate")}
+    for dep in of_kind(overlay, "Deployment"):
+        svc = component(dep)
+        cert = certs[f"paygate-{svc}"]
+        assert {"server auth", "client auth"} <= set(cert["usages"])
+        assert f"paygate-{svc}" in cert["dnsNames"]
+        assert f"paygate-{svc}.paygate.svc.cluster.local" in cert["dnsNames"]
+        assert cert["issuerRef"]["name"]
+        pod = dep["spec"]["template"]["spec"]
+        secret_volumes = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+        env = _env(dep)
+        tls_dir = str(Path(env["PAYGATE_TLS_CERT_FILE"]).parent)
+        assert secret_volumes[mounts[tls_dir]] == cert["secretName"]
+        assert env["PAYGATE_TLS_KEY_FILE"].startswith(tls_dir)
+        assert env["PAYGATE_TLS_CA_FILE"].startswith(tls_dir)
+        annotations = dep["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["secret.reloader.stakater.com/reload"] == cert["secretName"]
+
+
+def test_migrations_use_the_owner_dsn_and_services_the_runtime_dsn() -> None:
+    for overlay in OVERLAYS:
+        for job in of_kind(overlay, "Job"):
+            svc = component(job).removeprefix("migrate-")
+            (container,) = job["spec"]["template"]["spec"]["containers"]
+            assert container["command"] + container["args"] == ["paygate", "migrate", "--service", svc]
+            refs = {e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e}
+            assert refs == {f"paygate-{svc}-db-owner"}
+        for dep in of_kind(overlay, "Deployment"):
+            svc = component(dep)
+            refs = {
+                e["secretRef"]["name"]
+                for e in dep["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+                if "secretRef" in e
+            }
+            assert f"paygate-{svc}-db" in refs
+            assert not any(r.endswith("-db-owner") for r in refs), "runtime pods must not get the owner DSN"
+
+
+# --- secrets, ingress, database -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_secret_is_committed(overlay: str) -> None:
+    assert check_deploy.no_committed_secrets(rendered(overlay), overlay) == []
+    committed = [p for p in check_deploy.DEPLOY_DIR.rglob("*.yaml") if "secretGenerator" in p.read_text()]
+    assert committed == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingress_limits_bodies_to_one_mebibyte(overlay: str) -> None:
+    (ingress,) = of_kind(overlay, "Ingress")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] == "1m"
+    backends = {p["backend"]["service"]["name"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
+    assert backends == {"paygate-gateway"}
+
+
+@pytest.mark.parametrize("overlay", CNPG_OVERLAYS)
+def test_cnpg_cluster_bootstraps_every_role_and_schema(overlay: str) -> None:
+    (cluster,) = of_kind(overlay, "Cluster")
+    assert cluster["spec"]["instances"] == (3 if overlay == "prod" else 1)
+    roles = {r["name"] for r in cluster["spec"]["managed"]["roles"]}
+    expected = {f"paygate_{s}" for s in SERVICES} | {f"paygate_{s}_owner" for s in SERVICES}
+    assert roles == expected
+    for role in cluster["spec"]["managed"]["roles"]:
+        assert not role.get("superuser") and not role.get("createdb") and not role.get("createrole")
+        assert role["passwordSecret"]["name"]
+    (ref,) = cluster["spec"]["bootstrap"]["initdb"]["postInitApplicationSQLRefs"]["configMapRefs"]
+    (configmap,) = [c for c in of_kind(overlay, "ConfigMap") if c["metadata"]["name"] == ref["name"]]
+    sql = configmap["data"][ref["key"]]
+    assert "ARRAY['session', 'billing', 'keys', 'gateway']" in sql
+    assert "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES" in sql
+    assert "GRANT CREATE" not in sql.upper()
+
+
+# --- network policy --------------------------------------------------------------------------
+
+
+def _matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions", []):
+        present = expr["key"] in labels
+        value = labels.get(expr["key"])
+        op = expr["operator"]
+        if (
+            (op == "In" and value not in expr["values"])
+            or (op == "NotIn" and value in expr.get("values", []))
+            or (op == "Exists" and not present)
+            or (op == "DoesNotExist" and present)
+        ):
+            return False
+    return True
+
+
+def pods(overlay: str) -> dict[str, dict[str, str]]:
+    """Pod name -> labels for every pod the overlay creates, including CNPG instance pods."""
+    out = {component(w): w["spec"]["template"]["metadata"]["labels"] for w in workloads(overlay)}
+    for cluster in of_kind(overlay, "Cluster"):
+        out["postgres"] = {"cnpg.io/cluster": cluster["metadata"]["name"]}
+    return out
+
+
+def _external_peer(peer: dict[str, Any]) -> str:
+    if "ipBlock" in peer:
+        block = peer["ipBlock"]
+        if block["cidr"] == "0.0.0.0/0":
+            return "internet" if set(block.get("except", [])) >= PRIVATE_RANGES else "anywhere"
+        ipaddress.ip_network(block["cidr"])
+        return f"cidr:{block['cidr']}"
+    namespace = peer["namespaceSelector"].get("matchLabels", {}).get("kubernetes.io/metadata.name")
+    pod_labels = peer.get("podSelector", {}).get("matchLabels", {})
+    if namespace == "kube-system" and pod_labels == {"k8s-app": "kube-dns"}:
+        return "kube-dns"
+    if namespace == "cnpg-system" and "podSelector" not in peer:
+        return "cnpg-operator"
+    raise AssertionError(f"unclassified peer {peer}")
+
+
+def _ports(rule: dict[str, Any]) -> list[tuple[int, str]]:
+    assert rule.get("ports"), f"rule without ports opens every port: {rule}"
+    return [(p["port"], p.get("protocol", "TCP")) for p in rule["ports"]]
+
+
+def _rules(overlay: str, pod: str, direction: str) -> list[dict[str, Any]]:
+    labels = pods(overlay)[pod]
+    key = "ingress" if direction == "Ingress" else "egress"
+    return [
+        rule
+        for np in of_kind(overlay, "NetworkPolicy")
+        if direction in np["spec"]["policyTypes"] and _matches(np["spec"]["podSelector"], labels)
+        for rule in np["spec"].get(key, [])
+    ]
+
+
+def _admits(overlay: str, dst: str, src: str, port: int, proto: str) -> bool:
+    src_labels = pods(overlay)[src]
+    for rule in _rules(overlay, dst, "Ingress"):
+        if (port, proto) not in _ports(rule):
+            continue
+        peers = rule.get("from")
+        if not peers or any(
+            "podSelector" in p and "namespaceSelector" not in p and _matches(p["podSelector"], src_labels)
+            for p in peers
+        ):
+            return True
+    return False
+
+
+def allowed_calls(overlay: str) -> set[tuple[str, str, int, str]]:
+    """The connections the overlay's NetworkPolicies let through (both ends must allow in-namespace)."""
+    all_pods = pods(overlay)
+    calls: set[tuple[str, str, int, str]] = set()
+    for src in all_pods:
+        for rule in _rules(overlay, src, "Egress"):
+            for port, proto in _ports(rule):
+                for peer in rule.get("to") or [{"ipBlock": {"cidr": "0.0.0.0/0"}}]:
+                    if "podSelector" in peer and "namespaceSelector" not in peer:
+                        for dst, labels in all_pods.items():
+                            if _matches(peer["podSelector"], labels) and _admits(
+                                overlay, dst, src, port, proto
+                            ):
+                                calls.add((src, dst, port, proto))
+                    else:
+                        calls.add((src, _external_peer(peer), port, proto))
+    for dst in all_pods:
+        for rule in _rules(overlay, dst, "Ingress"):
+            peers = rule.get("from")
+            for port, proto in _ports(rule):
+                if not peers:
+                    calls.add(("outside", dst, port, proto))
+                for peer in peers or []:
+                    if "namespaceSelector" in peer or "ipBlock" in peer:
+                        calls.add((_external_peer(peer), dst, port, proto))
+    return calls
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_default_deny_covers_every_pod_in_both_directions(overlay: str) -> None:
+    deny = [
+        np
+        for np in of_kind(overlay, "NetworkPolicy")
+        if np["spec"]["podSelector"] == {}
+        and set(np["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        and not np["spec"].get("ingress")
+        and not np["spec"].get("egress")
+    ]
+    assert deny, "a default-deny NetworkPolicy must select every pod"
+    for pod, labels in pods(overlay).items():
+        allow = [
+            np
+            for np in of_kind(overlay, "NetworkPolicy")
+            if np not in deny and _matches(np["spec"]["podSelector"], labels)
+        ]
+        assert allow, f"{overlay}: pod {pod} is selected by no allow policy"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_allow_exactly_the_calls_the_code_makes(overlay: str) -> None:
+    allowed = allowed_calls(overlay)
+    expected = EXPECTED_CALLS[overlay]
+    assert allowed - expected == set(), f"allowed but not in the call list: {sorted(allowed - expected)}"
+    assert expected - allowed == set(), f"in the call list but blocked: {sorted(expected - allowed)}"
+
+
+def test_the_graph_check_notices_an_extra_call() -> None:
+    """Guard for the evaluator itself: opening billing -> keys (egress and ingress) is an extra call."""
+    objs = [copy.deepcopy(o) for o in rendered("prod")]
+    for np in objs:
+        if np["kind"] == "NetworkPolicy" and np["metadata"]["name"] == "billing":
+            np["spec"]["policyTypes"].append("Egress")
+            np["spec"]["egress"] = [
+                {
+                    "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/component": "keys"}}}],
+                    "ports": [{"protocol": "TCP", "port": 50053}],
+                }
+            ]
+        if np["kind"] == "NetworkPolicy" and np["metadata"]["name"] == "keys":
+            np["spec"]["ingress"][0]["from"].append(
+                {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "billing"}}}
+            )
+    rendered.cache_clear()
+    try:
+        original = check_deploy.build_overlay
+        check_deploy.build_overlay = lambda name: objs  # type: ignore[assignment]
+        assert allowed_calls("prod") - EXPECTED_CALLS["prod"] == {("billing", "keys", 50053, "TCP")}
+    finally:
+        check_deploy.build_overlay = original  # type: ignore[assignment]
+        rendered.cache_clear()
+
+
+# --- schema validation -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_validates(overlay: str) -> None:
+    objs = rendered(overlay)
+    findings = check_deploy.validate_builtin(objs, overlay) + check_deploy.validate_custom(objs, overlay)
+    assert findings == [], "\n".join(map(str, findings))
+    kinds = {o["kind"] for o in objs if not check_deploy.is_builtin(o)}
+    assert kinds == (
+        {"Cluster"} if overlay == "dev" else {"Certificate"} | ({"Cluster"} if overlay == "prod" else set())
+    )
+
+
+def test_validation_rejects_broken_objects() -> None:
+    objs = {check_deploy.object_name(o): copy.deepcopy(o) for o in rendered("prod")}
+    dep = objs["Deployment/paygate-session"]
+    dep["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFS"] = True
+    cert = objs["Certificate/paygate-keys"]
+    cert["spec"]["usages"].append("server-auth")
+    cluster = objs["Cluster/paygate-db"]
+    cluster["spec"]["instaces"] = 3
+    cluster["spec"]["managed"]["roles"][0]["passwordSecret"] = {}
+    findings = check_deploy.validate_builtin([dep], "prod") + check_deploy.validate_custom(
+        [cert, cluster], "prod"
+    )
+    text = "\n".join(map(str, findings))
+    assert "readOnlyRootFS" in text
+    assert "server-auth" in text
+    assert "instaces" in text
+    assert "'name' is a required property" in text
+    unknown = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    assert "no vendored schema" in str(check_deploy.validate_custom([unknown], "prod")[0])
