@@ -70,7 +70,7 @@ class TestDatabase:
                 await conn.close()
 
 
-async def start_test_database() -> TestDatabase:
+async def start_test_database(*, durable: bool = False) -> TestDatabase:
     external = os.environ.get("PAYGATE_TEST_DATABASE_URL")
     embedded = None
     if external:
@@ -78,7 +78,9 @@ async def start_test_database() -> TestDatabase:
         database = f"paygate_test_{uuid.uuid4().hex[:8]}"
     else:
         folder = Path(tempfile.mkdtemp(prefix="paygate-testdb-"))
-        embedded = EmbeddedPostgres(folder / "pgdata", FAST_SETTINGS)
+        embedded = EmbeddedPostgres(
+            folder / "pgdata", {"max_connections": "400"} if durable else FAST_SETTINGS
+        )
         server_admin = await asyncio.to_thread(embedded.start)
         database = "paygate_test"
     await bootstrap_database(server_admin, database)
