@@ -89,9 +89,11 @@ class RunningGrpcServer:
         server: grpc.aio.Server,
         port: int,
         health_servicer: health.aio.HealthServicer,
+        health_server: grpc.aio.Server | None = None,
     ) -> None:
         self.spec = spec
         self.server = server
+        self.health_server = health_server
         self.port = port
         self.health = health_servicer
         self._tasks: list[asyncio.Task[None]] = []
@@ -112,6 +114,8 @@ class RunningGrpcServer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         for hook in self.spec.on_stop:
             try:
                 await hook()
@@ -141,6 +145,7 @@ async def start_grpc_server(
     port: int = 0,
     tls: TlsFiles | None = None,
     run_background: bool = True,
+    health_port: int | None = None,
 ) -> RunningGrpcServer:
     server = grpc.aio.server(
         interceptors=[ServerContextInterceptor()],
@@ -165,7 +170,14 @@ async def start_grpc_server(
     await server.start()
     for full_name in [*names, ""]:
         await health_servicer.set(full_name, health_pb2.HealthCheckResponse.SERVING)
-    running = RunningGrpcServer(spec, server, bound, health_servicer)
+    health_server = None
+    if tls is not None and health_port:
+        health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        if health_server.add_insecure_port(f"{host}:{health_port}") == 0:
+            raise OSError(f"cannot bind gRPC health port {health_port}")
+        await health_server.start()
+    running = RunningGrpcServer(spec, server, bound, health_servicer, health_server)
     if run_background:
         running.start_background()
     log.info("grpc server started", extra={"service": spec.name, "port": bound, "tls": bool(tls)})

@@ -67,7 +67,9 @@ async def _serve(service: str, module: Any, common: CommonSettings, config: Any)
             log.info("stopping", extra={"service": service})
             await asyncio.wait_for(assembled.stop(), timeout=SHUTDOWN_GRACE_S + 2)
         else:
-            running = await start_grpc_server(assembled, host=common.host, port=common.port, tls=common.tls)
+            running = await start_grpc_server(
+                assembled, host=common.host, port=common.port, tls=common.tls, health_port=common.health_port
+            )
             await stop.wait()
             log.info("stopping", extra={"service": service})
             await running.stop(SHUTDOWN_GRACE_S)

@@ -30,6 +30,7 @@ class CommonSettings:
     billing_addr: str
     keys_addr: str
     rpc_deadline_s: float
+    health_port: int | None = None
 
     @classmethod
     def from_env(cls, service: str, env: Env) -> CommonSettings:
@@ -50,4 +51,7 @@ class CommonSettings:
             billing_addr=env.str("PAYGATE_BILLING_ADDR", "127.0.0.1:50052"),
             keys_addr=env.str("PAYGATE_KEYS_ADDR", "127.0.0.1:50053"),
             rpc_deadline_s=env.int("PAYGATE_RPC_DEADLINE_MS", 5000, minimum=50, maximum=120_000) / 1000,
+            # With mTLS on, kubelet's gRPC probe cannot present a client certificate: health is then also served
+            # in plaintext on this port, and nothing else is.
+            health_port=env.port("PAYGATE_GRPC_HEALTH_PORT", 0) or None,
         )

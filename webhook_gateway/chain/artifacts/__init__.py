@@ -1,0 +1,1 @@
+"""Compiled contract artifacts (package data), built by contracts/build.mjs."""

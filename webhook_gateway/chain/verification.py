@@ -1,0 +1,378 @@
+"""Chain-truth checks over JSON-RPC: what a transaction really paid, and what new blocks paid.
+
+A notifier's webhook only names a tx hash; everything else (chain, status, recipient, amount, block) is
+read back from the node here. The webhook path (`inspect_transaction`) and the watcher (`scan_blocks`)
+both end in `ObservedTransfer`s keyed on (chain id, tx hash, log index), so the ledger cannot tell, and
+need not care, which path saw a transfer first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import aiohttp
+from hexbytes import HexBytes
+from web3 import AsyncWeb3
+from web3.exceptions import BlockNotFound, ProviderConnectionError, TransactionNotFound, Web3RPCError
+
+from paygate_runtime.errors import InvalidArgument
+
+# keccak256("Transfer(address,address,uint256)")
+TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+NATIVE_LOG_INDEX = -1
+NATIVE_DECIMALS = 18
+# Keeps one eth_getLogs topic filter well under the size limits common RPC providers enforce.
+_ADDRESSES_PER_LOG_QUERY = 500
+_TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+class ChainUnavailable(Exception):
+    """The RPC node could not answer (down, timing out, internal error). Retry later; it is not bad input."""
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Money that one transaction moved to the deposit address. `log_index` is -1 for the native coin."""
+
+    log_index: int
+    from_address: str
+    to_address: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class ObservedTransfer:
+    """One credit to a watched address, as the chain reports it. Key: (chain_id, tx_hash, log_index)."""
+
+    chain_id: int
+    tx_hash: str
+    log_index: int
+    block_number: int
+    block_hash: str
+    block_timestamp: int
+    token: str | None
+    from_address: str
+    to_address: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class TxInspection:
+    """What the chain says about one tx hash, relative to one deposit address and asset.
+
+    `problem` names the first reason the tx does not pay the deposit address, or is None when it does
+    (whether it has enough confirmations is the caller's policy).
+    """
+
+    tx_hash: str
+    chain_id: int
+    expected_chain_id: int
+    found: bool
+    mined: bool = False
+    status: int | None = None
+    block_number: int | None = None
+    block_hash: str | None = None
+    block_timestamp: int | None = None
+    head: int | None = None
+    confirmations: int = 0
+    token: str | None = None
+    decimals: int = NATIVE_DECIMALS
+    transfers: tuple[Transfer, ...] = ()
+
+    @property
+    def chain_id_matches(self) -> bool:
+        return self.chain_id == self.expected_chain_id
+
+    @property
+    def total_minor(self) -> int:
+        return sum(t.amount_minor for t in self.transfers)
+
+    @property
+    def problem(self) -> str | None:
+        if not self.chain_id_matches:
+            return "wrong_chain_id"
+        if not self.found:
+            return "tx_not_found"
+        if not self.mined:
+            return "tx_not_mined"
+        if self.status != 1:
+            return "tx_reverted"
+        if not self.transfers:
+            return "no_transfer_to_deposit_address"
+        return None
+
+    def observed_transfers(self) -> list[ObservedTransfer]:
+        """The transfers in the ledger's shape (empty unless the tx is mined, successful and pays)."""
+        if self.problem is not None:
+            return []
+        assert self.block_number is not None and self.block_hash is not None
+        assert self.block_timestamp is not None
+        return [
+            ObservedTransfer(
+                chain_id=self.chain_id,
+                tx_hash=self.tx_hash,
+                log_index=t.log_index,
+                block_number=self.block_number,
+                block_hash=self.block_hash,
+                block_timestamp=self.block_timestamp,
+                token=self.token,
+                from_address=t.from_address,
+                to_address=t.to_address,
+                amount_minor=t.amount_minor,
+            )
+            for t in self.transfers
+        ]
+
+
+def normalize_tx_hash(tx_hash: str) -> str:
+    """Lower-case 0x-prefixed 32-byte hex, or InvalidArgument(`invalid_tx_hash`)."""
+    if not isinstance(tx_hash, str) or not _TX_HASH.match(tx_hash.strip()):
+        raise InvalidArgument(
+            "invalid_tx_hash", "tx_hash must be 0x followed by 64 hex digits", field="tx_hash"
+        )
+    return tx_hash.strip().lower()
+
+
+def normalize_address(address: str, field: str = "address") -> str:
+    """EIP-55 checksummed address, or InvalidArgument(`invalid_<field>`)."""
+    try:
+        return AsyncWeb3.to_checksum_address(address)
+    except (ValueError, TypeError) as exc:
+        raise InvalidArgument(f"invalid_{field}", f"{field} is not an Ethereum address", field=field) from exc
+
+
+async def inspect_transaction(
+    w3: AsyncWeb3,
+    tx_hash: str,
+    *,
+    expected_chain_id: int,
+    deposit_address: str,
+    token: str | None,
+    token_decimals: int | None = None,
+) -> TxInspection:
+    """Read `tx_hash` back from the chain and report what it paid into `deposit_address`.
+
+    `token=None` means the chain's native coin: the tx's own `to` and `value` count (internal transfers
+    from contract wallets do not show here; decide those by `native_balance_at`). For a token, only
+    `Transfer` logs emitted by the token contract itself, with `to` = deposit address, count: anyone can
+    deploy a contract that emits a look-alike Transfer event. Raises ChainUnavailable if the node fails.
+    """
+    tx_hash = normalize_tx_hash(tx_hash)
+    deposit = normalize_address(deposit_address, "deposit_address")
+    token_address = normalize_address(token, "token") if token is not None else None
+    decimals = NATIVE_DECIMALS if token_address is None else (token_decimals or 0)
+    with _rpc_guard():
+        chain_id = await w3.eth.chain_id
+        base = TxInspection(
+            tx_hash=tx_hash,
+            chain_id=chain_id,
+            expected_chain_id=expected_chain_id,
+            found=False,
+            token=token_address,
+            decimals=decimals,
+        )
+        # A node on another chain knows nothing true about this chain's money; don't look further.
+        if chain_id != expected_chain_id:
+            return base
+        try:
+            tx = await w3.eth.get_transaction(tx_hash)
+        except TransactionNotFound:
+            return base
+        if tx.get("chainId") is not None and int(tx["chainId"]) != expected_chain_id:
+            return replace(base, found=True, chain_id=int(tx["chainId"]))
+        if tx.get("blockNumber") is None:
+            return replace(base, found=True)
+        try:
+            receipt = await w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return replace(base, found=True)
+        head = await w3.eth.block_number
+        block = await w3.eth.get_block(receipt["blockHash"])
+    block_number = int(receipt["blockNumber"])
+    status = int(receipt["status"])
+    transfers: tuple[Transfer, ...] = ()
+    if status == 1:
+        if token_address is None:
+            transfers = _native_transfers(tx, deposit)
+        else:
+            transfers = tuple(_token_transfers(receipt["logs"], token_address, {deposit.lower()}))
+    return replace(
+        base,
+        found=True,
+        mined=True,
+        status=status,
+        block_number=block_number,
+        block_hash=_hex(receipt["blockHash"]),
+        block_timestamp=int(block["timestamp"]),
+        head=head,
+        confirmations=confirmations(head, block_number),
+        transfers=transfers,
+    )
+
+
+def confirmations(head: int, block_number: int) -> int:
+    """head − block + 1: a tx in the head block has one confirmation; a block above head has none."""
+    return max(0, head - block_number + 1)
+
+
+def confirmed_height(head: int, min_confirmations: int) -> int:
+    """The highest block with at least `min_confirmations` confirmations (head − confirmations + 1)."""
+    return head - max(1, min_confirmations) + 1
+
+
+async def native_balance_at(w3: AsyncWeb3, address: str, block_number: int) -> int:
+    """The native-coin balance of `address` at `block_number`, in wei.
+
+    Contract wallets and exchanges pay through internal calls that no tx's `to` shows, so a native-coin
+    session is decided by the deposit address's balance at the confirmed height. Needs an archive-capable
+    node for old blocks (anvil keeps all state).
+    """
+    with _rpc_guard():
+        return int(await w3.eth.get_balance(normalize_address(address), block_identifier=block_number))
+
+
+async def scan_blocks(
+    w3: AsyncWeb3, from_block: int, to_block: int, addresses: Iterable[str], tokens: Iterable[str]
+) -> list[ObservedTransfer]:
+    """Every credit to `addresses` in blocks [from_block, to_block]: native-coin txs and the `Transfer`
+    logs of `tokens`. Reverted txs are skipped. Results are ordered by (block, log index), native first.
+    """
+    watched = {normalize_address(a).lower() for a in addresses}
+    token_set = sorted({normalize_address(t, "token") for t in tokens})
+    if not watched or to_block < from_block:
+        return []
+    found: list[ObservedTransfer] = []
+    with _rpc_guard():
+        chain_id = await w3.eth.chain_id
+        blocks: dict[str, Mapping[str, Any]] = {}
+        for number in range(from_block, to_block + 1):
+            block = await w3.eth.get_block(number, full_transactions=True)
+            blocks[_hex(block["hash"])] = block
+            for tx in block["transactions"]:
+                to = tx.get("to")
+                if not to or to.lower() not in watched or int(tx["value"]) <= 0:
+                    continue
+                # A reverted tx moves no value, though it still sits in the block with its `value` set.
+                receipt = await w3.eth.get_transaction_receipt(tx["hash"])
+                if int(receipt["status"]) != 1:
+                    continue
+                found.append(
+                    ObservedTransfer(
+                        chain_id=chain_id,
+                        tx_hash=_hex(tx["hash"]),
+                        log_index=NATIVE_LOG_INDEX,
+                        block_number=int(block["number"]),
+                        block_hash=_hex(block["hash"]),
+                        block_timestamp=int(block["timestamp"]),
+                        token=None,
+                        from_address=AsyncWeb3.to_checksum_address(tx["from"]),
+                        to_address=AsyncWeb3.to_checksum_address(to),
+                        amount_minor=int(tx["value"]),
+                    )
+                )
+        if token_set:
+            watched_list = sorted(watched)
+            for start in range(0, len(watched_list), _ADDRESSES_PER_LOG_QUERY):
+                chunk = watched_list[start : start + _ADDRESSES_PER_LOG_QUERY]
+                logs = await w3.eth.get_logs(
+                    {
+                        "fromBlock": from_block,
+                        "toBlock": to_block,
+                        "address": token_set,
+                        "topics": [TRANSFER_TOPIC, None, [_address_topic(a) for a in chunk]],
+                    }
+                )
+                for log in logs:
+                    if log.get("removed"):
+                        continue
+                    block_hash = _hex(log["blockHash"])
+                    if block_hash not in blocks:
+                        # The chain moved between our block reads and this query: take the log's own block.
+                        blocks[block_hash] = await w3.eth.get_block(log["blockHash"])
+                    transfer = _decode_transfer(log)
+                    if transfer is None or transfer.to_address.lower() not in watched:
+                        continue
+                    found.append(
+                        ObservedTransfer(
+                            chain_id=chain_id,
+                            tx_hash=_hex(log["transactionHash"]),
+                            log_index=transfer.log_index,
+                            block_number=int(log["blockNumber"]),
+                            block_hash=block_hash,
+                            block_timestamp=int(blocks[block_hash]["timestamp"]),
+                            token=AsyncWeb3.to_checksum_address(log["address"]),
+                            from_address=transfer.from_address,
+                            to_address=transfer.to_address,
+                            amount_minor=transfer.amount_minor,
+                        )
+                    )
+    found.sort(key=lambda t: (t.block_number, t.log_index))
+    return found
+
+
+def _native_transfers(tx: Mapping[str, Any], deposit: str) -> tuple[Transfer, ...]:
+    to = tx.get("to")
+    value = int(tx.get("value", 0))
+    if not to or to.lower() != deposit.lower() or value <= 0:
+        return ()
+    return (
+        Transfer(
+            log_index=NATIVE_LOG_INDEX,
+            from_address=AsyncWeb3.to_checksum_address(tx["from"]),
+            to_address=AsyncWeb3.to_checksum_address(to),
+            amount_minor=value,
+        ),
+    )
+
+
+def _token_transfers(
+    logs: Iterable[Mapping[str, Any]], token: str, recipients: set[str]
+) -> Iterator[Transfer]:
+    for log in logs:
+        # The emitter is what makes a Transfer real: any contract can emit a Transfer-shaped event.
+        if str(log["address"]).lower() != token.lower() or log.get("removed"):
+            continue
+        transfer = _decode_transfer(log)
+        if transfer is not None and transfer.to_address.lower() in recipients:
+            yield transfer
+
+
+def _decode_transfer(log: Mapping[str, Any]) -> Transfer | None:
+    """Decode a standard ERC-20 Transfer(address indexed, address indexed, uint256); None if not one."""
+    topics = [HexBytes(t) for t in log["topics"]]
+    if len(topics) != 3 or topics[0] != HexBytes(TRANSFER_TOPIC):
+        # Three topics distinguishes ERC-20 from ERC-721, whose tokenId is a fourth, indexed topic.
+        return None
+    data = HexBytes(log["data"])
+    if len(data) != 32:
+        return None
+    return Transfer(
+        log_index=int(log["logIndex"]),
+        from_address=AsyncWeb3.to_checksum_address(topics[1][-20:]),
+        to_address=AsyncWeb3.to_checksum_address(topics[2][-20:]),
+        amount_minor=int.from_bytes(data, "big"),
+    )
+
+
+def _address_topic(address: str) -> str:
+    return "0x" + "0" * 24 + address.lower().removeprefix("0x")
+
+
+def _hex(value: Any) -> str:
+    return HexBytes(value).to_0x_hex()
+
+
+@contextlib.contextmanager
+def _rpc_guard() -> Iterator[None]:
+    try:
+        yield
+    except TransactionNotFound:
+        raise
+    except (aiohttp.ClientError, OSError, TimeoutError, ProviderConnectionError) as exc:
+        raise ChainUnavailable(f"RPC node unreachable: {exc}") from exc
+    except (Web3RPCError, BlockNotFound) as exc:
+        raise ChainUnavailable(f"RPC node error: {exc}") from exc
