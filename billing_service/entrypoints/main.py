@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from billing_service.entrypoints.grpc_servicer import BillingServicer
+from billing_service.service_layer.billing import BillingService
 from paygate.billing.v1 import billing_pb2_grpc
 from paygate_runtime.config import Env
 from paygate_runtime.grpc_server import GrpcServiceSpec
@@ -14,12 +16,7 @@ from paygate_runtime.settings import CommonSettings
 
 @dataclass(frozen=True)
 class BillingConfig:
-    pass
-
-
-class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+    """Billing needs nothing beyond the common settings; every per-merchant choice lives in its profile."""
 
 
 def load_config(env: Env) -> BillingConfig:
@@ -32,7 +29,7 @@ async def assemble(config: BillingConfig, common: CommonSettings, pool: asyncpg.
         servicers=[
             (
                 billing_pb2_grpc.add_BillingServiceServicer_to_server,
-                BillingServicer(pool),
+                BillingServicer(BillingService(pool)),
                 "paygate.billing.v1.BillingService",
             )
         ],

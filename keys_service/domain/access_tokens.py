@@ -231,7 +231,8 @@ class SigningKeyring:
     @classmethod
     def from_config(cls, spec: str, active_kid: str | None = None) -> SigningKeyring:
         """Configuration text, oldest key first:
-        - a JSON object ``{"kid": "<PEM or base64 seed>", ...}`` or list ``[{"kid": ..., "key": ...}]``;
+        - a JSON object ``{"kid": "<PEM or base64 seed>", ...}`` or list ``[{"kid": ..., "key": ...}]``
+          (``"pem"`` is accepted in place of ``"key"``);
         - or compact ``kid1=<base64 seed>,kid2=<base64 seed>`` (commas or whitespace between entries).
         """
         if not isinstance(spec, str) or not spec.strip():
@@ -248,9 +249,13 @@ class SigningKeyring:
             else:
                 items = []
                 for entry in document:
-                    if not isinstance(entry, dict) or "kid" not in entry or "key" not in entry:
-                        raise ValueError('signing keys: each JSON list entry needs "kid" and "key"')
-                    items.append((entry["kid"], entry["key"]))
+                    # "pem" is what `paygate up` and the deployment manifests write; "key" also takes a seed.
+                    material_field = "key" if isinstance(entry, dict) and "key" in entry else "pem"
+                    if not isinstance(entry, dict) or "kid" not in entry or material_field not in entry:
+                        raise ValueError(
+                            'signing keys: each JSON list entry needs "kid" and "key" (or "pem")'
+                        )
+                    items.append((entry["kid"], entry[material_field]))
             for kid, material in items:
                 if not isinstance(material, str):
                     raise ValueError(f"signing key {kid!r}: key must be a string")

@@ -1,126 +1,287 @@
-"""gRPC adapter of the keys service: translate messages, call the service layer, translate back."""
+"""gRPC adapter of the keys service: translate messages, call the service layer, translate back.
+
+Domain errors raised below are mapped to a status and a stable `paygate-error-code` by the shared interceptor.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-import uuid
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
 
-import asyncpg
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from keys_service.adapters.access_token_repository import StoredAccessToken
+from keys_service.adapters.api_key_repository import StoredApiKey
+from keys_service.adapters.merchant_repository import StoredMerchant
+from keys_service.domain.api_keys import KeyMode
+from keys_service.domain.key_status import KeyStatus, VerifyResult
+from keys_service.service_layer.access_links import AccessTokenService
+from keys_service.service_layer.customer_keys import CustomerKeyService
+from keys_service.service_layer.key_verifier import KeyVerifier
+from keys_service.service_layer.merchants import MerchantService
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
-from paygate_runtime.errors import InvalidArgument, NotFound, Unauthenticated, require
+from paygate_runtime.errors import InvalidArgument
 
-if TYPE_CHECKING:
-    from keys_service.entrypoints.main import KeysConfig
-
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_MODES = {common_pb2.MODE_TEST: "test", common_pb2.MODE_LIVE: "live"}
-_MODE_ENUM = {v: k for k, v in _MODES.items()}
-
-
-def _b58(n_bytes: int) -> str:
-    number = int.from_bytes(secrets.token_bytes(n_bytes), "big")
-    out = ""
-    while number:
-        number, rem = divmod(number, 58)
-        out = _B58[rem] + out
-    return out.rjust(n_bytes * 138 // 100 + 1, "1")
+_MODE_BY_ENUM = {common_pb2.MODE_TEST: KeyMode.TEST, common_pb2.MODE_LIVE: KeyMode.LIVE}
+_ENUM_BY_MODE = {mode: enum for enum, mode in _MODE_BY_ENUM.items()}
+_STATUS_ENUM = {
+    KeyStatus.VALID: keys_pb2.KEY_STATUS_VALID,
+    KeyStatus.NOT_FOUND: keys_pb2.KEY_STATUS_NOT_FOUND,
+    KeyStatus.EXPIRED: keys_pb2.KEY_STATUS_EXPIRED,
+    KeyStatus.REVOKED: keys_pb2.KEY_STATUS_REVOKED,
+}
+_NOT_FOUND_REPLY = keys_pb2.VerifyKeyResponse(status=keys_pb2.KEY_STATUS_NOT_FOUND)
 
 
-def _ts(value) -> Timestamp:  # type: ignore[no-untyped-def]
+def _ts(value: datetime) -> Timestamp:
     ts = Timestamp()
     ts.FromDatetime(value)
     return ts
 
 
-class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
-    def __init__(self, pool: asyncpg.Pool, config: KeysConfig) -> None:
-        self.pool = pool
-        self.config = config
+def _mode_or_default(value: int) -> KeyMode:
+    """UNSPECIFIED means test (merchant creation)."""
+    return _MODE_BY_ENUM.get(value, KeyMode.TEST)
 
-    def _merchant(self, row: asyncpg.Record) -> keys_pb2.Merchant:
-        return keys_pb2.Merchant(
-            id=str(row["id"]),
-            name=row["name"],
-            key_prefix=row["key_prefix"],
-            created_at=_ts(row["created_at"]),
-        )
+
+def _required_mode(value: int) -> KeyMode:
+    mode = _MODE_BY_ENUM.get(value)
+    if mode is None:
+        raise InvalidArgument("missing_mode", "mode must be test or live", field="mode")
+    return mode
+
+
+def _scope_mode(value: int) -> KeyMode | None:
+    return _MODE_BY_ENUM.get(value)
+
+
+def merchant_message(merchant: StoredMerchant) -> keys_pb2.Merchant:
+    return keys_pb2.Merchant(
+        id=merchant.id,
+        name=merchant.name,
+        key_prefix=merchant.key_prefix,
+        created_at=_ts(merchant.created_at),
+    )
+
+
+def api_key_message(key: StoredApiKey, now: datetime | None = None) -> keys_pb2.ApiKey:
+    message = keys_pb2.ApiKey(
+        id=key.id,
+        merchant_id=key.merchant_id,
+        session_id=key.session_id,
+        mode=_ENUM_BY_MODE[key.mode],
+        prefix=key.prefix,
+        hint=key.hint,
+        status=_STATUS_ENUM[key.status_at(now or datetime.now(UTC))],
+        created_at=_ts(key.created_at),
+        revealed=key.revealed_at is not None,
+        metadata=key.metadata,
+        rolled_from_id=key.rolled_from_id or "",
+    )
+    if key.expires_at is not None:
+        message.expires_at.CopyFrom(_ts(key.expires_at))
+    if key.revoked_at is not None:
+        message.revoked_at.CopyFrom(_ts(key.revoked_at))
+    if key.last_used_at is not None:
+        message.last_used_at.CopyFrom(_ts(key.last_used_at))
+    return message
+
+
+def access_token_message(stored: StoredAccessToken) -> keys_pb2.AccessToken:
+    claims = stored.claims
+    message = keys_pb2.AccessToken(
+        id=claims.jti,
+        session_id=claims.sid,
+        merchant_id=stored.merchant_id,
+        subject=claims.sub,
+        kid=stored.kid,
+        issued_at=_ts(claims.issued_at),
+        expires_at=_ts(claims.expires_at),
+    )
+    if stored.revoked_at is not None:
+        message.revoked_at.CopyFrom(_ts(stored.revoked_at))
+    return message
+
+
+def verify_reply(result: VerifyResult) -> keys_pb2.VerifyKeyResponse:
+    if result.status is KeyStatus.NOT_FOUND:
+        return _NOT_FOUND_REPLY
+    return keys_pb2.VerifyKeyResponse(
+        status=_STATUS_ENUM[result.status],
+        key_id=result.key_id,
+        merchant_id=result.merchant_id,
+        session_id=result.session_id,
+        mode=_ENUM_BY_MODE[result.mode] if result.mode else common_pb2.MODE_UNSPECIFIED,
+    )
+
+
+class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
+    def __init__(
+        self,
+        merchants: MerchantService,
+        customer_keys: CustomerKeyService,
+        verifier: KeyVerifier,
+        access: AccessTokenService,
+    ) -> None:
+        self.merchants = merchants
+        self.customer_keys = customer_keys
+        self.verifier = verifier
+        self.access = access
+
+    # Merchants
 
     async def CreateMerchant(
         self, request: keys_pb2.CreateMerchantRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.CreateMerchantResponse:
-        require(request.name.strip(), "name")
-        require(request.key_prefix, "key_prefix")
-        mode = _MODES.get(request.mode, "test")
-        secret = f"sk_{mode}_{_b58(24)}"
-        async with self.pool.acquire() as conn, conn.transaction():
-            if request.idempotency_key:
-                row = await conn.fetchrow(
-                    "SELECT * FROM merchants WHERE idempotency_key = $1", request.idempotency_key
-                )
-                if row is not None:
-                    return keys_pb2.CreateMerchantResponse(merchant=self._merchant(row))
-            try:
-                row = await conn.fetchrow(
-                    "INSERT INTO merchants (id, name, key_prefix, idempotency_key) VALUES ($1, $2, $3, $4) RETURNING *",
-                    uuid.uuid4(),
-                    request.name.strip(),
-                    request.key_prefix,
-                    request.idempotency_key or None,
-                )
-            except asyncpg.CheckViolationError:
-                raise InvalidArgument(
-                    "invalid_key_prefix",
-                    "key_prefix must be 2-16 lower-case letters or digits",
-                    field="key_prefix",
-                ) from None
-            key_id = uuid.uuid4()
-            await conn.execute(
-                "INSERT INTO merchant_secret_keys (id, merchant_id, mode, key_hash, hint) VALUES ($1, $2, $3, $4, $5)",
-                key_id,
-                row["id"],
-                mode,
-                hashlib.sha256(secret.encode()).digest(),
-                secret[:12] + "…" + secret[-4:],
-            )
+        created = await self.merchants.create(
+            name=request.name,
+            key_prefix=request.key_prefix,
+            mode=_mode_or_default(request.mode),
+            idempotency_key=request.idempotency_key,
+        )
         return keys_pb2.CreateMerchantResponse(
-            merchant=self._merchant(row), secret_key=secret, secret_key_id=str(key_id)
+            merchant=merchant_message(created.merchant),
+            secret_key=created.secret,
+            secret_key_id=created.secret_key_id,
         )
 
     async def GetMerchant(
         self, request: keys_pb2.GetMerchantRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.Merchant:
-        require(request.merchant_id, "merchant_id")
-        try:
-            merchant_id = uuid.UUID(request.merchant_id)
-        except ValueError:
-            raise NotFound("not_found", "merchant not found") from None
-        row = await self.pool.fetchrow("SELECT * FROM merchants WHERE id = $1", merchant_id)
-        if row is None:
-            raise NotFound("not_found", "merchant not found")
-        return self._merchant(row)
+        return merchant_message(await self.merchants.get(request.merchant_id))
+
+    async def CreateMerchantSecretKey(
+        self, request: keys_pb2.CreateMerchantSecretKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.CreateMerchantSecretKeyResponse:
+        created = await self.merchants.create_secret_key(
+            merchant_id=request.merchant_id,
+            mode=_mode_or_default(request.mode),
+            idempotency_key=request.idempotency_key,
+        )
+        return keys_pb2.CreateMerchantSecretKeyResponse(
+            secret_key=created.secret, secret_key_id=created.secret_key_id
+        )
 
     async def AuthenticateMerchant(
         self, request: keys_pb2.AuthenticateMerchantRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.AuthenticateMerchantResponse:
-        presented = request.secret_key
-        if not presented.startswith(("sk_test_", "sk_live_")) or len(presented) > 128:
-            raise Unauthenticated("unauthenticated", "invalid API key")
-        digest = hashlib.sha256(presented.encode()).digest()
-        row = await self.pool.fetchrow(
-            """SELECT k.id AS key_id, k.mode, k.key_hash, k.revoked_at, m.*
-                 FROM merchant_secret_keys k JOIN merchants m ON m.id = k.merchant_id
-                WHERE k.key_hash = $1""",
-            digest,
-        )
-        if row is None or row["revoked_at"] is not None or not hmac.compare_digest(row["key_hash"], digest):
-            raise Unauthenticated("unauthenticated", "invalid API key")
+        found = await self.merchants.authenticate(request.secret_key)
         return keys_pb2.AuthenticateMerchantResponse(
-            merchant=self._merchant(row), mode=_MODE_ENUM[row["mode"]], secret_key_id=str(row["key_id"])
+            merchant=merchant_message(found.merchant),
+            mode=_ENUM_BY_MODE[found.mode],
+            secret_key_id=found.key_id,
         )
+
+    # Customer keys
+
+    async def IssueCustomerKey(
+        self, request: keys_pb2.IssueCustomerKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ApiKey:
+        key = await self.customer_keys.issue(
+            merchant_id=request.merchant_id,
+            session_id=request.session_id,
+            mode=_required_mode(request.mode),
+            metadata=dict(request.metadata),
+        )
+        return api_key_message(key)
+
+    async def RevealCustomerKey(
+        self, request: keys_pb2.RevealCustomerKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.RevealCustomerKeyResponse:
+        revealed = await self.customer_keys.reveal(
+            session_id=request.session_id, access_token_id=request.access_token_id
+        )
+        return keys_pb2.RevealCustomerKeyResponse(key=api_key_message(revealed.key), secret=revealed.secret)
+
+    async def GetCustomerKey(
+        self, request: keys_pb2.GetCustomerKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ApiKey:
+        key = await self.customer_keys.get_for_session(
+            session_id=request.session_id, merchant_scope=request.merchant_id
+        )
+        return api_key_message(key)
+
+    async def VerifyKey(
+        self, request: keys_pb2.VerifyKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.VerifyKeyResponse:
+        result = await self.verifier.verify(
+            request.key, request.merchant_id or None, _MODE_BY_ENUM.get(request.mode)
+        )
+        return verify_reply(result)
+
+    async def RollKey(
+        self, request: keys_pb2.RollKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.RollKeyResponse:
+        rolled = await self.customer_keys.roll(
+            merchant_id=request.merchant_id,
+            key_id=request.key_id,
+            grace_period_seconds=request.grace_period_seconds,
+            idempotency_key=request.idempotency_key,
+            mode_scope=_scope_mode(request.mode),
+        )
+        return keys_pb2.RollKeyResponse(
+            key=api_key_message(rolled.key), secret=rolled.secret, previous=api_key_message(rolled.previous)
+        )
+
+    async def RevokeKey(
+        self, request: keys_pb2.RevokeKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ApiKey:
+        key = await self.customer_keys.revoke(
+            merchant_id=request.merchant_id, key_id=request.key_id, mode_scope=_scope_mode(request.mode)
+        )
+        return api_key_message(key)
+
+    async def ListKeys(
+        self, request: keys_pb2.ListKeysRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ListKeysResponse:
+        keys, has_more = await self.customer_keys.list(
+            merchant_id=request.merchant_id,
+            mode=_scope_mode(request.mode),
+            limit=request.limit,
+            starting_after=request.starting_after,
+        )
+        return keys_pb2.ListKeysResponse(keys=[api_key_message(k) for k in keys], has_more=has_more)
+
+    # Access tokens
+
+    async def IssueAccessToken(
+        self, request: keys_pb2.IssueAccessTokenRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.AccessToken:
+        stored = await self.access.issue(
+            merchant_id=request.merchant_id, session_id=request.session_id, mode=_required_mode(request.mode)
+        )
+        return access_token_message(stored)
+
+    async def GetAccessLink(
+        self, request: keys_pb2.GetAccessLinkRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.AccessLink:
+        link = await self.access.link(session_id=request.session_id, merchant_scope=request.merchant_id)
+        return keys_pb2.AccessLink(
+            url=link.url, token=link.token, access_token=access_token_message(link.stored)
+        )
+
+    async def VerifyAccessToken(
+        self, request: keys_pb2.VerifyAccessTokenRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.AccessTokenClaims:
+        verified = await self.access.verify(request.token)
+        claims = verified.claims
+        return keys_pb2.AccessTokenClaims(
+            jti=claims.jti,
+            session_id=claims.sid,
+            subject=claims.sub,
+            merchant_id=verified.merchant_id,
+            issued_at=_ts(claims.issued_at),
+            expires_at=_ts(claims.expires_at),
+        )
+
+    async def RevokeAccessToken(
+        self, request: keys_pb2.RevokeAccessTokenRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.AccessToken:
+        stored = await self.access.revoke(jti=request.jti, merchant_scope=request.merchant_id)
+        return access_token_message(stored)
+
+    async def GetJwks(
+        self, request: keys_pb2.GetJwksRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.Jwks:
+        return keys_pb2.Jwks(json=self.access.jwks_json())

@@ -1,109 +1,200 @@
-"""gRPC adapter of the session service (thin slice; the state machine arrives with the session issue)."""
+"""gRPC adapter of the session service: wire messages in, use cases called, wire messages out.
+
+No decisions here; DomainErrors raised by the layers below become status codes in the server interceptor.
+"""
 
 from __future__ import annotations
 
-import json
-import uuid
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2, session_pb2_grpc
-from paygate_runtime.errors import InvalidArgument, NotFound, require
+from paygate_runtime.errors import InvalidArgument, require
+from session_service.domain.deposit_addresses import derive_deposit_address
+from session_service.domain.money import Money
+from session_service.entrypoints import session_messages as msg
+from session_service.service_layer import payment_events, payment_settings, quarantine, sessions
 
 if TYPE_CHECKING:
     from session_service.entrypoints.main import SessionConfig
 
-_EXPONENTS = {"EUR": 2, "USD": 2, "GBP": 2, "JPY": 0}
-_STATUS = {
-    "created": session_pb2.SESSION_STATUS_CREATED,
-    "pending": session_pb2.SESSION_STATUS_PENDING,
-    "paid": session_pb2.SESSION_STATUS_PAID,
-    "failed": session_pb2.SESSION_STATUS_FAILED,
-    "expired": session_pb2.SESSION_STATUS_EXPIRED,
-}
-_MODES = {common_pb2.MODE_TEST: "test", common_pb2.MODE_LIVE: "live"}
-
-
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+Context = grpc.aio.ServicerContext
 
 
 class SessionServicer(session_pb2_grpc.SessionServiceServicer):
-    def __init__(self, pool: asyncpg.Pool, config: SessionConfig) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        config: SessionConfig,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.pool = pool
         self.config = config
-
-    def _session(self, row: asyncpg.Record) -> session_pb2.Session:
-        return session_pb2.Session(
-            id=str(row["id"]),
-            merchant_id=str(row["merchant_id"]),
-            mode={v: k for k, v in _MODES.items()}[row["mode"]],
-            status=_STATUS[row["status"]],
-            payment_status="not_started",
-            amount=common_pb2.Money(
-                amount_minor=str(row["amount_minor"]), currency=row["currency"], exponent=row["exponent"]
-            ),
-            provider=row["provider"],
-            customer_email=row["customer_email"] or "",
-            metadata=json.loads(row["metadata"]),
-            created_at=_ts(row["created_at"]),
-            expires_at=_ts(row["expires_at"]),
-            paid_at=_ts(row["paid_at"]),
-            description=row["description"],
-        )
+        self.clock = clock
 
     async def CreateSession(
-        self, request: session_pb2.CreateSessionRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.CreateSessionRequest, context: Context
     ) -> session_pb2.CreateSessionResponse:
-        require(request.merchant_id, "merchant_id")
-        currency = (request.currency or "EUR").upper()
-        exponent = _EXPONENTS.get(currency)
-        if exponent is None:
-            raise InvalidArgument("unknown_currency", f"unknown currency {currency}", field="currency")
-        try:
-            amount = Decimal(request.amount)
-        except InvalidOperation:
-            raise InvalidArgument("invalid_amount", "amount is not a number", field="amount") from None
-        minor = amount.scaleb(exponent)
-        if not amount.is_finite() or minor != minor.to_integral_value() or minor <= 0:
-            raise InvalidArgument("invalid_amount", "amount is not valid for the currency", field="amount")
-        now = datetime.now(UTC)
-        row = await self.pool.fetchrow(
-            """INSERT INTO sessions (id, merchant_id, mode, status, amount_minor, currency, exponent, provider,
-                                     customer_email, metadata, expires_at)
-               VALUES ($1, $2, $3, 'created', $4, $5, $6, $7, $8, $9, $10) RETURNING *""",
-            uuid.uuid4(),
-            uuid.UUID(request.merchant_id),
-            _MODES.get(request.mode, "test"),
-            int(minor),
-            currency,
-            exponent,
-            request.provider or "onecom",
-            request.customer_email or None,
-            json.dumps(dict(request.metadata)),
-            now + timedelta(seconds=request.expires_in_seconds or 86400),
+        created = await sessions.create_session(
+            self.pool,
+            sessions.CreateSession(
+                merchant_id=request.merchant_id,
+                mode=msg.mode_name(request.mode),
+                amount=request.amount,
+                currency=request.currency,
+                provider=request.provider,
+                customer_email=request.customer_email,
+                metadata=dict(request.metadata),
+                expires_in_seconds=request.expires_in_seconds,
+                idempotency_key=request.idempotency_key,
+                request_fingerprint=request.request_fingerprint,
+                description=request.description,
+            ),
+            max_amount_major=self.config.max_amount_major,
+            now=self.clock(),
+            derive_address=derive_deposit_address,
         )
-        return session_pb2.CreateSessionResponse(session=self._session(row))
+        return session_pb2.CreateSessionResponse(
+            session=msg.session_message(created.session), replayed=created.replayed
+        )
 
-    async def GetSession(
-        self, request: session_pb2.GetSessionRequest, context: grpc.aio.ServicerContext
-    ) -> session_pb2.Session:
+    async def GetSession(self, request: session_pb2.GetSessionRequest, context: Context) -> session_pb2.Session:
         require(request.session_id, "session_id")
-        try:
-            session_id = uuid.UUID(request.session_id)
-        except ValueError:
-            raise NotFound("session_not_found", "no such session") from None
-        row = await self.pool.fetchrow("SELECT * FROM sessions WHERE id = $1", session_id)
-        if row is None or (request.merchant_id and str(row["merchant_id"]) != request.merchant_id):
-            raise NotFound("session_not_found", "no such session")
-        return self._session(row)
+        return msg.session_message(await sessions.get_session(self.pool, request.session_id, request.merchant_id))
+
+    async def ListSessions(
+        self, request: session_pb2.ListSessionsRequest, context: Context
+    ) -> session_pb2.ListSessionsResponse:
+        status = msg.STATUS_FROM_PROTO.get(request.status) if request.status else None
+        if request.status and status is None:
+            raise InvalidArgument("invalid_status", "unknown status", field="status")
+        mode = msg.mode_name(request.mode) if request.mode else None
+        rows, has_more = await sessions.list_sessions(
+            self.pool, request.merchant_id, status, mode, request.limit, request.starting_after
+        )
+        return session_pb2.ListSessionsResponse(
+            sessions=[msg.session_message(row) for row in rows], has_more=has_more
+        )
+
+    async def ApplyPaymentEvent(
+        self, request: session_pb2.ApplyPaymentEventRequest, context: Context
+    ) -> session_pb2.ApplyPaymentEventResponse:
+        amount = None
+        if request.amount.amount_minor:
+            amount = Money.from_wire(request.amount.amount_minor, request.amount.currency, request.amount.exponent)
+        occurred_at = request.occurred_at.ToDatetime(UTC) if request.HasField("occurred_at") else self.clock()
+        applied = await payment_events.apply_payment_event(
+            self.pool,
+            payment_events.EventCommand(
+                session_id=request.session_id,
+                provider=request.provider,
+                provider_event_id=request.provider_event_id,
+                kind=msg.event_kind(request.kind),
+                amount=amount,
+                provider_reference=request.provider_reference,
+                occurred_at=occurred_at,
+                mode=msg.MODE_FROM_PROTO.get(request.mode),
+                provider_event_type=request.provider_event_type,
+            ),
+        )
+        reply = session_pb2.ApplyPaymentEventResponse(
+            outcome=msg.OUTCOME_TO_PROTO[applied.outcome],
+            session=msg.session_message(applied.session),
+            quarantine_id=str(applied.quarantine_id) if applied.quarantine_id else "",
+        )
+        if applied.first_outcome is not None:
+            reply.first_outcome = msg.OUTCOME_TO_PROTO[applied.first_outcome]
+        return reply
+
+    async def ExpireSession(self, request: session_pb2.ExpireSessionRequest, context: Context) -> session_pb2.Session:
+        return msg.session_message(
+            await sessions.expire_session(self.pool, request.session_id, request.merchant_id)
+        )
+
+    async def ListQuarantine(
+        self, request: session_pb2.ListQuarantineRequest, context: Context
+    ) -> session_pb2.ListQuarantineResponse:
+        rows, has_more = await quarantine.list_quarantine(
+            self.pool, request.merchant_id, request.status, request.limit, request.starting_after
+        )
+        return session_pb2.ListQuarantineResponse(
+            entries=[msg.quarantine_message(row) for row in rows], has_more=has_more
+        )
+
+    async def ResolveQuarantine(
+        self, request: session_pb2.ResolveQuarantineRequest, context: Context
+    ) -> session_pb2.QuarantineEntry:
+        decision = msg.DECISION_FROM_PROTO.get(request.decision)
+        if decision is None:
+            raise InvalidArgument(
+                "invalid_decision", "decision must be refunded, dismissed or accepted", field="decision"
+            )
+        row = await quarantine.resolve(self.pool, request.merchant_id, request.quarantine_id, decision, request.note)
+        return msg.quarantine_message(row)
+
+    async def GetPaymentSettings(
+        self, request: session_pb2.GetPaymentSettingsRequest, context: Context
+    ) -> session_pb2.PaymentSettings:
+        return msg.settings_message(await payment_settings.get_settings(self.pool, request.merchant_id))
+
+    async def UpdatePaymentSettings(
+        self, request: session_pb2.UpdatePaymentSettingsRequest, context: Context
+    ) -> session_pb2.PaymentSettings:
+        wanted = request.settings
+        settings = await payment_settings.update_settings(
+            self.pool, wanted.merchant_id, wanted.default_currency, msg.onchain_from_message(wanted)
+        )
+        return msg.settings_message(settings)
+
+    async def ListActiveDeposits(
+        self, request: session_pb2.ListActiveDepositsRequest, context: Context
+    ) -> session_pb2.ListActiveDepositsResponse:
+        rows = await sessions.active_deposits(self.pool, request.chain_id, request.include_closed_within_seconds)
+        return session_pb2.ListActiveDepositsResponse(
+            deposits=[
+                session_pb2.ActiveDeposit(
+                    session_id=str(row["id"]),
+                    merchant_id=str(row["merchant_id"]),
+                    payment=msg.web3_payment(row),
+                    amount=msg.money(row["amount_minor"], row["currency"], row["exponent"]),
+                    status=msg.STATUS_TO_PROTO[row["status"]],
+                    created_at=msg.ts(row["created_at"]),
+                    expires_at=msg.ts(row["expires_at"]),
+                )
+                for row in rows
+            ]
+        )
+
+    async def GetSessionByDepositAddress(
+        self, request: session_pb2.GetSessionByDepositAddressRequest, context: Context
+    ) -> session_pb2.Session:
+        return msg.session_message(
+            await sessions.session_by_deposit_address(self.pool, request.chain_id, request.deposit_address)
+        )
+
+    async def RaiseSessionAlert(
+        self, request: session_pb2.RaiseSessionAlertRequest, context: Context
+    ) -> session_pb2.Session:
+        return msg.session_message(
+            await sessions.raise_alert(
+                self.pool, request.session_id, request.code, request.detail, request.reference
+            )
+        )
+
+    async def SetProviderCheckout(
+        self, request: session_pb2.SetProviderCheckoutRequest, context: Context
+    ) -> session_pb2.Session:
+        return msg.session_message(
+            await sessions.set_provider_checkout(
+                self.pool,
+                request.session_id,
+                request.merchant_id,
+                request.provider_session_id,
+                request.provider_checkout_url,
+            )
+        )

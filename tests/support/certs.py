@@ -30,6 +30,8 @@ class Issued:
 
 
 class TestCA:
+    __test__ = False  # a helper, not a test class
+
     def __init__(self, folder: Path, name: str = "paygate-test-ca") -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,8 @@ FAST_SETTINGS = {
 
 @dataclass
 class TestDatabase:
+    __test__ = False  # a helper, not a test class
+
     admin_dsn: str  # superuser, connected to the test database
     database: str
     _embedded: EmbeddedPostgres | None = None

@@ -25,6 +25,18 @@ class GatewayConfig:
     stripe_webhook_secrets: list[str] = field(default_factory=list)
     onecom_webhook_secrets: list[str] = field(default_factory=list)
     web3_webhook_secrets: list[str] = field(default_factory=list)
+    # Stripe Checkout (issue 6): off without a key. repr=False keeps the secret key out of any printed config.
+    stripe_api_key: str | None = field(default=None, repr=False)
+    stripe_api_base: str | None = None
+    stripe_timeout_s: float = 10.0
+    # Webhook inbox and relay (issue 6). The apply runs after the 200, so these bound the background work only.
+    webhook_apply_deadline_s: float = 2.0
+    webhook_unknown_session_window_s: float = 600.0
+    webhook_retry_base_s: float = 1.0
+    webhook_retry_max_s: float = 300.0
+    webhook_relay_interval_s: float = 1.0
+    webhook_lease_s: float = 10.0
+    webhook_max_inline_applies: int = 128
 
 
 def load_config(env: Env) -> GatewayConfig:
@@ -33,6 +45,28 @@ def load_config(env: Env) -> GatewayConfig:
         stripe_webhook_secrets=env.list("PAYGATE_STRIPE_WEBHOOK_SECRETS"),
         onecom_webhook_secrets=env.list("PAYGATE_ONECOM_WEBHOOK_SECRETS"),
         web3_webhook_secrets=env.list("PAYGATE_WEB3_WEBHOOK_SECRETS"),
+        stripe_api_key=env.optional("PAYGATE_STRIPE_API_KEY"),
+        stripe_api_base=env.optional("PAYGATE_STRIPE_API_BASE"),
+        stripe_timeout_s=env.int("PAYGATE_STRIPE_TIMEOUT_MS", 10_000, minimum=100, maximum=60_000) / 1000,
+        webhook_apply_deadline_s=env.int(
+            "PAYGATE_WEBHOOK_APPLY_DEADLINE_MS", 2000, minimum=50, maximum=60_000
+        )
+        / 1000,
+        webhook_unknown_session_window_s=env.int(
+            "PAYGATE_WEBHOOK_UNKNOWN_SESSION_WINDOW_S", 600, minimum=0, maximum=7 * 86400
+        ),
+        webhook_retry_base_s=env.int("PAYGATE_WEBHOOK_RETRY_BASE_MS", 1000, minimum=10, maximum=600_000)
+        / 1000,
+        webhook_retry_max_s=env.int("PAYGATE_WEBHOOK_RETRY_MAX_MS", 300_000, minimum=10, maximum=86_400_000)
+        / 1000,
+        webhook_relay_interval_s=env.int(
+            "PAYGATE_WEBHOOK_RELAY_INTERVAL_MS", 1000, minimum=10, maximum=600_000
+        )
+        / 1000,
+        webhook_lease_s=env.int("PAYGATE_WEBHOOK_LEASE_MS", 10_000, minimum=100, maximum=3_600_000) / 1000,
+        webhook_max_inline_applies=env.int(
+            "PAYGATE_WEBHOOK_MAX_INLINE_APPLIES", 128, minimum=0, maximum=10_000
+        ),
     )
 
 

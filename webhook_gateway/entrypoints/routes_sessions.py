@@ -18,6 +18,7 @@ from webhook_gateway.entrypoints.app_keys import CLIENTS, POOL
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
 from webhook_gateway.entrypoints.request_body import parse_json_object
+from webhook_gateway.entrypoints.routes_checkout import checkout_error_body, provider_checkouts
 from webhook_gateway.entrypoints.session_json import STATUS_BY_NAME, session_detail, session_summary
 
 _PROVIDERS = {"stripe", "onecom", "web3"}
@@ -136,11 +137,17 @@ async def _create(
     if idempotency_key:
         create.idempotency_key = idempotency_key
         create.request_fingerprint = fingerprint(raw)
+    sessions = request.app[CLIENTS].session
     try:
-        reply = await request.app[CLIENTS].session.CreateSession(create)
+        reply = await sessions.CreateSession(create)
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
-    return web.json_response(session_summary(reply.session), status=201)
+    # The session is committed: a Stripe failure now must not become an error (see routes_checkout).
+    session, problem = await provider_checkouts(request.app).ensure(sessions, reply.session)
+    body = session_summary(session)
+    if problem is not None:
+        body["provider_checkout_error"] = checkout_error_body(problem)
+    return web.json_response(body, status=201)
 
 
 async def access_url_for(request: web.Request, session: session_pb2.Session) -> str | None:
@@ -199,14 +206,10 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 async def expire_session(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
-    try:
-        session = await request.app[CLIENTS].session.ExpireSession(
-            session_pb2.ExpireSessionRequest(
-                session_id=request.match_info["id"], merchant_id=merchant.merchant_id
-            )
-        )
-    except grpc.aio.AioRpcError as error:
-        raise_for_rpc_error(error)
+    # Stripe's page is expired first, so that it can no longer take money for a session we closed.
+    session = await provider_checkouts(request.app).expire(
+        request.app[CLIENTS].session, request.match_info["id"], merchant.merchant_id
+    )
     return web.json_response(session_detail(session, None))
 
 

@@ -181,12 +181,14 @@ class GetCustomerKeyRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., merchant_id: _Optional[str] = ...) -> None: ...
 
 class VerifyKeyRequest(_message.Message):
-    __slots__ = ("key", "merchant_id")
+    __slots__ = ("key", "merchant_id", "mode")
     KEY_FIELD_NUMBER: _ClassVar[int]
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     key: str
     merchant_id: str
-    def __init__(self, key: _Optional[str] = ..., merchant_id: _Optional[str] = ...) -> None: ...
+    mode: _common_pb2.Mode
+    def __init__(self, key: _Optional[str] = ..., merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
 
 class VerifyKeyResponse(_message.Message):
     __slots__ = ("status", "key_id", "merchant_id", "session_id", "mode")
@@ -203,16 +205,18 @@ class VerifyKeyResponse(_message.Message):
     def __init__(self, status: _Optional[_Union[KeyStatus, str]] = ..., key_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
 
 class RollKeyRequest(_message.Message):
-    __slots__ = ("merchant_id", "key_id", "grace_period_seconds", "idempotency_key")
+    __slots__ = ("merchant_id", "key_id", "grace_period_seconds", "idempotency_key", "mode")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     GRACE_PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     key_id: str
     grace_period_seconds: int
     idempotency_key: str
-    def __init__(self, merchant_id: _Optional[str] = ..., key_id: _Optional[str] = ..., grace_period_seconds: _Optional[int] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    mode: _common_pb2.Mode
+    def __init__(self, merchant_id: _Optional[str] = ..., key_id: _Optional[str] = ..., grace_period_seconds: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
 
 class RollKeyResponse(_message.Message):
     __slots__ = ("key", "secret", "previous")
@@ -225,12 +229,14 @@ class RollKeyResponse(_message.Message):
     def __init__(self, key: _Optional[_Union[ApiKey, _Mapping]] = ..., secret: _Optional[str] = ..., previous: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...
 
 class RevokeKeyRequest(_message.Message):
-    __slots__ = ("merchant_id", "key_id")
+    __slots__ = ("merchant_id", "key_id", "mode")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     key_id: str
-    def __init__(self, merchant_id: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
+    mode: _common_pb2.Mode
+    def __init__(self, merchant_id: _Optional[str] = ..., key_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
 
 class ListKeysRequest(_message.Message):
     __slots__ = ("merchant_id", "mode", "limit", "starting_after")
