@@ -1,0 +1,102 @@
+"""Services as separate OS processes (`paygate serve`), for replica and crash tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from support.stack import ServiceStack, _free_port
+
+
+@dataclass
+class ServiceProcess:
+    service: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def terminate(self, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=timeout)
+        return self.proc.returncode
+
+
+@dataclass
+class Replicas:
+    """Extra processes of one service beside an in-process ServiceStack, all on the stack's database."""
+
+    stack: ServiceStack
+    log_dir: Path
+    running: list[ServiceProcess] = field(default_factory=list)
+
+    async def spawn(self, service: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")}
+        env.update(self.stack.service_env(service))
+        env["PAYGATE_GRPC_PORT" if service != "gateway" else "PAYGATE_HTTP_PORT"] = str(port)
+        env["PAYGATE_LOG_LEVEL"] = "INFO"
+        env.update(extra_env or {})
+        log = self.log_dir / f"{service}-{len(self.running)}.log"
+        with open(log, "wb") as handle:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "paygate_runtime.cli.main", "serve", service],
+                env=env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+            )
+        replica = ServiceProcess(service, port, proc, log)
+        self.running.append(replica)
+        await wait_serving(replica)
+        return replica
+
+    def stop_all(self) -> None:
+        for replica in self.running:
+            try:
+                replica.terminate()
+            except subprocess.TimeoutExpired:
+                replica.kill()
+
+
+async def wait_serving(replica: ServiceProcess, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if replica.proc.poll() is not None:
+            raise AssertionError(f"{replica.service} exited: {replica.log.read_text()[-2000:]}")
+        if replica.service == "gateway":
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", replica.port)
+                writer.close()
+                return
+            except OSError:
+                pass
+        else:
+            async with grpc.aio.insecure_channel(replica.addr) as channel:
+                try:
+                    reply = await health_pb2_grpc.HealthStub(channel).Check(
+                        health_pb2.HealthCheckRequest(), timeout=1
+                    )
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.aio.AioRpcError:
+                    pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{replica.service} not serving within {timeout}s")
