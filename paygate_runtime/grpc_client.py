@@ -46,7 +46,13 @@ def open_channel(
     target: str, *, tls: TlsFiles | None = None, default_deadline: float = DEFAULT_DEADLINE_S
 ) -> grpc.aio.Channel:
     interceptors = [DeadlineAndRequestIdInterceptor(default_deadline)]
-    options = [("grpc.enable_retries", 0), ("grpc.keepalive_time_ms", 30_000)]
+    options = [
+        ("grpc.enable_retries", 0),
+        ("grpc.keepalive_time_ms", 30_000),
+        # gRPC's default reconnect backoff grows to 120 s: after a peer's outage we would stay blind that long.
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 5_000),
+    ]
     if tls is not None:
         return grpc.aio.secure_channel(
             target, channel_credentials(tls), options=options, interceptors=interceptors
