@@ -68,7 +68,9 @@ def ensure_node_packages(required: bool) -> None:
         _say(message + "; continuing without it")
         return
     _say("installing Node packages from package-lock.json")
-    subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT, check=True)
+    subprocess.run(
+        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT, check=True
+    )
     stamp.write_text(wanted)
 
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from support.database import TestDatabase, start_test_database
 from support.stack import ServiceStack, make_test_secrets
+
+
+@pytest.fixture(autouse=True)
+def _sane_recursion_limit() -> Iterator[None]:
+    # web3 and eth-tester raise the limit to 100000 on import; with it, C code such as the JSON parser overflows
+    # the C stack (a segfault) on a deeply nested body instead of raising RecursionError. The gateway resets it
+    # at start-up; do the same around every test so the order of imports never decides.
+    sys.setrecursionlimit(1000)
+    yield
 
 
 @pytest.fixture(scope="session")

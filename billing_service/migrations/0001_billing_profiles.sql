@@ -65,10 +65,10 @@ CREATE TABLE invoices (
     CHECK ((status = 'void') = (credit_note_id IS NOT NULL)),
     -- Gapless and unique within a sequence; the number itself is unique per merchant and mode.
     UNIQUE (merchant_id, mode, counter_period, sequence),
-    UNIQUE (merchant_id, mode, number),
-    -- One credit note per invoice.
-    UNIQUE (credits_invoice_id)
+    UNIQUE (merchant_id, mode, number)
 );
+-- One credit note per invoice. Partial, so that issuing an invoice (NULL here) maintains no entry at all.
+CREATE UNIQUE INDEX invoices_one_credit_note ON invoices (credits_invoice_id) WHERE credits_invoice_id IS NOT NULL;
 
 -- IssueInvoice is idempotent on the session: one invoice per session. Partial, because a credit note keeps
 -- the session id of the invoice it cancels.

@@ -12,3 +12,29 @@ from typing import Any
 
 STARTUP_HOOKS: list[Callable[[Any], Awaitable[None]]] = []
 POST_START_HOOKS: list[Callable[[Any], Awaitable[dict[str, Any] | None]]] = []
+
+
+def _register_smtp_sink() -> None:
+    from paygate_runtime.cli.smtp_sink import start_smtp_sink
+
+    STARTUP_HOOKS.append(start_smtp_sink)
+
+
+_register_smtp_sink()
+
+
+async def _start_local_chain(stack: Any) -> None:
+    # Imported on use: web3 is heavy and only `up --chain` needs it.
+    from webhook_gateway.chain.chain_up import start_local_chain
+
+    await start_local_chain(stack)
+
+
+async def _configure_chain_merchant(stack: Any) -> dict[str, Any] | None:
+    from webhook_gateway.chain.chain_up import configure_chain_merchant
+
+    return await configure_chain_merchant(stack)
+
+
+STARTUP_HOOKS.append(_start_local_chain)
+POST_START_HOOKS.append(_configure_chain_merchant)

@@ -63,9 +63,13 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
             session=msg.session_message(created.session), replayed=created.replayed
         )
 
-    async def GetSession(self, request: session_pb2.GetSessionRequest, context: Context) -> session_pb2.Session:
+    async def GetSession(
+        self, request: session_pb2.GetSessionRequest, context: Context
+    ) -> session_pb2.Session:
         require(request.session_id, "session_id")
-        return msg.session_message(await sessions.get_session(self.pool, request.session_id, request.merchant_id))
+        return msg.session_message(
+            await sessions.get_session(self.pool, request.session_id, request.merchant_id)
+        )
 
     async def ListSessions(
         self, request: session_pb2.ListSessionsRequest, context: Context
@@ -86,7 +90,9 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     ) -> session_pb2.ApplyPaymentEventResponse:
         amount = None
         if request.amount.amount_minor:
-            amount = Money.from_wire(request.amount.amount_minor, request.amount.currency, request.amount.exponent)
+            amount = Money.from_wire(
+                request.amount.amount_minor, request.amount.currency, request.amount.exponent
+            )
         occurred_at = request.occurred_at.ToDatetime(UTC) if request.HasField("occurred_at") else self.clock()
         applied = await payment_events.apply_payment_event(
             self.pool,
@@ -111,7 +117,9 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
             reply.first_outcome = msg.OUTCOME_TO_PROTO[applied.first_outcome]
         return reply
 
-    async def ExpireSession(self, request: session_pb2.ExpireSessionRequest, context: Context) -> session_pb2.Session:
+    async def ExpireSession(
+        self, request: session_pb2.ExpireSessionRequest, context: Context
+    ) -> session_pb2.Session:
         return msg.session_message(
             await sessions.expire_session(self.pool, request.session_id, request.merchant_id)
         )
@@ -134,7 +142,9 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
             raise InvalidArgument(
                 "invalid_decision", "decision must be refunded, dismissed or accepted", field="decision"
             )
-        row = await quarantine.resolve(self.pool, request.merchant_id, request.quarantine_id, decision, request.note)
+        row = await quarantine.resolve(
+            self.pool, request.merchant_id, request.quarantine_id, decision, request.note
+        )
         return msg.quarantine_message(row)
 
     async def GetPaymentSettings(
@@ -154,7 +164,9 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     async def ListActiveDeposits(
         self, request: session_pb2.ListActiveDepositsRequest, context: Context
     ) -> session_pb2.ListActiveDepositsResponse:
-        rows = await sessions.active_deposits(self.pool, request.chain_id, request.include_closed_within_seconds)
+        rows = await sessions.active_deposits(
+            self.pool, request.chain_id, request.include_closed_within_seconds
+        )
         return session_pb2.ListActiveDepositsResponse(
             deposits=[
                 session_pb2.ActiveDeposit(

@@ -19,6 +19,7 @@ from webhook_gateway.entrypoints import (
     routes_public,
     routes_quarantine,
     routes_sessions,
+    routes_web3,
     routes_webhooks,
 )
 from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, EXTRAS, POOL
@@ -36,6 +37,7 @@ ROUTE_MODULES = [
     routes_keys,
     routes_portal,
     routes_webhooks,
+    routes_web3,  # after routes_webhooks: it registers the web3 handler on that module's EventProcessor
     routes_events,
     routes_checkout,
 ]

@@ -7,11 +7,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 from aiohttp import web
 
-from paygate_runtime.config import Env
+from paygate_runtime.config import ConfigError, Env
 from paygate_runtime.settings import CommonSettings
 from webhook_gateway.adapters.service_clients import ServiceClients
 from webhook_gateway.entrypoints.app import background_workers, build_app
@@ -36,7 +37,19 @@ class GatewayConfig:
     webhook_retry_max_s: float = 300.0
     webhook_relay_interval_s: float = 1.0
     webhook_lease_s: float = 10.0
-    webhook_max_inline_applies: int = 128
+    webhook_max_inline_applies: int = 32
+    # On-chain payments (issue 7): off without an RPC URL. One chain per gateway.
+    chain_rpc_url: str | None = None
+    chain_id: int | None = None
+    chain_rpc_timeout_s: float = 10.0
+    chain_watcher_enabled: bool = True
+    chain_poll_interval_s: float = 1.0
+    chain_rescan_blocks: int = 12
+    chain_reorg_depth: int = 64
+    chain_max_blocks_per_pass: int = 500
+    chain_late_window_s: int = 86_400
+    chain_tx_wait_s: float = 600.0
+    chain_start_block: int | None = None
 
 
 def load_config(env: Env) -> GatewayConfig:
@@ -65,9 +78,34 @@ def load_config(env: Env) -> GatewayConfig:
         / 1000,
         webhook_lease_s=env.int("PAYGATE_WEBHOOK_LEASE_MS", 10_000, minimum=100, maximum=3_600_000) / 1000,
         webhook_max_inline_applies=env.int(
-            "PAYGATE_WEBHOOK_MAX_INLINE_APPLIES", 128, minimum=0, maximum=10_000
+            "PAYGATE_WEBHOOK_MAX_INLINE_APPLIES", 32, minimum=0, maximum=10_000
         ),
+        **_chain_config(env),
     )
+
+
+def _chain_config(env: Env) -> dict[str, Any]:
+    rpc_url = env.optional("PAYGATE_CHAIN_RPC_URL")
+    chain_id = env.int("PAYGATE_CHAIN_ID", 0, minimum=1) or None
+    if rpc_url is not None and chain_id is None:
+        raise ConfigError("PAYGATE_CHAIN_ID", "is required when PAYGATE_CHAIN_RPC_URL is set")
+    start_block = env.int("PAYGATE_CHAIN_START_BLOCK", -1, minimum=0)
+    return {
+        "chain_rpc_url": rpc_url,
+        "chain_id": chain_id,
+        "chain_rpc_timeout_s": env.int("PAYGATE_CHAIN_RPC_TIMEOUT_MS", 10_000, minimum=100, maximum=120_000)
+        / 1000,
+        "chain_watcher_enabled": env.bool("PAYGATE_CHAIN_WATCHER", True),
+        "chain_poll_interval_s": env.int("PAYGATE_CHAIN_POLL_MS", 1000, minimum=10, maximum=600_000) / 1000,
+        "chain_rescan_blocks": env.int("PAYGATE_CHAIN_RESCAN_BLOCKS", 12, minimum=0, maximum=10_000),
+        "chain_reorg_depth": env.int("PAYGATE_CHAIN_REORG_DEPTH", 64, minimum=1, maximum=100_000),
+        "chain_max_blocks_per_pass": env.int(
+            "PAYGATE_CHAIN_MAX_BLOCKS_PER_PASS", 500, minimum=1, maximum=100_000
+        ),
+        "chain_late_window_s": env.int("PAYGATE_CHAIN_LATE_WINDOW_S", 86_400, minimum=0, maximum=90 * 86_400),
+        "chain_tx_wait_s": env.int("PAYGATE_CHAIN_TX_WAIT_S", 600, minimum=0, maximum=7 * 86_400),
+        "chain_start_block": None if start_block < 0 else start_block,
+    }
 
 
 class GatewayRuntime:

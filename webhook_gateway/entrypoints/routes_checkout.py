@@ -1,12 +1,17 @@
 """The customer's checkout page, and keeping our sessions and Stripe Checkout Sessions in step.
 
-Stripe failure policy (a payments choice, see README "Stripe Checkout"): once our session is committed it is
-the merchant's object, so a Stripe failure never turns the create into an error that invites a blind retry
-(which, without an Idempotency-Key, would make a second session). The create answers 201 without
-`provider_checkout_url` and with `provider_checkout_error`; the Stripe page is then created lazily, under the
-same Stripe idempotency key, when the customer opens `/checkout` (the `url` every session has) or when the
-merchant calls `POST /v1/sessions/{id}/provider_checkout`. A Stripe URL is shown only once the session
-service has recorded it, so that an expiry can always close the page it belongs to.
+Stripe failure policy (a payments choice). Once our session is committed it is the merchant's object, so a
+Stripe failure never turns the create into an error that invites a blind retry (which, without an
+Idempotency-Key, would make a second session). The create answers 201 without `provider_checkout_url` and
+with `provider_checkout_error: {code, message}`. The Stripe page is then created lazily, under the same Stripe
+idempotency key, when the customer opens `/checkout` (the `url` every session has) or when the merchant calls
+`POST /v1/sessions/{id}/provider_checkout`. A Stripe URL is shown only once the session service has recorded
+it, so that an expiry can always close the page it belongs to.
+
+Expiry: the merchant's expire closes Stripe's page first; if Stripe cannot be reached our session stays open
+(503), and if the customer already paid on Stripe's page the expire is refused (409), so the payment on its
+way is applied instead of quarantined. Sessions the sweeper expires need no call: Stripe's page is made to
+close no later than our session (see adapters.stripe_checkout.stripe_expires_at).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import jinja2
 import segno
 from aiohttp import web
 
+from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2, session_pb2_grpc
 from webhook_gateway.adapters.stripe_checkout import (
@@ -43,6 +49,7 @@ log = logging.getLogger(__name__)
 _S = session_pb2
 # After a failed Stripe call, page views of the same session wait this long before calling Stripe again.
 RETRY_PAUSE_S = 5.0
+REFUSED_PAUSE_S = 60.0  # after Stripe refused the request itself, which a quick retry will not change
 _MAX_REMEMBERED_FAILURES = 10_000
 
 
@@ -93,7 +100,8 @@ class ProviderCheckouts:
             return session, None
         if pause_after_failure:
             failed = self._failures.get(session.id)
-            if failed is not None and time.monotonic() - failed[0] < RETRY_PAUSE_S:
+            pause = RETRY_PAUSE_S if failed is None or failed[1].transient else REFUSED_PAUSE_S
+            if failed is not None and time.monotonic() - failed[0] < pause:
                 return session, failed[1]
         lock = self._lock(session.id)
         try:
@@ -128,7 +136,6 @@ class ProviderCheckouts:
                     provider_checkout_url=url,
                 )
             )
-            return recorded, None
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
                 # Not recorded, so not shown: an unrecorded page could not be closed by an expiry. The next
@@ -136,14 +143,20 @@ class ProviderCheckouts:
                 return session, StripeCheckoutError(
                     "provider_unavailable", "the Stripe page could not be recorded yet", transient=True
                 )
-        # The session moved on meanwhile (expired by the merchant or the sweeper) or holds another page.
-        try:
-            current = await sessions.GetSession(session_pb2.GetSessionRequest(session_id=session.id))
-        except grpc.aio.AioRpcError:
-            current = session
-        if current.provider_session_id != cs_id:
+            # Another page was recorded first (a replica with another idempotency outcome): keep that one.
+            try:
+                current = await sessions.GetSession(session_pb2.GetSessionRequest(session_id=session.id))
+            except grpc.aio.AioRpcError:
+                return session, StripeCheckoutError(
+                    "provider_unavailable", "the Stripe page could not be recorded yet", transient=True
+                )
+            if current.provider_session_id != cs_id:
+                await self.close_page(cs_id)
+            return current, None
+        if recorded.status in (_S.SESSION_STATUS_EXPIRED, _S.SESSION_STATUS_FAILED):
+            # The session closed while Stripe was creating its page: that page must not take money.
             await self.close_page(cs_id)
-        return current, None
+        return recorded, None
 
     async def close_page(self, cs_id: str) -> None:
         """Best-effort expiry of a Stripe page that no open session of ours points to."""
@@ -278,7 +291,15 @@ def eip681_uri(payment: session_pb2.Web3Payment, amount_minor: int) -> str:
 
 def qr_svg(uri: str) -> str:
     # segno draws only path data from the URI, so the SVG carries no text that needs escaping.
-    return segno.make(uri, error="m").svg_inline(scale=4, border=2, dark="#111", light="#fff")
+    return segno.make(uri, error="m").svg_inline(scale=4, border=4, dark="#111", light="#fff")
+
+
+def display_amount(amount_minor: int, exponent: int) -> str:
+    """Exact major units; token amounts drop trailing zeros (0.05 ETH, not 0.050000000000000000)."""
+    text = format_minor(amount_minor, exponent)
+    if exponent > 2 and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
 
 
 def _safe_link(url: str) -> str | None:
@@ -298,14 +319,14 @@ def page_context(
         "session_id": session.id,
         "merchant_name": merchant_name,
         "description": session.description or "API access",
-        "amount": format_minor(amount_minor, session.amount.exponent),
+        "amount": display_amount(amount_minor, session.amount.exponent),
         "amount_minor": amount_minor,
         "currency": session.amount.currency,
         "status": status,
         "status_label": STATUS_LABELS[status],
         "labels": STATUS_LABELS,
         "provider": session.provider,
-        "test_mode": session.mode != 2,
+        "test_mode": session.mode != common_pb2.MODE_LIVE,
         "stripe_url": _safe_link(session.provider_checkout_url) if session.provider_checkout_url else None,
         "stripe_problem": problem.message if problem is not None else None,
         "result": result if result in ("success", "cancel") else None,
@@ -339,11 +360,15 @@ def _security_headers(nonce: str) -> dict[str, str]:
     }
 
 
-def _render(template: str, status: int, **context: Any) -> web.Response:
+def _render(template: str, http_status: int, **context: Any) -> web.Response:
     nonce = secrets.token_urlsafe(16)
     html = templates().get_template(template).render(nonce=nonce, **context)
     return web.Response(
-        text=html, status=status, content_type="text/html", charset="utf-8", headers=_security_headers(nonce)
+        text=html,
+        status=http_status,
+        content_type="text/html",
+        charset="utf-8",
+        headers=_security_headers(nonce),
     )
 
 

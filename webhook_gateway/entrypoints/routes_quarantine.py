@@ -1,9 +1,115 @@
-"""Routes of this area are registered here (placeholder until the area lands)."""
+"""Merchant quarantine routes: money events that need a person (mismatches, overpayments, double charges,
+refunds, disputes), and the merchant's decision on each.
+
+- GET  /v1/quarantine?status=open&limit=20&starting_after=<id>
+- POST /v1/quarantine/{id}/resolve  {"decision": "refunded"|"dismissed"|"accepted", "note": "..."}
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import grpc
 from aiohttp import web
+
+from paygate.session.v1 import session_pb2
+from webhook_gateway.entrypoints.app_keys import CLIENTS
+from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
+from webhook_gateway.entrypoints.merchant_auth import authenticate
+from webhook_gateway.entrypoints.request_body import format_minor, read_json_object
+from webhook_gateway.entrypoints.session_json import iso
+
+_DECISIONS = {
+    "refunded": session_pb2.QUARANTINE_DECISION_REFUNDED,
+    "dismissed": session_pb2.QUARANTINE_DECISION_DISMISSED,
+    "accepted": session_pb2.QUARANTINE_DECISION_ACCEPTED,
+}
+_STATUSES = {"open", "refunded", "dismissed", "accepted"}
+_MAX_NOTE = 1000
+
+
+def _money(value: Any, present: bool) -> dict[str, Any] | None:
+    if not present or not value.amount_minor:
+        return None
+    minor = int(value.amount_minor)
+    return {
+        "amount": format_minor(minor, value.exponent),
+        "amount_minor": minor,
+        "currency": value.currency,
+    }
+
+
+def entry_json(entry: session_pb2.QuarantineEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "object": "quarantine_entry",
+        "session_id": entry.session_id,
+        "reason": entry.reason,
+        "provider": entry.provider,
+        "provider_event_id": entry.provider_event_id,
+        "provider_reference": entry.provider_reference or None,
+        "amount": _money(entry.amount, entry.HasField("amount")),
+        "expected": _money(entry.expected, entry.HasField("expected")),
+        "surplus": _money(entry.surplus, entry.HasField("surplus")),
+        "status": entry.status,
+        "resolution_note": entry.resolution_note or None,
+        "created_at": iso(entry.created_at),
+        "resolved_at": iso(entry.resolved_at, entry.HasField("resolved_at")),
+    }
+
+
+async def list_quarantine(request: web.Request) -> web.Response:
+    merchant = await authenticate(request)
+    status = request.query.get("status", "")
+    if status and status not in _STATUSES:
+        raise ApiError(400, "invalid_status", "status must be open, refunded, dismissed or accepted")
+    try:
+        limit = int(request.query.get("limit", "20"))
+    except ValueError:
+        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 100") from None
+    if not 1 <= limit <= 100:
+        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 100")
+    try:
+        reply = await request.app[CLIENTS].session.ListQuarantine(
+            session_pb2.ListQuarantineRequest(
+                merchant_id=merchant.merchant_id,
+                status=status,
+                limit=limit,
+                starting_after=request.query.get("starting_after", ""),
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        raise_for_rpc_error(error)
+    return web.json_response(
+        {"object": "list", "data": [entry_json(e) for e in reply.entries], "has_more": reply.has_more}
+    )
+
+
+async def resolve_quarantine(request: web.Request) -> web.Response:
+    merchant = await authenticate(request)
+    body = await read_json_object(request)
+    decision = body.get("decision")
+    if not isinstance(decision, str) or decision not in _DECISIONS:
+        raise ApiError(400, "invalid_decision", "decision must be refunded, dismissed or accepted")
+    note = body.get("note", "")
+    if note is None:
+        note = ""
+    if not isinstance(note, str) or len(note) > _MAX_NOTE:
+        raise ApiError(400, "invalid_note", f"note must be a string of at most {_MAX_NOTE} characters")
+    try:
+        entry = await request.app[CLIENTS].session.ResolveQuarantine(
+            session_pb2.ResolveQuarantineRequest(
+                merchant_id=merchant.merchant_id,
+                quarantine_id=request.match_info["id"],
+                decision=_DECISIONS[decision],
+                note=note,
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        raise_for_rpc_error(error)
+    return web.json_response(entry_json(entry))
 
 
 def setup(app: web.Application) -> None:
-    return None
+    app.router.add_get("/v1/quarantine", list_quarantine)
+    app.router.add_post("/v1/quarantine/{id}/resolve", resolve_quarantine)

@@ -1,7 +1,8 @@
 """Provider webhooks (contract §4): verify, store, answer 200, then apply in the background.
 
 Reply time: the handler does only what the provider's retry logic depends on (read the body, verify the
-signature, parse, one INSERT ... ON CONFLICT DO NOTHING committed in autocommit) and answers. The apply to
+signature, parse, one INSERT ... ON CONFLICT DO NOTHING committed in autocommit, shared with the events
+arriving at the same moment: a group commit) and answers. The apply to
 the session service runs after the reply in a background task; the row is leased to it for a while, and if
 the process dies the lease expires and the relay (a worker of every gateway) applies it. So a slow session
 service, billing or keys never makes a provider wait, and nothing is lost when one is down.
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from webhook_gateway.adapters.inbox_repository import RECEIVED, InboxRepository
+from webhook_gateway.adapters.inbox_repository import RECEIVED, InboxRepository, InboxWriter
 from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, POOL
 from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.entrypoints.observability import METRICS
@@ -37,6 +38,7 @@ SHUTDOWN_DRAIN_S = 2.0
 
 PROCESSOR: web.AppKey[EventProcessor] = web.AppKey("webhook_processor")
 INLINE: web.AppKey[InlineApplier] = web.AppKey("webhook_inline_applier")
+WRITER: web.AppKey[InboxWriter] = web.AppKey("webhook_inbox_writer")
 
 
 def _count(request: web.Request, provider: str, result: str) -> None:
@@ -80,7 +82,7 @@ async def accept(
     reserved = not normalized.ignored and inline.reserve()
     try:
         stored = await receive(
-            InboxRepository(app[POOL]),
+            app[WRITER],
             envelope,
             normalized,
             claim=reserved,
@@ -91,7 +93,7 @@ async def accept(
             inline.release()
         raise
     if reserved:
-        if stored.inserted and stored.event.status == RECEIVED:
+        if stored.event is not None and stored.event.status == RECEIVED:
             inline.start(stored.event)
         else:
             inline.release()
@@ -141,6 +143,7 @@ def setup(app: web.Application) -> None:
     config = app[CONFIG]
     processor = EventProcessor(InboxRepository(app[POOL]), app[CLIENTS].session, relay_settings(config))
     app[PROCESSOR] = processor
+    app[WRITER] = InboxWriter(InboxRepository(app[POOL]))
     app[INLINE] = InlineApplier(processor, config.webhook_max_inline_applies)
     app.on_shutdown.append(_drain_inline)
     app.router.add_post("/webhooks/stripe", stripe_webhook)

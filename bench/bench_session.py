@@ -1,0 +1,324 @@
+"""Session service benchmark: ApplyPaymentEvent transitions/s and fully fulfilled sessions/s over gRPC,
+with durable commits (fsync on), next to this machine's two ceilings measured in the same run.
+
+    .venv/bin/python bench/bench_session.py [--concurrency 32] [--seconds 5] [--sessions 1500]
+
+Phases (each service a separate `paygate serve` process, as in production):
+1. ceilings: an empty grpc.aio unary call; one durable single-row asyncpg commit;
+2. transitions: `succeeded` events moving pre-created sessions created -> paid (lock, decide, one write
+   statement with history, processed-event, outbox and audit rows, commit), with the background workers
+   off so the figure is the RPC path alone;
+3. fulfilment: `succeeded` for N fresh sessions, timed until every one has its invoice, customer key and
+   access token stored (dispatcher -> billing + keys -> completion), workers on;
+4. profile: phases 2 and 3 again with the session service under cProfile; prints where its time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pstats
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from baseline import (
+    Figures,
+    ServiceProcesses,
+    bench_database,
+    empty_unary_baseline,
+    free_port,
+    measure,
+    pg_commit_baseline,
+)
+
+from paygate.common.v1 import common_pb2
+from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
+from paygate.session.v1 import session_pb2, session_pb2_grpc
+
+# Set by --generic-plans: the session service's connections plan each prepared statement once.
+GENERIC_PLANS = False
+
+
+def _line(figures: Figures, label: str) -> str:
+    return (
+        f"  {label:<58} {figures.rate_per_s:9.0f}/s   p50 {figures.p50_ms:6.2f} ms   "
+        f"p99 {figures.p99_ms:6.2f} ms   n={figures.count}"
+    )
+
+
+async def _merchant(procs: ServiceProcesses) -> str:
+    async with grpc.aio.insecure_channel(procs.addr("keys")) as channel:
+        reply = await keys_pb2_grpc.KeysServiceStub(channel).CreateMerchant(
+            keys_pb2.CreateMerchantRequest(name="Bench Ltd", key_prefix="bench", mode=common_pb2.MODE_TEST),
+            timeout=10,
+        )
+    return reply.merchant.id
+
+
+async def _create_sessions(
+    stub: session_pb2_grpc.SessionServiceStub, merchant_id: str, count: int
+) -> list[str]:
+    ids: list[str] = []
+
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            reply = await stub.CreateSession(
+                session_pb2.CreateSessionRequest(
+                    merchant_id=merchant_id,
+                    mode=common_pb2.MODE_TEST,
+                    amount="9.99",
+                    currency="EUR",
+                    customer_email="",
+                ),
+                timeout=10,
+            )
+            ids.append(reply.session.id)
+
+    per, extra = divmod(count, 16)
+    await asyncio.gather(*(worker(per + (1 if i < extra else 0)) for i in range(16)))
+    return ids
+
+
+def _succeeded(session_id: str) -> session_pb2.ApplyPaymentEventRequest:
+    return session_pb2.ApplyPaymentEventRequest(
+        session_id=session_id,
+        provider="onecom",
+        provider_event_id=f"evt_{uuid.uuid4().hex}",
+        kind=session_pb2.EVENT_KIND_SUCCEEDED,
+        amount=common_pb2.Money(amount_minor="999", currency="EUR", exponent=2),
+        provider_reference=f"tx_{session_id}",
+    )
+
+
+async def _wait_session_ready(addr: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    async with grpc.aio.insecure_channel(addr) as channel:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"session service exited with {proc.returncode}")
+            try:
+                await asyncio.wait_for(channel.channel_ready(), timeout=0.5)
+                return
+            except TimeoutError:
+                continue
+    raise RuntimeError("session service did not start")
+
+
+def _spawn_session(
+    procs: ServiceProcesses, env_extra: dict[str, str], profile_to: Path | None
+) -> subprocess.Popen[bytes]:
+    env = procs.env_for("session")
+    env.update(env_extra)
+    if GENERIC_PLANS:
+        url = env["PAYGATE_DATABASE_URL"]
+        env["PAYGATE_DATABASE_URL"] = (
+            url + ("&" if "?" in url else "?") + "options=-c%20plan_cache_mode%3Dforce_generic_plan"
+        )
+    command = [sys.executable]
+    if profile_to is not None:
+        command += ["-m", "cProfile", "-o", str(profile_to)]
+    command += ["-m", "paygate_runtime.cli.main", "serve", "session"]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def _transitions(
+    procs: ServiceProcesses,
+    merchant_id: str,
+    concurrency: int,
+    seconds: float,
+    profile_to: Path | None = None,
+) -> Figures:
+    proc = _spawn_session(procs, {"PAYGATE_SESSION_WORKERS": "false"}, profile_to)
+    try:
+        await _wait_session_ready(procs.addr("session"), proc)
+        async with grpc.aio.insecure_channel(procs.addr("session")) as channel:
+            stub = session_pb2_grpc.SessionServiceStub(channel)
+            # Enough fresh sessions that every timed call is a real created -> paid move.
+            budget = int(1500 * (seconds + 0.5))
+            ids = await _create_sessions(stub, merchant_id, budget)
+            pool = iter(ids)
+
+            async def call() -> None:
+                reply = await stub.ApplyPaymentEvent(_succeeded(next(pool)), timeout=10)
+                assert reply.outcome == session_pb2.APPLY_OUTCOME_APPLIED
+
+            return await measure(call, concurrency, seconds, warmup=0.5)
+    finally:
+        _stop(proc)
+
+
+async def _discard_outbox(procs: ServiceProcesses) -> None:
+    conn = await procs.db.admin()
+    try:
+        await conn.execute("UPDATE session.outbox SET status = 'skipped' WHERE status = 'pending'")
+    finally:
+        await conn.close()
+
+
+async def _fulfilment(
+    procs: ServiceProcesses, merchant_id: str, concurrency: int, sessions: int, profile_to: Path | None
+) -> tuple[float, float, int]:
+    """Returns (fulfilled sessions/s, seconds, count)."""
+    proc = _spawn_session(procs, {"PAYGATE_OUTBOX_CONCURRENCY": "64"}, profile_to)
+    try:
+        await _wait_session_ready(procs.addr("session"), proc)
+        async with grpc.aio.insecure_channel(procs.addr("session")) as channel:
+            stub = session_pb2_grpc.SessionServiceStub(channel)
+            ids = await _create_sessions(stub, merchant_id, sessions)
+            wanted = {uuid.UUID(i) for i in ids}
+            conn = await procs.db.admin()
+            try:
+                begin = time.perf_counter()
+                pending = iter(ids)
+
+                async def payer() -> None:
+                    for session_id in pending:
+                        await stub.ApplyPaymentEvent(_succeeded(session_id), timeout=10)
+
+                await asyncio.gather(*(payer() for _ in range(concurrency)))
+                while True:
+                    done = await conn.fetchval(
+                        "SELECT count(*) FROM session.sessions WHERE fulfilment_status = 'done' AND id = ANY($1::uuid[])",
+                        list(wanted),
+                    )
+                    if done >= len(wanted) or time.perf_counter() - begin > 300:
+                        break
+                    await asyncio.sleep(0.02)
+                elapsed = time.perf_counter() - begin
+            finally:
+                await conn.close()
+        return done / elapsed, elapsed, done
+    finally:
+        _stop(proc)
+
+
+def _print_profile(path: Path, top: int = 25) -> None:
+    if not path.exists():
+        print("  (no profile written)")
+        return
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime")
+    width = 110
+    print(f"  top {top} functions of the session service by own time:")
+    entries = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]  # type: ignore[attr-defined]
+    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+    for (filename, line, name), (_, calls, tottime, cumtime, _) in entries:
+        where = f"{Path(filename).name}:{line}({name})"
+        print(
+            f"    {tottime:7.3f}s {100 * tottime / total:5.1f}%  cum {cumtime:7.3f}s  calls {calls:8d}  {where}"[
+                :width
+            ]
+        )
+    print("  grouped by area (own time):")
+    areas: dict[str, float] = {}
+    for (filename, _, name), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        areas[_area(filename, name)] = areas.get(_area(filename, name), 0.0) + tottime
+    for area, seconds in sorted(areas.items(), key=lambda kv: kv[1], reverse=True)[:10]:
+        print(f"    {seconds:7.3f}s {100 * seconds / total:5.1f}%  {area}")
+
+
+def _area(filename: str, name: str) -> str:
+    if "select" in name or "epoll" in name or "_run_once" in name:
+        return "event loop / waiting for I/O"
+    for marker, area in (
+        ("asyncpg", "asyncpg (protocol, codecs)"),
+        ("grpc", "grpc (aio server/client, cygrpc)"),
+        ("protobuf", "protobuf encode/decode"),
+        ("session_service", "session service code"),
+        ("paygate_runtime", "paygate runtime (interceptors)"),
+        ("asyncio", "asyncio machinery"),
+    ):
+        if marker in filename:
+            return area
+    if filename == "~":
+        return "builtins (C calls)"
+    return "other"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--sessions", type=int, default=1500, help="sessions per fulfilment phase")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--generic-plans", action="store_true", help="plan_cache_mode=force_generic_plan")
+    args = parser.parse_args()
+    global GENERIC_PLANS
+    GENERIC_PLANS = args.generic_plans
+    c = args.concurrency
+    print(f"session service benchmark: concurrency {c}, {os.cpu_count()} cores, durable commits (fsync on)")
+    async with bench_database() as db:
+        empty = await empty_unary_baseline(c, args.seconds)
+        commit = await pg_commit_baseline(db.admin_dsn, c, args.seconds)
+        print("ceilings")
+        print(_line(empty, "empty grpc.aio unary call"))
+        print(_line(commit, "durable single-row asyncpg commit"))
+        procs = ServiceProcesses(db)
+        procs.ports["session"] = free_port()
+        await procs.start(["keys", "billing"])
+        try:
+            merchant_id = await _merchant(procs)
+            transitions = await _transitions(procs, merchant_id, c, args.seconds)
+            print("session service")
+            print(_line(transitions, "ApplyPaymentEvent created->paid transitions"))
+            await _discard_outbox(procs)
+            rate, elapsed, done = await _fulfilment(procs, merchant_id, c, args.sessions, None)
+            print(
+                f"  {'fully fulfilled sessions (pay + invoice + key + token)':<58} {rate:9.0f}/s   "
+                f"{done} sessions in {elapsed:.2f} s"
+            )
+            print("ratios and goals")
+            ratio = transitions.rate_per_s / empty.rate_per_s if empty.rate_per_s else 0.0
+            print(
+                f"  transitions / empty call     {100 * ratio:6.1f} %   (goal >= 40 %: {'met' if ratio >= 0.4 else 'NOT met'})"
+            )
+            print(
+                f"  transitions / durable commit {100 * transitions.rate_per_s / commit.rate_per_s:6.1f} %"
+                if commit.rate_per_s
+                else ""
+            )
+            print(
+                f"  fulfilled sessions/s         {rate:6.0f}     (goal >= 150: {'met' if rate >= 150 else 'NOT met'})"
+            )
+            if not args.no_profile:
+                with tempfile.TemporaryDirectory() as folder:
+                    profile = Path(folder) / "transitions.prof"
+                    profiled = await _transitions(procs, merchant_id, c, min(args.seconds, 3.0), profile)
+                    print(
+                        f"profile: transitions phase under cProfile ({profiled.rate_per_s:.0f}/s with its overhead)"
+                    )
+                    _print_profile(profile)
+                    await _discard_outbox(procs)
+                    profile = Path(folder) / "fulfilment.prof"
+                    prate, _, _ = await _fulfilment(
+                        procs, merchant_id, c, max(300, args.sessions // 3), profile
+                    )
+                    print(
+                        f"profile: fulfilment phase under cProfile ({prate:.0f} sessions/s with its overhead)"
+                    )
+                    _print_profile(profile)
+        finally:
+            await procs.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,63 @@
+"""asyncpg access to billing profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+from billing_service.domain.invoices import Address, Party
+from billing_service.domain.profiles import BillingProfile, default_profile
+
+
+async def get_profile(conn: asyncpg.Connection | asyncpg.Pool, merchant_id: str) -> BillingProfile:
+    """The stored profile, or the defaults when the merchant never set one."""
+    row = await conn.fetchrow("SELECT * FROM billing_profiles WHERE merchant_id = $1", merchant_id)
+    if row is None:
+        return default_profile(merchant_id)
+    return profile_from_json(dict(row))
+
+
+def profile_from_json(row: Mapping[str, Any]) -> BillingProfile:
+    """A profile from a billing_profiles row, as a record or as its to_jsonb() object."""
+    return BillingProfile(
+        merchant_id=row["merchant_id"],
+        seller=Party(
+            name=row["seller_name"],
+            email=row["seller_email"],
+            address=Address(lines=tuple(row["seller_address_lines"]), country=row["seller_country"]),
+            tax_id=row["seller_tax_id"],
+        ),
+        invoice_prefix=row["invoice_prefix"],
+        tax_rate_bps=row["tax_rate_bps"],
+        reset_numbering_yearly=row["reset_numbering_yearly"],
+        support_email=row["support_email"],
+    )
+
+
+async def put_profile(conn: asyncpg.Connection | asyncpg.Pool, profile: BillingProfile) -> None:
+    """Replace the profile (insert or overwrite); the caller validated it."""
+    seller = profile.seller
+    await conn.execute(
+        """INSERT INTO billing_profiles (merchant_id, seller_name, seller_email, seller_address_lines,
+                                         seller_country, seller_tax_id, invoice_prefix, tax_rate_bps,
+                                         reset_numbering_yearly, support_email, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
+           ON CONFLICT (merchant_id) DO UPDATE SET
+               seller_name = EXCLUDED.seller_name, seller_email = EXCLUDED.seller_email,
+               seller_address_lines = EXCLUDED.seller_address_lines, seller_country = EXCLUDED.seller_country,
+               seller_tax_id = EXCLUDED.seller_tax_id, invoice_prefix = EXCLUDED.invoice_prefix,
+               tax_rate_bps = EXCLUDED.tax_rate_bps, reset_numbering_yearly = EXCLUDED.reset_numbering_yearly,
+               support_email = EXCLUDED.support_email, updated_at = now()""",
+        profile.merchant_id,
+        seller.name,
+        seller.email,
+        list(seller.address.lines),
+        seller.address.country,
+        seller.tax_id,
+        profile.invoice_prefix,
+        profile.tax_rate_bps,
+        profile.reset_numbering_yearly,
+        profile.support_email,
+    )

@@ -1,0 +1,56 @@
+"""A merchant's billing profile: who the seller is, how invoices are numbered, which tax rate applies."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from paygate_runtime.errors import InvalidArgument
+
+from .invoices import MAX_EMAIL_LENGTH, Party, validate_party
+from .numbering import DEFAULT_PREFIX, validate_prefix
+from .tax import validate_tax_rate
+
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True, slots=True)
+class BillingProfile:
+    merchant_id: str
+    seller: Party = field(default_factory=Party)
+    invoice_prefix: str = DEFAULT_PREFIX
+    tax_rate_bps: int = 0
+    reset_numbering_yearly: bool = False
+    support_email: str = ""
+
+
+def default_profile(merchant_id: str) -> BillingProfile:
+    """What applies to a merchant that never set a profile: prefix INV, no tax, one endless sequence."""
+    return BillingProfile(merchant_id=merchant_id)
+
+
+def validate_profile(profile: BillingProfile) -> BillingProfile:
+    """Check every field; raises InvalidArgument naming the field (seller_*, invoice_prefix, ...)."""
+    if not isinstance(profile.merchant_id, str) or not profile.merchant_id.strip():
+        raise InvalidArgument("missing_merchant_id", "merchant_id is required", field="merchant_id")
+    if len(profile.merchant_id) > 200:
+        raise InvalidArgument("invalid_merchant_id", "merchant_id is too long", field="merchant_id")
+    email = profile.support_email.strip() if isinstance(profile.support_email, str) else None
+    if email is None or (email and (len(email) > MAX_EMAIL_LENGTH or _EMAIL_RE.fullmatch(email) is None)):
+        raise InvalidArgument(
+            "invalid_support_email", "support_email is not an email address", field="support_email"
+        )
+    if not isinstance(profile.reset_numbering_yearly, bool):
+        raise InvalidArgument(
+            "invalid_reset_numbering_yearly",
+            "reset_numbering_yearly must be true or false",
+            field="reset_numbering_yearly",
+        )
+    return BillingProfile(
+        merchant_id=profile.merchant_id,
+        seller=validate_party(profile.seller, "seller"),
+        invoice_prefix=validate_prefix(profile.invoice_prefix),
+        tax_rate_bps=validate_tax_rate(profile.tax_rate_bps),
+        reset_numbering_yearly=profile.reset_numbering_yearly,
+        support_email=email,
+    )

@@ -1,0 +1,286 @@
+"""Billing use cases: issue, read, list, void, render, revenue and profiles, over one asyncpg pool.
+
+The domain validates and builds documents; the repositories persist them; this module decides the order
+of reads and the transaction boundaries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from billing_service.adapters import invoice_repository as invoices
+from billing_service.adapters import profile_repository as profiles
+from billing_service.adapters.render_html import HTML_CONTENT_TYPE, render_invoice_html
+from billing_service.adapters.render_pdf import PDF_CONTENT_TYPE, render_invoice_pdf
+from billing_service.domain.currencies import validate_money_unit
+from billing_service.domain.invoices import (
+    DocumentKind,
+    Invoice,
+    LineItem,
+    Mode,
+    Party,
+    build_credit_note,
+    check_reissue,
+    draft_invoice,
+    ensure_voidable,
+    mark_void,
+    parse_mode,
+    validate_amount,
+)
+from billing_service.domain.numbering import counter_scope
+from billing_service.domain.profiles import BillingProfile, validate_profile
+from billing_service.domain.receipt import receipt_filename
+from billing_service.domain.revenue import (
+    Interval,
+    RevenueBucket,
+    bucket_revenue,
+    date_trunc_unit,
+    parse_interval,
+    validate_range,
+)
+from paygate_runtime.errors import InvalidArgument, NotFound
+
+ONE_PER_SESSION = "invoices_one_per_session"
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class IssueRequest:
+    merchant_id: str
+    mode: Mode | str
+    session_id: str
+    amount_minor: int
+    currency: str
+    exponent: int
+    buyer: Party | None = None
+    line_items: Sequence[LineItem] = ()
+    paid_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    content: bytes
+    content_type: str
+    filename: str
+
+
+def _require(value: str, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgument(f"missing_{field}", f"{field} is required", field=field)
+    return value
+
+
+def _invoice_id(value: str) -> uuid.UUID:
+    _require(value, "invoice_id")
+    parsed = invoices.parse_uuid(value)
+    if parsed is None:
+        # A malformed id cannot name any invoice; answering NOT_FOUND keeps it indistinguishable from
+        # another merchant's id.
+        raise NotFound("invoice_not_found", "no such invoice", field="invoice_id")
+    return parsed
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class BillingService:
+    def __init__(self, pool: asyncpg.Pool, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.pool = pool
+        self.clock = clock
+
+    # --- issuing --------------------------------------------------------------------------------------
+
+    async def issue_invoice(self, request: IssueRequest) -> Invoice:
+        """Issue the session's invoice, or return the one it already has (FAILED_PRECONDITION on a mismatch)."""
+        merchant_id = _require(request.merchant_id, "merchant_id")
+        session_id = _require(request.session_id, "session_id")
+        mode = parse_mode(request.mode)
+        amount = validate_amount(request.amount_minor)
+        currency, exponent = validate_money_unit(request.currency, request.exponent)
+        async with self.pool.acquire() as conn:
+            # Retries are the common duplicate; answering them before the counter row is touched keeps the
+            # hot row free for new invoices.
+            existing, profile = await invoices.issue_context(conn, merchant_id, session_id)
+            if existing is not None:
+                return check_reissue(existing, amount, currency, merchant_id=merchant_id, mode=mode)
+            draft = draft_invoice(
+                merchant_id=merchant_id,
+                mode=mode,
+                session_id=session_id,
+                amount_minor=amount,
+                currency=currency,
+                exponent=exponent,
+                seller=profile.seller,
+                buyer=request.buyer,
+                line_items=request.line_items,
+                tax_rate_bps=profile.tax_rate_bps,
+                paid_at=request.paid_at,
+            )
+            issued_at = self.clock()
+            scope = counter_scope(
+                merchant_id, mode, reset_yearly=profile.reset_numbering_yearly, issued_at=issued_at
+            )
+            try:
+                return await invoices.insert_numbered(
+                    conn,
+                    draft,
+                    id=uuid.uuid4(),
+                    kind=DocumentKind.INVOICE,
+                    prefix=profile.invoice_prefix,
+                    period=scope.period,
+                    year=issued_at.year,
+                    issued_at=issued_at,
+                )
+            except asyncpg.UniqueViolationError as error:
+                if error.constraint_name != ONE_PER_SESSION:
+                    raise
+            # A concurrent call for the same session won; its statement committed first and ours rolled back
+            # whole, counter included.
+            existing = await invoices.find_by_session(conn, session_id)
+            assert existing is not None
+            return check_reissue(existing, amount, currency, merchant_id=merchant_id, mode=mode)
+
+    async def void_invoice(
+        self, merchant_id: str, invoice_id: str, reason: str = ""
+    ) -> tuple[Invoice, Invoice]:
+        """Issue the credit note that cancels the invoice and mark it void, atomically. Returns both."""
+        merchant_id = _require(merchant_id, "merchant_id")
+        target = _invoice_id(invoice_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            # The row lock makes a concurrent second void wait, then see `void` and refuse.
+            original = await invoices.get_for_merchant(conn, merchant_id, target, for_update=True)
+            if original is None:
+                raise NotFound("invoice_not_found", "no such invoice", field="invoice_id")
+            ensure_voidable(original)
+            profile = await profiles.get_profile(conn, merchant_id)
+            issued_at = self.clock()
+            scope = counter_scope(
+                merchant_id, original.mode, reset_yearly=profile.reset_numbering_yearly, issued_at=issued_at
+            )
+            # Built with a provisional sequence to validate the reason and negate the amounts; the real
+            # number is drawn by the insert.
+            provisional = build_credit_note(
+                original,
+                id=str(uuid.uuid4()),
+                prefix=profile.invoice_prefix,
+                sequence=1,
+                issued_at=issued_at,
+                reason=reason,
+            )
+            credit_note = await invoices.insert_numbered(
+                conn,
+                provisional,
+                id=uuid.UUID(provisional.id),
+                kind=DocumentKind.CREDIT_NOTE,
+                prefix=profile.invoice_prefix,
+                period=scope.period,
+                year=issued_at.year,
+                issued_at=issued_at,
+                credits_invoice_id=original.id,
+                reason=provisional.reason,
+            )
+            mark_void(original, credit_note)
+            voided = await invoices.mark_void(conn, original.id, credit_note.id)
+        return voided, credit_note
+
+    # --- reading --------------------------------------------------------------------------------------
+
+    async def get_invoice(self, merchant_id: str, invoice_id: str = "", session_id: str = "") -> Invoice:
+        merchant_id = _require(merchant_id, "merchant_id")
+        if invoice_id:
+            found = await invoices.get_for_merchant(self.pool, merchant_id, _invoice_id(invoice_id))
+        elif session_id:
+            found = await invoices.find_by_session(self.pool, session_id)
+        else:
+            raise InvalidArgument(
+                "missing_invoice_id", "invoice_id or session_id is required", field="invoice_id"
+            )
+        if found is None or found.merchant_id != merchant_id:
+            raise NotFound("invoice_not_found", "no such invoice", field="invoice_id")
+        return found
+
+    async def list_invoices(
+        self,
+        filters: invoices.ListFilter,
+        *,
+        limit: int = 0,
+        starting_after: str = "",
+    ) -> tuple[list[Invoice], bool]:
+        _require(filters.merchant_id, "merchant_id")
+        if limit == 0:
+            limit = DEFAULT_PAGE
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidArgument("invalid_limit", f"limit must be 1 to {MAX_PAGE}", field="limit")
+        for moment, name in ((filters.issued_from, "from"), (filters.issued_to, "to")):
+            if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None):
+                raise InvalidArgument("invalid_date_range", f"{name} must carry a time zone", field=name)
+        if filters.issued_from and filters.issued_to and filters.issued_to <= filters.issued_from:
+            raise InvalidArgument("invalid_date_range", "to must be after from", field="to")
+        after = None
+        if starting_after:
+            cursor = invoices.parse_uuid(starting_after)
+            after = await invoices.cursor_position(self.pool, filters.merchant_id, cursor) if cursor else None
+            if after is None:
+                raise InvalidArgument(
+                    "invalid_starting_after",
+                    "starting_after names no invoice of yours",
+                    field="starting_after",
+                )
+        return await invoices.list_page(self.pool, filters, limit=limit, after=after)
+
+    async def render_invoice(self, merchant_id: str, invoice_id: str, fmt: str) -> Rendered:
+        """`fmt` is "html" or "pdf"; related numbers and the support email are looked up for the receipt."""
+        if fmt not in ("html", "pdf"):
+            raise InvalidArgument("invalid_format", "format must be HTML or PDF", field="format")
+        invoice = await self.get_invoice(merchant_id, invoice_id)
+        related = [i for i in (invoice.credits_invoice_id, invoice.credit_note_id) if i]
+        async with self.pool.acquire() as conn:
+            numbers = await invoices.numbers_of(conn, merchant_id, related) if related else {}
+            profile = await profiles.get_profile(conn, merchant_id)
+        options = {
+            "credited_invoice_number": numbers.get(invoice.credits_invoice_id or ""),
+            "credit_note_number": numbers.get(invoice.credit_note_id or ""),
+            "support_email": profile.support_email,
+        }
+        if fmt == "pdf":
+            # fpdf2 is pure Python and takes milliseconds; a thread keeps the event loop answering meanwhile.
+            content = await asyncio.to_thread(lambda: render_invoice_pdf(invoice, **options))
+            return Rendered(content, PDF_CONTENT_TYPE, receipt_filename(invoice, "pdf"))
+        html = render_invoice_html(invoice, **options)
+        return Rendered(html.encode(), HTML_CONTENT_TYPE, receipt_filename(invoice, "html"))
+
+    async def revenue_summary(
+        self,
+        merchant_id: str,
+        mode: Mode | str,
+        start: datetime | None,
+        end: datetime | None,
+        interval: Interval | str,
+    ) -> list[RevenueBucket]:
+        merchant_id = _require(merchant_id, "merchant_id")
+        parsed_mode = parse_mode(mode)
+        if start is None or end is None:
+            missing = "from" if start is None else "to"
+            raise InvalidArgument("invalid_date_range", f"{missing} is required", field=missing)
+        start, end = validate_range(start, end)
+        unit = date_trunc_unit(parse_interval(interval))
+        rows = await invoices.revenue_rows(self.pool, merchant_id, parsed_mode, start, end, unit)
+        return bucket_revenue(rows)
+
+    # --- profiles -------------------------------------------------------------------------------------
+
+    async def get_profile(self, merchant_id: str) -> BillingProfile:
+        return await profiles.get_profile(self.pool, _require(merchant_id, "merchant_id"))
+
+    async def update_profile(self, profile: BillingProfile) -> BillingProfile:
+        valid = validate_profile(profile)
+        await profiles.put_profile(self.pool, valid)
+        return valid

@@ -1,0 +1,86 @@
+"""SQL for access tokens (keys.access_tokens): claims and kid, never the token itself."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from keys_service.domain.access_tokens import AccessClaims
+from keys_service.domain.api_keys import KeyMode
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAccessToken:
+    claims: AccessClaims
+    kid: str
+    merchant_id: str
+    mode: KeyMode
+    revoked_at: datetime | None
+
+
+_COLUMNS = "jti, merchant_id, session_id, mode, subject, issuer, audience, kid, iat, exp, revoked_at"
+
+
+def _stored(row: asyncpg.Record) -> StoredAccessToken:
+    claims = AccessClaims(
+        iss=row["issuer"],
+        aud=row["audience"],
+        sub=row["subject"],
+        sid=str(row["session_id"]),
+        iat=int(row["iat"]),
+        exp=int(row["exp"]),
+        jti=str(row["jti"]),
+    )
+    return StoredAccessToken(
+        claims, row["kid"], str(row["merchant_id"]), KeyMode(row["mode"]), row["revoked_at"]
+    )
+
+
+async def insert(
+    conn: asyncpg.Connection, claims: AccessClaims, *, kid: str, merchant_id: uuid.UUID, mode: KeyMode
+) -> StoredAccessToken | None:
+    """None when the session already has a token (idempotent retry)."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO access_tokens (jti, merchant_id, session_id, mode, subject, issuer, audience, kid, iat, exp)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (session_id) DO NOTHING
+            RETURNING {_COLUMNS}""",
+        uuid.UUID(claims.jti),
+        merchant_id,
+        uuid.UUID(claims.sid),
+        mode.value,
+        claims.sub,
+        claims.iss,
+        claims.aud,
+        kid,
+        claims.iat,
+        claims.exp,
+    )
+    return None if row is None else _stored(row)
+
+
+async def by_session(
+    conn: asyncpg.Connection | asyncpg.Pool, session_id: uuid.UUID
+) -> StoredAccessToken | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM access_tokens WHERE session_id = $1", session_id)
+    return None if row is None else _stored(row)
+
+
+async def by_jti(
+    conn: asyncpg.Connection | asyncpg.Pool, jti: uuid.UUID, *, for_update: bool = False
+) -> StoredAccessToken | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM access_tokens WHERE jti = $1{lock}", jti)
+    return None if row is None else _stored(row)
+
+
+async def revoke(conn: asyncpg.Connection, jti: uuid.UUID) -> StoredAccessToken:
+    row = await conn.fetchrow(
+        f"UPDATE access_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE jti = $1 RETURNING {_COLUMNS}",
+        jti,
+    )
+    assert row is not None
+    return _stored(row)

@@ -1,0 +1,192 @@
+"""Customer access tokens: issue (idempotent per session), rebuild the link, verify, revoke, publish keys."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from keys_service.adapters import access_token_repository, audit_log, merchant_repository
+from keys_service.adapters.access_token_repository import StoredAccessToken
+from keys_service.domain.access_tokens import (
+    DEFAULT_LEEWAY_SECONDS,
+    TOKEN_INVALID,
+    TOKEN_REVOKED,
+    AccessClaims,
+    SigningKeyring,
+    build_claims,
+    jwks,
+    new_jti,
+    opaque_subject,
+    verify_access_token,
+)
+from keys_service.domain.api_keys import KeyMode
+from keys_service.domain.audit_events import AuditEvent
+from keys_service.domain.ids import parse_uuid
+from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLink:
+    url: str
+    token: str
+    stored: StoredAccessToken
+
+    def __repr__(self) -> str:
+        return f"AccessLink(jti={self.stored.claims.jti!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAccess:
+    claims: AccessClaims
+    merchant_id: str
+
+
+@dataclass(frozen=True)
+class AccessTokenSettings:
+    keyring: SigningKeyring
+    issuer: str
+    audience: str
+    subject_secret: bytes
+    public_url: str
+    leeway_seconds: int = DEFAULT_LEEWAY_SECONDS
+
+    def __repr__(self) -> str:
+        return f"AccessTokenSettings(issuer={self.issuer!r}, audience={self.audience!r}, kids={self.keyring.kids})"
+
+
+def _required_uuid(value: str, field: str) -> uuid.UUID:
+    if not value:
+        raise InvalidArgument(f"missing_{field}", f"{field} is required", field=field)
+    parsed = parse_uuid(value)
+    if parsed is None:
+        raise InvalidArgument(f"invalid_{field}", f"{field} must be a UUID", field=field)
+    return parsed
+
+
+class AccessTokenService:
+    def __init__(self, pool: asyncpg.Pool, settings: AccessTokenSettings) -> None:
+        self.pool = pool
+        self.settings = settings
+        self._jwks_json = json.dumps(jwks(settings.keyring), separators=(",", ":"))
+
+    def link_for(self, stored: StoredAccessToken) -> AccessLink:
+        """Re-sign the stored claims with the stored kid: Ed25519 is deterministic, so it is the same token."""
+        if stored.kid not in self.settings.keyring.kids:
+            raise FailedPrecondition(
+                "signing_key_retired", "the key this link was signed with is no longer configured"
+            )
+        token = self.settings.keyring.sign(stored.claims, stored.kid)
+        return AccessLink(f"{self.settings.public_url}/access?token={token}", token, stored)
+
+    async def issue(self, *, merchant_id: str, session_id: str, mode: KeyMode) -> StoredAccessToken:
+        merchant_uuid = _required_uuid(merchant_id, "merchant_id")
+        session_uuid = _required_uuid(session_id, "session_id")
+        if await merchant_repository.get(self.pool, merchant_uuid) is None:
+            raise NotFound("not_found", "merchant not found")
+        existing = await access_token_repository.by_session(self.pool, session_uuid)
+        if existing is not None:
+            return self._same_issue(existing, str(merchant_uuid), mode)
+        settings = self.settings
+        claims = build_claims(
+            iss=settings.issuer,
+            aud=settings.audience,
+            # Per session: the mail address never enters the token, and two purchases are not linkable.
+            sub=opaque_subject(str(merchant_uuid), str(session_uuid), settings.subject_secret),
+            sid=str(session_uuid),
+            iat=datetime.now(UTC),
+            jti=new_jti(),
+        )
+        kid = settings.keyring.active_kid
+        async with self.pool.acquire() as conn, conn.transaction():
+            stored = await access_token_repository.insert(
+                conn, claims, kid=kid, merchant_id=merchant_uuid, mode=mode
+            )
+            if stored is None:
+                raced = await access_token_repository.by_session(conn, session_uuid)
+                assert raced is not None
+                return self._same_issue(raced, str(merchant_uuid), mode)
+            await audit_log.record(
+                conn,
+                AuditEvent.ACCESS_TOKEN_ISSUED,
+                object_type="access_token",
+                object_id=claims.jti,
+                merchant_id=merchant_uuid,
+                session_id=session_uuid,
+                details={"kid": kid, "exp": claims.exp},
+            )
+        return stored
+
+    @staticmethod
+    def _same_issue(existing: StoredAccessToken, merchant_id: str, mode: KeyMode) -> StoredAccessToken:
+        if existing.merchant_id != merchant_id or existing.mode is not mode:
+            raise FailedPrecondition(
+                "session_token_conflict", "this session already has a token of another merchant or mode"
+            )
+        return existing
+
+    async def link(self, *, session_id: str, merchant_scope: str) -> AccessLink:
+        if not session_id:
+            raise InvalidArgument("missing_session_id", "session_id is required", field="session_id")
+        session_uuid = parse_uuid(session_id)
+        stored = (
+            None
+            if session_uuid is None
+            else await access_token_repository.by_session(self.pool, session_uuid)
+        )
+        if stored is None or (merchant_scope and stored.merchant_id != merchant_scope):
+            raise NotFound("not_found", "no access token for this session")
+        if stored.revoked_at is not None:
+            raise FailedPrecondition("access_token_revoked", "this session's access token was revoked")
+        return self.link_for(stored)
+
+    async def verify(self, token: str) -> VerifiedAccess:
+        settings = self.settings
+        claims = verify_access_token(
+            token,
+            settings.keyring,
+            issuer=settings.issuer,
+            audience=settings.audience,
+            now=datetime.now(UTC),
+            leeway_seconds=settings.leeway_seconds,
+        )
+        jti = parse_uuid(claims.jti)
+        stored = None if jti is None else await access_token_repository.by_jti(self.pool, jti)
+        # A genuine signature on claims we never stored means a leaked signing key; refuse it all the same.
+        if stored is None or stored.claims.sid != claims.sid:
+            raise Unauthenticated(TOKEN_INVALID, "access token is not known")
+        if stored.revoked_at is not None:
+            raise Unauthenticated(TOKEN_REVOKED, "access token was revoked")
+        return VerifiedAccess(claims, stored.merchant_id)
+
+    async def revoke(self, *, jti: str, merchant_scope: str) -> StoredAccessToken:
+        if not jti:
+            raise InvalidArgument("missing_jti", "jti is required", field="jti")
+        jti_uuid = parse_uuid(jti)
+        async with self.pool.acquire() as conn, conn.transaction():
+            stored = (
+                None
+                if jti_uuid is None
+                else await access_token_repository.by_jti(conn, jti_uuid, for_update=True)
+            )
+            if stored is None or (merchant_scope and stored.merchant_id != merchant_scope):
+                raise NotFound("not_found", "access token not found")
+            if stored.revoked_at is not None:
+                return stored
+            assert jti_uuid is not None
+            revoked = await access_token_repository.revoke(conn, jti_uuid)
+            await audit_log.record(
+                conn,
+                AuditEvent.ACCESS_TOKEN_REVOKED,
+                object_type="access_token",
+                object_id=str(jti_uuid),
+                merchant_id=stored.merchant_id,
+                session_id=stored.claims.sid,
+            )
+        return revoked
+
+    def jwks_json(self) -> str:
+        return self._jwks_json

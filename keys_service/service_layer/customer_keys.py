@@ -1,0 +1,309 @@
+"""Customer API keys: issue on payment, reveal once, roll, revoke, list."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from keys_service.adapters import api_key_repository, audit_log, merchant_repository
+from keys_service.adapters.api_key_repository import StoredApiKey
+from keys_service.adapters.invalidation_listener import notify_invalidated
+from keys_service.domain.api_keys import KeyMode, generate_customer_key
+from keys_service.domain.audit_events import AuditEvent
+from keys_service.domain.ids import parse_uuid
+from keys_service.domain.key_status import KeyStatus, rolled_key_expiry, validate_grace_period
+from keys_service.domain.secret_box import SecretBox, SecretBoxError
+from keys_service.service_layer.key_verifier import KeyVerifier
+from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIST_LIMIT = 20
+MAX_LIST_LIMIT = 100
+MAX_METADATA_ENTRIES = 50
+MAX_METADATA_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RevealedKey:
+    key: StoredApiKey
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"RevealedKey(key_id={self.key.id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class RolledKey:
+    key: StoredApiKey
+    secret: str  # empty on an idempotent replay
+    previous: StoredApiKey
+
+    def __repr__(self) -> str:
+        return f"RolledKey(key_id={self.key.id!r}, previous={self.previous.id!r})"
+
+
+def _required_uuid(value: str, field: str) -> uuid.UUID:
+    if not value:
+        raise InvalidArgument(f"missing_{field}", f"{field} is required", field=field)
+    parsed = parse_uuid(value)
+    if parsed is None:
+        raise InvalidArgument(f"invalid_{field}", f"{field} must be a UUID", field=field)
+    return parsed
+
+
+def _metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    if len(metadata) > MAX_METADATA_ENTRIES:
+        raise InvalidArgument("invalid_metadata", "at most 50 metadata entries", field="metadata")
+    for key, value in metadata.items():
+        if not key or len(key) > 40 or len(value) > MAX_METADATA_CHARS:
+            raise InvalidArgument(
+                "invalid_metadata", "metadata keys are 1..40 chars, values up to 500", field="metadata"
+            )
+    return dict(metadata)
+
+
+class CustomerKeyService:
+    def __init__(self, pool: asyncpg.Pool, box: SecretBox, verifier: KeyVerifier) -> None:
+        self.pool = pool
+        self.box = box
+        self.verifier = verifier
+
+    async def issue(
+        self, *, merchant_id: str, session_id: str, mode: KeyMode, metadata: Mapping[str, str]
+    ) -> StoredApiKey:
+        """The session's key, created on the first call; a retry returns the same key (no second key)."""
+        merchant_uuid = _required_uuid(merchant_id, "merchant_id")
+        session_uuid = _required_uuid(session_id, "session_id")
+        clean_metadata = _metadata(metadata)
+        merchant = await merchant_repository.get(self.pool, merchant_uuid)
+        if merchant is None:
+            raise NotFound("not_found", "merchant not found")
+        existing = await api_key_repository.get_issued_for_session(self.pool, session_uuid)
+        if existing is not None:
+            return self._same_issue(existing, merchant.id, mode)
+        generated = generate_customer_key(merchant.key_prefix, mode)
+        key_id = uuid.uuid4()
+        ciphertext = self.box.encrypt(generated.secret, str(key_id))
+        async with self.pool.acquire() as conn, conn.transaction():
+            stored = await api_key_repository.insert_issued(
+                conn,
+                key_id=key_id,
+                merchant_id=merchant_uuid,
+                session_id=session_uuid,
+                mode=generated.mode,
+                prefix=generated.prefix,
+                hint=generated.hint,
+                key_hash=generated.key_hash,
+                ciphertext=ciphertext,
+                metadata=clean_metadata,
+            )
+            if stored is None:
+                # A concurrent call for the same session won the insert.
+                raced = await api_key_repository.get_issued_for_session(conn, session_uuid)
+                assert raced is not None
+                return self._same_issue(raced, merchant.id, mode)
+            await audit_log.record(
+                conn,
+                AuditEvent.API_KEY_CREATED,
+                object_type="api_key",
+                object_id=stored.id,
+                merchant_id=stored.merchant_id,
+                session_id=stored.session_id,
+                details={"mode": stored.mode.value, "hint": stored.hint},
+            )
+        return stored
+
+    @staticmethod
+    def _same_issue(existing: StoredApiKey, merchant_id: str, mode: KeyMode) -> StoredApiKey:
+        if existing.merchant_id != merchant_id or existing.mode is not mode:
+            raise FailedPrecondition(
+                "session_key_conflict", "this session already has a key of another merchant or mode"
+            )
+        return existing
+
+    async def reveal(self, *, session_id: str, access_token_id: str) -> RevealedKey:
+        """The secret, once. The ciphertext is erased in the same transaction, so a second call (or a
+        concurrent one) gets FAILED_PRECONDITION already_revealed."""
+        session_uuid = parse_uuid(session_id)
+        if not session_id:
+            raise InvalidArgument("missing_session_id", "session_id is required", field="session_id")
+        if session_uuid is None:
+            raise NotFound("not_found", "no key for this session")
+        async with self.pool.acquire() as conn, conn.transaction():
+            key = await api_key_repository.get_issued_for_session(conn, session_uuid, for_update=True)
+            if key is None:
+                raise NotFound("not_found", "no key for this session")
+            if key.revealed_at is not None:
+                raise FailedPrecondition("already_revealed", "this key was already revealed")
+            if key.revoked_at is not None:
+                raise FailedPrecondition("key_revoked", "this key was revoked")
+            ciphertext = await api_key_repository.read_ciphertext(conn, uuid.UUID(key.id))
+            if ciphertext is None:
+                raise FailedPrecondition("secret_unavailable", "this key was replaced and cannot be revealed")
+            try:
+                secret = self.box.decrypt(ciphertext, key.id)
+            except SecretBoxError as error:
+                log.error("stored key secret does not open", extra={"key_id": key.id, "error": str(error)})
+                raise FailedPrecondition("secret_unavailable", "this key's secret cannot be opened") from None
+            revealed = await api_key_repository.mark_revealed(conn, uuid.UUID(key.id))
+            await audit_log.record(
+                conn,
+                AuditEvent.API_KEY_REVEALED,
+                object_type="api_key",
+                object_id=key.id,
+                merchant_id=key.merchant_id,
+                session_id=key.session_id,
+                details={"access_token_id": access_token_id[:64], "hint": key.hint},
+            )
+        return RevealedKey(revealed, secret)
+
+    async def get_for_session(self, *, session_id: str, merchant_scope: str) -> StoredApiKey:
+        session_uuid = parse_uuid(session_id)
+        if not session_id:
+            raise InvalidArgument("missing_session_id", "session_id is required", field="session_id")
+        key = (
+            None
+            if session_uuid is None
+            else await api_key_repository.get_current_for_session(self.pool, session_uuid)
+        )
+        if key is None or (merchant_scope and key.merchant_id != merchant_scope):
+            raise NotFound("not_found", "no key for this session")
+        return key
+
+    async def _owned(
+        self, conn: asyncpg.Connection, merchant_id: str, key_id: str, mode_scope: KeyMode | None
+    ) -> StoredApiKey:
+        """The merchant's key, locked; another merchant's key, another mode's or a malformed id: NOT_FOUND."""
+        merchant_uuid = _required_uuid(merchant_id, "merchant_id")
+        if not key_id:
+            raise InvalidArgument("missing_key_id", "key_id is required", field="key_id")
+        key_uuid = parse_uuid(key_id)
+        key = (
+            None
+            if key_uuid is None
+            else await api_key_repository.get_by_id(conn, key_uuid, merchant_uuid, for_update=True)
+        )
+        if key is None or (mode_scope is not None and key.mode is not mode_scope):
+            raise NotFound("not_found", "API key not found")
+        return key
+
+    async def roll(
+        self,
+        *,
+        merchant_id: str,
+        key_id: str,
+        grace_period_seconds: int,
+        idempotency_key: str,
+        mode_scope: KeyMode | None,
+    ) -> RolledKey:
+        grace = validate_grace_period(grace_period_seconds)
+        if len(idempotency_key) > 255:
+            raise InvalidArgument(
+                "invalid_idempotency_key", "idempotency_key is too long", field="idempotency_key"
+            )
+        async with self.pool.acquire() as conn, conn.transaction():
+            previous = await self._owned(conn, merchant_id, key_id, mode_scope)
+            successor = await api_key_repository.get_successor(conn, uuid.UUID(previous.id))
+            if successor is not None:
+                if idempotency_key and successor.roll_idempotency_key == idempotency_key:
+                    return RolledKey(successor, "", previous)
+                raise FailedPrecondition("already_rolled", "this key was already rolled; roll its successor")
+            now = datetime.now(UTC)
+            status = previous.status_at(now)
+            if status is KeyStatus.REVOKED:
+                raise FailedPrecondition("key_revoked", "a revoked key cannot be rolled")
+            if status is KeyStatus.EXPIRED:
+                raise FailedPrecondition("key_expired", "an expired key cannot be rolled")
+            generated = generate_customer_key(previous.prefix.split("_", 1)[0], previous.mode)
+            new_key = await api_key_repository.insert_rolled(
+                conn,
+                key_id=uuid.uuid4(),
+                previous=previous,
+                hint=generated.hint,
+                key_hash=generated.key_hash,
+                idempotency_key=idempotency_key or None,
+            )
+            ends_at = rolled_key_expiry(
+                now=now, grace_period_seconds=grace, current_expires_at=previous.expires_at
+            )
+            ended = await api_key_repository.end_for_roll(conn, uuid.UUID(previous.id), ends_at)
+            await audit_log.record(
+                conn,
+                AuditEvent.API_KEY_ROLLED,
+                object_type="api_key",
+                object_id=previous.id,
+                merchant_id=previous.merchant_id,
+                session_id=previous.session_id,
+                details={
+                    "new_key_id": new_key.id,
+                    "new_hint": new_key.hint,
+                    "grace_period_seconds": grace,
+                    "previous_expires_at": ends_at.isoformat(),
+                },
+            )
+            await audit_log.record(
+                conn,
+                AuditEvent.API_KEY_CREATED,
+                object_type="api_key",
+                object_id=new_key.id,
+                merchant_id=new_key.merchant_id,
+                session_id=new_key.session_id,
+                details={"mode": new_key.mode.value, "hint": new_key.hint, "rolled_from_id": previous.id},
+            )
+            await notify_invalidated(conn, previous.id)
+        self.verifier.invalidate(previous.id)
+        return RolledKey(new_key, generated.secret, ended)
+
+    async def revoke(self, *, merchant_id: str, key_id: str, mode_scope: KeyMode | None) -> StoredApiKey:
+        async with self.pool.acquire() as conn, conn.transaction():
+            key = await self._owned(conn, merchant_id, key_id, mode_scope)
+            if key.revoked_at is not None:
+                return key
+            revoked = await api_key_repository.revoke(conn, uuid.UUID(key.id))
+            await audit_log.record(
+                conn,
+                AuditEvent.API_KEY_REVOKED,
+                object_type="api_key",
+                object_id=key.id,
+                merchant_id=key.merchant_id,
+                session_id=key.session_id,
+                details={"hint": key.hint},
+            )
+            await notify_invalidated(conn, key.id)
+        # At once on this replica; the NOTIFY, delivered at commit, reaches the others.
+        self.verifier.invalidate(key.id)
+        return revoked
+
+    async def list(
+        self, *, merchant_id: str, mode: KeyMode | None, limit: int, starting_after: str
+    ) -> tuple[list[StoredApiKey], bool]:
+        merchant_uuid = _required_uuid(merchant_id, "merchant_id")
+        if limit == 0:
+            limit = DEFAULT_LIST_LIMIT
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidArgument("invalid_limit", "limit must be between 1 and 100", field="limit")
+        async with self.pool.acquire() as conn:
+            after = None
+            if starting_after:
+                cursor_uuid = parse_uuid(starting_after)
+                after = (
+                    None
+                    if cursor_uuid is None
+                    else await api_key_repository.cursor_position(conn, merchant_uuid, cursor_uuid)
+                )
+                if after is None:
+                    raise InvalidArgument(
+                        "invalid_starting_after",
+                        "starting_after is not one of your keys",
+                        field="starting_after",
+                    )
+            rows = await api_key_repository.list_for_merchant(
+                conn, merchant_uuid, mode=mode, limit=limit + 1, after=after
+            )
+        return rows[:limit], len(rows) > limit

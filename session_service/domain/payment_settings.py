@@ -1,0 +1,176 @@
+"""A merchant's payment settings, and which currency a new session is priced in.
+
+Pure: the storage layer loads the settings row into `PaymentSettings`, the use case asks
+`price_currency(...)` which currency applies and `web3_target(...)` where the money goes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from paygate_runtime.errors import FailedPrecondition, InvalidArgument
+
+from .currencies import Currency, CurrencyKind, normalise_code, resolve_currency, validate_token_definitions
+
+DEFAULT_CURRENCY = "EUR"
+PROVIDERS = ("stripe", "onecom", "web3")
+DEFAULT_PROVIDER = "onecom"
+NATIVE_COIN = "ETH"
+MAX_MIN_CONFIRMATIONS = 10_000
+
+_ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedToken:
+    address: str
+    symbol: str
+    decimals: int
+
+
+@dataclass(frozen=True, slots=True)
+class OnchainSettings:
+    chain_id: int
+    xpub: str
+    min_confirmations: int
+    tokens: tuple[AcceptedToken, ...] = ()
+
+    def token_decimals(self) -> dict[str, int]:
+        return {token.symbol: token.decimals for token in self.tokens}
+
+    def token(self, symbol: str) -> AcceptedToken | None:
+        for token in self.tokens:
+            if token.symbol == symbol:
+                return token
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSettings:
+    merchant_id: str
+    default_currency: str = DEFAULT_CURRENCY
+    onchain: OnchainSettings | None = None
+    next_derivation_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Web3Target:
+    """Where a web3 session is paid: chain, confirmations, and the token contract (None for ETH)."""
+
+    chain_id: int
+    min_confirmations: int
+    token_address: str | None
+
+
+def parse_provider(raw: str) -> str:
+    """Empty means the default provider; anything else must be one we speak."""
+    if not raw:
+        return DEFAULT_PROVIDER
+    if raw not in PROVIDERS:
+        raise InvalidArgument("invalid_provider", "provider must be stripe, onecom or web3", field="provider")
+    return raw
+
+
+def price_currency(settings: PaymentSettings, provider: str, raw_currency: str) -> Currency:
+    """The currency a session is priced in: the one asked for, or the merchant's default.
+
+    A web3 session is priced in ETH or one of the merchant's accepted tokens, and needs on-chain settings
+    (FailedPrecondition `onchain_not_configured`). Card and bank providers take fiat only: ETH or a token
+    there is `currency_not_supported` (the provider could never collect it).
+    """
+    if provider == "web3":
+        if settings.onchain is None:
+            raise FailedPrecondition(
+                "onchain_not_configured",
+                "this merchant has no on-chain settings; configure them before creating web3 sessions",
+                field="provider",
+            )
+        currency = resolve_currency(raw_currency or NATIVE_COIN, settings.onchain.token_decimals())
+        if currency.kind is CurrencyKind.FIAT:
+            raise InvalidArgument(
+                "currency_not_supported",
+                f"a web3 session is priced in {NATIVE_COIN} or an accepted token, not {currency.code}",
+                field="currency",
+            )
+        return currency
+    currency = resolve_currency(raw_currency or settings.default_currency)
+    if currency.kind is not CurrencyKind.FIAT:
+        raise InvalidArgument(
+            "currency_not_supported",
+            f"{provider} sessions cannot be priced in {currency.code}",
+            field="currency",
+        )
+    return currency
+
+
+def web3_target(onchain: OnchainSettings, currency: Currency) -> Web3Target:
+    token = None if currency.code == NATIVE_COIN else onchain.token(currency.code)
+    if currency.code != NATIVE_COIN and token is None:
+        raise InvalidArgument("unknown_currency", f"token {currency.code} is not accepted", field="currency")
+    return Web3Target(onchain.chain_id, onchain.min_confirmations, token.address if token else None)
+
+
+def validate_settings(
+    merchant_id: str,
+    default_currency: str,
+    onchain: OnchainSettings | None,
+    *,
+    checksum: Callable[[str], str] | None = None,
+    validate_xpub: Callable[[str], str] | None = None,
+) -> PaymentSettings:
+    """Check new settings and return them normalised.
+
+    `checksum` turns a token address into its EIP-55 form and `validate_xpub` checks the xpub; both are
+    injected so that this module needs neither web3 nor bip-utils.
+    """
+    if not merchant_id:
+        raise InvalidArgument("missing_merchant_id", "merchant_id is required", field="merchant_id")
+    default = resolve_currency(default_currency or DEFAULT_CURRENCY, field="default_currency")
+    if default.kind is not CurrencyKind.FIAT:
+        raise InvalidArgument(
+            "invalid_default_currency",
+            "the default currency must be a fiat currency",
+            field="default_currency",
+        )
+    if onchain is None:
+        return PaymentSettings(merchant_id, default.code, None)
+    if not 0 < onchain.chain_id < 2**53:
+        raise InvalidArgument("invalid_chain_id", "chain_id must be a positive integer", field="chain_id")
+    if not 1 <= onchain.min_confirmations <= MAX_MIN_CONFIRMATIONS:
+        raise InvalidArgument(
+            "invalid_min_confirmations",
+            f"min_confirmations must be 1..{MAX_MIN_CONFIRMATIONS}",
+            field="min_confirmations",
+        )
+    xpub = validate_xpub(onchain.xpub) if validate_xpub else onchain.xpub.strip()
+    tokens: list[AcceptedToken] = []
+    seen_addresses: set[str] = set()
+    for token in onchain.tokens:
+        symbol = normalise_code(token.symbol, field="token_symbol")
+        if symbol == NATIVE_COIN:
+            raise InvalidArgument(
+                "token_conflicts_with_currency",
+                f"{NATIVE_COIN} is the native coin, not a token",
+                field="tokens",
+            )
+        if not isinstance(token.address, str) or not _ADDRESS_RE.fullmatch(token.address):
+            raise InvalidArgument(
+                "invalid_token_address", f"token {symbol}: bad contract address", field="tokens"
+            )
+        address = checksum(token.address) if checksum else token.address
+        if address.lower() in seen_addresses:
+            raise InvalidArgument(
+                "duplicate_token_address", f"token {address} is listed twice", field="tokens"
+            )
+        seen_addresses.add(address.lower())
+        tokens.append(AcceptedToken(address, symbol, token.decimals))
+    checked = validate_token_definitions({t.symbol: t.decimals for t in tokens})
+    if len(checked) != len(tokens):
+        raise InvalidArgument("duplicate_token_symbol", "a token symbol is listed twice", field="tokens")
+    return PaymentSettings(
+        merchant_id,
+        default.code,
+        OnchainSettings(onchain.chain_id, xpub, onchain.min_confirmations, tuple(tokens)),
+    )

@@ -1,0 +1,214 @@
+"""ApplyPaymentEvent: one normalised provider event, applied exactly once under the session's row lock.
+
+Two round trips: read the session and whether the event id was seen, let the pure `decide()` choose, then
+write everything the decision implies in ONE statement, which is its own transaction: it takes the row lock
+(SELECT ... FOR UPDATE), checks the state is still the one decided on, and only then moves the session and
+inserts the history row, the processed-event record, any quarantine entry, the fulfilment outbox row and
+the audit row. If another event moved the session in between, nothing is written and we decide again: the
+decision is always taken on the state the write commits against, as under a lock held across the decision,
+without a BEGIN/COMMIT pair and an idle transaction around Python code. Only final outcomes are recorded;
+an unknown session raises NOT_FOUND and records nothing, so the gateway's retry can still apply the event
+once the session exists.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from paygate_runtime.errors import InvalidArgument, NotFound, Unavailable
+from session_service.adapters import session_repository as repo
+from session_service.domain.modes import Mode
+from session_service.domain.money import Money
+from session_service.domain.payment_events import (
+    ApplyOutcome,
+    Decision,
+    EventKind,
+    PaymentEvent,
+    SessionSnapshot,
+    decide,
+)
+from session_service.domain.payment_settings import PROVIDERS
+from session_service.domain.states import SessionStatus
+
+_MAX_ID = 255
+# Each retry follows a move by another event; once paid, a session's state no longer changes.
+_MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class EventCommand:
+    session_id: str
+    provider: str
+    provider_event_id: str
+    kind: EventKind
+    amount: Money | None
+    provider_reference: str
+    occurred_at: datetime
+    mode: Mode | None
+    provider_event_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    outcome: ApplyOutcome
+    first_outcome: ApplyOutcome | None
+    # The session after the event (history is not re-read on this hot path).
+    session: dict[str, Any]
+    quarantine_id: uuid.UUID | None
+
+
+def snapshot_of(row: Any) -> SessionSnapshot:
+    return SessionSnapshot(
+        status=SessionStatus(row["status"]),
+        mode=Mode(row["mode"]),
+        amount=Money(int(row["amount_minor"]), row["currency"], row["exponent"]),
+        paid_reference=row["paid_reference"],
+        expires_at=row["expires_at"],
+    )
+
+
+def _validate(command: EventCommand) -> None:
+    if command.provider not in PROVIDERS:
+        raise InvalidArgument("invalid_provider", "provider must be stripe, onecom or web3", field="provider")
+    if not command.provider_event_id or len(command.provider_event_id) > _MAX_ID:
+        raise InvalidArgument(
+            "invalid_provider_event_id",
+            "provider_event_id is required (at most 255 chars)",
+            field="provider_event_id",
+        )
+    if len(command.provider_reference) > _MAX_ID:
+        raise InvalidArgument(
+            "invalid_provider_reference", "provider_reference is too long", field="provider_reference"
+        )
+    if not command.session_id and not command.provider_reference:
+        raise InvalidArgument(
+            "missing_session_id", "an event needs a session_id or a provider_reference", field="session_id"
+        )
+
+
+async def apply_payment_event(pool: asyncpg.Pool, command: EventCommand) -> Applied:
+    _validate(command)
+    event = PaymentEvent(
+        kind=command.kind,
+        provider_reference=command.provider_reference or None,
+        occurred_at=command.occurred_at,
+        amount=command.amount,
+        mode=command.mode,
+    )
+    async with pool.acquire() as conn:
+        for _ in range(_MAX_ATTEMPTS):
+            try:
+                applied = await _attempt(conn, command, event)
+            except asyncpg.UniqueViolationError:
+                # The same event committed between our read and our write: it is a duplicate after all.
+                return await _duplicate(conn, command)
+            if applied is not None:
+                return applied
+    raise Unavailable("session_busy", "the session kept changing under this event; retry")
+
+
+async def _attempt(conn: asyncpg.Connection, command: EventCommand, event: PaymentEvent) -> Applied | None:
+    """Read, decide, then write conditionally on the state the decision saw; None when that state changed
+    before the write took the row lock (the caller decides again on the new state)."""
+    session_id = await _resolve_session_id(conn, command)
+    row = await repo.read_for_event(conn, session_id, command.provider, command.provider_event_id)
+    if row is None:
+        raise NotFound("session_not_found", "no such session")
+    if row["prior_outcome"] is not None:
+        return Applied(
+            ApplyOutcome.DUPLICATE, ApplyOutcome(row["prior_outcome"]), dict(row), row["prior_quarantine_id"]
+        )
+    decision = decide(snapshot_of(row), event)
+    quarantine_id = uuid.uuid4() if decision.quarantine else None
+    written = await repo.write_move(conn, _move_for(row, command, decision, quarantine_id))
+    if not written["applied"]:
+        return None
+    return Applied(decision.outcome, None, _after(row, decision, command, written["at"]), quarantine_id)
+
+
+async def _resolve_session_id(conn: asyncpg.Connection, command: EventCommand) -> uuid.UUID:
+    if command.session_id:
+        try:
+            return uuid.UUID(command.session_id)
+        except ValueError:
+            raise NotFound("session_not_found", "no such session") from None
+    found = await repo.find_session_by_reference(conn, command.provider, command.provider_reference)
+    if found is None:
+        raise NotFound("session_not_found", "no session is known for this provider reference")
+    return found
+
+
+def _move_for(
+    row: Any, command: EventCommand, decision: Decision, quarantine_id: uuid.UUID | None
+) -> repo.Move:
+    new_status = decision.new_status.value if decision.new_status else None
+    if new_status is not None:
+        action: str | None = f"session_{new_status}"
+    elif decision.quarantine is not None:
+        action = "event_quarantined"
+    elif decision.history:
+        action = decision.note.value
+    else:
+        action = None
+    detail: dict[str, Any] = {
+        "event": f"{command.provider}:{command.provider_event_id}",
+        "outcome": decision.outcome.value,
+        "note": decision.note.value,
+    }
+    if command.provider_event_type:
+        detail["type"] = command.provider_event_type
+    if command.amount is not None:
+        detail["amount"] = command.amount.display()
+    return repo.Move(
+        session_id=row["id"],
+        merchant_id=row["merchant_id"],
+        from_status=row["status"],
+        to_status=new_status,
+        source_event_id=f"{command.provider}:{command.provider_event_id}",
+        note=decision.note.value,
+        history=decision.history,
+        actor=f"provider:{command.provider}",
+        action=action,
+        detail=detail,
+        paid_reference=decision.paid_reference,
+        received=command.amount if decision.new_status is SessionStatus.PAID else None,
+        provider=command.provider,
+        provider_event_id=command.provider_event_id,
+        outcome=decision.outcome.value,
+        provider_reference=command.provider_reference or None,
+        quarantine_id=quarantine_id,
+        quarantine_reason=decision.quarantine.value if decision.quarantine else None,
+        quarantine_amount=command.amount if decision.quarantine else None,
+        surplus=decision.surplus,
+        expected_paid_reference=row["paid_reference"],
+    )
+
+
+def _after(row: Any, decision: Decision, command: EventCommand, committed_at: datetime) -> dict[str, Any]:
+    """The row as the write left it, without reading it back."""
+    after = dict(row)
+    if decision.new_status is not None:
+        after["status"] = decision.new_status.value
+        if decision.new_status is not SessionStatus.PENDING:
+            after["closed_at"] = committed_at
+        if decision.new_status is SessionStatus.PAID:
+            assert command.amount is not None
+            after["paid_at"] = committed_at
+            after["paid_reference"] = decision.paid_reference
+            after["received_minor"] = command.amount.amount_minor
+            after["received_exponent"] = command.amount.exponent
+            after["fulfilment_status"] = "pending"
+    return after
+
+
+async def _duplicate(conn: asyncpg.Connection, command: EventCommand) -> Applied:
+    prior = await repo.processed_event(conn, command.provider, command.provider_event_id)
+    assert prior is not None, "a unique violation means the event was recorded"
+    row = await repo.get_session(conn, prior["session_id"])
+    assert row is not None
+    return Applied(ApplyOutcome.DUPLICATE, ApplyOutcome(prior["outcome"]), dict(row), prior["quarantine_id"])

@@ -1,0 +1,105 @@
+"""The merchant's quarantine: money events that need a person, listed and resolved.
+
+Resolving `accepted` on a late payment is the one audited override of the state machine: the expired
+session becomes paid (domain `accept_late_payment`), the fulfilment outbox row is written in the same
+transaction, and the audit trail names the merchant and the entry.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from session_service.adapters import session_repository as repo
+from session_service.domain.money import Money
+from session_service.domain.payment_events import (
+    QuarantineDecision,
+    QuarantineReason,
+    QuarantineStatus,
+    accept_late_payment,
+    resolve_quarantine,
+)
+from session_service.service_layer.payment_events import snapshot_of
+from session_service.service_layer.sessions import _cursor, _page_size, parse_uuid
+
+_STATUSES = {status.value for status in QuarantineStatus}
+
+
+async def list_quarantine(
+    pool: asyncpg.Pool, merchant_id: str, status: str, limit: int, starting_after: str
+) -> tuple[list[repo.Record], bool]:
+    merchant = parse_uuid(merchant_id, "merchant_id")
+    if status and status not in _STATUSES:
+        raise InvalidArgument(
+            "invalid_status", "status must be open, refunded, dismissed or accepted", field="status"
+        )
+    page = _page_size(limit)
+    async with pool.acquire() as conn:
+        after = await _cursor(conn, "quarantine", merchant, starting_after)
+        rows = await repo.list_quarantine(conn, merchant, status or None, page + 1, after)
+    return rows[:page], len(rows) > page
+
+
+async def resolve(
+    pool: asyncpg.Pool, merchant_id: str, quarantine_id: str, decision: QuarantineDecision, note: str
+) -> repo.Record:
+    merchant = parse_uuid(merchant_id, "merchant_id")
+    entry_id = parse_uuid(quarantine_id, "quarantine_id", not_found="quarantine_not_found")
+    note = note[:1000]
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            entry = await repo.get_quarantine(conn, entry_id, lock=True)
+            if entry is None or entry["merchant_id"] != merchant:
+                raise NotFound("quarantine_not_found", "no such quarantine entry")
+            new_status = resolve_quarantine(QuarantineStatus(entry["status"]), decision)
+            if new_status is not None:
+                if decision is QuarantineDecision.ACCEPTED:
+                    await _accept_late_payment(conn, entry, merchant)
+                await repo.resolve_quarantine(conn, entry_id, new_status.value, note)
+                await repo.write_audit(
+                    conn,
+                    entry["session_id"],
+                    merchant,
+                    f"merchant:{merchant}",
+                    "quarantine_resolved",
+                    {"quarantine_id": str(entry_id), "decision": decision.value, "note": note},
+                )
+        resolved = await repo.get_quarantine(conn, entry_id)
+    assert resolved is not None
+    return resolved
+
+
+async def _accept_late_payment(conn: asyncpg.Connection, entry: repo.Record, merchant: object) -> None:
+    session = await repo.lock_session(conn, entry["session_id"])
+    assert session is not None
+    if entry["amount_minor"] is None:
+        raise FailedPrecondition("not_a_late_payment", "this entry carries no payment", field="decision")
+    payment = Money(int(entry["amount_minor"]), entry["amount_currency"], entry["amount_exponent"])
+    decision = accept_late_payment(
+        snapshot_of(session), QuarantineReason(entry["reason"]), payment, entry["provider_reference"] or ""
+    )
+    assert decision.new_status is not None
+    written = await repo.write_move(
+        conn,
+        repo.Move(
+            session_id=session["id"],
+            merchant_id=session["merchant_id"],
+            from_status=session["status"],
+            to_status=decision.new_status.value,
+            source_event_id=f"quarantine:{entry['id']}",
+            note=decision.note.value,
+            history=True,
+            actor=f"merchant:{merchant}",
+            action="late_payment_accepted",
+            detail={
+                "quarantine_id": str(entry["id"]),
+                "payment": payment.display(),
+                "provider_event": f"{entry['provider']}:{entry['provider_event_id']}",
+                "surplus": decision.surplus.display() if decision.surplus else None,
+            },
+            paid_reference=decision.paid_reference,
+            received=payment,
+            expected_paid_reference=session["paid_reference"],
+        ),
+    )
+    assert written["applied"], "the row is locked by this transaction"

@@ -1,0 +1,51 @@
+"""The inbox's group commit: events written together are each stored once, with the right verdict."""
+
+from __future__ import annotations
+
+import asyncio
+
+from paygate_runtime.db import create_pool
+from support.database import TestDatabase
+from webhook_gateway.adapters.inbox_repository import InboxRepository, InboxWriter, NewEvent
+
+
+def _new(event_id: str, status: str = "received", claim: bool = True) -> NewEvent:
+    return NewEvent(
+        provider="stripe",
+        event_id=event_id,
+        event_type="payment_intent.succeeded",
+        raw_body=b'{"id": "%s"}' % event_id.encode(),
+        status=status,
+        outcome=None if status == "received" else "unknown_type",
+        session_id=None,
+        provider_reference=None,
+        first_attempt_in_s=30.0,
+        claim=claim,
+    )
+
+
+async def test_batch_with_duplicates_stores_each_event_once(clean_db: TestDatabase) -> None:
+    pool = await create_pool(clean_db.runtime_dsn("gateway"), "gateway", min_size=1, max_size=2)
+    try:
+        repo = InboxRepository(pool)
+        await repo.store_many([_new("evt_old")])
+        results = await repo.store_many(
+            [_new("evt_a"), _new("evt_a"), _new("evt_old"), _new("evt_b", "ignored"), _new("evt_a")]
+        )
+        assert [r.inserted for r in results] == [True, False, False, True, False]
+        first = results[0].event
+        assert first is not None and first.attempts == 1 and first.next_attempt_at is not None
+        ignored = results[3].event
+        assert ignored is not None and ignored.attempts == 0 and ignored.next_attempt_at is None
+
+        # Through the writer, concurrent stores of one event give exactly one `inserted`.
+        writer = InboxWriter(repo, max_inflight=2)
+        stored = await asyncio.gather(*(writer.store(_new(f"evt_{i % 7}")) for i in range(70)))
+        assert sum(s.inserted for s in stored) == 7
+        rows = await pool.fetch("SELECT event_id, count(*) AS n FROM inbox_events GROUP BY event_id")
+        assert all(row["n"] == 1 for row in rows)
+        assert {row["event_id"] for row in rows} == {"evt_old", "evt_a", "evt_b"} | {
+            f"evt_{i}" for i in range(7)
+        }
+    finally:
+        await pool.close()

@@ -1,0 +1,100 @@
+"""Helpers shared by the session service's integration tests (real Postgres, real gRPC)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from paygate.common.v1 import common_pb2
+from paygate.session.v1 import session_pb2
+from support.stack import ServiceStack
+
+KIND = {
+    "pending": session_pb2.EVENT_KIND_PENDING,
+    "succeeded": session_pb2.EVENT_KIND_SUCCEEDED,
+    "failed": session_pb2.EVENT_KIND_FAILED,
+    "attempt_failed": session_pb2.EVENT_KIND_ATTEMPT_FAILED,
+    "expired": session_pb2.EVENT_KIND_EXPIRED,
+    "refunded": session_pb2.EVENT_KIND_REFUNDED,
+    "disputed": session_pb2.EVENT_KIND_DISPUTED,
+}
+OUTCOME = {
+    value: name.removeprefix("APPLY_OUTCOME_").lower() for name, value in session_pb2.ApplyOutcome.items()
+}
+STATUS = {
+    value: name.removeprefix("SESSION_STATUS_").lower() for name, value in session_pb2.SessionStatus.items()
+}
+_event_ids = itertools.count(1)
+
+
+def eur(minor: int, currency: str = "EUR", exponent: int = 2) -> common_pb2.Money:
+    return common_pb2.Money(amount_minor=str(minor), currency=currency, exponent=exponent)
+
+
+async def create_session(
+    stack: ServiceStack, merchant_id: str, amount: str = "99.99", **fields: Any
+) -> session_pb2.Session:
+    fields.setdefault("mode", common_pb2.MODE_TEST)
+    reply = await stack.session.CreateSession(
+        session_pb2.CreateSessionRequest(merchant_id=merchant_id, amount=amount, **fields), timeout=10
+    )
+    return reply.session
+
+
+async def apply(
+    stack: ServiceStack,
+    session_id: str,
+    kind: str,
+    *,
+    amount: common_pb2.Money | None = None,
+    reference: str = "pi_1",
+    event_id: str | None = None,
+    provider: str = "onecom",
+    mode: int = common_pb2.MODE_UNSPECIFIED,
+) -> session_pb2.ApplyPaymentEventResponse:
+    request = session_pb2.ApplyPaymentEventRequest(
+        session_id=session_id,
+        provider=provider,
+        provider_event_id=event_id or f"evt_{next(_event_ids)}_{uuid.uuid4().hex[:6]}",
+        kind=KIND[kind],
+        provider_reference=reference,
+        mode=mode,
+    )
+    if amount is not None:
+        request.amount.CopyFrom(amount)
+    return await stack.session.ApplyPaymentEvent(request, timeout=10)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, interval: float = 0.05
+) -> Any:
+    """Poll until `check()` returns something truthy; fail with the last value otherwise."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+async def admin_fetch(stack: ServiceStack, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await stack.db.admin()
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def admin_val(stack: ServiceStack, sql: str, *args: Any) -> Any:
+    conn = await stack.db.admin()
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()

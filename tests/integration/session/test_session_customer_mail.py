@@ -1,0 +1,125 @@
+"""The customer's mail after fulfilment, sent through a real aiosmtpd server: access link, never the key."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import socket
+from collections.abc import Iterator
+from email.message import EmailMessage
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import pytest
+from aiosmtpd.controller import Controller
+from session_itest_support import apply, create_session, eur, eventually
+
+from paygate.keys.v1 import keys_pb2
+from paygate.session.v1 import session_pb2
+from support.stack import ServiceStack
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))  # type: ignore[attr-defined]
+        self.messages.append(
+            email.message_from_bytes(envelope.original_content, policy=email.policy.default)  # type: ignore[attr-defined,arg-type]
+        )
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[_Inbox, int]]:
+    handler = _Inbox()
+    port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def stack_env(stack_env: dict[str, str], inbox: tuple[_Inbox, int]) -> dict[str, str]:
+    return {
+        **stack_env,
+        "PAYGATE_SMTP_HOST": "127.0.0.1",
+        "PAYGATE_SMTP_PORT": str(inbox[1]),
+        "PAYGATE_MAIL_FROM": "billing@shop.example",
+        "PAYGATE_OUTBOX_POLL_MS": "100",
+    }
+
+
+async def _paid_and_mailed(
+    stack: ServiceStack, handler: _Inbox
+) -> tuple[session_pb2.Session, EmailMessage, str]:
+    merchant = await stack.create_merchant("Acme Widgets", "acme")
+    session = await create_session(stack, merchant.id, "49.90", customer_email="buyer@example.com")
+    await apply(stack, session.id, "succeeded", amount=eur(4990))
+
+    async def mailed() -> bool:
+        return bool(handler.messages)
+
+    await eventually(mailed, timeout=20)
+    done = await stack.session.GetSession(session_pb2.GetSessionRequest(session_id=session.id), timeout=5)
+    [message] = handler.messages
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    return done, message, text
+
+
+async def test_customer_gets_the_access_link_not_the_key(
+    stack: ServiceStack, inbox: tuple[_Inbox, int]
+) -> None:
+    handler, _ = inbox
+    session, message, text = await _paid_and_mailed(stack, handler)
+    assert handler.envelopes == [("billing@shop.example", ["buyer@example.com"])]
+    assert message["To"] == "buyer@example.com"
+    assert "Acme Widgets" in message["Subject"] and "Acme Widgets" in text
+    assert session.invoice_number and session.invoice_number in text
+    assert "49.90 EUR" in text
+    [url] = re.findall(r"https?://\S+/access\?token=\S+", text)
+    link = await stack.keys.GetAccessLink(keys_pb2.GetAccessLinkRequest(session_id=session.id), timeout=5)
+    assert url == link.url
+    claims = await stack.keys.VerifyAccessToken(
+        keys_pb2.VerifyAccessTokenRequest(token=parse_qs(urlsplit(url).query)["token"][0]), timeout=5
+    )
+    assert claims.session_id == session.id and claims.jti == session.access_token_id
+    # The key itself never travels by mail: no `<prefix>_test_...` secret anywhere in the message.
+    assert not re.search(r"acme_(test|live)_\w{10,}", message.as_string())
+    # Exactly one mail, recorded as sent.
+    await eventually(lambda: _mail_status(stack, "done"))
+    assert len(handler.messages) == 1
+
+
+async def _mail_status(stack: ServiceStack, wanted: str) -> bool:
+    conn = await stack.db.admin()
+    try:
+        return await conn.fetchval("SELECT status FROM session.outbox WHERE kind = 'email'") == wanted
+    finally:
+        await conn.close()
+
+
+async def test_link_in_the_mail_opens_the_portal(stack: ServiceStack, inbox: tuple[_Inbox, int]) -> None:
+    handler, _ = inbox
+    _, _, text = await _paid_and_mailed(stack, handler)
+    [url] = re.findall(r"https?://\S+/access\?token=\S+", text)
+    # The stack's public URL is a placeholder; the path and token are what the customer opens.
+    parts = urlsplit(url)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{stack.base_url}{parts.path}?{parts.query}") as response,
+    ):
+        assert response.status == 200, await response.text()
+        assert "access" in str(response.url)

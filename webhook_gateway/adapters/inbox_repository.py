@@ -1,0 +1,382 @@
+"""The webhook inbox in the gateway schema: verified provider events, their status and retry schedule.
+
+Every write is a single statement (autocommit), so a 2xx is only answered after the row is durable and no
+connection is held while a service is called. Claims are leases: `next_attempt_at` is pushed forward by the
+claimer, so a crashed gateway's work becomes due again by itself and another replica picks it up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import asyncpg
+
+RECEIVED: Final = "received"
+APPLIED: Final = "applied"
+DUPLICATE: Final = "duplicate"
+IGNORED: Final = "ignored"
+QUARANTINED: Final = "quarantined"
+FAILED: Final = "failed"
+STATUSES: Final[frozenset[str]] = frozenset({RECEIVED, APPLIED, DUPLICATE, IGNORED, QUARANTINED, FAILED})
+UNKNOWN_SESSION: Final = "unknown_session"
+
+_COLUMNS: Final = """id, provider, event_id, event_type, raw_body, received_at, status, attempts, next_attempt_at,
+    last_error, outcome, session_id, provider_reference, merchant_id, mode, quarantine_id, updated_at"""
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEvent:
+    id: str
+    provider: str
+    event_id: str
+    event_type: str
+    raw_body: bytes
+    received_at: datetime
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    outcome: str | None
+    session_id: str | None
+    provider_reference: str | None
+    merchant_id: str | None
+    mode: str | None
+    quarantine_id: str | None
+    updated_at: datetime
+
+    @property
+    def is_final(self) -> bool:
+        """Final events are never applied again; an unknown session's quarantine may still be retried."""
+        if self.status in (RECEIVED, FAILED):
+            return False
+        return not (self.status == QUARANTINED and self.outcome == UNKNOWN_SESSION)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    event: InboxEvent | None  # the new row; None for a redelivery
+    inserted: bool  # False: this (provider, event_id) was already in the inbox
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """A verified event to store. `claim`: the caller applies it at once and leases it for
+    `first_attempt_in_s` (attempts = 1); otherwise it is due for the relay after that delay."""
+
+    provider: str
+    event_id: str
+    event_type: str
+    raw_body: bytes
+    status: str
+    outcome: str | None
+    session_id: str | None
+    provider_reference: str | None
+    first_attempt_in_s: float
+    claim: bool
+
+
+def _event(row: asyncpg.Record) -> InboxEvent:
+    return InboxEvent(
+        id=str(row["id"]),
+        provider=row["provider"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        raw_body=bytes(row["raw_body"]),
+        received_at=row["received_at"],
+        status=row["status"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        outcome=row["outcome"],
+        session_id=str(row["session_id"]) if row["session_id"] is not None else None,
+        provider_reference=row["provider_reference"],
+        merchant_id=str(row["merchant_id"]) if row["merchant_id"] is not None else None,
+        mode=row["mode"],
+        quarantine_id=row["quarantine_id"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    return uuid.UUID(value) if value else None
+
+
+class InboxRepository:
+    def __init__(self, pool: asyncpg.Pool | asyncpg.Connection) -> None:
+        self.pool = pool
+
+    async def store_many(self, items: Sequence[NewEvent]) -> list[Stored]:
+        """Insert verified events in one statement (one commit); each is stored once.
+
+        A redelivery (already stored, or twice in `items`) comes back with inserted=False and without its
+        row: the caller only answers `duplicate: true`. Only what the caller does not know is returned, so
+        the raw bodies do not travel back over the wire.
+        """
+        rows = await self.pool.fetch(
+            """INSERT INTO inbox_events (provider, event_id, event_type, raw_body, status, outcome, session_id,
+                                         provider_reference, attempts, next_attempt_at)
+               SELECT p, e, t, r, s, o, sid, ref, a,
+                      CASE WHEN s = 'received' THEN now() + make_interval(secs => d) END
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[],
+                             $7::uuid[], $8::text[], $9::int[], $10::float8[])
+                      AS u(p, e, t, r, s, o, sid, ref, a, d)
+               ON CONFLICT (provider, event_id) DO NOTHING
+               RETURNING id, provider, event_id, received_at, attempts, next_attempt_at, updated_at""",
+            [i.provider for i in items],
+            [i.event_id for i in items],
+            [i.event_type for i in items],
+            [i.raw_body for i in items],
+            [i.status for i in items],
+            [i.outcome for i in items],
+            [_uuid_or_none(i.session_id) for i in items],
+            [i.provider_reference for i in items],
+            [1 if i.claim and i.status == RECEIVED else 0 for i in items],
+            [i.first_attempt_in_s for i in items],
+        )
+        inserted = {(row["provider"], row["event_id"]): row for row in rows}
+        results = []
+        for item in items:
+            row = inserted.pop((item.provider, item.event_id), None)
+            if row is None:
+                results.append(Stored(None, inserted=False))
+                continue
+            event = InboxEvent(
+                id=str(row["id"]),
+                provider=item.provider,
+                event_id=item.event_id,
+                event_type=item.event_type,
+                raw_body=item.raw_body,
+                received_at=row["received_at"],
+                status=item.status,
+                attempts=row["attempts"],
+                next_attempt_at=row["next_attempt_at"],
+                last_error=None,
+                outcome=item.outcome,
+                session_id=item.session_id,
+                provider_reference=item.provider_reference,
+                merchant_id=None,
+                mode=None,
+                quarantine_id=None,
+                updated_at=row["updated_at"],
+            )
+            results.append(Stored(event, inserted=True))
+        return results
+
+    async def get(self, inbox_id: str) -> InboxEvent | None:
+        try:
+            key = uuid.UUID(inbox_id)
+        except ValueError:
+            return None
+        row = await self.pool.fetchrow(f"SELECT {_COLUMNS} FROM inbox_events WHERE id = $1", key)
+        return _event(row) if row is not None else None
+
+    async def get_by_event_id(self, provider: str, event_id: str) -> InboxEvent | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM inbox_events WHERE provider = $1 AND event_id = $2", provider, event_id
+        )
+        return _event(row) if row is not None else None
+
+    async def claim_due(self, limit: int, lease_s: float, providers: list[str]) -> list[InboxEvent]:
+        """Lease up to `limit` due events of `providers`; rows another gateway is claiming are skipped."""
+        rows = await self.pool.fetch(
+            f"""WITH due AS (
+                    SELECT id FROM inbox_events
+                     WHERE status = 'received' AND next_attempt_at <= now() AND provider = ANY($3::text[])
+                     ORDER BY next_attempt_at
+                     LIMIT $1
+                     FOR UPDATE SKIP LOCKED)
+                UPDATE inbox_events AS e
+                   SET next_attempt_at = now() + make_interval(secs => $2),
+                       attempts = e.attempts + 1,
+                       updated_at = now()
+                  FROM due
+                 WHERE e.id = due.id
+             RETURNING {", ".join("e." + c.strip() for c in _COLUMNS.split(","))}""",
+            limit,
+            lease_s,
+            providers,
+        )
+        return [_event(row) for row in rows]
+
+    async def claim_one(self, inbox_id: str, lease_s: float) -> InboxEvent | None:
+        """Lease one event that has no final outcome (for a replay); None if it is final or leased elsewhere."""
+        row = await self.pool.fetchrow(
+            f"""WITH target AS (
+                    SELECT id FROM inbox_events
+                     WHERE id = $1
+                       AND (status IN ('received', 'failed')
+                            OR (status = 'quarantined' AND outcome = 'unknown_session'))
+                     FOR UPDATE SKIP LOCKED)
+                UPDATE inbox_events AS e
+                   SET status = 'received',
+                       next_attempt_at = now() + make_interval(secs => $2),
+                       attempts = e.attempts + 1,
+                       updated_at = now()
+                  FROM target
+                 WHERE e.id = target.id
+             RETURNING {", ".join("e." + c.strip() for c in _COLUMNS.split(","))}""",
+            uuid.UUID(inbox_id),
+            lease_s,
+        )
+        return _event(row) if row is not None else None
+
+    async def finish(
+        self,
+        inbox_id: str,
+        *,
+        status: str,
+        outcome: str | None,
+        merchant_id: str | None = None,
+        mode: str | None = None,
+        quarantine_id: str | None = None,
+        last_error: str | None = None,
+    ) -> None:
+        """Record a final status (or `failed`); only a `received` row moves, so a late writer loses."""
+        await self.pool.execute(
+            """UPDATE inbox_events
+                  SET status = $2, outcome = $3,
+                      merchant_id = COALESCE($4, merchant_id), mode = COALESCE($5, mode),
+                      quarantine_id = COALESCE($6, quarantine_id), last_error = $7,
+                      next_attempt_at = NULL, updated_at = now()
+                WHERE id = $1 AND status = 'received'""",
+            uuid.UUID(inbox_id),
+            status,
+            outcome,
+            _uuid_or_none(merchant_id),
+            mode,
+            quarantine_id,
+            last_error,
+        )
+
+    async def retry_later(self, inbox_id: str, *, delay_s: float, error: str) -> None:
+        await self.pool.execute(
+            """UPDATE inbox_events
+                  SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3, updated_at = now()
+                WHERE id = $1 AND status = 'received'""",
+            uuid.UUID(inbox_id),
+            delay_s,
+            error,
+        )
+
+    async def set_merchant(self, inbox_id: str, merchant_id: str, mode: str | None) -> None:
+        await self.pool.execute(
+            """UPDATE inbox_events SET merchant_id = $2, mode = COALESCE($3, mode), updated_at = now()
+                WHERE id = $1 AND merchant_id IS NULL""",
+            uuid.UUID(inbox_id),
+            uuid.UUID(merchant_id),
+            mode,
+        )
+
+    async def list_for_merchant(
+        self,
+        merchant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        status: str | None = None,
+        mode: str | None = None,
+    ) -> tuple[list[InboxEvent], bool]:
+        """The merchant's events, newest first; `starting_after` is the last id of the previous page."""
+        cursor = await self._cursor(starting_after)
+        rows = await self.pool.fetch(
+            f"""SELECT {_COLUMNS} FROM inbox_events
+                 WHERE merchant_id = $1
+                   AND ($2::text IS NULL OR status = $2)
+                   AND ($3::text IS NULL OR mode IS NULL OR mode = $3)
+                   AND ($4::timestamptz IS NULL OR (received_at, id) < ($4, $5::uuid))
+                 ORDER BY received_at DESC, id DESC
+                 LIMIT $6""",
+            uuid.UUID(merchant_id),
+            status,
+            mode,
+            cursor[0] if cursor else None,
+            cursor[1] if cursor else None,
+            limit + 1,
+        )
+        events = [_event(row) for row in rows]
+        return events[:limit], len(events) > limit
+
+    async def list_unmatched(self, *, limit: int) -> list[InboxEvent]:
+        """Events that name a session nobody knows (yet): no merchant learned, retried or quarantined."""
+        rows = await self.pool.fetch(
+            f"""SELECT {_COLUMNS} FROM inbox_events
+                 WHERE merchant_id IS NULL
+                   AND (outcome = 'unknown_session' OR (status = 'received' AND last_error LIKE 'unknown_session%'))
+                 ORDER BY received_at DESC, id DESC
+                 LIMIT $1""",
+            limit,
+        )
+        return [_event(row) for row in rows]
+
+    async def list_recent(self, *, limit: int, status: str | None = None) -> list[InboxEvent]:
+        rows = await self.pool.fetch(
+            f"""SELECT {_COLUMNS} FROM inbox_events
+                 WHERE ($2::text IS NULL OR status = $2)
+                 ORDER BY received_at DESC, id DESC
+                 LIMIT $1""",
+            limit,
+            status,
+        )
+        return [_event(row) for row in rows]
+
+    async def _cursor(self, starting_after: str | None) -> tuple[datetime, uuid.UUID] | None:
+        if not starting_after:
+            return None
+        event = await self.get(starting_after)
+        if event is None:
+            return None
+        return event.received_at, uuid.UUID(event.id)
+
+
+class InboxWriter:
+    """Group commit for webhook replies: events arriving together share one INSERT and one commit.
+
+    Up to `max_inflight` writes run at once; whatever arrives meanwhile waits for the next write and goes
+    in as one batch. An idle gateway therefore writes each event alone (no added latency), and a busy one
+    pays one round trip and one fsync per batch instead of per event.
+    """
+
+    def __init__(self, repo: InboxRepository, *, max_batch: int = 256, max_inflight: int = 4) -> None:
+        self.repo = repo
+        self.max_batch = max_batch
+        self.max_inflight = max_inflight
+        self._pending: list[tuple[NewEvent, asyncio.Future[Stored]]] = []
+        self._inflight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def store(self, item: NewEvent) -> Stored:
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._inflight < self.max_inflight:
+            self._inflight += 1
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+                try:
+                    results = await self.repo.store_many([item for item, _ in batch])
+                except BaseException as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(
+                                exc if isinstance(exc, Exception) else RuntimeError("cancelled")
+                            )
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._inflight -= 1

@@ -1,0 +1,607 @@
+"""The one verification path for on-chain payments, shared by the web3 webhook and the chain watcher.
+
+Both end in `Web3Service.settle(session)`: re-check that every recorded deposit's block is still canonical,
+fold the ledger (settlement.plan_settlement) and send the session service what follows. The webhook adds
+only a front step, `handle_hint`: it trusts nothing in the notifier's body but the tx hash, reads that tx
+back from the node, and records the transfers it really made to the session's deposit address.
+
+Failure handling: an RPC node that is down (ChainUnavailable) or a session service that is unavailable
+raises `RetryLater`, so a webhook stays in the inbox and is retried with backoff, and the watcher keeps
+its cursor and tries the same blocks again. Nothing is lost either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import aiohttp
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from hexbytes import HexBytes
+from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.exceptions import BlockNotFound, ProviderConnectionError, TransactionNotFound, Web3RPCError
+
+from paygate.common.v1 import common_pb2
+from paygate.session.v1 import session_pb2, session_pb2_grpc
+from paygate_runtime.grpc_errors import error_code, is_transient
+from webhook_gateway.adapters.inbox_repository import APPLIED, IGNORED, InboxEvent
+from webhook_gateway.chain.deposits_repository import DepositRow, DepositsRepository, RecordOutcome
+from webhook_gateway.chain.ledger import Stage, stage_event_id
+from webhook_gateway.chain.settlement import (
+    MoneyEvent,
+    NativeBalances,
+    SessionInfo,
+    SettlementPlan,
+    confirmed_height_of,
+    plan_settlement,
+)
+from webhook_gateway.chain.verification import (
+    TRANSFER_TOPIC,
+    ChainUnavailable,
+    ObservedTransfer,
+    inspect_transaction,
+    native_balance_at,
+)
+from webhook_gateway.providers.standard_webhooks import Web3Hint, parse_web3_hint
+from webhook_gateway.service_layer.payment_events import InboxVerdict, mode_name, outcome_name
+from webhook_gateway.service_layer.relay import RetryLater, SessionUnknown, envelope_of
+
+log = logging.getLogger(__name__)
+
+PROVIDER: Final = "web3"
+_STATUS_NAMES: Final[dict[int, str]] = {
+    session_pb2.SESSION_STATUS_CREATED: "created",
+    session_pb2.SESSION_STATUS_PENDING: "pending",
+    session_pb2.SESSION_STATUS_PAID: "paid",
+    session_pb2.SESSION_STATUS_FAILED: "failed",
+    session_pb2.SESSION_STATUS_EXPIRED: "expired",
+}
+# Plans are re-made after the session moved (seen -> confirmed -> late money on the now-closed session).
+_MAX_PLAN_ROUNDS: Final = 4
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    chain_id: int
+    rpc_url: str
+    rpc_timeout_s: float = 10.0
+    # How long an unknown (not yet propagated, or invented) tx hash is retried before it is ignored.
+    tx_wait_s: float = 600.0
+    # Deposits mined within this many blocks of the head are re-checked for reorgs on every pass.
+    reorg_depth: int = 64
+    apply_deadline_s: float = 5.0
+
+
+def connect_web3(rpc_url: str, timeout_s: float) -> AsyncWeb3:
+    """An AsyncWeb3 over JSON-RPC with a hard timeout and no hidden retries: our callers own retrying."""
+    return AsyncWeb3(
+        AsyncHTTPProvider(
+            rpc_url,
+            request_kwargs={"timeout": aiohttp.ClientTimeout(total=timeout_s)},
+            exception_retry_configuration=None,
+        )
+    )
+
+
+def _status_name(status: int) -> str:
+    return _STATUS_NAMES.get(status, "unknown")
+
+
+def session_info(session: session_pb2.Session) -> SessionInfo | None:
+    """The settlement facts of a Session message; None when it is not a web3 session."""
+    if session.provider != PROVIDER or not session.HasField("payment") or not session.payment.deposit_address:
+        return None
+    return SessionInfo(
+        session_id=session.id,
+        merchant_id=session.merchant_id,
+        mode=mode_name(session.mode),
+        status=_status_name(session.status),
+        amount_minor=int(session.amount.amount_minor),
+        currency=session.amount.currency,
+        exponent=session.amount.exponent,
+        chain_id=session.payment.chain_id,
+        deposit_address=session.payment.deposit_address,
+        token=session.payment.token or None,
+        min_confirmations=max(1, session.payment.min_confirmations),
+        expires_at=_unix_or_none(session.expires_at) if session.HasField("expires_at") else None,
+    )
+
+
+def active_deposit_info(deposit: session_pb2.ActiveDeposit) -> SessionInfo:
+    return SessionInfo(
+        session_id=deposit.session_id,
+        merchant_id=deposit.merchant_id,
+        mode=None,
+        status=_status_name(deposit.status),
+        amount_minor=int(deposit.amount.amount_minor),
+        currency=deposit.amount.currency,
+        exponent=deposit.amount.exponent,
+        chain_id=deposit.payment.chain_id,
+        deposit_address=deposit.payment.deposit_address,
+        token=deposit.payment.token or None,
+        min_confirmations=max(1, deposit.payment.min_confirmations),
+        expires_at=_unix_or_none(deposit.expires_at) if deposit.HasField("expires_at") else None,
+    )
+
+
+@contextlib.contextmanager
+def chain_guard() -> Iterator[None]:
+    """Node failures outside verification.py's own guard become ChainUnavailable too."""
+    try:
+        yield
+    except ChainUnavailable:
+        raise
+    except (aiohttp.ClientError, OSError, TimeoutError, ProviderConnectionError, Web3RPCError) as exc:
+        raise ChainUnavailable(f"RPC node failed: {exc}") from exc
+
+
+class BlockView:
+    """Per-pass cache of canonical block hashes and timestamps (a pass must not ask the node twice)."""
+
+    def __init__(self, w3: AsyncWeb3, head: int) -> None:
+        self.w3 = w3
+        self.head = head
+        self._blocks: dict[int, tuple[str, int] | None] = {}
+
+    async def block(self, number: int) -> tuple[str, int] | None:
+        """(hash, timestamp) of the canonical block `number`, or None above the head."""
+        if number < 0 or number > self.head:
+            return None
+        if number not in self._blocks:
+            with chain_guard():
+                try:
+                    block = await self.w3.eth.get_block(number)
+                except BlockNotFound:
+                    self._blocks[number] = None
+                else:
+                    self._blocks[number] = (HexBytes(block["hash"]).to_0x_hex(), int(block["timestamp"]))
+        return self._blocks[number]
+
+    async def last_block_at_or_before(self, timestamp: int, upper: int) -> int:
+        """The highest block <= `upper` stamped at or before `timestamp` (-1 if none): binary search."""
+        low, high, found = 0, upper, -1
+        while low <= high:
+            middle = (low + high) // 2
+            block = await self.block(middle)
+            if block is not None and block[1] <= timestamp:
+                found, low = middle, middle + 1
+            else:
+                high = middle - 1
+        return found
+
+
+@dataclass
+class SettleResult:
+    session_id: str
+    status: str
+    confirmed_total: int = 0
+    applied: list[str] = field(default_factory=list)  # "<event id>=<outcome>"
+    alerts: list[str] = field(default_factory=list)
+
+
+class Web3Service:
+    def __init__(
+        self,
+        w3: AsyncWeb3 | None,
+        session: session_pb2_grpc.SessionServiceStub,
+        repo: DepositsRepository,
+        settings: ChainSettings | None,
+        *,
+        clock: Any = time.time,
+    ) -> None:
+        self.w3 = w3
+        self.session = session
+        self.repo = repo
+        self.settings = settings
+        self.clock = clock
+        # Weak: a session's lock lives only while someone holds or waits for it.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # expires_at -> (last block at or before it, its hash): found by binary search, kept while canonical.
+        self._expiry_blocks: dict[int, tuple[int, str]] = {}
+
+    async def close(self) -> None:
+        """Close the node connection (web3 caches an HTTP session per provider)."""
+        if self.w3 is not None:
+            with contextlib.suppress(Exception):
+                await self.w3.provider.disconnect()
+
+    @property
+    def configured(self) -> bool:
+        return self.w3 is not None and self.settings is not None
+
+    # ----- the webhook's front step ------------------------------------------------------------------------
+
+    async def handle_inbox_event(self, event: InboxEvent) -> InboxVerdict:
+        """The EventProcessor handler for stored `web3` events (registered by routes_web3)."""
+        hint = parse_web3_hint(envelope_of(event))
+        if hint.ignored:
+            return InboxVerdict(status=IGNORED, outcome=hint.ignore_reason or "ignored")
+        try:
+            return await self.handle_hint(hint, received_at=event.received_at)
+        except ChainUnavailable as exc:
+            # Kept in the inbox and retried with backoff: a node outage loses nothing.
+            raise RetryLater(f"chain_unavailable: {exc}") from None
+
+    async def handle_hint(self, hint: Web3Hint, *, received_at: datetime) -> InboxVerdict:
+        """Check a notifier's `transaction.detected` against the chain; record and settle what it paid.
+
+        Raises RetryLater (node down, session service unavailable, tx not yet visible) or SessionUnknown.
+        """
+        assert hint.session_id is not None and hint.tx_hash is not None and hint.chain_id is not None
+        if not self.configured:
+            raise RetryLater("chain_not_configured: no PAYGATE_CHAIN_RPC_URL; the event is kept")
+        assert self.w3 is not None and self.settings is not None
+        session = await self._get_session(hint.session_id)
+        info = session_info(session)
+        owner = {"merchant_id": session.merchant_id or None, "mode": mode_name(session.mode)}
+        if info is None:
+            return InboxVerdict(status=IGNORED, outcome="not_a_web3_session", **owner)
+        if hint.chain_id != info.chain_id:
+            return InboxVerdict(status=IGNORED, outcome="wrong_chain_id", **owner)
+        if info.chain_id != self.settings.chain_id:
+            return InboxVerdict(status=IGNORED, outcome="unsupported_chain", **owner)
+        inspection = await inspect_transaction(
+            self.w3,
+            hint.tx_hash,
+            expected_chain_id=info.chain_id,
+            deposit_address=info.deposit_address,
+            token=info.token,
+            token_decimals=info.exponent if info.token else None,
+        )
+        problem = inspection.problem
+        if problem in ("tx_not_found", "tx_not_mined"):
+            waited = (datetime.now(UTC) - received_at).total_seconds()
+            if waited < self.settings.tx_wait_s:
+                raise RetryLater(f"{problem}: {hint.tx_hash} is not on the chain yet")
+            return InboxVerdict(status=IGNORED, outcome=problem, **owner)
+        if problem == "no_transfer_to_deposit_address":
+            if await self._pays_another_session(hint.tx_hash, info):
+                return InboxVerdict(status=IGNORED, outcome="session_mismatch", **owner)
+            return InboxVerdict(status=IGNORED, outcome=problem, **owner)
+        if problem is not None:
+            return InboxVerdict(status=IGNORED, outcome=problem, **owner)
+
+        outcomes = [
+            (await self.repo.record(transfer, info.session_id, "webhook")).outcome
+            for transfer in inspection.observed_transfers()
+        ]
+        if all(o is RecordOutcome.OTHER_SESSION for o in outcomes):
+            return InboxVerdict(status=IGNORED, outcome="transfer_counted_for_other_session", **owner)
+        result = await self.settle(info)
+        return InboxVerdict(status=APPLIED, outcome=f"deposit_{result.status}", **owner)
+
+    async def _pays_another_session(self, tx_hash: str, info: SessionInfo) -> bool:
+        """Whether the tx credits a deposit address of some other session (the notifier named the wrong one)."""
+        if any(row.session_id != info.session_id for row in await self.repo.owner_of(info.chain_id, tx_hash)):
+            return True
+        assert self.w3 is not None
+        with chain_guard():
+            try:
+                tx = await self.w3.eth.get_transaction(tx_hash)
+                receipt = await self.w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                return False
+        recipients = {tx["to"]} if tx.get("to") else set()
+        for entry in receipt["logs"]:
+            topics = [HexBytes(t) for t in entry["topics"]]
+            if len(topics) == 3 and topics[0] == HexBytes(TRANSFER_TOPIC):
+                recipients.add(AsyncWeb3.to_checksum_address(topics[2][-20:]))
+        for address in recipients:
+            try:
+                other = await self.session.GetSessionByDepositAddress(
+                    session_pb2.GetSessionByDepositAddressRequest(
+                        chain_id=info.chain_id, deposit_address=address
+                    ),
+                    timeout=self._deadline,
+                )
+            except grpc.aio.AioRpcError as error:
+                if is_transient(error):
+                    raise RetryLater(f"session service: {error.code().name}") from None
+                continue
+            if other.id and other.id != info.session_id:
+                return True
+        return False
+
+    # ----- the shared path ---------------------------------------------------------------------------------
+
+    async def record_observed(
+        self, info: SessionInfo, transfer: ObservedTransfer, source: str
+    ) -> RecordOutcome:
+        return (await self.repo.record(transfer, info.session_id, source)).outcome
+
+    async def settle(self, info: SessionInfo, blocks: BlockView | None = None) -> SettleResult:
+        """Bring one session up to date with the chain. Serialised per session within this process; across
+        replicas the claim row and the per-stage event ids keep the effect single."""
+        lock = self._locks.get(info.session_id)
+        if lock is None:
+            lock = self._locks[info.session_id] = asyncio.Lock()
+        async with lock:
+            return await self._settle(info, blocks)
+
+    async def _settle(self, info: SessionInfo, blocks: BlockView | None) -> SettleResult:
+        assert self.w3 is not None
+        if blocks is None:
+            with chain_guard():
+                blocks = BlockView(self.w3, await self.w3.eth.block_number)
+        await self._recheck_canonical(info, blocks)
+        result = SettleResult(info.session_id, info.status)
+        # Read once: the chain does not move under one settlement, only the session does.
+        balances = await self._native_balances(info, blocks) if info.native else None
+        for _ in range(_MAX_PLAN_ROUNDS):
+            rows = await self.repo.for_session(info.session_id)
+            plan = plan_settlement(
+                info,
+                rows,
+                head=blocks.head,
+                confirmation=await self.repo.confirmation(info.session_id),
+                balances=balances,
+            )
+            result.confirmed_total = plan.confirmed_total
+            moved_to = await self._execute(info, plan, result)
+            if moved_to is None or moved_to == info.status:
+                break
+            info = replace(info, status=moved_to)
+        result.status = info.status
+        return result
+
+    async def _execute(self, info: SessionInfo, plan: SettlementPlan, result: SettleResult) -> str | None:
+        """Carry out a plan; returns the session's new status when an event moved it (then plan again)."""
+        status: str | None = None
+        if plan.expire_first:
+            expired = await self._call(
+                "ExpireSession",
+                session_pb2.ExpireSessionRequest(session_id=info.session_id, merchant_id=info.merchant_id),
+            )
+            if expired is not None:
+                return _status_name(expired.status)
+        if plan.seen is not None:
+            reply = await self._apply(
+                info,
+                plan.seen.event_id,
+                session_pb2.EVENT_KIND_PENDING,
+                plan.seen.provider_reference,
+                plan.seen.occurred_at,
+                None,
+                "chain.deposit.seen",
+            )
+            status = self._note(result, plan.seen.event_id, reply) or status
+        if plan.claim is not None:
+            await self.repo.claim_confirmation(
+                info.session_id,
+                chain_id=info.chain_id,
+                amount_minor=plan.claim.amount_minor,
+                confirmed_height=plan.claim.confirmed_height,
+                provider_reference=plan.claim.provider_reference,
+                occurred_at=plan.claim.occurred_at,
+                included=plan.claim.included,
+            )
+        if plan.send_confirmed:
+            # Always send what the stored claim says: another replica may have claimed first.
+            claim = await self.repo.confirmation(info.session_id)
+            assert claim is not None
+            event_id = stage_event_id(info.session_id, Stage.CONFIRMED)
+            reply = await self._apply(
+                info,
+                event_id,
+                session_pb2.EVENT_KIND_SUCCEEDED,
+                claim.provider_reference,
+                claim.occurred_at,
+                claim.amount_minor,
+                "chain.deposit.confirmed",
+            )
+            if reply is not None:
+                await self.repo.confirmation_applied(info.session_id, outcome_name(_first(reply)))
+            status = self._note(result, event_id, reply) or status
+        for money in (*plan.extra, *plan.late):
+            status = await self._send_money(info, money, result) or status
+        for alert in plan.alerts:
+            raised = await self._call(
+                "RaiseSessionAlert",
+                session_pb2.RaiseSessionAlertRequest(
+                    session_id=info.session_id,
+                    code=alert.code,
+                    detail=alert.detail,
+                    reference=alert.reference,
+                ),
+            )
+            if raised is not None:
+                result.alerts.append(f"{alert.code}:{alert.reference}")
+                log.warning(
+                    "reorg removed money from a paid session",
+                    extra={"session_id": info.session_id, "tx_hash": alert.reference},
+                )
+        return status
+
+    async def _send_money(self, info: SessionInfo, money: MoneyEvent, result: SettleResult) -> str | None:
+        reply = await self._apply(
+            info,
+            money.event_id,
+            session_pb2.EVENT_KIND_SUCCEEDED,
+            money.provider_reference,
+            money.occurred_at,
+            money.amount_minor,
+            f"chain.deposit.{money.reported_as}",
+        )
+        if reply is None:
+            return None
+        await self.repo.mark_reported(money.key, money.reported_as)
+        return self._note(result, money.event_id, reply)
+
+    def _note(
+        self, result: SettleResult, event_id: str, reply: session_pb2.ApplyPaymentEventResponse | None
+    ) -> str | None:
+        if reply is None:
+            return None
+        result.applied.append(f"{event_id}={outcome_name(reply.outcome)}")
+        return _status_name(reply.session.status) if reply.HasField("session") else None
+
+    @property
+    def _deadline(self) -> float:
+        return self.settings.apply_deadline_s if self.settings else 5.0
+
+    async def _apply(
+        self,
+        info: SessionInfo,
+        event_id: str,
+        kind: int,
+        reference: str,
+        occurred_at: int,
+        amount_minor: int | None,
+        event_type: str,
+    ) -> session_pb2.ApplyPaymentEventResponse | None:
+        request = session_pb2.ApplyPaymentEventRequest(
+            session_id=info.session_id,
+            provider=PROVIDER,
+            provider_event_id=event_id,
+            kind=kind,  # type: ignore[arg-type]
+            provider_reference=reference,
+            occurred_at=_timestamp(occurred_at or int(self.clock())),
+            provider_event_type=event_type,
+        )
+        if amount_minor is not None:
+            request.amount.CopyFrom(
+                common_pb2.Money(
+                    amount_minor=str(amount_minor), currency=info.currency, exponent=info.exponent
+                )
+            )
+        return await self._call("ApplyPaymentEvent", request)
+
+    async def _call(self, method: str, request: Any) -> Any:
+        """One session-service call; transient failures raise RetryLater, refusals are logged and skipped."""
+        try:
+            return await getattr(self.session, method)(request, timeout=self._deadline)
+        except grpc.aio.AioRpcError as error:
+            if is_transient(error):
+                raise RetryLater(f"session service {method}: {error.code().name}") from None
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                raise SessionUnknown(f"{method}: {error_code(error) or 'not_found'}") from None
+            log.error(
+                "session service refused a web3 call",
+                extra={"method": method, "code": error_code(error) or error.code().name},
+            )
+            return None
+
+    async def _get_session(self, session_id: str) -> session_pb2.Session:
+        try:
+            return await self.session.GetSession(
+                session_pb2.GetSessionRequest(session_id=session_id), timeout=self._deadline
+            )
+        except grpc.aio.AioRpcError as error:
+            if is_transient(error):
+                raise RetryLater(f"session service GetSession: {error.code().name}") from None
+            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                raise SessionUnknown(error_code(error) or "session_not_found") from None
+            raise
+
+    async def get_session_info(self, session_id: str) -> SessionInfo | None:
+        return session_info(await self._get_session(session_id))
+
+    # ----- chain reads -------------------------------------------------------------------------------------
+
+    async def _recheck_canonical(self, info: SessionInfo, blocks: BlockView) -> None:
+        """Every recorded deposit inside the reorg window: is its block still on the chain? If not, where
+        (if anywhere) was its tx mined now? Non-canonical deposits stop counting; re-mined ones move."""
+        assert self.w3 is not None and self.settings is not None
+        window_start = blocks.head - self.settings.reorg_depth
+        rows = [r for r in await self.repo.for_session(info.session_id) if r.block_number >= window_start]
+        by_tx: dict[str, list[DepositRow]] = {}
+        for row in rows:
+            by_tx.setdefault(row.tx_hash, []).append(row)
+        for tx_hash, tx_rows in by_tx.items():
+            intact = True
+            for row in tx_rows:
+                block = await blocks.block(row.block_number)
+                if block is None or block[0] != row.block_hash:
+                    intact = False
+                    break
+            if intact:
+                await self.repo.set_canonical([r.key for r in tx_rows if not r.canonical], True)
+                continue
+            inspection = await inspect_transaction(
+                self.w3,
+                tx_hash,
+                expected_chain_id=info.chain_id,
+                deposit_address=info.deposit_address,
+                token=info.token,
+                token_decimals=info.exponent if info.token else None,
+            )
+            observed = inspection.observed_transfers()
+            still = set()
+            for transfer in observed:
+                recorded = await self.repo.record(transfer, info.session_id, tx_rows[0].source)
+                if recorded.outcome is not RecordOutcome.OTHER_SESSION:
+                    still.add((transfer.chain_id, transfer.tx_hash, transfer.log_index))
+            gone = [r.key for r in tx_rows if r.key not in still]
+            if gone:
+                log.info(
+                    "deposit left the canonical chain",
+                    extra={"session_id": info.session_id, "tx_hash": tx_hash},
+                )
+                await self.repo.set_canonical(gone, False)
+
+    async def _native_balances(self, info: SessionInfo, blocks: BlockView) -> NativeBalances:
+        """On-time balances of a native-coin deposit address (see settlement.NativeBalances)."""
+        assert self.w3 is not None
+        height = confirmed_height_of(blocks.head, info.min_confirmations)
+        confirmed_block = await self._on_time_block(info, blocks, height)
+        seen_block = await self._on_time_block(info, blocks, blocks.head)
+        confirmed = (
+            await native_balance_at(self.w3, info.deposit_address, confirmed_block)
+            if confirmed_block >= 0
+            else 0
+        )
+        seen = await native_balance_at(self.w3, info.deposit_address, seen_block) if seen_block >= 0 else 0
+        stamp = await blocks.block(confirmed_block) if confirmed_block >= 0 else None
+        return NativeBalances(
+            confirmed=confirmed,
+            seen=seen,
+            confirmed_block=confirmed_block,
+            confirmed_block_timestamp=stamp[1] if stamp else 0,
+        )
+
+    async def _on_time_block(self, info: SessionInfo, blocks: BlockView, number: int) -> int:
+        if number < 0:
+            return -1
+        block = await blocks.block(number)
+        if block is None:
+            return -1
+        if info.expires_at is None or block[1] <= info.expires_at:
+            return number
+        cached = self._expiry_blocks.get(info.expires_at)
+        if cached is not None and cached[0] <= number:
+            still = await blocks.block(cached[0])
+            if still is not None and still[0] == cached[1]:
+                return cached[0]
+        found = await blocks.last_block_at_or_before(info.expires_at, number)
+        if found >= 0:
+            found_block = await blocks.block(found)
+            if found_block is not None:
+                if len(self._expiry_blocks) > 10_000:
+                    self._expiry_blocks.clear()
+                self._expiry_blocks[info.expires_at] = (found, found_block[0])
+        return found
+
+
+def _unix_or_none(stamp: Timestamp) -> int | None:
+    # An empty Timestamp (the epoch) means "not set", never an expiry in 1970 that would make all money late.
+    return stamp.seconds or None
+
+
+def _first(reply: session_pb2.ApplyPaymentEventResponse) -> int:
+    if reply.outcome == session_pb2.APPLY_OUTCOME_DUPLICATE and reply.first_outcome:
+        return reply.first_outcome
+    return reply.outcome
+
+
+def _timestamp(unix_seconds: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(datetime.fromtimestamp(unix_seconds, UTC))
+    return stamp

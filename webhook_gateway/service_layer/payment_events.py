@@ -1,0 +1,124 @@
+"""From a normalised provider event to the session service's ApplyPaymentEvent, and from its outcome back to
+an inbox status.
+
+Outcome -> inbox status (the session service's outcome is kept beside it in `outcome`):
+- applied -> applied.
+- duplicate -> the status of the first outcome: the session service saw this event id before, which for the
+  gateway means an earlier attempt landed but its reply was lost (a deadline, a restart).
+- already_paid -> duplicate: the same payment (provider reference) was already counted under another event
+  id, e.g. `payment_intent.succeeded` after `checkout.session.completed`. Final; nothing was applied twice.
+- ignored_terminal -> ignored: news for a closed session (`failed` after `paid`), recorded as a no-op.
+- amount_mismatch, overpaid, payment_on_closed_session, mode_mismatch, recorded_for_review -> quarantined:
+  the money needs the merchant (overpaid sessions are paid, but the surplus sits in quarantine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from paygate.common.v1 import common_pb2
+from paygate.session.v1 import session_pb2
+from webhook_gateway.adapters.inbox_repository import APPLIED, DUPLICATE, IGNORED, QUARANTINED
+from webhook_gateway.providers.normalized import NormalizedEvent
+
+_KINDS: Final[dict[str, int]] = {
+    "pending": session_pb2.EVENT_KIND_PENDING,
+    "succeeded": session_pb2.EVENT_KIND_SUCCEEDED,
+    "failed": session_pb2.EVENT_KIND_FAILED,
+    "attempt_failed": session_pb2.EVENT_KIND_ATTEMPT_FAILED,
+    "expired": session_pb2.EVENT_KIND_EXPIRED,
+    "refunded": session_pb2.EVENT_KIND_REFUNDED,
+    "disputed": session_pb2.EVENT_KIND_DISPUTED,
+}
+
+_STATUS_BY_OUTCOME: Final[dict[int, str]] = {
+    session_pb2.APPLY_OUTCOME_APPLIED: APPLIED,
+    session_pb2.APPLY_OUTCOME_ALREADY_PAID: DUPLICATE,
+    session_pb2.APPLY_OUTCOME_IGNORED_TERMINAL: IGNORED,
+    session_pb2.APPLY_OUTCOME_AMOUNT_MISMATCH: QUARANTINED,
+    session_pb2.APPLY_OUTCOME_OVERPAID: QUARANTINED,
+    session_pb2.APPLY_OUTCOME_PAYMENT_ON_CLOSED_SESSION: QUARANTINED,
+    session_pb2.APPLY_OUTCOME_MODE_MISMATCH: QUARANTINED,
+    session_pb2.APPLY_OUTCOME_RECORDED_FOR_REVIEW: QUARANTINED,
+}
+
+_MODE_NAMES: Final[dict[int, str]] = {common_pb2.MODE_TEST: "test", common_pb2.MODE_LIVE: "live"}
+
+
+@dataclass(frozen=True, slots=True)
+class InboxVerdict:
+    """What to write on the inbox row once the session service has answered."""
+
+    status: str
+    outcome: str
+    merchant_id: str | None = None
+    mode: str | None = None
+    quarantine_id: str | None = None
+    last_error: str | None = None
+
+
+def outcome_name(outcome: int) -> str:
+    """APPLY_OUTCOME_AMOUNT_MISMATCH -> "amount_mismatch"."""
+    return session_pb2.ApplyOutcome.Name(outcome).removeprefix("APPLY_OUTCOME_").lower()
+
+
+def mode_name(mode: int) -> str | None:
+    return _MODE_NAMES.get(mode)
+
+
+def _timestamp(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def apply_request(event: NormalizedEvent, received_at: datetime) -> session_pb2.ApplyPaymentEventRequest:
+    """The ApplyPaymentEvent for a normalised, non-ignored event.
+
+    `occurred_at` is the provider's own time when it gives one (Stripe's `created`), else the moment the
+    gateway received the event. The mode is set only when the provider states it (Stripe's `livemode`).
+    """
+    if event.kind is None:
+        raise ValueError("an ignored event is never applied")
+    request = session_pb2.ApplyPaymentEventRequest(
+        session_id=event.session_id or "",
+        provider=event.provider,
+        provider_event_id=event.event_id,
+        kind=_KINDS[event.kind],  # type: ignore[arg-type]
+        provider_reference=event.provider_reference or "",
+        occurred_at=_timestamp(event.occurred_at or received_at),
+        mode=(
+            common_pb2.MODE_UNSPECIFIED
+            if event.livemode is None
+            else (common_pb2.MODE_LIVE if event.livemode else common_pb2.MODE_TEST)
+        ),
+        provider_event_type=event.event_type,
+    )
+    if event.amount_minor is not None and event.currency is not None and event.exponent is not None:
+        request.amount.CopyFrom(
+            common_pb2.Money(
+                amount_minor=str(event.amount_minor), currency=event.currency, exponent=event.exponent
+            )
+        )
+    return request
+
+
+def verdict_for(reply: session_pb2.ApplyPaymentEventResponse) -> InboxVerdict:
+    outcome = reply.outcome
+    if outcome == session_pb2.APPLY_OUTCOME_DUPLICATE:
+        outcome = reply.first_outcome or session_pb2.APPLY_OUTCOME_APPLIED
+    status = _STATUS_BY_OUTCOME.get(outcome)
+    if status is None:
+        raise ValueError(f"unexpected ApplyPaymentEvent outcome {reply.outcome}")
+    session = reply.session
+    return InboxVerdict(
+        status=status,
+        outcome=outcome_name(outcome),
+        merchant_id=session.merchant_id or None,
+        mode=mode_name(session.mode),
+        quarantine_id=reply.quarantine_id or None,
+    )

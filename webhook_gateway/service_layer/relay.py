@@ -1,0 +1,293 @@
+"""Applying stored events to the session service: right after the reply, and again by the relay until done.
+
+One `EventProcessor.process(event)` is shared by the three callers: the background task started after a
+webhook's 2xx, the relay worker that polls for due rows, and a merchant's replay. Each caller holds a lease
+on the row (`next_attempt_at` in the future), so two gateways rarely work on one event, and when they do
+the session service's idempotency on (provider, event id) keeps the effect single.
+
+Failures:
+- transient (session service down, slow, overloaded): the row stays `received` and is retried with
+  exponential backoff and jitter;
+- NOT_FOUND (the session does not exist, perhaps not committed yet): retried the same way until the unknown
+  session window has passed since receipt, then `quarantined` with outcome `unknown_session`;
+- any other refusal (INVALID_ARGUMENT, UNIMPLEMENTED, ...): `failed` with the error kept; a merchant may
+  replay it once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+import grpc
+
+from paygate.session.v1 import session_pb2, session_pb2_grpc
+from paygate_runtime.grpc_errors import error_code, is_transient
+from webhook_gateway.adapters.inbox_repository import (
+    FAILED,
+    IGNORED,
+    QUARANTINED,
+    UNKNOWN_SESSION,
+    InboxEvent,
+    InboxRepository,
+)
+from webhook_gateway.providers.errors import WebhookRejected
+from webhook_gateway.providers.normalized import NormalizedEvent, VerifiedEnvelope
+from webhook_gateway.providers.payload import parse_json_object
+from webhook_gateway.providers.standard_webhooks import normalize_onecom
+from webhook_gateway.providers.stripe_webhooks import normalize_stripe
+from webhook_gateway.service_layer.payment_events import InboxVerdict, apply_request, mode_name, verdict_for
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_LENGTH: Final[int] = 500
+
+
+class RetryLater(Exception):
+    """The event could not be applied now for a passing reason."""
+
+
+class SessionUnknown(Exception):
+    """The session service does not know the event's session (or payment) yet."""
+
+
+# A provider's handler applies one stored event and says what to record; it raises RetryLater or
+# SessionUnknown. The web3 provider registers its own (it checks the chain before applying).
+EventHandler = Callable[[InboxEvent], Awaitable[InboxVerdict]]
+Normalizer = Callable[[VerifiedEnvelope], NormalizedEvent]
+
+NORMALIZERS: Final[dict[str, Normalizer]] = {"stripe": normalize_stripe, "onecom": normalize_onecom}
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    apply_deadline_s: float = 2.0
+    unknown_session_window_s: float = 600.0
+    retry_base_s: float = 1.0
+    retry_max_s: float = 300.0
+    interval_s: float = 1.0
+    lease_s: float = 10.0
+    batch_size: int = 100
+    concurrency: int = 32
+
+
+def backoff_delay(attempts: int, base_s: float, max_s: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait after the `attempts`-th failed attempt: exponential, capped, with equal jitter.
+
+    Half of the delay is fixed and half random, so retries of events that failed together (an outage)
+    spread out instead of hitting the recovering service at once, yet never come back immediately.
+    """
+    exponent = max(attempts, 1) - 1
+    ceiling = max_s if exponent >= 64 else min(max_s, base_s * (2**exponent))
+    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
+
+
+def _rpc_error_text(error: grpc.aio.AioRpcError) -> str:
+    code = error_code(error) or error.code().name.lower()
+    return _clip(f"{code}: {error.details() or ''}".rstrip(": "))
+
+
+def envelope_of(event: InboxEvent) -> VerifiedEnvelope:
+    """Rebuild the envelope of a stored event; its signature was checked when it was received."""
+    payload = parse_json_object(event.raw_body.decode("utf-8"))
+    return VerifiedEnvelope(
+        event_id=event.event_id, event_type=event.event_type, payload=payload, raw=event.raw_body
+    )
+
+
+class EventProcessor:
+    def __init__(
+        self,
+        repo: InboxRepository,
+        session: session_pb2_grpc.SessionServiceStub,
+        settings: RelaySettings,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.repo = repo
+        self.session = session
+        self.settings = settings
+        self.clock = clock
+        self.handlers: dict[str, EventHandler] = {
+            provider: self._normalizing_handler(normalize) for provider, normalize in NORMALIZERS.items()
+        }
+
+    def register(self, provider: str, handler: EventHandler) -> None:
+        self.handlers[provider] = handler
+
+    @property
+    def providers(self) -> list[str]:
+        return sorted(self.handlers)
+
+    async def process(self, event: InboxEvent) -> None:
+        """Apply one leased event and record the result; never raises for an event's own problems."""
+        handler = self.handlers.get(event.provider)
+        if handler is None:
+            await self._retry(event, f"no handler for provider {event.provider}")
+            return
+        try:
+            verdict = await handler(event)
+        except RetryLater as exc:
+            await self._retry(event, str(exc))
+            return
+        except SessionUnknown as exc:
+            if (self.clock() - event.received_at).total_seconds() >= self.settings.unknown_session_window_s:
+                await self.repo.finish(
+                    event.id, status=QUARANTINED, outcome=UNKNOWN_SESSION, last_error=_clip(str(exc))
+                )
+            else:
+                await self._retry(event, f"{UNKNOWN_SESSION}: {exc}")
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A bug must not lose an event: it stays `received` and is retried with backoff.
+            log.exception("applying a webhook event failed", extra={"inbox_id": event.id})
+            await self._retry(event, f"internal_error: {type(exc).__name__}")
+            return
+        await self.repo.finish(
+            event.id,
+            status=verdict.status,
+            outcome=verdict.outcome,
+            merchant_id=verdict.merchant_id,
+            mode=verdict.mode,
+            quarantine_id=verdict.quarantine_id,
+            last_error=verdict.last_error,
+        )
+
+    async def _retry(self, event: InboxEvent, error: str) -> None:
+        delay = backoff_delay(event.attempts, self.settings.retry_base_s, self.settings.retry_max_s)
+        await self.repo.retry_later(event.id, delay_s=delay, error=_clip(error))
+
+    def _normalizing_handler(self, normalize: Normalizer) -> EventHandler:
+        async def handle(event: InboxEvent) -> InboxVerdict:
+            try:
+                normalized = normalize(envelope_of(event))
+            except (ValueError, WebhookRejected) as exc:  # stored bodies were verified JSON objects
+                return InboxVerdict(status=IGNORED, outcome="malformed_payload", last_error=_clip(str(exc)))
+            if normalized.ignored:
+                return InboxVerdict(status=IGNORED, outcome=normalized.ignore_reason or "ignored")
+            return await self._apply(normalized, event)
+
+        return handle
+
+    async def _apply(self, normalized: NormalizedEvent, event: InboxEvent) -> InboxVerdict:
+        try:
+            reply = await self.session.ApplyPaymentEvent(
+                apply_request(normalized, event.received_at), timeout=self.settings.apply_deadline_s
+            )
+        except grpc.aio.AioRpcError as error:
+            if is_transient(error):
+                raise RetryLater(_rpc_error_text(error)) from None
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                raise SessionUnknown(_rpc_error_text(error)) from None
+            merchant_id, mode = await self._owner_of(normalized.session_id)
+            return InboxVerdict(
+                status=FAILED,
+                outcome=error_code(error) or error.code().name.lower(),
+                merchant_id=merchant_id,
+                mode=mode,
+                last_error=_rpc_error_text(error),
+            )
+        return verdict_for(reply)
+
+    async def _owner_of(self, session_id: str | None) -> tuple[str | None, str | None]:
+        """Best effort: a failed event is shown to the merchant whose session it names."""
+        if not session_id:
+            return None, None
+        try:
+            session = await self.session.GetSession(
+                session_pb2.GetSessionRequest(session_id=session_id), timeout=self.settings.apply_deadline_s
+            )
+        except grpc.aio.AioRpcError:
+            return None, None
+        return session.merchant_id or None, mode_name(session.mode)
+
+
+class InlineApplier:
+    """Background applies started right after a webhook's 2xx, bounded so a burst cannot pile up tasks.
+
+    Above the bound the event is left due for the relay instead: it is stored either way.
+    """
+
+    def __init__(self, processor: EventProcessor, limit: int) -> None:
+        self.processor = processor
+        self.limit = limit
+        self._reserved = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def reserve(self) -> bool:
+        if self._reserved >= self.limit:
+            return False
+        self._reserved += 1
+        return True
+
+    def release(self) -> None:
+        self._reserved -= 1
+
+    def start(self, event: InboxEvent) -> None:
+        """Apply a reserved, freshly stored event in the background."""
+        task = asyncio.create_task(self._run(event))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, event: InboxEvent) -> None:
+        try:
+            await self.processor.process(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The row keeps its lease and becomes due for the relay when it ends.
+            log.exception("background apply failed", extra={"inbox_id": event.id})
+        finally:
+            self.release()
+
+    async def drain(self, timeout: float) -> None:
+        """On shutdown: let running applies finish briefly, then cancel (the relay redoes them later)."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def run_relay(processor: EventProcessor, stop: asyncio.Event | None = None) -> None:
+    """Poll for due events forever (or until `stop`), apply them with bounded concurrency."""
+    settings = processor.settings
+    limit = asyncio.Semaphore(settings.concurrency)
+
+    async def one(event: InboxEvent) -> None:
+        async with limit:
+            try:
+                await processor.process(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("relay apply failed", extra={"inbox_id": event.id})
+
+    while stop is None or not stop.is_set():
+        try:
+            events = await processor.repo.claim_due(
+                settings.batch_size, settings.lease_s, processor.providers
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("relay could not claim events; retrying", exc_info=True)
+            events = []
+        if events:
+            await asyncio.gather(*(one(event) for event in events))
+        if len(events) < settings.batch_size:
+            await asyncio.sleep(settings.interval_s)
