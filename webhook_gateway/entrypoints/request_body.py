@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -40,3 +41,13 @@ def format_minor(amount_minor: int, exponent: int) -> str:
         return sign + digits
     digits = digits.rjust(exponent + 1, "0")
     return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
+
+
+def page_limit(query: Mapping[str, str], default: int = 20) -> int:
+    """The `limit` query parameter of every list route: a whole number from 1 to 100."""
+    raw = query.get("limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 100")
+    return int(raw)

@@ -12,6 +12,7 @@ from webhook_gateway.adapters.inbox_repository import STATUSES, InboxEvent, Inbo
 from webhook_gateway.entrypoints.app_keys import CLIENTS, POOL
 from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
+from webhook_gateway.entrypoints.request_body import page_limit
 from webhook_gateway.entrypoints.routes_webhooks import PROCESSOR
 from webhook_gateway.service_layer.payment_events import mode_name
 
@@ -43,23 +44,13 @@ def event_json(event: InboxEvent) -> dict[str, Any]:
     }
 
 
-def _limit(raw: str | None) -> int:
-    try:
-        limit = int(raw if raw is not None else "20")
-    except ValueError:
-        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 100") from None
-    if not 1 <= limit <= 100:
-        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 100")
-    return limit
-
-
 async def list_events(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     query = request.query
     status = query.get("status")
     if status is not None and status not in STATUSES:
         raise ApiError(400, "invalid_status", f"status must be one of {', '.join(sorted(STATUSES))}")
-    limit = _limit(query.get("limit"))
+    limit = page_limit(query)
     repo = InboxRepository(request.app[POOL])
     starting_after = query.get("starting_after")
     if starting_after:

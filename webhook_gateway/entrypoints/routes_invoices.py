@@ -17,7 +17,7 @@ from paygate.common.v1 import common_pb2
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.entrypoints.merchant_auth import authenticate
-from webhook_gateway.entrypoints.request_body import format_minor, read_json_object
+from webhook_gateway.entrypoints.request_body import format_minor, page_limit, read_json_object
 
 _STATUS_BY_NAME = {"issued": billing_pb2.INVOICE_STATUS_ISSUED, "void": billing_pb2.INVOICE_STATUS_VOID}
 _STATUS_NAMES = {v: k for k, v in _STATUS_BY_NAME.items()}
@@ -169,12 +169,7 @@ async def list_invoices(request: web.Request) -> web.Response:
     kind = query.get("kind")
     if kind is not None and kind not in _KIND_BY_NAME:
         raise ApiError(400, "invalid_kind", "kind must be invoice or credit_note")
-    try:
-        limit = int(query.get("limit", "20"))
-    except ValueError:
-        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 100") from None
-    if not 1 <= limit <= 100:
-        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 100")
+    limit = page_limit(query)
     start, end = _optional_range(query)
     starting_after = query.get("starting_after", "")
     if len(starting_after) > _MAX_ID_LENGTH:

@@ -23,7 +23,7 @@ from paygate.keys.v1 import keys_pb2
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
-from webhook_gateway.entrypoints.request_body import read_json_object
+from webhook_gateway.entrypoints.request_body import page_limit, read_json_object
 
 MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 3600
 _STATUS_NAMES = {
@@ -61,13 +61,6 @@ def api_key_json(key: keys_pb2.ApiKey) -> dict[str, Any]:
     }
 
 
-def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
-        raise ApiError(400, "invalid_limit", "limit must be an integer between 1 and 100")
-    return int(raw)
-
-
 async def list_keys(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     try:
@@ -75,7 +68,7 @@ async def list_keys(request: web.Request) -> web.Response:
             keys_pb2.ListKeysRequest(
                 merchant_id=merchant.merchant_id,
                 mode=merchant.mode,
-                limit=_limit(request),
+                limit=page_limit(request.query),
                 starting_after=request.query.get("starting_after", "")[:64],
             )
         )

@@ -16,7 +16,7 @@ from paygate.session.v1 import session_pb2
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
-from webhook_gateway.entrypoints.request_body import format_minor, read_json_object
+from webhook_gateway.entrypoints.request_body import format_minor, page_limit, read_json_object
 from webhook_gateway.entrypoints.session_json import iso
 
 _DECISIONS = {
@@ -63,12 +63,7 @@ async def list_quarantine(request: web.Request) -> web.Response:
     status = request.query.get("status", "")
     if status and status not in _STATUSES:
         raise ApiError(400, "invalid_status", "status must be open, refunded, dismissed or accepted")
-    try:
-        limit = int(request.query.get("limit", "20"))
-    except ValueError:
-        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 100") from None
-    if not 1 <= limit <= 100:
-        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 100")
+    limit = page_limit(request.query)
     try:
         reply = await request.app[CLIENTS].session.ListQuarantine(
             session_pb2.ListQuarantineRequest(

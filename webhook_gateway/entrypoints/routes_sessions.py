@@ -17,7 +17,7 @@ from webhook_gateway.adapters.idempotency_store import IdempotencyStore
 from webhook_gateway.entrypoints.app_keys import CLIENTS, POOL
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
-from webhook_gateway.entrypoints.request_body import parse_json_object
+from webhook_gateway.entrypoints.request_body import page_limit, parse_json_object
 from webhook_gateway.entrypoints.routes_checkout import checkout_error_body, provider_checkouts
 from webhook_gateway.entrypoints.session_json import STATUS_BY_NAME, session_detail, session_summary
 
@@ -181,12 +181,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     status_name = query.get("status")
     if status_name is not None and status_name not in STATUS_BY_NAME:
         raise ApiError(400, "invalid_status", "status must be created, pending, paid, failed or expired")
-    try:
-        limit = int(query.get("limit", "20"))
-    except ValueError:
-        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 100") from None
-    if not 1 <= limit <= 100:
-        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 100")
+    limit = page_limit(query)
     try:
         reply = await request.app[CLIENTS].session.ListSessions(
             session_pb2.ListSessionsRequest(
