@@ -38,6 +38,7 @@ class GatewayConfig:
     webhook_relay_interval_s: float = 1.0
     webhook_lease_s: float = 10.0
     webhook_max_inline_applies: int = 32
+    webhook_busy_in_flight: int = 8
     # On-chain payments (issue 7): off without an RPC URL. One chain per gateway.
     chain_rpc_url: str | None = None
     chain_id: int | None = None
@@ -80,6 +81,7 @@ def load_config(env: Env) -> GatewayConfig:
         webhook_max_inline_applies=env.int(
             "PAYGATE_WEBHOOK_MAX_INLINE_APPLIES", 32, minimum=0, maximum=10_000
         ),
+        webhook_busy_in_flight=env.int("PAYGATE_WEBHOOK_BUSY_IN_FLIGHT", 8, minimum=0, maximum=100_000),
         **_chain_config(env),
     )
 

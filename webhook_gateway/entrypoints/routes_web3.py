@@ -75,7 +75,7 @@ async def web3_webhook(request: web.Request) -> web.Response:
     except WebhookRejected as rejected:
         raise ApiError(400, rejected.code, rejected.message) from None
     except ValueError:
-        log.error("web3 webhook secret missing or invalid")
+        log.error("web3 webhook signing configuration missing or invalid")
         raise ApiError(503, "webhook_not_configured", "web3 webhooks are not configured") from None
     hint = parse_web3_hint(envelope)
     return await routes_webhooks.accept(request, envelope, normalized_hint(hint, envelope.event_type))
@@ -151,7 +151,7 @@ def setup(app: web.Application) -> None:
     app[WEB3] = service
     app[routes_webhooks.PROCESSOR].register(PROVIDER, service.handle_inbox_event)
     app.on_cleanup.append(_close_web3)
-    app.router.add_post("/webhooks/web3", web3_webhook)
+    app.router.add_post("/webhooks/web3", routes_webhooks.counted(app, web3_webhook))
     app.router.add_get("/v1/sessions/{id}/deposits", session_deposits)
 
 

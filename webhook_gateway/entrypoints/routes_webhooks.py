@@ -26,7 +26,13 @@ from webhook_gateway.providers.normalized import NormalizedEvent, VerifiedEnvelo
 from webhook_gateway.providers.standard_webhooks import normalize_onecom, verify_standard
 from webhook_gateway.providers.stripe_webhooks import normalize_stripe, verify_stripe
 from webhook_gateway.service_layer.inbox import receive
-from webhook_gateway.service_layer.relay import EventProcessor, InlineApplier, RelaySettings, run_relay
+from webhook_gateway.service_layer.relay import (
+    EventProcessor,
+    IngressGauge,
+    InlineApplier,
+    RelaySettings,
+    run_relay,
+)
 
 if TYPE_CHECKING:
     from webhook_gateway.entrypoints.main import GatewayConfig
@@ -38,6 +44,8 @@ SHUTDOWN_DRAIN_S = 2.0
 
 PROCESSOR: web.AppKey[EventProcessor] = web.AppKey("webhook_processor")
 INLINE: web.AppKey[InlineApplier] = web.AppKey("webhook_inline_applier")
+GAUGE: web.AppKey[IngressGauge] = web.AppKey("webhook_ingress_gauge")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WRITER: web.AppKey[InboxWriter] = web.AppKey("webhook_inbox_writer")
 
 
@@ -68,7 +76,7 @@ def _verified(
         raise ApiError(400, rejected.code, rejected.message) from None
     except ValueError:
         # No usable secret is configured: a deployment fault. 503 makes the provider retry later.
-        log.error("webhook secret missing or invalid", extra={"provider": provider})
+        log.error("webhook signing configuration missing or invalid", extra={"provider": provider})
         _count(request, provider, "not_configured")
         raise ApiError(503, "webhook_not_configured", f"{provider} webhooks are not configured") from None
 
@@ -139,19 +147,31 @@ async def _drain_inline(app: web.Application) -> None:
     await app[INLINE].drain(SHUTDOWN_DRAIN_S)
 
 
+def counted(app: web.Application, handler: Handler) -> Handler:
+    """Count the webhook replies in flight, so that applying can step aside during a burst."""
+    gauge = app[GAUGE]
+
+    async def answering(request: web.Request) -> web.StreamResponse:
+        with gauge.answering():
+            return await handler(request)
+
+    return answering
+
+
 def setup(app: web.Application) -> None:
     config = app[CONFIG]
     processor = EventProcessor(InboxRepository(app[POOL]), app[CLIENTS].session, relay_settings(config))
     app[PROCESSOR] = processor
     app[WRITER] = InboxWriter(InboxRepository(app[POOL]))
-    app[INLINE] = InlineApplier(processor, config.webhook_max_inline_applies)
+    app[GAUGE] = IngressGauge(config.webhook_busy_in_flight)
+    app[INLINE] = InlineApplier(processor, config.webhook_max_inline_applies, app[GAUGE])
     app.on_shutdown.append(_drain_inline)
-    app.router.add_post("/webhooks/stripe", stripe_webhook)
-    app.router.add_post("/webhooks/onecom", onecom_webhook)
+    app.router.add_post("/webhooks/stripe", counted(app, stripe_webhook))
+    app.router.add_post("/webhooks/onecom", counted(app, onecom_webhook))
 
 
 def background(app: web.Application) -> list[Callable[[], Awaitable[None]]]:
     async def relay() -> None:
-        await run_relay(app[PROCESSOR])
+        await run_relay(app[PROCESSOR], gauge=app[GAUGE])
 
     return [relay]

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -214,20 +214,48 @@ class EventProcessor:
         return session.merchant_id or None, mode_name(session.mode)
 
 
+class IngressGauge:
+    """How many webhook requests this gateway is answering right now.
+
+    Providers time out and retry when replies are slow, while an apply can wait a few seconds in the committed
+    inbox. So when many replies are in flight (a burst), applying steps aside: new events are left to the
+    relay, which then works in small paced batches until the burst is over. It never stops completely, so a
+    permanent stream cannot starve the applies.
+    """
+
+    def __init__(self, busy_above: int) -> None:
+        self.busy_above = busy_above
+        self.in_flight = 0
+
+    @property
+    def busy(self) -> bool:
+        return self.in_flight > self.busy_above
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+
 class InlineApplier:
     """Background applies started right after a webhook's 2xx, bounded so a burst cannot pile up tasks.
 
-    Above the bound the event is left due for the relay instead: it is stored either way.
+    Above the bound, or while the gateway is busy answering a burst, the event is left due for the relay
+    instead: it is stored either way.
     """
 
-    def __init__(self, processor: EventProcessor, limit: int) -> None:
+    def __init__(self, processor: EventProcessor, limit: int, gauge: IngressGauge | None = None) -> None:
         self.processor = processor
         self.limit = limit
+        self.gauge = gauge
         self._reserved = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     def reserve(self) -> bool:
-        if self._reserved >= self.limit:
+        if self._reserved >= self.limit or (self.gauge is not None and self.gauge.busy):
             return False
         self._reserved += 1
         return True
@@ -263,8 +291,15 @@ class InlineApplier:
             await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def run_relay(processor: EventProcessor, stop: asyncio.Event | None = None) -> None:
-    """Poll for due events forever (or until `stop`), apply them with bounded concurrency."""
+BUSY_BATCH_SIZE = 4
+BUSY_PAUSE_S = 0.1
+
+
+async def run_relay(
+    processor: EventProcessor, stop: asyncio.Event | None = None, gauge: IngressGauge | None = None
+) -> None:
+    """Poll for due events forever (or until `stop`), apply them with bounded concurrency; during a burst of
+    webhook replies, in small paced batches (see IngressGauge)."""
     settings = processor.settings
     limit = asyncio.Semaphore(settings.concurrency)
 
@@ -278,10 +313,10 @@ async def run_relay(processor: EventProcessor, stop: asyncio.Event | None = None
                 log.exception("relay apply failed", extra={"inbox_id": event.id})
 
     while stop is None or not stop.is_set():
+        busy = gauge is not None and gauge.busy
+        batch_size = BUSY_BATCH_SIZE if busy else settings.batch_size
         try:
-            events = await processor.repo.claim_due(
-                settings.batch_size, settings.lease_s, processor.providers
-            )
+            events = await processor.repo.claim_due(batch_size, settings.lease_s, processor.providers)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -289,5 +324,7 @@ async def run_relay(processor: EventProcessor, stop: asyncio.Event | None = None
             events = []
         if events:
             await asyncio.gather(*(one(event) for event in events))
-        if len(events) < settings.batch_size:
+        if busy:
+            await asyncio.sleep(BUSY_PAUSE_S)
+        elif len(events) < batch_size:
             await asyncio.sleep(settings.interval_s)
