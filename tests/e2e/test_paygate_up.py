@@ -95,6 +95,25 @@ def test_up_serves_sessions_and_keeps_data_across_restart(tmp_path: Path) -> Non
         )
         assert created.status_code == 201, created.text
         session_id = created.json()["id"]
+        # `paygate merchant create` finds the running stack and prints a new secret key once.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")}
+        made = subprocess.run(
+            [sys.executable, "-m", "paygate_runtime.cli.main", "merchant", "create", "--name", "Corner Shop"],
+            env={**env, "PAYGATE_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert made.returncode == 0, made.stderr
+        [new_key] = [line.split()[-1] for line in made.stdout.splitlines() if line.startswith("secret key")]
+        assert new_key.startswith("sk_test_") and new_key != stack["merchant"]["api_key"]
+        other = requests.post(
+            f"{stack['gateway_url']}/v1/sessions",
+            json={"amount": "5.00"},
+            headers={"X-API-Key": new_key},
+            timeout=10,
+        )
+        assert other.status_code == 201, other.text
     finally:
         elapsed = _stop(proc, signal.SIGINT)
     assert proc.returncode == 0, proc.stdout.read().decode()
