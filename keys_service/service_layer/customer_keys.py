@@ -149,7 +149,9 @@ class CustomerKeyService:
             try:
                 secret = self.box.decrypt(ciphertext, key.id)
             except SecretBoxError as error:
-                log.error("stored key ciphertext does not open", extra={"key_id": key.id, "error": str(error)})
+                log.error(
+                    "stored key ciphertext does not open", extra={"key_id": key.id, "error": str(error)}
+                )
                 raise FailedPrecondition("secret_unavailable", "this key's secret cannot be opened") from None
             revealed = await api_key_repository.mark_revealed(conn, uuid.UUID(key.id))
             await audit_log.record(
