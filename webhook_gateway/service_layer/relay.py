@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -215,25 +216,33 @@ class EventProcessor:
 
 
 class IngressGauge:
-    """How many webhook requests this gateway is answering right now.
+    """How many webhook requests this gateway is answering right now, and whether a burst is on.
 
     Providers time out and retry when replies are slow, while an apply can wait a few seconds in the committed
-    inbox. So when many replies are in flight (a burst), applying steps aside: new events are left to the
-    relay, which then works in small paced batches until the burst is over. It never stops completely, so a
-    permanent stream cannot starve the applies.
+    inbox. So during a burst, applying steps aside: new events are left to the relay, which then works in small
+    paced batches. It never stops completely, so a permanent stream cannot starve the applies. The burst flag
+    holds for `hold_s` after the last crowded moment, because the in-flight count of a busy server flickers
+    below the bound between requests.
     """
 
-    def __init__(self, busy_above: int) -> None:
+    def __init__(
+        self, busy_above: int, hold_s: float = 0.5, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.busy_above = busy_above
+        self.hold_s = hold_s
+        self.clock = clock
         self.in_flight = 0
+        self._crowded_at = float("-inf")
 
     @property
     def busy(self) -> bool:
-        return self.in_flight > self.busy_above
+        return self.in_flight > self.busy_above or self.clock() - self._crowded_at < self.hold_s
 
     @contextlib.contextmanager
     def answering(self) -> Iterator[None]:
         self.in_flight += 1
+        if self.in_flight > self.busy_above:
+            self._crowded_at = self.clock()
         try:
             yield
         finally:

@@ -25,14 +25,18 @@ def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
     return {**stack_env, **FAST_RELAY_ENV, "PAYGATE_WEBHOOK_BUSY_IN_FLIGHT": "0"}
 
 
-def test_gauge_is_busy_only_above_its_bound() -> None:
-    gauge = IngressGauge(busy_above=1)
+def test_gauge_is_busy_above_its_bound_and_for_a_moment_after() -> None:
+    now = [100.0]
+    gauge = IngressGauge(busy_above=1, hold_s=0.5, clock=lambda: now[0])
     assert not gauge.busy
     with gauge.answering():
         assert not gauge.busy
         with gauge.answering():
             assert gauge.busy
-    assert gauge.in_flight == 0 and not gauge.busy
+    assert gauge.in_flight == 0
+    assert gauge.busy  # the burst holds briefly: the count flickers between requests
+    now[0] += 0.6
+    assert not gauge.busy
 
 
 async def test_events_of_a_burst_are_answered_then_applied_by_the_relay(stack: ServiceStack) -> None:
