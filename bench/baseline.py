@@ -55,6 +55,10 @@ class Figures:
         return f"{label:<48} {self.rate_per_s:>9.0f}/s   p50 {self.p50_ms:6.2f} ms   p99 {self.p99_ms:6.2f} ms   n={self.count}"
 
 
+class Exhausted(Exception):
+    """Raised by a benchmark call when its prepared inputs ran out: the run ends early, rate stays exact."""
+
+
 async def measure(
     call: Callable[[], Awaitable[object]], concurrency: int, seconds: float, warmup: float = 0.5
 ) -> Figures:
@@ -68,7 +72,10 @@ async def measure(
             started = time.perf_counter()
             if started >= stop_at:
                 return
-            await call()
+            try:
+                await call()
+            except Exhausted:
+                return
             if recording:
                 latencies.append(time.perf_counter() - started)
 

@@ -37,7 +37,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from baseline import Figures, ServiceProcesses, bench_database, free_port, measure
+from baseline import Exhausted, Figures, ServiceProcesses, bench_database, free_port, measure
 
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
@@ -93,7 +93,10 @@ async def _post_load(
 
         async def call() -> None:
             nonlocal errors
-            raw, headers = next(deliveries)
+            try:
+                raw, headers = next(deliveries)
+            except StopIteration:
+                raise Exhausted from None
             async with http.post(url, data=raw, headers=headers) as response:
                 await response.read()
                 if response.status != 200:
