@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,7 +24,7 @@ from keys_service.domain.access_tokens import (
 )
 from keys_service.domain.api_keys import KeyMode
 from keys_service.domain.audit_events import AuditEvent
-from keys_service.domain.ids import parse_uuid
+from keys_service.domain.ids import parse_uuid, required_uuid
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 
 
@@ -58,15 +57,6 @@ class AccessTokenSettings:
         return f"AccessTokenSettings(issuer={self.issuer!r}, audience={self.audience!r}, kids={self.keyring.kids})"
 
 
-def _required_uuid(value: str, field: str) -> uuid.UUID:
-    if not value:
-        raise InvalidArgument(f"missing_{field}", f"{field} is required", field=field)
-    parsed = parse_uuid(value)
-    if parsed is None:
-        raise InvalidArgument(f"invalid_{field}", f"{field} must be a UUID", field=field)
-    return parsed
-
-
 class AccessTokenService:
     def __init__(self, pool: asyncpg.Pool, settings: AccessTokenSettings) -> None:
         self.pool = pool
@@ -83,8 +73,8 @@ class AccessTokenService:
         return AccessLink(f"{self.settings.public_url}/access?token={token}", token, stored)
 
     async def issue(self, *, merchant_id: str, session_id: str, mode: KeyMode) -> StoredAccessToken:
-        merchant_uuid = _required_uuid(merchant_id, "merchant_id")
-        session_uuid = _required_uuid(session_id, "session_id")
+        merchant_uuid = required_uuid(merchant_id, "merchant_id")
+        session_uuid = required_uuid(session_id, "session_id")
         if await merchant_repository.get(self.pool, merchant_uuid) is None:
             raise NotFound("not_found", "merchant not found")
         existing = await access_token_repository.by_session(self.pool, session_uuid)

@@ -15,7 +15,7 @@ from keys_service.adapters.api_key_repository import StoredApiKey
 from keys_service.adapters.invalidation_listener import notify_invalidated
 from keys_service.domain.api_keys import KeyMode, generate_customer_key
 from keys_service.domain.audit_events import AuditEvent
-from keys_service.domain.ids import parse_uuid
+from keys_service.domain.ids import parse_uuid, required_uuid
 from keys_service.domain.key_status import KeyStatus, rolled_key_expiry, validate_grace_period
 from keys_service.domain.secret_box import SecretBox, SecretBoxError
 from keys_service.service_layer.key_verifier import KeyVerifier
@@ -48,15 +48,6 @@ class RolledKey:
         return f"RolledKey(key_id={self.key.id!r}, previous={self.previous.id!r})"
 
 
-def _required_uuid(value: str, field: str) -> uuid.UUID:
-    if not value:
-        raise InvalidArgument(f"missing_{field}", f"{field} is required", field=field)
-    parsed = parse_uuid(value)
-    if parsed is None:
-        raise InvalidArgument(f"invalid_{field}", f"{field} must be a UUID", field=field)
-    return parsed
-
-
 def _metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     if len(metadata) > MAX_METADATA_ENTRIES:
         raise InvalidArgument("invalid_metadata", "at most 50 metadata entries", field="metadata")
@@ -78,8 +69,8 @@ class CustomerKeyService:
         self, *, merchant_id: str, session_id: str, mode: KeyMode, metadata: Mapping[str, str]
     ) -> StoredApiKey:
         """The session's key, created on the first call; a retry returns the same key (no second key)."""
-        merchant_uuid = _required_uuid(merchant_id, "merchant_id")
-        session_uuid = _required_uuid(session_id, "session_id")
+        merchant_uuid = required_uuid(merchant_id, "merchant_id")
+        session_uuid = required_uuid(session_id, "session_id")
         clean_metadata = _metadata(metadata)
         merchant = await merchant_repository.get(self.pool, merchant_uuid)
         if merchant is None:
@@ -182,7 +173,7 @@ class CustomerKeyService:
         self, conn: asyncpg.Connection, merchant_id: str, key_id: str, mode_scope: KeyMode | None
     ) -> StoredApiKey:
         """The merchant's key, locked; another merchant's key, another mode's or a malformed id: NOT_FOUND."""
-        merchant_uuid = _required_uuid(merchant_id, "merchant_id")
+        merchant_uuid = required_uuid(merchant_id, "merchant_id")
         if not key_id:
             raise InvalidArgument("missing_key_id", "key_id is required", field="key_id")
         key_uuid = parse_uuid(key_id)
@@ -285,7 +276,7 @@ class CustomerKeyService:
     async def list(
         self, *, merchant_id: str, mode: KeyMode | None, limit: int, starting_after: str
     ) -> tuple[list[StoredApiKey], bool]:
-        merchant_uuid = _required_uuid(merchant_id, "merchant_id")
+        merchant_uuid = required_uuid(merchant_id, "merchant_id")
         if limit == 0:
             limit = DEFAULT_LIST_LIMIT
         if not 1 <= limit <= MAX_LIST_LIMIT:
