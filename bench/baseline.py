@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import grpc
@@ -235,3 +236,42 @@ async def _main() -> None:
 
 if __name__ == "__main__":
     asyncio.run(_main())
+
+
+async def create_sessions(stub: Any, merchant_id: str, count: int, provider: str = "onecom") -> list[str]:
+    """`count` fresh EUR 9.99 sessions through SessionService.CreateSession, 16 at a time."""
+    from paygate.common.v1 import common_pb2
+    from paygate.session.v1 import session_pb2
+
+    ids: list[str] = []
+
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            reply = await stub.CreateSession(
+                session_pb2.CreateSessionRequest(
+                    merchant_id=merchant_id,
+                    mode=common_pb2.MODE_TEST,
+                    amount="9.99",
+                    currency="EUR",
+                    provider=provider,
+                ),
+                timeout=10,
+            )
+            ids.append(reply.session.id)
+
+    per, extra = divmod(count, 16)
+    await asyncio.gather(*(worker(per + (1 if i < extra else 0)) for i in range(16)))
+    return ids
+
+
+async def create_bench_merchant(procs: ServiceProcesses) -> str:
+    """A test-mode merchant on the keys service of `procs`; returns its id."""
+    from paygate.common.v1 import common_pb2
+    from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
+
+    async with grpc.aio.insecure_channel(procs.addr("keys")) as channel:
+        reply = await keys_pb2_grpc.KeysServiceStub(channel).CreateMerchant(
+            keys_pb2.CreateMerchantRequest(name="Bench Ltd", key_prefix="bench", mode=common_pb2.MODE_TEST),
+            timeout=10,
+        )
+    return reply.merchant.id

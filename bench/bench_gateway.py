@@ -37,11 +37,18 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from baseline import Exhausted, Figures, ServiceProcesses, bench_database, free_port, measure
+from baseline import (
+    Exhausted,
+    Figures,
+    ServiceProcesses,
+    bench_database,
+    create_bench_merchant,
+    create_sessions,
+    free_port,
+    measure,
+)
 
-from paygate.common.v1 import common_pb2
-from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
-from paygate.session.v1 import session_pb2, session_pb2_grpc
+from paygate.session.v1 import session_pb2_grpc
 from webhook_gateway.devtools.signing import stripe_delivery
 from webhook_gateway.devtools.stripe_fixtures import build_stripe_event
 
@@ -128,37 +135,11 @@ async def hello_world(body: bytes, seconds: float) -> dict[int, Figures]:
         proc.wait()
 
 
-async def _merchant(procs: ServiceProcesses) -> str:
-    async with grpc.aio.insecure_channel(procs.addr("keys")) as channel:
-        reply = await keys_pb2_grpc.KeysServiceStub(channel).CreateMerchant(
-            keys_pb2.CreateMerchantRequest(name="Bench Ltd", key_prefix="bench", mode=common_pb2.MODE_TEST),
-            timeout=10,
-        )
-    return reply.merchant.id
-
-
 async def _create_sessions(procs: ServiceProcesses, merchant_id: str, count: int) -> list[str]:
-    ids: list[str] = []
     async with grpc.aio.insecure_channel(procs.addr("session")) as channel:
-        stub = session_pb2_grpc.SessionServiceStub(channel)
-
-        async def worker(n: int) -> None:
-            for _ in range(n):
-                reply = await stub.CreateSession(
-                    session_pb2.CreateSessionRequest(
-                        merchant_id=merchant_id,
-                        mode=common_pb2.MODE_TEST,
-                        amount="9.99",
-                        currency="EUR",
-                        provider="stripe",
-                    ),
-                    timeout=10,
-                )
-                ids.append(reply.session.id)
-
-        per, extra = divmod(count, 16)
-        await asyncio.gather(*(worker(per + (1 if i < extra else 0)) for i in range(16)))
-    return ids
+        return await create_sessions(
+            session_pb2_grpc.SessionServiceStub(channel), merchant_id, count, "stripe"
+        )
 
 
 def _signed(
@@ -267,7 +248,7 @@ async def main() -> None:
         procs.ports["gateway"] = free_port()
         await procs.start(["keys", "billing", "session", "gateway"])
         try:
-            merchant_id = await _merchant(procs)
+            merchant_id = await create_bench_merchant(procs)
             secret = procs.secrets["PAYGATE_STRIPE_WEBHOOK_SECRETS"]
             sample_body = _signed([str(uuid.uuid4())], secret)[0][0]
             hello = await hello_world(sample_body, args.seconds)

@@ -35,6 +35,8 @@ from baseline import (
     Figures,
     ServiceProcesses,
     bench_database,
+    create_bench_merchant,
+    create_sessions,
     empty_unary_baseline,
     free_port,
     measure,
@@ -42,7 +44,6 @@ from baseline import (
 )
 
 from paygate.common.v1 import common_pb2
-from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
 from paygate.session.v1 import session_pb2, session_pb2_grpc
 
 # Set by --generic-plans: the session service's connections plan each prepared statement once.
@@ -56,37 +57,10 @@ def _line(figures: Figures, label: str) -> str:
     )
 
 
-async def _merchant(procs: ServiceProcesses) -> str:
-    async with grpc.aio.insecure_channel(procs.addr("keys")) as channel:
-        reply = await keys_pb2_grpc.KeysServiceStub(channel).CreateMerchant(
-            keys_pb2.CreateMerchantRequest(name="Bench Ltd", key_prefix="bench", mode=common_pb2.MODE_TEST),
-            timeout=10,
-        )
-    return reply.merchant.id
-
-
 async def _create_sessions(
     stub: session_pb2_grpc.SessionServiceStub, merchant_id: str, count: int
 ) -> list[str]:
-    ids: list[str] = []
-
-    async def worker(n: int) -> None:
-        for _ in range(n):
-            reply = await stub.CreateSession(
-                session_pb2.CreateSessionRequest(
-                    merchant_id=merchant_id,
-                    mode=common_pb2.MODE_TEST,
-                    amount="9.99",
-                    currency="EUR",
-                    customer_email="",
-                ),
-                timeout=10,
-            )
-            ids.append(reply.session.id)
-
-    per, extra = divmod(count, 16)
-    await asyncio.gather(*(worker(per + (1 if i < extra else 0)) for i in range(16)))
-    return ids
+    return await create_sessions(stub, merchant_id, count)
 
 
 def _succeeded(session_id: str) -> session_pb2.ApplyPaymentEventRequest:
@@ -276,7 +250,7 @@ async def main() -> None:
         procs.ports["session"] = free_port()
         await procs.start(["keys", "billing"])
         try:
-            merchant_id = await _merchant(procs)
+            merchant_id = await create_bench_merchant(procs)
             transitions = await _transitions(procs, merchant_id, c, args.seconds)
             print("session service")
             print(_line(transitions, "ApplyPaymentEvent created->paid transitions"))
