@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from support import polling
 from support.stack import Merchant, ServiceStack
 from webhook_gateway.devtools.signing import standard_delivery, stripe_delivery
 from webhook_gateway.devtools.stripe_fixtures import build_onecom_event, build_stripe_event
@@ -103,15 +103,7 @@ async def session_of(stack: ServiceStack, merchant: Merchant, session_id: str) -
 async def wait_until(
     check: Callable[[], Awaitable[Any]], *, timeout: float = 10.0, interval: float = 0.05, what: str = ""
 ) -> Any:
-    """Poll `check` until it returns something truthy; fail with the last value after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what or check}: last value {last!r}")
+    return await polling.eventually(check, timeout=timeout, interval=interval, what=what)
 
 
 async def wait_for_status(

@@ -14,6 +14,7 @@ from aiosmtpd.controller import Controller
 
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2, session_pb2_grpc
+from support.polling import eventually
 from support.processes import Replicas
 from support.stack import ServiceStack, _free_port
 from webhook_gateway.devtools.signing import stripe_delivery
@@ -27,15 +28,6 @@ FAST_RELAY = {
     "PAYGATE_WEBHOOK_RETRY_MAX_MS": "300",
     "PAYGATE_WEBHOOK_LEASE_MS": "3000",
 }
-
-
-async def _until(check, timeout: float = 40.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -93,9 +85,7 @@ async def test_two_gateways_relay_every_kept_event_once(services) -> None:
             )
             return {r["status"]: r["n"] for r in counts} == {"applied": 20}
 
-        assert await _until(all_applied), await conn.fetch(
-            "SELECT status, last_error FROM gateway.inbox_events"
-        )
+        await eventually(all_applied, timeout=40.0, interval=0.1, what="every event applied")
         paid = await conn.fetchval(
             "SELECT count(*) FROM session.session_history WHERE to_status = 'paid' AND session_id = ANY($1::uuid[])",
             session_ids,
@@ -166,7 +156,7 @@ async def test_two_session_replicas_mail_each_customer_once(clean_db, stack_env,
         async def all_mailed() -> bool:
             return len(sink.recipients) >= 10
 
-        assert await _until(all_mailed)
+        await eventually(all_mailed, timeout=40.0, interval=0.1, what="all_mailed")
         await asyncio.sleep(1.0)  # a second copy, if any replica were to send one, would arrive by now
         assert sorted(sink.recipients) == sorted(f"buyer{i}@example.com" for i in range(10))
         for channel in channels:

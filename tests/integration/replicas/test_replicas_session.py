@@ -11,6 +11,7 @@ import pytest
 
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2, session_pb2_grpc
+from support.polling import eventually
 from support.processes import Replicas
 from support.stack import ServiceStack
 
@@ -33,15 +34,6 @@ async def two_session_replicas(
     finally:
         replicas.stop_all()
         await stack.stop()
-
-
-async def _until(check, timeout: float = 30.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await check()
-        if value or asyncio.get_running_loop().time() > deadline:
-            return value
-        await asyncio.sleep(0.1)
 
 
 async def test_two_replicas_fulfil_each_paid_session_once(two_session_replicas) -> None:
@@ -86,7 +78,7 @@ async def test_two_replicas_fulfil_each_paid_session_once(two_session_replicas) 
             )
             return done == len(sessions)
 
-        assert await _until(all_fulfilled), "not every session was fulfilled"
+        await eventually(all_fulfilled, timeout=30.0, interval=0.1, what="every session fulfilled")
         invoices = await conn.fetch(
             "SELECT session_id, count(*) AS n FROM billing.invoices WHERE kind = 'invoice' GROUP BY session_id"
         )
@@ -130,7 +122,7 @@ async def test_two_replicas_sweep_each_due_session_once(two_session_replicas) ->
             )
             return n == len(ids)
 
-        assert await _until(all_expired)
+        await eventually(all_expired, timeout=30.0, interval=0.1, what="all_expired")
         moves = await conn.fetch(
             """SELECT session_id, count(*) AS n FROM session.session_history
                 WHERE to_status = 'expired' AND session_id = ANY($1::uuid[]) GROUP BY session_id""",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,6 +11,7 @@ import asyncpg
 
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2
+from support import polling
 from support.stack import ServiceStack
 
 KIND = {
@@ -73,15 +73,7 @@ async def apply(
 async def eventually(
     check: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, interval: float = 0.05
 ) -> Any:
-    """Poll until `check()` returns something truthy; fail with the last value otherwise."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+    return await polling.eventually(check, timeout=timeout, interval=interval)
 
 
 async def admin_fetch(stack: ServiceStack, sql: str, *args: Any) -> list[asyncpg.Record]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 import uuid
@@ -16,6 +15,7 @@ from bip_utils import Bip44, Bip44Coins
 from web3 import AsyncWeb3
 
 from paygate.session.v1 import session_pb2
+from support import polling
 from support.stack import Merchant, ServiceStack
 from webhook_gateway.chain.anvil import AnvilProcess
 from webhook_gateway.chain.test_token import TEST_TOKEN_DECIMALS, TEST_TOKEN_SYMBOL, transfer_token
@@ -148,14 +148,7 @@ async def get_session(stack: ServiceStack, merchant: Merchant, session_id: str) 
 async def wait_for(
     check: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, interval: float = 0.1, what: str = ""
 ) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what or check}: last={last!r}")
+    return await polling.eventually(check, timeout=timeout, interval=interval, what=what)
 
 
 async def wait_status(
