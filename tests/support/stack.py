@@ -143,11 +143,10 @@ class ServiceStack:
             await pool.close()
 
     async def start(self, services: Iterable[str] = (*GRPC_SERVICES, "gateway")) -> ServiceStack:
-        wanted = list(services)
-        # Reserve ports first so that every service knows its peers' addresses before it starts.
-        for service in wanted:
-            self.ports.setdefault(service, _free_port())
-        for service in wanted:
+        # Each service binds port 0 and reports the port it got: reserving ports up front would race with every
+        # other socket on the machine. The order keys, billing, session, gateway starts each service after the
+        # peers it calls, so their addresses are known by then.
+        for service in services:
             await self.start_service(service)
         self.http = aiohttp.ClientSession()
         return self
