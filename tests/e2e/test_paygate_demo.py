@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from support.stack import free_ports
+
 pytestmark = pytest.mark.slow
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -36,7 +27,7 @@ def _env(home: Path) -> dict[str, str]:
 
 def test_demo_against_paygate_up(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    http, session, billing, keys, smtp = _free_ports(5)
+    http, session, billing, keys, smtp = free_ports(5)
     up = subprocess.Popen(
         [sys.executable, "-m", "paygate_runtime.cli.main", "up", "--http-port", str(http),
          "--session-port", str(session), "--billing-port", str(billing), "--keys-port", str(keys),

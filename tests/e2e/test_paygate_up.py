@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,19 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from support.stack import free_ports
+
 pytestmark = pytest.mark.slow
-
-
-def _free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 def _start(home: Path, ports: list[int]) -> subprocess.Popen[bytes]:
@@ -78,7 +67,7 @@ def _stop(proc: subprocess.Popen[bytes], sig: int) -> float:
 
 def test_up_serves_sessions_and_keeps_data_across_restart(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    ports = _free_ports(5)
+    ports = free_ports(5)
     proc = _start(home, ports)
     try:
         stack = _wait_for_stack(home, proc)
@@ -143,7 +132,7 @@ def test_up_serves_sessions_and_keeps_data_across_restart(tmp_path: Path) -> Non
 
 def test_sigterm_stops_within_ten_seconds(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    proc = _start(home, _free_ports(5))
+    proc = _start(home, free_ports(5))
     stack = _wait_for_stack(home, proc)
     elapsed = _stop(proc, signal.SIGTERM)
     assert proc.returncode == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from support.stack import ServiceStack, _free_port
+from support.stack import ServiceStack, free_port
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Replicas:
     running: list[ServiceProcess] = field(default_factory=list)
 
     async def spawn(self, service: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")}
         env.update(self.stack.service_env(service))
         env["PAYGATE_GRPC_PORT" if service != "gateway" else "PAYGATE_HTTP_PORT"] = str(port)

@@ -10,6 +10,7 @@ import base64
 import contextlib
 import json
 import secrets
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,9 +184,20 @@ class ServiceStack:
                 return response.status, text
 
 
-def _free_port() -> int:
-    import socket
-
+def free_port() -> int:
+    """A port nobody listens on right now (another socket may still take it before we bind)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports (held open together while chosen, so no two are the same)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -19,7 +19,7 @@ from paygate_runtime.settings import CommonSettings
 from paygate_runtime.tls import TlsFiles, channel_credentials
 from support.certs import TestCA
 from support.database import TestDatabase
-from support.stack import _free_port, make_test_secrets
+from support.stack import free_port, make_test_secrets
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ async def tls_keys_service(clean_db: TestDatabase, tmp_path: Path):
         "PAYGATE_TLS_CERT_FILE": str(server.cert_file),
         "PAYGATE_TLS_KEY_FILE": str(server.key_file),
         "PAYGATE_TLS_CA_FILE": str(ca.ca_file),
-        "PAYGATE_GRPC_HEALTH_PORT": str(_free_port()),
+        "PAYGATE_GRPC_HEALTH_PORT": str(free_port()),
     }
     common = CommonSettings.from_env("keys", Env(env))
     module = entrypoint_module("keys")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import email
 import re
-import socket
 import time
 from email.message import Message
 from email.policy import default as default_policy
@@ -15,7 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from keys_helpers import cookie_from
 
-from support.stack import ServiceStack
+from support.stack import ServiceStack, free_port
 from webhook_gateway.devtools.signing import standard_delivery
 from webhook_gateway.devtools.stripe_fixtures import build_onecom_event
 
@@ -29,16 +28,10 @@ class _Inbox:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_inbox() -> object:
     inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
         yield inbox, controller.port

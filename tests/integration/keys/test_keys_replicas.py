@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import sys
 import time
 import uuid
@@ -23,21 +22,16 @@ from keys_service.domain.verify_cache import VerifyCache
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
 from support.database import TestDatabase
+from support.stack import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.asynccontextmanager
 async def keys_process(
     database: TestDatabase, env: dict[str, str]
 ) -> AsyncIterator[keys_pb2_grpc.KeysServiceStub]:
-    port = _free_port()
+    port = free_port()
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")}
     child_env.update(env)
     child_env.update(

@@ -16,7 +16,7 @@ from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2, session_pb2_grpc
 from support.polling import eventually
 from support.processes import Replicas
-from support.stack import ServiceStack, _free_port
+from support.stack import ServiceStack, free_port
 from webhook_gateway.devtools.signing import stripe_delivery
 from webhook_gateway.devtools.stripe_fixtures import build_stripe_event
 
@@ -111,7 +111,7 @@ class _Sink:
 
 async def test_two_session_replicas_mail_each_customer_once(clean_db, stack_env, tmp_path: Path) -> None:
     sink = _Sink()
-    port = _free_port()
+    port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     env = {

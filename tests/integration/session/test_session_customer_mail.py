@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import socket
 from collections.abc import Iterator
 from email.message import EmailMessage
 from http.cookies import SimpleCookie
@@ -18,7 +17,7 @@ from session_itest_support import apply, create_session, eur, eventually
 
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2
-from support.stack import ServiceStack
+from support.stack import ServiceStack, free_port
 
 
 class _Inbox:
@@ -34,16 +33,10 @@ class _Inbox:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def inbox() -> Iterator[tuple[_Inbox, int]]:
     handler = _Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -20,7 +19,7 @@ import pytest
 from session_itest_support import STATUS, admin_val, apply, create_session, eur, eventually
 
 from paygate.session.v1 import session_pb2
-from support.stack import ServiceStack
+from support.stack import ServiceStack, free_port
 
 
 @pytest.fixture
@@ -184,18 +183,12 @@ async def test_dispatcher_cancelled_mid_call_then_restarted(
     assert await _keys_for(stack, session.id) == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 async def test_session_process_killed_mid_call(stack: ServiceStack, slow_billing: _SlowProxy) -> None:
     merchant = await stack.create_merchant()
     await stack.stop_service("session")
     env = {**os.environ, **stack.service_env("session")}
-    port = _free_port()
+    port = free_port()
     env.update({"PAYGATE_GRPC_PORT": str(port), "PAYGATE_BILLING_ADDR": f"127.0.0.1:{slow_billing.port}"})
     child = subprocess.Popen(
         [sys.executable, "-m", "paygate_runtime.cli.main", "serve", "session"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,19 +14,9 @@ from typing import Any
 import pytest
 import requests
 
+from support.stack import free_ports
+
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
-
-
-def _free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -97,7 +86,7 @@ def _wait_paid(stack: dict[str, Any], session_id: str, timeout: float = 30) -> d
 
 def test_up_with_chain_pays_a_session_with_paygate_pay_and_keeps_the_chain(tmp_path: Path) -> None:
     home, log = tmp_path / "home", tmp_path / "up.log"
-    ports = _free_ports(6)
+    ports = free_ports(6)
     proc = _up(home, ports, log)
     try:
         stack = _wait_for_stack(home, proc, log)
