@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -64,6 +65,8 @@ class TestDatabase:
             await self._admin.close()
         if self._embedded is not None:
             await asyncio.to_thread(self._embedded.stop)
+            # A throwaway database leaves nothing behind: its data folder goes with it.
+            shutil.rmtree(self._embedded.pgdata.parent, ignore_errors=True)
         elif self._server_admin_dsn:
             conn = await asyncpg.connect(self._server_admin_dsn)
             try:
