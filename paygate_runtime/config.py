@@ -60,6 +60,10 @@ class Env:
             raise ConfigError(name, f"must be <= {maximum}, got {number}")
         return number
 
+    def millis(self, name: str, default_ms: int, *, minimum: int, maximum: int) -> float:
+        """A duration configured in whole milliseconds (`..._MS`), returned in seconds."""
+        return self.int(name, default_ms, minimum=minimum, maximum=maximum) / 1000
+
     def port(self, name: str, default: int) -> int:
         return self.int(name, default, minimum=0, maximum=65535)
 

@@ -50,7 +50,7 @@ class CommonSettings:
             session_addr=env.str("PAYGATE_SESSION_ADDR", "127.0.0.1:50051"),
             billing_addr=env.str("PAYGATE_BILLING_ADDR", "127.0.0.1:50052"),
             keys_addr=env.str("PAYGATE_KEYS_ADDR", "127.0.0.1:50053"),
-            rpc_deadline_s=env.int("PAYGATE_RPC_DEADLINE_MS", 5000, minimum=50, maximum=120_000) / 1000,
+            rpc_deadline_s=env.millis("PAYGATE_RPC_DEADLINE_MS", 5000, minimum=50, maximum=120_000),
             # With mTLS on, kubelet's gRPC probe cannot present a client certificate: health is then also served
             # in plaintext on this port, and nothing else is.
             health_port=env.port("PAYGATE_GRPC_HEALTH_PORT", 0) or None,

@@ -96,8 +96,8 @@ def load_config(env: Env) -> KeysConfig:
         public_url=public_url,
         secret_box=box,
         access=access,
-        cache_max_age_s=env.int("PAYGATE_KEYS_CACHE_MAX_AGE_MS", 1000, minimum=1, maximum=1000) / 1000,
-        usage_flush_s=env.int("PAYGATE_KEYS_USAGE_FLUSH_MS", 1000, minimum=10, maximum=60_000) / 1000,
+        cache_max_age_s=env.millis("PAYGATE_KEYS_CACHE_MAX_AGE_MS", 1000, minimum=1, maximum=1000),
+        usage_flush_s=env.millis("PAYGATE_KEYS_USAGE_FLUSH_MS", 1000, minimum=10, maximum=60_000),
     )
 
 

@@ -45,12 +45,12 @@ def load_config(env: Env) -> SessionConfig:
         max_amount_major=env.int("PAYGATE_MAX_AMOUNT", 1_000_000, minimum=1),
         smtp=smtp,
         dispatcher=DispatcherSettings(
-            lease_s=env.int("PAYGATE_OUTBOX_LEASE_MS", 30_000, minimum=100, maximum=3_600_000) / 1000,
-            poll_s=env.int("PAYGATE_OUTBOX_POLL_MS", 1000, minimum=10, maximum=60_000) / 1000,
+            lease_s=env.millis("PAYGATE_OUTBOX_LEASE_MS", 30_000, minimum=100, maximum=3_600_000),
+            poll_s=env.millis("PAYGATE_OUTBOX_POLL_MS", 1000, minimum=10, maximum=60_000),
             concurrency=env.int("PAYGATE_OUTBOX_CONCURRENCY", 64, minimum=1, maximum=1000),
             policy=BackoffPolicy(base_seconds=base_ms / 1000, cap_seconds=cap_ms / 1000),
         ),
-        sweep_interval_s=env.int("PAYGATE_SWEEP_INTERVAL_MS", 5000, minimum=10, maximum=3_600_000) / 1000,
+        sweep_interval_s=env.millis("PAYGATE_SWEEP_INTERVAL_MS", 5000, minimum=10, maximum=3_600_000),
         workers=env.bool("PAYGATE_SESSION_WORKERS", True),
     )
 

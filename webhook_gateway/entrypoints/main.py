@@ -61,23 +61,21 @@ def load_config(env: Env) -> GatewayConfig:
         web3_webhook_secrets=env.list("PAYGATE_WEB3_WEBHOOK_SECRETS"),
         stripe_api_key=env.optional("PAYGATE_STRIPE_API_KEY"),
         stripe_api_base=env.optional("PAYGATE_STRIPE_API_BASE"),
-        stripe_timeout_s=env.int("PAYGATE_STRIPE_TIMEOUT_MS", 10_000, minimum=100, maximum=60_000) / 1000,
-        webhook_apply_deadline_s=env.int(
+        stripe_timeout_s=env.millis("PAYGATE_STRIPE_TIMEOUT_MS", 10_000, minimum=100, maximum=60_000),
+        webhook_apply_deadline_s=env.millis(
             "PAYGATE_WEBHOOK_APPLY_DEADLINE_MS", 2000, minimum=50, maximum=60_000
-        )
-        / 1000,
+        ),
         webhook_unknown_session_window_s=env.int(
             "PAYGATE_WEBHOOK_UNKNOWN_SESSION_WINDOW_S", 600, minimum=0, maximum=7 * 86400
         ),
-        webhook_retry_base_s=env.int("PAYGATE_WEBHOOK_RETRY_BASE_MS", 1000, minimum=10, maximum=600_000)
-        / 1000,
-        webhook_retry_max_s=env.int("PAYGATE_WEBHOOK_RETRY_MAX_MS", 300_000, minimum=10, maximum=86_400_000)
-        / 1000,
-        webhook_relay_interval_s=env.int(
+        webhook_retry_base_s=env.millis("PAYGATE_WEBHOOK_RETRY_BASE_MS", 1000, minimum=10, maximum=600_000),
+        webhook_retry_max_s=env.millis(
+            "PAYGATE_WEBHOOK_RETRY_MAX_MS", 300_000, minimum=10, maximum=86_400_000
+        ),
+        webhook_relay_interval_s=env.millis(
             "PAYGATE_WEBHOOK_RELAY_INTERVAL_MS", 1000, minimum=10, maximum=600_000
-        )
-        / 1000,
-        webhook_lease_s=env.int("PAYGATE_WEBHOOK_LEASE_MS", 10_000, minimum=100, maximum=3_600_000) / 1000,
+        ),
+        webhook_lease_s=env.millis("PAYGATE_WEBHOOK_LEASE_MS", 10_000, minimum=100, maximum=3_600_000),
         webhook_max_inline_applies=env.int(
             "PAYGATE_WEBHOOK_MAX_INLINE_APPLIES", 32, minimum=0, maximum=10_000
         ),
@@ -95,10 +93,11 @@ def _chain_config(env: Env) -> dict[str, Any]:
     return {
         "chain_rpc_url": rpc_url,
         "chain_id": chain_id,
-        "chain_rpc_timeout_s": env.int("PAYGATE_CHAIN_RPC_TIMEOUT_MS", 10_000, minimum=100, maximum=120_000)
-        / 1000,
+        "chain_rpc_timeout_s": env.millis(
+            "PAYGATE_CHAIN_RPC_TIMEOUT_MS", 10_000, minimum=100, maximum=120_000
+        ),
         "chain_watcher_enabled": env.bool("PAYGATE_CHAIN_WATCHER", True),
-        "chain_poll_interval_s": env.int("PAYGATE_CHAIN_POLL_MS", 1000, minimum=10, maximum=600_000) / 1000,
+        "chain_poll_interval_s": env.millis("PAYGATE_CHAIN_POLL_MS", 1000, minimum=10, maximum=600_000),
         "chain_rescan_blocks": env.int("PAYGATE_CHAIN_RESCAN_BLOCKS", 12, minimum=0, maximum=10_000),
         "chain_reorg_depth": env.int("PAYGATE_CHAIN_REORG_DEPTH", 64, minimum=1, maximum=100_000),
         "chain_max_blocks_per_pass": env.int(
