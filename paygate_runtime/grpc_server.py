@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from paygate_runtime.errors import DomainError
 from paygate_runtime.grpc_errors import STATUS_BY_KIND, trailing_metadata_for
 from paygate_runtime.logs import request_id_var
+from paygate_runtime.tasks import cancel_and_wait
 from paygate_runtime.tls import TlsFiles, server_credentials
 
 log = logging.getLogger(__name__)
@@ -110,9 +111,7 @@ class RunningGrpcServer:
             return
         self._stopped = True
         await self.health.enter_graceful_shutdown()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks, timeout=grace + 5)
         await self.server.stop(grace)
         if self.health_server is not None:
             await self.health_server.stop(0)

@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from support.database import TestDatabase, start_test_database
 from support.stack import ServiceStack, make_test_secrets
+from support.watchdog import HangGuard
+
+# Property tests check behaviour, not speed: on a loaded 2-core CI machine the default 200 ms deadline per
+# example would fail a correct test now and then.
+hypothesis_settings.register_profile("paygate", deadline=None)
+hypothesis_settings.load_profile("paygate")
+
+_hang_guard = HangGuard(float(os.environ.get("PAYGATE_TEST_HANG_S", "180")))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        _hang_guard.release_output = lambda: capture.suspend_global_capture(in_=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    _hang_guard.enter(item.nodeid)
+    try:
+        yield
+    finally:
+        _hang_guard.leave()
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,7 @@ import logging
 import asyncpg
 
 from keys_service.domain.verify_cache import VerifyCache
+from paygate_runtime.tasks import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,7 @@ class InvalidationListener:
             self.listening = True
             self.connects += 1
             while not lost.is_set() and not conn.is_closed():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), timeout=self.ping_interval)
+                if await wait_event(lost, self.ping_interval):
                     break
                 # A half-open TCP connection never reports its end; a round trip finds out.
                 await conn.fetchval("SELECT 1", timeout=2)

@@ -30,6 +30,7 @@ from paygate_runtime.embedded_pg import EmbeddedPostgres
 from paygate_runtime.migrations import migrate
 from paygate_runtime.schemas import SERVICES, bootstrap_database, dsn_for_role
 from paygate_runtime.stack import load_or_create_dev_secrets, paygate_home, read_json, write_private_json
+from paygate_runtime.tasks import wait_event
 
 START_ORDER = ("keys", "billing", "session", "gateway")
 STOP_TIMEOUT_S = 7.0
@@ -308,8 +309,7 @@ async def _run(plan: StackPlan) -> int:
                     print(tail, file=sys.stderr)
                 exit_code = EXIT_CHILD_DIED
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=0.25)
+            await wait_event(stop, 0.25)
     except ChildDied as died:
         print(f"paygate: {died}; stopping the stack", file=sys.stderr)
         if died.tail:

@@ -31,6 +31,7 @@ import asyncpg
 import grpc
 
 from paygate_runtime.errors import DomainError
+from paygate_runtime.tasks import cancel_and_wait, wait_event
 from session_service.adapters import session_repository as repo
 from session_service.adapters.downstream import Downstream, IssuedInvoice, describe_rpc_error
 from session_service.adapters.mailer import SmtpMailer
@@ -83,10 +84,9 @@ class OutboxDispatcher:
                 self._wake.clear()
                 await self._fill()
                 timeout = await self._sleep_for()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+                await wait_event(self._wake, timeout)
         finally:
-            listener.cancel()
+            await cancel_and_wait([listener], timeout=2)
             await self._abandon_inflight()
 
     async def _sleep_for(self) -> float:
@@ -124,9 +124,7 @@ class OutboxDispatcher:
     async def _abandon_inflight(self) -> None:
         """On stop: cancel running rows and hand their leases back so another replica takes them at once."""
         tasks = dict(self._inflight)
-        for task in tasks.values():
-            task.cancel()
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        await cancel_and_wait(tasks.values(), timeout=5)
         if tasks:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):

@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -54,8 +55,26 @@ class TestDatabase:
                 [spec.schema for spec in SERVICES.values()],
             )
             self._tables = [f'"{r["schemaname"]}"."{r["tablename"]}"' for r in rows]
-        if self._tables:
-            await self._admin.execute(f"TRUNCATE {', '.join(self._tables)} RESTART IDENTITY CASCADE")
+        if not self._tables:
+            return
+        truncate = f"TRUNCATE {', '.join(self._tables)} RESTART IDENTITY CASCADE"
+        try:
+            # A connection that an earlier test left inside a transaction would make TRUNCATE wait forever.
+            await self._admin.execute(f"SET lock_timeout = '10s'; {truncate}")
+        except asyncpg.LockNotAvailableError:
+            holders = await self._admin.fetch(
+                """SELECT pid, usename, state, left(query, 200) AS query FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+            )
+            warnings.warn(
+                f"test database reset terminated leftover connections: {[dict(h) for h in holders]}",
+                stacklevel=1,
+            )
+            await self._admin.execute(
+                """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+            )
+            await self._admin.execute(truncate)
 
     async def admin(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.admin_dsn)

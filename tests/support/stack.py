@@ -6,6 +6,7 @@ fed from an environment dict, so tests exercise the production wiring.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -141,7 +142,13 @@ class ServiceStack:
                 await server.stop(grace)
         pool = self.pools.pop(service, None)
         if pool is not None:
-            await pool.close()
+            # close() waits for every connection to come back; one still held by a stuck task must not hang
+            # the suite, and the next test's reset would wait on its locks anyway.
+            try:
+                async with asyncio.timeout(5):
+                    await pool.close()
+            except TimeoutError:
+                pool.terminate()
 
     async def start(self, services: Iterable[str] = (*GRPC_SERVICES, "gateway")) -> ServiceStack:
         # Each service binds port 0 and reports the port it got: reserving ports up front would race with every

@@ -27,6 +27,7 @@ import asyncpg
 import grpc
 
 from paygate.session.v1 import session_pb2
+from paygate_runtime.tasks import wait_event
 from webhook_gateway.chain.deposits_repository import DepositsRepository
 from webhook_gateway.chain.settlement import SessionInfo
 from webhook_gateway.chain.verification import ChainUnavailable, ObservedTransfer, scan_blocks
@@ -154,8 +155,7 @@ class ChainWatcher:
                 if stop is None:
                     await asyncio.sleep(delay)
                 else:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), delay)
+                    await wait_event(stop, delay)
         finally:
             await self.lock.release()
 

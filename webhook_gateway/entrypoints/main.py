@@ -14,6 +14,7 @@ from aiohttp import web
 
 from paygate_runtime.config import ConfigError, Env
 from paygate_runtime.settings import CommonSettings
+from paygate_runtime.tasks import cancel_and_wait
 from webhook_gateway.adapters.service_clients import ServiceClients
 from webhook_gateway.entrypoints.app import background_workers, build_app
 
@@ -141,9 +142,7 @@ class GatewayRuntime:
         return self.port
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks, timeout=10)
         if self._runner is not None:
             await self._runner.cleanup()
         with contextlib.suppress(Exception):

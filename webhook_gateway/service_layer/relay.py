@@ -30,6 +30,7 @@ import grpc
 
 from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.grpc_errors import error_code, is_transient
+from paygate_runtime.tasks import cancel_and_wait
 from webhook_gateway.adapters.inbox_repository import (
     FAILED,
     IGNORED,
@@ -294,10 +295,7 @@ class InlineApplier:
         if not self._tasks:
             return
         _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
-        for task in pending:
-            task.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*pending, return_exceptions=True)
+        await cancel_and_wait(pending, timeout=5)
 
 
 BUSY_BATCH_SIZE = 4
