@@ -48,6 +48,7 @@ def _sane_recursion_limit() -> Iterator[None]:
 @pytest.fixture(scope="session")
 async def database() -> AsyncIterator[TestDatabase]:
     db = await start_test_database()
+    _hang_guard.database_dsn = db.admin_dsn
     try:
         yield db
     finally:

@@ -12,6 +12,8 @@ import asyncio
 import faulthandler
 import io
 import os
+import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -25,6 +27,8 @@ class HangGuard:
         self._current: tuple[str, float] | None = None
         # pytest captures file descriptors 1 and 2 while a test runs; the report must reach the real ones.
         self.release_output: Callable[[], None] = lambda: None
+        # Set once the test database runs: what every connection to it is doing (and waiting for).
+        self.database_dsn: str | None = None
         self._thread = threading.Thread(target=self._watch, name="hang-guard", daemon=True)
         self._thread.start()
 
@@ -57,6 +61,9 @@ class HangGuard:
         faulthandler.dump_traceback(file=out, all_threads=True)
         out.write("\n=== asyncio tasks ===\n")
         out.write(_task_stacks())
+        if self.database_dsn:
+            out.write("\n=== test database connections ===\n")
+            out.write(_database_activity(self.database_dsn))
         out.write(f"=== hang guard: ending the run; the hung test was {nodeid} ===\n")
         out.flush()
 
@@ -78,9 +85,40 @@ def _task_stacks() -> str:
     for task in tasks:
         if task.done():
             continue
-        buffer.write(f"--- {task!r}\n")
-        try:
-            task.print_stack(limit=30, file=buffer)
-        except Exception as error:  # a report must never raise
-            buffer.write(f"(stack unavailable: {error!r})\n")
+        buffer.write(f"--- {task.get_name()}\n")
+        buffer.write("".join(_await_chain(task.get_coro())) or "    (no Python frames)\n")
     return buffer.getvalue()
+
+
+def _await_chain(coro: object) -> list[str]:
+    """The whole chain of coroutines a task is suspended in (Task.print_stack shows only the outermost)."""
+    lines = []
+    for _ in range(50):
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is not None:
+            lines.append(f"    {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}\n")
+        awaited = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+        if awaited is None:
+            if coro is not None and frame is None:
+                lines.append(f"    awaiting {coro!r}\n")
+            break
+        coro = awaited
+    return lines
+
+
+def _database_activity(dsn: str) -> str:
+    psql = shutil.which("psql")
+    if psql is None:
+        return "(psql not found)\n"
+    query = (
+        "SELECT pid, application_name, state, wait_event_type, wait_event, now() - query_start AS running,"
+        " left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY query_start"
+    )
+    try:
+        done = subprocess.run(
+            [psql, dsn, "-X", "-c", query], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"(psql failed: {error!r})\n"
+    return done.stdout + done.stderr
