@@ -597,9 +597,11 @@ async def release_leases(conn: asyncpg.Connection, outbox_ids: Sequence[int]) ->
 
 async def next_due_in(conn: asyncpg.Connection) -> float | None:
     """Seconds until the earliest pending row is due (0 when one is due now), None when the queue is empty."""
+    # No clamping in SQL: GREATEST(0, NULL) is 0, which would report an empty queue as "due now" and make an
+    # idle dispatcher poll a hundred times a second.
     value = await conn.fetchval(
-        """SELECT GREATEST(0, EXTRACT(EPOCH FROM
-                      MIN(GREATEST(next_attempt_at, COALESCE(locked_until, next_attempt_at))) - now()))::float8
+        """SELECT EXTRACT(EPOCH FROM
+                      MIN(GREATEST(next_attempt_at, COALESCE(locked_until, next_attempt_at))) - now())::float8
              FROM outbox WHERE status = 'pending'"""
     )
-    return None if value is None else float(value)
+    return None if value is None else max(0.0, float(value))
