@@ -49,6 +49,7 @@ def _sane_recursion_limit() -> Iterator[None]:
 async def database() -> AsyncIterator[TestDatabase]:
     db = await start_test_database()
     _hang_guard.database_dsn = db.admin_dsn
+    _hang_guard.before_exit.append(db.stop_embedded_now)
     try:
         yield db
     finally:

@@ -79,6 +79,12 @@ class TestDatabase:
     async def admin(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.admin_dsn)
 
+    def stop_embedded_now(self) -> None:
+        """Stop the embedded server from any thread (the hang guard's last act), leaving nothing running."""
+        if self._embedded is not None:
+            self._embedded.stop()
+            shutil.rmtree(self._embedded.pgdata.parent, ignore_errors=True)
+
     async def close(self) -> None:
         if self._admin is not None:
             await self._admin.close()

@@ -29,6 +29,8 @@ class HangGuard:
         self.release_output: Callable[[], None] = lambda: None
         # Set once the test database runs: what every connection to it is doing (and waiting for).
         self.database_dsn: str | None = None
+        # Runs after the report, before the exit: os._exit skips every finaliser, so servers are stopped here.
+        self.before_exit: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._watch, name="hang-guard", daemon=True)
         self._thread.start()
 
@@ -48,6 +50,11 @@ class HangGuard:
             if current is None or time.monotonic() - current[1] < self.limit_s:
                 continue
             self._report(current[0])
+            for cleanup in self.before_exit:
+                try:
+                    cleanup()
+                except Exception as error:
+                    sys.__stderr__.write(f"hang guard: clean-up failed: {error!r}\n")
             os._exit(3)
 
     def _report(self, nodeid: str) -> None:
