@@ -46,8 +46,11 @@ class Node:
 async def node() -> AsyncIterator[Node]:
     async with start_anvil() as anvil:
         w3 = AsyncWeb3(AsyncHTTPProvider(anvil.rpc_url))
-        token = await deploy_test_token(w3, anvil.funded_account)
-        yield Node(anvil=anvil, w3=w3, payer=anvil.funded_account, token=token)
+        try:
+            token = await deploy_test_token(w3, anvil.funded_account)
+            yield Node(anvil=anvil, w3=w3, payer=anvil.funded_account, token=token)
+        finally:
+            await w3.provider.disconnect()  # web3 caches an aiohttp session per provider
 
 
 def fresh_address() -> str:
@@ -274,6 +277,7 @@ async def test_custom_chain_id_block_time_and_clean_stop() -> None:
             w3, tx_hash.to_0x_hex(), expected_chain_id=31337, deposit_address=deposit, token=None
         )
         assert wrong.problem == "wrong_chain_id"
+        await w3.provider.disconnect()
     finally:
         await anvil.stop()
     assert anvil.process.returncode is not None
