@@ -80,7 +80,8 @@ class TestDatabase:
         return await asyncpg.connect(self.admin_dsn)
 
     def stop_embedded_now(self) -> None:
-        """Stop the embedded server from any thread (the hang guard's last act), leaving nothing running."""
+        """Stop the embedded server from any thread (also the hang guard's last act) and, since a throwaway
+        database leaves nothing behind, remove its data folder."""
         if self._embedded is not None:
             self._embedded.stop()
             shutil.rmtree(self._embedded.pgdata.parent, ignore_errors=True)
@@ -89,9 +90,7 @@ class TestDatabase:
         if self._admin is not None:
             await self._admin.close()
         if self._embedded is not None:
-            await asyncio.to_thread(self._embedded.stop)
-            # A throwaway database leaves nothing behind: its data folder goes with it.
-            shutil.rmtree(self._embedded.pgdata.parent, ignore_errors=True)
+            await asyncio.to_thread(self.stop_embedded_now)
         elif self._server_admin_dsn:
             conn = await asyncpg.connect(self._server_admin_dsn)
             try:
