@@ -357,9 +357,12 @@ async def test_unreachable_node_raises_chain_unavailable() -> None:
         "http://127.0.0.1:9", request_kwargs={"timeout": 2}, exception_retry_configuration=None
     )
     w3 = AsyncWeb3(provider)
-    with pytest.raises(ChainUnavailable):
-        await inspect_transaction(
-            w3, "0x" + "ab" * 32, expected_chain_id=31337, deposit_address=fresh_address(), token=None
-        )
-    with pytest.raises(ChainUnavailable):
-        await native_balance_at(w3, fresh_address(), 1)
+    try:
+        with pytest.raises(ChainUnavailable):
+            await inspect_transaction(
+                w3, "0x" + "ab" * 32, expected_chain_id=31337, deposit_address=fresh_address(), token=None
+            )
+        with pytest.raises(ChainUnavailable):
+            await native_balance_at(w3, fresh_address(), 1)
+    finally:
+        await provider.disconnect()  # web3 caches an aiohttp session per provider, even after a refusal
