@@ -63,16 +63,12 @@ class TestDatabase:
             await self._admin.execute(f"SET lock_timeout = '10s'; {truncate}")
         except asyncpg.LockNotAvailableError:
             holders = await self._admin.fetch(
-                """SELECT pid, usename, state, left(query, 200) AS query FROM pg_stat_activity
-                    WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+                """SELECT pid, usename, state, left(query, 200) AS query, pg_terminate_backend(pid) AS ended
+                     FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"""
             )
             warnings.warn(
                 f"test database reset terminated leftover connections: {[dict(h) for h in holders]}",
                 stacklevel=1,
-            )
-            await self._admin.execute(
-                """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                    WHERE datname = current_database() AND pid <> pg_backend_pid()"""
             )
             await self._admin.execute(truncate)
 

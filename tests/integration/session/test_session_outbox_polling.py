@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from session_itest_support import apply, create_session, eur
+from session_itest_support import admin_val, apply, create_session, eur
 
 from session_service.adapters import session_repository as repo
 from support.stack import ServiceStack
@@ -14,14 +14,6 @@ from support.stack import ServiceStack
 async def _next_due_in(stack: ServiceStack) -> float | None:
     async with stack.pools["session"].acquire() as conn:
         return await repo.next_due_in(conn)
-
-
-async def _outbox_execute(stack: ServiceStack, sql: str) -> None:
-    conn = await stack.db.admin()
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def test_next_due_in_is_none_for_an_empty_queue_and_never_negative(stack: ServiceStack) -> None:
@@ -34,10 +26,10 @@ async def test_next_due_in_is_none_for_an_empty_queue_and_never_negative(stack: 
     session = await create_session(stack, merchant.id, "9.99")
     await apply(stack, session.id, "succeeded", amount=eur(999))
     assert await _next_due_in(stack) == 0.0
-    await _outbox_execute(stack, "UPDATE session.outbox SET next_attempt_at = now() + interval '1 hour'")
+    await admin_val(stack, "UPDATE session.outbox SET next_attempt_at = now() + interval '1 hour'")
     due = await _next_due_in(stack)
     assert due is not None and 3500 < due <= 3600
-    await _outbox_execute(stack, "UPDATE session.outbox SET next_attempt_at = now() - interval '1 hour'")
+    await admin_val(stack, "UPDATE session.outbox SET next_attempt_at = now() - interval '1 hour'")
     assert await _next_due_in(stack) == 0.0
 
 
