@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 import grpc
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -56,12 +57,59 @@ class Figures:
         return f"{label:<48} {self.rate_per_s:>9.0f}/s   p50 {self.p50_ms:6.2f} ms   p99 {self.p99_ms:6.2f} ms   n={self.count}"
 
 
+class CpuMeter:
+    """CPU seconds (user + system) spent by named processes and by all PostgreSQL processes between
+    `start()` and `stop()`: where the cores went, which a profile of one process cannot show."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = {**pids, "benchmark client": os.getpid()}
+        self._before: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        seconds: dict[str, float] = {}
+        for label, pid in self.pids.items():
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(pid).cpu_times()
+                seconds[label] = times.user + times.system
+        postgres = 0.0
+        for proc in psutil.process_iter(["name"]):
+            if proc.info["name"] in ("postgres", "postmaster"):
+                with contextlib.suppress(psutil.Error):
+                    times = proc.cpu_times()
+                    postgres += times.user + times.system
+        seconds["postgresql (all backends)"] = postgres
+        return seconds
+
+    def start(self) -> None:
+        self._before = self._now()
+
+    def stop(self) -> None:
+        after = self._now()
+        self.spent = {label: after[label] - self._before.get(label, 0.0) for label in after}
+
+    def report(self, per: int, unit: str) -> list[str]:
+        """Lines of CPU milliseconds per `unit`, largest first, and their total."""
+        if per <= 0:
+            return []
+        lines = [
+            f"    {1000 * spent / per:6.2f} ms  {label}"
+            for label, spent in sorted(self.spent.items(), key=lambda kv: kv[1], reverse=True)
+        ]
+        lines.append(f"    {1000 * sum(self.spent.values()) / per:6.2f} ms  total CPU per {unit}")
+        return lines
+
+
 class Exhausted(Exception):
     """Raised by a benchmark call when its prepared inputs ran out: the run ends early, rate stays exact."""
 
 
 async def measure(
-    call: Callable[[], Awaitable[object]], concurrency: int, seconds: float, warmup: float = 0.5
+    call: Callable[[], Awaitable[object]],
+    concurrency: int,
+    seconds: float,
+    warmup: float = 0.5,
+    meter: CpuMeter | None = None,
 ) -> Figures:
     """Run `call` from `concurrency` workers for `seconds` (after a warm-up) and report rate and latency."""
     latencies: list[float] = []
@@ -83,10 +131,14 @@ async def measure(
     stop_at = time.perf_counter() + warmup
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     recording = True
+    if meter is not None:
+        meter.start()
     begin = time.perf_counter()
     stop_at = begin + seconds
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - begin
+    if meter is not None:
+        meter.stop()
     return figures_from(latencies, elapsed)
 
 

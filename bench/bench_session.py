@@ -32,6 +32,7 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline import (
+    CpuMeter,
     Figures,
     ServiceProcesses,
     bench_database,
@@ -120,8 +121,11 @@ async def _transitions(
     concurrency: int,
     seconds: float,
     profile_to: Path | None = None,
+    meter: CpuMeter | None = None,
 ) -> Figures:
     proc = _spawn_session(procs, {"PAYGATE_SESSION_WORKERS": "false"}, profile_to)
+    if meter is not None:
+        meter.pids["session service"] = proc.pid
     try:
         await _wait_session_ready(procs.addr("session"), proc)
         async with grpc.aio.insecure_channel(procs.addr("session")) as channel:
@@ -135,7 +139,7 @@ async def _transitions(
                 reply = await stub.ApplyPaymentEvent(_succeeded(next(pool)), timeout=10)
                 assert reply.outcome == session_pb2.APPLY_OUTCOME_APPLIED
 
-            return await measure(call, concurrency, seconds, warmup=0.5)
+            return await measure(call, concurrency, seconds, warmup=0.5, meter=meter)
     finally:
         _stop(proc)
 
@@ -149,10 +153,17 @@ async def _discard_outbox(procs: ServiceProcesses) -> None:
 
 
 async def _fulfilment(
-    procs: ServiceProcesses, merchant_id: str, concurrency: int, sessions: int, profile_to: Path | None
+    procs: ServiceProcesses,
+    merchant_id: str,
+    concurrency: int,
+    sessions: int,
+    profile_to: Path | None,
+    meter: CpuMeter | None = None,
 ) -> tuple[float, float, int]:
     """Returns (fulfilled sessions/s, seconds, count)."""
     proc = _spawn_session(procs, {"PAYGATE_OUTBOX_CONCURRENCY": "64"}, profile_to)
+    if meter is not None:
+        meter.pids["session service"] = proc.pid
     try:
         await _wait_session_ready(procs.addr("session"), proc)
         async with grpc.aio.insecure_channel(procs.addr("session")) as channel:
@@ -161,6 +172,8 @@ async def _fulfilment(
             wanted = {uuid.UUID(i) for i in ids}
             conn = await procs.db.admin()
             try:
+                if meter is not None:
+                    meter.start()
                 begin = time.perf_counter()
                 pending = iter(ids)
 
@@ -178,6 +191,8 @@ async def _fulfilment(
                         break
                     await asyncio.sleep(0.02)
                 elapsed = time.perf_counter() - begin
+                if meter is not None:
+                    meter.stop()
             finally:
                 await conn.close()
         return done / elapsed, elapsed, done
@@ -251,15 +266,25 @@ async def main() -> None:
         await procs.start(["keys", "billing"])
         try:
             merchant_id = await create_bench_merchant(procs)
-            transitions = await _transitions(procs, merchant_id, c, args.seconds)
+            others = {f"{name} service": procs.pid(name) for name in ("keys", "billing")}
+            transition_cpu = CpuMeter(dict(others))
+            transitions = await _transitions(procs, merchant_id, c, args.seconds, meter=transition_cpu)
             print("session service")
             print(_line(transitions, "ApplyPaymentEvent created->paid transitions"))
             await _discard_outbox(procs)
-            rate, elapsed, done = await _fulfilment(procs, merchant_id, c, args.sessions, None)
+            fulfilment_cpu = CpuMeter(dict(others))
+            rate, elapsed, done = await _fulfilment(
+                procs, merchant_id, c, args.sessions, None, meter=fulfilment_cpu
+            )
             print(
                 f"  {'fully fulfilled sessions (pay + invoice + key + token)':<58} {rate:9.0f}/s   "
                 f"{done} sessions in {elapsed:.2f} s"
             )
+            print("where the CPU goes (psutil; both cores are shared by every process below)")
+            print("  per transition:")
+            print("\n".join(transition_cpu.report(transitions.count, "transition")))
+            print("  per fully fulfilled session (its payment event included):")
+            print("\n".join(fulfilment_cpu.report(done, "fulfilled session")))
             print("ratios and goals")
             ratio = transitions.rate_per_s / empty.rate_per_s if empty.rate_per_s else 0.0
             print(

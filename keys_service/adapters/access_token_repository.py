@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,15 +40,45 @@ def _stored(row: asyncpg.Record) -> StoredAccessToken:
     )
 
 
-async def insert(
-    conn: asyncpg.Connection, claims: AccessClaims, *, kid: str, merchant_id: uuid.UUID, mode: KeyMode
-) -> StoredAccessToken | None:
-    """None when the session already has a token (idempotent retry)."""
+async def issue_context(
+    conn: asyncpg.Connection | asyncpg.Pool, merchant_id: uuid.UUID, session_id: uuid.UUID
+) -> tuple[bool, StoredAccessToken | None]:
+    """(whether the merchant exists, the session's token if it has one), in one round trip."""
     row = await conn.fetchrow(
-        f"""INSERT INTO access_tokens (jti, merchant_id, session_id, mode, subject, issuer, audience, kid, iat, exp)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            ON CONFLICT (session_id) DO NOTHING
-            RETURNING {_COLUMNS}""",
+        f"""SELECT m.id AS known_merchant, {", ".join("t." + c.strip() for c in _COLUMNS.split(","))}
+              FROM merchants m LEFT JOIN access_tokens t ON t.session_id = $2
+             WHERE m.id = $1""",
+        merchant_id,
+        session_id,
+    )
+    if row is None:
+        return False, None
+    return True, None if row["jti"] is None else _stored(row)
+
+
+async def insert(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    claims: AccessClaims,
+    *,
+    kid: str,
+    merchant_id: uuid.UUID,
+    mode: KeyMode,
+    audit_event: str,
+) -> StoredAccessToken | None:
+    """Insert the token and its audit row in one statement (one transaction, one round trip); None, and
+    no audit row, when the session already has a token (idempotent retry)."""
+    row = await conn.fetchrow(
+        f"""WITH inserted AS (
+                INSERT INTO access_tokens (jti, merchant_id, session_id, mode, subject, issuer, audience, kid,
+                                           iat, exp)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                ON CONFLICT (session_id) DO NOTHING
+                RETURNING {_COLUMNS}
+            ), audited AS (
+                INSERT INTO audit_events (event_type, merchant_id, object_type, object_id, session_id, details)
+                SELECT $11, merchant_id, 'access_token', jti::text, session_id, $12::jsonb FROM inserted
+            )
+            SELECT * FROM inserted""",
         uuid.UUID(claims.jti),
         merchant_id,
         uuid.UUID(claims.sid),
@@ -58,6 +89,8 @@ async def insert(
         kid,
         claims.iat,
         claims.exp,
+        audit_event,
+        json.dumps({"kid": kid, "exp": claims.exp}, sort_keys=True),
     )
     return None if row is None else _stored(row)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from keys_service.adapters import access_token_repository, audit_log, merchant_repository
+from keys_service.adapters import access_token_repository, audit_log
 from keys_service.adapters.access_token_repository import StoredAccessToken
 from keys_service.domain.access_tokens import (
     DEFAULT_LEEWAY_SECONDS,
@@ -75,9 +75,12 @@ class AccessTokenService:
     async def issue(self, *, merchant_id: str, session_id: str, mode: KeyMode) -> StoredAccessToken:
         merchant_uuid = required_uuid(merchant_id, "merchant_id")
         session_uuid = required_uuid(session_id, "session_id")
-        if await merchant_repository.get(self.pool, merchant_uuid) is None:
+        # As for keys: one read (merchant and an earlier token), then one statement for token and audit row.
+        known_merchant, existing = await access_token_repository.issue_context(
+            self.pool, merchant_uuid, session_uuid
+        )
+        if not known_merchant:
             raise NotFound("not_found", "merchant not found")
-        existing = await access_token_repository.by_session(self.pool, session_uuid)
         if existing is not None:
             return self._same_issue(existing, str(merchant_uuid), mode)
         settings = self.settings
@@ -91,23 +94,18 @@ class AccessTokenService:
             jti=new_jti(),
         )
         kid = settings.keyring.active_kid
-        async with self.pool.acquire() as conn, conn.transaction():
-            stored = await access_token_repository.insert(
-                conn, claims, kid=kid, merchant_id=merchant_uuid, mode=mode
-            )
-            if stored is None:
-                raced = await access_token_repository.by_session(conn, session_uuid)
-                assert raced is not None
-                return self._same_issue(raced, str(merchant_uuid), mode)
-            await audit_log.record(
-                conn,
-                AuditEvent.ACCESS_TOKEN_ISSUED,
-                object_type="access_token",
-                object_id=claims.jti,
-                merchant_id=merchant_uuid,
-                session_id=session_uuid,
-                details={"kid": kid, "exp": claims.exp},
-            )
+        stored = await access_token_repository.insert(
+            self.pool,
+            claims,
+            kid=kid,
+            merchant_id=merchant_uuid,
+            mode=mode,
+            audit_event=AuditEvent.ACCESS_TOKEN_ISSUED.value,
+        )
+        if stored is None:
+            raced = await access_token_repository.by_session(self.pool, session_uuid)
+            assert raced is not None
+            return self._same_issue(raced, str(merchant_uuid), mode)
         return stored
 
     @staticmethod

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from keys_service.adapters import api_key_repository, audit_log, merchant_repository
+from keys_service.adapters import api_key_repository, audit_log
 from keys_service.adapters.api_key_repository import StoredApiKey
 from keys_service.adapters.invalidation_listener import notify_invalidated
 from keys_service.domain.api_keys import KeyMode, generate_customer_key
@@ -72,42 +72,35 @@ class CustomerKeyService:
         merchant_uuid = required_uuid(merchant_id, "merchant_id")
         session_uuid = required_uuid(session_id, "session_id")
         clean_metadata = _metadata(metadata)
-        merchant = await merchant_repository.get(self.pool, merchant_uuid)
-        if merchant is None:
+        # Two round trips on this hot path (one read, one write statement), no transaction block: the
+        # key and its audit row are one statement, and a retry is answered by the read.
+        context = await api_key_repository.issue_context(self.pool, merchant_uuid, session_uuid)
+        if context is None:
             raise NotFound("not_found", "merchant not found")
-        existing = await api_key_repository.get_issued_for_session(self.pool, session_uuid)
-        if existing is not None:
-            return self._same_issue(existing, merchant.id, mode)
-        generated = generate_customer_key(merchant.key_prefix, mode)
+        if context.existing is not None:
+            return self._same_issue(context.existing, str(merchant_uuid), mode)
+        generated = generate_customer_key(context.key_prefix, mode)
         key_id = uuid.uuid4()
         ciphertext = self.box.encrypt(generated.secret, str(key_id))
-        async with self.pool.acquire() as conn, conn.transaction():
-            stored = await api_key_repository.insert_issued(
-                conn,
-                key_id=key_id,
-                merchant_id=merchant_uuid,
-                session_id=session_uuid,
-                mode=generated.mode,
-                prefix=generated.prefix,
-                hint=generated.hint,
-                key_hash=generated.key_hash,
-                ciphertext=ciphertext,
-                metadata=clean_metadata,
-            )
-            if stored is None:
-                # A concurrent call for the same session won the insert.
-                raced = await api_key_repository.get_issued_for_session(conn, session_uuid)
-                assert raced is not None
-                return self._same_issue(raced, merchant.id, mode)
-            await audit_log.record(
-                conn,
-                AuditEvent.API_KEY_CREATED,
-                object_type="api_key",
-                object_id=stored.id,
-                merchant_id=stored.merchant_id,
-                session_id=stored.session_id,
-                details={"mode": stored.mode.value, "hint": stored.hint},
-            )
+        stored = await api_key_repository.insert_issued(
+            self.pool,
+            key_id=key_id,
+            merchant_id=merchant_uuid,
+            session_id=session_uuid,
+            mode=generated.mode,
+            prefix=generated.prefix,
+            hint=generated.hint,
+            key_hash=generated.key_hash,
+            ciphertext=ciphertext,
+            metadata=clean_metadata,
+            audit_event=AuditEvent.API_KEY_CREATED.value,
+            audit_details={"mode": generated.mode.value, "hint": generated.hint},
+        )
+        if stored is None:
+            # A concurrent call for the same session won the insert.
+            raced = await api_key_repository.get_issued_for_session(self.pool, session_uuid)
+            assert raced is not None
+            return self._same_issue(raced, str(merchant_uuid), mode)
         return stored
 
     @staticmethod

@@ -514,52 +514,67 @@ async def session_for_outbox(conn: asyncpg.Connection, session_id: uuid.UUID) ->
     return await conn.fetchrow("SELECT * FROM sessions WHERE id = $1", session_id)
 
 
-async def record_fulfilment_progress(
+async def record_fulfilment(
     conn: asyncpg.Connection,
+    outbox_id: int,
     session_id: uuid.UUID,
+    merchant_id: uuid.UUID,
     *,
     invoice_id: str | None,
     invoice_number: str | None,
     api_key_id: str | None,
     access_token_id: str | None,
-) -> None:
-    await conn.execute(
-        """UPDATE sessions SET invoice_id = COALESCE(invoice_id, $2),
-                               invoice_number = COALESCE(invoice_number, $3),
-                               api_key_id = COALESCE(api_key_id, $4),
-                               access_token_id = COALESCE(access_token_id, $5)
-            WHERE id = $1""",
-        session_id,
-        invoice_id,
-        invoice_number,
-        api_key_id,
-        access_token_id,
-    )
-
-
-async def complete_fulfilment(
-    conn: asyncpg.Connection, outbox_id: int, session_id: uuid.UUID, merchant_id: uuid.UUID, send_mail: bool
+    steps: Sequence[tuple[str, dict[str, Any]]],
+    complete: bool,
+    send_mail: bool,
 ) -> bool:
-    """Mark the row done and the session fulfilled, and queue the mail; False when another worker already
-    completed it (its lease had run out), in which case nothing is written twice."""
+    """One statement (one round trip, one transaction) for what one fulfilment attempt learned: store the
+    ids it got on the session, audit each step, and, when `complete`, mark the row done and the session
+    fulfilled and queue the mail. Returns whether it completed the row: False when not `complete`, or when
+    another worker already completed it (its lease had run out), in which case nothing is written twice.
+
+    The session is updated by ONE UPDATE (a row may change only once per statement), and the audit rows
+    are ONE INSERT in step order, with `fulfilment_done` last and only if this statement completed the row.
+    """
+    actions = [action for action, _ in steps]
+    details = [json.dumps(detail) for _, detail in steps]
+    actions.append("fulfilment_done")
+    details.append("{}")
     done = await conn.fetchval(
         """WITH done AS (
                UPDATE outbox SET status = 'done', done_at = now(), locked_until = NULL, last_error = NULL
-                WHERE id = $1 AND status = 'pending' RETURNING id
-           ), fulfilled AS (
-               UPDATE sessions SET fulfilment_status = 'done' WHERE id = $2 AND EXISTS (SELECT 1 FROM done)
+                WHERE id = $1 AND status = 'pending' AND $8::bool RETURNING id
+           ), updated AS (
+               UPDATE sessions
+                  SET invoice_id = COALESCE(invoice_id, $4),
+                      invoice_number = COALESCE(invoice_number, $5),
+                      api_key_id = COALESCE(api_key_id, $6),
+                      access_token_id = COALESCE(access_token_id, $7),
+                      fulfilment_status = CASE WHEN EXISTS (SELECT 1 FROM done) THEN 'done'
+                                               ELSE fulfilment_status END
+                WHERE id = $2 AND (cardinality($10::text[]) > 1 OR EXISTS (SELECT 1 FROM done))
            ), mail AS (
-               INSERT INTO outbox (session_id, kind) SELECT $2, 'email' WHERE $4 AND EXISTS (SELECT 1 FROM done)
+               INSERT INTO outbox (session_id, kind) SELECT $2, 'email' WHERE $9 AND EXISTS (SELECT 1 FROM done)
                ON CONFLICT (session_id, kind) DO NOTHING
            ), audited AS (
                INSERT INTO audit_log (session_id, merchant_id, actor, action, detail)
-               SELECT $2, $3, 'dispatcher', 'fulfilment_done', '{}'::jsonb WHERE EXISTS (SELECT 1 FROM done)
+               SELECT $2, $3, 'dispatcher', a.action, a.detail::jsonb
+                 FROM unnest($10::text[], $11::text[]) WITH ORDINALITY AS a(action, detail, ord)
+                WHERE a.action <> 'fulfilment_done' OR EXISTS (SELECT 1 FROM done)
+                ORDER BY a.ord
            )
            SELECT EXISTS (SELECT 1 FROM done)""",
         outbox_id,
         session_id,
         merchant_id,
+        invoice_id,
+        invoice_number,
+        api_key_id,
+        access_token_id,
+        complete,
         send_mail,
+        actions,
+        details,
     )
     return bool(done)
 

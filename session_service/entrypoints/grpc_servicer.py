@@ -18,6 +18,7 @@ from session_service.domain.deposit_addresses import derive_deposit_address
 from session_service.domain.money import Money
 from session_service.entrypoints import session_messages as msg
 from session_service.service_layer import payment_events, payment_settings, quarantine, sessions
+from session_service.service_layer.event_groups import GroupedEventApplier
 
 if TYPE_CHECKING:
     from session_service.entrypoints.main import SessionConfig
@@ -36,6 +37,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         self.pool = pool
         self.config = config
         self.clock = clock
+        self.events = GroupedEventApplier(pool, max_group=config.event_group_max)
 
     async def CreateSession(
         self, request: session_pb2.CreateSessionRequest, context: Context
@@ -94,8 +96,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
                 request.amount.amount_minor, request.amount.currency, request.amount.exponent
             )
         occurred_at = request.occurred_at.ToDatetime(UTC) if request.HasField("occurred_at") else self.clock()
-        applied = await payment_events.apply_payment_event(
-            self.pool,
+        applied = await self.events.apply(
             payment_events.EventCommand(
                 session_id=request.session_id,
                 provider=request.provider,

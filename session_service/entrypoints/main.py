@@ -27,6 +27,8 @@ class SessionConfig:
     smtp: SmtpSettings | None
     dispatcher: DispatcherSettings
     sweep_interval_s: float
+    # Most events one ApplyPaymentEvent group commit may hold (1: every event commits on its own).
+    event_group_max: int = 64
     # Off only for tools that want the RPCs without background work (benchmarks of one part).
     workers: bool = True
 
@@ -52,6 +54,7 @@ def load_config(env: Env) -> SessionConfig:
         ),
         sweep_interval_s=env.millis("PAYGATE_SWEEP_INTERVAL_MS", 5000, minimum=10, maximum=3_600_000),
         workers=env.bool("PAYGATE_SESSION_WORKERS", True),
+        event_group_max=env.int("PAYGATE_EVENT_GROUP_MAX", 64, minimum=1, maximum=1000),
     )
 
 

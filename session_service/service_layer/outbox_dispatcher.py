@@ -6,7 +6,8 @@ How a row is processed, and why no crash can double an invoice or a key:
 2. call: BillingService.IssueInvoice, KeysService.IssueCustomerKey and KeysService.IssueAccessToken, each
    with a deadline and each idempotent on the session id downstream. A retry after any crash (or after a
    lease ran out mid-call) gets the same invoice, key and token back, never a second one;
-3. complete: one transaction stores the ids on the session, marks the row done and queues the mail.
+3. complete: one statement stores the ids on the session, audits each step, marks the row done and
+   queues the mail.
 On failure the row keeps its place with `attempts`, `next_attempt_at` (domain backoff, full jitter) and
 `last_error`. UNIMPLEMENTED counts as a passing failure too: during a rolling deploy the peer may be old.
 
@@ -212,23 +213,20 @@ class OutboxDispatcher:
             )
             if detail is not None
         ]
-        async with self.pool.acquire() as conn, conn.transaction():
-            if steps:
-                await repo.record_fulfilment_progress(
+        if steps or not errors:
+            async with self.pool.acquire() as conn:
+                await repo.record_fulfilment(
                     conn,
+                    outbox_id,
                     session_id,
+                    session["merchant_id"],
                     invoice_id=invoice.id if invoice else None,
                     invoice_number=invoice.number if invoice else None,
                     api_key_id=key_id,
                     access_token_id=token_id,
-                )
-                for action, detail in steps:
-                    await repo.write_audit(
-                        conn, session_id, session["merchant_id"], "dispatcher", action, detail
-                    )
-            if not errors:
-                await repo.complete_fulfilment(
-                    conn, outbox_id, session_id, session["merchant_id"], bool(session["customer_email"])
+                    steps=steps,
+                    complete=not errors,
+                    send_mail=bool(session["customer_email"]),
                 )
         if errors:
             raise StepFailed("; ".join(_describe(error) for error in errors))

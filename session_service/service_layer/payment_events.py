@@ -1,5 +1,9 @@
 """ApplyPaymentEvent: one normalised provider event, applied exactly once under the session's row lock.
 
+This is the one-event form. The RPC goes through `event_groups.GroupedEventApplier`, which applies events
+that arrive together as a group with the same decision and the same conditional write per row, and falls
+back to this function for whatever a group cannot settle.
+
 Two round trips: read the session and whether the event id was seen, let the pure `decide()` choose, then
 write everything the decision implies in ONE statement, which is its own transaction: it takes the row lock
 (SELECT ... FOR UPDATE), checks the state is still the one decided on, and only then moves the session and
@@ -72,7 +76,7 @@ def snapshot_of(row: Any) -> SessionSnapshot:
     )
 
 
-def _validate(command: EventCommand) -> None:
+def validate_command(command: EventCommand) -> None:
     if command.provider not in PROVIDERS:
         raise InvalidArgument("invalid_provider", "provider must be stripe, onecom or web3", field="provider")
     if not command.provider_event_id or len(command.provider_event_id) > _MAX_ID:
@@ -91,15 +95,19 @@ def _validate(command: EventCommand) -> None:
         )
 
 
-async def apply_payment_event(pool: asyncpg.Pool, command: EventCommand) -> Applied:
-    _validate(command)
-    event = PaymentEvent(
+def payment_event_of(command: EventCommand) -> PaymentEvent:
+    return PaymentEvent(
         kind=command.kind,
         provider_reference=command.provider_reference or None,
         occurred_at=command.occurred_at,
         amount=command.amount,
         mode=command.mode,
     )
+
+
+async def apply_payment_event(pool: asyncpg.Pool, command: EventCommand) -> Applied:
+    validate_command(command)
+    event = payment_event_of(command)
     async with pool.acquire() as conn:
         for _ in range(_MAX_ATTEMPTS):
             try:
@@ -125,10 +133,10 @@ async def _attempt(conn: asyncpg.Connection, command: EventCommand, event: Payme
         )
     decision = decide(snapshot_of(row), event)
     quarantine_id = uuid.uuid4() if decision.quarantine else None
-    written = await repo.write_move(conn, _move_for(row, command, decision, quarantine_id))
+    written = await repo.write_move(conn, move_for(row, command, decision, quarantine_id))
     if not written["applied"]:
         return None
-    return Applied(decision.outcome, None, _after(row, decision, command, written["at"]), quarantine_id)
+    return Applied(decision.outcome, None, after_move(row, decision, command, written["at"]), quarantine_id)
 
 
 async def _resolve_session_id(conn: asyncpg.Connection, command: EventCommand) -> uuid.UUID:
@@ -143,7 +151,7 @@ async def _resolve_session_id(conn: asyncpg.Connection, command: EventCommand) -
     return found
 
 
-def _move_for(
+def move_for(
     row: Any, command: EventCommand, decision: Decision, quarantine_id: uuid.UUID | None
 ) -> repo.Move:
     new_status = decision.new_status.value if decision.new_status else None
@@ -189,7 +197,7 @@ def _move_for(
     )
 
 
-def _after(row: Any, decision: Decision, command: EventCommand, committed_at: datetime) -> dict[str, Any]:
+def after_move(row: Any, decision: Decision, command: EventCommand, committed_at: datetime) -> dict[str, Any]:
     """The row as the write left it, without reading it back."""
     after = dict(row)
     if decision.new_status is not None:
