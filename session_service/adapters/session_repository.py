@@ -492,10 +492,21 @@ async def expire_due(conn: asyncpg.Connection, batch: int) -> list[Record]:
 
 
 # ---------------------------------------------------------------------------------------------- outbox
-async def claim_outbox(conn: asyncpg.Connection, limit: int, lease_s: float) -> list[Record]:
+@dataclass(frozen=True, slots=True)
+class ClaimedRow:
+    id: int
+    session_id: uuid.UUID
+    kind: str
+    attempts: int
+    # The session's columns as the claim read them (plus the claim's own `outbox_*` columns).
+    session: Record
+
+
+async def claim_outbox(conn: asyncpg.Connection, limit: int, lease_s: float) -> list[ClaimedRow]:
     """Lease up to `limit` due rows (autocommit): SKIP LOCKED lets replicas share the queue, and the lease
-    (locked_until) keeps a row from being taken twice while its calls run with no transaction open."""
-    return await conn.fetch(
+    (locked_until) keeps a row from being taken twice while its calls run with no transaction open. Each row
+    comes with its session, read in the same statement, so a worker starts without another round trip."""
+    rows = await conn.fetch(
         """WITH ready AS (
                SELECT id FROM outbox
                 WHERE status = 'pending' AND next_attempt_at <= now()
@@ -503,11 +514,16 @@ async def claim_outbox(conn: asyncpg.Connection, limit: int, lease_s: float) -> 
                 ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
            )
            UPDATE outbox o SET locked_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
-             FROM ready WHERE o.id = ready.id
-         RETURNING o.id, o.session_id, o.kind, o.attempts""",
+             FROM ready, sessions s
+            WHERE o.id = ready.id AND s.id = o.session_id
+         RETURNING o.id AS outbox_id, o.kind AS outbox_kind, o.attempts AS outbox_attempts, s.*""",
         limit,
         lease_s,
     )
+    return [
+        ClaimedRow(row["outbox_id"], row["id"], row["outbox_kind"], row["outbox_attempts"], row)
+        for row in rows
+    ]
 
 
 async def session_for_outbox(conn: asyncpg.Connection, session_id: uuid.UUID) -> Record | None:

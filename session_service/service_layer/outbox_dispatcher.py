@@ -109,9 +109,9 @@ class OutboxDispatcher:
             async with self.pool.acquire() as conn:
                 rows = await repo.claim_outbox(conn, free, self.settings.lease_s)
             for row in rows:
-                task = asyncio.create_task(self._process(row), name=f"outbox-{row['id']}")
-                self._inflight[row["id"]] = task
-                task.add_done_callback(self._done(row["id"]))
+                task = asyncio.create_task(self._process(row), name=f"outbox-{row.id}")
+                self._inflight[row.id] = task
+                task.add_done_callback(self._done(row.id))
             if len(rows) < free:
                 return
 
@@ -155,42 +155,44 @@ class OutboxDispatcher:
             await asyncio.sleep(1.0)
 
     # ------------------------------------------------------------------------------------------ rows
-    async def _process(self, row: Any) -> None:
+    async def _process(self, row: repo.ClaimedRow) -> None:
         try:
-            if row["kind"] == "fulfil":
-                await self.fulfil(row["id"], row["session_id"])
+            if row.kind == "fulfil":
+                await self.fulfil(row.id, row.session_id, row.session)
             else:
-                await self.send_mail(row["id"], row["session_id"])
+                await self.send_mail(row.id, row.session_id, row.session)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             reason = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
             await self._retry_later(row, reason)
 
-    async def _retry_later(self, row: Any, reason: str) -> None:
-        attempts = int(row["attempts"])
+    async def _retry_later(self, row: repo.ClaimedRow, reason: str) -> None:
+        attempts = row.attempts
         delay = self.settings.policy.delay(attempts, self.rng)
         level = logging.ERROR if self.settings.policy.needs_attention(attempts) else logging.WARNING
         log.log(
             level,
             "outbox step failed; will retry",
-            extra={"outbox_id": row["id"], "kind": row["kind"], "attempts": attempts, "error": reason},
+            extra={"outbox_id": row.id, "kind": row.kind, "attempts": attempts, "error": reason},
         )
         with contextlib.suppress(Exception):
             async with self.pool.acquire() as conn, conn.transaction():
-                await repo.retry_outbox(conn, row["id"], delay, reason)
+                await repo.retry_outbox(conn, row.id, delay, reason)
                 await repo.write_audit(
                     conn,
-                    row["session_id"],
+                    row.session_id,
                     None,
                     "dispatcher",
-                    f"{row['kind']}_attempt_failed",
+                    f"{row.kind}_attempt_failed",
                     {"attempt": attempts, "error": reason[:300], "retry_in_s": round(delay, 3)},
                 )
 
-    async def fulfil(self, outbox_id: int, session_id: uuid.UUID) -> None:
-        async with self.pool.acquire() as conn:
-            session = await repo.session_for_outbox(conn, session_id)
+    async def fulfil(self, outbox_id: int, session_id: uuid.UUID, session: Any = None) -> None:
+        """`session` as the claim read it; read here when not given."""
+        if session is None:
+            async with self.pool.acquire() as conn:
+                session = await repo.session_for_outbox(conn, session_id)
         assert session is not None
         invoice_call = None if session["invoice_id"] else self.downstream.issue_invoice(session)
         results = await asyncio.gather(
@@ -244,9 +246,10 @@ class OutboxDispatcher:
             return issued_key, issued_token, error
         return issued_key, issued_token, None
 
-    async def send_mail(self, outbox_id: int, session_id: uuid.UUID) -> None:
-        async with self.pool.acquire() as conn:
-            session = await repo.session_for_outbox(conn, session_id)
+    async def send_mail(self, outbox_id: int, session_id: uuid.UUID, session: Any = None) -> None:
+        if session is None:
+            async with self.pool.acquire() as conn:
+                session = await repo.session_for_outbox(conn, session_id)
         assert session is not None
         if self.mailer is None or not session["customer_email"]:
             reason = (
