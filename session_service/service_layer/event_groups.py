@@ -162,7 +162,9 @@ class GroupedEventApplier:
                 moves = [move_for(row, w.command, decision, qid) for w, row, decision, qid in decided]
                 try:
                     written = await move_groups.write_moves(conn, moves)
-                except asyncpg.UniqueViolationError:
+                except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+                    # Nothing of the group was written. A deadlock cannot come from groups (they skip
+                    # locked rows) but could from a wait on another replica's uncommitted event key.
                     again = [w for w, _, _, _ in decided]
                 else:
                     for waiting, row, decision, quarantine_id in decided:

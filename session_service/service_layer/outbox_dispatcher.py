@@ -104,8 +104,15 @@ class OutboxDispatcher:
         return min(self.settings.poll_s, max(due, 0.01))
 
     async def _fill(self) -> None:
-        """Lease as many due rows as there are free slots and start them."""
+        """Lease as many due rows as there are free slots and start them.
+
+        While rows are in flight, a claim waits until a quarter of the slots are free: under load every
+        finishing row wakes the loop, and claiming one replacement per finished row cost a statement per
+        row. An idle or lightly loaded dispatcher claims at once."""
+        refill_at = max(1, self.settings.concurrency // 4)
         while (free := self.settings.concurrency - len(self._inflight)) > 0:
+            if self._inflight and free < refill_at:
+                return
             async with self.pool.acquire() as conn:
                 rows = await repo.claim_outbox(conn, free, self.settings.lease_s)
             for row in rows:
