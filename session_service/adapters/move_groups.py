@@ -13,7 +13,6 @@ one.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from datetime import datetime
 
 import asyncpg
 
-from session_service.adapters.session_repository import Move, Record
+from session_service.adapters.session_repository import Move, Record, move_values
 
 _READ_SQL = """
 SELECT e.ord, s.*, p.outcome AS prior_outcome, p.quarantine_id AS prior_quarantine_id
@@ -120,38 +119,7 @@ async def write_moves(conn: asyncpg.Connection, moves: Sequence[Move]) -> Writte
     (and writes nothing) when one of the events was recorded meanwhile."""
     columns: list[list[object]] = [[] for _ in range(25)]
     for move in moves:
-        received, amount, surplus = move.received, move.quarantine_amount, move.surplus
-        for column, value in zip(
-            columns,
-            (
-                move.session_id,
-                move.to_status,
-                move.paid_reference,
-                received.amount_minor if received else None,
-                received.exponent if received else None,
-                move.from_status,
-                move.source_event_id,
-                move.note,
-                move.history,
-                move.merchant_id,
-                move.actor,
-                move.action,
-                json.dumps(move.detail),
-                move.provider,
-                move.provider_event_id,
-                move.outcome,
-                move.provider_reference,
-                move.quarantine_id,
-                move.quarantine_reason,
-                amount.amount_minor if amount else None,
-                amount.currency if amount else None,
-                amount.exponent if amount else None,
-                surplus.amount_minor if surplus else None,
-                surplus.exponent if surplus else None,
-                move.expected_paid_reference,
-            ),
-            strict=True,
-        ):
+        for column, value in zip(columns, (*move_values(move), move.expected_paid_reference), strict=True):
             column.append(value)
     row = await conn.fetchrow(_WRITE_SQL, *columns)
     assert row is not None

@@ -323,13 +323,11 @@ class Move:
     expected_paid_reference: str | None = None
 
 
-async def write_move(conn: asyncpg.Connection, move: Move) -> Record:
-    """One round trip, one implicit transaction. Returns (applied, at): applied is False when the session
-    is no longer in the state the decision saw. Raises asyncpg.UniqueViolationError when the provider event
-    was recorded meanwhile."""
+def move_values(move: Move) -> tuple[object, ...]:
+    """A move's values in the order both move statements take them: $1..$24 here, and the columns of the
+    group form in `move_groups`."""
     received, amount, surplus = move.received, move.quarantine_amount, move.surplus
-    return await conn.fetchrow(
-        _MOVE_SQL,
+    return (
         move.session_id,
         move.to_status,
         move.paid_reference,
@@ -354,9 +352,14 @@ async def write_move(conn: asyncpg.Connection, move: Move) -> Record:
         amount.exponent if amount else None,
         surplus.amount_minor if surplus else None,
         surplus.exponent if surplus else None,
-        move.from_status,
-        move.expected_paid_reference,
     )
+
+
+async def write_move(conn: asyncpg.Connection, move: Move) -> Record:
+    """One round trip, one implicit transaction. Returns (applied, at): applied is False when the session
+    is no longer in the state the decision saw. Raises asyncpg.UniqueViolationError when the provider event
+    was recorded meanwhile."""
+    return await conn.fetchrow(_MOVE_SQL, *move_values(move), move.from_status, move.expected_paid_reference)
 
 
 # ---------------------------------------------------------------------------------------------- events
