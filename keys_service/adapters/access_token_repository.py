@@ -40,23 +40,7 @@ def _stored(row: asyncpg.Record) -> StoredAccessToken:
     )
 
 
-async def issue_context(
-    conn: asyncpg.Connection | asyncpg.Pool, merchant_id: uuid.UUID, session_id: uuid.UUID
-) -> tuple[bool, StoredAccessToken | None]:
-    """(whether the merchant exists, the session's token if it has one), in one round trip."""
-    row = await conn.fetchrow(
-        f"""SELECT m.id AS known_merchant, {", ".join("t." + c.strip() for c in _COLUMNS.split(","))}
-              FROM merchants m LEFT JOIN access_tokens t ON t.session_id = $2
-             WHERE m.id = $1""",
-        merchant_id,
-        session_id,
-    )
-    if row is None:
-        return False, None
-    return True, None if row["jti"] is None else _stored(row)
-
-
-async def insert(
+async def issue_for_session(
     conn: asyncpg.Connection | asyncpg.Pool,
     claims: AccessClaims,
     *,
@@ -64,21 +48,26 @@ async def insert(
     merchant_id: uuid.UUID,
     mode: KeyMode,
     audit_event: str,
-) -> StoredAccessToken | None:
-    """Insert the token and its audit row in one statement (one transaction, one round trip); None, and
-    no audit row, when the session already has a token (idempotent retry)."""
+) -> tuple[bool, StoredAccessToken] | None:
+    """The session's token in one statement (one round trip, one transaction): the one it already has (a
+    retry: (False, token), nothing written), or this new one with its audit row ((True, token)). None when a
+    concurrent call inserted the session's token after this statement's snapshot: read it then."""
     row = await conn.fetchrow(
-        f"""WITH inserted AS (
+        f"""WITH existing AS (
+                SELECT {_COLUMNS} FROM access_tokens WHERE session_id = $3
+            ), inserted AS (
                 INSERT INTO access_tokens (jti, merchant_id, session_id, mode, subject, issuer, audience, kid,
                                            iat, exp)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                SELECT $1::uuid, $2::uuid, $3::uuid, $4::text, $5::text, $6::text, $7::text, $8::text,
+                       $9::bigint, $10::bigint
+                 WHERE NOT EXISTS (SELECT 1 FROM existing)
                 ON CONFLICT (session_id) DO NOTHING
                 RETURNING {_COLUMNS}
             ), audited AS (
                 INSERT INTO audit_events (event_type, merchant_id, object_type, object_id, session_id, details)
                 SELECT $11, merchant_id, 'access_token', jti::text, session_id, $12::jsonb FROM inserted
             )
-            SELECT * FROM inserted""",
+            SELECT true AS fresh, * FROM inserted UNION ALL SELECT false AS fresh, * FROM existing""",
         uuid.UUID(claims.jti),
         merchant_id,
         uuid.UUID(claims.sid),
@@ -92,7 +81,7 @@ async def insert(
         audit_event,
         json.dumps({"kid": kid, "exp": claims.exp}, sort_keys=True),
     )
-    return None if row is None else _stored(row)
+    return None if row is None else (row["fresh"], _stored(row))
 
 
 async def by_session(

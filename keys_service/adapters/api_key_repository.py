@@ -13,25 +13,9 @@ import asyncpg
 from keys_service.domain.api_keys import KeyMode
 from keys_service.domain.key_status import KeyFacts, KeyStatus, evaluate_status
 
-_PLAIN_COLUMNS = (
-    "id, merchant_id, session_id, mode, prefix, hint, {t}(secret_ciphertext IS NOT NULL) AS has_secret, revealed_at,"
-    " metadata, rolled_from_id, roll_idempotency_key, created_at, expires_at, revoked_at, last_used_at"
-)
-
-
-def _columns(alias: str = "") -> str:
-    if not alias:
-        return _PLAIN_COLUMNS.format(t="")
-    names = [name.strip() for name in _PLAIN_COLUMNS.format(t="").split(",")]
-    return ", ".join(
-        f"({alias}.secret_ciphertext IS NOT NULL) AS has_secret"
-        if "has_secret" in name
-        else f"{alias}.{name}"
-        for name in names
-    )
-
-
-_COLUMNS = _columns()
+_COLUMNS = """id, merchant_id, session_id, mode, prefix, hint, (secret_ciphertext IS NOT NULL) AS has_secret,
+              revealed_at, metadata, rolled_from_id, roll_idempotency_key, created_at, expires_at, revoked_at,
+              last_used_at"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,33 +65,7 @@ def _stored(row: asyncpg.Record) -> StoredApiKey:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class IssueContext:
-    """What issuing a session's key needs to know first: the merchant's key prefix, and the key the
-    session already has (a retry), read together in one round trip."""
-
-    key_prefix: str
-    existing: StoredApiKey | None
-
-
-async def issue_context(
-    conn: asyncpg.Connection | asyncpg.Pool, merchant_id: uuid.UUID, session_id: uuid.UUID
-) -> IssueContext | None:
-    """None when the merchant does not exist."""
-    row = await conn.fetchrow(
-        f"""SELECT m.key_prefix AS merchant_key_prefix, {_columns("k")}
-              FROM merchants m
-              LEFT JOIN api_keys k ON k.session_id = $2 AND k.rolled_from_id IS NULL
-             WHERE m.id = $1""",
-        merchant_id,
-        session_id,
-    )
-    if row is None:
-        return None
-    return IssueContext(row["merchant_key_prefix"], None if row["id"] is None else _stored(row))
-
-
-async def insert_issued(
+async def issue_for_session(
     conn: asyncpg.Connection | asyncpg.Pool,
     *,
     key_id: uuid.UUID,
@@ -121,21 +79,26 @@ async def insert_issued(
     metadata: dict[str, str],
     audit_event: str,
     audit_details: dict[str, Any],
-) -> StoredApiKey | None:
-    """Insert the session's issued key and its audit row in one statement (one transaction, one round
-    trip); None, and no audit row, when the session already has a key (idempotent retry)."""
+) -> tuple[bool, StoredApiKey] | None:
+    """The session's issued key in one statement (one round trip, one transaction): the key it already has
+    (a retry: (False, key), nothing written), or this new key with its audit row ((True, key)). None when a
+    concurrent call inserted the session's key after this statement's snapshot: read it then."""
     row = await conn.fetchrow(
-        f"""WITH inserted AS (
+        f"""WITH existing AS (
+                SELECT {_COLUMNS} FROM api_keys WHERE session_id = $3 AND rolled_from_id IS NULL
+            ), inserted AS (
                 INSERT INTO api_keys (id, merchant_id, session_id, mode, prefix, hint, key_hash,
                                       secret_ciphertext, metadata)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+                SELECT $1::uuid, $2::uuid, $3::uuid, $4::text, $5::text, $6::text, $7::bytea, $8::bytea,
+                       $9::jsonb
+                 WHERE NOT EXISTS (SELECT 1 FROM existing)
                 ON CONFLICT (session_id) WHERE rolled_from_id IS NULL DO NOTHING
                 RETURNING {_COLUMNS}
             ), audited AS (
                 INSERT INTO audit_events (event_type, merchant_id, object_type, object_id, session_id, details)
                 SELECT $10, merchant_id, 'api_key', id::text, session_id, $11::jsonb FROM inserted
             )
-            SELECT * FROM inserted""",
+            SELECT true AS fresh, * FROM inserted UNION ALL SELECT false AS fresh, * FROM existing""",
         key_id,
         merchant_id,
         session_id,
@@ -148,7 +111,7 @@ async def insert_issued(
         audit_event,
         json.dumps(audit_details, sort_keys=True),
     )
-    return None if row is None else _stored(row)
+    return None if row is None else (row["fresh"], _stored(row))
 
 
 async def insert_rolled(

@@ -31,6 +31,7 @@ from keys_service.entrypoints.grpc_servicer import KeysServicer
 from keys_service.service_layer.access_links import AccessTokenService, AccessTokenSettings
 from keys_service.service_layer.customer_keys import CustomerKeyService
 from keys_service.service_layer.key_verifier import KeyVerifier
+from keys_service.service_layer.known_merchants import KnownMerchants
 from keys_service.service_layer.merchants import MerchantService
 from paygate.keys.v1 import keys_pb2_grpc
 from paygate_runtime.config import ConfigError, Env
@@ -117,11 +118,12 @@ def build(config: KeysConfig, database_url: str, pool: asyncpg.Pool) -> KeysRunt
     listener = InvalidationListener(database_url, cache)
     usage = UsageRecorder(pool, interval=config.usage_flush_s)
     verifier = KeyVerifier(pool, cache, usage, cache_enabled=lambda: listener.listening)
+    merchants = KnownMerchants(pool)
     servicer = KeysServicer(
         MerchantService(pool),
-        CustomerKeyService(pool, config.secret_box, verifier),
+        CustomerKeyService(pool, config.secret_box, verifier, merchants),
         verifier,
-        AccessTokenService(pool, config.access),
+        AccessTokenService(pool, config.access, merchants),
     )
     return KeysRuntime(servicer, verifier, cache, listener, usage)
 

@@ -25,6 +25,7 @@ from keys_service.domain.access_tokens import (
 from keys_service.domain.api_keys import KeyMode
 from keys_service.domain.audit_events import AuditEvent
 from keys_service.domain.ids import parse_uuid, required_uuid
+from keys_service.service_layer.known_merchants import KnownMerchants
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 
 
@@ -58,9 +59,12 @@ class AccessTokenSettings:
 
 
 class AccessTokenService:
-    def __init__(self, pool: asyncpg.Pool, settings: AccessTokenSettings) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, settings: AccessTokenSettings, merchants: KnownMerchants | None = None
+    ) -> None:
         self.pool = pool
         self.settings = settings
+        self.merchants = merchants or KnownMerchants(pool)
         self._jwks_json = json.dumps(jwks(settings.keyring), separators=(",", ":"))
 
     def link_for(self, stored: StoredAccessToken) -> AccessLink:
@@ -75,14 +79,7 @@ class AccessTokenService:
     async def issue(self, *, merchant_id: str, session_id: str, mode: KeyMode) -> StoredAccessToken:
         merchant_uuid = required_uuid(merchant_id, "merchant_id")
         session_uuid = required_uuid(session_id, "session_id")
-        # As for keys: one read (merchant and an earlier token), then one statement for token and audit row.
-        known_merchant, existing = await access_token_repository.issue_context(
-            self.pool, merchant_uuid, session_uuid
-        )
-        if not known_merchant:
-            raise NotFound("not_found", "merchant not found")
-        if existing is not None:
-            return self._same_issue(existing, str(merchant_uuid), mode)
+        await self.merchants.key_prefix(merchant_uuid)  # NOT_FOUND for an unknown merchant
         settings = self.settings
         claims = build_claims(
             iss=settings.issuer,
@@ -93,20 +90,21 @@ class AccessTokenService:
             iat=datetime.now(UTC),
             jti=new_jti(),
         )
-        kid = settings.keyring.active_kid
-        stored = await access_token_repository.insert(
+        # As for keys: one statement, the token and its audit row or the token a retry already got.
+        issued = await access_token_repository.issue_for_session(
             self.pool,
             claims,
-            kid=kid,
+            kid=settings.keyring.active_kid,
             merchant_id=merchant_uuid,
             mode=mode,
             audit_event=AuditEvent.ACCESS_TOKEN_ISSUED.value,
         )
-        if stored is None:
+        if issued is None:
             raced = await access_token_repository.by_session(self.pool, session_uuid)
             assert raced is not None
             return self._same_issue(raced, str(merchant_uuid), mode)
-        return stored
+        fresh, stored = issued
+        return stored if fresh else self._same_issue(stored, str(merchant_uuid), mode)
 
     @staticmethod
     def _same_issue(existing: StoredAccessToken, merchant_id: str, mode: KeyMode) -> StoredAccessToken:

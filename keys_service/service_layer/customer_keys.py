@@ -19,6 +19,7 @@ from keys_service.domain.ids import parse_uuid, required_uuid
 from keys_service.domain.key_status import KeyStatus, rolled_key_expiry, validate_grace_period
 from keys_service.domain.secret_box import SecretBox, SecretBoxError
 from keys_service.service_layer.key_verifier import KeyVerifier
+from keys_service.service_layer.known_merchants import KnownMerchants
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,17 @@ def _metadata(metadata: Mapping[str, str]) -> dict[str, str]:
 
 
 class CustomerKeyService:
-    def __init__(self, pool: asyncpg.Pool, box: SecretBox, verifier: KeyVerifier) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        box: SecretBox,
+        verifier: KeyVerifier,
+        merchants: KnownMerchants | None = None,
+    ) -> None:
         self.pool = pool
         self.box = box
         self.verifier = verifier
+        self.merchants = merchants or KnownMerchants(pool)
 
     async def issue(
         self, *, merchant_id: str, session_id: str, mode: KeyMode, metadata: Mapping[str, str]
@@ -72,17 +80,13 @@ class CustomerKeyService:
         merchant_uuid = required_uuid(merchant_id, "merchant_id")
         session_uuid = required_uuid(session_id, "session_id")
         clean_metadata = _metadata(metadata)
-        # Two round trips on this hot path (one read, one write statement), no transaction block: the
-        # key and its audit row are one statement, and a retry is answered by the read.
-        context = await api_key_repository.issue_context(self.pool, merchant_uuid, session_uuid)
-        if context is None:
-            raise NotFound("not_found", "merchant not found")
-        if context.existing is not None:
-            return self._same_issue(context.existing, str(merchant_uuid), mode)
-        generated = generate_customer_key(context.key_prefix, mode)
+        # One statement on this hot path once the merchant is known: the key and its audit row, or the key a
+        # retry already got. A fresh secret is generated either way; a retry's is dropped unseen.
+        prefix = await self.merchants.key_prefix(merchant_uuid)
+        generated = generate_customer_key(prefix, mode)
         key_id = uuid.uuid4()
         ciphertext = self.box.encrypt(generated.secret, str(key_id))
-        stored = await api_key_repository.insert_issued(
+        issued = await api_key_repository.issue_for_session(
             self.pool,
             key_id=key_id,
             merchant_id=merchant_uuid,
@@ -96,12 +100,13 @@ class CustomerKeyService:
             audit_event=AuditEvent.API_KEY_CREATED.value,
             audit_details={"mode": generated.mode.value, "hint": generated.hint},
         )
-        if stored is None:
+        if issued is None:
             # A concurrent call for the same session won the insert.
             raced = await api_key_repository.get_issued_for_session(self.pool, session_uuid)
             assert raced is not None
             return self._same_issue(raced, str(merchant_uuid), mode)
-        return stored
+        fresh, stored = issued
+        return stored if fresh else self._same_issue(stored, str(merchant_uuid), mode)
 
     @staticmethod
     def _same_issue(existing: StoredApiKey, merchant_id: str, mode: KeyMode) -> StoredApiKey:

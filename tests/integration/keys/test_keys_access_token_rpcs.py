@@ -3,6 +3,7 @@ revocation by jti, the JWK Set and signing-key rotation."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -194,3 +195,42 @@ async def test_rotation_keeps_old_links_and_signs_new_ones_with_new_kid(stack: S
     assert jwt.get_unverified_header(new.link.token)["kid"] == "rotated-2"
     status, document = await stack.request("GET", "/.well-known/jwks.json")
     assert status == 200 and [k["kid"] for k in document["keys"]] == ["rotated-2", old_kid]
+
+
+async def test_concurrent_issues_give_one_token_and_one_audit_row(stack: ServiceStack) -> None:
+    merchant = await stack.create_merchant()
+    session_id = str(uuid.uuid4())
+    request = keys_pb2.IssueAccessTokenRequest(merchant_id=merchant.id, session_id=session_id, mode=TEST)
+    replies = await asyncio.gather(*(stack.keys.IssueAccessToken(request, timeout=5) for _ in range(6)))
+    assert len({r.id for r in replies}) == 1
+    conn = await stack.db.admin()
+    try:
+        tokens = await conn.fetchval(
+            "SELECT count(*) FROM keys.access_tokens WHERE session_id = $1", uuid.UUID(session_id)
+        )
+        audits = await conn.fetchval(
+            "SELECT count(*) FROM keys.audit_events WHERE event_type = 'ACCESS_TOKEN_ISSUED' AND object_id = $1",
+            replies[0].id,
+        )
+    finally:
+        await conn.close()
+    assert (tokens, audits) == (1, 1)
+
+
+async def test_issue_refuses_an_unknown_merchant_and_another_merchants_session(stack: ServiceStack) -> None:
+    unknown = keys_pb2.IssueAccessTokenRequest(
+        merchant_id=str(uuid.uuid4()), session_id=str(uuid.uuid4()), mode=TEST
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stack.keys.IssueAccessToken(unknown, timeout=5)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    first = await stack.create_merchant()
+    issued = await issue_access(stack, first)
+    other = await stack.create_merchant(name="Other", prefix="other")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stack.keys.IssueAccessToken(
+            keys_pb2.IssueAccessTokenRequest(merchant_id=other.id, session_id=issued.session_id, mode=TEST),
+            timeout=5,
+        )
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_code(caught.value) == "session_token_conflict"
