@@ -38,6 +38,7 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline import (
+    CpuMeter,
     Exhausted,
     Figures,
     ServiceProcesses,
@@ -200,7 +201,7 @@ async def ingest_only(procs: ServiceProcesses, secret: str, seconds: float) -> d
 
 
 async def end_to_end(
-    procs: ServiceProcesses, merchant_id: str, secret: str, sessions: int
+    procs: ServiceProcesses, merchant_id: str, secret: str, sessions: int, meter: CpuMeter | None = None
 ) -> tuple[float, float]:
     ids = await _create_sessions(procs, merchant_id, sessions)
     deliveries = _signed(ids, secret)
@@ -213,6 +214,8 @@ async def end_to_end(
             connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
         ) as http:
             pending = iter(deliveries)
+            if meter is not None:
+                meter.start()
             begin = time.perf_counter()
 
             async def sender() -> None:
@@ -232,6 +235,8 @@ async def end_to_end(
                     break
                 await asyncio.sleep(0.02)
             elapsed = time.perf_counter() - begin
+            if meter is not None:
+                meter.stop()
     finally:
         await conn.close()
     return done / elapsed, elapsed
@@ -241,6 +246,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--sessions", type=int, default=1500, help="sessions in the end-to-end phase")
+    parser.add_argument("--e2e-only", action="store_true", help="only the end-to-end phase")
     args = parser.parse_args()
     print(f"webhook gateway benchmark: {os.cpu_count()} cores, durable commits (fsync on), client in-process")
     async with bench_database() as db:
@@ -251,26 +257,34 @@ async def main() -> None:
             merchant_id = await create_bench_merchant(procs)
             secret = procs.secrets["PAYGATE_STRIPE_WEBHOOK_SECRETS"]
             sample_body = _signed([str(uuid.uuid4())], secret)[0][0]
-            hello = await hello_world(sample_body, args.seconds)
-            print(f"aiohttp hello-world POST ({len(sample_body)}-byte body)")
-            for c, figures in hello.items():
-                print(_line(figures, f"hello-world, concurrency {c}"))
-            print(
-                "signed Stripe webhooks, reply path only (a type stored as ignored: verify + durable insert)"
+            if not args.e2e_only:
+                hello = await hello_world(sample_body, args.seconds)
+                print(f"aiohttp hello-world POST ({len(sample_body)}-byte body)")
+                for c, figures in hello.items():
+                    print(_line(figures, f"hello-world, concurrency {c}"))
+                print(
+                    "signed Stripe webhooks, reply path only (a type stored as ignored: verify + durable insert)"
+                )
+                alone = await ingest_only(procs, secret, args.seconds)
+                for c, figures in alone.items():
+                    print(_line(figures, f"webhook replies, no apply behind, concurrency {c}"))
+                print("signed Stripe webhooks paying real sessions (apply and fulfilment run meanwhile)")
+                replies = await webhook_replies(procs, merchant_id, secret, args.seconds)
+                for c, figures in replies.items():
+                    print(_line(figures, f"webhook replies, concurrency {c}"))
+            meter = CpuMeter(
+                {f"{name} service": procs.pid(name) for name in ("gateway", "session", "keys", "billing")}
             )
-            alone = await ingest_only(procs, secret, args.seconds)
-            for c, figures in alone.items():
-                print(_line(figures, f"webhook replies, no apply behind, concurrency {c}"))
-            print("signed Stripe webhooks paying real sessions (apply and fulfilment run meanwhile)")
-            replies = await webhook_replies(procs, merchant_id, secret, args.seconds)
-            for c, figures in replies.items():
-                print(_line(figures, f"webhook replies, concurrency {c}"))
-            rate, elapsed = await end_to_end(procs, merchant_id, secret, args.sessions)
+            rate, elapsed = await end_to_end(procs, merchant_id, secret, args.sessions, meter)
             print("end to end")
             print(
                 f"  {'webhook -> fulfilled session (invoice, key, token)':<52} {rate:8.0f}/s   "
                 f"{args.sessions} sessions in {elapsed:.2f} s"
             )
+            print("  where the CPU goes per fulfilled session (psutil; all processes share both cores):")
+            print("\n".join(meter.report(args.sessions, "fulfilled session")))
+            if args.e2e_only:
+                return
             print("ratios and goals")
             for c in CONCURRENCIES:
                 ratio = alone[c].rate_per_s / hello[c].rate_per_s if hello[c].rate_per_s else 0.0
