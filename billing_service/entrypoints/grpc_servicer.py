@@ -1,6 +1,7 @@
 """BillingService over gRPC: decode the request, call the use case, encode the answer.
 
-Domain errors propagate to the server interceptor, which maps them to a status and a stable code.
+Domain errors propagate to the shared RPC wrapper (`paygate_runtime.grpc_server.guarded_rpc`), which maps them
+to a status and a stable code.
 """
 
 from __future__ import annotations

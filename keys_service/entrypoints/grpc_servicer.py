@@ -1,6 +1,7 @@
 """gRPC adapter of the keys service: translate messages, call the service layer, translate back.
 
-Domain errors raised below are mapped to a status and a stable `paygate-error-code` by the shared interceptor.
+Domain errors raised below are mapped to a status and a stable `paygate-error-code` by the shared RPC wrapper
+(`paygate_runtime.grpc_server.guarded_rpc`).
 """
 
 from __future__ import annotations

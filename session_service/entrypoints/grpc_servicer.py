@@ -1,6 +1,7 @@
 """gRPC adapter of the session service: wire messages in, use cases called, wire messages out.
 
-No decisions here; DomainErrors raised by the layers below become status codes in the server interceptor.
+No decisions here; DomainErrors raised by the layers below become status codes in the shared RPC wrapper
+(`paygate_runtime.grpc_server.guarded_rpc`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from paygate.billing.v1 import billing_pb2_grpc
 from paygate.keys.v1 import keys_pb2_grpc
 from paygate.session.v1 import session_pb2_grpc
-from paygate_runtime.grpc_client import open_channel
+from paygate_runtime.grpc_client import DeadlineChannel, open_channel
 from paygate_runtime.settings import CommonSettings
 
 
@@ -20,7 +20,7 @@ class ServiceClients:
     session: session_pb2_grpc.SessionServiceStub
     billing: billing_pb2_grpc.BillingServiceStub
     keys: keys_pb2_grpc.KeysServiceStub
-    channels: dict[str, grpc.aio.Channel]
+    channels: dict[str, DeadlineChannel]
 
     @classmethod
     def connect(cls, common: CommonSettings) -> ServiceClients:

@@ -1,4 +1,4 @@
-"""Schema isolation by role, migrations, gRPC health and reflection, and the request-id/error interceptor."""
+"""Schema isolation by role, migrations, gRPC health and reflection, and the request-id/error mapping."""
 
 from __future__ import annotations
 
