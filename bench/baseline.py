@@ -59,7 +59,8 @@ class Figures:
 
 class CpuMeter:
     """CPU seconds (user + system) spent by named processes and by all PostgreSQL processes between
-    `start()` and `stop()`: where the cores went, which a profile of one process cannot show."""
+    `start()` and `stop()` (summed over every such window): where the cores went, which a profile of one
+    process cannot show."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = {**pids, "benchmark client": os.getpid()}
@@ -85,8 +86,10 @@ class CpuMeter:
         self._before = self._now()
 
     def stop(self) -> None:
+        """Adds what was spent since `start()`: several measured windows add up."""
         after = self._now()
-        self.spent = {label: after[label] - self._before.get(label, 0.0) for label in after}
+        for label, seconds in after.items():
+            self.spent[label] = self.spent.get(label, 0.0) + seconds - self._before.get(label, 0.0)
 
     def report(self, per: int, unit: str) -> list[str]:
         """Lines of CPU milliseconds per `unit`, largest first, and their total."""
@@ -150,8 +153,10 @@ def figures_from(latencies: list[float], elapsed: float) -> Figures:
     return Figures(len(ordered) / elapsed, statistics.median(ordered) * 1000, p99 * 1000, len(ordered))
 
 
-async def empty_unary_baseline(concurrency: int = 4, seconds: float = 3.0) -> Figures:
-    """An empty grpc.aio unary call against a server in another process: the ceiling of any RPC here."""
+@contextlib.asynccontextmanager
+async def empty_unary_server() -> AsyncIterator[Callable[[int, float], Awaitable[Figures]]]:
+    """An empty grpc.aio server in another process, kept up so a benchmark can measure the ceiling again in
+    every round, next to its own figure; yields `measure_empty(concurrency, seconds)`."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", EMPTY_SERVER, stdout=asyncio.subprocess.PIPE
     )
@@ -161,10 +166,20 @@ async def empty_unary_baseline(concurrency: int = 4, seconds: float = 3.0) -> Fi
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             method = channel.unary_unary("/bench.Empty/Call")
             await channel.channel_ready()
-            return await measure(lambda: method(b"", timeout=5), concurrency, seconds)
+
+            async def measure_empty(concurrency: int, seconds: float) -> Figures:
+                return await measure(lambda: method(b"", timeout=5), concurrency, seconds)
+
+            yield measure_empty
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def empty_unary_baseline(concurrency: int = 4, seconds: float = 3.0) -> Figures:
+    """An empty grpc.aio unary call against a server in another process: the ceiling of any RPC here."""
+    async with empty_unary_server() as measure_empty:
+        return await measure_empty(concurrency, seconds)
 
 
 async def pg_commit_baseline(dsn: str, concurrency: int = 4, seconds: float = 3.0) -> Figures:
