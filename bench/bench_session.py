@@ -263,7 +263,7 @@ def _area(filename: str, name: str) -> str:
         ("grpc", "grpc (aio server/client, cygrpc)"),
         ("protobuf", "protobuf encode/decode"),
         ("session_service", "session service code"),
-        ("paygate_runtime", "paygate runtime (interceptors)"),
+        ("paygate_runtime", "paygate runtime (RPC wrappers)"),
         ("asyncio", "asyncio machinery"),
     ):
         if marker in filename:

@@ -7,7 +7,6 @@ claimer, so a crashed gateway's work becomes due again by itself and another rep
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from datetime import datetime
 from typing import Final
 
 import asyncpg
+
+from webhook_gateway.adapters.group_writer import GroupWriter
 
 RECEIVED: Final = "received"
 APPLIED: Final = "applied"
@@ -78,6 +79,19 @@ class NewEvent:
     provider_reference: str | None
     first_attempt_in_s: float
     claim: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The final status (or `failed`) of an applied event, as `InboxRepository.finish` records it."""
+
+    inbox_id: str
+    status: str
+    outcome: str | None
+    merchant_id: str | None = None
+    mode: str | None = None
+    quarantine_id: str | None = None
+    last_error: str | None = None
 
 
 def _event(row: asyncpg.Record) -> InboxEvent:
@@ -237,21 +251,32 @@ class InboxRepository:
         last_error: str | None = None,
     ) -> None:
         """Record a final status (or `failed`); only a `received` row moves, so a late writer loses."""
-        await self.pool.execute(
-            """UPDATE inbox_events
-                  SET status = $2, outcome = $3,
-                      merchant_id = COALESCE($4, merchant_id), mode = COALESCE($5, mode),
-                      quarantine_id = COALESCE($6, quarantine_id), last_error = $7,
-                      next_attempt_at = NULL, updated_at = now()
-                WHERE id = $1 AND status = 'received'""",
-            uuid.UUID(inbox_id),
-            status,
-            outcome,
-            _uuid_or_none(merchant_id),
-            mode,
-            quarantine_id,
-            last_error,
+        await self.finish_many(
+            [Finish(inbox_id, status, outcome, merchant_id, mode, quarantine_id, last_error)]
         )
+
+    async def finish_many(self, items: Sequence[Finish]) -> list[None]:
+        """`finish` for a batch, in one statement (one commit). As one after the other: the first verdict for
+        an event wins (an UPDATE ... FROM that joins a row twice would pick one at random)."""
+        firsts = list({item.inbox_id: item for item in reversed(items)}.values())
+        await self.pool.execute(
+            """UPDATE inbox_events AS e
+                  SET status = f.status, outcome = f.outcome,
+                      merchant_id = COALESCE(f.merchant_id, e.merchant_id), mode = COALESCE(f.mode, e.mode),
+                      quarantine_id = COALESCE(f.quarantine_id, e.quarantine_id), last_error = f.last_error,
+                      next_attempt_at = NULL, updated_at = now()
+                 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[],
+                             $7::text[]) AS f(id, status, outcome, merchant_id, mode, quarantine_id, last_error)
+                WHERE e.id = f.id AND e.status = 'received'""",
+            [uuid.UUID(i.inbox_id) for i in firsts],
+            [i.status for i in firsts],
+            [i.outcome for i in firsts],
+            [_uuid_or_none(i.merchant_id) for i in firsts],
+            [i.mode for i in firsts],
+            [i.quarantine_id for i in firsts],
+            [i.last_error for i in firsts],
+        )
+        return [None] * len(items)
 
     async def retry_later(self, inbox_id: str, *, delay_s: float, error: str) -> None:
         await self.pool.execute(
@@ -333,50 +358,11 @@ class InboxRepository:
         return event.received_at, uuid.UUID(event.id)
 
 
-class InboxWriter:
-    """Group commit for webhook replies: events arriving together share one INSERT and one commit.
-
-    Up to `max_inflight` writes run at once; whatever arrives meanwhile waits for the next write and goes
-    in as one batch. An idle gateway therefore writes each event alone (no added latency), and a busy one
-    pays one round trip and one fsync per batch instead of per event.
-    """
+class InboxWriter(GroupWriter[NewEvent, Stored]):
+    """Group commit for webhook replies: events arriving together share one INSERT and one commit."""
 
     def __init__(self, repo: InboxRepository, *, max_batch: int = 256, max_inflight: int = 4) -> None:
-        self.repo = repo
-        self.max_batch = max_batch
-        self.max_inflight = max_inflight
-        self._pending: list[tuple[NewEvent, asyncio.Future[Stored]]] = []
-        self._inflight = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        super().__init__(repo.store_many, max_batch=max_batch, max_inflight=max_inflight)
 
     async def store(self, item: NewEvent) -> Stored:
-        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
-        if self._inflight < self.max_inflight:
-            self._inflight += 1
-            task = asyncio.create_task(self._drain())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                batch = self._pending[: self.max_batch]
-                del self._pending[: self.max_batch]
-                try:
-                    results = await self.repo.store_many([item for item, _ in batch])
-                except BaseException as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(
-                                exc if isinstance(exc, Exception) else RuntimeError("cancelled")
-                            )
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-        finally:
-            self._inflight -= 1
+        return await self.submit(item)

@@ -31,11 +31,13 @@ import grpc
 from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.grpc_errors import error_code, is_transient
 from paygate_runtime.tasks import cancel_and_wait
+from webhook_gateway.adapters.group_writer import GroupWriter
 from webhook_gateway.adapters.inbox_repository import (
     FAILED,
     IGNORED,
     QUARANTINED,
     UNKNOWN_SESSION,
+    Finish,
     InboxEvent,
     InboxRepository,
 )
@@ -117,6 +119,8 @@ class EventProcessor:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.repo = repo
+        # Applies finish together under load (the relay runs `concurrency` at once): one commit per batch.
+        self.finisher: GroupWriter[Finish, None] = GroupWriter(repo.finish_many, max_inflight=2)
         self.session = session
         self.settings = settings
         self.clock = clock
@@ -157,14 +161,16 @@ class EventProcessor:
             log.exception("applying a webhook event failed", extra={"inbox_id": event.id})
             await self._retry(event, f"internal_error: {type(exc).__name__}")
             return
-        await self.repo.finish(
-            event.id,
-            status=verdict.status,
-            outcome=verdict.outcome,
-            merchant_id=verdict.merchant_id,
-            mode=verdict.mode,
-            quarantine_id=verdict.quarantine_id,
-            last_error=verdict.last_error,
+        await self.finisher.submit(
+            Finish(
+                event.id,
+                status=verdict.status,
+                outcome=verdict.outcome,
+                merchant_id=verdict.merchant_id,
+                mode=verdict.mode,
+                quarantine_id=verdict.quarantine_id,
+                last_error=verdict.last_error,
+            )
         )
 
     async def _retry(self, event: InboxEvent, error: str) -> None:
@@ -305,33 +311,49 @@ BUSY_PAUSE_S = 0.1
 async def run_relay(
     processor: EventProcessor, stop: asyncio.Event | None = None, gauge: IngressGauge | None = None
 ) -> None:
-    """Poll for due events forever (or until `stop`), apply them with bounded concurrency; during a burst of
-    webhook replies, in small paced batches (see IngressGauge)."""
+    """Poll for due events forever (or until `stop`) and keep up to `concurrency` applies running; during a
+    burst of webhook replies, claim a few at a time, paced (see IngressGauge).
+
+    A claim takes only as many rows as there are free slots, refilled once a quarter of them is free: no
+    claimed row waits behind others while its lease runs, and the pipeline never empties to refill (waiting
+    for a whole batch let its slowest apply idle the other slots)."""
     settings = processor.settings
-    limit = asyncio.Semaphore(settings.concurrency)
+    refill_at = max(1, settings.concurrency // 4)
+    running: set[asyncio.Task[None]] = set()
 
     async def one(event: InboxEvent) -> None:
-        async with limit:
-            try:
-                await processor.process(event)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("relay apply failed", extra={"inbox_id": event.id})
-
-    while stop is None or not stop.is_set():
-        busy = gauge is not None and gauge.busy
-        batch_size = BUSY_BATCH_SIZE if busy else settings.batch_size
         try:
-            events = await processor.repo.claim_due(batch_size, settings.lease_s, processor.providers)
+            await processor.process(event)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.warning("relay could not claim events; retrying", exc_info=True)
-            events = []
-        if events:
-            await asyncio.gather(*(one(event) for event in events))
-        if busy:
-            await asyncio.sleep(BUSY_PAUSE_S)
-        elif len(events) < batch_size:
-            await asyncio.sleep(settings.interval_s)
+            log.exception("relay apply failed", extra={"inbox_id": event.id})
+
+    try:
+        while stop is None or not stop.is_set():
+            busy = gauge is not None and gauge.busy
+            free = settings.concurrency - len(running)
+            if free < refill_at:
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            limit = min(free, BUSY_BATCH_SIZE if busy else settings.batch_size)
+            try:
+                events = await processor.repo.claim_due(limit, settings.lease_s, processor.providers)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("relay could not claim events; retrying", exc_info=True)
+                events = []
+            for event in events:
+                task = asyncio.create_task(one(event), name=f"relay-{event.id}")
+                running.add(task)
+                task.add_done_callback(running.discard)
+            if busy:
+                await asyncio.sleep(BUSY_PAUSE_S)
+            elif len(events) < limit:
+                await asyncio.sleep(settings.interval_s)
+        # Stopped: let the applies already running record their verdicts.
+        await asyncio.gather(*running, return_exceptions=True)
+    finally:
+        # Cancelled: the rows keep their lease and are due again when it ends.
+        await cancel_and_wait(running, timeout=5)

@@ -6,7 +6,8 @@ import asyncio
 
 from paygate_runtime.db import create_pool
 from support.database import TestDatabase
-from webhook_gateway.adapters.inbox_repository import InboxRepository, InboxWriter, NewEvent
+from webhook_gateway.adapters.group_writer import GroupWriter
+from webhook_gateway.adapters.inbox_repository import Finish, InboxRepository, InboxWriter, NewEvent
 
 
 def _new(event_id: str, status: str = "received", claim: bool = True) -> NewEvent:
@@ -47,5 +48,35 @@ async def test_batch_with_duplicates_stores_each_event_once(clean_db: TestDataba
         assert {row["event_id"] for row in rows} == {"evt_old", "evt_a", "evt_b"} | {
             f"evt_{i}" for i in range(7)
         }
+    finally:
+        await pool.close()
+
+
+async def test_finishes_written_together_each_record_their_own_verdict(clean_db: TestDatabase) -> None:
+    pool = await create_pool(clean_db.runtime_dsn("gateway"), "gateway", min_size=1, max_size=2)
+    try:
+        repo = InboxRepository(pool)
+        stored = await repo.store_many([_new(f"evt_f{i}") for i in range(20)])
+        events = [s.event for s in stored if s.event is not None]
+        finisher: GroupWriter[Finish, None] = GroupWriter(repo.finish_many, max_inflight=1)
+        outcomes = ["applied", "duplicate", "amount_mismatch", "already_paid"]
+        await asyncio.gather(
+            *(
+                finisher.submit(
+                    Finish(e.id, "applied", outcomes[i % 4], quarantine_id=f"q{i}" if i % 4 == 2 else None)
+                )
+                for i, e in enumerate(events)
+            ),
+            # A late second verdict for an event already final changes nothing.
+            finisher.submit(Finish(events[0].id, "failed", "late", last_error="too late")),
+        )
+        rows = {
+            row["event_id"]: row
+            for row in await pool.fetch("SELECT event_id, status, outcome, quarantine_id FROM inbox_events")
+        }
+        for i in range(20):
+            row = rows[f"evt_f{i}"]
+            assert (row["status"], row["outcome"]) == ("applied", outcomes[i % 4])
+            assert row["quarantine_id"] == (f"q{i}" if i % 4 == 2 else None)
     finally:
         await pool.close()
