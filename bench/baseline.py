@@ -331,6 +331,18 @@ async def create_sessions(stub: Any, merchant_id: str, count: int, provider: str
     return ids
 
 
+async def wait_fulfilled(conn: asyncpg.Connection, wanted: list[Any], begin: float, limit_s: float) -> int:
+    """Poll until every session in `wanted` is fulfilled (or `limit_s` after `begin`); returns how many are."""
+    while True:
+        done = await conn.fetchval(
+            "SELECT count(*) FROM session.sessions WHERE fulfilment_status = 'done' AND id = ANY($1::uuid[])",
+            wanted,
+        )
+        if done >= len(wanted) or time.perf_counter() - begin > limit_s:
+            return done
+        await asyncio.sleep(0.02)
+
+
 async def create_bench_merchant(procs: ServiceProcesses) -> str:
     """A test-mode merchant on the keys service of `procs`; returns its id."""
     from paygate.common.v1 import common_pb2

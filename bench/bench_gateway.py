@@ -47,6 +47,7 @@ from baseline import (
     create_sessions,
     free_port,
     measure,
+    wait_fulfilled,
 )
 
 from paygate.session.v1 import session_pb2_grpc
@@ -226,14 +227,7 @@ async def end_to_end(
                             raise RuntimeError(f"webhook answered {response.status}")
 
             await asyncio.gather(*(sender() for _ in range(64)))
-            while True:
-                done = await conn.fetchval(
-                    "SELECT count(*) FROM session.sessions WHERE fulfilment_status = 'done' AND id = ANY($1::uuid[])",
-                    wanted,
-                )
-                if done >= len(wanted) or time.perf_counter() - begin > 600:
-                    break
-                await asyncio.sleep(0.02)
+            done = await wait_fulfilled(conn, wanted, begin, 600)
             elapsed = time.perf_counter() - begin
             if meter is not None:
                 meter.stop()

@@ -49,6 +49,7 @@ from baseline import (
     free_port,
     measure,
     pg_commit_baseline,
+    wait_fulfilled,
 )
 
 from paygate.common.v1 import common_pb2
@@ -216,14 +217,7 @@ async def _fulfil_once(
             await stub.ApplyPaymentEvent(_succeeded(session_id), timeout=10)
 
     await asyncio.gather(*(payer() for _ in range(concurrency)))
-    while True:
-        done = await conn.fetchval(
-            "SELECT count(*) FROM session.sessions WHERE fulfilment_status = 'done' AND id = ANY($1::uuid[])",
-            wanted,
-        )
-        if done >= len(wanted) or time.perf_counter() - begin > 300:
-            break
-        await asyncio.sleep(0.02)
+    done = await wait_fulfilled(conn, wanted, begin, 300)
     elapsed = time.perf_counter() - begin
     if meter is not None:
         meter.stop()
