@@ -498,11 +498,14 @@ async def expire_due(conn: asyncpg.Connection, batch: int) -> list[Record]:
 @dataclass(frozen=True, slots=True)
 class ClaimedRow:
     id: int
-    session_id: uuid.UUID
     kind: str
     attempts: int
     # The session's columns as the claim read them (plus the claim's own `outbox_*` columns).
     session: Record
+
+    @property
+    def session_id(self) -> uuid.UUID:
+        return self.session["id"]
 
 
 async def claim_outbox(conn: asyncpg.Connection, limit: int, lease_s: float) -> list[ClaimedRow]:
@@ -523,14 +526,7 @@ async def claim_outbox(conn: asyncpg.Connection, limit: int, lease_s: float) -> 
         limit,
         lease_s,
     )
-    return [
-        ClaimedRow(row["outbox_id"], row["id"], row["outbox_kind"], row["outbox_attempts"], row)
-        for row in rows
-    ]
-
-
-async def session_for_outbox(conn: asyncpg.Connection, session_id: uuid.UUID) -> Record | None:
-    return await conn.fetchrow("SELECT * FROM sessions WHERE id = $1", session_id)
+    return [ClaimedRow(row["outbox_id"], row["outbox_kind"], row["outbox_attempts"], row) for row in rows]
 
 
 async def record_fulfilment(
@@ -571,6 +567,8 @@ async def record_fulfilment(
                       access_token_id = COALESCE(access_token_id, $7),
                       fulfilment_status = CASE WHEN EXISTS (SELECT 1 FROM done) THEN 'done'
                                                ELSE fulfilment_status END
+                -- Touch the row only with something to store: a step ($10 holds the steps and then
+                -- fulfilment_done) or the completion.
                 WHERE id = $2 AND (cardinality($10::text[]) > 1 OR EXISTS (SELECT 1 FROM done))
            ), mail AS (
                INSERT INTO outbox (session_id, kind) SELECT $2, 'email' WHERE $9 AND EXISTS (SELECT 1 FROM done)

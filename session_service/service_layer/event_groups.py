@@ -26,20 +26,23 @@ import asyncpg
 
 from paygate_runtime.errors import NotFound, Unavailable
 from session_service.adapters import move_groups
-from session_service.domain.payment_events import ApplyOutcome, PaymentEvent, decide
+from session_service.domain.payment_events import PaymentEvent
 from session_service.service_layer.payment_events import (
     Applied,
     EventCommand,
-    after_move,
+    PlannedMove,
     apply_payment_event,
-    move_for,
     payment_event_of,
-    snapshot_of,
+    plan,
     validate_command,
 )
 
 # Large enough to absorb a burst from every gateway replica, small enough that one statement stays short.
 DEFAULT_MAX_GROUP = 64
+
+
+def _stopping() -> Unavailable:
+    return Unavailable("shutting_down", "the session service is stopping")
 
 
 @dataclass(slots=True)
@@ -101,11 +104,7 @@ class GroupedEventApplier:
                     await self._apply_group(group)
                 except BaseException as error:
                     # A cancelled drain (shutdown) must not leave its group's callers waiting forever.
-                    failure = (
-                        Unavailable("shutting_down", "the session service is stopping")
-                        if isinstance(error, asyncio.CancelledError)
-                        else error
-                    )
+                    failure = _stopping() if isinstance(error, asyncio.CancelledError) else error
                     for waiting in group:
                         waiting.fail(failure)
                     if not isinstance(error, Exception):
@@ -114,7 +113,7 @@ class GroupedEventApplier:
             self._drain_task = None
             # Only on shutdown: nobody is left to apply these, and the gateway keeps them to retry.
             while self._queue:
-                self._queue.popleft().fail(Unavailable("shutting_down", "the session service is stopping"))
+                self._queue.popleft().fail(_stopping())
 
     def _take_group(self) -> list[_Waiting]:
         group: list[_Waiting] = []
@@ -141,36 +140,27 @@ class GroupedEventApplier:
         again: list[_Waiting] = []
         async with self.pool.acquire() as conn:
             rows = await move_groups.read_for_events(conn, [w.key for w in group])
-            decided = []
+            decided: list[tuple[_Waiting, PlannedMove]] = []
             for waiting, row in zip(group, rows, strict=True):
                 if row is None:
                     waiting.fail(NotFound("session_not_found", "no such session"))
-                elif row["prior_outcome"] is not None:
-                    waiting.resolve(
-                        Applied(
-                            ApplyOutcome.DUPLICATE,
-                            ApplyOutcome(row["prior_outcome"]),
-                            dict(row),
-                            row["prior_quarantine_id"],
-                        )
-                    )
+                    continue
+                planned = plan(row, waiting.command, waiting.event)
+                if isinstance(planned, Applied):
+                    waiting.resolve(planned)
                 else:
-                    decision = decide(snapshot_of(row), waiting.event)
-                    quarantine_id = uuid.uuid4() if decision.quarantine else None
-                    decided.append((waiting, row, decision, quarantine_id))
+                    decided.append((waiting, planned))
             if decided:
-                moves = [move_for(row, w.command, decision, qid) for w, row, decision, qid in decided]
                 try:
-                    written = await move_groups.write_moves(conn, moves)
+                    written = await move_groups.write_moves(conn, [planned.move() for _, planned in decided])
                 except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
                     # Nothing of the group was written. A deadlock cannot come from groups (they skip
                     # locked rows) but could from a wait on another replica's uncommitted event key.
-                    again = [w for w, _, _, _ in decided]
+                    again = [waiting for waiting, _ in decided]
                 else:
-                    for waiting, row, decision, quarantine_id in decided:
-                        if row["id"] in written.applied:
-                            after = after_move(row, decision, waiting.command, written.at)
-                            waiting.resolve(Applied(decision.outcome, None, after, quarantine_id))
+                    for waiting, planned in decided:
+                        if planned.row["id"] in written.applied:
+                            waiting.resolve(planned.applied_at(written.at))
                         else:
                             again.append(waiting)
         for waiting in again:
@@ -182,7 +172,7 @@ class GroupedEventApplier:
         try:
             waiting.resolve(await apply_payment_event(self.pool, waiting.command))
         except asyncio.CancelledError:
-            waiting.fail(Unavailable("shutting_down", "the session service is stopping"))
+            waiting.fail(_stopping())
             raise
         except Exception as error:
             waiting.fail(error)

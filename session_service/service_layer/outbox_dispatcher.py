@@ -22,7 +22,6 @@ import contextlib
 import json
 import logging
 import random
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,9 +164,9 @@ class OutboxDispatcher:
     async def _process(self, row: repo.ClaimedRow) -> None:
         try:
             if row.kind == "fulfil":
-                await self.fulfil(row.id, row.session_id, row.session)
+                await self.fulfil(row.id, row.session)
             else:
-                await self.send_mail(row.id, row.session_id, row.session)
+                await self.send_mail(row.id, row.session)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -195,12 +194,9 @@ class OutboxDispatcher:
                     {"attempt": attempts, "error": reason[:300], "retry_in_s": round(delay, 3)},
                 )
 
-    async def fulfil(self, outbox_id: int, session_id: uuid.UUID, session: Any = None) -> None:
-        """`session` as the claim read it; read here when not given."""
-        if session is None:
-            async with self.pool.acquire() as conn:
-                session = await repo.session_for_outbox(conn, session_id)
-        assert session is not None
+    async def fulfil(self, outbox_id: int, session: Any) -> None:
+        """`session`: the session's row as the claim read it."""
+        session_id = session["id"]
         invoice_call = None if session["invoice_id"] else self.downstream.issue_invoice(session)
         results = await asyncio.gather(
             invoice_call if invoice_call is not None else _none(),
@@ -253,11 +249,8 @@ class OutboxDispatcher:
             return issued_key, issued_token, error
         return issued_key, issued_token, None
 
-    async def send_mail(self, outbox_id: int, session_id: uuid.UUID, session: Any = None) -> None:
-        if session is None:
-            async with self.pool.acquire() as conn:
-                session = await repo.session_for_outbox(conn, session_id)
-        assert session is not None
+    async def send_mail(self, outbox_id: int, session: Any) -> None:
+        session_id = session["id"]
         if self.mailer is None or not session["customer_email"]:
             reason = (
                 "mail is disabled (PAYGATE_SMTP_HOST unset)" if self.mailer is None else "no customer email"

@@ -127,16 +127,43 @@ async def _attempt(conn: asyncpg.Connection, command: EventCommand, event: Payme
     row = await repo.read_for_event(conn, session_id, command.provider, command.provider_event_id)
     if row is None:
         raise NotFound("session_not_found", "no such session")
+    planned = plan(row, command, event)
+    if isinstance(planned, Applied):
+        return planned
+    written = await repo.write_move(conn, planned.move())
+    if not written["applied"]:
+        return None
+    return planned.applied_at(written["at"])
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMove:
+    """What one event writes, decided on its session's row as read. The write is conditional on that row's
+    state; once it has committed, `applied_at` gives the caller's answer without reading the row back."""
+
+    row: Any
+    command: EventCommand
+    decision: Decision
+    quarantine_id: uuid.UUID | None
+
+    def move(self) -> repo.Move:
+        return _move_for(self.row, self.command, self.decision, self.quarantine_id)
+
+    def applied_at(self, committed_at: datetime) -> Applied:
+        after = _after(self.row, self.decision, self.command, committed_at)
+        return Applied(self.decision.outcome, None, after, self.quarantine_id)
+
+
+def plan(row: Any, command: EventCommand, event: PaymentEvent) -> Applied | PlannedMove:
+    """For a session row read with the event's `prior_*` columns: the answer to a redelivery (its first
+    outcome; nothing to write), or the move the pure decision makes. Shared by the one-event and the group
+    form, so both answer and write alike."""
     if row["prior_outcome"] is not None:
         return Applied(
             ApplyOutcome.DUPLICATE, ApplyOutcome(row["prior_outcome"]), dict(row), row["prior_quarantine_id"]
         )
     decision = decide(snapshot_of(row), event)
-    quarantine_id = uuid.uuid4() if decision.quarantine else None
-    written = await repo.write_move(conn, move_for(row, command, decision, quarantine_id))
-    if not written["applied"]:
-        return None
-    return Applied(decision.outcome, None, after_move(row, decision, command, written["at"]), quarantine_id)
+    return PlannedMove(row, command, decision, uuid.uuid4() if decision.quarantine else None)
 
 
 async def _resolve_session_id(conn: asyncpg.Connection, command: EventCommand) -> uuid.UUID:
@@ -151,7 +178,7 @@ async def _resolve_session_id(conn: asyncpg.Connection, command: EventCommand) -
     return found
 
 
-def move_for(
+def _move_for(
     row: Any, command: EventCommand, decision: Decision, quarantine_id: uuid.UUID | None
 ) -> repo.Move:
     new_status = decision.new_status.value if decision.new_status else None
@@ -197,7 +224,7 @@ def move_for(
     )
 
 
-def after_move(row: Any, decision: Decision, command: EventCommand, committed_at: datetime) -> dict[str, Any]:
+def _after(row: Any, decision: Decision, command: EventCommand, committed_at: datetime) -> dict[str, Any]:
     """The row as the write left it, without reading it back."""
     after = dict(row)
     if decision.new_status is not None:
