@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
+from keys_service.adapters import audit_log
 from keys_service.domain.access_tokens import AccessClaims
 from keys_service.domain.api_keys import KeyMode
+from keys_service.domain.audit_events import AuditEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +48,10 @@ async def issue_for_session(
     kid: str,
     merchant_id: uuid.UUID,
     mode: KeyMode,
-    audit_event: str,
-) -> tuple[bool, StoredAccessToken] | None:
-    """The session's token in one statement (one round trip, one transaction): the one it already has (a
-    retry: (False, token), nothing written), or this new one with its audit row ((True, token)). None when a
-    concurrent call inserted the session's token after this statement's snapshot: read it then."""
+    audit_event: AuditEvent,
+) -> tuple[bool, StoredAccessToken]:
+    """The session's token and whether this call created it, in one statement (one round trip, one
+    transaction): the one it already has (a retry; nothing written), or this new one with its audit row."""
     row = await conn.fetchrow(
         f"""WITH existing AS (
                 SELECT {_COLUMNS} FROM access_tokens WHERE session_id = $3
@@ -64,8 +64,7 @@ async def issue_for_session(
                 ON CONFLICT (session_id) DO NOTHING
                 RETURNING {_COLUMNS}
             ), audited AS (
-                INSERT INTO audit_events (event_type, merchant_id, object_type, object_id, session_id, details)
-                SELECT $11, merchant_id, 'access_token', jti::text, session_id, $12::jsonb FROM inserted
+                {audit_log.insert_for_rows("inserted", object_type="access_token", object_id="jti", event="$11", details="$12")}
             )
             SELECT true AS fresh, * FROM inserted UNION ALL SELECT false AS fresh, * FROM existing""",
         uuid.UUID(claims.jti),
@@ -78,10 +77,15 @@ async def issue_for_session(
         kid,
         claims.iat,
         claims.exp,
-        audit_event,
-        json.dumps({"kid": kid, "exp": claims.exp}, sort_keys=True),
+        audit_event.value,
+        audit_log.details_json({"kid": kid, "exp": claims.exp}),
     )
-    return None if row is None else (row["fresh"], _stored(row))
+    if row is None:
+        # A concurrent call inserted the session's token after this statement's snapshot was taken.
+        raced = await by_session(conn, uuid.UUID(claims.sid))
+        assert raced is not None
+        return False, raced
+    return row["fresh"], _stored(row)
 
 
 async def by_session(

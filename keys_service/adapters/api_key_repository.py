@@ -10,7 +10,9 @@ from typing import Any
 
 import asyncpg
 
+from keys_service.adapters import audit_log
 from keys_service.domain.api_keys import KeyMode
+from keys_service.domain.audit_events import AuditEvent
 from keys_service.domain.key_status import KeyFacts, KeyStatus, evaluate_status
 
 _COLUMNS = """id, merchant_id, session_id, mode, prefix, hint, (secret_ciphertext IS NOT NULL) AS has_secret,
@@ -77,12 +79,11 @@ async def issue_for_session(
     key_hash: bytes,
     ciphertext: bytes,
     metadata: dict[str, str],
-    audit_event: str,
+    audit_event: AuditEvent,
     audit_details: dict[str, Any],
-) -> tuple[bool, StoredApiKey] | None:
-    """The session's issued key in one statement (one round trip, one transaction): the key it already has
-    (a retry: (False, key), nothing written), or this new key with its audit row ((True, key)). None when a
-    concurrent call inserted the session's key after this statement's snapshot: read it then."""
+) -> tuple[bool, StoredApiKey]:
+    """The session's issued key and whether this call created it, in one statement (one round trip, one
+    transaction): the key it already has (a retry; nothing written), or this new key with its audit row."""
     row = await conn.fetchrow(
         f"""WITH existing AS (
                 SELECT {_COLUMNS} FROM api_keys WHERE session_id = $3 AND rolled_from_id IS NULL
@@ -95,8 +96,7 @@ async def issue_for_session(
                 ON CONFLICT (session_id) WHERE rolled_from_id IS NULL DO NOTHING
                 RETURNING {_COLUMNS}
             ), audited AS (
-                INSERT INTO audit_events (event_type, merchant_id, object_type, object_id, session_id, details)
-                SELECT $10, merchant_id, 'api_key', id::text, session_id, $11::jsonb FROM inserted
+                {audit_log.insert_for_rows("inserted", object_type="api_key", object_id="id", event="$10", details="$11")}
             )
             SELECT true AS fresh, * FROM inserted UNION ALL SELECT false AS fresh, * FROM existing""",
         key_id,
@@ -108,10 +108,15 @@ async def issue_for_session(
         key_hash,
         ciphertext,
         json.dumps(metadata),
-        audit_event,
-        json.dumps(audit_details, sort_keys=True),
+        audit_event.value,
+        audit_log.details_json(audit_details),
     )
-    return None if row is None else (row["fresh"], _stored(row))
+    if row is None:
+        # A concurrent call inserted the session's key after this statement's snapshot was taken.
+        raced = await get_issued_for_session(conn, session_id)
+        assert raced is not None
+        return False, raced
+    return row["fresh"], _stored(row)
 
 
 async def insert_rolled(

@@ -59,12 +59,10 @@ class AccessTokenSettings:
 
 
 class AccessTokenService:
-    def __init__(
-        self, pool: asyncpg.Pool, settings: AccessTokenSettings, merchants: KnownMerchants | None = None
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: AccessTokenSettings, merchants: KnownMerchants) -> None:
         self.pool = pool
         self.settings = settings
-        self.merchants = merchants or KnownMerchants(pool)
+        self.merchants = merchants
         self._jwks_json = json.dumps(jwks(settings.keyring), separators=(",", ":"))
 
     def link_for(self, stored: StoredAccessToken) -> AccessLink:
@@ -91,19 +89,14 @@ class AccessTokenService:
             jti=new_jti(),
         )
         # As for keys: one statement, the token and its audit row or the token a retry already got.
-        issued = await access_token_repository.issue_for_session(
+        fresh, stored = await access_token_repository.issue_for_session(
             self.pool,
             claims,
             kid=settings.keyring.active_kid,
             merchant_id=merchant_uuid,
             mode=mode,
-            audit_event=AuditEvent.ACCESS_TOKEN_ISSUED.value,
+            audit_event=AuditEvent.ACCESS_TOKEN_ISSUED,
         )
-        if issued is None:
-            raced = await access_token_repository.by_session(self.pool, session_uuid)
-            assert raced is not None
-            return self._same_issue(raced, str(merchant_uuid), mode)
-        fresh, stored = issued
         return stored if fresh else self._same_issue(stored, str(merchant_uuid), mode)
 
     @staticmethod

@@ -66,12 +66,12 @@ class CustomerKeyService:
         pool: asyncpg.Pool,
         box: SecretBox,
         verifier: KeyVerifier,
-        merchants: KnownMerchants | None = None,
+        merchants: KnownMerchants,
     ) -> None:
         self.pool = pool
         self.box = box
         self.verifier = verifier
-        self.merchants = merchants or KnownMerchants(pool)
+        self.merchants = merchants
 
     async def issue(
         self, *, merchant_id: str, session_id: str, mode: KeyMode, metadata: Mapping[str, str]
@@ -86,7 +86,7 @@ class CustomerKeyService:
         generated = generate_customer_key(prefix, mode)
         key_id = uuid.uuid4()
         ciphertext = self.box.encrypt(generated.secret, str(key_id))
-        issued = await api_key_repository.issue_for_session(
+        fresh, stored = await api_key_repository.issue_for_session(
             self.pool,
             key_id=key_id,
             merchant_id=merchant_uuid,
@@ -97,15 +97,9 @@ class CustomerKeyService:
             key_hash=generated.key_hash,
             ciphertext=ciphertext,
             metadata=clean_metadata,
-            audit_event=AuditEvent.API_KEY_CREATED.value,
+            audit_event=AuditEvent.API_KEY_CREATED,
             audit_details={"mode": generated.mode.value, "hint": generated.hint},
         )
-        if issued is None:
-            # A concurrent call for the same session won the insert.
-            raced = await api_key_repository.get_issued_for_session(self.pool, session_uuid)
-            assert raced is not None
-            return self._same_issue(raced, str(merchant_uuid), mode)
-        fresh, stored = issued
         return stored if fresh else self._same_issue(stored, str(merchant_uuid), mode)
 
     @staticmethod
