@@ -35,7 +35,7 @@ from paygate.common.v1 import common_pb2
 GOAL_ONE_MERCHANT = 500.0
 
 
-def issue_call(stub: billing_pb2_grpc.BillingServiceStub, merchants: list[str]):  # type: ignore[no-untyped-def]
+def issue_call(stub: billing_pb2_grpc.BillingServiceStub, merchants: list[str]):  # type: ignore[no-untyped-def]  # returns the bench's call closure
     cycle = itertools.cycle(merchants)
 
     async def call() -> None:

@@ -51,8 +51,8 @@ from baseline import (
 )
 
 from paygate.session.v1 import session_pb2_grpc
-from webhook_gateway.devtools.signing import stripe_delivery
-from webhook_gateway.devtools.stripe_fixtures import build_stripe_event
+from paygate_dev.devtools.signing import stripe_delivery
+from paygate_dev.devtools.stripe_fixtures import build_stripe_event
 
 REQUEST_TIMEOUT_S = 10.0
 CONCURRENCIES = (32, 64)

@@ -93,7 +93,7 @@ def _in_process_cached_check_us(samples: int = 200_000) -> tuple[float, float, f
     sync_p99 = timings[int(len(timings) * 0.99)] / 1000
 
     # The service's own hot path (with last_used_at noting); a pool is never touched on a hit.
-    verifier = KeyVerifier(None, cache, UsageRecorder(None))  # type: ignore[arg-type]
+    verifier = KeyVerifier(None, cache, UsageRecorder(None))  # type: ignore[arg-type]  # no pool: a cache hit never touches the database
 
     async def run() -> float:
         async_timings: list[int] = []

@@ -232,8 +232,8 @@ def _print_profile(path: Path, top: int = 25) -> None:
     stats.sort_stats("tottime")
     width = 110
     print(f"  top {top} functions of the session service by own time:")
-    entries = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]  # type: ignore[attr-defined]
-    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+    entries = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]  # type: ignore[attr-defined]  # pstats.Stats.stats is real but undocumented
+    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]  # pstats.Stats.stats is real but undocumented
     for (filename, line, name), (_, calls, tottime, cumtime, _) in entries:
         where = f"{Path(filename).name}:{line}({name})"
         print(
@@ -243,7 +243,7 @@ def _print_profile(path: Path, top: int = 25) -> None:
         )
     print("  grouped by area (own time):")
     areas: dict[str, float] = {}
-    for (filename, _, name), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, _, name), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]  # pstats.Stats.stats is real but undocumented
         areas[_area(filename, name)] = areas.get(_area(filename, name), 0.0) + tottime
     for area, seconds in sorted(areas.items(), key=lambda kv: kv[1], reverse=True)[:10]:
         print(f"    {seconds:7.3f}s {100 * seconds / total:5.1f}%  {area}")

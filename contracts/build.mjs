@@ -51,7 +51,7 @@ const text = JSON.stringify(artifact, null, 2) + '\n'
 
 const targets = [
   join(here, `${contractName}.json`),
-  join(repo, 'webhook_gateway', 'chain', 'artifacts', `${contractName}.json`),
+  join(repo, 'paygate_dev', 'chain', 'artifacts', `${contractName}.json`),
 ]
 if (process.argv.includes('--check')) {
   const stale = targets.filter((t) => !existsSync(t) || readFileSync(t, 'utf8') !== text)

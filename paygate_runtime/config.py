@@ -6,6 +6,7 @@ sees the cause at once instead of a stack trace from deep inside a service.
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -43,10 +44,19 @@ class Env:
             return default
         return value
 
-    def optional(self, name: str) -> str | None:
+    # Methods here are named after builtins (str, int, bool, list): the signatures below spell the builtin
+    # types as builtins.* because inside the class body the bare names are these methods.
+    def optional(self, name: builtins.str) -> builtins.str | None:
         return self.raw(name)
 
-    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    def int(
+        self,
+        name: builtins.str,
+        default: builtins.int,
+        *,
+        minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
+    ) -> builtins.int:
         value = self.raw(name)
         if value is None:
             return default
@@ -60,14 +70,16 @@ class Env:
             raise ConfigError(name, f"must be <= {maximum}, got {number}")
         return number
 
-    def millis(self, name: str, default_ms: int, *, minimum: int, maximum: int) -> float:
+    def millis(
+        self, name: builtins.str, default_ms: builtins.int, *, minimum: builtins.int, maximum: builtins.int
+    ) -> float:
         """A duration configured in whole milliseconds (`..._MS`), returned in seconds."""
         return self.int(name, default_ms, minimum=minimum, maximum=maximum) / 1000
 
-    def port(self, name: str, default: int) -> int:
+    def port(self, name: builtins.str, default: builtins.int) -> builtins.int:
         return self.int(name, default, minimum=0, maximum=65535)
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         value = self.raw(name)
         if value is None:
             return default
@@ -78,17 +90,17 @@ class Env:
             return False
         raise ConfigError(name, f"must be true or false, got {value!r}")
 
-    def list(self, name: str) -> list[str]:
+    def list(self, name: builtins.str) -> builtins.list[builtins.str]:
         value = self.raw(name)
         return [] if value is None else [item.strip() for item in value.split(",") if item.strip()]
 
-    def choice(self, name: str, default: str, choices: set[str]) -> str:
+    def choice(self, name: builtins.str, default: builtins.str, choices: set[builtins.str]) -> builtins.str:
         value = self.str(name, default)
         if value not in choices:
             raise ConfigError(name, f"must be one of {', '.join(sorted(choices))}, got {value!r}")
         return value
 
-    def parsed(self, name: str, parse: Callable[[str], T], default: T) -> T:
+    def parsed(self, name: builtins.str, parse: Callable[[builtins.str], T], default: T) -> T:
         value = self.raw(name)
         if value is None:
             return default
@@ -99,5 +111,7 @@ class Env:
 
 
 def exit_on_config_error(error: ConfigError) -> NoReturn:
-    print(f"paygate: configuration error: {error.variable} {error.problem}", file=sys.stderr)
+    # Exactly one line, whatever a parser's message holds: log collectors and `up` show the first line only.
+    problem = " ".join(error.problem.split())
+    print(f"paygate: configuration error: {error.variable} {problem}", file=sys.stderr)
     raise SystemExit(EXIT_CONFIG)

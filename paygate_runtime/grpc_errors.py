@@ -6,6 +6,8 @@ another service) can switch on it without parsing messages.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import grpc
 
 from paygate_runtime.errors import (
@@ -49,13 +51,20 @@ def trailing_metadata_for(error: DomainError) -> tuple[tuple[str, str], ...]:
     return tuple(metadata)
 
 
+def _trailing_value(error: grpc.RpcError, wanted: str) -> str | None:
+    """A text value of the failed call's trailing metadata. The grpc stubs type a sync RpcError's metadata
+    as objects with .key/.value and aio's as (key, value) pairs; at run time both are pairs."""
+    trailing = getattr(error, "trailing_metadata", None)
+    pairs: Iterable[tuple[str, str | bytes]] = (trailing() if trailing is not None else None) or ()
+    for key, value in pairs:
+        if key == wanted:
+            return value if isinstance(value, str) else None
+    return None
+
+
 def error_code(error: grpc.RpcError) -> str | None:
     """The stable paygate code carried by a failed call, if the callee set one."""
-    trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
-    for key, value in trailing or ():
-        if key == ERROR_CODE_KEY:
-            return value
-    return None
+    return _trailing_value(error, ERROR_CODE_KEY)
 
 
 def to_domain_error(error: grpc.aio.AioRpcError) -> DomainError | None:
@@ -63,10 +72,7 @@ def to_domain_error(error: grpc.aio.AioRpcError) -> DomainError | None:
     cls = _ERROR_BY_STATUS.get(error.code())
     if cls is None:
         return None
-    field = None
-    for key, value in error.trailing_metadata() or ():
-        if key == ERROR_FIELD_KEY:
-            field = value
+    field = _trailing_value(error, ERROR_FIELD_KEY)
     return cls(error_code(error) or error.code().name.lower(), error.details() or "", field=field)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,9 +18,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from paygate_runtime import tracing
 from paygate_runtime.errors import DomainError
 from paygate_runtime.grpc_errors import STATUS_BY_KIND, trailing_metadata_for
 from paygate_runtime.logs import request_id_var
+from paygate_runtime.metrics import MethodMetrics, ServiceMetrics
 from paygate_runtime.tasks import cancel_and_wait
 from paygate_runtime.tls import TlsFiles, server_credentials
 
@@ -37,56 +40,97 @@ class GrpcServiceSpec:
     servicers: list[tuple[Callable[[Any, grpc.aio.Server], None], Any, str]]
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # The service's metrics; start_grpc_server makes one when the service brings none.
+    metrics: ServiceMetrics | None = None
 
 
 def guarded_rpc(
-    method: str, inner: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+    method: str,
+    inner: Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]],
+    metrics: MethodMetrics | None = None,
+) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]:
     """One RPC handler that sets the request id for logs and turns DomainError into a status with a stable
     code. An unexpected exception becomes INTERNAL without leaking its text to the caller, and is logged.
+    With `metrics`, every call is counted by its status code and timed (pre-bound children: no label lookup
+    on the OK path).
 
     Wrapped once, when the servicer is registered, rather than by a server interceptor: grpc.aio runs an
     interceptor on every call and it builds a new method handler each time, which measured 40-80 us of server
     CPU per call here, about a tenth of an empty call."""
 
-    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        started = time.perf_counter()
+        code = _INTERNAL
         request_id = ""
         for key, value in context.invocation_metadata() or ():
             if key == REQUEST_ID_KEY:
                 request_id = str(value)[:64]
         token = request_id_var.set(request_id or uuid.uuid4().hex)
         try:
-            return await inner(request, context)
+            reply = await inner(request, context)
+            # A handler may set a status without raising; it is None when nothing was set.
+            set_code = context.code()
+            code = _OK if set_code is None else _code_name(set_code)
+            return reply
         except DomainError as error:
+            status = STATUS_BY_KIND[error.kind]
+            code = status.name
             context.set_trailing_metadata(trailing_metadata_for(error))
-            await context.abort(STATUS_BY_KIND[error.kind], error.message)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
+            await context.abort(status, error.message)
+        except asyncio.CancelledError:
+            code = _CANCELLED
+            raise
+        except grpc.aio.AbortError:
+            code = _code_name(context.code())
             raise
         except NotImplementedError:
             # protoc's base servicer set UNIMPLEMENTED before raising: an old peer during a rolling deploy.
+            code = _UNIMPLEMENTED
             raise
         except Exception:
             log.exception("unhandled error in rpc", extra={"method": method})
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
         finally:
             request_id_var.reset(token)
+            if metrics is not None:
+                metrics.done(started, code)
 
     return unary
+
+
+_OK = grpc.StatusCode.OK.name
+_INTERNAL = grpc.StatusCode.INTERNAL.name
+_CANCELLED = grpc.StatusCode.CANCELLED.name
+_UNIMPLEMENTED = grpc.StatusCode.UNIMPLEMENTED.name
+
+
+def _code_name(code: Any) -> str:
+    """The status name of what `context.code()` returns (a StatusCode, or the int grpc.aio sometimes keeps)."""
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    if isinstance(code, int):
+        for status in grpc.StatusCode:
+            if status.value[0] == code:
+                return status.name
+    return _INTERNAL if code is not None else _OK
 
 
 class GuardedServicer:
     """A servicer as its server sees it: each RPC method (CamelCase, as protoc names them) comes wrapped by
     `guarded_rpc`; everything else passes through. `add_XServicer_to_server` looks each method up once."""
 
-    def __init__(self, servicer: Any, full_name: str) -> None:
+    def __init__(self, servicer: Any, full_name: str, metrics: ServiceMetrics | None = None) -> None:
         self._servicer = servicer
         self._full_name = full_name
+        self._metrics = metrics
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._servicer, name)
         if not name[:1].isupper() or not callable(attribute):
             return attribute
-        return guarded_rpc(f"/{self._full_name}/{name}", attribute)
+        full_method = f"/{self._full_name}/{name}"
+        rpc = self._metrics.rpc if self._metrics is not None else None
+        return guarded_rpc(full_method, attribute, rpc.method(full_method) if rpc is not None else None)
 
 
 class RunningGrpcServer:
@@ -153,14 +197,23 @@ async def start_grpc_server(
     health_port: int | None = None,
 ) -> RunningGrpcServer:
     server = grpc.aio.server(
+        # None unless tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT): then the OpenTelemetry server interceptor,
+        # which continues the caller's trace from the call's `traceparent` metadata.
+        interceptors=tracing.grpc_server_interceptors(),
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+            # Clients re-resolve when a connection ends: closing each after ~5 minutes (in-flight calls get 30 s)
+            # lets them find replicas added since, so traffic spreads over every pod.
+            ("grpc.max_connection_age_ms", 300_000),
+            ("grpc.max_connection_age_grace_ms", 30_000),
         ],
     )
+    if spec.metrics is None:
+        spec.metrics = ServiceMetrics(spec.name)
     names = []
     for add, servicer, full_name in spec.servicers:
-        add(GuardedServicer(servicer, full_name), server)
+        add(GuardedServicer(servicer, full_name, spec.metrics), server)
         names.append(full_name)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -2,7 +2,8 @@
 
 One JSON object per line keeps logs machine-readable in any collector. The request id travels in a context
 variable, set by the gRPC handler wrapper and the HTTP middleware, so every line of one request can be found
-together.
+together. With tracing on (paygate_runtime.tracing), a line written inside a span also carries its `trace_id`
+and `span_id`, so the lines of one payment can be found across services.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import logging
 import sys
 import time
 from typing import Any
+
+from paygate_runtime import tracing
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
@@ -36,6 +39,8 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        if tracing.ENABLED and (ids := tracing.log_ids()) is not None:
+            entry["trace_id"], entry["span_id"] = ids
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value

@@ -5,9 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from paygate_runtime.config import ConfigError, Env
+from paygate_runtime.metrics import DEFAULT_METRICS_PORTS
+from paygate_runtime.secret_checks import check_secrets
 from paygate_runtime.tls import TlsFiles, tls_from_env
 
 DEFAULT_PORTS = {"session": 50051, "billing": 50052, "keys": 50053, "gateway": 8080}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(value: str) -> str:
+    """Any case (`info`, `Debug`), and `warn` for WARNING, as operators write it in manifests."""
+    level = value.upper()
+    level = "WARNING" if level == "WARN" else level
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (any case), got {value!r}")
+    return level
 
 
 def _dsn(value: str) -> str:
@@ -31,6 +43,11 @@ class CommonSettings:
     keys_addr: str
     rpc_deadline_s: float
     health_port: int | None = None
+    # Prometheus /metrics is served here, on PAYGATE_HOST, never on the public or gRPC port.
+    metrics_port: int = 0
+    # Set by PAYGATE_METRICS_PORT (a port that cannot be had stops start-up), not the per-service default
+    # (which is best effort: a second process of a service on one host runs without metrics rather than not).
+    metrics_port_configured: bool = False
 
     @classmethod
     def from_env(cls, service: str, env: Env) -> CommonSettings:
@@ -38,13 +55,15 @@ class CommonSettings:
         if not database_url:
             raise ConfigError("PAYGATE_DATABASE_URL", "is required but not set")
         port_var = "PAYGATE_HTTP_PORT" if service == "gateway" else "PAYGATE_GRPC_PORT"
+        # Malformed secrets stop start-up here, before anything listens, not at the first request.
+        check_secrets(service, env)
         return cls(
             service=service,
             database_url=database_url,
             migrate_database_url=env.parsed("PAYGATE_MIGRATE_DATABASE_URL", _dsn, None),
             host=env.str("PAYGATE_HOST", "127.0.0.1"),
             port=env.port(port_var, DEFAULT_PORTS[service]),
-            log_level=env.choice("PAYGATE_LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"}),
+            log_level=env.parsed("PAYGATE_LOG_LEVEL", _log_level, "INFO"),
             tls=tls_from_env(env),
             pool_max=env.int("PAYGATE_DB_POOL_MAX", 10, minimum=1, maximum=200),
             session_addr=env.str("PAYGATE_SESSION_ADDR", "127.0.0.1:50051"),
@@ -54,4 +73,6 @@ class CommonSettings:
             # With mTLS on, kubelet's gRPC probe cannot present a client certificate: health is then also served
             # in plaintext on this port, and nothing else is.
             health_port=env.port("PAYGATE_GRPC_HEALTH_PORT", 0) or None,
+            metrics_port=env.port("PAYGATE_METRICS_PORT", 0) or DEFAULT_METRICS_PORTS[service],
+            metrics_port_configured=bool(env.port("PAYGATE_METRICS_PORT", 0)),
         )

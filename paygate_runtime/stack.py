@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,10 @@ def write_private_json(path: Path, data: dict[str, Any]) -> None:
 
 def read_json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def _whsec() -> str:
@@ -50,11 +52,15 @@ def load_or_create_dev_secrets(home: Path) -> dict[str, str]:
     """Secrets for a local stack, made once and kept (mode 0600) so restarts keep old links and keys valid."""
     path = home / "secrets.json"
     existing = read_json(path) or {}
-    wanted = {
+    wanted: dict[str, Callable[[], str]] = {
         "stripe_webhook_secret": _whsec,
         "onecom_webhook_secret": _whsec,
         "web3_webhook_secret": _whsec,
+        # One.com and web3 events are live when a live secret verifies them (contract §6a).
+        "onecom_webhook_secret_live": _whsec,
+        "web3_webhook_secret_live": _whsec,
         "keys_encryption_key": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+        "session_encryption_key": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
         "jwt_signing_key_pem": _signing_key_pem,
         "jwt_signing_kid": lambda: "dev-" + secrets.token_hex(4),
         "customer_subject_secret": lambda: secrets.token_hex(32),

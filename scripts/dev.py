@@ -5,13 +5,15 @@
     python3 scripts/dev.py test [pytest args]       set everything up, then run the whole test suite
 
 Setup is idempotent and skipped when nothing changed: a virtual environment in .venv installed from
-requirements.lock, the project itself (editable), the Node packages from package-lock.json (anvil, solc), and for
-the tests Debian's chromium when it is missing and we may install it.
+requirements.lock, the project itself (editable), checkov in .venv/tools/checkov from requirements-checkov.lock
+(its pins conflict with ours), the Node packages from package-lock.json (anvil, solc), and for the tests
+Debian's chromium and kubectl (kustomize 5, for tests/deploy) when missing and we may install them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -52,6 +54,23 @@ def ensure_python_env() -> None:
     STAMP.write_text(wanted)
 
 
+def ensure_checkov() -> None:
+    """checkov, for the manifest test, in its own environment under .venv/tools: its pins conflict with ours."""
+    lock = ROOT / "requirements-checkov.lock"
+    if not lock.exists():
+        return
+    env_dir = VENV / "tools" / "checkov"
+    stamp = env_dir / ".paygate-installed"
+    wanted = _digest(lock)
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    _say("installing checkov into .venv/tools/checkov from requirements-checkov.lock")
+    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+    pip = [str(env_dir / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "-r", str(lock)], check=True)
+    stamp.write_text(wanted)
+
+
 def ensure_node_packages(required: bool) -> None:
     lock = ROOT / "package-lock.json"
     if not lock.exists():
@@ -89,6 +108,44 @@ def ensure_chromium() -> None:
         _say("chromium not found and cannot be installed here; browser tests will say so")
 
 
+def _kustomize_major(kubectl: str) -> int:
+    """The major version of the kustomize built into `kubectl` (0 when it cannot be told)."""
+    try:
+        result = subprocess.run(
+            [kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=60
+        )
+        version = json.loads(result.stdout).get("kustomizeVersion", "")
+        return int(version.lstrip("v").split(".")[0])
+    except (OSError, subprocess.SubprocessError, ValueError, AttributeError):
+        return 0
+
+
+def ensure_kubectl() -> None:
+    """The deploy tests render deploy/ with `kubectl kustomize`, which needs kustomize 5 (kubectl 1.27+):
+    components, `labels` and replacements. Installed with apt as root when missing or too old."""
+    kubectl = shutil.which("kubectl")
+    if kubectl and _kustomize_major(kubectl) >= 5:
+        return
+    apt = shutil.which("apt-get")
+    if apt and hasattr(os, "geteuid") and os.geteuid() == 0:
+        _say("installing kubectl for the deploy tests")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run([apt, "update", "-qq"], check=False, env=env, stdout=subprocess.DEVNULL)
+        # `kubectl` is the package name in the Kubernetes project's apt repository (and Debian 13+); Debian 12
+        # only has `kubernetes-client` 1.20, whose kustomize 2 cannot render deploy/, so it is not a fallback.
+        subprocess.run(
+            [apt, "install", "-y", "-qq", "kubectl"], check=False, env=env, stdout=subprocess.DEVNULL
+        )
+        kubectl = shutil.which("kubectl")
+        if kubectl and _kustomize_major(kubectl) >= 5:
+            return
+    found = f"{kubectl} has kustomize < 5" if kubectl else "kubectl is not on PATH"
+    _say(
+        f"{found} and no kubectl 1.27+ could be installed here (apt package `kubectl`); the tests in "
+        "tests/deploy will fail saying so. Install kubectl 1.27 or newer (https://kubernetes.io/docs/tasks/tools/)"
+    )
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"up", "test", "setup"}:
         print(__doc__)
@@ -99,9 +156,11 @@ def main(argv: list[str]) -> int:
         ensure_node_packages(required="--chain" in rest)
         os.execv(str(VENV / "bin" / "paygate"), [str(VENV / "bin" / "paygate"), "up", *rest])
     ensure_node_packages(required=True)
+    ensure_checkov()
     if command == "setup":
         return 0
     ensure_chromium()
+    ensure_kubectl()
     os.chdir(ROOT)
     return subprocess.run([str(PYTHON), "-m", "pytest", *rest]).returncode
 

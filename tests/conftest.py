@@ -10,7 +10,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from support.database import TestDatabase, start_test_database
-from support.stack import ServiceStack, make_test_secrets
+from support.stack import ServiceStack, default_stack_env, running_stack
 from support.watchdog import HangGuard
 
 # Property tests check behaviour, not speed: on a loaded 2-core CI machine the default 200 ms deadline per
@@ -65,18 +65,10 @@ async def clean_db(database: TestDatabase) -> TestDatabase:
 @pytest.fixture
 def stack_env() -> dict[str, str]:
     """Environment shared by every service of one test stack; tests may add to it before `stack` starts."""
-    return {
-        "PAYGATE_PUBLIC_URL": "http://127.0.0.1:8080",
-        "PAYGATE_LOG_LEVEL": "WARNING",
-        **make_test_secrets(),
-    }
+    return default_stack_env()
 
 
 @pytest.fixture
 async def stack(clean_db: TestDatabase, stack_env: dict[str, str]) -> AsyncIterator[ServiceStack]:
-    services = ServiceStack(clean_db, stack_env)
-    await services.start()
-    try:
+    async with running_stack(clean_db, stack_env) as services:
         yield services
-    finally:
-        await services.stop()

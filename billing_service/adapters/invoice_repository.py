@@ -45,9 +45,9 @@ WITH counter AS (
 )
 INSERT INTO invoices (id, merchant_id, mode, kind, number, counter_period, sequence, session_id, seller, buyer,
                       line_items, currency, exponent, subtotal, tax_rate_bps, tax, total, issued_at, paid_at,
-                      credits_invoice_id, reason)
+                      credits_invoice_id, reason, refund_id)
 SELECT $1, $2, $3, $5, format_invoice_number($6, $7, counter.last_sequence), $4, counter.last_sequence, $8,
-       $9::jsonb, $10::jsonb, $11::jsonb, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21
+       $9::jsonb, $10::jsonb, $11::jsonb, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22
   FROM counter
 RETURNING sequence, number
 """
@@ -147,6 +147,7 @@ async def insert_numbered(
     issued_at: datetime,
     credits_invoice_id: str | None = None,
     reason: str = "",
+    refund_id: uuid.UUID | None = None,
 ) -> Invoice:
     """Draw the next number of (merchant, mode, period) and insert the document with it, in one statement.
 
@@ -177,6 +178,7 @@ async def insert_numbered(
         draft.paid_at,
         uuid.UUID(credits_invoice_id) if credits_invoice_id else None,
         reason,
+        refund_id,  # a refund's credit note (contract §8): one per refund
     )
     assert row is not None
     sequence, number = row["sequence"], row["number"]
@@ -192,22 +194,24 @@ async def insert_numbered(
 
 
 async def issue_context(
-    conn: asyncpg.Connection, merchant_id: str, session_id: str
+    conn: asyncpg.Connection, merchant_id: str, mode: Mode, session_id: str
 ) -> tuple[Invoice | None, BillingProfile]:
-    """The session's existing invoice (if any) and the merchant's profile, in one round trip."""
+    """The session's existing invoice (if any) and the merchant's profile of the invoice's mode, in one
+    round trip."""
     row = await conn.fetchrow(
         f"""SELECT to_jsonb(p) AS profile, i.*
               FROM (SELECT 1) AS one
-              LEFT JOIN billing_profiles p ON p.merchant_id = $1
+              LEFT JOIN billing_profiles p ON p.merchant_id = $1 AND p.mode = $3
               LEFT JOIN LATERAL (SELECT {_COLUMNS} FROM invoices
                                   WHERE session_id = $2 AND kind = 'invoice') AS i ON true""",
         merchant_id,
         session_id,
+        str(mode),
     )
     assert row is not None
     existing = row_to_invoice(row) if row["id"] is not None else None
     raw = row["profile"]
-    return existing, profile_from_json(json.loads(raw)) if raw else default_profile(merchant_id)
+    return existing, profile_from_json(json.loads(raw)) if raw else default_profile(merchant_id, mode)
 
 
 async def find_by_session(conn: asyncpg.Connection | asyncpg.Pool, session_id: str) -> Invoice | None:
@@ -217,26 +221,52 @@ async def find_by_session(conn: asyncpg.Connection | asyncpg.Pool, session_id: s
     return row_to_invoice(row) if row else None
 
 
-async def get_for_merchant(
+async def for_sessions(
+    conn: asyncpg.Connection | asyncpg.Pool, merchant_id: str, mode: Mode, session_ids: list[str]
+) -> list[Invoice]:
+    """Every document (invoice or credit note) of these sessions in one merchant and mode, newest first."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM invoices
+             WHERE session_id = ANY($3::text[]) AND merchant_id = $1 AND mode = $2
+             ORDER BY issued_at DESC, id DESC LIMIT 200""",
+        merchant_id,
+        str(mode),
+        session_ids,
+    )
+    return [row_to_invoice(r) for r in rows]
+
+
+async def load_for_caller(
     conn: asyncpg.Connection | asyncpg.Pool,
     merchant_id: str,
+    mode: Mode | None,
     invoice_id: uuid.UUID,
     *,
     for_update: bool = False,
 ) -> Invoice | None:
+    """THE one place a caller's document is loaded: found only in the caller's merchant AND mode, so another
+    merchant's and the other mode's documents are alike not there. `mode` None only for internal callers."""
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM invoices WHERE id = $1 AND merchant_id = $2{lock}", invoice_id, merchant_id
+        f"""SELECT {_COLUMNS} FROM invoices
+             WHERE id = $1 AND merchant_id = $2 AND ($3::text IS NULL OR mode = $3){lock}""",
+        invoice_id,
+        merchant_id,
+        str(mode) if mode is not None else None,
     )
     return row_to_invoice(row) if row else None
 
 
-async def mark_void(conn: asyncpg.Connection, invoice_id: str, credit_note_id: str) -> Invoice:
+async def mark_void(
+    conn: asyncpg.Connection, invoice_id: str, credit_note_id: str, actor: str = ""
+) -> Invoice:
+    # voided_by reaches the audit trigger (billing_audit_write), which records it as the void's actor.
     row = await conn.fetchrow(
-        f"""UPDATE invoices SET status = 'void', credit_note_id = $2
+        f"""UPDATE invoices SET status = 'void', credit_note_id = $2, voided_by = $3
              WHERE id = $1 AND status = 'issued' RETURNING {_COLUMNS}""",
         uuid.UUID(invoice_id),
         uuid.UUID(credit_note_id),
+        actor or None,
     )
     assert row is not None, "the caller holds the row lock on an issued invoice"
     return row_to_invoice(row)
@@ -254,10 +284,14 @@ async def numbers_of(
 
 
 async def cursor_position(
-    conn: asyncpg.Connection | asyncpg.Pool, merchant_id: str, invoice_id: uuid.UUID
+    conn: asyncpg.Connection | asyncpg.Pool, merchant_id: str, mode: Mode | None, invoice_id: uuid.UUID
 ) -> tuple[datetime, uuid.UUID] | None:
     row = await conn.fetchrow(
-        "SELECT issued_at, id FROM invoices WHERE id = $1 AND merchant_id = $2", invoice_id, merchant_id
+        """SELECT issued_at, id FROM invoices
+            WHERE id = $1 AND merchant_id = $2 AND ($3::text IS NULL OR mode = $3)""",
+        invoice_id,
+        merchant_id,
+        str(mode) if mode is not None else None,
     )
     return (row["issued_at"], row["id"]) if row else None
 

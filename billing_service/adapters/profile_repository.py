@@ -1,4 +1,4 @@
-"""asyncpg access to billing profiles."""
+"""asyncpg access to billing profiles, one per (merchant, mode): every read and write names the mode."""
 
 from __future__ import annotations
 
@@ -7,15 +7,21 @@ from typing import Any
 
 import asyncpg
 
-from billing_service.domain.invoices import Address, Party
+from billing_service.domain.invoices import Address, Mode, Party, parse_mode
 from billing_service.domain.profiles import BillingProfile, default_profile
 
 
-async def get_profile(conn: asyncpg.Connection | asyncpg.Pool, merchant_id: str) -> BillingProfile:
-    """The stored profile, or the defaults when the merchant never set one."""
-    row = await conn.fetchrow("SELECT * FROM billing_profiles WHERE merchant_id = $1", merchant_id)
+async def get_profile(
+    conn: asyncpg.Connection | asyncpg.Pool, merchant_id: str, mode: Mode
+) -> BillingProfile:
+    """The merchant's profile of this mode, or the defaults when it never set one there. `mode` has no
+    default on purpose: a caller that forgets it must fail, not print the other world's seller."""
+    mode = parse_mode(mode)
+    row = await conn.fetchrow(
+        "SELECT * FROM billing_profiles WHERE merchant_id = $1 AND mode = $2", merchant_id, str(mode)
+    )
     if row is None:
-        return default_profile(merchant_id)
+        return default_profile(merchant_id, mode)
     return profile_from_json(dict(row))
 
 
@@ -23,6 +29,7 @@ def profile_from_json(row: Mapping[str, Any]) -> BillingProfile:
     """A profile from a billing_profiles row, as a record or as its to_jsonb() object."""
     return BillingProfile(
         merchant_id=row["merchant_id"],
+        mode=parse_mode(row["mode"]),
         seller=Party(
             name=row["seller_name"],
             email=row["seller_email"],
@@ -33,23 +40,25 @@ def profile_from_json(row: Mapping[str, Any]) -> BillingProfile:
         tax_rate_bps=row["tax_rate_bps"],
         reset_numbering_yearly=row["reset_numbering_yearly"],
         support_email=row["support_email"],
+        support_url=row.get("support_url") or "",
     )
 
 
 async def put_profile(conn: asyncpg.Connection | asyncpg.Pool, profile: BillingProfile) -> None:
-    """Replace the profile (insert or overwrite); the caller validated it."""
+    """Replace the profile of its mode (insert or overwrite); the caller validated it."""
     seller = profile.seller
     await conn.execute(
         """INSERT INTO billing_profiles (merchant_id, seller_name, seller_email, seller_address_lines,
                                          seller_country, seller_tax_id, invoice_prefix, tax_rate_bps,
-                                         reset_numbering_yearly, support_email, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
-           ON CONFLICT (merchant_id) DO UPDATE SET
+                                         reset_numbering_yearly, support_email, support_url, mode, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+           ON CONFLICT (merchant_id, mode) DO UPDATE SET
                seller_name = EXCLUDED.seller_name, seller_email = EXCLUDED.seller_email,
                seller_address_lines = EXCLUDED.seller_address_lines, seller_country = EXCLUDED.seller_country,
                seller_tax_id = EXCLUDED.seller_tax_id, invoice_prefix = EXCLUDED.invoice_prefix,
                tax_rate_bps = EXCLUDED.tax_rate_bps, reset_numbering_yearly = EXCLUDED.reset_numbering_yearly,
-               support_email = EXCLUDED.support_email, updated_at = now()""",
+               support_email = EXCLUDED.support_email, support_url = EXCLUDED.support_url,
+               updated_at = now()""",
         profile.merchant_id,
         seller.name,
         seller.email,
@@ -60,4 +69,6 @@ async def put_profile(conn: asyncpg.Connection | asyncpg.Pool, profile: BillingP
         profile.tax_rate_bps,
         profile.reset_numbering_yearly,
         profile.support_email,
+        profile.support_url,
+        str(parse_mode(profile.mode)),
     )

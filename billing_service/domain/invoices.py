@@ -13,14 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TypeGuard
 
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument
+from paygate_runtime.money import MAX_EXPONENT, check_unit, format_major
+from paygate_runtime.money.assets import is_canonical_code
 
 from .numbering import format_invoice_number, validate_prefix
 from .tax import split_tax, validate_tax_rate
 
 DEFAULT_LINE_DESCRIPTION = "API access"
-MAX_EXPONENT = 18
 # Amounts are stored as NUMERIC(78,0); refusing anything wider here keeps the database error out of reach.
 MAX_AMOUNT_MINOR = 10**78 - 1
 MAX_LINE_ITEMS = 100
@@ -32,7 +34,6 @@ MAX_EMAIL_LENGTH = 254
 MAX_TAX_ID_LENGTH = 64
 MAX_ADDRESS_LINES = 10
 
-_CURRENCY_RE = re.compile(r"[A-Z0-9]{2,10}")
 _COUNTRY_RE = re.compile(r"[A-Z]{2}")
 # Deliberately loose: one @, something on each side, a dot in the domain, no spaces. Deliverability is not
 # an invoice's concern, but a string that cannot be an address should not be printed as one.
@@ -144,7 +145,7 @@ class InvoiceDraft:
 # --- field validation -----------------------------------------------------------------------------------
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -167,7 +168,7 @@ def _clean_text(value: object, *, field_name: str, code: str, max_length: int, r
 
 def parse_mode(mode: object) -> Mode:
     try:
-        return Mode(mode)
+        return Mode(mode if isinstance(mode, str) else "")  # not a string: no mode, refused below
     except ValueError:
         raise InvalidArgument("invalid_mode", "mode must be test or live", field="mode") from None
 
@@ -175,27 +176,27 @@ def parse_mode(mode: object) -> Mode:
 def validate_currency(currency: object) -> str:
     if currency is None or currency == "":
         raise InvalidArgument("missing_currency", "currency is required", field="currency")
-    if not isinstance(currency, str) or _CURRENCY_RE.fullmatch(currency) is None:
+    if not isinstance(currency, str) or not is_canonical_code(currency):
         raise InvalidArgument(
-            "invalid_currency", "currency must be 2 to 10 characters A-Z or 0-9", field="currency"
+            "invalid_currency", "currency must be 1 to 11 characters A-Z or 0-9", field="currency"
         )
     return currency
 
 
 def validate_exponent(exponent: object) -> int:
-    if not _is_int(exponent) or not 0 <= exponent <= MAX_EXPONENT:  # type: ignore[operator]
+    if not _is_int(exponent) or not 0 <= exponent <= MAX_EXPONENT:
         raise InvalidArgument(
             "invalid_exponent", "exponent must be an integer from 0 to 18", field="exponent"
         )
-    return exponent  # type: ignore[return-value]
+    return exponent
 
 
 def validate_amount(amount_minor: object) -> int:
-    if not _is_int(amount_minor) or not 0 < amount_minor <= MAX_AMOUNT_MINOR:  # type: ignore[operator]
+    if not _is_int(amount_minor) or not 0 < amount_minor <= MAX_AMOUNT_MINOR:
         raise InvalidArgument(
             "invalid_amount", "amount must be a positive integer in minor units", field="amount"
         )
-    return amount_minor  # type: ignore[return-value]
+    return amount_minor
 
 
 def _require_aware(moment: object, field_name: str) -> datetime:
@@ -320,8 +321,9 @@ def draft_invoice(
     parsed_mode = parse_mode(mode)
     session_id = _validate_id(session_id, "session_id")
     total = validate_amount(amount_minor)
-    currency = validate_currency(currency)
-    exponent = validate_exponent(exponent)
+    # The shared rule (paygate_runtime.money): whatever a session can be priced in is invoiced.
+    unit = check_unit(validate_currency(currency), validate_exponent(exponent))
+    currency, exponent = unit.code, unit.exponent
     tax_rate_bps = validate_tax_rate(tax_rate_bps)
     items = _validate_line_items(line_items, total)
     split = split_tax(total, tax_rate_bps)
@@ -424,8 +426,38 @@ def build_credit_note(
     reason = _clean_text(
         reason, field_name="reason", code="invalid_reason", max_length=MAX_TEXT_LENGTH
     ).strip()
-    return Invoice(
+    return credit_note_of(
+        original,
         id=_validate_id(id, "id"),
+        prefix=prefix,
+        sequence=sequence,
+        issued_at=issued_at,
+        line_items=tuple(LineItem(i.description, i.quantity, -i.unit_amount) for i in original.line_items),
+        subtotal=-original.subtotal,
+        tax=-original.tax,
+        total=-original.total,
+        reason=reason,
+    )
+
+
+def credit_note_of(
+    original: Invoice,
+    *,
+    id: str,
+    prefix: str,
+    sequence: int,
+    issued_at: datetime,
+    line_items: tuple[LineItem, ...],
+    subtotal: int,
+    tax: int,
+    total: int,
+    reason: str,
+) -> Invoice:
+    """A credit note referencing `original`, for the (negative) amounts given: the original's merchant,
+    mode, session, parties, tax rate and currency; numbered in the merchant's sequence like any document.
+    Shared by the void (everything credited) and the refund (part of it) credit notes."""
+    return Invoice(
+        id=id,
         number=format_invoice_number(validate_prefix(prefix), issued_at.year, sequence),
         kind=DocumentKind.CREDIT_NOTE,
         merchant_id=original.merchant_id,
@@ -433,11 +465,11 @@ def build_credit_note(
         session_id=original.session_id,
         seller=original.seller,
         buyer=original.buyer,
-        line_items=tuple(LineItem(i.description, i.quantity, -i.unit_amount) for i in original.line_items),
-        subtotal=-original.subtotal,
+        line_items=line_items,
+        subtotal=subtotal,
         tax_rate_bps=original.tax_rate_bps,
-        tax=-original.tax,
-        total=-original.total,
+        tax=tax,
+        total=total,
         currency=original.currency,
         exponent=original.exponent,
         issued_at=issued_at,
@@ -490,10 +522,7 @@ def format_amount(minor: int, exponent: int) -> str:
     """Exact decimal text of minor units: (9999, 2) -> "99.99", (-5, 2) -> "-0.05", (500, 0) -> "500"."""
     if not _is_int(minor):
         raise InvalidArgument("invalid_amount", "amount must be an integer in minor units", field="amount")
-    validate_exponent(exponent)
-    sign = "-" if minor < 0 else ""
-    whole, fraction = divmod(abs(minor), 10**exponent)
-    return f"{sign}{whole}.{fraction:0{exponent}d}" if exponent else f"{sign}{whole}"
+    return format_major(minor, validate_exponent(exponent))
 
 
 def format_money(minor: int, exponent: int, currency: str) -> str:

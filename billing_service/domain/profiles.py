@@ -1,4 +1,7 @@
-"""A merchant's billing profile: who the seller is, how invoices are numbered, which tax rate applies."""
+"""A merchant's billing profile: who the seller is, how invoices are numbered, which tax rate applies.
+
+One per (merchant, mode) (contract §6a): the test world's profile never prints on a live invoice, and a test key
+can neither read nor change the live one."""
 
 from __future__ import annotations
 
@@ -7,26 +10,32 @@ from dataclasses import dataclass, field
 
 from paygate_runtime.errors import InvalidArgument
 
-from .invoices import MAX_EMAIL_LENGTH, Party, validate_party
+from .invoices import MAX_EMAIL_LENGTH, Mode, Party, parse_mode, validate_party
 from .numbering import DEFAULT_PREFIX, validate_prefix
 from .tax import validate_tax_rate
 
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# Shown to customers as a link: http(s) only (never javascript: or data:), no whitespace or quotes.
+_SUPPORT_URL_RE = re.compile(r"https?://[^\s\"'<>]+")
 
 
 @dataclass(frozen=True, slots=True)
 class BillingProfile:
     merchant_id: str
+    # Internal callers that name no mode get the test world's profile; merchant requests always name theirs.
+    mode: Mode = Mode.TEST
     seller: Party = field(default_factory=Party)
     invoice_prefix: str = DEFAULT_PREFIX
     tax_rate_bps: int = 0
     reset_numbering_yearly: bool = False
     support_email: str = ""
+    support_url: str = ""
 
 
-def default_profile(merchant_id: str) -> BillingProfile:
-    """What applies to a merchant that never set a profile: prefix INV, no tax, one endless sequence."""
-    return BillingProfile(merchant_id=merchant_id)
+def default_profile(merchant_id: str, mode: Mode) -> BillingProfile:
+    """What applies to a merchant that never set a profile in this mode: prefix INV, no tax, one endless
+    sequence."""
+    return BillingProfile(merchant_id=merchant_id, mode=mode)
 
 
 def validate_profile(profile: BillingProfile) -> BillingProfile:
@@ -40,6 +49,13 @@ def validate_profile(profile: BillingProfile) -> BillingProfile:
         raise InvalidArgument(
             "invalid_support_email", "support_email is not an email address", field="support_email"
         )
+    url = profile.support_url.strip() if isinstance(profile.support_url, str) else None
+    if url is None or (url and (len(url) > 500 or _SUPPORT_URL_RE.fullmatch(url) is None)):
+        raise InvalidArgument(
+            "invalid_support_url",
+            "support_url must be an http(s) URL of at most 500 characters",
+            field="support_url",
+        )
     if not isinstance(profile.reset_numbering_yearly, bool):
         raise InvalidArgument(
             "invalid_reset_numbering_yearly",
@@ -48,9 +64,11 @@ def validate_profile(profile: BillingProfile) -> BillingProfile:
         )
     return BillingProfile(
         merchant_id=profile.merchant_id,
+        mode=parse_mode(profile.mode),
         seller=validate_party(profile.seller, "seller"),
         invoice_prefix=validate_prefix(profile.invoice_prefix),
         tax_rate_bps=validate_tax_rate(profile.tax_rate_bps),
         reset_numbering_yearly=profile.reset_numbering_yearly,
         support_email=email,
+        support_url=url,
     )

@@ -53,7 +53,8 @@ class RevenueBucket:
 def parse_interval(value: object) -> Interval:
     """ "day" | "week" | "month" (case-insensitive) or an Interval; anything else is `invalid_interval`."""
     try:
-        return Interval(value.lower() if isinstance(value, str) else value)
+        # Not a string (an Interval is one): no interval, refused below.
+        return Interval(value.lower() if isinstance(value, str) else "")
     except ValueError:
         raise InvalidArgument(
             "invalid_interval", "interval must be day, week or month", field="interval"

@@ -11,6 +11,7 @@ from billing_service.service_layer.billing import BillingService
 from paygate.billing.v1 import billing_pb2_grpc
 from paygate_runtime.config import Env
 from paygate_runtime.grpc_server import GrpcServiceSpec
+from paygate_runtime.metrics import ServiceMetrics
 from paygate_runtime.settings import CommonSettings
 
 
@@ -24,6 +25,8 @@ def load_config(env: Env) -> BillingConfig:
 
 
 async def assemble(config: BillingConfig, common: CommonSettings, pool: asyncpg.Pool) -> GrpcServiceSpec:
+    metrics = ServiceMetrics("billing")
+    metrics.watch_pool(pool)
     return GrpcServiceSpec(
         name="billing",
         servicers=[
@@ -33,4 +36,5 @@ async def assemble(config: BillingConfig, common: CommonSettings, pool: asyncpg.
                 "paygate.billing.v1.BillingService",
             )
         ],
+        metrics=metrics,
     )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from billing_service.domain.einvoice import missing_seller_fields
 from billing_service.domain.invoices import (
     Address,
     DocumentKind,
@@ -45,7 +46,7 @@ INTERVAL_FROM_PROTO = {
 
 def mode_from_proto(mode: int, *, default: Mode | None = None) -> Mode:
     if mode in MODE_FROM_PROTO:
-        return MODE_FROM_PROTO[mode]  # type: ignore[index]
+        return MODE_FROM_PROTO[mode]  # type: ignore[index]  # keys are proto Mode values, plain ints at run time
     if mode == common_pb2.MODE_UNSPECIFIED:
         if default is not None:
             return default
@@ -163,23 +164,31 @@ def bucket_to_proto(bucket: RevenueBucket) -> billing_pb2.RevenueBucket:
 
 
 def profile_to_proto(profile: BillingProfile) -> billing_pb2.BillingProfile:
+    missing = missing_seller_fields(profile.seller)
     return billing_pb2.BillingProfile(
+        complete=not missing,
+        missing_fields=list(missing),
         merchant_id=profile.merchant_id,
+        mode=MODE_TO_PROTO[profile.mode],
         seller=party_to_proto(profile.seller),
         invoice_prefix=profile.invoice_prefix,
         tax_rate_bps=profile.tax_rate_bps,
         reset_numbering_yearly=profile.reset_numbering_yearly,
         support_email=profile.support_email,
+        support_url=profile.support_url,
     )
 
 
-def profile_from_proto(profile: billing_pb2.BillingProfile) -> BillingProfile:
+def profile_from_proto(profile: billing_pb2.BillingProfile, mode: Mode) -> BillingProfile:
+    """`mode` comes from the request, never from the profile message: its `mode` is output only."""
     return BillingProfile(
         merchant_id=profile.merchant_id,
+        mode=mode,
         seller=party_from_proto(profile.seller),
         # An empty prefix means "not set" in proto3; the default applies rather than a refusal.
         invoice_prefix=profile.invoice_prefix or "INV",
         tax_rate_bps=profile.tax_rate_bps,
         reset_numbering_yearly=profile.reset_numbering_yearly,
         support_email=profile.support_email,
+        support_url=profile.support_url,
     )

@@ -7,6 +7,7 @@ of reads and the transaction boundaries.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ from billing_service.adapters import invoice_repository as invoices
 from billing_service.adapters import profile_repository as profiles
 from billing_service.adapters.render_html import HTML_CONTENT_TYPE, render_invoice_html
 from billing_service.adapters.render_pdf import PDF_CONTENT_TYPE, render_invoice_pdf
-from billing_service.domain.currencies import validate_money_unit
 from billing_service.domain.invoices import (
     DocumentKind,
     Invoice,
@@ -44,7 +44,9 @@ from billing_service.domain.revenue import (
     parse_interval,
     validate_range,
 )
-from paygate_runtime.errors import InvalidArgument, NotFound
+from billing_service.service_layer.credit_notes import credited_by_refunds, insert_credit_note
+from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from paygate_runtime.money import check_unit
 
 ONE_PER_SESSION = "invoices_one_per_session"
 DEFAULT_PAGE = 20
@@ -104,11 +106,12 @@ class BillingService:
         session_id = _require(request.session_id, "session_id")
         mode = parse_mode(request.mode)
         amount = validate_amount(request.amount_minor)
-        currency, exponent = validate_money_unit(request.currency, request.exponent)
+        unit = check_unit(request.currency, request.exponent)
+        currency, exponent = unit.code, unit.exponent
         async with self.pool.acquire() as conn:
             # Retries are the common duplicate; answering them before the counter row is touched keeps the
             # hot row free for new invoices.
-            existing, profile = await invoices.issue_context(conn, merchant_id, session_id)
+            existing, profile = await invoices.issue_context(conn, merchant_id, mode, session_id)
             if existing is not None:
                 return check_reissue(existing, amount, currency, merchant_id=merchant_id, mode=mode)
             draft = draft_invoice(
@@ -149,61 +152,58 @@ class BillingService:
             return check_reissue(existing, amount, currency, merchant_id=merchant_id, mode=mode)
 
     async def void_invoice(
-        self, merchant_id: str, invoice_id: str, reason: str = ""
+        self,
+        merchant_id: str,
+        invoice_id: str,
+        reason: str = "",
+        mode: Mode | None = None,
+        actor: str = "",
     ) -> tuple[Invoice, Invoice]:
-        """Issue the credit note that cancels the invoice and mark it void, atomically. Returns both."""
+        """Issue the credit note that cancels the invoice and mark it void, atomically. Returns both.
+        `mode` scopes the caller: an invoice of the other mode is NOT_FOUND (None: internal callers)."""
         merchant_id = _require(merchant_id, "merchant_id")
         target = _invoice_id(invoice_id)
         async with self.pool.acquire() as conn, conn.transaction():
             # The row lock makes a concurrent second void wait, then see `void` and refuse.
-            original = await invoices.get_for_merchant(conn, merchant_id, target, for_update=True)
+            original = await invoices.load_for_caller(conn, merchant_id, mode, target, for_update=True)
             if original is None:
                 raise NotFound("invoice_not_found", "no such invoice", field="invoice_id")
             ensure_voidable(original)
-            profile = await profiles.get_profile(conn, merchant_id)
-            issued_at = self.clock()
-            scope = counter_scope(
-                merchant_id, original.mode, reset_yearly=profile.reset_numbering_yearly, issued_at=issued_at
-            )
-            # Built with a provisional sequence to validate the reason and negate the amounts; the real
-            # number is drawn by the insert.
-            provisional = build_credit_note(
-                original,
-                id=str(uuid.uuid4()),
-                prefix=profile.invoice_prefix,
-                sequence=1,
-                issued_at=issued_at,
-                reason=reason,
-            )
-            credit_note = await invoices.insert_numbered(
+            if await credited_by_refunds(conn, original.id):
+                # Voiding credits the whole invoice again; refunds have credited part of it already (§8).
+                raise FailedPrecondition(
+                    "invoice_partially_credited",
+                    "refunds already credited part of this invoice",
+                    field="invoice_id",
+                )
+            credit_note = await insert_credit_note(
                 conn,
-                provisional,
-                id=uuid.UUID(provisional.id),
-                kind=DocumentKind.CREDIT_NOTE,
-                prefix=profile.invoice_prefix,
-                period=scope.period,
-                year=issued_at.year,
-                issued_at=issued_at,
-                credits_invoice_id=original.id,
-                reason=provisional.reason,
+                original,
+                functools.partial(build_credit_note, original, reason=reason),
+                issued_at=self.clock(),
             )
             mark_void(original, credit_note)
-            voided = await invoices.mark_void(conn, original.id, credit_note.id)
+            # Who asked, for the billing audit: printable characters only, within the column's bound.
+            who = "".join(c for c in actor[:200] if c.isprintable())
+            voided = await invoices.mark_void(conn, original.id, credit_note.id, who)
         return voided, credit_note
 
     # --- reading --------------------------------------------------------------------------------------
 
-    async def get_invoice(self, merchant_id: str, invoice_id: str = "", session_id: str = "") -> Invoice:
+    async def get_invoice(
+        self, merchant_id: str, invoice_id: str = "", session_id: str = "", mode: Mode | None = None
+    ) -> Invoice:
+        """`mode` scopes the caller: a document of the other mode is NOT_FOUND, as another merchant's is."""
         merchant_id = _require(merchant_id, "merchant_id")
         if invoice_id:
-            found = await invoices.get_for_merchant(self.pool, merchant_id, _invoice_id(invoice_id))
+            found = await invoices.load_for_caller(self.pool, merchant_id, mode, _invoice_id(invoice_id))
         elif session_id:
             found = await invoices.find_by_session(self.pool, session_id)
         else:
             raise InvalidArgument(
                 "missing_invoice_id", "invoice_id or session_id is required", field="invoice_id"
             )
-        if found is None or found.merchant_id != merchant_id:
+        if found is None or found.merchant_id != merchant_id or (mode is not None and found.mode != mode):
             raise NotFound("invoice_not_found", "no such invoice", field="invoice_id")
         return found
 
@@ -227,7 +227,11 @@ class BillingService:
         after = None
         if starting_after:
             cursor = invoices.parse_uuid(starting_after)
-            after = await invoices.cursor_position(self.pool, filters.merchant_id, cursor) if cursor else None
+            after = (
+                await invoices.cursor_position(self.pool, filters.merchant_id, filters.mode, cursor)
+                if cursor
+                else None
+            )
             if after is None:
                 raise InvalidArgument(
                     "invalid_starting_after",
@@ -236,15 +240,28 @@ class BillingService:
                 )
         return await invoices.list_page(self.pool, filters, limit=limit, after=after)
 
-    async def render_invoice(self, merchant_id: str, invoice_id: str, fmt: str) -> Rendered:
+    async def list_session_documents(
+        self, merchant_id: str, mode: Mode, session_ids: list[str]
+    ) -> list[Invoice]:
+        """Invoices and credit notes of these sessions in the caller's merchant and mode (portal receipts)."""
+        merchant_id = _require(merchant_id, "merchant_id")
+        if not 1 <= len(session_ids) <= MAX_PAGE or any(not s or len(s) > 64 for s in session_ids):
+            raise InvalidArgument(
+                "invalid_session_ids", f"1 to {MAX_PAGE} session ids are required", field="session_ids"
+            )
+        return await invoices.for_sessions(self.pool, merchant_id, mode, session_ids)
+
+    async def render_invoice(
+        self, merchant_id: str, invoice_id: str, fmt: str, mode: Mode | None = None
+    ) -> Rendered:
         """`fmt` is "html" or "pdf"; related numbers and the support email are looked up for the receipt."""
         if fmt not in ("html", "pdf"):
             raise InvalidArgument("invalid_format", "format must be HTML or PDF", field="format")
-        invoice = await self.get_invoice(merchant_id, invoice_id)
+        invoice = await self.get_invoice(merchant_id, invoice_id, mode=mode)
         related = [i for i in (invoice.credits_invoice_id, invoice.credit_note_id) if i]
         async with self.pool.acquire() as conn:
             numbers = await invoices.numbers_of(conn, merchant_id, related) if related else {}
-            profile = await profiles.get_profile(conn, merchant_id)
+            profile = await profiles.get_profile(conn, merchant_id, invoice.mode)
         options = {
             "credited_invoice_number": numbers.get(invoice.credits_invoice_id or ""),
             "credit_note_number": numbers.get(invoice.credit_note_id or ""),
@@ -277,8 +294,9 @@ class BillingService:
 
     # --- profiles -------------------------------------------------------------------------------------
 
-    async def get_profile(self, merchant_id: str) -> BillingProfile:
-        return await profiles.get_profile(self.pool, _require(merchant_id, "merchant_id"))
+    async def get_profile(self, merchant_id: str, mode: Mode | str) -> BillingProfile:
+        """The profile of one mode (contract §6a): the test world's never answers for the live one."""
+        return await profiles.get_profile(self.pool, _require(merchant_id, "merchant_id"), parse_mode(mode))
 
     async def update_profile(self, profile: BillingProfile) -> BillingProfile:
         valid = validate_profile(profile)

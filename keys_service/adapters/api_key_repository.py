@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -13,11 +13,12 @@ import asyncpg
 from keys_service.adapters import audit_log
 from keys_service.domain.api_keys import KeyMode
 from keys_service.domain.audit_events import AuditEvent
+from keys_service.domain.key_permissions import ALL_SCOPES, Network, compile_allowlist
 from keys_service.domain.key_status import KeyFacts, KeyStatus, evaluate_status
 
 _COLUMNS = """id, merchant_id, session_id, mode, prefix, hint, (secret_ciphertext IS NOT NULL) AS has_secret,
               revealed_at, metadata, rolled_from_id, roll_idempotency_key, created_at, expires_at, revoked_at,
-              last_used_at"""
+              last_used_at, granted_scopes, scopes, ip_allowlist, suspended_at"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +40,16 @@ class StoredApiKey:
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    granted_scopes: tuple[str, ...] = ALL_SCOPES
+    scopes: tuple[str, ...] = ALL_SCOPES
+    ip_allowlist: tuple[Network, ...] = ()
+    # Set while a dispute on the key's session is open (contract §8).
+    suspended_at: datetime | None = None
 
     def status_at(self, now: datetime) -> KeyStatus:
-        return evaluate_status(revoked_at=self.revoked_at, expires_at=self.expires_at, now=now)
+        return evaluate_status(
+            revoked_at=self.revoked_at, expires_at=self.expires_at, now=now, suspended_at=self.suspended_at
+        )
 
 
 def _stored(row: asyncpg.Record) -> StoredApiKey:
@@ -64,6 +72,10 @@ def _stored(row: asyncpg.Record) -> StoredApiKey:
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
         last_used_at=row["last_used_at"],
+        granted_scopes=tuple(row["granted_scopes"]),
+        scopes=tuple(row["scopes"]),
+        ip_allowlist=tuple(row["ip_allowlist"]),
+        suspended_at=row.get("suspended_at"),
     )
 
 
@@ -81,6 +93,7 @@ async def issue_for_session(
     metadata: dict[str, str],
     audit_event: AuditEvent,
     audit_details: dict[str, Any],
+    scopes: tuple[str, ...] = ALL_SCOPES,
 ) -> tuple[bool, StoredApiKey]:
     """The session's issued key and whether this call created it, in one statement (one round trip, one
     transaction): the key it already has (a retry; nothing written), or this new key with its audit row."""
@@ -89,9 +102,9 @@ async def issue_for_session(
                 SELECT {_COLUMNS} FROM api_keys WHERE session_id = $3 AND rolled_from_id IS NULL
             ), inserted AS (
                 INSERT INTO api_keys (id, merchant_id, session_id, mode, prefix, hint, key_hash,
-                                      secret_ciphertext, metadata)
+                                      secret_ciphertext, metadata, granted_scopes, scopes)
                 SELECT $1::uuid, $2::uuid, $3::uuid, $4::text, $5::text, $6::text, $7::bytea, $8::bytea,
-                       $9::jsonb
+                       $9::jsonb, $12::text[], $12::text[]
                  WHERE NOT EXISTS (SELECT 1 FROM existing)
                 ON CONFLICT (session_id) WHERE rolled_from_id IS NULL DO NOTHING
                 RETURNING {_COLUMNS}
@@ -110,6 +123,7 @@ async def issue_for_session(
         json.dumps(metadata),
         audit_event.value,
         audit_log.details_json(audit_details),
+        list(scopes),
     )
     if row is None:
         # A concurrent call inserted the session's key after this statement's snapshot was taken.
@@ -127,13 +141,19 @@ async def insert_rolled(
     hint: str,
     key_hash: bytes,
     idempotency_key: str | None,
+    successor_expires_at: datetime | None = None,
 ) -> StoredApiKey:
     """The successor of a rolled key. Its secret went to the merchant in the RollKey reply, so it counts as
     revealed at once and no ciphertext is kept."""
+    # The successor keeps the grant, the customer's narrowing, the allow-list and any earlier expiry the
+    # customer set: a roll changes the secret, never what the key may do.
     row = await conn.fetchrow(
         f"""INSERT INTO api_keys (id, merchant_id, session_id, mode, prefix, hint, key_hash, revealed_at,
-                                  metadata, rolled_from_id, roll_idempotency_key)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8::jsonb, $9, $10)
+                                  metadata, rolled_from_id, roll_idempotency_key, granted_scopes, scopes,
+                                  ip_allowlist, expires_at)
+            SELECT $1, $2, $3, $4, $5, $6, $7, now(), $8::jsonb, $9, $10, p.granted_scopes, p.scopes,
+                   p.ip_allowlist, $11
+              FROM api_keys AS p WHERE p.id = $9
             RETURNING {_COLUMNS}""",
         key_id,
         uuid.UUID(previous.merchant_id),
@@ -145,6 +165,7 @@ async def insert_rolled(
         json.dumps(previous.metadata),
         uuid.UUID(previous.id),
         idempotency_key,
+        successor_expires_at,
     )
     assert row is not None
     return _stored(row)
@@ -259,7 +280,8 @@ async def facts_by_hash(
 ) -> tuple[bytes, KeyFacts] | None:
     """The stored hash and verification facts of the key with this hash, if any."""
     row = await conn.fetchrow(
-        """SELECT id, merchant_id, session_id, mode, key_hash, expires_at, revoked_at
+        """SELECT id, merchant_id, session_id, mode, key_hash, expires_at, revoked_at, scopes, ip_allowlist,
+                  suspended_at
              FROM api_keys WHERE key_hash = $1""",
         key_hash,
     )
@@ -272,6 +294,9 @@ async def facts_by_hash(
         mode=KeyMode(row["mode"]),
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
+        scopes=tuple(row["scopes"]),
+        ip_allowlist=compile_allowlist(row["ip_allowlist"]),
+        suspended_at=row["suspended_at"],
     )
     return bytes(row["key_hash"]), facts
 
@@ -288,3 +313,74 @@ async def touch_last_used(conn: asyncpg.Connection | asyncpg.Pool, used: dict[st
         ids,
         list(used.values()),
     )
+
+
+async def update_settings(
+    conn: asyncpg.Connection,
+    key_id: uuid.UUID,
+    *,
+    scopes: tuple[str, ...] | None,
+    ip_allowlist: tuple[Network, ...] | None,
+    expires_at: datetime | None,
+) -> StoredApiKey:
+    """Apply the customer's changes; a None argument leaves that setting as it is."""
+    row = await conn.fetchrow(
+        f"""UPDATE api_keys
+               SET scopes = coalesce($2::text[], scopes),
+                   ip_allowlist = coalesce($3::cidr[], ip_allowlist),
+                   expires_at = coalesce($4::timestamptz, expires_at)
+             WHERE id = $1 RETURNING {_COLUMNS}""",
+        key_id,
+        None if scopes is None else list(scopes),
+        None if ip_allowlist is None else list(ip_allowlist),
+        expires_at,
+    )
+    assert row is not None
+    return _stored(row)
+
+
+async def session_key_ids(conn: asyncpg.Connection | asyncpg.Pool, session_id: uuid.UUID) -> list[uuid.UUID]:
+    """Every key of a session: the issued one and its rolled successors."""
+    rows = await conn.fetch("SELECT id FROM api_keys WHERE session_id = $1", session_id)
+    return [r["id"] for r in rows]
+
+
+async def record_usage(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    used: dict[str, datetime],
+    counts: dict[tuple[str, date], int],
+) -> None:
+    """One statement (so one transaction and one round trip) per flush: last_used_at, never moved backwards,
+    and the per-day counters. A failed flush that is retried therefore counts nothing twice."""
+    if not used and not counts:
+        return
+    items = list(counts.items())
+    await conn.execute(
+        """WITH touched AS (
+               UPDATE api_keys AS k SET last_used_at = u.at
+                 FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at)
+                WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)
+               RETURNING 1
+           )
+           INSERT INTO api_key_usage_daily AS d (key_id, day, count)
+           SELECT c.id, c.day, c.n FROM unnest($3::uuid[], $4::date[], $5::bigint[]) AS c(id, day, n)
+             JOIN api_keys AS k ON k.id = c.id
+           ON CONFLICT (key_id, day) DO UPDATE SET count = d.count + excluded.count""",
+        [uuid.UUID(k) for k in used],
+        list(used.values()),
+        [uuid.UUID(k) for (k, _d), _n in items],
+        [d for (_k, d), _n in items],
+        [n for _slot, n in items],
+    )
+
+
+async def daily_usage(
+    conn: asyncpg.Connection | asyncpg.Pool, key_ids: list[uuid.UUID], first_day: date
+) -> dict[date, int]:
+    rows = await conn.fetch(
+        """SELECT day, sum(count)::bigint AS n FROM api_key_usage_daily
+            WHERE key_id = ANY($1::uuid[]) AND day >= $2 GROUP BY day""",
+        key_ids,
+        first_day,
+    )
+    return {r["day"]: int(r["n"]) for r in rows}

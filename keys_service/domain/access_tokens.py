@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from keys_service.domain.api_keys import b58encode_fixed
-from keys_service.domain.key_material import decode_key_32
+from paygate_runtime.crypto.key_material import decode_key_32
 from paygate_runtime.errors import Unauthenticated, require
 
 ALGORITHM = "EdDSA"

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from keys_service.domain.api_keys import KeyMode
+from keys_service.domain.key_permissions import ALL_SCOPES, Block, ip_allowed
 from paygate_runtime.errors import InvalidArgument
 
 MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 3600
@@ -21,6 +22,9 @@ class KeyStatus(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     EXPIRED = "EXPIRED"
     REVOKED = "REVOKED"
+    # Contract §6a, §8: an open dispute on the key's session suspends it (SetSessionKeyAccess).
+    SUSPENDED = "SUSPENDED"
+    IP_NOT_ALLOWED = "IP_NOT_ALLOWED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +37,16 @@ class KeyFacts:
     mode: KeyMode
     expires_at: datetime | None
     revoked_at: datetime | None
+    scopes: tuple[str, ...] = ALL_SCOPES
+    # Compiled once when the facts are read (and then cached), so a verification never re-parses CIDRs.
+    ip_allowlist: tuple[Block, ...] = ()
+    # Set while a dispute on the key's session is open (contract §8).
+    suspended_at: datetime | None = None
 
     def status_at(self, now: datetime) -> KeyStatus:
-        return evaluate_status(revoked_at=self.revoked_at, expires_at=self.expires_at, now=now)
+        return evaluate_status(
+            revoked_at=self.revoked_at, expires_at=self.expires_at, now=now, suspended_at=self.suspended_at
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +58,7 @@ class VerifyResult:
     merchant_id: str = ""
     session_id: str = ""
     mode: KeyMode | None = None
+    scopes: tuple[str, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -56,8 +68,15 @@ class VerifyResult:
 NOT_FOUND_RESULT = VerifyResult(KeyStatus.NOT_FOUND)
 
 
-def evaluate_status(*, revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> KeyStatus:
-    """REVOKED beats EXPIRED beats VALID. A key is expired from the instant `expires_at` itself.
+def evaluate_status(
+    *,
+    revoked_at: datetime | None,
+    expires_at: datetime | None,
+    now: datetime,
+    suspended_at: datetime | None = None,
+) -> KeyStatus:
+    """REVOKED beats EXPIRED beats SUSPENDED beats VALID (contract §6a). A key is expired from the instant
+    `expires_at` itself; a suspended key is suspended whatever the time its suspension was stamped.
 
     Any revocation counts regardless of its timestamp: a replica whose clock runs ahead of ours may stamp
     revoked_at slightly in our future, and "revoked at once" must not wait for our clock to catch up.
@@ -66,20 +85,31 @@ def evaluate_status(*, revoked_at: datetime | None, expires_at: datetime | None,
         return KeyStatus.REVOKED
     if expires_at is not None and now >= expires_at:
         return KeyStatus.EXPIRED
+    if suspended_at is not None:
+        return KeyStatus.SUSPENDED
     return KeyStatus.VALID
 
 
-def verify_result(facts: KeyFacts | None, now: datetime, merchant_scope: str | None = None) -> VerifyResult:
+def verify_result(
+    facts: KeyFacts | None, now: datetime, merchant_scope: str | None = None, ip: str = ""
+) -> VerifyResult:
     """The VerifyKey answer for a looked-up key. Another merchant's key is NOT_FOUND, not REVOKED etc.,
-    so a scoped caller learns nothing about keys that are not theirs."""
+    so a scoped caller learns nothing about keys that are not theirs.
+
+    Precedence (contract §6a): NOT_FOUND, REVOKED, EXPIRED, SUSPENDED, IP_NOT_ALLOWED, else VALID. The IP is
+    checked only for an otherwise valid key, and a key with an allow-list fails closed without an IP."""
     if facts is None or (merchant_scope and facts.merchant_id != merchant_scope):
         return NOT_FOUND_RESULT
+    status = facts.status_at(now)
+    if status is KeyStatus.VALID and facts.ip_allowlist and not ip_allowed(facts.ip_allowlist, ip):
+        status = KeyStatus.IP_NOT_ALLOWED
     return VerifyResult(
-        status=facts.status_at(now),
+        status=status,
         key_id=facts.key_id,
         merchant_id=facts.merchant_id,
         session_id=facts.session_id,
         mode=facts.mode,
+        scopes=facts.scopes,
     )
 
 

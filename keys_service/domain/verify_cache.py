@@ -97,14 +97,16 @@ class VerifyCache:
         self.misses += 1
         return None
 
-    def check(self, key_hash: bytes, now: datetime, merchant_scope: str | None = None) -> VerifyResult | None:
+    def check(
+        self, key_hash: bytes, now: datetime, merchant_scope: str | None = None, ip: str = ""
+    ) -> VerifyResult | None:
         """A VerifyKey answer from the cache with the status evaluated at `now`; None on a miss."""
         entry = self.lookup(key_hash)
         if entry is None:
             return None
         if entry.facts is None:
             return NOT_FOUND_RESULT
-        return verify_result(entry.facts, now, merchant_scope)
+        return verify_result(entry.facts, now, merchant_scope, ip)
 
     def put(self, key_hash: bytes, facts: KeyFacts, ticket: int) -> bool:
         """Cache a looked-up key. Returns False (and caches nothing) if an invalidation happened since

@@ -12,27 +12,31 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from keys_service.adapters.access_token_repository import StoredAccessToken
-from keys_service.adapters.api_key_repository import StoredApiKey
+from keys_service.adapters.key_messages import KEY_STATUS_ENUM, api_key_message
 from keys_service.adapters.merchant_repository import StoredMerchant
 from keys_service.domain.api_keys import KeyMode
 from keys_service.domain.key_status import KeyStatus, VerifyResult
+from keys_service.domain.merchant_keys import MerchantKeyFacts, MerchantKeyStatus
+from keys_service.service_layer import session_access
 from keys_service.service_layer.access_links import AccessTokenService
 from keys_service.service_layer.customer_keys import CustomerKeyService
+from keys_service.service_layer.customer_portal import CustomerPortalService
 from keys_service.service_layer.key_verifier import KeyVerifier
 from keys_service.service_layer.merchants import MerchantService
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
+from paygate_runtime.audit_listing import list_audit_entries
 from paygate_runtime.errors import InvalidArgument
 
 _MODE_BY_ENUM = {common_pb2.MODE_TEST: KeyMode.TEST, common_pb2.MODE_LIVE: KeyMode.LIVE}
 _ENUM_BY_MODE = {mode: enum for enum, mode in _MODE_BY_ENUM.items()}
-_STATUS_ENUM = {
-    KeyStatus.VALID: keys_pb2.KEY_STATUS_VALID,
-    KeyStatus.NOT_FOUND: keys_pb2.KEY_STATUS_NOT_FOUND,
-    KeyStatus.EXPIRED: keys_pb2.KEY_STATUS_EXPIRED,
-    KeyStatus.REVOKED: keys_pb2.KEY_STATUS_REVOKED,
-}
 _NOT_FOUND_REPLY = keys_pb2.VerifyKeyResponse(status=keys_pb2.KEY_STATUS_NOT_FOUND)
+_MERCHANT_KEY_STATUS_ENUM = {
+    MerchantKeyStatus.ACTIVE: keys_pb2.MERCHANT_KEY_STATUS_ACTIVE,
+    MerchantKeyStatus.EXPIRING: keys_pb2.MERCHANT_KEY_STATUS_EXPIRING,
+    MerchantKeyStatus.REVOKED: keys_pb2.MERCHANT_KEY_STATUS_REVOKED,
+    MerchantKeyStatus.EXPIRED: keys_pb2.MERCHANT_KEY_STATUS_EXPIRED,
+}
 
 
 def _ts(value: datetime) -> Timestamp:
@@ -66,26 +70,21 @@ def merchant_message(merchant: StoredMerchant) -> keys_pb2.Merchant:
     )
 
 
-def api_key_message(key: StoredApiKey, now: datetime | None = None) -> keys_pb2.ApiKey:
-    message = keys_pb2.ApiKey(
+def merchant_key_message(key: MerchantKeyFacts, now: datetime | None = None) -> keys_pb2.MerchantKey:
+    message = keys_pb2.MerchantKey(
         id=key.id,
         merchant_id=key.merchant_id,
-        session_id=key.session_id,
         mode=_ENUM_BY_MODE[key.mode],
         prefix=key.prefix,
-        hint=key.hint,
-        status=_STATUS_ENUM[key.status_at(now or datetime.now(UTC))],
+        last4=key.last4,
+        status=_MERCHANT_KEY_STATUS_ENUM[key.status_at(now or datetime.now(UTC))],
         created_at=_ts(key.created_at),
-        revealed=key.revealed_at is not None,
-        metadata=key.metadata,
         rolled_from_id=key.rolled_from_id or "",
     )
-    if key.expires_at is not None:
-        message.expires_at.CopyFrom(_ts(key.expires_at))
-    if key.revoked_at is not None:
-        message.revoked_at.CopyFrom(_ts(key.revoked_at))
-    if key.last_used_at is not None:
-        message.last_used_at.CopyFrom(_ts(key.last_used_at))
+    for field in ("last_used_at", "expires_at", "revoked_at"):
+        value = getattr(key, field)
+        if value is not None:
+            getattr(message, field).CopyFrom(_ts(value))
     return message
 
 
@@ -109,11 +108,12 @@ def verify_reply(result: VerifyResult) -> keys_pb2.VerifyKeyResponse:
     if result.status is KeyStatus.NOT_FOUND:
         return _NOT_FOUND_REPLY
     return keys_pb2.VerifyKeyResponse(
-        status=_STATUS_ENUM[result.status],
+        status=KEY_STATUS_ENUM[result.status],
         key_id=result.key_id,
         merchant_id=result.merchant_id,
         session_id=result.session_id,
         mode=_ENUM_BY_MODE[result.mode] if result.mode else common_pb2.MODE_UNSPECIFIED,
+        scopes=result.scopes,
     )
 
 
@@ -124,13 +124,21 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         customer_keys: CustomerKeyService,
         verifier: KeyVerifier,
         access: AccessTokenService,
+        portal: CustomerPortalService | None = None,
     ) -> None:
         self.merchants = merchants
         self.customer_keys = customer_keys
         self.verifier = verifier
         self.access = access
+        self.portal = portal or CustomerPortalService(customer_keys.pool, verifier)
 
     # Merchants
+
+    async def ListAuditEntries(
+        self, request: common_pb2.ListAuditEntriesRequest, context: grpc.aio.ServicerContext
+    ) -> common_pb2.ListAuditEntriesResponse:
+        # The merchant's hash-chained audit of this service (issue 20, GET /v1/audit).
+        return await list_audit_entries(self.customer_keys.pool, "keys", request)
 
     async def CreateMerchant(
         self, request: keys_pb2.CreateMerchantRequest, context: grpc.aio.ServicerContext
@@ -159,10 +167,56 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             merchant_id=request.merchant_id,
             mode=_mode_or_default(request.mode),
             idempotency_key=request.idempotency_key,
+            actor=request.actor,
         )
         return keys_pb2.CreateMerchantSecretKeyResponse(
-            secret_key=created.secret, secret_key_id=created.secret_key_id
+            secret_key=created.secret,
+            secret_key_id=created.secret_key_id,
+            key=merchant_key_message(created.key),
         )
+
+    async def ListMerchantKeys(
+        self, request: keys_pb2.ListMerchantKeysRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ListMerchantKeysResponse:
+        keys, has_more = await self.merchants.list_secret_keys(
+            merchant_id=request.merchant_id,
+            mode=_scope_mode(request.mode),
+            limit=request.limit,
+            starting_after=request.starting_after,
+        )
+        now = datetime.now(UTC)
+        return keys_pb2.ListMerchantKeysResponse(
+            keys=[merchant_key_message(k, now) for k in keys], has_more=has_more
+        )
+
+    async def RollMerchantKey(
+        self, request: keys_pb2.RollMerchantKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.RollMerchantKeyResponse:
+        rolled = await self.merchants.roll_secret_key(
+            merchant_id=request.merchant_id,
+            key_id=request.key_id,
+            grace_period_seconds=request.grace_period_seconds,
+            mode_scope=_scope_mode(request.mode),
+            idempotency_key=request.idempotency_key,
+            actor=request.actor,
+        )
+        now = datetime.now(UTC)
+        return keys_pb2.RollMerchantKeyResponse(
+            key=merchant_key_message(rolled.key, now),
+            secret=rolled.secret,
+            previous=merchant_key_message(rolled.previous, now),
+        )
+
+    async def RevokeMerchantKey(
+        self, request: keys_pb2.RevokeMerchantKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.MerchantKey:
+        key = await self.merchants.revoke_secret_key(
+            merchant_id=request.merchant_id,
+            key_id=request.key_id,
+            mode_scope=_scope_mode(request.mode),
+            actor=request.actor,
+        )
+        return merchant_key_message(key)
 
     async def AuthenticateMerchant(
         self, request: keys_pb2.AuthenticateMerchantRequest, context: grpc.aio.ServicerContext
@@ -184,6 +238,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             session_id=request.session_id,
             mode=_required_mode(request.mode),
             metadata=dict(request.metadata),
+            scopes=list(request.scopes),
         )
         return api_key_message(key)
 
@@ -207,7 +262,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.VerifyKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.VerifyKeyResponse:
         result = await self.verifier.verify(
-            request.key, request.merchant_id or None, _MODE_BY_ENUM.get(request.mode)
+            request.key, request.merchant_id or None, _MODE_BY_ENUM.get(request.mode), request.ip
         )
         return verify_reply(result)
 
@@ -220,6 +275,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             grace_period_seconds=request.grace_period_seconds,
             idempotency_key=request.idempotency_key,
             mode_scope=_scope_mode(request.mode),
+            actor=request.actor,
         )
         return keys_pb2.RollKeyResponse(
             key=api_key_message(rolled.key), secret=rolled.secret, previous=api_key_message(rolled.previous)
@@ -229,7 +285,10 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.RevokeKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.ApiKey:
         key = await self.customer_keys.revoke(
-            merchant_id=request.merchant_id, key_id=request.key_id, mode_scope=_scope_mode(request.mode)
+            merchant_id=request.merchant_id,
+            key_id=request.key_id,
+            mode_scope=_scope_mode(request.mode),
+            actor=request.actor,
         )
         return api_key_message(key)
 
@@ -250,7 +309,10 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.IssueAccessTokenRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.AccessToken:
         stored = await self.access.issue(
-            merchant_id=request.merchant_id, session_id=request.session_id, mode=_required_mode(request.mode)
+            merchant_id=request.merchant_id,
+            session_id=request.session_id,
+            mode=_required_mode(request.mode),
+            customer_email=request.customer_email[:320],
         )
         return access_token_message(stored)
 
@@ -282,7 +344,112 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         stored = await self.access.revoke(jti=request.jti, merchant_scope=request.merchant_id)
         return access_token_message(stored)
 
+    async def RevokeAccessLinks(
+        self, request: keys_pb2.RevokeAccessLinksRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.RevokeAccessLinksResponse:
+        revoked = await self.access.revoke_links(
+            session_id=request.session_id,
+            merchant_id=request.merchant_id,
+            mode=_required_mode(request.mode),
+            actor=request.actor,
+        )
+        return keys_pb2.RevokeAccessLinksResponse(revoked=revoked)
+
+    async def ReissueAccessLink(
+        self, request: keys_pb2.ReissueAccessLinkRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.AccessLink:
+        link = await self.access.reissue(
+            session_id=request.session_id,
+            merchant_id=request.merchant_id,
+            mode=_required_mode(request.mode),
+            actor=request.actor,
+        )
+        return keys_pb2.AccessLink(
+            url=link.url, token=link.token, access_token=access_token_message(link.stored)
+        )
+
     async def GetJwks(
         self, request: keys_pb2.GetJwksRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.Jwks:
         return keys_pb2.Jwks(json=self.access.jwks_json())
+
+    # Customer portal (contract §12)
+
+    async def UpdateCustomerKeySettings(
+        self, request: keys_pb2.UpdateCustomerKeySettingsRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ApiKey:
+        key = await self.portal.update_settings(
+            session_id=request.session_id,
+            access_token_id=request.access_token_id,
+            scopes=list(request.scopes) if request.set_scopes else None,
+            ip_allowlist=list(request.ip_allowlist) if request.set_ip_allowlist else None,
+            expires_at=request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None,
+        )
+        return api_key_message(key)
+
+    async def CustomerRollKey(
+        self, request: keys_pb2.CustomerRollKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.RollKeyResponse:
+        rolled = await self.portal.roll(
+            session_id=request.session_id,
+            access_token_id=request.access_token_id,
+            current_secret=request.current_secret,
+            grace_period_seconds=request.grace_period_seconds,
+        )
+        return keys_pb2.RollKeyResponse(
+            key=api_key_message(rolled.key), secret=rolled.secret, previous=api_key_message(rolled.previous)
+        )
+
+    async def CustomerRevokeKey(
+        self, request: keys_pb2.CustomerRevokeKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ApiKey:
+        key = await self.portal.revoke(session_id=request.session_id, access_token_id=request.access_token_id)
+        return api_key_message(key)
+
+    async def GetCustomerKeyUsage(
+        self, request: keys_pb2.GetCustomerKeyUsageRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.CustomerKeyUsage:
+        days = await self.portal.usage(session_id=request.session_id, days=request.days)
+        return keys_pb2.CustomerKeyUsage(
+            days=[keys_pb2.DailyUsage(day=d.isoformat(), count=n) for d, n in days],
+            total=sum(n for _d, n in days),
+        )
+
+    async def RecordSupportMessage(
+        self, request: keys_pb2.RecordSupportMessageRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.RecordSupportMessageResponse:
+        await self.portal.record_support_message(
+            session_id=request.session_id,
+            merchant_id=request.merchant_id,
+            chars=request.chars,
+            access_token_id=request.access_token_id,
+        )
+        return keys_pb2.RecordSupportMessageResponse()
+
+    async def ListSubjectSessions(
+        self, request: keys_pb2.ListSubjectSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ListSubjectSessionsResponse:
+        sessions = await self.portal.subject_sessions(
+            subject=request.subject,
+            merchant_id=request.merchant_id,
+            mode=_required_mode(request.mode),
+            limit=request.limit,
+        )
+        return keys_pb2.ListSubjectSessionsResponse(session_ids=sessions)
+
+    # Refunds and disputes (contract §8)
+
+    async def SetSessionKeyAccess(
+        self, request: keys_pb2.SetSessionKeyAccessRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.SetSessionKeyAccessResponse:
+        changed = await session_access.set_session_key_access(
+            self.customer_keys.pool,
+            self.verifier,
+            session_id=request.session_id,
+            merchant_id=request.merchant_id,
+            access=request.access,
+            reason=request.reason,
+        )
+        return keys_pb2.SetSessionKeyAccessResponse(
+            keys_changed=changed.keys_changed, links_revoked=changed.links_revoked
+        )

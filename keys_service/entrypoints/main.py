@@ -22,20 +22,25 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from keys_service.adapters import api_key_repository, merchant_repository
 from keys_service.adapters.invalidation_listener import InvalidationListener
 from keys_service.adapters.usage_recorder import UsageRecorder
 from keys_service.domain.access_tokens import MIN_SUBJECT_SECRET_BYTES, SigningKeyring
-from keys_service.domain.secret_box import SecretBox
+from keys_service.domain.secret_contexts import CUSTOMER_KEY_SECRET_CONTEXT
 from keys_service.domain.verify_cache import VerifyCache
 from keys_service.entrypoints.grpc_servicer import KeysServicer
 from keys_service.service_layer.access_links import AccessTokenService, AccessTokenSettings
 from keys_service.service_layer.customer_keys import CustomerKeyService
 from keys_service.service_layer.key_verifier import KeyVerifier
 from keys_service.service_layer.known_merchants import KnownMerchants
+from keys_service.service_layer.merchant_event_forwarder import MerchantEventForwarder
 from keys_service.service_layer.merchants import MerchantService
 from paygate.keys.v1 import keys_pb2_grpc
 from paygate_runtime.config import ConfigError, Env
+from paygate_runtime.crypto.secret_box import SecretBox
+from paygate_runtime.grpc_client import open_channel
 from paygate_runtime.grpc_server import GrpcServiceSpec
+from paygate_runtime.metrics import ServiceMetrics
 from paygate_runtime.settings import CommonSettings
 
 DEFAULT_AUDIENCE = "paygate:access"
@@ -75,7 +80,9 @@ def _subject_secret(text: str) -> bytes:
 def load_config(env: Env) -> KeysConfig:
     public_url = env.str("PAYGATE_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/")
     try:
-        box = SecretBox.from_config(_required(env, "PAYGATE_KEYS_ENCRYPTION_KEYS"))
+        box = SecretBox.from_config(
+            _required(env, "PAYGATE_KEYS_ENCRYPTION_KEYS"), context=CUSTOMER_KEY_SECRET_CONTEXT
+        )
     except (ValueError, binascii.Error) as error:
         raise ConfigError("PAYGATE_KEYS_ENCRYPTION_KEYS", str(error)) from None
     try:
@@ -111,37 +118,58 @@ class KeysRuntime:
     cache: VerifyCache
     listener: InvalidationListener
     usage: UsageRecorder
+    merchant_usage: UsageRecorder
 
 
 def build(config: KeysConfig, database_url: str, pool: asyncpg.Pool) -> KeysRuntime:
     cache = VerifyCache(max_age=config.cache_max_age_s)
     listener = InvalidationListener(database_url, cache)
-    usage = UsageRecorder(pool, interval=config.usage_flush_s)
+    usage = UsageRecorder(pool, interval=config.usage_flush_s, counts_writer=api_key_repository.record_usage)
+    merchant_usage = UsageRecorder(
+        pool,
+        interval=config.usage_flush_s,
+        writer=merchant_repository.touch_last_used,
+        what="merchant secret key",
+    )
     verifier = KeyVerifier(pool, cache, usage, cache_enabled=lambda: listener.listening)
     merchants = KnownMerchants(pool)
     servicer = KeysServicer(
-        MerchantService(pool),
+        MerchantService(pool, merchant_usage),
         CustomerKeyService(pool, config.secret_box, verifier, merchants),
         verifier,
         AccessTokenService(pool, config.access, merchants),
     )
-    return KeysRuntime(servicer, verifier, cache, listener, usage)
+    return KeysRuntime(servicer, verifier, cache, listener, usage, merchant_usage)
 
 
 async def assemble(config: KeysConfig, common: CommonSettings, pool: asyncpg.Pool) -> GrpcServiceSpec:
     runtime = build(config, common.database_url, pool)
 
     async def final_flush() -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(runtime.usage.flush(), timeout=2)
+        for recorder in (runtime.usage, runtime.merchant_usage):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(recorder.flush(), timeout=2)
 
+    # customer_key.revoked goes to the session service, which owns merchant events (contract §7).
+    session_channel = open_channel(
+        common.session_addr, tls=common.tls, default_deadline=common.rpc_deadline_s
+    )
+    forwarder = MerchantEventForwarder(pool, common.database_url, session_channel)
+
+    async def close_session_channel() -> None:
+        with contextlib.suppress(Exception):
+            await session_channel.close(grace=1.0)
+
+    metrics = ServiceMetrics("keys")
+    metrics.watch_pool(pool)
     spec = GrpcServiceSpec(
         name="keys",
         servicers=[
             (keys_pb2_grpc.add_KeysServiceServicer_to_server, runtime.servicer, "paygate.keys.v1.KeysService")
         ],
-        background=[runtime.listener.run, runtime.usage.run],
-        on_stop=[final_flush],
+        background=[runtime.listener.run, runtime.usage.run, runtime.merchant_usage.run, forwarder.run],
+        on_stop=[final_flush, close_session_channel],
+        metrics=metrics,
     )
-    spec.runtime = runtime  # type: ignore[attr-defined]
+    spec.runtime = runtime  # type: ignore[attr-defined]  # tests reach the running service's parts through the spec
     return spec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,6 +26,7 @@ from keys_service.domain.access_tokens import (
 from keys_service.domain.api_keys import KeyMode
 from keys_service.domain.audit_events import AuditEvent
 from keys_service.domain.ids import parse_uuid, required_uuid
+from keys_service.domain.merchant_keys import clean_actor
 from keys_service.service_layer.known_merchants import KnownMerchants
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 
@@ -74,7 +76,9 @@ class AccessTokenService:
         token = self.settings.keyring.sign(stored.claims, stored.kid)
         return AccessLink(f"{self.settings.public_url}/access?token={token}", token, stored)
 
-    async def issue(self, *, merchant_id: str, session_id: str, mode: KeyMode) -> StoredAccessToken:
+    async def issue(
+        self, *, merchant_id: str, session_id: str, mode: KeyMode, customer_email: str = ""
+    ) -> StoredAccessToken:
         merchant_uuid = required_uuid(merchant_id, "merchant_id")
         session_uuid = required_uuid(session_id, "session_id")
         await self.merchants.key_prefix(merchant_uuid)  # NOT_FOUND for an unknown merchant
@@ -82,8 +86,12 @@ class AccessTokenService:
         claims = build_claims(
             iss=settings.issuer,
             aud=settings.audience,
-            # Per session: the mail address never enters the token, and two purchases are not linkable.
-            sub=opaque_subject(str(merchant_uuid), str(session_uuid), settings.subject_secret),
+            # Keyed HMAC, scoped to the merchant: the mail address never enters the token, and two merchants'
+            # subjects for one person do not link. With an email, one customer's purchases from this merchant
+            # share the subject (the portal lists all their receipts, contract §12); without, it is per session.
+            sub=opaque_subject(
+                str(merchant_uuid), customer_email.strip() or str(session_uuid), settings.subject_secret
+            ),
             sid=str(session_uuid),
             iat=datetime.now(UTC),
             jti=new_jti(),
@@ -166,6 +174,83 @@ class AccessTokenService:
                 session_id=stored.claims.sid,
             )
         return revoked
+
+    async def _locked_tokens(
+        self, conn: asyncpg.Connection, session_id: str, merchant_id: str, mode: KeyMode
+    ) -> tuple[uuid.UUID, StoredAccessToken]:
+        """The session's newest token under lock. Another merchant's or mode's session, a malformed id and a
+        session that never had a link are all NOT_FOUND."""
+        merchant_uuid = required_uuid(merchant_id, "merchant_id")
+        session_uuid = parse_uuid(session_id)
+        newest = (
+            None
+            if session_uuid is None
+            else await access_token_repository.lock_session_tokens(conn, session_uuid)
+        )
+        if newest is None or newest.merchant_id != str(merchant_uuid) or newest.mode is not mode:
+            raise NotFound("not_found", "no access link for this session")
+        assert session_uuid is not None
+        return session_uuid, newest
+
+    async def revoke_links(self, *, session_id: str, merchant_id: str, mode: KeyMode, actor: str = "") -> int:
+        """Revoke every access link of a session at once; how many were still standing. The portal checks its
+        session's token on every request (and VerifyAccessToken reads revoked_at), so nothing is cached."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            session_uuid, newest = await self._locked_tokens(conn, session_id, merchant_id, mode)
+            revoked = await access_token_repository.revoke_session(conn, session_uuid)
+            for jti in revoked:
+                await audit_log.record(
+                    conn,
+                    AuditEvent.ACCESS_TOKEN_REVOKED,
+                    object_type="access_token",
+                    object_id=jti,
+                    merchant_id=newest.merchant_id,
+                    session_id=session_uuid,
+                    details={"actor": clean_actor(actor)},
+                )
+        return len(revoked)
+
+    async def reissue(
+        self, *, session_id: str, merchant_id: str, mode: KeyMode, actor: str = ""
+    ) -> AccessLink:
+        """Revoke the session's links and issue a fresh 7-day one for the same customer (same opaque `sub`)."""
+        settings = self.settings
+        async with self.pool.acquire() as conn, conn.transaction():
+            session_uuid, newest = await self._locked_tokens(conn, session_id, merchant_id, mode)
+            merchant_uuid = uuid.UUID(newest.merchant_id)
+            revoked = await access_token_repository.revoke_session(conn, session_uuid)
+            claims = build_claims(
+                iss=settings.issuer,
+                aud=settings.audience,
+                sub=newest.claims.sub,
+                sid=str(session_uuid),
+                iat=datetime.now(UTC),
+                jti=new_jti(),
+            )
+            stored, generation = await access_token_repository.insert_generation(
+                conn, claims, kid=settings.keyring.active_kid, merchant_id=merchant_uuid, mode=mode
+            )
+            who = clean_actor(actor)
+            for jti in revoked:
+                await audit_log.record(
+                    conn,
+                    AuditEvent.ACCESS_TOKEN_REVOKED,
+                    object_type="access_token",
+                    object_id=jti,
+                    merchant_id=merchant_uuid,
+                    session_id=session_uuid,
+                    details={"actor": who, "reason": "reissue"},
+                )
+            await audit_log.record(
+                conn,
+                AuditEvent.ACCESS_TOKEN_REISSUED,
+                object_type="access_token",
+                object_id=claims.jti,
+                merchant_id=merchant_uuid,
+                session_id=session_uuid,
+                details={"actor": who, "generation": generation, "kid": stored.kid, "exp": claims.exp},
+            )
+        return self.link_for(stored)
 
     def jwks_json(self) -> str:
         return self._jwks_json

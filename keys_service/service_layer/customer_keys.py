@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,14 +12,17 @@ import asyncpg
 
 from keys_service.adapters import api_key_repository, audit_log
 from keys_service.adapters.api_key_repository import StoredApiKey
-from keys_service.adapters.invalidation_listener import notify_invalidated
 from keys_service.domain.api_keys import KeyMode, generate_customer_key
 from keys_service.domain.audit_events import AuditEvent
 from keys_service.domain.ids import parse_uuid, required_uuid
-from keys_service.domain.key_status import KeyStatus, rolled_key_expiry, validate_grace_period
-from keys_service.domain.secret_box import SecretBox, SecretBoxError
+from keys_service.domain.key_permissions import ALL_SCOPES, validate_scopes
+from keys_service.domain.key_status import validate_grace_period
+from keys_service.domain.merchant_keys import clean_actor
+from keys_service.service_layer import key_changes
+from keys_service.service_layer.key_changes import RolledKey
 from keys_service.service_layer.key_verifier import KeyVerifier
 from keys_service.service_layer.known_merchants import KnownMerchants
+from paygate_runtime.crypto.secret_box import SecretBox, SecretBoxError
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
@@ -37,16 +40,6 @@ class RevealedKey:
 
     def __repr__(self) -> str:
         return f"RevealedKey(key_id={self.key.id!r})"
-
-
-@dataclass(frozen=True, slots=True)
-class RolledKey:
-    key: StoredApiKey
-    secret: str  # empty on an idempotent replay
-    previous: StoredApiKey
-
-    def __repr__(self) -> str:
-        return f"RolledKey(key_id={self.key.id!r}, previous={self.previous.id!r})"
 
 
 def _metadata(metadata: Mapping[str, str]) -> dict[str, str]:
@@ -74,12 +67,20 @@ class CustomerKeyService:
         self.merchants = merchants
 
     async def issue(
-        self, *, merchant_id: str, session_id: str, mode: KeyMode, metadata: Mapping[str, str]
+        self,
+        *,
+        merchant_id: str,
+        session_id: str,
+        mode: KeyMode,
+        metadata: Mapping[str, str],
+        scopes: Sequence[str] = (),
     ) -> StoredApiKey:
         """The session's key, created on the first call; a retry returns the same key (no second key)."""
         merchant_uuid = required_uuid(merchant_id, "merchant_id")
         session_uuid = required_uuid(session_id, "session_id")
         clean_metadata = _metadata(metadata)
+        # The merchant's grant for the session (empty: everything); the key starts with all of it.
+        granted = validate_scopes(list(scopes)) if scopes else ALL_SCOPES
         # One statement on this hot path once the merchant is known: the key and its audit row, or the key a
         # retry already got. A fresh secret is generated either way; a retry's is dropped unseen.
         prefix = await self.merchants.key_prefix(merchant_uuid)
@@ -98,7 +99,8 @@ class CustomerKeyService:
             ciphertext=ciphertext,
             metadata=clean_metadata,
             audit_event=AuditEvent.API_KEY_CREATED,
-            audit_details={"mode": generated.mode.value, "hint": generated.hint},
+            audit_details={"mode": generated.mode.value, "hint": generated.hint, "scopes": list(granted)},
+            scopes=granted,
         )
         return stored if fresh else self._same_issue(stored, str(merchant_uuid), mode)
 
@@ -186,6 +188,7 @@ class CustomerKeyService:
         grace_period_seconds: int,
         idempotency_key: str,
         mode_scope: KeyMode | None,
+        actor: str = "",
     ) -> RolledKey:
         grace = validate_grace_period(grace_period_seconds)
         if len(idempotency_key) > 255:
@@ -199,68 +202,27 @@ class CustomerKeyService:
                 if idempotency_key and successor.roll_idempotency_key == idempotency_key:
                     return RolledKey(successor, "", previous)
                 raise FailedPrecondition("already_rolled", "this key was already rolled; roll its successor")
-            now = datetime.now(UTC)
-            status = previous.status_at(now)
-            if status is KeyStatus.REVOKED:
-                raise FailedPrecondition("key_revoked", "a revoked key cannot be rolled")
-            if status is KeyStatus.EXPIRED:
-                raise FailedPrecondition("key_expired", "an expired key cannot be rolled")
-            generated = generate_customer_key(previous.prefix.split("_", 1)[0], previous.mode)
-            new_key = await api_key_repository.insert_rolled(
+            rolled = await key_changes.roll_locked(
                 conn,
-                key_id=uuid.uuid4(),
-                previous=previous,
-                hint=generated.hint,
-                key_hash=generated.key_hash,
+                previous,
+                now=datetime.now(UTC),
+                grace_period_seconds=grace,
                 idempotency_key=idempotency_key or None,
+                revoke_previous=False,
+                actor={"actor": clean_actor(actor)},
+                ends_at_field="previous_expires_at",
             )
-            ends_at = rolled_key_expiry(
-                now=now, grace_period_seconds=grace, current_expires_at=previous.expires_at
-            )
-            ended = await api_key_repository.end_for_roll(conn, uuid.UUID(previous.id), ends_at)
-            await audit_log.record(
-                conn,
-                AuditEvent.API_KEY_ROLLED,
-                object_type="api_key",
-                object_id=previous.id,
-                merchant_id=previous.merchant_id,
-                session_id=previous.session_id,
-                details={
-                    "new_key_id": new_key.id,
-                    "new_hint": new_key.hint,
-                    "grace_period_seconds": grace,
-                    "previous_expires_at": ends_at.isoformat(),
-                },
-            )
-            await audit_log.record(
-                conn,
-                AuditEvent.API_KEY_CREATED,
-                object_type="api_key",
-                object_id=new_key.id,
-                merchant_id=new_key.merchant_id,
-                session_id=new_key.session_id,
-                details={"mode": new_key.mode.value, "hint": new_key.hint, "rolled_from_id": previous.id},
-            )
-            await notify_invalidated(conn, previous.id)
         self.verifier.invalidate(previous.id)
-        return RolledKey(new_key, generated.secret, ended)
+        return rolled
 
-    async def revoke(self, *, merchant_id: str, key_id: str, mode_scope: KeyMode | None) -> StoredApiKey:
+    async def revoke(
+        self, *, merchant_id: str, key_id: str, mode_scope: KeyMode | None, actor: str = ""
+    ) -> StoredApiKey:
         async with self.pool.acquire() as conn, conn.transaction():
             key = await self._owned(conn, merchant_id, key_id, mode_scope)
             if key.revoked_at is not None:
                 return key
-            revoked = await api_key_repository.revoke(conn, uuid.UUID(key.id))
-            await audit_log.record(
-                conn,
-                AuditEvent.API_KEY_REVOKED,
-                object_type="api_key",
-                object_id=key.id,
-                merchant_id=key.merchant_id,
-                session_id=key.session_id,
-                details={"hint": key.hint},
-            )
-            await notify_invalidated(conn, key.id)
+            revoked = await key_changes.revoke_locked(conn, key.id, actor={"actor": clean_actor(actor)})
         # At once on this replica; the NOTIFY, delivered at commit, reaches the others.
         self.verifier.invalidate(key.id)
         return revoked

@@ -39,14 +39,18 @@ class KeyVerifier:
         self.cache.invalidate(key_id)
 
     async def verify(
-        self, raw: object, merchant_scope: str | None = None, mode_scope: KeyMode | None = None
+        self,
+        raw: object,
+        merchant_scope: str | None = None,
+        mode_scope: KeyMode | None = None,
+        ip: str = "",
     ) -> VerifyResult:
         presented = parse_customer_key(raw)
         if presented is None or (mode_scope is not None and presented.mode is not mode_scope):
             return NOT_FOUND_RESULT
         key_hash = hash_key(presented.secret)
         now = datetime.now(UTC)
-        result = self.cache.check(key_hash, now, merchant_scope)
+        result = self.cache.check(key_hash, now, merchant_scope, ip)
         if result is None:
             ticket = self.cache.fill_ticket()
             found = await api_key_repository.facts_by_hash(self.pool, key_hash)
@@ -56,7 +60,7 @@ class KeyVerifier:
             facts = found[1]
             if self.cache_enabled():
                 self.cache.put(key_hash, facts, ticket)
-            result = verify_result(facts, now, merchant_scope)
+            result = verify_result(facts, now, merchant_scope, ip)
         if result.valid:
             self.usage.note(result.key_id, now)
         return result

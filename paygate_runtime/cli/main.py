@@ -2,30 +2,63 @@
 
 Each command lives in its own module with `configure(parser)` and `run(args) -> int`; only the chosen one is
 imported, so `paygate serve keys` never pays for importing web3.
+
+The developer tools (`up`, `demo`, `trigger`, `events`, `pay`) are not part of the runtime: a package that
+provides commands lists them in the `paygate.commands` entry point group (a `{name: (module, help)}` dict),
+and the development install registers the dev tools package there. The container image leaves that package
+out, so its commands do not exist there.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("paygate_runtime.cli.up", "start the whole system in the foreground"),
     "serve": ("paygate_runtime.cli.serve_cmd", "run one service in the foreground"),
     "migrate": ("paygate_runtime.cli.migrate_cmd", "apply database migrations"),
-    "merchant": ("paygate_runtime.cli.merchant_cmd", "manage merchants"),
-    "demo": ("webhook_gateway.devtools.demo_cmd", "run the seed flow against the running stack"),
-    "trigger": ("webhook_gateway.devtools.trigger_cmd", "send a correctly signed provider event"),
-    "events": ("webhook_gateway.devtools.events_cmd", "inspect the webhook inbox"),
-    "pay": ("webhook_gateway.chain.pay_cmd", "pay a web3 session from a local dev account"),
+    "merchant": ("paygate_runtime.cli.merchant_cmd", "manage merchants and their secret keys"),
+    "secrets": ("paygate_runtime.cli.secrets_cmd", "print the Kubernetes Secrets deploy/ needs"),
+    "listen": (
+        "paygate_runtime.cli.listen_cmd",
+        "forward merchant events to a local URL, as `stripe listen`",
+    ),
+    "trace": ("paygate_runtime.cli.trace_cmd", "print one session's timeline from the database (operators)"),
+    "audit": ("paygate_runtime.cli.audit_cmd", "verify the hash-chained audit logs (operators)"),
 }
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+ENTRY_POINT_GROUP = "paygate.commands"
+
+
+def registered_commands() -> dict[str, tuple[str, str]]:
+    """The runtime's commands, then those of every installed package in ENTRY_POINT_GROUP (a runtime
+    command keeps its name)."""
+    commands = dict(COMMANDS)
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            provided = entry.load()
+        except ModuleNotFoundError as error:
+            # Declared by the distribution's metadata but its package is not there (the image installs the
+            # wheel without the dev tools): those commands are simply absent. A module missing inside an
+            # installed plugin is a fault and is raised.
+            if error.name == entry.module.split(".")[0]:
+                continue
+            raise
+        for name, spec in provided.items():
+            commands.setdefault(name, spec)
+    return commands
+
+
+def build_parser(
+    command: str | None = None, commands: dict[str, tuple[str, str]] | None = None
+) -> argparse.ArgumentParser:
+    commands = registered_commands() if commands is None else commands
     parser = argparse.ArgumentParser(prog="paygate", description="paygate payment-session backend")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (module, help_text) in COMMANDS.items():
+    for name, (module, help_text) in commands.items():
         child = sub.add_parser(name, help=help_text)
         if name == command:
             importlib.import_module(module).configure(child)
@@ -34,9 +67,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    command = argv[0] if argv and argv[0] in COMMANDS else None
-    args = build_parser(command).parse_args(argv)
-    return int(importlib.import_module(COMMANDS[args.command][0]).run(args) or 0)
+    commands = registered_commands()
+    command = argv[0] if argv and argv[0] in commands else None
+    args = build_parser(command, commands).parse_args(argv)
+    return int(importlib.import_module(commands[args.command][0]).run(args) or 0)
 
 
 if __name__ == "__main__":

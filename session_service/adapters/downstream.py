@@ -7,6 +7,7 @@ what makes a retry after a crash (or after a lease ran out while the first call 
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
 from paygate_runtime.grpc_client import open_channel
 from paygate_runtime.tls import TlsFiles
+from session_service.domain.customer import customer_from_json
 
 MODES = {"test": common_pb2.MODE_TEST, "live": common_pb2.MODE_LIVE}
 
@@ -26,6 +28,8 @@ MODES = {"test": common_pb2.MODE_TEST, "live": common_pb2.MODE_LIVE}
 class IssuedInvoice:
     id: str
     number: str
+    # The invoice as billing returned it: the `invoice.issued` merchant event's object is rendered from it.
+    message: billing_pb2.Invoice | None = None
 
 
 class Downstream:
@@ -54,7 +58,7 @@ class Downstream:
             mode=MODES[session["mode"]],
             session_id=str(session["id"]),
             amount=amount,
-            buyer=billing_pb2.Party(email=session["customer_email"] or ""),
+            buyer=_buyer(session),
             line_items=[
                 billing_pb2.LineItem(
                     description=session["description"], quantity=1, unit_amount=amount, amount=amount
@@ -63,7 +67,7 @@ class Downstream:
             paid_at=paid_at,
         )
         invoice = await self.billing.IssueInvoice(request, timeout=self.deadline_s)
-        return IssuedInvoice(invoice.id, invoice.number)
+        return IssuedInvoice(invoice.id, invoice.number, invoice)
 
     async def issue_customer_key(self, session: Any) -> str:
         key = await self.keys.IssueCustomerKey(
@@ -72,6 +76,7 @@ class Downstream:
                 mode=MODES[session["mode"]],
                 session_id=str(session["id"]),
                 metadata={"session_id": str(session["id"])},
+                scopes=list(session.get("scopes") or ()),
             ),
             timeout=self.deadline_s,
         )
@@ -83,6 +88,8 @@ class Downstream:
                 merchant_id=str(session["merchant_id"]),
                 session_id=str(session["id"]),
                 mode=MODES[session["mode"]],
+                # Keys the opaque `sub` to the customer (never stored there): the portal lists their receipts.
+                customer_email=session.get("customer_email") or "",
             ),
             timeout=self.deadline_s,
         )
@@ -109,3 +116,17 @@ class Downstream:
 
 def describe_rpc_error(error: grpc.aio.AioRpcError) -> str:
     return f"{error.code().name}: {error.details() or ''}"[:300]
+
+
+def _buyer(session: Any) -> billing_pb2.Party:
+    """The invoice's buyer: the session's customer (contract §9), if any, and its email."""
+    stored = session.get("customer") if hasattr(session, "get") else None
+    customer = customer_from_json(json.loads(stored) if isinstance(stored, str) else stored)
+    party = billing_pb2.Party(email=session["customer_email"] or "")
+    if customer is not None:
+        party.name = customer.name
+        party.tax_id = customer.vat_id
+        party.address.CopyFrom(
+            common_pb2.Address(lines=list(customer.address_lines), country=customer.country)
+        )
+    return party

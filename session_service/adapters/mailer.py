@@ -1,34 +1,33 @@
-"""Sending mail over SMTP with aiosmtplib. No host configured means mail is switched off, not an error."""
+"""Sending mail over SMTP with aiosmtplib. No host configured means mail is switched off, not an error.
+
+The settings (host, STARTTLS policy, credentials, CA bundle) and the sending itself are shared with the gateway's
+portal contact form: paygate_runtime.smtp. The outbox sends many mails per dispatcher pass, so the mailer keeps a
+few authenticated connections open and reuses them (SmtpConnectionPool, issue 16) instead of one per mail.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from email.message import EmailMessage
 
-import aiosmtplib
+from paygate_runtime.smtp import SmtpConnectionPool, SmtpSettings
 
-
-@dataclass(frozen=True, slots=True)
-class SmtpSettings:
-    host: str
-    port: int
-    sender: str
-    timeout_s: float = 10.0
+__all__ = ["SmtpMailer", "SmtpSettings"]
 
 
 class SmtpMailer:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
+        self.pool = SmtpConnectionPool(settings)
 
     @property
     def sender(self) -> str:
         return self.settings.sender
 
     async def send(self, message: EmailMessage) -> None:
-        """Raises aiosmtplib.SMTPException or OSError when the server is unreachable or refuses."""
-        await aiosmtplib.send(
-            message,
-            hostname=self.settings.host,
-            port=self.settings.port,
-            timeout=self.settings.timeout_s,
-        )
+        """Raises aiosmtplib.SMTPException or OSError when the server is unreachable or refuses, or when
+        STARTTLS is required and the server does not offer it (nothing is sent then)."""
+        await self.pool.send(message)
+
+    async def aclose(self) -> None:
+        """Close the open connections politely (QUIT); the mailer stays usable and reconnects if asked."""
+        await self.pool.aclose()

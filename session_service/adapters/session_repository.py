@@ -13,19 +13,24 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
-from session_service.domain.money import Money
+from paygate_runtime import tracing
+from paygate_runtime.money import Money
+from session_service.adapters import state_moves
 from session_service.domain.payment_settings import AcceptedToken, OnchainSettings, PaymentSettings
+from session_service.domain.session_filters import SessionListFilter
+from session_service.domain.states import SessionStatus
 
-Record = asyncpg.Record
+Record: TypeAlias = asyncpg.Record  # asyncpg is untyped: Any to mypy
 
 _SESSION_WITH_CHILDREN = """
 SELECT s.*,
        ARRAY(SELECT h FROM session_history h WHERE h.session_id = s.id ORDER BY h.id) AS history,
-       ARRAY(SELECT a FROM session_alerts a WHERE a.session_id = s.id ORDER BY a.at, a.code) AS alerts
+       ARRAY(SELECT a FROM session_alerts a WHERE a.session_id = s.id ORDER BY a.at, a.code) AS alerts,
+       ARRAY(SELECT r FROM refunds r WHERE r.session_id = s.id ORDER BY r.created_at, r.id) AS refunds
   FROM sessions s
 """
 
@@ -108,6 +113,8 @@ class NewSession:
     token_address: str | None = None
     min_confirmations: int | None = None
     derivation_index: int | None = None
+    scopes: list[str] | None = None
+    customer: dict[str, Any] | None = None  # session_service.domain.customer.Customer.to_json()
 
 
 async def insert_session(conn: asyncpg.Connection, new: NewSession) -> Record | None:
@@ -116,10 +123,10 @@ async def insert_session(conn: asyncpg.Connection, new: NewSession) -> Record | 
         """INSERT INTO sessions (id, merchant_id, mode, status, amount_minor, currency, exponent, provider,
                                  customer_email, metadata, description, expires_at, idempotency_key,
                                  request_fingerprint, chain_id, deposit_address, token_address,
-                                 min_confirmations, derivation_index)
+                                 min_confirmations, derivation_index, scopes, customer)
            VALUES ($1, $2, $3, 'created', $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16,
-                   $17, $18)
-           ON CONFLICT (merchant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                   $17, $18, coalesce($19::text[], '{*}'), $20::jsonb)
+           ON CONFLICT (merchant_id, mode, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
            RETURNING *, '{}'::session_history[] AS history, '{}'::session_alerts[] AS alerts""",
         new.id,
         new.merchant_id,
@@ -139,6 +146,8 @@ async def insert_session(conn: asyncpg.Connection, new: NewSession) -> Record | 
         new.token_address,
         new.min_confirmations,
         new.derivation_index,
+        new.scopes,
+        json.dumps(new.customer) if new.customer is not None else None,
     )
     if row is not None:
         await write_audit(
@@ -148,15 +157,50 @@ async def insert_session(conn: asyncpg.Connection, new: NewSession) -> Record | 
 
 
 async def find_by_idempotency_key(
-    conn: asyncpg.Connection, merchant_id: uuid.UUID, key: str
+    conn: asyncpg.Connection, merchant_id: uuid.UUID, mode: str, key: str
 ) -> Record | None:
+    """An Idempotency-Key belongs to (merchant, mode): the same key in the other mode is another request."""
     return await conn.fetchrow(
-        _SESSION_WITH_CHILDREN + " WHERE s.merchant_id = $1 AND s.idempotency_key = $2", merchant_id, key
+        _SESSION_WITH_CHILDREN + " WHERE s.merchant_id = $1 AND s.mode = $2 AND s.idempotency_key = $3",
+        merchant_id,
+        mode,
+        key,
     )
 
 
 async def get_session(conn: asyncpg.Connection, session_id: uuid.UUID) -> Record | None:
+    """Unscoped: for internal callers only (events, the sweeper, the chain watcher). A merchant's request
+    loads through `load_for_caller`."""
     return await conn.fetchrow(_SESSION_WITH_CHILDREN + " WHERE s.id = $1", session_id)
+
+
+async def load_for_caller(
+    conn: asyncpg.Connection,
+    merchant_id: uuid.UUID,
+    mode: str | None,
+    session_id: uuid.UUID,
+    *,
+    lock: bool = False,
+) -> Record | None:
+    """THE one place a caller's session is loaded: it is found only in the caller's merchant AND mode, so a
+    session of another merchant or of the other mode is simply not there (NOT_FOUND, alike). `mode` None is
+    for internal callers that act for no key (the chain watcher); every merchant request sets it. With
+    `lock`, the plain row under FOR UPDATE (inside the caller's transaction)."""
+    if lock:
+        return await conn.fetchrow(
+            """SELECT * FROM sessions
+                WHERE id = $1 AND merchant_id = $2 AND ($3::text IS NULL OR mode = $3) FOR UPDATE""",
+            session_id,
+            merchant_id,
+            mode,
+        )
+    return await conn.fetchrow(
+        _SESSION_WITH_CHILDREN
+        + " WHERE s.id = $1 AND s.merchant_id = $2 AND ($3::text IS NULL OR s.mode = $3)",
+        session_id,
+        merchant_id,
+        mode,
+    )
 
 
 async def get_session_by_deposit(conn: asyncpg.Connection, chain_id: int, address: str) -> Record | None:
@@ -175,8 +219,12 @@ async def list_sessions(
     mode: str | None,
     limit: int,
     starting_after: uuid.UUID | None,
+    filters: SessionListFilter | None = None,
 ) -> list[Record]:
-    """Newest first; the cursor is the last id of the previous page (keyset on created_at, id)."""
+    """Newest first; the cursor is the last id of the previous page (keyset on created_at, id). `filters`
+    (already checked) narrow the list in the same statement, inside the (merchant, mode) scope; the email
+    compares lower-cased, which the sessions_merchant_email index serves."""
+    f = filters or SessionListFilter()
     return await conn.fetch(
         """SELECT s.*, '{}'::session_history[] AS history, '{}'::session_alerts[] AS alerts
              FROM sessions s
@@ -185,6 +233,13 @@ async def list_sessions(
               AND ($3::text IS NULL OR s.mode = $3)
               AND ($4::uuid IS NULL OR (s.created_at, s.id) < (
                      SELECT c.created_at, c.id FROM sessions c WHERE c.id = $4 AND c.merchant_id = $1))
+              AND ($6::text IS NULL OR s.provider = $6)
+              AND ($7::text IS NULL OR lower(s.customer_email) = $7)
+              AND ($8::timestamptz IS NULL OR s.created_at >= $8)
+              AND ($9::timestamptz IS NULL OR s.created_at < $9)
+              AND ($10::text IS NULL OR s.amount_minor >= $10::text::numeric)
+              AND ($11::text IS NULL OR s.amount_minor <= $11::text::numeric)
+              AND ($12::text IS NULL OR upper(s.currency) = $12)
             ORDER BY s.created_at DESC, s.id DESC
             LIMIT $5""",
         merchant_id,
@@ -192,15 +247,27 @@ async def list_sessions(
         mode,
         starting_after,
         limit,
+        f.provider or None,
+        f.customer_email or None,
+        f.created_from,
+        f.created_to,
+        f.amount_min_minor or None,
+        f.amount_max_minor or None,
+        f.currency or None,
     )
 
 
 async def cursor_exists(
-    conn: asyncpg.Connection, table: str, merchant_id: uuid.UUID, item_id: uuid.UUID
+    conn: asyncpg.Connection, table: str, merchant_id: uuid.UUID, mode: str | None, item_id: uuid.UUID
 ) -> bool:
     assert table in ("sessions", "quarantine")
     return bool(
-        await conn.fetchval(f"SELECT 1 FROM {table} WHERE id = $1 AND merchant_id = $2", item_id, merchant_id)
+        await conn.fetchval(
+            f"SELECT 1 FROM {table} WHERE id = $1 AND merchant_id = $2 AND ($3::text IS NULL OR mode = $3)",
+            item_id,
+            merchant_id,
+            mode,
+        )
     )
 
 
@@ -246,120 +313,12 @@ async def insert_alert(
 
 
 # ---------------------------------------------------------------------------------------------- moves
-_MOVE_SQL = """
-WITH locked AS (
-    -- The row lock and the check in one: the decision was made on (status, paid_reference) as read; if a
-    -- concurrent move changed them, this selects nothing and nothing below is written (the caller decides
-    -- again). EvalPlanQual re-checks the condition on the newest row version after waiting for the lock.
-    SELECT id FROM sessions
-     WHERE id = $1::uuid AND status = $25::text AND paid_reference IS NOT DISTINCT FROM $26::text
-       FOR UPDATE
-), moved AS (
-    UPDATE sessions
-       SET status = $2::text,
-           paid_at = CASE WHEN $2::text = 'paid' THEN now() ELSE paid_at END,
-           closed_at = CASE WHEN $2::text IN ('paid', 'failed', 'expired') THEN now() ELSE closed_at END,
-           paid_reference = COALESCE($3::text, paid_reference),
-           received_minor = COALESCE($4::numeric, received_minor),
-           received_exponent = COALESCE($5::smallint, received_exponent),
-           fulfilment_status = CASE WHEN $2::text = 'paid' THEN 'pending' ELSE fulfilment_status END
-     WHERE id IN (SELECT id FROM locked) AND $2::text IS NOT NULL
- RETURNING id
-), history AS (
-    INSERT INTO session_history (session_id, from_status, to_status, source_event_id, note)
-    SELECT $1::uuid, $6::text, COALESCE($2::text, $6::text), $7::text, $8::text
-     WHERE $9::bool AND EXISTS (SELECT 1 FROM locked)
-), outboxed AS (
-    INSERT INTO outbox (session_id, kind) SELECT $1::uuid, 'fulfil' WHERE $2::text = 'paid'
-       AND EXISTS (SELECT 1 FROM locked)
-    ON CONFLICT (session_id, kind) DO NOTHING
-), audited AS (
-    INSERT INTO audit_log (session_id, merchant_id, actor, action, detail)
-    SELECT $1::uuid, $10::uuid, $11::text, $12::text, $13::jsonb
-     WHERE $12::text IS NOT NULL AND EXISTS (SELECT 1 FROM locked)
-), processed AS (
-    INSERT INTO processed_events (provider, provider_event_id, session_id, outcome, provider_reference,
-                                  quarantine_id)
-    SELECT $14::text, $15::text, $1::uuid, $16::text, $17::text, $18::uuid
-     WHERE $14::text IS NOT NULL AND EXISTS (SELECT 1 FROM locked)
-), quarantined AS (
-    INSERT INTO quarantine (id, merchant_id, session_id, reason, note, provider, provider_event_id,
-                            provider_reference, amount_minor, amount_currency, amount_exponent,
-                            surplus_minor, surplus_exponent)
-    SELECT $18::uuid, $10::uuid, $1::uuid, $19::text, $8::text, $14::text, $15::text, $17::text,
-           $20::numeric, $21::text, $22::smallint, $23::numeric, $24::smallint
-     WHERE $18::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM locked)
-)
-SELECT EXISTS (SELECT 1 FROM locked) AS applied, now() AS at
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class Move:
-    """Everything one decision writes. Fields left None write nothing."""
-
-    session_id: uuid.UUID
-    merchant_id: uuid.UUID
-    from_status: str
-    to_status: str | None
-    source_event_id: str
-    note: str
-    history: bool
-    actor: str
-    action: str | None
-    detail: dict[str, Any]
-    paid_reference: str | None = None
-    received: Money | None = None
-    # Provider event bookkeeping (ApplyPaymentEvent only).
-    provider: str | None = None
-    provider_event_id: str | None = None
-    outcome: str | None = None
-    provider_reference: str | None = None
-    quarantine_id: uuid.UUID | None = None
-    quarantine_reason: str | None = None
-    quarantine_amount: Money | None = None
-    surplus: Money | None = None
-    # The paid_reference the decision saw (with from_status, the state the write is conditional on).
-    expected_paid_reference: str | None = None
-
-
-def move_values(move: Move) -> tuple[object, ...]:
-    """A move's values in the order both move statements take them: $1..$24 here, and the columns of the
-    group form in `move_groups`."""
-    received, amount, surplus = move.received, move.quarantine_amount, move.surplus
-    return (
-        move.session_id,
-        move.to_status,
-        move.paid_reference,
-        received.amount_minor if received else None,
-        received.exponent if received else None,
-        move.from_status,
-        move.source_event_id,
-        move.note,
-        move.history,
-        move.merchant_id,
-        move.actor,
-        move.action,
-        json.dumps(move.detail),
-        move.provider,
-        move.provider_event_id,
-        move.outcome,
-        move.provider_reference,
-        move.quarantine_id,
-        move.quarantine_reason,
-        amount.amount_minor if amount else None,
-        amount.currency if amount else None,
-        amount.exponent if amount else None,
-        surplus.amount_minor if surplus else None,
-        surplus.exponent if surplus else None,
-    )
-
-
-async def write_move(conn: asyncpg.Connection, move: Move) -> Record:
-    """One round trip, one implicit transaction. Returns (applied, at): applied is False when the session
-    is no longer in the state the decision saw. Raises asyncpg.UniqueViolationError when the provider event
-    was recorded meanwhile."""
-    return await conn.fetchrow(_MOVE_SQL, *move_values(move), move.from_status, move.expected_paid_reference)
+# A move is written by the one state-move writer only (adapters/state_moves.py), which checks it against the
+# state machine first; these names stay here for the callers that import them from the repository.
+Move = state_moves.Move
+move_values = state_moves.move_values
+binding_values = state_moves.binding_values
+write_move = state_moves.write_move
 
 
 # ---------------------------------------------------------------------------------------------- events
@@ -405,13 +364,19 @@ async def find_session_by_reference(
 
 # ---------------------------------------------------------------------------------------------- quarantine
 async def list_quarantine(
-    conn: asyncpg.Connection, merchant_id: uuid.UUID, status: str | None, limit: int, after: uuid.UUID | None
+    conn: asyncpg.Connection,
+    merchant_id: uuid.UUID,
+    mode: str | None,
+    status: str | None,
+    limit: int,
+    after: uuid.UUID | None,
 ) -> list[Record]:
     return await conn.fetch(
         """SELECT q.*, s.amount_minor AS expected_minor, s.currency AS expected_currency,
                   s.exponent AS expected_exponent
              FROM quarantine q JOIN sessions s ON s.id = q.session_id
             WHERE q.merchant_id = $1 AND ($2::text IS NULL OR q.status = $2)
+              AND ($5::text IS NULL OR q.mode = $5)
               AND ($3::uuid IS NULL OR (q.created_at, q.id) < (
                      SELECT c.created_at, c.id FROM quarantine c WHERE c.id = $3 AND c.merchant_id = $1))
             ORDER BY q.created_at DESC, q.id DESC LIMIT $4""",
@@ -419,6 +384,28 @@ async def list_quarantine(
         status,
         after,
         limit,
+        mode,
+    )
+
+
+async def load_quarantine_for_caller(
+    conn: asyncpg.Connection,
+    merchant_id: uuid.UUID,
+    mode: str | None,
+    quarantine_id: uuid.UUID,
+    *,
+    lock: bool = False,
+) -> Record | None:
+    """THE one place a caller's quarantine entry is loaded: only in the caller's merchant and mode."""
+    return await conn.fetchrow(
+        """SELECT q.*, s.amount_minor AS expected_minor, s.currency AS expected_currency,
+                  s.exponent AS expected_exponent
+             FROM quarantine q JOIN sessions s ON s.id = q.session_id
+            WHERE q.id = $1 AND q.merchant_id = $2 AND ($3::text IS NULL OR q.mode = $3)"""
+        + (" FOR UPDATE OF q" if lock else ""),
+        quarantine_id,
+        merchant_id,
+        mode,
     )
 
 
@@ -469,28 +456,18 @@ async def write_audit(
 SWEEPER_LOCK_KEY = 7243101
 
 
-async def expire_due(conn: asyncpg.Connection, batch: int) -> list[Record]:
-    """Expire up to `batch` due `created` sessions in one statement (history and audit included).
+async def expire_due(conn: asyncpg.Connection, batch: int) -> list[uuid.UUID]:
+    """Expire up to `batch` due `created` sessions (history and audit included), through the one writer.
 
     SKIP LOCKED: a session an event is moving right now is left for the next pass, never waited on.
     """
-    return await conn.fetch(
-        """WITH due AS (
-               SELECT id FROM sessions WHERE status = 'created' AND expires_at <= now()
-                ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
-           ), moved AS (
-               UPDATE sessions s SET status = 'expired', closed_at = now()
-                 FROM due WHERE s.id = due.id
-             RETURNING s.id, s.merchant_id
-           ), history AS (
-               INSERT INTO session_history (session_id, from_status, to_status, source_event_id, note)
-               SELECT id, 'created', 'expired', 'sweeper:expire', 'expired' FROM moved
-           ), audited AS (
-               INSERT INTO audit_log (session_id, merchant_id, actor, action, detail)
-               SELECT id, merchant_id, 'sweeper', 'session_expired', '{"from": "created"}'::jsonb FROM moved
-           )
-           SELECT id, merchant_id FROM moved""",
-        batch,
+    return await state_moves.expire_due(
+        conn,
+        from_status=SessionStatus.CREATED,
+        batch=batch,
+        source_event_id="sweeper:expire",
+        note="expired",
+        detail={"from": "created"},
     )
 
 
@@ -522,7 +499,8 @@ async def claim_outbox(conn: asyncpg.Connection, limit: int, lease_s: float) -> 
            UPDATE outbox o SET locked_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
              FROM ready, sessions s
             WHERE o.id = ready.id AND s.id = o.session_id
-         RETURNING o.id AS outbox_id, o.kind AS outbox_kind, o.attempts AS outbox_attempts, s.*""",
+         RETURNING o.id AS outbox_id, o.kind AS outbox_kind, o.attempts AS outbox_attempts,
+                   o.traceparent AS outbox_traceparent, s.*""",
         limit,
         lease_s,
     )
@@ -542,6 +520,7 @@ async def record_fulfilment(
     steps: Sequence[tuple[str, dict[str, Any]]],
     complete: bool,
     send_mail: bool,
+    invoice_object: str | None = None,
 ) -> bool:
     """One statement (one round trip, one transaction) for what one fulfilment attempt learned: store the
     ids it got on the session, audit each step, and, when `complete`, mark the row done and the session
@@ -570,8 +549,17 @@ async def record_fulfilment(
                 -- Touch the row only with something to store: a step ($10 holds the steps and then
                 -- fulfilment_done) or the completion.
                 WHERE id = $2 AND (cardinality($10::text[]) > 1 OR EXISTS (SELECT 1 FROM done))
+           ), invoice_object AS (
+               -- The `invoice.issued` event's object (JSON text), for the trigger the UPDATE above fires
+               -- (migration 0102); only when this statement records the session's first invoice id.
+               INSERT INTO invoice_event_objects (invoice_id, object)
+               SELECT $4, $13::jsonb
+                WHERE $4::text IS NOT NULL AND $13::text IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM sessions WHERE id = $2 AND invoice_id IS NULL)
+               ON CONFLICT (invoice_id) DO UPDATE SET object = EXCLUDED.object
            ), mail AS (
-               INSERT INTO outbox (session_id, kind) SELECT $2, 'email' WHERE $9 AND EXISTS (SELECT 1 FROM done)
+               INSERT INTO outbox (session_id, kind, traceparent)
+               SELECT $2, 'email', $12::text WHERE $9 AND EXISTS (SELECT 1 FROM done)
                ON CONFLICT (session_id, kind) DO NOTHING
            ), audited AS (
                INSERT INTO audit_log (session_id, merchant_id, actor, action, detail)
@@ -592,6 +580,9 @@ async def record_fulfilment(
         send_mail,
         actions,
         details,
+        # The mail continues the trace of the fulfilment that queued it (None with tracing off).
+        tracing.current_traceparent(),
+        invoice_object,
     )
     return bool(done)
 

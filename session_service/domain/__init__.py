@@ -1,2 +1,3 @@
-"""Pure session domain: currencies and money, the one-way state machine, payment-event decisions, expiry and
-the fulfilment retry schedule. No I/O here: no database, no network, no clock (callers pass `now`)."""
+"""Pure session domain: pricing (on paygate_runtime.money), the one-way state machine, payment-event
+decisions, expiry and the fulfilment retry schedule.
+No I/O here: no database, no network, no clock (callers pass `now`)."""

@@ -1,7 +1,11 @@
 """Per-session deposit addresses, derived from a merchant's account-level extended public key.
 
-The merchant hands us the xpub of m/44'/60'/0' and keeps every private key; session i pays into
-m/44'/60'/0'/0/i. Deriving from the public key alone is what lets the server never hold a secret that
+The merchant hands us the xpub of an account m/44'/60'/a' and keeps every private key; session i pays into
+m/44'/60'/a'/0/i. The account should be DEDICATED to paygate (for example a' = 1000', which no everyday
+wallet opens by itself): the common account 0' is the one a wallet already uses, and an address that held
+money before a session was created must never look like the session's payment. UpdatePaymentSettings
+checks the first `USED_CHECK_ADDRESSES` addresses on chain and refuses an xpub whose addresses already
+hold funds or history unless the merchant confirms it (`allow_used_xpub`). Deriving from the public key alone is what lets the server never hold a secret that
 could move the money. bip-utils does the BIP-32/44 maths: hand-rolled secp256k1 derivation is the classic
 way to send funds to an address nobody controls.
 """
@@ -24,9 +28,24 @@ DEV_MNEMONIC = (
 MAX_ADDRESS_INDEX = 2**31 - 1
 
 
-def derivation_path(index: int) -> str:
+# How many of an xpub's first deposit addresses are checked for earlier funds or history.
+USED_CHECK_ADDRESSES = 5
+
+
+def derivation_path(index: int, account: int = 0) -> str:
     """The BIP-44 path a wallet must use to find the key behind deposit address `index`."""
-    return f"m/44'/60'/0'/0/{index}"
+    return f"m/44'/60'/{account}'/0/{index}"
+
+
+def account_index(xpub: str) -> int:
+    """The (hardened) account number a' of an account-level xpub, as a wallet shows it."""
+    index: int = _account_node(xpub).Bip32Object().Index().ToInt()  # bip_utils is untyped
+    return index - 2**31
+
+
+def first_addresses(xpub: str, count: int = USED_CHECK_ADDRESSES) -> list[str]:
+    """The deposit addresses of the first `count` sessions (indexes 0..count-1)."""
+    return [derive_deposit_address(xpub, index) for index in range(count)]
 
 
 def validate_xpub(xpub: str) -> str:
@@ -49,7 +68,8 @@ def derive_deposit_address(xpub: str, index: int) -> str:
             field="address_index",
         )
     account = _account_node(xpub)
-    return account.Change(Bip44Changes.CHAIN_EXT).AddressIndex(index).PublicKey().ToAddress()
+    address: str = account.Change(Bip44Changes.CHAIN_EXT).AddressIndex(index).PublicKey().ToAddress()
+    return address
 
 
 def dev_xpub_from_mnemonic(mnemonic: str = DEV_MNEMONIC, passphrase: str = "") -> str:
@@ -59,7 +79,8 @@ def dev_xpub_from_mnemonic(mnemonic: str = DEV_MNEMONIC, passphrase: str = "") -
     except ValueError as exc:
         raise InvalidArgument("invalid_mnemonic", f"not a valid BIP-39 mnemonic: {exc}") from exc
     account = Bip44.FromSeed(seed, Bip44Coins.ETHEREUM).Purpose().Coin().Account(0)
-    return account.PublicKey().ToExtended()
+    xpub: str = account.PublicKey().ToExtended()
+    return xpub
 
 
 def _account_node(xpub: str) -> Bip44:

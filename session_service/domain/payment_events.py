@@ -19,20 +19,28 @@ Choices a payments engineer should know about:
   `checkout.session.completed`/unpaid and `payment_intent.processing`).
 - `expired` on `pending` is `ignored_terminal` with note `pending_never_expires`: money is in flight.
 - `attempt_failed` is `applied` with a history row whose from and to are equal; it never ends a session.
-- `refunded` and `disputed` are `recorded_for_review` in any state; they never move a session.
-- An event whose mode differs from the session's is `mode_mismatch` whatever its kind.
+- `refunded` and `disputed` events are decided by `domain/refunds.py` for a session that was paid (paid or
+  refunded); for any other session they come here and are `recorded_for_review` (quarantined): never moved.
+- Binding comes before everything else, and mode before provider: an event applies only to a session of its
+  own mode and its own provider. An event whose mode differs from the session's is `mode_mismatch` whatever
+  its kind (test and live are separate worlds); an event of another provider is `provider_mismatch`. Both
+  are quarantined and never move the session, so a signed One.com event cannot pay a Stripe session.
+- A session created without a provider is a `card` session: either card rail (stripe, onecom) may pay it,
+  and the first event that the session records (a move, or an attempt in its history) binds it to that
+  rail. From then on the other rail is `provider_mismatch`. web3 never pays a card session, nor a card
+  rail a web3 one. An event that is only quarantined or ignored binds nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument
+from paygate_runtime.money import Money
 
 from .modes import Mode
-from .money import Money
 from .states import SessionStatus, can_move, can_override
 
 
@@ -46,6 +54,11 @@ class EventKind(StrEnum):
     DISPUTED = "disputed"
 
 
+# The provider of a session created without one, until its first payment event binds it to a card rail.
+CARD = "card"
+CARD_RAILS = frozenset({"stripe", "onecom"})
+
+
 class ApplyOutcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"  # decided by the storage layer, never by `decide`
@@ -56,6 +69,7 @@ class ApplyOutcome(StrEnum):
     PAYMENT_ON_CLOSED_SESSION = "payment_on_closed_session"
     MODE_MISMATCH = "mode_mismatch"
     RECORDED_FOR_REVIEW = "recorded_for_review"
+    PROVIDER_MISMATCH = "provider_mismatch"  # in proto order (APPLY_OUTCOME_PROVIDER_MISMATCH = 10)
 
 
 class QuarantineReason(StrEnum):
@@ -65,8 +79,11 @@ class QuarantineReason(StrEnum):
     OVERPAID = "overpaid"
     PAYMENT_ON_CLOSED_SESSION = "payment_on_closed_session"
     MODE_MISMATCH = "mode_mismatch"
+    PROVIDER_MISMATCH = "provider_mismatch"
     REFUNDED = "refunded"
     DISPUTED = "disputed"
+    # A reorg deeper than the confirmations took money back from a paid web3 session (opened by the alert).
+    REORGED_AFTER_PAID = "reorged_after_paid"
 
 
 class QuarantineStatus(StrEnum):
@@ -102,6 +119,7 @@ class Note(StrEnum):
     UNDERPAID = "underpaid"
     CURRENCY_MISMATCH = "currency_mismatch"
     MODE_MISMATCH = "mode_mismatch"
+    PROVIDER_MISMATCH = "provider_mismatch"
     REFUNDED = "refunded"
     DISPUTED = "disputed"
     LATE_PAYMENT_ACCEPTED = "late_payment_accepted"
@@ -117,6 +135,9 @@ class SessionSnapshot:
     # Provider reference of the payment that paid the session; set exactly when status is paid.
     paid_reference: str | None = None
     expires_at: datetime | None = None
+    # "stripe", "onecom", "web3", or CARD while no card rail has claimed it. Empty only in tests of the rest
+    # of the decision (then any provider matches).
+    provider: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +148,10 @@ class PaymentEvent:
     provider_reference: str | None
     occurred_at: datetime
     amount: Money | None = None
-    # None when the provider does not say (only Stripe's livemode does).
+    # Stripe's livemode, or for One.com and web3 the mode whose secret verified the event; None when unknown.
     mode: Mode | None = None
+    # "stripe", "onecom" or "web3". Empty only in tests of the rest of the decision.
+    provider: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,19 +167,27 @@ class Decision:
     history: bool = False
     # The reference to store as the session's paid_reference; set exactly when new_status is paid.
     paid_reference: str | None = None
+    # The card rail a `card` session is bound to by this event (only for a decision that records something).
+    bind_provider: str | None = None
 
     def __post_init__(self) -> None:
         if self.new_status is not None and not self.history:
             raise ValueError("every move writes a history row")
         if (self.new_status is SessionStatus.PAID) != (self.paid_reference is not None):
             raise ValueError("paid_reference is set exactly when the session becomes paid")
+        if self.bind_provider is not None and not self.history:
+            raise ValueError("only an event the session records binds it to a rail")
 
 
 _CLOSED_FOR_MONEY = {
     SessionStatus.FAILED: Note.PAYMENT_ON_FAILED_SESSION,
     SessionStatus.EXPIRED: Note.PAID_AFTER_EXPIRY,
     SessionStatus.PAID: Note.SECOND_PAYMENT,
+    # Money arriving for a session whose payment was refunded is another payment: the merchant must see it.
+    SessionStatus.REFUNDED: Note.SECOND_PAYMENT,
 }
+# Statuses that keep the reference of the payment that paid them.
+_PAID_BY_REFERENCE = frozenset({SessionStatus.PAID, SessionStatus.REFUNDED})
 
 
 def decide(snapshot: SessionSnapshot, event: PaymentEvent) -> Decision:
@@ -175,10 +206,41 @@ def decide(snapshot: SessionSnapshot, event: PaymentEvent) -> Decision:
                 "a succeeded event must carry the provider's payment reference",
                 field="provider_reference",
             )
+    binding = check_binding(snapshot, event)
+    if binding is not None:
+        return binding
+    decision = _decide_bound(snapshot, event)
+    if snapshot.provider == CARD and decision.history and event.provider in CARD_RAILS:
+        return replace(decision, bind_provider=event.provider)
+    return decision
+
+
+def check_binding(snapshot: SessionSnapshot, event: PaymentEvent) -> Decision | None:
+    """The quarantine decision for an event of another mode or another provider, or None when the event
+    belongs to this session. Mode first: a live event must never touch a test session whatever its provider."""
     if event.mode is not None and event.mode is not snapshot.mode:
         return Decision(
             ApplyOutcome.MODE_MISMATCH, Note.MODE_MISMATCH, quarantine=QuarantineReason.MODE_MISMATCH
         )
+    if not provider_may_pay(snapshot.provider, event.provider):
+        return Decision(
+            ApplyOutcome.PROVIDER_MISMATCH,
+            Note.PROVIDER_MISMATCH,
+            quarantine=QuarantineReason.PROVIDER_MISMATCH,
+        )
+    return None
+
+
+def provider_may_pay(session_provider: str, event_provider: str) -> bool:
+    """Whether an event of `event_provider` belongs to a session of `session_provider` (§6a)."""
+    if not session_provider or not event_provider:
+        return True  # a decision tested without providers
+    if session_provider == CARD:
+        return event_provider in CARD_RAILS
+    return session_provider == event_provider
+
+
+def _decide_bound(snapshot: SessionSnapshot, event: PaymentEvent) -> Decision:
     if event.kind is EventKind.REFUNDED:
         return Decision(ApplyOutcome.RECORDED_FOR_REVIEW, Note.REFUNDED, quarantine=QuarantineReason.REFUNDED)
     if event.kind is EventKind.DISPUTED:
@@ -191,7 +253,7 @@ def decide(snapshot: SessionSnapshot, event: PaymentEvent) -> Decision:
 def _decide_money(snapshot: SessionSnapshot, event: PaymentEvent) -> Decision:
     assert event.amount is not None and event.provider_reference
     status = snapshot.status
-    if status is SessionStatus.PAID and event.provider_reference == snapshot.paid_reference:
+    if status in _PAID_BY_REFERENCE and event.provider_reference == snapshot.paid_reference:
         return Decision(ApplyOutcome.ALREADY_PAID, Note.SAME_PAYMENT)
     if status in _CLOSED_FOR_MONEY:
         note = _CLOSED_FOR_MONEY[status]
@@ -268,7 +330,11 @@ _NEWS_TARGET = {
 
 
 def accept_late_payment(
-    snapshot: SessionSnapshot, reason: QuarantineReason, payment: Money, provider_reference: str
+    snapshot: SessionSnapshot,
+    reason: QuarantineReason,
+    payment: Money,
+    provider_reference: str,
+    provider: str = "",
 ) -> Decision:
     """The one audited override: a merchant accepts a late payment quarantined on an expired session.
 
@@ -306,6 +372,8 @@ def accept_late_payment(
         surplus=surplus,
         history=True,
         paid_reference=provider_reference,
+        # A card session paid late by one rail is bound to it, as it would have been on time.
+        bind_provider=provider if snapshot.provider == CARD and provider in CARD_RAILS else None,
     )
 
 

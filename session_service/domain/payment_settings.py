@@ -11,13 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument
-
-from .currencies import Currency, CurrencyKind, normalise_code, resolve_currency, validate_token_definitions
+from paygate_runtime.money import (
+    NATIVE_COIN,
+    Currency,
+    CurrencyKind,
+    normalise_code,
+    resolve_currency,
+    validate_token_definitions,
+)
 
 DEFAULT_CURRENCY = "EUR"
 PROVIDERS = ("stripe", "onecom", "web3")
-DEFAULT_PROVIDER = "onecom"
-NATIVE_COIN = "ETH"
+# A session created without a provider is a card session: either card rail may pay it, and the first payment
+# event binds it (contract §6a; the binding is decided in domain.payment_events).
+DEFAULT_PROVIDER = "card"
 MAX_MIN_CONFIRMATIONS = 10_000
 
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -65,7 +72,7 @@ class Web3Target:
 
 
 def parse_provider(raw: str) -> str:
-    """Empty means the default provider; anything else must be one we speak."""
+    """Empty means a card session (`card`, not yet bound to a rail); anything else must be one we speak."""
     if not raw:
         return DEFAULT_PROVIDER
     if raw not in PROVIDERS:
@@ -174,3 +181,43 @@ def validate_settings(
         default.code,
         OnchainSettings(onchain.chain_id, xpub, onchain.min_confirmations, tuple(tokens)),
     )
+
+
+# Mainnet chain ids a live web3 session may settle on, unless PAYGATE_CHAIN_MAINNET_IDS says otherwise.
+DEFAULT_MAINNET_CHAIN_IDS: frozenset[int] = frozenset({1})
+
+
+def require_chain_for_mode(chain_id: int, mode: str, mainnet_chain_ids: frozenset[int]) -> None:
+    """A live session's money must be real: refuse a live web3 session on a test chain (contract §6a).
+
+    FailedPrecondition `test_chain_in_live_mode`: the merchant's on-chain settings name a chain that is not
+    one of the configured mainnet ids, so a live key cannot sell on it. Test sessions may use any chain.
+    """
+    if mode == "live" and chain_id not in mainnet_chain_ids:
+        allowed = ", ".join(str(c) for c in sorted(mainnet_chain_ids)) or "none"
+        raise FailedPrecondition(
+            "test_chain_in_live_mode",
+            f"chain {chain_id} is not a mainnet chain ({allowed}); live web3 sessions need one",
+            field="mode",
+        )
+
+
+def check_token_metadata(token: AcceptedToken, symbol_on_chain: str, decimals_on_chain: int) -> None:
+    """Refuse a token whose configured symbol or decimals differ from what its contract says.
+
+    Wrong decimals would price every session 10^k times too high or too low, so they must match exactly.
+    The symbol is compared case-insensitively (contracts are inconsistent about case; our codes are upper).
+    """
+    if decimals_on_chain != token.decimals:
+        raise InvalidArgument(
+            "token_decimals_mismatch",
+            f"token {token.symbol} at {token.address} has {decimals_on_chain} decimals on chain, "
+            f"not {token.decimals}",
+            field="tokens",
+        )
+    if symbol_on_chain.strip().upper() != token.symbol.upper():
+        raise InvalidArgument(
+            "token_symbol_mismatch",
+            f"token at {token.address} is {symbol_on_chain!r} on chain, not {token.symbol}",
+            field="tokens",
+        )

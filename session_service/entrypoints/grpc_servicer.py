@@ -8,23 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 import grpc
 
+from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2, session_pb2_grpc
+from paygate_runtime.audit_listing import list_audit_entries
 from paygate_runtime.errors import InvalidArgument, require
+from paygate_runtime.money import Money
+from session_service.adapters import session_messages as msg
 from session_service.domain.deposit_addresses import derive_deposit_address
-from session_service.domain.money import Money
-from session_service.entrypoints import session_messages as msg
+from session_service.entrypoints import refund_rpcs
 from session_service.service_layer import payment_events, payment_settings, quarantine, sessions
 from session_service.service_layer.event_groups import GroupedEventApplier
+from session_service.service_layer.session_customer import set_session_customer
 
 if TYPE_CHECKING:
     from session_service.entrypoints.main import SessionConfig
 
-Context = grpc.aio.ServicerContext
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 class SessionServicer(session_pb2_grpc.SessionServiceServicer):
@@ -39,6 +43,14 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         self.config = config
         self.clock = clock
         self.events = GroupedEventApplier(pool, max_group=config.event_group_max)
+        # Set by the assembly to the refund effects worker's wake-up (issue 19).
+        self.refund_wake: Callable[[], None] = lambda: None
+
+    async def ListAuditEntries(
+        self, request: common_pb2.ListAuditEntriesRequest, context: Context
+    ) -> common_pb2.ListAuditEntriesResponse:
+        # The merchant's hash-chained audit of this service (issue 20, GET /v1/audit).
+        return await list_audit_entries(self.pool, "session", request)
 
     async def CreateSession(
         self, request: session_pb2.CreateSessionRequest, context: Context
@@ -57,10 +69,13 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
                 idempotency_key=request.idempotency_key,
                 request_fingerprint=request.request_fingerprint,
                 description=request.description,
+                scopes=tuple(request.scopes),
+                customer=msg.customer_from_proto(request.customer) if request.HasField("customer") else None,
             ),
             max_amount_major=self.config.max_amount_major,
             now=self.clock(),
             derive_address=derive_deposit_address,
+            live_chain_ids=self.config.chain.mainnet_ids,
         )
         return session_pb2.CreateSessionResponse(
             session=msg.session_message(created.session), replayed=created.replayed
@@ -71,7 +86,9 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     ) -> session_pb2.Session:
         require(request.session_id, "session_id")
         return msg.session_message(
-            await sessions.get_session(self.pool, request.session_id, request.merchant_id)
+            await sessions.get_session(
+                self.pool, request.session_id, request.merchant_id, msg.scope_mode(request.mode)
+            )
         )
 
     async def ListSessions(
@@ -80,9 +97,23 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         status = msg.STATUS_FROM_PROTO.get(request.status) if request.status else None
         if request.status and status is None:
             raise InvalidArgument("invalid_status", "unknown status", field="status")
-        mode = msg.mode_name(request.mode) if request.mode else None
+        mode = msg.scope_mode(request.mode)
         rows, has_more = await sessions.list_sessions(
-            self.pool, request.merchant_id, status, mode, request.limit, request.starting_after
+            self.pool,
+            request.merchant_id,
+            status,
+            mode,
+            request.limit,
+            request.starting_after,
+            filters=sessions.SessionListFilter(
+                provider=request.provider,
+                customer_email=request.customer_email,
+                created_from=_when(request, "created_from"),
+                created_to=_when(request, "created_to"),
+                amount_min_minor=request.amount_min_minor,
+                amount_max_minor=request.amount_max_minor,
+                currency=request.currency,
+            ),
         )
         return session_pb2.ListSessionsResponse(
             sessions=[msg.session_message(row) for row in rows], has_more=has_more
@@ -97,19 +128,22 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
                 request.amount.amount_minor, request.amount.currency, request.amount.exponent
             )
         occurred_at = request.occurred_at.ToDatetime(UTC) if request.HasField("occurred_at") else self.clock()
-        applied = await self.events.apply(
-            payment_events.EventCommand(
-                session_id=request.session_id,
-                provider=request.provider,
-                provider_event_id=request.provider_event_id,
-                kind=msg.event_kind(request.kind),
-                amount=amount,
-                provider_reference=request.provider_reference,
-                occurred_at=occurred_at,
-                mode=msg.MODE_FROM_PROTO.get(request.mode),
-                provider_event_type=request.provider_event_type,
-            ),
+        command = payment_events.EventCommand(
+            session_id=request.session_id,
+            provider=request.provider,
+            provider_event_id=request.provider_event_id,
+            kind=msg.event_kind(request.kind),
+            amount=amount,
+            provider_reference=request.provider_reference,
+            occurred_at=occurred_at,
+            mode=msg.MODE_FROM_PROTO.get(request.mode),
+            provider_event_type=request.provider_event_type,
         )
+        if command.kind in refund_rpcs.REFUND_KINDS:
+            # Refunds and disputes (issue 19) have their own rules; they never join a payment group.
+            applied = await refund_rpcs.apply_refund_event(self, request, command)
+        else:
+            applied = await self.events.apply(command)
         reply = session_pb2.ApplyPaymentEventResponse(
             outcome=msg.OUTCOME_TO_PROTO[applied.outcome],
             session=msg.session_message(applied.session),
@@ -123,14 +157,21 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         self, request: session_pb2.ExpireSessionRequest, context: Context
     ) -> session_pb2.Session:
         return msg.session_message(
-            await sessions.expire_session(self.pool, request.session_id, request.merchant_id)
+            await sessions.expire_session(
+                self.pool, request.session_id, request.merchant_id, msg.scope_mode(request.mode)
+            )
         )
 
     async def ListQuarantine(
         self, request: session_pb2.ListQuarantineRequest, context: Context
     ) -> session_pb2.ListQuarantineResponse:
         rows, has_more = await quarantine.list_quarantine(
-            self.pool, request.merchant_id, request.status, request.limit, request.starting_after
+            self.pool,
+            request.merchant_id,
+            request.status,
+            request.limit,
+            request.starting_after,
+            msg.scope_mode(request.mode),
         )
         return session_pb2.ListQuarantineResponse(
             entries=[msg.quarantine_message(row) for row in rows], has_more=has_more
@@ -145,7 +186,13 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
                 "invalid_decision", "decision must be refunded, dismissed or accepted", field="decision"
             )
         row = await quarantine.resolve(
-            self.pool, request.merchant_id, request.quarantine_id, decision, request.note
+            self.pool,
+            request.merchant_id,
+            request.quarantine_id,
+            decision,
+            request.note,
+            msg.scope_mode(request.mode),
+            actor=request.actor,
         )
         return msg.quarantine_message(row)
 
@@ -159,7 +206,12 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     ) -> session_pb2.PaymentSettings:
         wanted = request.settings
         settings = await payment_settings.update_settings(
-            self.pool, wanted.merchant_id, wanted.default_currency, msg.onchain_from_message(wanted)
+            self.pool,
+            wanted.merchant_id,
+            wanted.default_currency,
+            msg.onchain_from_message(wanted),
+            probes=self.config.chain.probes(),
+            allow_used_xpub=request.allow_used_xpub,
         )
         return msg.settings_message(settings)
 
@@ -179,6 +231,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
                     status=msg.STATUS_TO_PROTO[row["status"]],
                     created_at=msg.ts(row["created_at"]),
                     expires_at=msg.ts(row["expires_at"]),
+                    mode=msg.MODE_TO_PROTO[row["mode"]],
                 )
                 for row in rows
             ]
@@ -196,9 +249,24 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     ) -> session_pb2.Session:
         return msg.session_message(
             await sessions.raise_alert(
-                self.pool, request.session_id, request.code, request.detail, request.reference
+                self.pool,
+                request.session_id,
+                request.code,
+                request.detail,
+                request.reference,
+                _alert_amount(request),
             )
         )
+
+    async def RefundSession(
+        self, request: session_pb2.RefundSessionRequest, context: Context
+    ) -> session_pb2.RefundSessionResponse:
+        return await refund_rpcs.refund_session(self, request)
+
+    async def AttachProviderRefund(
+        self, request: session_pb2.AttachProviderRefundRequest, context: Context
+    ) -> session_pb2.RefundSessionResponse:
+        return await refund_rpcs.attach_provider_refund(self, request)
 
     async def SetProviderCheckout(
         self, request: session_pb2.SetProviderCheckoutRequest, context: Context
@@ -210,5 +278,35 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
                 request.merchant_id,
                 request.provider_session_id,
                 request.provider_checkout_url,
+                msg.scope_mode(request.mode),
             )
         )
+
+    async def SetSessionCustomer(
+        self, request: session_pb2.SetSessionCustomerRequest, context: Context
+    ) -> session_pb2.Session:
+        return msg.session_message(
+            await set_session_customer(
+                self.pool,
+                request.session_id,
+                request.merchant_id,
+                msg.scope_mode(request.mode),
+                msg.customer_from_proto(request.customer),
+            )
+        )
+
+
+def _alert_amount(request: session_pb2.RaiseSessionAlertRequest) -> tuple[int, str, int] | None:
+    """The optional money of an alert (issue 13: a reorg after paid), as (minor units, currency, exponent)."""
+    if not request.HasField("amount") or not request.amount.currency:
+        return None
+    try:
+        minor = int(request.amount.amount_minor)
+    except ValueError:
+        raise InvalidArgument("invalid_amount", "amount_minor must be an integer", field="amount") from None
+    return minor, request.amount.currency, request.amount.exponent
+
+
+def _when(request: session_pb2.ListSessionsRequest, name: str) -> datetime | None:
+    """An optional timestamp filter of a list request (unset: no bound)."""
+    return getattr(request, name).ToDatetime(UTC) if request.HasField(name) else None

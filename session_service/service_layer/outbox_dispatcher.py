@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,14 +31,16 @@ import aiosmtplib
 import asyncpg
 import grpc
 
+from paygate_runtime import tracing
 from paygate_runtime.errors import DomainError
+from paygate_runtime.money import Money
 from paygate_runtime.tasks import cancel_and_wait, wait_event
 from session_service.adapters import session_repository as repo
 from session_service.adapters.downstream import Downstream, IssuedInvoice, describe_rpc_error
 from session_service.adapters.mailer import SmtpMailer
+from session_service.adapters.merchant_event_objects import invoice_event_object
 from session_service.domain.customer_mail import AccessMail, compose_access_mail
 from session_service.domain.fulfilment import BackoffPolicy
-from session_service.domain.money import Money
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,9 @@ class OutboxDispatcher:
         self.rng = rng
         self._wake = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        # `paygate_fulfilment_seconds{provider,mode}` (session_service.entrypoints.metrics), set by assemble:
+        # seconds from the session becoming paid to its fulfilment completing, observed once per session.
+        self.fulfilment_seconds: Any = None
 
     # ------------------------------------------------------------------------------------------ loop
     async def run(self) -> None:
@@ -162,6 +168,19 @@ class OutboxDispatcher:
 
     # ------------------------------------------------------------------------------------------ rows
     async def _process(self, row: repo.ClaimedRow) -> None:
+        if not tracing.ENABLED:
+            await self._process_row(row)
+            return
+        # The row continues the trace of what queued it: the payment's ApplyPaymentEvent for `fulfil`, the
+        # fulfilment for `email`; the billing and keys calls below carry it on.
+        with tracing.continued(
+            row.session["outbox_traceparent"],
+            f"paygate.outbox.{row.kind}",
+            {"paygate.session_id": str(row.session_id), "paygate.attempt": row.attempts},
+        ):
+            await self._process_row(row)
+
+    async def _process_row(self, row: repo.ClaimedRow) -> None:
         try:
             if row.kind == "fulfil":
                 await self.fulfil(row.id, row.session)
@@ -219,8 +238,12 @@ class OutboxDispatcher:
             if detail is not None
         ]
         if steps or not errors:
+            # Stored with the invoice id, so `invoice.issued` needs no GetInvoice per event.
+            invoice_object = (
+                invoice_event_object(invoice.message) if invoice and invoice.message is not None else None
+            )
             async with self.pool.acquire() as conn:
-                await repo.record_fulfilment(
+                completed = await repo.record_fulfilment(
                     conn,
                     outbox_id,
                     session_id,
@@ -232,7 +255,11 @@ class OutboxDispatcher:
                     steps=steps,
                     complete=not errors,
                     send_mail=bool(session["customer_email"]),
+                    invoice_object=invoice_object,
                 )
+            if completed and self.fulfilment_seconds is not None and session["paid_at"] is not None:
+                waited = time.time() - session["paid_at"].timestamp()
+                self.fulfilment_seconds.labels(session["provider"], session["mode"]).observe(max(waited, 0.0))
         if errors:
             raise StepFailed("; ".join(_describe(error) for error in errors))
 

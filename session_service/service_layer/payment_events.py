@@ -18,16 +18,17 @@ once the session exists.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from paygate_runtime import tracing
 from paygate_runtime.errors import InvalidArgument, NotFound, Unavailable
+from paygate_runtime.money import Money
 from session_service.adapters import session_repository as repo
 from session_service.domain.modes import Mode
-from session_service.domain.money import Money
 from session_service.domain.payment_events import (
     ApplyOutcome,
     Decision,
@@ -55,6 +56,9 @@ class EventCommand:
     occurred_at: datetime
     mode: Mode | None
     provider_event_type: str = ""
+    # The trace of the RPC that brought the event (captured where the command is made, since a group's
+    # moves are written by whichever caller's task runs the group); stored with the fulfilment outbox row.
+    traceparent: str | None = field(default_factory=tracing.current_traceparent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,7 @@ def snapshot_of(row: Any) -> SessionSnapshot:
         amount=Money(int(row["amount_minor"]), row["currency"], row["exponent"]),
         paid_reference=row["paid_reference"],
         expires_at=row["expires_at"],
+        provider=row["provider"],
     )
 
 
@@ -102,6 +107,7 @@ def payment_event_of(command: EventCommand) -> PaymentEvent:
         occurred_at=command.occurred_at,
         amount=command.amount,
         mode=command.mode,
+        provider=command.provider,
     )
 
 
@@ -197,6 +203,8 @@ def _move_for(
     }
     if command.provider_event_type:
         detail["type"] = command.provider_event_type
+    if decision.bind_provider:
+        detail["bound_to"] = decision.bind_provider
     if command.amount is not None:
         detail["amount"] = command.amount.display()
     return repo.Move(
@@ -221,12 +229,22 @@ def _move_for(
         quarantine_amount=command.amount if decision.quarantine else None,
         surplus=decision.surplus,
         expected_paid_reference=row["paid_reference"],
+        bind_provider=decision.bind_provider,
+        # The decision saw this provider; a racing event of the other card rail that bound the session
+        # first makes this write select nothing, and the event is decided again (provider_mismatch).
+        expected_provider=row["provider"],
+        quarantine_mode=(command.mode.value if command.mode else row["mode"])
+        if decision.quarantine
+        else None,
+        traceparent=command.traceparent,
     )
 
 
 def _after(row: Any, decision: Decision, command: EventCommand, committed_at: datetime) -> dict[str, Any]:
     """The row as the write left it, without reading it back."""
     after = dict(row)
+    if decision.bind_provider is not None:
+        after["provider"] = decision.bind_provider
     if decision.new_status is not None:
         after["status"] = decision.new_status.value
         if decision.new_status is not SessionStatus.PENDING:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncpg
 
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from paygate_runtime.money import Money
 from session_service.adapters import session_repository as repo
-from session_service.domain.money import Money
 from session_service.domain.payment_events import (
     QuarantineDecision,
     QuarantineReason,
@@ -26,7 +26,12 @@ _STATUSES = {status.value for status in QuarantineStatus}
 
 
 async def list_quarantine(
-    pool: asyncpg.Pool, merchant_id: str, status: str, limit: int, starting_after: str
+    pool: asyncpg.Pool,
+    merchant_id: str,
+    status: str,
+    limit: int,
+    starting_after: str,
+    mode: str | None = None,
 ) -> tuple[list[repo.Record], bool]:
     merchant = parse_uuid(merchant_id, "merchant_id")
     if status and status not in _STATUSES:
@@ -35,32 +40,40 @@ async def list_quarantine(
         )
     page = _page_size(limit)
     async with pool.acquire() as conn:
-        after = await _cursor(conn, "quarantine", merchant, starting_after)
-        rows = await repo.list_quarantine(conn, merchant, status or None, page + 1, after)
+        after = await _cursor(conn, "quarantine", merchant, mode, starting_after)
+        rows = await repo.list_quarantine(conn, merchant, mode, status or None, page + 1, after)
     return rows[:page], len(rows) > page
 
 
 async def resolve(
-    pool: asyncpg.Pool, merchant_id: str, quarantine_id: str, decision: QuarantineDecision, note: str
+    pool: asyncpg.Pool,
+    merchant_id: str,
+    quarantine_id: str,
+    decision: QuarantineDecision,
+    note: str,
+    mode: str | None = None,
+    actor: str = "",
 ) -> repo.Record:
     merchant = parse_uuid(merchant_id, "merchant_id")
+    # The caller names who decided (the API key or the dashboard session's key); without one, the merchant.
+    who = "".join(c for c in actor[:200] if c.isprintable()) or f"merchant:{merchant}"
     entry_id = parse_uuid(quarantine_id, "quarantine_id", not_found="quarantine_not_found")
     note = note[:1000]
     async with pool.acquire() as conn:
         async with conn.transaction():
-            entry = await repo.get_quarantine(conn, entry_id, lock=True)
-            if entry is None or entry["merchant_id"] != merchant:
+            entry = await repo.load_quarantine_for_caller(conn, merchant, mode, entry_id, lock=True)
+            if entry is None:
                 raise NotFound("quarantine_not_found", "no such quarantine entry")
             new_status = resolve_quarantine(QuarantineStatus(entry["status"]), decision)
             if new_status is not None:
                 if decision is QuarantineDecision.ACCEPTED:
-                    await _accept_late_payment(conn, entry, merchant)
+                    await _accept_late_payment(conn, entry, who)
                 await repo.resolve_quarantine(conn, entry_id, new_status.value, note)
                 await repo.write_audit(
                     conn,
                     entry["session_id"],
                     merchant,
-                    f"merchant:{merchant}",
+                    who,
                     "quarantine_resolved",
                     {"quarantine_id": str(entry_id), "decision": decision.value, "note": note},
                 )
@@ -69,14 +82,18 @@ async def resolve(
     return resolved
 
 
-async def _accept_late_payment(conn: asyncpg.Connection, entry: repo.Record, merchant: object) -> None:
+async def _accept_late_payment(conn: asyncpg.Connection, entry: repo.Record, actor: str) -> None:
     session = await repo.lock_session(conn, entry["session_id"])
     assert session is not None
     if entry["amount_minor"] is None:
         raise FailedPrecondition("not_a_late_payment", "this entry carries no payment", field="decision")
     payment = Money(int(entry["amount_minor"]), entry["amount_currency"], entry["amount_exponent"])
     decision = accept_late_payment(
-        snapshot_of(session), QuarantineReason(entry["reason"]), payment, entry["provider_reference"] or ""
+        snapshot_of(session),
+        QuarantineReason(entry["reason"]),
+        payment,
+        entry["provider_reference"] or "",
+        entry["provider"],
     )
     assert decision.new_status is not None
     written = await repo.write_move(
@@ -89,7 +106,7 @@ async def _accept_late_payment(conn: asyncpg.Connection, entry: repo.Record, mer
             source_event_id=f"quarantine:{entry['id']}",
             note=decision.note.value,
             history=True,
-            actor=f"merchant:{merchant}",
+            actor=actor,
             action="late_payment_accepted",
             detail={
                 "quarantine_id": str(entry["id"]),
@@ -100,6 +117,9 @@ async def _accept_late_payment(conn: asyncpg.Connection, entry: repo.Record, mer
             paid_reference=decision.paid_reference,
             received=payment,
             expected_paid_reference=session["paid_reference"],
+            bind_provider=decision.bind_provider,
+            # The one audited override: the writer checks it against OVERRIDES, not TRANSITIONS.
+            override=True,
         ),
     )
     assert written["applied"], "the row is locked by this transaction"

@@ -3,6 +3,7 @@ alerts and the chain watcher's look-ups."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -11,11 +12,20 @@ from datetime import datetime
 import asyncpg
 
 from paygate_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from paygate_runtime.money import max_minor_from_major, parse_amount
+from session_service.adapters import chain_repository as chain_repo
 from session_service.adapters import session_repository as repo
+from session_service.domain.customer import Customer
 from session_service.domain.expiry import compute_expires_at
-from session_service.domain.money import max_minor_from_major, parse_amount
-from session_service.domain.payment_settings import parse_provider, price_currency, web3_target
-from session_service.domain.states import SessionStatus, parse_status
+from session_service.domain.payment_settings import (
+    DEFAULT_MAINNET_CHAIN_IDS,
+    parse_provider,
+    price_currency,
+    require_chain_for_mode,
+    web3_target,
+)
+from session_service.domain.session_filters import SessionListFilter
+from session_service.domain.states import SessionStatus, can_move, parse_status
 
 _MAX_DESCRIPTION = 200
 _MAX_EMAIL = 254
@@ -37,6 +47,24 @@ class CreateSession:
     idempotency_key: str = ""
     request_fingerprint: str = ""
     description: str = ""
+    scopes: tuple[str, ...] = ()
+    customer: Customer | None = None  # validated by check_customer (contract §9)
+
+
+# Contract §12: what the session's customer key may do. Checked here too (not only at the gateway), since the
+# keys service refuses a bad grant at fulfilment, when it is too late to tell the merchant.
+_SCOPE = re.compile(r"\*|[a-z0-9_:.\-]{1,64}")
+
+
+def check_scopes(scopes: tuple[str, ...]) -> list[str]:
+    if not scopes:
+        return ["*"]
+    clean = list(dict.fromkeys(scopes))
+    if len(clean) > 32 or not all(_SCOPE.fullmatch(s) for s in clean) or ("*" in clean and len(clean) > 1):
+        raise InvalidArgument(
+            "invalid_scopes", 'scopes: 1 to 32 of [a-z0-9_:.-]{1,64}, or ["*"]', field="scopes"
+        )
+    return clean
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +100,12 @@ async def create_session(
     max_amount_major: int,
     now: datetime,
     derive_address: Callable[[str, int], str],
+    live_chain_ids: frozenset[int] = DEFAULT_MAINNET_CHAIN_IDS,
 ) -> Created:
     merchant_id = parse_uuid(command.merchant_id, "merchant_id")
     provider = parse_provider(command.provider)
     email = _check_email(command.customer_email)
+    scopes = check_scopes(command.scopes)
     description = command.description or DEFAULT_DESCRIPTION
     if len(description) > _MAX_DESCRIPTION:
         raise InvalidArgument(
@@ -84,7 +114,7 @@ async def create_session(
     key = command.idempotency_key or None
     async with pool.acquire() as conn:
         if key is not None:
-            existing = await repo.find_by_idempotency_key(conn, merchant_id, key)
+            existing = await repo.find_by_idempotency_key(conn, merchant_id, command.mode, key)
             if existing is not None:
                 return _replay(existing, command.request_fingerprint)
         needs_settings = provider == "web3" or not command.currency
@@ -107,6 +137,8 @@ async def create_session(
             customer_email=email,
             metadata=dict(command.metadata),
             description=description,
+            scopes=scopes,
+            customer=command.customer.to_json() if command.customer is not None else None,
             expires_at=compute_expires_at(now, command.expires_in_seconds, provider),
             idempotency_key=key,
             request_fingerprint=command.request_fingerprint or None,
@@ -118,6 +150,7 @@ async def create_session(
         else:
             assert settings.onchain is not None  # price_currency refused web3 without on-chain settings
             target = web3_target(settings.onchain, currency)
+            require_chain_for_mode(target.chain_id, command.mode, live_chain_ids)
             try:
                 async with conn.transaction():
                     index = await repo.allocate_derivation_index(conn, merchant_id)
@@ -140,7 +173,7 @@ async def create_session(
                 pass
         # A concurrent request with the same key won the insert (ON CONFLICT waited for its commit).
         assert key is not None
-        existing = await repo.find_by_idempotency_key(conn, merchant_id, key)
+        existing = await repo.find_by_idempotency_key(conn, merchant_id, command.mode, key)
         assert existing is not None
         return _replay(existing, command.request_fingerprint)
 
@@ -178,11 +211,26 @@ def _check_email(raw: str) -> str | None:
     return raw
 
 
-async def get_session(pool: asyncpg.Pool, session_id: str, merchant_id: str) -> repo.Record:
+def caller_scope(merchant_id: str, mode: str | None) -> tuple[uuid.UUID, str | None]:
+    """The (merchant, mode) a request acts for. A merchant's request always names its key's mode; None is
+    left only to internal callers that act for no key."""
+    merchant = parse_uuid(merchant_id, "merchant_id")
+    return merchant, mode
+
+
+async def get_session(
+    pool: asyncpg.Pool, session_id: str, merchant_id: str, mode: str | None = None
+) -> repo.Record:
+    """With a merchant: only that merchant's session of `mode` (NOT_FOUND otherwise, alike). Without one:
+    the gateway's own public pages and internal callers."""
     sid = parse_uuid(session_id, "session_id", not_found="session_not_found")
     async with pool.acquire() as conn:
-        row = await repo.get_session(conn, sid)
-    if row is None or (merchant_id and str(row["merchant_id"]) != merchant_id):
+        if merchant_id:
+            merchant, scope_mode = caller_scope(merchant_id, mode)
+            row = await repo.load_for_caller(conn, merchant, scope_mode, sid)
+        else:
+            row = await repo.get_session(conn, sid)
+    if row is None:
         raise NotFound("session_not_found", "no such session")
     return row
 
@@ -194,15 +242,17 @@ async def list_sessions(
     mode: str | None,
     limit: int,
     starting_after: str,
+    filters: SessionListFilter | None = None,
 ) -> tuple[list[repo.Record], bool]:
     merchant = parse_uuid(merchant_id, "merchant_id")
     page = _page_size(limit)
     if status is not None:
         parse_status(status)
+    checked = (filters or SessionListFilter()).checked()
     async with pool.acquire() as conn:
-        after = await _cursor(conn, "sessions", merchant, starting_after)
+        after = await _cursor(conn, "sessions", merchant, mode, starting_after)
         rows = await repo.list_sessions(
-            conn, merchant, status=status, mode=mode, limit=page + 1, starting_after=after
+            conn, merchant, status=status, mode=mode, limit=page + 1, starting_after=after, filters=checked
         )
     return rows[:page], len(rows) > page
 
@@ -215,7 +265,9 @@ def _page_size(limit: int) -> int:
     return limit
 
 
-async def _cursor(conn: asyncpg.Connection, table: str, merchant: uuid.UUID, raw: str) -> uuid.UUID | None:
+async def _cursor(
+    conn: asyncpg.Connection, table: str, merchant: uuid.UUID, mode: str | None, raw: str
+) -> uuid.UUID | None:
     if not raw:
         return None
     try:
@@ -224,24 +276,27 @@ async def _cursor(conn: asyncpg.Connection, table: str, merchant: uuid.UUID, raw
         raise InvalidArgument(
             "invalid_starting_after", "starting_after must be an id", field="starting_after"
         ) from None
-    if not await repo.cursor_exists(conn, table, merchant, cursor):
+    if not await repo.cursor_exists(conn, table, merchant, mode, cursor):
         raise InvalidArgument(
             "invalid_starting_after", "starting_after names no item of yours", field="starting_after"
         )
     return cursor
 
 
-async def expire_session(pool: asyncpg.Pool, session_id: str, merchant_id: str) -> repo.Record:
-    """The merchant ends a `created` session. Expiring an expired one again returns it unchanged."""
-    merchant = parse_uuid(merchant_id, "merchant_id")
+async def expire_session(
+    pool: asyncpg.Pool, session_id: str, merchant_id: str, mode: str | None = None
+) -> repo.Record:
+    """The merchant ends a `created` session, or a `pending` web3 one (its partial money is quarantined by the
+    gateway). Expiring an expired one again returns it unchanged."""
+    merchant, scope_mode = caller_scope(merchant_id, mode)
     sid = parse_uuid(session_id, "session_id", not_found="session_not_found")
     async with pool.acquire() as conn:
         async with conn.transaction():
-            row = await repo.lock_session(conn, sid)
-            if row is None or row["merchant_id"] != merchant:
+            row = await repo.load_for_caller(conn, merchant, scope_mode, sid, lock=True)
+            if row is None:
                 raise NotFound("session_not_found", "no such session")
             status = SessionStatus(row["status"])
-            if status is SessionStatus.CREATED:
+            if can_move(status, SessionStatus.EXPIRED, row["provider"]):
                 written = await repo.write_move(
                     conn,
                     repo.Move(
@@ -255,6 +310,8 @@ async def expire_session(pool: asyncpg.Pool, session_id: str, merchant_id: str) 
                         actor=f"merchant:{merchant}",
                         action="session_expired",
                         detail={"from": status.value},
+                        # The provider-only move (web3 pending -> expired) is checked by the writer too.
+                        expected_provider=row["provider"],
                     ),
                 )
                 assert written["applied"], "the row is locked by this transaction"
@@ -268,9 +325,14 @@ async def expire_session(pool: asyncpg.Pool, session_id: str, merchant_id: str) 
 
 
 async def set_provider_checkout(
-    pool: asyncpg.Pool, session_id: str, merchant_id: str, provider_session_id: str, url: str
+    pool: asyncpg.Pool,
+    session_id: str,
+    merchant_id: str,
+    provider_session_id: str,
+    url: str,
+    mode: str | None = None,
 ) -> repo.Record:
-    merchant = parse_uuid(merchant_id, "merchant_id")
+    merchant, scope_mode = caller_scope(merchant_id, mode)
     sid = parse_uuid(session_id, "session_id", not_found="session_not_found")
     if not provider_session_id:
         raise InvalidArgument(
@@ -284,8 +346,8 @@ async def set_provider_checkout(
         )
     async with pool.acquire() as conn:
         async with conn.transaction():
-            row = await repo.lock_session(conn, sid)
-            if row is None or row["merchant_id"] != merchant:
+            row = await repo.load_for_caller(conn, merchant, scope_mode, sid, lock=True)
+            if row is None:
                 raise NotFound("session_not_found", "no such session")
             current = (row["provider_session_id"], row["provider_checkout_url"])
             if current == (None, None):
@@ -309,9 +371,21 @@ async def set_provider_checkout(
     return row
 
 
+# Alerts about money that the merchant must act on: each also opens a quarantine entry (issue 13).
+QUARANTINED_ALERTS = frozenset({"reorged_after_paid"})
+
+
 async def raise_alert(
-    pool: asyncpg.Pool, session_id: str, code: str, detail: str, reference: str
+    pool: asyncpg.Pool,
+    session_id: str,
+    code: str,
+    detail: str,
+    reference: str,
+    amount: tuple[int, str, int] | None = None,
 ) -> repo.Record:
+    """Record an alert once per (session, code, reference). `amount` is (minor units, currency, exponent) of
+    the money concerned; a `reorged_after_paid` alert also opens a quarantine entry for it, so the merchant
+    sees a paid session whose money a reorg took back (the session itself never leaves `paid`)."""
     sid = parse_uuid(session_id, "session_id", not_found="session_not_found")
     if not code or len(code) > 64 or not code.replace("_", "").isalnum() or not code.isascii():
         raise InvalidArgument("invalid_code", "code must be snake_case", field="code")
@@ -329,6 +403,18 @@ async def raise_alert(
                     "alert_raised",
                     {"code": code, "reference": reference},
                 )
+                if code in QUARANTINED_ALERTS:
+                    minor, currency, exponent = amount if amount is not None else (None, None, None)
+                    await chain_repo.quarantine_alert(
+                        conn,
+                        row,
+                        reason=code,
+                        note=detail[:1000],
+                        reference=reference[:200],
+                        amount_minor=minor,
+                        currency=currency,
+                        exponent=exponent,
+                    )
         row = await repo.get_session(conn, sid)
     assert row is not None
     return row

@@ -5,54 +5,26 @@ Uses Debian's /usr/bin/chromium through Playwright (never `playwright install`).
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from paygate_dev.devtools.signing import standard_delivery
+from paygate_dev.devtools.stripe_fixtures import build_onecom_event
+from support.chromium import launch_chromium
 from support.stack import ServiceStack
-from webhook_gateway.devtools.signing import standard_delivery
-from webhook_gateway.devtools.stripe_fixtures import build_onecom_event
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _require_chromium() -> None:
-    if CHROMIUM.exists() and shutil.which(str(CHROMIUM)):
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{CHROMIUM} is missing; CI must install Debian's chromium package")
-    pytest.skip(f"{CHROMIUM} is not installed")
 
 
 @pytest.fixture
 async def browser_page() -> AsyncIterator[Any]:
-    _require_chromium()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context()
-            page = await context.new_page()
-            yield page
-        finally:
-            await browser.close()
+    async with launch_chromium() as browser:
+        context = await browser.new_context()
+        page = await context.new_page()
+        yield page
 
 
 async def test_checkout_page_updates_to_paid_without_reload(

@@ -6,7 +6,6 @@ it the test is skipped locally and fails in CI (env CI set), so a CI image witho
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import UTC, datetime
 
@@ -17,30 +16,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
+from support.chromium import launch_chromium, require_chromium
 from support.stack import Merchant, ServiceStack
 
 pytestmark = pytest.mark.browser
 
 TEST = common_pb2.MODE_TEST
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _require_chromium() -> None:
-    if os.path.exists(CHROMIUM):
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{CHROMIUM} is missing; install Debian's chromium package in the CI image")
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
 
 
 async def _paid_session(stack: ServiceStack, merchant: Merchant) -> tuple[str, str | None]:
@@ -76,62 +57,56 @@ async def _paid_session(stack: ServiceStack, merchant: Merchant) -> tuple[str, s
 
 
 async def test_portal_in_headless_chromium(stack: ServiceStack) -> None:
-    _require_chromium()
-    from playwright.async_api import async_playwright
-
+    require_chromium()
     merchant = await stack.create_merchant()
     session_id, invoice_number = await _paid_session(stack, merchant)
     link = await stack.keys.GetAccessLink(keys_pb2.GetAccessLinkRequest(session_id=session_id), timeout=5)
     # The link names the configured public URL; the test gateway listens on an ephemeral port.
     url = f"{stack.base_url}/access?token={link.token}"
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context()
-            page = await context.new_page()
-            response = await page.goto(url)
-            assert response is not None and response.status == 200
-            assert page.url == f"{stack.base_url}/access"  # the token left the address bar
-            assert response.headers["referrer-policy"] == "no-referrer"
-            (cookie,) = await context.cookies()
-            assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
-            if invoice_number is not None:
-                assert (await page.text_content("#invoice-number")) == invoice_number
-                assert "99.99" in (await page.text_content("#invoice-amount") or "")
+    async with launch_chromium() as browser:
+        context = await browser.new_context()
+        page = await context.new_page()
+        response = await page.goto(url)
+        assert response is not None and response.status == 200
+        assert page.url == f"{stack.base_url}/access"  # the token left the address bar
+        assert response.headers["referrer-policy"] == "no-referrer"
+        (cookie,) = await context.cookies()
+        assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
+        if invoice_number is not None:
+            assert (await page.text_content("#invoice-number")) == invoice_number
+            assert "99.99" in (await page.text_content("#invoice-amount") or "")
 
-            await page.click("#reveal-button")
-            await page.wait_for_selector("#api-key-secret")
-            secret = (await page.text_content("#api-key-secret") or "").strip()
-            assert secret.startswith("acme_test_")
-            status, verdict = await stack.request(
-                "POST", "/v1/api_keys/verify", json={"key": secret}, headers=merchant.headers
-            )
-            assert status == 200 and verdict["valid"] is True and verdict["code"] == "VALID"
-            assert verdict["session_id"] == session_id
+        await page.click("#reveal-button")
+        await page.wait_for_selector("#api-key-secret")
+        secret = (await page.text_content("#api-key-secret") or "").strip()
+        assert secret.startswith("acme_test_")
+        status, verdict = await stack.request(
+            "POST", "/v1/api_keys/verify", json={"key": secret}, headers=merchant.headers
+        )
+        assert status == 200 and verdict["valid"] is True and verdict["code"] == "VALID"
+        assert verdict["session_id"] == session_id
 
-            await page.goto(f"{stack.base_url}/access")
-            assert await page.is_visible("#already-revealed")
-            assert secret not in await page.content()
+        await page.goto(f"{stack.base_url}/access")
+        assert await page.is_visible("#already-revealed")
+        assert secret not in await page.content()
 
-            # A tampered token: one character of the signature changed.
-            head, _, signature = link.token.rpartition(".")
-            forged = f"{head}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
-            response = await page.goto(f"{stack.base_url}/access?token={forged}")
-            assert response is not None and response.status == 401
-            assert "This link is not valid" in await page.content()
+        # A tampered token: one character of the signature changed.
+        head, _, signature = link.token.rpartition(".")
+        forged = f"{head}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+        response = await page.goto(f"{stack.base_url}/access?token={forged}")
+        assert response is not None and response.status == 401
+        assert "This link is not valid" in await page.content()
 
-            # A link clicked on another site (a web mailer): the Strict cookie is withheld after the
-            # cross-site redirect, and the portal re-opens itself same-site.
-            fresh = await browser.new_context()
-            mail = await fresh.new_page()
-            await mail.set_content(f'<a id="open" href="{url}">Open your purchase</a>')
-            await mail.click("#open")
-            await mail.wait_for_selector("#already-revealed", timeout=10_000)
-            assert mail.url == f"{stack.base_url}/access"
-            await fresh.close()
-            await context.close()
-        finally:
-            await browser.close()
+        # A link clicked on another site (a web mailer): the Strict cookie is withheld after the
+        # cross-site redirect, and the portal re-opens itself same-site.
+        fresh = await browser.new_context()
+        mail = await fresh.new_page()
+        await mail.set_content(f'<a id="open" href="{url}">Open your purchase</a>')
+        await mail.click("#open")
+        await mail.wait_for_selector("#already-revealed", timeout=10_000)
+        assert mail.url == f"{stack.base_url}/access"
+        await fresh.close()
+        await context.close()
     if invoice_number is None:
         pytest.skip("billing.IssueInvoice is not implemented yet: the invoice number part was not checked")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import re
 import sys
 from functools import cache
 from pathlib import Path
@@ -22,6 +23,7 @@ OVERLAYS = ("dev", "prod", "external-db")
 CNPG_OVERLAYS = ("dev", "prod")
 GRPC_PORTS = {"session": 50051, "billing": 50052, "keys": 50053}
 SERVICES = ("gateway", *GRPC_PORTS)
+METRICS_PORTS = {"gateway": 9101, "session": 9102, "billing": 9103, "keys": 9104}
 MIGRATIONS = tuple(f"migrate-{s}" for s in SERVICES)
 PRIVATE_RANGES = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
 
@@ -29,22 +31,27 @@ PRIVATE_RANGES = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
 # app.kubernetes.io/component label; "postgres" is the CloudNativePG instance pods; "outside" is any
 # source; "internet" is 0.0.0.0/0 minus private ranges; "kube-dns" is kube-system/k8s-app=kube-dns.
 APP_CALLS: set[tuple[str, str, int, str]] = {
-    ("outside", "gateway", 8080, "TCP"),
+    ("ingress-controller", "gateway", 8080, "TCP"),
     ("gateway", "session", 50051, "TCP"),
     ("gateway", "billing", 50052, "TCP"),
     ("gateway", "keys", 50053, "TCP"),
     ("session", "billing", 50052, "TCP"),
     ("session", "keys", 50053, "TCP"),
-    ("gateway", "internet", 443, "TCP"),  # Stripe API, HTTPS chain RPC
-    ("gateway", "internet", 8545, "TCP"),  # plain JSON-RPC node
+    ("keys", "session", 50051, "TCP"),  # customer_key.revoked -> RecordMerchantEvent
+    ("gateway", "internet", 443, "TCP"),  # Stripe API, HTTPS chain RPC (never plain 8545)
+    *(("monitoring", svc, port, "TCP") for svc, port in METRICS_PORTS.items()),
+    ("gateway", "internet", 587, "TCP"),  # SMTP submission: the portal's contact form
+    ("gateway", "internet", 25, "TCP"),  # SMTP relay
     ("session", "internet", 587, "TCP"),  # SMTP submission
     ("session", "internet", 25, "TCP"),  # SMTP relay
+    ("session", "internet", 443, "TCP"),  # HTTPS chain RPC (merchant on-chain settings)
     *((pod, "kube-dns", 53, proto) for pod in SERVICES + MIGRATIONS for proto in ("UDP", "TCP")),
 }
 CNPG_CALLS: set[tuple[str, str, int, str]] = {
     *((pod, "postgres", 5432, "TCP") for pod in SERVICES + MIGRATIONS),
     ("postgres", "postgres", 5432, "TCP"),  # streaming replication
     ("postgres", "postgres", 8000, "TCP"),  # instance manager
+    ("monitoring", "postgres", 9187, "TCP"),  # CNPG's exporter
     ("cnpg-operator", "postgres", 5432, "TCP"),
     ("cnpg-operator", "postgres", 8000, "TCP"),
     ("postgres", "kube-dns", 53, "UDP"),
@@ -89,7 +96,35 @@ def test_every_service_has_a_deployment_service_hpa_pdb_and_migration_job(overla
     for svc in SERVICES:
         for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
             assert (kind, f"paygate-{svc}") in names, f"{overlay}: missing {kind} paygate-{svc}"
-        assert ("Job", f"paygate-migrate-{svc}") in names
+        assert ("Job", f"paygate-migrate-{svc}-{release(overlay)}") in names
+
+
+def release(overlay: str) -> str:
+    (namespace,) = of_kind(overlay, "Namespace")
+    return namespace["metadata"]["labels"]["paygate.dev/release"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_migration_jobs_are_named_per_release(overlay: str) -> None:
+    """Jobs are immutable: the next release must create Jobs of its own, not collide with the finished ones."""
+    value = release(overlay)
+    assert re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", value), (
+        f"{overlay}: release {value!r} is no DNS label"
+    )
+    jobs = of_kind(overlay, "Job")
+    assert {job["metadata"]["name"] for job in jobs} == {f"paygate-migrate-{svc}-{value}" for svc in SERVICES}
+    for job in jobs:
+        # A DNS label, so the pods' host names are their names (a Job name may be a subdomain, but then not).
+        assert len(job["metadata"]["name"]) <= 63, job["metadata"]["name"]
+        assert job["spec"]["template"]["metadata"]["labels"]["paygate.dev/release"] == value
+    for obj in rendered(overlay):
+        assert obj["metadata"].get("labels", {}).get("paygate.dev/release") == value, (
+            check_deploy.object_name(obj)
+        )
+    for dep in of_kind(overlay, "Deployment"):
+        assert dep["spec"]["template"]["metadata"]["labels"]["paygate.dev/release"] == value
+        # Never in a selector: a Deployment's selector is immutable, and a release must roll the same pods.
+        assert "paygate.dev/release" not in dep["spec"]["selector"]["matchLabels"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -281,6 +316,11 @@ def _external_peer(peer: dict[str, Any]) -> str:
         return "kube-dns"
     if namespace == "cnpg-system" and "podSelector" not in peer:
         return "cnpg-operator"
+    labels = peer["namespaceSelector"].get("matchLabels", {})
+    if labels == {"paygate.dev/ingress": "true"} and "podSelector" not in peer:
+        return "ingress-controller"
+    if labels == {"paygate.dev/monitoring": "true"} and "podSelector" not in peer:
+        return "monitoring"
     raise AssertionError(f"unclassified peer {peer}")
 
 
@@ -405,9 +445,13 @@ def test_every_object_validates(overlay: str) -> None:
     findings = check_deploy.validate_builtin(objs, overlay) + check_deploy.validate_custom(objs, overlay)
     assert findings == [], "\n".join(map(str, findings))
     kinds = {o["kind"] for o in objs if not check_deploy.is_builtin(o)}
-    assert kinds == (
-        {"Cluster"} if overlay == "dev" else {"Certificate"} | ({"Cluster"} if overlay == "prod" else set())
-    )
+    platform = {"Certificate", "PodMonitor", "PrometheusRule", "HTTPRoute"}
+    expected = {
+        "dev": {"Cluster"},
+        "prod": platform | {"Cluster", "ScheduledBackup"},
+        "external-db": platform,
+    }
+    assert kinds == expected[overlay]
 
 
 def test_validation_rejects_broken_objects() -> None:

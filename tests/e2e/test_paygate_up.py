@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from paygate_dev.devtools.signing import stripe_delivery
+from paygate_dev.devtools.stripe_fixtures import build_stripe_event
 from support.stack import free_ports
 
 pytestmark = pytest.mark.slow
@@ -84,6 +86,7 @@ def test_up_serves_sessions_and_keeps_data_across_restart(tmp_path: Path) -> Non
         )
         assert created.status_code == 201, created.text
         session_id = created.json()["id"]
+        _pay_and_check_metrics(stack, created.json(), headers)
         # `paygate merchant create` finds the running stack and prints a new secret key once.
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")}
         made = subprocess.run(
@@ -128,6 +131,42 @@ def test_up_serves_sessions_and_keeps_data_across_restart(tmp_path: Path) -> Non
     finally:
         if proc.poll() is None:
             _stop(proc, signal.SIGTERM)
+
+
+def _pay_and_check_metrics(stack: dict, session: dict, headers: dict[str, str]) -> None:
+    """Pay the session with a signed webhook, wait for fulfilment, then read every service's /metrics on the
+    port stack.json names: RPC figures on each gRPC service, none on the gateway's public port."""
+    event = build_stripe_event("payment_intent.succeeded", session["id"], session["amount_minor"], "EUR")
+    raw, signed = stripe_delivery(event, stack["webhook_secrets"]["stripe"], int(time.time()))
+    delivered = requests.post(f"{stack['gateway_url']}/webhooks/stripe", data=raw, headers=signed, timeout=10)
+    assert delivered.status_code == 200, delivered.text
+    deadline = time.monotonic() + 60
+    while True:
+        body = requests.get(
+            f"{stack['gateway_url']}/v1/sessions/{session['id']}", headers=headers, timeout=10
+        )
+        if body.json().get("invoice_id") and body.json().get("api_key_id"):
+            break
+        assert time.monotonic() < deadline, f"not fulfilled: {body.text}"
+        time.sleep(0.2)
+
+    assert set(stack["metrics"]) == {"gateway", "session", "billing", "keys"}
+    pages = {}
+    for service, url in stack["metrics"].items():
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
+        assert not url.startswith(stack["gateway_url"])
+        reply = requests.get(url, timeout=10)
+        assert reply.status_code == 200, (service, reply.text)
+        pages[service] = reply.text
+        assert f'paygate_db_pool_connections{{service="{service}",state="max"}}' in reply.text
+    assert 'paygate_grpc_server_handled_total{code="OK",method="ApplyPaymentEvent"' in pages["session"]
+    assert 'paygate_grpc_server_handling_seconds_count{method="CreateSession"' in pages["session"]
+    for service in ("billing", "keys"):
+        assert 'paygate_grpc_server_handled_total{code="OK"' in pages[service], pages[service]
+    assert (
+        'paygate_http_requests_total{method="POST",route="/webhooks/stripe",status="200"}' in pages["gateway"]
+    )
+    assert requests.get(f"{stack['gateway_url']}/metrics", timeout=10).status_code == 404
 
 
 def test_sigterm_stops_within_ten_seconds(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import contextlib
 import json
 import secrets
 import socket
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +22,12 @@ import grpc
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from paygate.billing.v1 import billing_pb2_grpc
+from paygate.billing.v1 import billing_pb2, billing_pb2_grpc
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
 from paygate.session.v1 import session_pb2_grpc
+from paygate_runtime.audit_anchor import DEFAULT_INTERVAL_S, AuditAnchor
+from paygate_runtime.audit_chain import AUDIT_TABLES
 from paygate_runtime.config import Env
 from paygate_runtime.db import create_pool
 from paygate_runtime.grpc_server import RunningGrpcServer, start_grpc_server
@@ -54,9 +56,35 @@ def make_test_secrets() -> dict[str, str]:
         "PAYGATE_ONECOM_WEBHOOK_SECRETS": _whsec(),
         "PAYGATE_WEB3_WEBHOOK_SECRETS": _whsec(),
         "PAYGATE_KEYS_ENCRYPTION_KEYS": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "PAYGATE_SESSION_ENCRYPTION_KEYS": base64.b64encode(secrets.token_bytes(32)).decode(),
         "PAYGATE_JWT_SIGNING_KEYS": json.dumps([{"kid": "test-1", "pem": pem}]),
         "PAYGATE_CUSTOMER_SUBJECT_SECRET": secrets.token_hex(32),
     }
+
+
+def default_stack_env() -> dict[str, str]:
+    """The environment every test stack starts from (fresh secrets each time); tests add to it."""
+    return {
+        "PAYGATE_PUBLIC_URL": "http://127.0.0.1:8080",
+        "PAYGATE_LOG_LEVEL": "WARNING",
+        **make_test_secrets(),
+    }
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    db: TestDatabase, env: dict[str, str], *, gateway_port: int | None = None
+) -> AsyncIterator[ServiceStack]:
+    """Every service started on `db` with `env`, stopped on exit. `gateway_port` fixes the gateway's port
+    beforehand (when its public URL must name it); otherwise every service takes an ephemeral one."""
+    services = ServiceStack(db, env)
+    if gateway_port is not None:
+        services.ports["gateway"] = gateway_port
+    await services.start()
+    try:
+        yield services
+    finally:
+        await services.stop()
 
 
 @dataclass
@@ -76,6 +104,8 @@ class ServiceStack:
     env: dict[str, str]
     ports: dict[str, int] = field(default_factory=dict)
     servers: dict[str, RunningGrpcServer] = field(default_factory=dict)
+    # The audit-chain anchor task `paygate serve` runs beside every gRPC service that has an audit chain.
+    anchors: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     pools: dict[str, asyncpg.Pool] = field(default_factory=dict)
     gateway: Any = None
     channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
@@ -130,6 +160,10 @@ class ServiceStack:
             server = await start_grpc_server(assembled, port=self.ports.get(service, 0))
             self.servers[service] = server
             self.ports[service] = server.port
+            if service in AUDIT_TABLES and assembled.metrics is not None:
+                # As paygate_runtime/serve.py does: the chain heads are anchored (logged and exported).
+                anchor = AuditAnchor(service, pool, assembled.metrics, DEFAULT_INTERVAL_S)
+                self.anchors[service] = asyncio.create_task(anchor.run())
 
     async def stop_service(self, service: str, grace: float = 0.5) -> None:
         if service == "gateway":
@@ -137,6 +171,11 @@ class ServiceStack:
                 await self.gateway.stop()
                 self.gateway = None
         else:
+            anchor = self.anchors.pop(service, None)
+            if anchor is not None:
+                anchor.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await anchor
             server = self.servers.pop(service, None)
             if server is not None:
                 await server.stop(grace)
@@ -178,7 +217,34 @@ class ServiceStack:
             ),
             timeout=5,
         )
-        return Merchant(reply.merchant.id, reply.secret_key, name)
+        merchant = Merchant(reply.merchant.id, reply.secret_key, name)
+        if mode == "live":
+            await self.complete_billing_profile(merchant.id, name)
+        return merchant
+
+    async def complete_billing_profile(
+        self,
+        merchant_id: str,
+        name: str = "Acme",
+        modes: Iterable[int] = (common_pb2.MODE_TEST, common_pb2.MODE_LIVE),
+    ) -> None:
+        """Give the merchant the seller profile live sessions need (contract §9: 409 billing_profile_incomplete
+        without one), in each of `modes` (one profile per mode, §6a; both by default)."""
+        for mode in modes:
+            await self.billing.UpdateBillingProfile(
+                billing_pb2.UpdateBillingProfileRequest(
+                    profile=billing_pb2.BillingProfile(
+                        merchant_id=merchant_id,
+                        seller=billing_pb2.Party(
+                            name=f"{name} GmbH",
+                            address=common_pb2.Address(lines=["Hauptstr. 1", "10115 Berlin"], country="DE"),
+                            tax_id="DE123456789",
+                        ),
+                    ),
+                    mode=mode,
+                ),
+                timeout=5,
+            )
 
     async def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
         """One HTTP call to the gateway; returns (status, parsed JSON or text)."""

@@ -27,7 +27,8 @@ STATUSES: Final[frozenset[str]] = frozenset({RECEIVED, APPLIED, DUPLICATE, IGNOR
 UNKNOWN_SESSION: Final = "unknown_session"
 
 _COLUMNS: Final = """id, provider, event_id, event_type, raw_body, received_at, status, attempts, next_attempt_at,
-    last_error, outcome, session_id, provider_reference, merchant_id, mode, quarantine_id, updated_at"""
+    last_error, outcome, session_id, provider_reference, merchant_id, mode, quarantine_id, updated_at, source,
+    traceparent"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,10 @@ class InboxEvent:
     mode: str | None
     quarantine_id: str | None
     updated_at: datetime
+    # "webhook", or "reconcile" for an event built from the provider's API by reconciliation (contract §11).
+    source: str = "webhook"
+    # The W3C traceparent of the request that stored it (tracing on), continued when it is applied.
+    traceparent: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -79,6 +84,11 @@ class NewEvent:
     provider_reference: str | None
     first_attempt_in_s: float
     claim: bool
+    # The event's own mode when the provider said it (Stripe's livemode) or the secret that verified it did
+    # (One.com, web3); None until the session's mode is learned. It is what the relay passes on again.
+    mode: str | None = None
+    # paygate_runtime.tracing.current_traceparent() of the storing request; None with tracing off.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +123,8 @@ def _event(row: asyncpg.Record) -> InboxEvent:
         mode=row["mode"],
         quarantine_id=row["quarantine_id"],
         updated_at=row["updated_at"],
+        source=row["source"],
+        traceparent=row["traceparent"],
     )
 
 
@@ -133,12 +145,12 @@ class InboxRepository:
         """
         rows = await self.pool.fetch(
             """INSERT INTO inbox_events (provider, event_id, event_type, raw_body, status, outcome, session_id,
-                                         provider_reference, attempts, next_attempt_at)
+                                         provider_reference, attempts, next_attempt_at, mode, traceparent)
                SELECT p, e, t, r, s, o, sid, ref, a,
-                      CASE WHEN s = 'received' THEN now() + make_interval(secs => d) END
+                      CASE WHEN s = 'received' THEN now() + make_interval(secs => d) END, m, tp
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[],
-                             $7::uuid[], $8::text[], $9::int[], $10::float8[])
-                      AS u(p, e, t, r, s, o, sid, ref, a, d)
+                             $7::uuid[], $8::text[], $9::int[], $10::float8[], $11::text[], $12::text[])
+                      AS u(p, e, t, r, s, o, sid, ref, a, d, m, tp)
                ON CONFLICT (provider, event_id) DO NOTHING
                RETURNING id, provider, event_id, received_at, attempts, next_attempt_at, updated_at""",
             [i.provider for i in items],
@@ -151,6 +163,8 @@ class InboxRepository:
             [i.provider_reference for i in items],
             [1 if i.claim and i.status == RECEIVED else 0 for i in items],
             [i.first_attempt_in_s for i in items],
+            [i.mode for i in items],
+            [i.traceparent for i in items],
         )
         inserted = {(row["provider"], row["event_id"]): row for row in rows}
         results = []
@@ -174,9 +188,10 @@ class InboxRepository:
                 session_id=item.session_id,
                 provider_reference=item.provider_reference,
                 merchant_id=None,
-                mode=None,
+                mode=item.mode,
                 quarantine_id=None,
                 updated_at=row["updated_at"],
+                traceparent=item.traceparent,
             )
             results.append(Stored(event, inserted=True))
         return results
@@ -262,7 +277,9 @@ class InboxRepository:
         await self.pool.execute(
             """UPDATE inbox_events AS e
                   SET status = f.status, outcome = f.outcome,
-                      merchant_id = COALESCE(f.merchant_id, e.merchant_id), mode = COALESCE(f.mode, e.mode),
+                      -- The event's own mode, when it was known on receipt, is never replaced by its
+                      -- session's: a live event that named a test session stays in the live world.
+                      merchant_id = COALESCE(f.merchant_id, e.merchant_id), mode = COALESCE(e.mode, f.mode),
                       quarantine_id = COALESCE(f.quarantine_id, e.quarantine_id), last_error = f.last_error,
                       next_attempt_at = NULL, updated_at = now()
                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[],
@@ -290,7 +307,7 @@ class InboxRepository:
 
     async def set_merchant(self, inbox_id: str, merchant_id: str, mode: str | None) -> None:
         await self.pool.execute(
-            """UPDATE inbox_events SET merchant_id = $2, mode = COALESCE($3, mode), updated_at = now()
+            """UPDATE inbox_events SET merchant_id = $2, mode = COALESCE(mode, $3), updated_at = now()
                 WHERE id = $1 AND merchant_id IS NULL""",
             uuid.UUID(inbox_id),
             uuid.UUID(merchant_id),
@@ -306,13 +323,14 @@ class InboxRepository:
         status: str | None = None,
         mode: str | None = None,
     ) -> tuple[list[InboxEvent], bool]:
-        """The merchant's events, newest first; `starting_after` is the last id of the previous page."""
+        """The merchant's events of `mode`, newest first; `starting_after` is the last id of the previous page.
+        An event whose mode is not known yet is in neither mode's list (test and live never mix)."""
         cursor = await self._cursor(starting_after)
         rows = await self.pool.fetch(
             f"""SELECT {_COLUMNS} FROM inbox_events
                  WHERE merchant_id = $1
                    AND ($2::text IS NULL OR status = $2)
-                   AND ($3::text IS NULL OR mode IS NULL OR mode = $3)
+                   AND ($3::text IS NULL OR mode = $3)
                    AND ($4::timestamptz IS NULL OR (received_at, id) < ($4, $5::uuid))
                  ORDER BY received_at DESC, id DESC
                  LIMIT $6""",

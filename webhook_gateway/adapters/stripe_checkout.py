@@ -11,7 +11,9 @@ blocks on Stripe.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +24,8 @@ import stripe
 
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2
-from webhook_gateway.providers.stripe_currencies import iso_minor_to_stripe
+from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
+from webhook_gateway.adapters.provider_errors import ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ CREATE_SLACK = timedelta(seconds=60)
 DEFAULT_DESCRIPTION = "API access"
 
 
-class StripeCheckoutError(Exception):
+class StripeCheckoutError(ProviderError):
     """Stripe did not give us a Checkout Session (or did not expire one).
 
     `code` is the stable code shown to merchants: `provider_unavailable` (network, timeout, 5xx, rate limit:
@@ -44,10 +47,7 @@ class StripeCheckoutError(Exception):
     """
 
     def __init__(self, code: str, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.transient = transient
+        super().__init__(code, message, transient=transient)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +164,7 @@ class StripeCheckout:
         base: dict[str, str] = {"api": settings.api_base} if settings.api_base else {}
         self._client = stripe.StripeClient(
             settings.api_key,
-            base_addresses=base,  # type: ignore[arg-type]
+            base_addresses=base,  # type: ignore[arg-type]  # stripe types it as a TypedDict; a plain dict of its keys
             http_client=self._http,
             max_network_retries=settings.max_network_retries,
         )
@@ -194,7 +194,7 @@ class StripeCheckout:
             )
         try:
             created = await self._client.v1.checkout.sessions.create_async(
-                params,  # type: ignore[arg-type]
+                params,  # type: ignore[arg-type]  # stripe's CreateParams TypedDict; built as a plain dict
                 {"idempotency_key": idempotency_key_for(session.id)},
             )
         except stripe.StripeError as error:
@@ -227,6 +227,54 @@ class StripeCheckout:
             raise _classify(refused, "expire") from None
         except stripe.StripeError as error:
             raise _classify(error, "expire") from None
+
+    async def retrieve(self, checkout_session_id: str) -> dict[str, Any]:
+        """The Checkout Session as Stripe's API shows it now (what reconciliation reads)."""
+        try:
+            current = await self._client.v1.checkout.sessions.retrieve_async(checkout_session_id)
+        except stripe.StripeError as error:
+            raise _classify(error, "retrieve") from None
+        # Stripe's own JSON, as sent: the library's objects hold Decimals that json cannot write back.
+        response = getattr(current, "last_response", None)
+        if response is not None and isinstance(getattr(response, "body", None), str):
+            body = json.loads(response.body)
+            if isinstance(body, dict):
+                return body
+        return json.loads(json.dumps(current.to_dict(), default=str))
+
+    async def refund(
+        self,
+        payment_intent: str,
+        amount: int,
+        idempotency_key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Refund `amount` (Stripe's own minor units) of a PaymentIntent; one idempotency key per refund.
+
+        `metadata` (paygate_refund_id, session_id) rides on the Refund object, so Stripe's refund webhooks
+        name paygate's refund even when one arrives before this call's answer; it is a pure function of the
+        refund, so every retry under the same idempotency key sends the same parameters."""
+        params: dict[str, Any] = {"payment_intent": payment_intent, "amount": amount}
+        if metadata:
+            params["metadata"] = dict(metadata)
+        try:
+            refund = await self._client.v1.refunds.create_async(
+                params,  # type: ignore[arg-type]  # stripe's CreateParams TypedDict; built as a plain dict
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as error:
+            raise _classify(error, "refund") from None
+        return refund.to_dict()
+
+    async def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
+        """A Charge as Stripe's API shows it (a refund or dispute that names only the charge is matched through
+        the charge's `payment_intent`)."""
+        try:
+            charge = await self._client.v1.charges.retrieve_async(charge_id)
+        except stripe.StripeError as error:
+            raise _classify(error, "charge retrieve") from None
+        return charge.to_dict()
 
     async def close(self) -> None:
         await self._http.close_async()

@@ -1,2 +1,3 @@
-"""The gateway's chain side: a local anvil node for dev and tests, the test ERC-20 token, chain-truth
-verification of transactions over JSON-RPC, block scanning for the watcher, and the pure deposit ledger."""
+"""The gateway's chain side: chain-truth verification of transactions over JSON-RPC, block scanning for the
+watcher, settlement, and the pure deposit ledger. The local anvil node, the test ERC-20 token and the
+`paygate up --chain` bootstrap are dev tools, in paygate_dev.chain."""

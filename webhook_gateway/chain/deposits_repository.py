@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
 import asyncpg
 
@@ -335,4 +335,174 @@ class DepositsRepository:
             chain_id,
             last_block,
             last_block_hash,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AddressState:
+    """A watched deposit address: its session's start and how reading it has gone lately."""
+
+    session_id: str
+    chain_id: int
+    merchant_id: str
+    deposit_address: str
+    session_created_at: float
+    start_block: int | None
+    start_block_hash: str | None
+    failures: int
+    last_error: str | None
+    last_error_at: Any
+    next_attempt_at: Any
+
+
+def _address(row: asyncpg.Record) -> AddressState:
+    return AddressState(
+        session_id=str(row["session_id"]),
+        chain_id=int(row["chain_id"]),
+        merchant_id=str(row["merchant_id"]),
+        deposit_address=row["deposit_address"],
+        session_created_at=float(row["session_created_at"]),
+        start_block=None if row["start_block"] is None else int(row["start_block"]),
+        start_block_hash=row["start_block_hash"],
+        failures=int(row["failures"]),
+        last_error=row["last_error"],
+        last_error_at=row["last_error_at"],
+        next_attempt_at=row["next_attempt_at"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherStatus:
+    chain_id: int
+    last_block: int
+    head: int | None
+    confirmed_height: int | None
+    internal_transfers: str | None
+    passes: int
+    updated_at: Any
+
+
+class AddressesRepository:
+    """Per-address watch state (issue 13): start block, and failures recorded against one address."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def ensure(
+        self,
+        session_id: str,
+        *,
+        chain_id: int,
+        merchant_id: str,
+        deposit_address: str,
+        session_created_at: float,
+    ) -> AddressState:
+        row = await self.pool.fetchrow(
+            """WITH inserted AS (
+                   INSERT INTO chain_addresses (session_id, chain_id, merchant_id, deposit_address,
+                                                session_created_at)
+                   VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (session_id) DO NOTHING
+                   RETURNING *
+               )
+               SELECT * FROM inserted
+               UNION ALL
+               SELECT * FROM chain_addresses WHERE session_id = $1 AND NOT EXISTS (SELECT 1 FROM inserted)""",
+            uuid.UUID(session_id),
+            chain_id,
+            uuid.UUID(merchant_id),
+            deposit_address,
+            session_created_at,
+        )
+        assert row is not None
+        return _address(row)
+
+    async def set_start(self, session_id: str, start_block: int, start_block_hash: str | None) -> None:
+        await self.pool.execute(
+            """UPDATE chain_addresses SET start_block = $2, start_block_hash = $3, updated_at = now()
+                WHERE session_id = $1""",
+            uuid.UUID(session_id),
+            start_block,
+            start_block_hash,
+        )
+
+    async def blocked(self, session_ids: Sequence[str]) -> set[str]:
+        """Of `session_ids`, those still inside the backoff of their last failure."""
+        if not session_ids:
+            return set()
+        rows = await self.pool.fetch(
+            """SELECT session_id FROM chain_addresses
+                WHERE session_id = ANY($1::uuid[]) AND next_attempt_at > now()""",
+            [uuid.UUID(s) for s in session_ids],
+        )
+        return {str(r["session_id"]) for r in rows}
+
+    async def record_failure(self, session_id: str, error: str, base_s: float, cap_s: float) -> AddressState:
+        """Count one more failure against the address; the next attempt waits base * 2^(failures - 1),
+        at most `cap_s`."""
+        row = await self.pool.fetchrow(
+            """UPDATE chain_addresses
+                  SET failures = failures + 1, last_error = $2, last_error_at = now(),
+                      next_attempt_at = now() + make_interval(
+                          secs => LEAST($4::float8, $3::float8 * power(2, LEAST(failures, 30)))),
+                      updated_at = now()
+                WHERE session_id = $1
+            RETURNING *""",
+            uuid.UUID(session_id),
+            error[:500],
+            base_s,
+            cap_s,
+        )
+        assert row is not None, "ensure() the address first"
+        return _address(row)
+
+    async def clear_failure(self, session_id: str) -> None:
+        await self.pool.execute(
+            """UPDATE chain_addresses SET failures = 0, next_attempt_at = NULL, updated_at = now()
+                WHERE session_id = $1 AND failures > 0""",
+            uuid.UUID(session_id),
+        )
+
+    async def failing(self, chain_id: int, merchant_id: str | None) -> list[AddressState]:
+        rows = await self.pool.fetch(
+            """SELECT * FROM chain_addresses
+                WHERE chain_id = $1 AND failures > 0 AND ($2::uuid IS NULL OR merchant_id = $2)
+                ORDER BY last_error_at DESC LIMIT 100""",
+            chain_id,
+            uuid.UUID(merchant_id) if merchant_id else None,
+        )
+        return [_address(r) for r in rows]
+
+    async def get(self, session_id: str) -> AddressState | None:
+        row = await self.pool.fetchrow(
+            "SELECT * FROM chain_addresses WHERE session_id = $1", uuid.UUID(session_id)
+        )
+        return _address(row) if row is not None else None
+
+    async def record_pass(
+        self, chain_id: int, *, head: int, confirmed_height: int | None, internal_transfers: str
+    ) -> None:
+        await self.pool.execute(
+            """UPDATE chain_cursors
+                  SET head = $2, confirmed_height = $3, internal_transfers = $4, passes = passes + 1,
+                      updated_at = now()
+                WHERE chain_id = $1""",
+            chain_id,
+            head,
+            confirmed_height,
+            internal_transfers,
+        )
+
+    async def watcher_status(self, chain_id: int) -> WatcherStatus | None:
+        row = await self.pool.fetchrow("SELECT * FROM chain_cursors WHERE chain_id = $1", chain_id)
+        if row is None:
+            return None
+        return WatcherStatus(
+            chain_id=chain_id,
+            last_block=int(row["last_block"]),
+            head=None if row["head"] is None else int(row["head"]),
+            confirmed_height=None if row["confirmed_height"] is None else int(row["confirmed_height"]),
+            internal_transfers=row["internal_transfers"],
+            passes=int(row["passes"]),
+            updated_at=row["updated_at"],
         )

@@ -8,8 +8,12 @@ alerts to raise. The caller (web3_service) does the I/O and may plan again after
 Money rules:
 - `seen` (pending) once any on-time deposit exists; `confirmed` (succeeded) once the confirmed on-time total
   reaches the price. Its amount is that total, fixed once in a claim so that retries never change it.
-- Native coin: contract wallets pay through internal calls that no tx shows, so the confirmed total is also
-  read as the deposit address's balance at the confirmed height (capped at the last block before expiry).
+- Only money that arrived after the session was created counts (`before_session`): the watcher and the
+  webhook never record an earlier transfer for it.
+- Native coin: contract wallets pay through internal calls that no tx's `to` shows. Where the node offers
+  traces, those calls are recorded as transfers like any other. Where it does not, the confirmed total is
+  also read as the deposit address's balance at the confirmed height (capped at the last block before
+  expiry) MINUS its balance at the session's start block, so money the address held before never counts.
 - Late money (mined after expiry, judged by block time) and extra money (confirmed after the claim) are each
   sent as their own `succeeded` event with a per-transfer id; on a closed session the session service
   quarantines them as `payment_on_closed_session`. They are only sent once confirmed, so a reorg cannot take
@@ -34,7 +38,8 @@ from webhook_gateway.chain.ledger import (
 )
 
 OPEN_STATUSES: Final = frozenset({"created", "pending"})
-CLOSED_STATUSES: Final = frozenset({"paid", "expired", "failed"})
+# refunded (contract §8): money after a full refund is reported (late/extra) and quarantined, never kept silently.
+CLOSED_STATUSES: Final = frozenset({"paid", "expired", "failed", "refunded"})
 # A session in these states may still be made paid by a `succeeded` event (expired: the session service
 # quarantines on-time money that it hears of after expiry as `paid_before_expiry`, for the merchant to accept).
 CLAIMABLE_STATUSES: Final = frozenset({"created", "pending", "expired"})
@@ -56,10 +61,22 @@ class SessionInfo:
     token: str | None
     min_confirmations: int
     expires_at: int | None  # unix seconds
+    # When the session was created (unix seconds, with fractions); None only in tests of other rules.
+    created_at: float | None = None
 
     @property
     def native(self) -> bool:
         return self.token is None
+
+
+def before_session(info: SessionInfo, block_timestamp: int, skew_s: int) -> bool:
+    """Whether money in a block stamped `block_timestamp` arrived before `info`'s session existed, and so is
+    not the session's (the address may be one a merchant's wallet used before). A block stamped in the
+    second the session was created still counts (block times are whole seconds), and so do blocks up to
+    `skew_s` seconds earlier: a proposer's slot can start a little before a tx it includes was sent."""
+    if info.created_at is None:
+        return False
+    return block_timestamp + skew_s < int(info.created_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +127,8 @@ class Alert:
     code: str
     detail: str
     reference: str
+    # The money concerned (the session's minor units), when there is some.
+    amount_minor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +273,7 @@ def plan_settlement(
                             f"{confirmed_total} of {info.amount_minor}"
                         ),
                         reference=row.tx_hash,
+                        amount_minor=row.amount_minor,
                     )
                 )
     return SettlementPlan(

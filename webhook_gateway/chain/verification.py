@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,11 +20,11 @@ from web3 import AsyncWeb3
 from web3.exceptions import BlockNotFound, ProviderConnectionError, TransactionNotFound, Web3RPCError
 
 from paygate_runtime.errors import InvalidArgument
+from paygate_runtime.money.assets import NATIVE_DECIMALS
 
 # keccak256("Transfer(address,address,uint256)")
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 NATIVE_LOG_INDEX = -1
-NATIVE_DECIMALS = 18
 # Keeps one eth_getLogs topic filter well under the size limits common RPC providers enforce.
 _ADDRESSES_PER_LOG_QUERY = 500
 _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -235,11 +235,76 @@ async def native_balance_at(w3: AsyncWeb3, address: str, block_number: int) -> i
         return int(await w3.eth.get_balance(normalize_address(address), block_identifier=block_number))
 
 
+def internal_log_index(trace_position: int) -> int:
+    """The ledger key of a contract-internal ETH transfer: -2 - its position in the tx's trace list (-1 is the
+    tx's own top-level value, token transfers keep their log index >= 0)."""
+    return -2 - trace_position
+
+
+async def node_offers_traces(w3: AsyncWeb3) -> bool:
+    """Whether the node answers `trace_block` (Parity/OpenEthereum-style traces: anvil, Erigon, Nethermind,
+    reth). Asked once; a node without it leaves the balance difference as the stand-in for internal moves."""
+    try:
+        head = await w3.eth.block_number
+        reply = await w3.provider.make_request("trace_block", [hex(head)])  # type: ignore[arg-type]  # a node-specific RPC, not in web3's RPCEndpoint literals
+    except (aiohttp.ClientError, OSError, TimeoutError, ProviderConnectionError) as exc:
+        raise ChainUnavailable(f"RPC node unreachable: {exc}") from exc
+    except Exception:
+        return False
+    # A raw request answers a JSON-RPC error in the reply instead of raising.
+    return isinstance(reply, Mapping) and "error" not in reply and isinstance(reply.get("result"), list)
+
+
+def internal_transfers(
+    traces: Sequence[Mapping[str, Any]], watched: set[str]
+) -> list[tuple[str, int, str, str, int]]:
+    """(tx hash, log index, from, to, wei) of every successful contract-internal call that moved ETH to a
+    `watched` address. A call that failed, or sits below a failed call, moved nothing (its state was undone);
+    the top-level call (empty traceAddress) is the tx's own value, found from the tx itself."""
+    found: list[tuple[str, int, str, str, int]] = []
+    by_tx: dict[str, list[Mapping[str, Any]]] = {}
+    for trace in traces:
+        tx_hash = trace.get("transactionHash")
+        if tx_hash:
+            by_tx.setdefault(_hex(tx_hash), []).append(trace)
+    for tx_hash, tx_traces in by_tx.items():
+        failed = [tuple(t.get("traceAddress") or ()) for t in tx_traces if t.get("error")]
+        for position, trace in enumerate(tx_traces):
+            address = tuple(trace.get("traceAddress") or ())
+            action = trace.get("action") or {}
+            if not address or trace.get("type") != "call" or action.get("callType") not in ("call", None):
+                # delegatecall/staticcall/callcode move no ETH of their own to `to`.
+                continue
+            if any(address[: len(prefix)] == prefix for prefix in failed):
+                continue
+            to = str(action.get("to") or "").lower()
+            value = int(str(action.get("value") or "0x0"), 16)
+            if value <= 0 or to not in watched:
+                continue
+            found.append(
+                (
+                    tx_hash.lower(),
+                    internal_log_index(position),
+                    AsyncWeb3.to_checksum_address(str(action["from"])),
+                    AsyncWeb3.to_checksum_address(to),
+                    value,
+                )
+            )
+    return found
+
+
 async def scan_blocks(
-    w3: AsyncWeb3, from_block: int, to_block: int, addresses: Iterable[str], tokens: Iterable[str]
+    w3: AsyncWeb3,
+    from_block: int,
+    to_block: int,
+    addresses: Iterable[str],
+    tokens: Iterable[str],
+    *,
+    traces: bool = False,
 ) -> list[ObservedTransfer]:
     """Every credit to `addresses` in blocks [from_block, to_block]: native-coin txs and the `Transfer`
-    logs of `tokens`. Reverted txs are skipped. Results are ordered by (block, log index), native first.
+    logs of `tokens`, and with `traces` the contract-internal ETH transfers the node's `trace_block` shows.
+    Reverted txs are skipped. Results are ordered by (block, log index), native first.
     """
     watched = {normalize_address(a).lower() for a in addresses}
     token_set = sorted({normalize_address(t, "token") for t in tokens})
@@ -274,6 +339,27 @@ async def scan_blocks(
                         amount_minor=int(tx["value"]),
                     )
                 )
+            if traces:
+                block_traces = await w3.provider.make_request("trace_block", [hex(number)])  # type: ignore[arg-type]  # a node-specific RPC, not in web3's RPCEndpoint literals
+                if "error" in block_traces:
+                    raise ChainUnavailable(f"trace_block {number}: {block_traces['error']}")
+                for tx_hash, log_index, sender, to, value in internal_transfers(
+                    block_traces.get("result") or [], watched
+                ):
+                    found.append(
+                        ObservedTransfer(
+                            chain_id=chain_id,
+                            tx_hash=tx_hash,
+                            log_index=log_index,
+                            block_number=int(block["number"]),
+                            block_hash=_hex(block["hash"]),
+                            block_timestamp=int(block["timestamp"]),
+                            token=None,
+                            from_address=sender,
+                            to_address=to,
+                            amount_minor=value,
+                        )
+                    )
         if token_set:
             watched_list = sorted(watched)
             for start in range(0, len(watched_list), _ADDRESSES_PER_LOG_QUERY):

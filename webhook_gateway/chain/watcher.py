@@ -13,7 +13,11 @@ Each pass (one replica at a time, see `WatcherLock`):
    in the balance) and sessions whose deposits are still inside the reorg window (to catch a reorg after
    `paid`). Settling goes through the same Web3Service path as the webhook.
 
-If the node or the session service is down, the pass fails before the cursor moves and is retried.
+If the node or the session service is down, the pass fails before the cursor moves and is retried. Trouble
+with ONE session (a balance read its node refuses, a settlement that raises) never stops the pass: it is
+recorded against that session's deposit address (`chain_addresses.failures`, `last_error`), the address is
+left alone for a backoff (5 s doubling to 5 min), and the others settle as usual (GET /v1/chain/status
+shows the failing addresses to their merchant).
 """
 
 from __future__ import annotations
@@ -171,12 +175,40 @@ class ChainWatcher:
             raise RetryLater(f"ListActiveDeposits: {error.code().name}") from None
         return [active_deposit_info(d) for d in reply.deposits]
 
+    async def _record_failure(self, info: SessionInfo, exc: BaseException) -> None:
+        settings = self.service.settings
+        assert settings is not None
+        error = f"{type(exc).__name__}: {exc}"
+        try:
+            await self.service.addresses.ensure(
+                info.session_id,
+                chain_id=info.chain_id,
+                merchant_id=info.merchant_id,
+                deposit_address=info.deposit_address,
+                session_created_at=info.created_at or 0.0,
+            )
+            state = await self.service.addresses.record_failure(
+                info.session_id, error, settings.error_backoff_base_s, settings.error_backoff_cap_s
+            )
+        except asyncpg.PostgresError:
+            log.exception("recording a watcher failure failed", extra={"session_id": info.session_id})
+            return
+        log.warning(
+            "settling a web3 session failed; retrying after a backoff",
+            extra={
+                "session_id": info.session_id,
+                "deposit_address": info.deposit_address,
+                "failures": state.failures,
+                "error": error[:300],
+            },
+        )
+
     async def _add_sessions_to_settle(
-        self, touched: dict[str, SessionInfo], sessions: list[SessionInfo], head: int
+        self, touched: dict[str, SessionInfo], sessions: list[SessionInfo], head: int, *, balance: bool
     ) -> None:
         """Sessions that may have news although no new transfer of theirs was found in this pass:
         - open sessions with deposits: their confirmations grow with every block;
-        - open native-coin sessions: internal transfers show only in the balance;
+        - open native-coin sessions on a node without traces: internal transfers show only in the balance;
         - closed sessions with money not yet counted nor reported (late or extra money);
         - any session with a deposit still inside the reorg window (a reorg after `paid` raises an alert).
         """
@@ -187,7 +219,7 @@ class ChainWatcher:
             if (
                 info.session_id in with_deposits
                 or info.session_id in unsettled
-                or (info.native and info.session_id in open_ids)
+                or (balance and info.native and info.session_id in open_ids)
             ):
                 touched.setdefault(info.session_id, info)
         assert self.service.settings is not None
@@ -196,14 +228,14 @@ class ChainWatcher:
         )
         known = {s.session_id: s for s in sessions}
         for session_id in recent - set(touched):
-            info = known.get(session_id)
-            if info is None:
+            found = known.get(session_id)
+            if found is None:
                 try:
-                    info = await self.service.get_session_info(session_id)
+                    found = await self.service.get_session_info(session_id)
                 except SessionUnknown:
                     continue
-            if info is not None:
-                touched[session_id] = info
+            if found is not None:
+                touched[session_id] = found
 
     async def run_pass(self) -> PassReport:
         """One scan + settle pass. Raises (without moving the cursor) if the node or session service fails."""
@@ -223,11 +255,18 @@ class ChainWatcher:
         scan_to = min(head, cursor + self.settings.max_blocks_per_pass)
 
         sessions = await self.active_sessions()
+        assert self.service.settings is not None
+        mode = self.service.settings.mode
+        # A live session settles on the live chain only, a test one on the test chain only (contract §6a).
+        sessions = [s for s in sessions if s.mode is None or s.mode == mode]
+        internal = await self.service.internal_mode()
         by_address: dict[str, SessionInfo] = {s.deposit_address.lower(): s for s in sessions}
         tokens = sorted({s.token for s in sessions if s.token})
         found: list[ObservedTransfer] = []
         if by_address and scan_to >= scan_from:
-            found = await scan_blocks(w3, scan_from, scan_to, list(by_address), tokens)
+            found = await scan_blocks(
+                w3, scan_from, scan_to, list(by_address), tokens, traces=internal == "traces"
+            )
 
         touched: dict[str, SessionInfo] = {}
         for transfer in found:
@@ -236,25 +275,38 @@ class ChainWatcher:
             # is not a payment of that session.
             if info is None or transfer.token != (_checksum(info.token) if info.token else None):
                 continue
-            await self.service.record_observed(info, transfer, "watcher")
-            touched[info.session_id] = info
+            if await self.service.record_observed(info, transfer, "watcher") is not None:
+                touched[info.session_id] = info
 
         if head != self._last_head:
             # Confirmations, balances and reorgs change only with new blocks: settle the rest only then.
-            await self._add_sessions_to_settle(touched, sessions, head)
+            await self._add_sessions_to_settle(touched, sessions, head, balance=internal == "balance")
         settled = 0
+        blocked = await self.service.addresses.blocked(list(touched))
         for info in touched.values():
+            if info.session_id in blocked:
+                continue  # inside the backoff of its last failure
             try:
                 await self.service.settle(info, blocks)
                 settled += 1
-            except (ChainUnavailable, RetryLater):
-                raise
-            except Exception:
-                # One session's trouble must not stop the others (or the cursor): it is settled next pass.
-                log.exception("settling a web3 session failed", extra={"session_id": info.session_id})
+            except RetryLater:
+                raise  # the session service is unavailable: that is everyone's trouble, not this session's
+            except Exception as exc:
+                # One session's trouble must not stop the others (or the cursor): recorded against its
+                # address, retried after a backoff.
+                await self._record_failure(info, exc)
+            else:
+                await self.service.addresses.clear_failure(info.session_id)
 
         last = await blocks.block(scan_to)
         await self.repo.set_cursor(self.chain_id, max(scan_to, cursor), last[0] if last else None)
+        deepest = max((s.min_confirmations for s in sessions), default=1)
+        await self.service.addresses.record_pass(
+            self.chain_id,
+            head=head,
+            confirmed_height=head - deepest + 1,
+            internal_transfers=internal,
+        )
         self._last_head = head
         self.passes += 1
         return PassReport(head, scan_from, scan_to, len(found), settled)

@@ -33,13 +33,20 @@ from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.grpc_errors import error_code, is_transient
 from webhook_gateway.adapters.inbox_repository import APPLIED, IGNORED, InboxEvent
-from webhook_gateway.chain.deposits_repository import DepositRow, DepositsRepository, RecordOutcome
+from webhook_gateway.chain.deposits_repository import (
+    AddressesRepository,
+    AddressState,
+    DepositRow,
+    DepositsRepository,
+    RecordOutcome,
+)
 from webhook_gateway.chain.ledger import Stage, stage_event_id
 from webhook_gateway.chain.settlement import (
     MoneyEvent,
     NativeBalances,
     SessionInfo,
     SettlementPlan,
+    before_session,
     confirmed_height_of,
     plan_settlement,
 )
@@ -49,6 +56,7 @@ from webhook_gateway.chain.verification import (
     ObservedTransfer,
     inspect_transaction,
     native_balance_at,
+    node_offers_traces,
 )
 from webhook_gateway.providers.standard_webhooks import Web3Hint, parse_web3_hint
 from webhook_gateway.service_layer.payment_events import InboxVerdict, mode_name, outcome_name
@@ -63,9 +71,12 @@ _STATUS_NAMES: Final[dict[int, str]] = {
     session_pb2.SESSION_STATUS_PAID: "paid",
     session_pb2.SESSION_STATUS_FAILED: "failed",
     session_pb2.SESSION_STATUS_EXPIRED: "expired",
+    session_pb2.SESSION_STATUS_REFUNDED: "refunded",
 }
 # Plans are re-made after the session moved (seen -> confirmed -> late money on the now-closed session).
 _MAX_PLAN_ROUNDS: Final = 4
+
+_MODE_ENUM: Final = {"test": common_pb2.MODE_TEST, "live": common_pb2.MODE_LIVE}
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,20 @@ class ChainSettings:
     # Deposits mined within this many blocks of the head are re-checked for reorgs on every pass.
     reorg_depth: int = 64
     apply_deadline_s: float = 5.0
+    # The mode whose sessions this chain settles (contract §6a: a live session settles on the live chain only).
+    mode: str = "test"
+    # How contract-internal ETH transfers are found: "traces" (trace_block), "balance" (balance difference
+    # from the session's start block; needs historical state), "off" (top-level transfers only), or "auto"
+    # (traces when the node offers them, else balance).
+    internal_transfers: str = "auto"
+    # Blocks stamped up to this many seconds before a session's creation still count for it.
+    creation_skew_s: int = 12
+    # Backoff of an address whose reads fail: base * 2^(failures - 1), at most the cap.
+    error_backoff_base_s: float = 5.0
+    error_backoff_cap_s: float = 300.0
+
+
+INTERNAL_TRANSFER_MODES: Final = frozenset({"auto", "traces", "balance", "off"})
 
 
 def connect_web3(rpc_url: str, timeout_s: float) -> AsyncWeb3:
@@ -112,6 +137,7 @@ def session_info(session: session_pb2.Session) -> SessionInfo | None:
         token=session.payment.token or None,
         min_confirmations=max(1, session.payment.min_confirmations),
         expires_at=_unix_or_none(session.expires_at) if session.HasField("expires_at") else None,
+        created_at=_unix_float_or_none(session.created_at) if session.HasField("created_at") else None,
     )
 
 
@@ -119,7 +145,7 @@ def active_deposit_info(deposit: session_pb2.ActiveDeposit) -> SessionInfo:
     return SessionInfo(
         session_id=deposit.session_id,
         merchant_id=deposit.merchant_id,
-        mode=None,
+        mode=mode_name(deposit.mode) if deposit.mode else None,
         status=_status_name(deposit.status),
         amount_minor=int(deposit.amount.amount_minor),
         currency=deposit.amount.currency,
@@ -129,6 +155,7 @@ def active_deposit_info(deposit: session_pb2.ActiveDeposit) -> SessionInfo:
         token=deposit.payment.token or None,
         min_confirmations=max(1, deposit.payment.min_confirmations),
         expires_at=_unix_or_none(deposit.expires_at) if deposit.HasField("expires_at") else None,
+        created_at=_unix_float_or_none(deposit.created_at) if deposit.HasField("created_at") else None,
     )
 
 
@@ -196,12 +223,17 @@ class Web3Service:
         settings: ChainSettings | None,
         *,
         clock: Any = time.time,
+        addresses: AddressesRepository | None = None,
     ) -> None:
         self.w3 = w3
         self.session = session
         self.repo = repo
+        self.addresses = addresses if addresses is not None else AddressesRepository(repo.pool)
         self.settings = settings
         self.clock = clock
+        # The resolved way internal transfers are found ("traces", "balance" or "off"); "auto" is resolved
+        # on first use by asking the node.
+        self._internal: str | None = None
         # Weak: a session's lock lives only while someone holds or waits for it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         # expires_at -> (last block at or before it, its hash): found by binary search, kept while canonical.
@@ -230,7 +262,9 @@ class Web3Service:
             # Kept in the inbox and retried with backoff: a node outage loses nothing.
             raise RetryLater(f"chain_unavailable: {exc}") from None
 
-    async def handle_hint(self, hint: Web3Hint, *, received_at: datetime) -> InboxVerdict:
+    async def handle_hint(
+        self, hint: Web3Hint, *, received_at: datetime, session: session_pb2.Session | None = None
+    ) -> InboxVerdict:
         """Check a notifier's `transaction.detected` against the chain; record and settle what it paid.
 
         Raises RetryLater (node down, session service unavailable, tx not yet visible) or SessionUnknown.
@@ -239,7 +273,8 @@ class Web3Service:
         if not self.configured:
             raise RetryLater("chain_not_configured: no PAYGATE_CHAIN_RPC_URL; the event is kept")
         assert self.w3 is not None and self.settings is not None
-        session = await self._get_session(hint.session_id)
+        if session is None:
+            session = await self._get_session(hint.session_id)
         info = session_info(session)
         owner = {"merchant_id": session.merchant_id or None, "mode": mode_name(session.mode)}
         if info is None:
@@ -269,9 +304,16 @@ class Web3Service:
         if problem is not None:
             return InboxVerdict(status=IGNORED, outcome=problem, **owner)
 
+        observed = [
+            t
+            for t in inspection.observed_transfers()
+            if not before_session(info, t.block_timestamp, self.settings.creation_skew_s)
+        ]
+        if not observed:
+            # An old transfer announced as new: money the address held before this session is not its money.
+            return InboxVerdict(status=IGNORED, outcome="transfer_before_session", **owner)
         outcomes = [
-            (await self.repo.record(transfer, info.session_id, "webhook")).outcome
-            for transfer in inspection.observed_transfers()
+            (await self.repo.record(transfer, info.session_id, "webhook")).outcome for transfer in observed
         ]
         if all(o is RecordOutcome.OTHER_SESSION for o in outcomes):
             return InboxVerdict(status=IGNORED, outcome="transfer_counted_for_other_session", **owner)
@@ -314,8 +356,44 @@ class Web3Service:
 
     async def record_observed(
         self, info: SessionInfo, transfer: ObservedTransfer, source: str
-    ) -> RecordOutcome:
+    ) -> RecordOutcome | None:
+        """Record a transfer for `info`'s session; None (nothing recorded) for money from before the session."""
+        assert self.settings is not None
+        if before_session(info, transfer.block_timestamp, self.settings.creation_skew_s):
+            return None
         return (await self.repo.record(transfer, info.session_id, source)).outcome
+
+    async def internal_mode(self) -> str:
+        """How contract-internal ETH transfers are found on this node: "traces", "balance" or "off"."""
+        if self._internal is None:
+            assert self.w3 is not None and self.settings is not None
+            wanted = self.settings.internal_transfers
+            if wanted == "auto":
+                wanted = "traces" if await node_offers_traces(self.w3) else "balance"
+                log.info(
+                    "chain internal transfers", extra={"mode": wanted, "chain_id": self.settings.chain_id}
+                )
+            self._internal = wanted
+        return self._internal
+
+    async def address_state(self, info: SessionInfo, blocks: BlockView) -> AddressState:
+        """The session's watched-address row, with its start block (the last block stamped before the session
+        was created, less the skew) found once and recorded with the address."""
+        assert self.settings is not None
+        state = await self.addresses.ensure(
+            info.session_id,
+            chain_id=info.chain_id,
+            merchant_id=info.merchant_id,
+            deposit_address=info.deposit_address,
+            session_created_at=info.created_at or 0.0,
+        )
+        if state.start_block is None and info.created_at is not None:
+            before = int(info.created_at) - self.settings.creation_skew_s - 1
+            start = await blocks.last_block_at_or_before(before, blocks.head)
+            block = await blocks.block(start) if start >= 0 else None
+            await self.addresses.set_start(info.session_id, start, block[0] if block else None)
+            state = replace(state, start_block=start, start_block_hash=block[0] if block else None)
+        return state
 
     async def settle(self, info: SessionInfo, blocks: BlockView | None = None) -> SettleResult:
         """Bring one session up to date with the chain. Serialised per session within this process; across
@@ -333,8 +411,11 @@ class Web3Service:
                 blocks = BlockView(self.w3, await self.w3.eth.block_number)
         await self._recheck_canonical(info, blocks)
         result = SettleResult(info.session_id, info.status)
+        state = await self.address_state(info, blocks)
         # Read once: the chain does not move under one settlement, only the session does.
-        balances = await self._native_balances(info, blocks) if info.native else None
+        balances = None
+        if info.native and await self.internal_mode() == "balance":
+            balances = await self._native_balances(info, blocks, state.start_block)
         for _ in range(_MAX_PLAN_ROUNDS):
             rows = await self.repo.for_session(info.session_id)
             plan = plan_settlement(
@@ -410,6 +491,11 @@ class Web3Service:
                     code=alert.code,
                     detail=alert.detail,
                     reference=alert.reference,
+                    amount=common_pb2.Money(
+                        amount_minor=str(alert.amount_minor), currency=info.currency, exponent=info.exponent
+                    )
+                    if alert.amount_minor is not None
+                    else None,
                 ),
             )
             if raised is not None:
@@ -461,10 +547,13 @@ class Web3Service:
             session_id=info.session_id,
             provider=PROVIDER,
             provider_event_id=event_id,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,  # type: ignore[arg-type]  # a PaymentEventKind value, an int at run time
             provider_reference=reference,
             occurred_at=_timestamp(occurred_at or int(self.clock())),
             provider_event_type=event_type,
+            # Money seen on this chain belongs to this chain's mode: the session service quarantines it as
+            # mode_mismatch if the session is of the other mode (contract §6a), so nothing else decides it.
+            mode=_MODE_ENUM[self.settings.mode],
         )
         if amount_minor is not None:
             request.amount.CopyFrom(
@@ -547,18 +636,30 @@ class Web3Service:
                 )
                 await self.repo.set_canonical(gone, False)
 
-    async def _native_balances(self, info: SessionInfo, blocks: BlockView) -> NativeBalances:
-        """On-time balances of a native-coin deposit address (see settlement.NativeBalances)."""
+    async def _native_balances(
+        self, info: SessionInfo, blocks: BlockView, start_block: int | None
+    ) -> NativeBalances:
+        """On-time balances of a native-coin deposit address, less what it held at the session's start block
+        (see settlement.NativeBalances). Reading the start block needs the node to keep that block's state:
+        a pruned node refuses, which is recorded against this address (the watcher goes on for the others)."""
         assert self.w3 is not None
         height = confirmed_height_of(blocks.head, info.min_confirmations)
         confirmed_block = await self._on_time_block(info, blocks, height)
         seen_block = await self._on_time_block(info, blocks, blocks.head)
+        baseline = 0
+        if start_block is not None and start_block >= 0:
+            baseline = await native_balance_at(self.w3, info.deposit_address, start_block)
         confirmed = (
             await native_balance_at(self.w3, info.deposit_address, confirmed_block)
-            if confirmed_block >= 0
-            else 0
+            if confirmed_block > (start_block if start_block is not None else -1)
+            else baseline
         )
-        seen = await native_balance_at(self.w3, info.deposit_address, seen_block) if seen_block >= 0 else 0
+        seen = (
+            await native_balance_at(self.w3, info.deposit_address, seen_block)
+            if seen_block > (start_block if start_block is not None else -1)
+            else baseline
+        )
+        confirmed, seen = max(0, confirmed - baseline), max(0, seen - baseline)
         stamp = await blocks.block(confirmed_block) if confirmed_block >= 0 else None
         return NativeBalances(
             confirmed=confirmed,
@@ -590,6 +691,10 @@ class Web3Service:
         return found
 
 
+def _unix_float_or_none(stamp: Timestamp) -> float | None:
+    return stamp.seconds + stamp.nanos / 1e9 if stamp.seconds else None
+
+
 def _unix_or_none(stamp: Timestamp) -> int | None:
     # An empty Timestamp (the epoch) means "not set", never an expiry in 1970 that would make all money late.
     return stamp.seconds or None
@@ -605,3 +710,38 @@ def _timestamp(unix_seconds: int) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(datetime.fromtimestamp(unix_seconds, UTC))
     return stamp
+
+
+class Web3Router:
+    """The `web3` inbox handler when each mode has its own chain (contract §6a): a hint is checked on the
+    chain of its session's mode, so a live session is only ever settled from the live chain."""
+
+    def __init__(self, services: dict[str, Web3Service], fallback: Web3Service) -> None:
+        self.services = services
+        self.fallback = fallback
+
+    async def handle_inbox_event(self, event: InboxEvent) -> InboxVerdict:
+        hint = parse_web3_hint(envelope_of(event))
+        if hint.ignored:
+            return InboxVerdict(status=IGNORED, outcome=hint.ignore_reason or "ignored")
+        assert hint.session_id is not None
+        session = await self.fallback._get_session(hint.session_id)
+        session_mode = mode_name(session.mode) or "test"
+        if event.mode is not None and event.mode != session_mode:
+            # The hint was verified with the other mode's secret (contract §6a: that secret gives the event its
+            # mode). A hint carries no money, only a tx hash, so there is nothing to quarantine: it is recorded
+            # and never checked against either chain. Real money on the session's own chain is still found by
+            # that chain's watcher.
+            return InboxVerdict(
+                status=IGNORED,
+                outcome="mode_mismatch",
+                merchant_id=session.merchant_id or None,
+                mode=event.mode,
+            )
+        service = self.services.get(session_mode)
+        if service is None:
+            raise RetryLater(f"chain_not_configured: no chain for {mode_name(session.mode)} sessions; kept")
+        try:
+            return await service.handle_hint(hint, received_at=event.received_at, session=session)
+        except ChainUnavailable as exc:
+            raise RetryLater(f"chain_unavailable: {exc}") from None

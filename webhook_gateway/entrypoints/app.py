@@ -11,13 +11,20 @@ from aiohttp import web
 from webhook_gateway.adapters.service_clients import ServiceClients
 from webhook_gateway.entrypoints import (
     observability,
+    routes_access_links,
+    routes_audit,
     routes_checkout,
+    routes_dashboard,
     routes_events,
     routes_invoices,
     routes_keys,
+    routes_merchant_events,
+    routes_merchant_keys,
+    routes_openapi,
     routes_portal,
     routes_public,
     routes_quarantine,
+    routes_refunds,
     routes_sessions,
     routes_web3,
     routes_webhooks,
@@ -35,11 +42,18 @@ ROUTE_MODULES = [
     routes_quarantine,
     routes_invoices,
     routes_keys,
+    routes_merchant_keys,
+    routes_merchant_events,
+    routes_access_links,
     routes_portal,
     routes_webhooks,
     routes_web3,  # after routes_webhooks: it registers the web3 handler on that module's EventProcessor
     routes_events,
     routes_checkout,
+    routes_refunds,  # POST /v1/sessions/{id}/refund (contract §8); uses routes_checkout's provider APIs
+    routes_audit,  # GET /v1/audit (contract §9)
+    routes_dashboard,  # after routes_events and routes_access_links: it calls their shared functions
+    routes_openapi,
 ]
 
 

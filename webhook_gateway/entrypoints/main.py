@@ -16,7 +16,13 @@ from paygate_runtime.config import ConfigError, Env
 from paygate_runtime.settings import CommonSettings
 from paygate_runtime.tasks import cancel_and_wait
 from webhook_gateway.adapters.service_clients import ServiceClients
+from webhook_gateway.chain.config import GatewayChainConfig, load_gateway_chain_config
 from webhook_gateway.entrypoints.app import background_workers, build_app
+from webhook_gateway.entrypoints.client_address import Network, parse_trusted_proxies
+from webhook_gateway.entrypoints.observability import METRICS, GatewayMetrics
+from webhook_gateway.entrypoints.portal_support import SupportMailSettings
+from webhook_gateway.entrypoints.portal_support import load_settings as load_support_mail
+from webhook_gateway.entrypoints.provider_config import ProviderApiConfig, load_provider_api_config
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +31,12 @@ log = logging.getLogger(__name__)
 class GatewayConfig:
     public_url: str
     stripe_webhook_secrets: list[str] = field(default_factory=list)
+    # Standard Webhooks secrets per mode (contract §6a): the secret that verifies a One.com or web3 event is
+    # what says whether it is test or live. The unsuffixed lists are the test mode's.
     onecom_webhook_secrets: list[str] = field(default_factory=list)
     web3_webhook_secrets: list[str] = field(default_factory=list)
+    onecom_webhook_secrets_live: list[str] = field(default_factory=list)
+    web3_webhook_secrets_live: list[str] = field(default_factory=list)
     # Stripe Checkout (issue 6): off without a key. repr=False keeps the secret key out of any printed config.
     stripe_api_key: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
@@ -52,14 +62,22 @@ class GatewayConfig:
     chain_late_window_s: int = 86_400
     chain_tx_wait_s: float = 600.0
     chain_start_block: int | None = None
+    # Per-mode chains, internal transfers, creation skew and per-address backoff (issue 13).
+    chain: GatewayChainConfig = field(default_factory=GatewayChainConfig)
+    # The portal's contact form mail (issue 23): PAYGATE_SMTP_HOST/PORT, PAYGATE_MAIL_FROM; None = off.
+    support_mail: SupportMailSettings | None = None
+    # One.com's API and reconciliation (issue 22, contract §11).
+    providers: ProviderApiConfig = field(default_factory=ProviderApiConfig)
+    # Reverse proxies whose X-Forwarded-For is believed (PAYGATE_TRUSTED_PROXIES, CIDRs); empty: none.
+    trusted_proxies: tuple[Network, ...] = ()
 
 
 def load_config(env: Env) -> GatewayConfig:
     return GatewayConfig(
         public_url=env.str("PAYGATE_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
         stripe_webhook_secrets=env.list("PAYGATE_STRIPE_WEBHOOK_SECRETS"),
-        onecom_webhook_secrets=env.list("PAYGATE_ONECOM_WEBHOOK_SECRETS"),
-        web3_webhook_secrets=env.list("PAYGATE_WEB3_WEBHOOK_SECRETS"),
+        **_standard_webhook_secrets(env, "ONECOM", "onecom"),
+        **_standard_webhook_secrets(env, "WEB3", "web3"),
         stripe_api_key=env.optional("PAYGATE_STRIPE_API_KEY"),
         stripe_api_base=env.optional("PAYGATE_STRIPE_API_BASE"),
         stripe_timeout_s=env.millis("PAYGATE_STRIPE_TIMEOUT_MS", 10_000, minimum=100, maximum=60_000),
@@ -82,14 +100,29 @@ def load_config(env: Env) -> GatewayConfig:
         ),
         webhook_busy_in_flight=env.int("PAYGATE_WEBHOOK_BUSY_IN_FLIGHT", 8, minimum=0, maximum=100_000),
         **_chain_config(env),
+        support_mail=load_support_mail(env),
+        providers=load_provider_api_config(env),
+        trusted_proxies=env.parsed("PAYGATE_TRUSTED_PROXIES", parse_trusted_proxies, ()),
     )
 
 
+def _standard_webhook_secrets(env: Env, variable: str, field_name: str) -> dict[str, list[str]]:
+    """PAYGATE_<P>_WEBHOOK_SECRETS and ..._TEST (both test: the unsuffixed variable means test), and
+    ..._LIVE. One secret in both modes would let a test signer make live events: refused at start."""
+    base = f"PAYGATE_{variable}_WEBHOOK_SECRETS"
+    test = list(dict.fromkeys([*env.list(base), *env.list(f"{base}_TEST")]))
+    live = env.list(f"{base}_LIVE")
+    if set(test) & set(live):
+        raise ConfigError(f"{base}_LIVE", "a secret must not be both a test and a live secret")
+    return {f"{field_name}_webhook_secrets": test, f"{field_name}_webhook_secrets_live": live}
+
+
 def _chain_config(env: Env) -> dict[str, Any]:
-    rpc_url = env.optional("PAYGATE_CHAIN_RPC_URL")
-    chain_id = env.int("PAYGATE_CHAIN_ID", 0, minimum=1) or None
-    if rpc_url is not None and chain_id is None:
-        raise ConfigError("PAYGATE_CHAIN_ID", "is required when PAYGATE_CHAIN_RPC_URL is set")
+    # Each mode has its own chain; a URL without its chain id (or the other way round) exits 2 naming the
+    # missing variable. chain_rpc_url/chain_id keep meaning the test chain.
+    chain = load_gateway_chain_config(env)
+    test = chain.nodes.for_mode("test")
+    rpc_url, chain_id = (test.rpc_url, test.chain_id) if test else (None, None)
     start_block = env.int("PAYGATE_CHAIN_START_BLOCK", -1, minimum=0)
     return {
         "chain_rpc_url": rpc_url,
@@ -107,6 +140,7 @@ def _chain_config(env: Env) -> dict[str, Any]:
         "chain_late_window_s": env.int("PAYGATE_CHAIN_LATE_WINDOW_S", 86_400, minimum=0, maximum=90 * 86_400),
         "chain_tx_wait_s": env.int("PAYGATE_CHAIN_TX_WAIT_S", 600, minimum=0, maximum=7 * 86_400),
         "chain_start_block": None if start_block < 0 else start_block,
+        "chain": chain,
     }
 
 
@@ -137,9 +171,14 @@ class GatewayRuntime:
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]  # aiohttp types _server as AbstractServer; it is an asyncio Server, which has sockets
         self._tasks = [asyncio.create_task(worker()) for worker in self.workers]
         return self.port
+
+    @property
+    def metrics(self) -> GatewayMetrics:
+        """What `paygate serve` exports on the metrics port (never on the public port)."""
+        return self.app[METRICS]
 
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks, timeout=10)
@@ -152,4 +191,5 @@ class GatewayRuntime:
 async def assemble(config: GatewayConfig, common: CommonSettings, pool: asyncpg.Pool) -> GatewayRuntime:
     clients = ServiceClients.connect(common)
     app = build_app(config, pool, clients)
+    app[METRICS].watch(pool)
     return GatewayRuntime(app, clients, common.host, common.port, background_workers(app))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from aiohttp import web
@@ -21,10 +22,23 @@ class AuthenticatedMerchant:
     name: str
     mode: int  # common_pb2.Mode
     key_prefix: str
+    key_id: str = ""  # the secret key that authenticated this request (audit trails name it as the actor)
 
     @property
     def mode_name(self) -> str:
         return "live" if self.mode == common_pb2.MODE_LIVE else "test"
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        """The caller's (merchant_id, mode) as request fields: every RPC that loads or lists a merchant's
+        object takes `**merchant.scope`, so the services find it only in this merchant AND this key's mode
+        (the other mode's objects answer NOT_FOUND, exactly as another merchant's)."""
+        return {"merchant_id": self.merchant_id, "mode": self.mode}
+
+    @property
+    def api_actor(self) -> str:
+        """The audit trail's actor of a JSON API request: the secret key that made it."""
+        return f"merchant_key:{self.key_id}" if self.key_id else "merchant_key"
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -58,4 +72,5 @@ async def authenticate(request: web.Request) -> AuthenticatedMerchant:
         name=reply.merchant.name,
         mode=reply.mode,
         key_prefix=reply.merchant.key_prefix,
+        key_id=reply.secret_key_id,
     )

@@ -1,23 +1,59 @@
-"""Liveness, readiness, Prometheus metrics and a request-id/latency middleware."""
+"""Liveness, readiness, the gateway's Prometheus metrics and a request-id/latency middleware.
+
+`/metrics` is not served on the public port (contract §6a: operations traffic is not public): the gateway's
+registry is served on its own metrics port by `paygate serve` (paygate_runtime.metrics.MetricsServer).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
+import grpc
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from paygate_runtime.logs import request_id_var
+from paygate_runtime.metrics import ServiceMetrics, set_labelled
 from webhook_gateway.entrypoints.app_keys import CLIENTS, POOL
+
+log = logging.getLogger(__name__)
 
 METRICS: web.AppKey[GatewayMetrics] = web.AppKey("metrics")
 
+# The relay's backlog: events committed to the inbox and not yet applied (status `received`). The query
+# reads the `inbox_events_due_idx` partial index, which holds those rows only.
+INBOX_BACKLOG_SQL = """
+SELECT provider, count(*) AS pending,
+       coalesce(extract(epoch FROM now() - min(received_at)), 0)::float8 AS oldest
+FROM inbox_events WHERE status = 'received' GROUP BY provider
+"""
+PROVIDERS = ("stripe", "onecom", "web3")
+# The chain watcher's progress per chain (one row per configured chain: a bounded label set). `head` is the
+# chain's latest block as the watcher last saw it, `last_block` the last one it scanned; `updated_at` moves on
+# every pass, so its age says whether the watcher runs at all.
+CHAIN_SQL = """
+SELECT chain_id::text AS chain_id, greatest(coalesce(head, last_block) - last_block, 0)::float8 AS lag_blocks,
+       extract(epoch FROM now() - updated_at)::float8 AS since_pass
+FROM chain_cursors
+"""
+# Peer health (contract §3: readiness is the gateway's own database; a peer's health is a metric). Each peer's
+# grpc.health.v1 overall status is checked this often, each check bounded, all peers at once.
+PEER_CHECK_INTERVAL_S = 5.0
+PEER_CHECK_TIMEOUT_S = 2.0
 
-class GatewayMetrics:
+
+class GatewayMetrics(ServiceMetrics):
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        super().__init__("gateway", rpc=False)
         self.requests = Counter(
             "paygate_http_requests_total",
             "HTTP requests",
@@ -33,10 +69,83 @@ class GatewayMetrics:
         )
         self.webhooks = Counter(
             "paygate_webhook_events_total",
-            "Verified webhook events",
+            "Webhook deliveries by provider and result (received, duplicate, ignored, rejected_<code>, ...)",
             ["provider", "result"],
             registry=self.registry,
         )
+        self.registry.register(_VerificationFailures(self.webhooks))
+        self.inbox_pending = self.gauge(
+            "paygate_inbox_pending",
+            "Webhook events stored and not yet applied (the relay's backlog)",
+            ["provider"],
+        )
+        self.inbox_oldest = self.gauge(
+            "paygate_inbox_oldest_pending_age_seconds",
+            "Age of the oldest webhook event not yet applied, by provider (0 when none is pending)",
+            ["provider"],
+        )
+        for provider in PROVIDERS:
+            self.inbox_pending.labels(provider).set(0)
+            self.inbox_oldest.labels(provider).set(0)
+        self.chain_lag = self.gauge(
+            "paygate_chain_watcher_lag_blocks",
+            "Blocks between the chain's head and the last block the watcher scanned, by chain",
+            ["chain_id"],
+        )
+        self.chain_since_pass = self.gauge(
+            "paygate_chain_watcher_last_pass_age_seconds",
+            "Seconds since the chain watcher last finished a pass, by chain",
+            ["chain_id"],
+        )
+        self.peer_up = self.gauge(
+            "paygate_peer_up",
+            "1 when the peer service answered its last grpc.health.v1 check SERVING, else 0 (by peer)",
+            ["peer"],
+        )
+
+    def watch(self, pool: Any) -> None:
+        """Pool gauges and the inbox backlog, sampled when /metrics is scraped."""
+        seen_pending: set[tuple[str, ...]] = {(provider,) for provider in PROVIDERS}
+        seen_oldest = set(seen_pending)
+
+        async def inbox(connection: Any) -> None:
+            rows = await connection.fetch(INBOX_BACKLOG_SQL)
+            set_labelled(
+                self.inbox_pending, {(row["provider"],): row["pending"] for row in rows}, seen_pending
+            )
+            set_labelled(self.inbox_oldest, {(row["provider"],): row["oldest"] for row in rows}, seen_oldest)
+
+        async def chain(connection: Any) -> None:
+            for row in await connection.fetch(CHAIN_SQL):
+                self.chain_lag.labels(row["chain_id"]).set(row["lag_blocks"])
+                self.chain_since_pass.labels(row["chain_id"]).set(row["since_pass"])
+
+        self.watch_pool(pool)
+        self.sample_with(pool, [inbox, chain])
+
+
+class _VerificationFailures(Collector):
+    """`paygate_webhook_verification_failures_total{provider,reason}`: the `rejected_<reason>` results of
+    `paygate_webhook_events_total` under their own name, for alerts on forged or misconfigured deliveries.
+    Derived at scrape time, so the webhook handler counts each delivery once."""
+
+    PREFIX = "rejected_"
+
+    def __init__(self, events: Counter) -> None:
+        self._events = events
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "paygate_webhook_verification_failures",
+            "Webhook deliveries refused by signature or timestamp verification, by provider and reason",
+            labels=["provider", "reason"],
+        )
+        for metric in self._events.collect():
+            for sample in metric.samples:
+                result = sample.labels.get("result", "")
+                if sample.name.endswith("_total") and result.startswith(self.PREFIX):
+                    family.add_metric([sample.labels["provider"], result[len(self.PREFIX) :]], sample.value)
+        yield family
 
 
 @web.middleware
@@ -70,12 +179,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    # Ready means able to accept webhooks: the gateway's own database only, answered well inside kubelet's
+    # probe timeout. A peer being down must not take every gateway out of the load balancer: verified events
+    # wait in the inbox and the relay applies them once the peer is back.
     problems = []
     try:
         await request.app[POOL].fetchval("SELECT 1", timeout=1.0)
     except Exception:
         problems.append("database")
-    problems += await request.app[CLIENTS].unhealthy()
     if problems:
         return web.json_response(
             {"status": "unavailable", "error": {"code": "not_ready", "message": ", ".join(problems)}},
@@ -84,13 +195,52 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
-async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+async def _peer_serving(channel: Any, timeout_s: float) -> bool:
+    try:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=timeout_s
+        )
+    except (TimeoutError, grpc.aio.AioRpcError):
+        return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def check_peers(channels: dict[str, Any], timeout_s: float) -> dict[str, bool]:
+    """Each peer's overall health, checked concurrently: one slow peer does not delay the others' figures."""
+    names = list(channels)
+    results = await asyncio.gather(*(_peer_serving(channels[name], timeout_s) for name in names))
+    return dict(zip(names, results, strict=True))
+
+
+async def watch_peers(
+    app: web.Application,
+    *,
+    interval_s: float = PEER_CHECK_INTERVAL_S,
+    timeout_s: float = PEER_CHECK_TIMEOUT_S,
+) -> None:
+    """Keep `paygate_peer_up{peer}` current. Runs beside the gateway; never affects /readyz."""
+    gauge = app[METRICS].peer_up
+    was: dict[str, bool] = {}
+    while True:
+        started = time.monotonic()
+        with contextlib.suppress(Exception):  # a check that cannot run leaves the last figures in place
+            health = await check_peers(app[CLIENTS].channels, timeout_s)
+            for peer, up in health.items():
+                gauge.labels(peer).set(1 if up else 0)
+                if was.get(peer, True) != up:
+                    log.warning("peer %s is %s", peer, "serving again" if up else "not serving")
+            was = health
+        await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - started)))
+
+
+def background(app: web.Application) -> list[Callable[[], Awaitable[None]]]:
+    async def peers() -> None:
+        await watch_peers(app)
+
+    return [peers]
 
 
 def setup(app: web.Application) -> None:
     app[METRICS] = GatewayMetrics()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)

@@ -28,6 +28,7 @@ def event_json(event: InboxEvent) -> dict[str, Any]:
         "id": event.id,
         "object": "event",
         "provider": event.provider,
+        "mode": event.mode,
         "event_id": event.event_id,
         "type": event.event_type,
         "status": event.status,
@@ -41,6 +42,7 @@ def event_json(event: InboxEvent) -> dict[str, Any]:
         "next_attempt_at": _iso(event.next_attempt_at),
         "updated_at": _iso(event.updated_at),
         "final": event.is_final,
+        "source": event.source,
     }
 
 
@@ -55,7 +57,7 @@ async def list_events(request: web.Request) -> web.Response:
     starting_after = query.get("starting_after")
     if starting_after:
         cursor = await repo.get(starting_after)
-        if cursor is None or cursor.merchant_id != merchant.merchant_id:
+        if cursor is None or not _belongs_to(cursor, merchant):
             raise ApiError(400, "invalid_cursor", "starting_after must be the id of one of your events")
     events, has_more = await repo.list_for_merchant(
         merchant.merchant_id,
@@ -70,33 +72,48 @@ async def list_events(request: web.Request) -> web.Response:
     )
 
 
+def _belongs_to(event: InboxEvent, merchant: AuthenticatedMerchant) -> bool:
+    """An event is the caller's when it is of the caller's merchant AND of the key's mode (the event's own
+    mode when a provider or its secret told it, else its session's)."""
+    return event.merchant_id == merchant.merchant_id and event.mode == merchant.mode_name
+
+
 async def _owned_event(
     request: web.Request, merchant: AuthenticatedMerchant, repo: InboxRepository
 ) -> InboxEvent:
-    """The event if it is the merchant's; an event whose merchant is not known yet is theirs when it names
-    one of their sessions. Another merchant's event and a missing one look the same: 404."""
+    """The event if it is the merchant's in the key's mode; an event whose merchant is not known yet is
+    theirs when it names one of their sessions of that mode. Another merchant's event, one of the other
+    mode and a missing one look the same: 404."""
     not_found = ApiError(404, "not_found", "no such event")
     event = await repo.get(request.match_info["id"])
     if event is None:
         raise not_found
-    if event.merchant_id == merchant.merchant_id:
+    if _belongs_to(event, merchant):
         return event
     if event.merchant_id is not None or event.session_id is None:
         raise not_found
+    if event.mode is not None and event.mode != merchant.mode_name:
+        raise not_found
     try:
         session = await request.app[CLIENTS].session.GetSession(
-            session_pb2.GetSessionRequest(session_id=event.session_id, merchant_id=merchant.merchant_id)
+            session_pb2.GetSessionRequest(session_id=event.session_id, **merchant.scope)
         )
     except grpc.aio.AioRpcError as error:
         if error.code() == grpc.StatusCode.NOT_FOUND:
             raise not_found from None
-        raise ApiError(503, "upstream_unavailable", "a backend service is unavailable; retry later") from None
+        raise ApiError(503, "unavailable", "a backend service is unavailable; retry later") from None
     await repo.set_merchant(event.id, merchant.merchant_id, mode_name(session.mode))
     return event
 
 
 async def replay_event(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
+    return web.json_response(event_json(await replay_owned_event(request, merchant)))
+
+
+async def replay_owned_event(request: web.Request, merchant: AuthenticatedMerchant) -> InboxEvent:
+    """Replay the event `{id}` of the route if it is the merchant's and not final; the event after it. Shared
+    by the JSON route and the dashboard's Replay button, so both act exactly alike."""
     repo = InboxRepository(request.app[POOL])
     event = await _owned_event(request, merchant, repo)
     if event.is_final:
@@ -114,7 +131,7 @@ async def replay_event(request: web.Request) -> web.Response:
     await processor.process(claimed)
     after = await repo.get(event.id)
     assert after is not None
-    return web.json_response(event_json(after))
+    return after
 
 
 def setup(app: web.Application) -> None:

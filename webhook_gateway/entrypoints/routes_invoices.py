@@ -1,7 +1,8 @@
 """Merchant invoice routes: list, read, receipts (PDF/HTML), void, revenue and the billing profile.
 
-Every route is scoped to the authenticated merchant and its key's mode; the billing service answers
-NOT_FOUND for another merchant's invoice, which becomes 404 `not_found` here.
+Every route is scoped to the authenticated merchant and its key's mode (`**merchant.scope` on every request);
+the billing service answers NOT_FOUND for another merchant's invoice and for one of the other mode alike,
+which becomes 404 `not_found` here.
 """
 
 from __future__ import annotations
@@ -14,18 +15,24 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
+from paygate_runtime.api_objects import (
+    DOCUMENT_KIND_BY_NAME,
+    INVOICE_STATUS_BY_NAME,
+    billing_profile_json,
+    invoice_json,
+    revenue_bucket_json,
+)
+from webhook_gateway.adapters.billing_readiness import readiness_cache
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.entrypoints.merchant_auth import authenticate
-from webhook_gateway.entrypoints.request_body import format_minor, page_limit, read_json_object
+from webhook_gateway.entrypoints.request_body import (
+    optional_date_range,
+    page_limit,
+    read_json_object,
+    reporting_range,
+)
 
-_STATUS_BY_NAME = {"issued": billing_pb2.INVOICE_STATUS_ISSUED, "void": billing_pb2.INVOICE_STATUS_VOID}
-_STATUS_NAMES = {v: k for k, v in _STATUS_BY_NAME.items()}
-_KIND_BY_NAME = {
-    "invoice": billing_pb2.DOCUMENT_KIND_INVOICE,
-    "credit_note": billing_pb2.DOCUMENT_KIND_CREDIT_NOTE,
-}
-_KIND_NAMES = {v: k for k, v in _KIND_BY_NAME.items()}
 _INTERVALS = {
     "day": billing_pb2.INTERVAL_DAY,
     "week": billing_pb2.INTERVAL_WEEK,
@@ -34,120 +41,13 @@ _INTERVALS = {
 _MAX_ID_LENGTH = 200
 
 
-# --- JSON shapes -----------------------------------------------------------------------------------------
-
-
-def _iso(ts: Timestamp) -> str:
-    return ts.ToDatetime(tzinfo=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _money_fields(name: str, money: common_pb2.Money) -> dict[str, Any]:
-    minor = int(money.amount_minor)
-    return {name: format_minor(minor, money.exponent), f"{name}_minor": minor}
-
-
-def _party_json(party: billing_pb2.Party) -> dict[str, Any]:
-    return {
-        "name": party.name or None,
-        "email": party.email or None,
-        "address": {"lines": list(party.address.lines), "country": party.address.country or None},
-        "tax_id": party.tax_id or None,
-    }
-
-
-def invoice_json(invoice: billing_pb2.Invoice) -> dict[str, Any]:
-    """The contract's fields first (id, number, session_id, amount, amount_minor, currency, issued_at, status)."""
-    body: dict[str, Any] = {
-        "id": invoice.id,
-        "object": _KIND_NAMES.get(invoice.kind, "invoice"),
-        "number": invoice.number,
-        "session_id": invoice.session_id,
-        **_money_fields("amount", invoice.total),
-        "currency": invoice.total.currency,
-        "issued_at": _iso(invoice.issued_at),
-        "status": _STATUS_NAMES.get(invoice.status, "issued"),
-        "kind": _KIND_NAMES.get(invoice.kind, "invoice"),
-        "mode": "live" if invoice.mode == common_pb2.MODE_LIVE else "test",
-        "sequence": invoice.sequence,
-        "exponent": invoice.total.exponent,
-        **_money_fields("subtotal", invoice.subtotal),
-        "tax_rate_bps": invoice.tax_rate_bps,
-        **_money_fields("tax", invoice.tax),
-        "seller": _party_json(invoice.seller),
-        "buyer": _party_json(invoice.buyer),
-        "line_items": [
-            {
-                "description": item.description,
-                "quantity": item.quantity,
-                **_money_fields("unit_amount", item.unit_amount),
-                **_money_fields("amount", item.amount),
-            }
-            for item in invoice.line_items
-        ],
-        "credits_invoice_id": invoice.credits_invoice_id or None,
-        "credit_note_id": invoice.credit_note_id or None,
-        "pdf_url": f"/v1/invoices/{invoice.id}/pdf",
-        "html_url": f"/v1/invoices/{invoice.id}/html",
-    }
-    return body
-
-
-def _bucket_json(bucket: billing_pb2.RevenueBucket) -> dict[str, Any]:
-    return {
-        "period_start": _iso(bucket.period_start),
-        "currency": bucket.currency,
-        "exponent": bucket.net.exponent,
-        "invoice_count": bucket.invoice_count,
-        **_money_fields("invoice_total", bucket.invoice_total),
-        "credit_note_count": bucket.credit_note_count,
-        **_money_fields("credit_note_total", bucket.credit_note_total),
-        **_money_fields("net", bucket.net),
-    }
-
-
-def _profile_json(profile: billing_pb2.BillingProfile) -> dict[str, Any]:
-    return {
-        "merchant_id": profile.merchant_id,
-        "seller": _party_json(profile.seller),
-        "invoice_prefix": profile.invoice_prefix,
-        "tax_rate_bps": profile.tax_rate_bps,
-        "reset_numbering_yearly": profile.reset_numbering_yearly,
-        "support_email": profile.support_email or None,
-    }
-
-
 # --- query parsing ---------------------------------------------------------------------------------------
-
-
-def parse_instant(value: str, field: str) -> datetime:
-    """ISO 8601 date (midnight UTC) or date-time; a time without an offset is read as UTC."""
-    moment = None
-    # An unencoded "+02:00" offset arrives as " 02:00" because query strings decode "+" as a space.
-    for candidate in dict.fromkeys((value, value.replace(" ", "+"))):
-        try:
-            moment = datetime.fromisoformat(candidate)
-            break
-        except ValueError:
-            continue
-    if moment is None:
-        raise ApiError(
-            400, f"invalid_{field}", f"{field} must be an ISO 8601 date or date-time, e.g. 2025-01-31"
-        )
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _timestamp(moment: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(moment)
     return stamp
-
-
-def _optional_range(query: Any) -> tuple[datetime | None, datetime | None]:
-    start = parse_instant(query["from"], "from") if query.get("from") else None
-    end = parse_instant(query["to"], "to") if query.get("to") else None
-    if start is not None and end is not None and end <= start:
-        raise ApiError(400, "invalid_date_range", "to must be after from")
-    return start, end
 
 
 def _invoice_id(request: web.Request) -> str:
@@ -164,22 +64,21 @@ async def list_invoices(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     query = request.query
     status = query.get("status")
-    if status is not None and status not in _STATUS_BY_NAME:
+    if status is not None and status not in INVOICE_STATUS_BY_NAME:
         raise ApiError(400, "invalid_status", "status must be issued or void")
     kind = query.get("kind")
-    if kind is not None and kind not in _KIND_BY_NAME:
+    if kind is not None and kind not in DOCUMENT_KIND_BY_NAME:
         raise ApiError(400, "invalid_kind", "kind must be invoice or credit_note")
     limit = page_limit(query)
-    start, end = _optional_range(query)
+    start, end = optional_date_range(query)
     starting_after = query.get("starting_after", "")
     if len(starting_after) > _MAX_ID_LENGTH:
         raise ApiError(400, "invalid_starting_after", "starting_after names no invoice of yours")
     reply = await request.app[CLIENTS].billing.ListInvoices(
         billing_pb2.ListInvoicesRequest(
-            merchant_id=merchant.merchant_id,
-            mode=merchant.mode,
-            status=_STATUS_BY_NAME.get(status or "", 0),
-            kind=_KIND_BY_NAME.get(kind or "", 0),
+            **merchant.scope,
+            status=INVOICE_STATUS_BY_NAME.get(status or "", 0),
+            kind=DOCUMENT_KIND_BY_NAME.get(kind or "", 0),
             issued_from=_timestamp(start) if start else None,
             issued_to=_timestamp(end) if end else None,
             limit=limit,
@@ -194,7 +93,7 @@ async def list_invoices(request: web.Request) -> web.Response:
 async def get_invoice(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     invoice = await request.app[CLIENTS].billing.GetInvoice(
-        billing_pb2.GetInvoiceRequest(merchant_id=merchant.merchant_id, invoice_id=_invoice_id(request))
+        billing_pb2.GetInvoiceRequest(**merchant.scope, invoice_id=_invoice_id(request))
     )
     return web.json_response(invoice_json(invoice))
 
@@ -202,9 +101,7 @@ async def get_invoice(request: web.Request) -> web.Response:
 async def _render(request: web.Request, fmt: int) -> web.Response:
     merchant = await authenticate(request)
     document = await request.app[CLIENTS].billing.RenderInvoice(
-        billing_pb2.RenderInvoiceRequest(
-            merchant_id=merchant.merchant_id, invoice_id=_invoice_id(request), format=fmt
-        )
+        billing_pb2.RenderInvoiceRequest(**merchant.scope, invoice_id=_invoice_id(request), format=fmt)
     )
     disposition = "attachment" if fmt == billing_pb2.RENDER_FORMAT_PDF else "inline"
     return web.Response(
@@ -234,7 +131,7 @@ async def void_invoice(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_reason", "reason must be a string")
     reply = await request.app[CLIENTS].billing.VoidInvoice(
         billing_pb2.VoidInvoiceRequest(
-            merchant_id=merchant.merchant_id, invoice_id=_invoice_id(request), reason=reason
+            **merchant.scope, invoice_id=_invoice_id(request), reason=reason, actor=merchant.api_actor
         )
     )
     return web.json_response(
@@ -245,17 +142,12 @@ async def void_invoice(request: web.Request) -> web.Response:
 async def revenue(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     query = request.query
-    for field in ("from", "to"):
-        if not query.get(field):
-            raise ApiError(400, f"missing_{field}", f"{field} is required (ISO 8601 date or date-time)")
-    start, end = _optional_range(query)
-    assert start is not None and end is not None
+    start, end = reporting_range(query, datetime.now(UTC))
     interval = query.get("interval", "day").lower()
     if interval not in _INTERVALS:
         raise ApiError(400, "invalid_interval", "interval must be day, week or month")
     request_pb = billing_pb2.RevenueSummaryRequest(
-        merchant_id=merchant.merchant_id,
-        mode=merchant.mode,
+        **merchant.scope,
         to=_timestamp(end),
         interval=_INTERVALS[interval],
     )
@@ -268,17 +160,18 @@ async def revenue(request: web.Request) -> web.Response:
             "interval": interval,
             "from": start.isoformat().replace("+00:00", "Z"),
             "to": end.isoformat().replace("+00:00", "Z"),
-            "buckets": [_bucket_json(b) for b in reply.buckets],
+            "buckets": [revenue_bucket_json(b) for b in reply.buckets],
         }
     )
 
 
 async def get_billing_profile(request: web.Request) -> web.Response:
+    """The profile of the key's mode: test and live each have their own (contract §6a)."""
     merchant = await authenticate(request)
     profile = await request.app[CLIENTS].billing.GetBillingProfile(
-        billing_pb2.GetBillingProfileRequest(merchant_id=merchant.merchant_id)
+        billing_pb2.GetBillingProfileRequest(**merchant.scope)
     )
-    return web.json_response(_profile_json(profile))
+    return web.json_response(billing_profile_json(profile))
 
 
 def _text(body: dict[str, Any], key: str, code: str) -> str | None:
@@ -311,13 +204,12 @@ def _apply_seller(seller: billing_pb2.Party, raw: Any) -> None:
 
 
 async def put_billing_profile(request: web.Request) -> web.Response:
-    """Fields left out keep their current value, so a merchant can change its tax rate alone."""
+    """Fields left out keep their current value, so a merchant can change its tax rate alone. Only the
+    profile of the key's mode is read and replaced: a test key never touches the live seller."""
     merchant = await authenticate(request)
     body = await read_json_object(request)
     billing = request.app[CLIENTS].billing
-    profile = await billing.GetBillingProfile(
-        billing_pb2.GetBillingProfileRequest(merchant_id=merchant.merchant_id)
-    )
+    profile = await billing.GetBillingProfile(billing_pb2.GetBillingProfileRequest(**merchant.scope))
     if "seller" in body:
         _apply_seller(profile.seller, body["seller"])
     prefix = _text(body, "invoice_prefix", "invalid_invoice_prefix")
@@ -342,9 +234,17 @@ async def put_billing_profile(request: web.Request) -> web.Response:
     email = _text(body, "support_email", "invalid_support_email")
     if email is not None:
         profile.support_email = email
+    url = _text(body, "support_url", "invalid_support_url")
+    if url is not None:
+        profile.support_url = url
     profile.merchant_id = merchant.merchant_id
-    saved = await billing.UpdateBillingProfile(billing_pb2.UpdateBillingProfileRequest(profile=profile))
-    return web.json_response(_profile_json(saved))
+    saved = await billing.UpdateBillingProfile(
+        billing_pb2.UpdateBillingProfileRequest(profile=profile, mode=merchant.mode)
+    )
+    if merchant.mode == common_pb2.MODE_LIVE:
+        # A live profile made incomplete again refuses the next live session here at once.
+        readiness_cache(request.app).forget(merchant.merchant_id)
+    return web.json_response(billing_profile_json(saved))
 
 
 def setup(app: web.Application) -> None:

@@ -3,7 +3,9 @@
 - GET /v1/api_keys                 the merchant's customer keys (metadata and hint, never a secret)
 - POST /v1/api_keys/{id}/roll      {"grace_period": seconds (0..604800, default 0)}: the new secret, once
 - DELETE /v1/api_keys/{id}         revoke
-- POST /v1/api_keys/verify         {"key": "..."} -> {"valid", "code", "key_id", "merchant_id", "session_id"}
+- POST /v1/api_keys/verify         {"key": "...", "ip": "203.0.113.7" (optional)}
+                                   -> {"valid", "code", "key_id", "merchant_id", "session_id", "mode", "scopes"}
+  A key with an IP allow-list answers IP_NOT_ALLOWED for an IP outside it, and without "ip" (fail closed).
 - GET /.well-known/jwks.json       public keys of access tokens
 
 Every merchant call is scoped to the calling merchant and to its key's mode (test and live never mix):
@@ -12,53 +14,22 @@ another merchant's key, or a key of the other mode, is 404 / NOT_FOUND.
 
 from __future__ import annotations
 
-from datetime import UTC
+import ipaddress
 from typing import Any
 
 import grpc
 from aiohttp import web
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from paygate.keys.v1 import keys_pb2
+from paygate_runtime.api_objects import KEY_STATUS_NAMES, api_key_json
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
 from webhook_gateway.entrypoints.request_body import page_limit, read_json_object
 
 MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 3600
-_STATUS_NAMES = {
-    keys_pb2.KEY_STATUS_VALID: "VALID",
-    keys_pb2.KEY_STATUS_NOT_FOUND: "NOT_FOUND",
-    keys_pb2.KEY_STATUS_EXPIRED: "EXPIRED",
-    keys_pb2.KEY_STATUS_REVOKED: "REVOKED",
-}
+MAX_IDEMPOTENCY_KEY_CHARS = 255
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _time(message: Any, field: str) -> str | None:
-    if not message.HasField(field):
-        return None
-    ts: Timestamp = getattr(message, field)
-    return ts.ToDatetime(tzinfo=UTC).isoformat().replace("+00:00", "Z")
-
-
-def api_key_json(key: keys_pb2.ApiKey) -> dict[str, Any]:
-    return {
-        "id": key.id,
-        "object": "api_key",
-        "prefix": key.prefix,
-        "hint": key.hint,
-        "status": _STATUS_NAMES.get(key.status, "NOT_FOUND"),
-        "mode": "live" if key.mode == 2 else "test",
-        "session_id": key.session_id,
-        "revealed": key.revealed,
-        "metadata": dict(key.metadata),
-        "rolled_from_id": key.rolled_from_id or None,
-        "created_at": _time(key, "created_at"),
-        "expires_at": _time(key, "expires_at"),
-        "revoked_at": _time(key, "revoked_at"),
-        "last_used_at": _time(key, "last_used_at"),
-    }
 
 
 async def list_keys(request: web.Request) -> web.Response:
@@ -80,7 +51,8 @@ async def list_keys(request: web.Request) -> web.Response:
     )
 
 
-def _grace_period(body: dict[str, Any]) -> int:
+def parse_grace_period(body: dict[str, Any]) -> int:
+    """`grace_period` of a roll: whole seconds, 0..604800; absent means 0 (the old key stops at once)."""
     value = body.get("grace_period", 0)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ApiError(400, "invalid_grace_period", "grace_period must be a whole number of seconds")
@@ -89,20 +61,31 @@ def _grace_period(body: dict[str, Any]) -> int:
     return value
 
 
+def idempotency_key_header(request: web.Request) -> str:
+    value = request.headers.get("Idempotency-Key", "")
+    if len(value) > MAX_IDEMPOTENCY_KEY_CHARS:
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is longer than 255 characters")
+    return value
+
+
+def path_key_id(request: web.Request) -> str:
+    # Cut, not refused: an oversize id names no key and the keys service answers NOT_FOUND.
+    return request.match_info["id"][:64]
+
+
 async def roll_key(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     body = await read_json_object(request, allow_empty=True)
-    idempotency_key = request.headers.get("Idempotency-Key", "")
-    if len(idempotency_key) > 255:
-        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is longer than 255 characters")
+    idempotency_key = idempotency_key_header(request)
     try:
         reply = await request.app[CLIENTS].keys.RollKey(
             keys_pb2.RollKeyRequest(
                 merchant_id=merchant.merchant_id,
-                key_id=request.match_info["id"][:64],
-                grace_period_seconds=_grace_period(body),
+                key_id=path_key_id(request),
+                grace_period_seconds=parse_grace_period(body),
                 idempotency_key=idempotency_key,
                 mode=merchant.mode,
+                actor=merchant.api_actor,
             )
         )
     except grpc.aio.AioRpcError as error:
@@ -119,12 +102,27 @@ async def revoke_key(request: web.Request) -> web.Response:
     try:
         reply = await request.app[CLIENTS].keys.RevokeKey(
             keys_pb2.RevokeKeyRequest(
-                merchant_id=merchant.merchant_id, key_id=request.match_info["id"][:64], mode=merchant.mode
+                merchant_id=merchant.merchant_id,
+                key_id=path_key_id(request),
+                mode=merchant.mode,
+                actor=merchant.api_actor,
             )
         )
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
     return web.json_response(api_key_json(reply), headers=_NO_STORE)
+
+
+def _caller_ip(value: Any) -> str:
+    """The optional caller IP of a verify: absent or null is "", anything else must be one IP address."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > 64:
+        raise ApiError(400, "invalid_ip", "ip must be an IPv4 or IPv6 address")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ApiError(400, "invalid_ip", "ip must be an IPv4 or IPv6 address") from None
 
 
 async def verify_key(request: web.Request) -> web.Response:
@@ -135,14 +133,17 @@ async def verify_key(request: web.Request) -> web.Response:
     key = body["key"]
     if not isinstance(key, str):
         raise ApiError(400, "invalid_key", "key must be a string")
+    ip = _caller_ip(body.get("ip"))
     try:
         reply = await request.app[CLIENTS].keys.VerifyKey(
             # An oversize key is cut, not forwarded: it matches nothing either way and the answer is NOT_FOUND.
-            keys_pb2.VerifyKeyRequest(key=key[:200], merchant_id=merchant.merchant_id, mode=merchant.mode)
+            keys_pb2.VerifyKeyRequest(
+                key=key[:200], merchant_id=merchant.merchant_id, mode=merchant.mode, ip=ip
+            )
         )
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
-    code = _STATUS_NAMES.get(reply.status, "NOT_FOUND")
+    code = KEY_STATUS_NAMES.get(reply.status, "NOT_FOUND")
     return web.json_response(
         {
             "valid": code == "VALID",
@@ -151,6 +152,7 @@ async def verify_key(request: web.Request) -> web.Response:
             "merchant_id": reply.merchant_id or None,
             "session_id": reply.session_id or None,
             "mode": {1: "test", 2: "live"}.get(reply.mode),
+            "scopes": list(reply.scopes) if code != "NOT_FOUND" else None,
         },
         headers=_NO_STORE,
     )

@@ -13,20 +13,26 @@ cross-site`; it gets a tiny same-origin page that re-opens /access, and that sec
 the cookie. A request without a cookie that is not cross-site gets the 401 page (no loop).
 
 Refusals are HTML pages for browsers (Accept: text/html) and `{"error": {"code", "message"}}` for API clients.
+
+Contract §12 adds, behind the same cookie: the key's permissions (narrow scopes within the merchant's grant,
+an IP allow-list, an earlier expiry), a roll that needs the current secret pasted into "Current key" (the
+link alone, which a forwarded mail carries, mints nothing), a revoke, 30-day usage with an SVG chart, every
+receipt and credit note of the customer (by opaque subject) with this merchant in this mode, and a contact
+form mailed to the merchant. Every POST checks the CSRF token (constant time) and refuses a cross-site or
+same-site-but-other-origin request by its Sec-Fetch-Site header; the Strict cookie already keeps another
+site's POST out. A secret (revealed or rolled) is rendered in exactly one response, which is no-store.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import hmac
 import logging
 import secrets
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
@@ -35,24 +41,43 @@ import jinja2
 from aiohttp import web
 
 from paygate.billing.v1 import billing_pb2
+from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate_runtime.grpc_errors import error_code
-from webhook_gateway.entrypoints.app_keys import CLIENTS, POOL
+from webhook_gateway.entrypoints import browser_session, portal_support
+from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, POOL
+from webhook_gateway.entrypoints.portal_views import (
+    FormError,
+    parse_expiry,
+    parse_grace,
+    split_list,
+    usage_bars,
+)
 from webhook_gateway.entrypoints.request_body import format_minor
 
 log = logging.getLogger(__name__)
 
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("portal_templates")
+SUPPORT_MAIL: web.AppKey[portal_support.SupportMailSettings | None] = web.AppKey("portal_support_mail")
 COOKIE = "__Host-paygate_access"
 PORTAL_SESSION_SECONDS = 30 * 60
 MAX_TOKEN_CHARS = 4096
 CLEANUP_INTERVAL_S = 600.0
-_TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
-_STATUS_TEXT = {keys_pb2.KEY_STATUS_EXPIRED: "expired", keys_pb2.KEY_STATUS_REVOKED: "revoked"}
+_STATUS_TEXT = {
+    keys_pb2.KEY_STATUS_VALID: "active",
+    keys_pb2.KEY_STATUS_EXPIRED: "expired",
+    keys_pb2.KEY_STATUS_REVOKED: "revoked",
+    keys_pb2.KEY_STATUS_SUSPENDED: "suspended",
+}
+MAX_RECEIPTS = 50
+USAGE_DAYS = 30
 _TITLES = {
     401: "This link is not valid",
+    400: "Please check the form",
+    403: "This form has expired",
     404: "Not found",
     409: "Already revealed",
+    429: "Too many messages",
     503: "Temporarily unavailable",
 }
 
@@ -74,12 +99,9 @@ def _csp(nonce: str) -> str:
 
 
 def _harden(response: web.StreamResponse, nonce: str) -> web.StreamResponse:
-    response.headers["Referrer-Policy"] = "no-referrer"
+    browser_session.harden(response, _csp(nonce))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
-    response.headers["Content-Security-Policy"] = _csp(nonce)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
     return response
 
 
@@ -110,7 +132,7 @@ def _refuse(request: web.Request, status: int, code: str, message: str) -> web.R
         response = web.json_response({"error": {"code": code, "message": message}}, status=status)
         _harden(response, secrets.token_urlsafe(8))
     if status == 401:
-        response.del_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
+        browser_session.clear_session_cookie(response, COOKIE, secure=True)
     return response
 
 
@@ -156,8 +178,17 @@ async def _end_session(request: web.Request) -> None:
 
 
 async def _still_valid(request: web.Request, portal: PortalSession) -> tuple[int, str, str] | None:
-    """None when the session's token still stands; else the refusal. The token itself is not kept, so a
-    revocation is checked through the session's access link (which the keys service refuses once revoked)."""
+    """None when the session's token still stands; else the refusal."""
+    result = await _current_link(request, portal)
+    return result if isinstance(result, tuple) else None
+
+
+async def _current_link(
+    request: web.Request, portal: PortalSession
+) -> keys_pb2.AccessLink | tuple[int, str, str]:
+    """The session's access link while its token still stands (it carries the opaque subject); else the
+    refusal. The token itself is not kept, so a revocation is checked through the session's access link
+    (which the keys service refuses once revoked)."""
     try:
         link = await request.app[CLIENTS].keys.GetAccessLink(
             keys_pb2.GetAccessLinkRequest(session_id=portal.session_id, merchant_id=portal.merchant_id)
@@ -168,7 +199,7 @@ async def _still_valid(request: web.Request, portal: PortalSession) -> tuple[int
         return 503, "upstream_unavailable", "the service is temporarily unavailable; please retry"
     if link.access_token.id != portal.jti:
         return 401, "token_revoked", "this access link was replaced"
-    return None
+    return link
 
 
 async def _invoice(request: web.Request, portal: PortalSession) -> billing_pb2.Invoice | None:
@@ -183,14 +214,21 @@ async def _invoice(request: web.Request, portal: PortalSession) -> billing_pb2.I
         return None
 
 
-async def _support_email(request: web.Request, portal: PortalSession) -> str | None:
+async def _support(request: web.Request, portal: PortalSession, mode: int) -> dict[str, str | None]:
+    """The merchant's support contact from its billing profile of the session's mode (test and live each
+    have their own, contract §6a): an email, a URL, or neither. An unknown mode shows neither."""
+    if mode not in (common_pb2.MODE_TEST, common_pb2.MODE_LIVE):
+        return {"email": None, "url": None}
     try:
         profile = await request.app[CLIENTS].billing.GetBillingProfile(
-            billing_pb2.GetBillingProfileRequest(merchant_id=portal.merchant_id)
+            billing_pb2.GetBillingProfileRequest(merchant_id=portal.merchant_id, mode=mode)
         )
     except grpc.aio.AioRpcError:
-        return None
-    return profile.support_email or None
+        return {"email": None, "url": None}
+    url = getattr(profile, "support_url", "") or ""
+    # Only http(s) links are rendered as links: a javascript: or data: URL must never become an href.
+    safe_url = url if url.startswith(("https://", "http://")) else None
+    return {"email": profile.support_email or None, "url": safe_url}
 
 
 async def _customer_key(request: web.Request, portal: PortalSession) -> keys_pb2.ApiKey | None:
@@ -202,49 +240,139 @@ async def _customer_key(request: web.Request, portal: PortalSession) -> keys_pb2
         return None
 
 
+async def _usage(request: web.Request, portal: PortalSession) -> keys_pb2.CustomerKeyUsage | None:
+    try:
+        return await request.app[CLIENTS].keys.GetCustomerKeyUsage(
+            keys_pb2.GetCustomerKeyUsageRequest(session_id=portal.session_id, days=USAGE_DAYS)
+        )
+    except grpc.aio.AioRpcError:
+        return None
+
+
+async def _documents(
+    request: web.Request, portal: PortalSession, subject: str, mode: int
+) -> list[billing_pb2.Invoice]:
+    """Every invoice and credit note of this customer with this merchant in this mode: the sessions whose
+    access links carry the same opaque subject (never matched by email text), then their documents."""
+    if not subject or mode == common_pb2.MODE_UNSPECIFIED:
+        return []
+    clients = request.app[CLIENTS]
+    try:
+        sessions = await clients.keys.ListSubjectSessions(
+            keys_pb2.ListSubjectSessionsRequest(
+                subject=subject, merchant_id=portal.merchant_id, mode=mode, limit=MAX_RECEIPTS
+            )
+        )
+        if not sessions.session_ids:
+            return []
+        reply = await clients.billing.ListSessionDocuments(
+            billing_pb2.ListSessionDocumentsRequest(
+                merchant_id=portal.merchant_id, mode=mode, session_ids=list(sessions.session_ids)
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        log.info("portal: receipts unavailable", extra={"grpc_code": error.code().name})
+        return []
+    return list(reply.invoices)
+
+
+def _money(total: common_pb2.Money) -> str:
+    try:
+        return format_minor(int(total.amount_minor or "0"), total.exponent)
+    except ValueError:
+        return total.amount_minor
+
+
 def _invoice_view(invoice: billing_pb2.Invoice | None) -> dict[str, str] | None:
     if invoice is None or not invoice.number:
         return None
     total = invoice.total
-    try:
-        amount = format_minor(int(total.amount_minor or "0"), total.exponent)
-    except ValueError:
-        amount = total.amount_minor
     issued = invoice.issued_at.ToDatetime(tzinfo=UTC) if invoice.HasField("issued_at") else None
     return {
+        "id": invoice.id,
         "number": invoice.number,
-        "amount": amount,
+        "amount": _money(total),
         "currency": total.currency,
         "date": issued.date().isoformat() if issued else "",
+        "kind": "Credit note" if invoice.kind == billing_pb2.DOCUMENT_KIND_CREDIT_NOTE else "Receipt",
     }
+
+
+def _time_text(message: Any, field: str) -> str | None:
+    if not message.HasField(field):
+        return None
+    return getattr(message, field).ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _key_view(key: keys_pb2.ApiKey | None) -> dict[str, Any] | None:
     if key is None:
         return None
+    granted = list(key.granted_scopes) or ["*"]
+    scopes = list(key.scopes) or ["*"]
     return {
         "hint": key.hint,
         "revealed": key.revealed,
         "can_reveal": not key.revealed and key.status == keys_pb2.KEY_STATUS_VALID and not key.rolled_from_id,
+        "active": key.status == keys_pb2.KEY_STATUS_VALID,
         "status_text": _STATUS_TEXT.get(key.status, "not available"),
+        "scopes": scopes,
+        "granted": granted,
+        "granted_all": granted == ["*"],
+        "ip_allowlist": list(key.ip_allowlist),
+        "created": _time_text(key, "created_at"),
+        "last_used": _time_text(key, "last_used_at"),
+        "expires": _time_text(key, "expires_at"),
+    }
+
+
+def _usage_view(usage: keys_pb2.CustomerKeyUsage | None) -> dict[str, Any] | None:
+    if usage is None:
+        return None
+    days = [(d.day, int(d.count)) for d in usage.days]
+    return {
+        "total": int(usage.total),
+        "bars": usage_bars(days),
+        "first": days[0][0] if days else "",
+        "last": days[-1][0] if days else "",
     }
 
 
 async def _portal_page(
-    request: web.Request, portal: PortalSession, *, secret: str | None = None, status: int = 200
+    request: web.Request,
+    portal: PortalSession,
+    *,
+    secret: str | None = None,
+    status: int = 200,
+    error: dict[str, str] | None = None,
+    notice: str | None = None,
+    link: keys_pb2.AccessLink | None = None,
 ) -> web.Response:
-    invoice, key, support_email = await asyncio.gather(
-        _invoice(request, portal), _customer_key(request, portal), _support_email(request, portal)
+    invoice, key, usage = await asyncio.gather(
+        _invoice(request, portal),
+        _customer_key(request, portal),
+        _usage(request, portal),
+    )
+    subject = link.access_token.subject if link is not None else ""
+    mode = key.mode if key is not None else 0  # the session's mode: its customer key has it
+    support, documents = await asyncio.gather(
+        _support(request, portal, mode), _documents(request, portal, subject, mode)
     )
     return _render(
         request,
         "portal.html",
         status=status,
         invoice=_invoice_view(invoice),
+        documents=[v for v in (_invoice_view(d) for d in documents) if v is not None],
         key=_key_view(key),
+        usage=_usage_view(usage),
         secret=secret,
         csrf_token=portal.csrf_token,
-        support_email=support_email,
+        support_email=support["email"],
+        support_url=support["url"],
+        contact_form=bool(support["email"]) and request.app[SUPPORT_MAIL] is not None,
+        max_message_chars=portal_support.MAX_MESSAGE_CHARS,
+        error=error,
+        notice=notice,
     )
 
 
@@ -258,12 +386,12 @@ async def access(request: web.Request) -> web.Response:
             # A cross-site redirect chain (a mail link): the Strict cookie was withheld; re-open from here.
             return _render(request, "continue.html")
         return _refuse(request, 401, "no_portal_session", "your access session has ended")
-    refusal = await _still_valid(request, portal)
-    if refusal is not None:
-        if refusal[0] == 401:
+    link = await _current_link(request, portal)
+    if isinstance(link, tuple):
+        if link[0] == 401:
             await _end_session(request)
-        return _refuse(request, *refusal)
-    return await _portal_page(request, portal)
+        return _refuse(request, *link)
+    return await _portal_page(request, portal, link=link)
 
 
 async def _exchange(request: web.Request, token: str) -> web.Response:
@@ -285,26 +413,108 @@ async def _exchange(request: web.Request, token: str) -> web.Response:
         )
     session_key, lifetime = await _open_session(request, claims)
     response = web.Response(status=303, headers={"Location": "/access"})
-    response.set_cookie(
-        COOKIE, session_key, max_age=lifetime, path="/", secure=True, httponly=True, samesite="Strict"
+    browser_session.set_session_cookie(response, COOKIE, session_key, max_age=lifetime, secure=True)
+    _harden(response, secrets.token_urlsafe(8))
+    return response
+
+
+@dataclass(frozen=True)
+class _Post:
+    portal: PortalSession
+    form: Any
+    link: keys_pb2.AccessLink
+
+
+async def _guard_post(request: web.Request) -> _Post | web.Response:
+    """Every portal form: another site's request, no session, a wrong CSRF token or a dead link is refused
+    before anything is read or changed."""
+    # The Strict cookie already keeps another site's POST out; Sec-Fetch-Site also catches a sibling origin
+    # on the same site (same-site) and says "cross-site" plainly. Browsers always send it on POSTs.
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return _refuse(request, 403, "csrf_failed", "this form must be sent from the portal page itself")
+    portal = await _current_session(request)
+    if portal is None:
+        return _refuse(request, 401, "no_portal_session", "your access session has ended")
+    form = await request.post()
+    if not browser_session.csrf_matches(form, portal.csrf_token):
+        return _refuse(request, 403, "csrf_failed", "the form has expired; reload the page and try again")
+    link = await _current_link(request, portal)
+    if isinstance(link, tuple):
+        return _refuse(request, *link)
+    return _Post(portal, form, link)
+
+
+async def _form_refusal(
+    request: web.Request, post: _Post, status: int, code: str, message: str, field: str | None = None
+) -> web.Response:
+    """A refused form: the portal page again with the error next to the form (HTML), or the JSON error."""
+    if not _wants_html(request):
+        body: dict[str, Any] = {"code": code, "message": message}
+        if field:
+            body["field"] = field
+        response = web.json_response({"error": body}, status=status)
+        _harden(response, secrets.token_urlsafe(8))
+        return response
+    return await _portal_page(
+        request,
+        post.portal,
+        status=status,
+        error={"code": code, "message": message, "field": field or ""},
+        link=post.link,
     )
+
+
+async def _rpc_refusal(request: web.Request, post: _Post, error: grpc.aio.AioRpcError) -> web.Response:
+    code = error_code(error) or "upstream_unavailable"
+    status = {
+        grpc.StatusCode.INVALID_ARGUMENT: 400,
+        grpc.StatusCode.NOT_FOUND: 404,
+        grpc.StatusCode.FAILED_PRECONDITION: 409,
+    }.get(error.code())
+    if status is None:
+        return await _form_refusal(
+            request, post, 503, "upstream_unavailable", "the service is temporarily unavailable; please retry"
+        )
+    if code == "rate_limited":
+        status = 429
+    field = _FIELD_BY_CODE.get(code)
+    return await _form_refusal(request, post, status, code, error.details() or code, field)
+
+
+_FIELD_BY_CODE = {
+    "invalid_scopes": "scopes",
+    "scope_not_granted": "scopes",
+    "invalid_ip_allowlist": "ip_allowlist",
+    "invalid_expires_at": "expires_at",
+    "current_key_mismatch": "current_key",
+    "invalid_grace_period": "grace_period",
+    "invalid_message": "message",
+}
+
+
+def _key_json(key: keys_pb2.ApiKey) -> dict[str, Any]:
+    return {
+        "key_id": key.id,
+        "hint": key.hint,
+        "status": _STATUS_TEXT.get(key.status, "not available"),
+        "scopes": list(key.scopes),
+        "granted_scopes": list(key.granted_scopes),
+        "ip_allowlist": list(key.ip_allowlist),
+        "expires_at": _time_text(key, "expires_at"),
+    }
+
+
+def _json(payload: dict[str, Any]) -> web.Response:
+    response = web.json_response(payload)
     _harden(response, secrets.token_urlsafe(8))
     return response
 
 
 async def reveal(request: web.Request) -> web.Response:
-    portal = await _current_session(request)
-    if portal is None:
-        return _refuse(request, 401, "no_portal_session", "your access session has ended")
-    form = await request.post()
-    presented = form.get("csrf_token")
-    if not isinstance(presented, str) or not hmac.compare_digest(
-        presented.encode(), portal.csrf_token.encode()
-    ):
-        return _refuse(request, 403, "csrf_failed", "the form has expired; reload the page and try again")
-    refusal = await _still_valid(request, portal)
-    if refusal is not None:
-        return _refuse(request, *refusal)
+    post = await _guard_post(request)
+    if isinstance(post, web.Response):
+        return post
+    portal = post.portal
     try:
         revealed = await request.app[CLIENTS].keys.RevealCustomerKey(
             keys_pb2.RevealCustomerKeyRequest(session_id=portal.session_id, access_token_id=portal.jti)
@@ -322,26 +532,202 @@ async def reveal(request: web.Request) -> web.Response:
             request, 503, "upstream_unavailable", "the service is temporarily unavailable; please retry"
         )
     if not _wants_html(request):
-        response = web.json_response({"key_id": revealed.key.id, "secret": revealed.secret})
-        _harden(response, secrets.token_urlsafe(8))
-        return response
-    return await _portal_page(request, portal, secret=revealed.secret)
+        return _json({"key_id": revealed.key.id, "secret": revealed.secret})
+    return await _portal_page(request, portal, secret=revealed.secret, link=post.link)
 
 
-async def receipt(request: web.Request) -> web.Response:
+async def key_settings(request: web.Request) -> web.Response:
+    """Narrow the scopes, set the IP allow-list, bring the expiry forward. Each field present in the form is
+    applied; the keys service refuses a scope outside the merchant's grant (a crafted post) and a bad CIDR."""
+    post = await _guard_post(request)
+    if isinstance(post, web.Response):
+        return post
+    form = post.form
+    update = keys_pb2.UpdateCustomerKeySettingsRequest(
+        session_id=post.portal.session_id, access_token_id=post.portal.jti
+    )
+    try:
+        if "scopes" in form or "scope" in form or form.get("scopes_form") == "1":
+            # Checkboxes (name="scope", one per granted scope) or a free list (name="scopes").
+            chosen = [v for v in form.getall("scope", []) if isinstance(v, str)]
+            typed = form.get("scopes")
+            if isinstance(typed, str):
+                chosen += split_list(typed)
+            if not chosen:
+                raise FormError("invalid_scopes", "choose at least one scope", "scopes")
+            if len(chosen) > 64:
+                raise FormError("invalid_scopes", "too many scopes", "scopes")
+            update.set_scopes = True
+            update.scopes.extend(chosen)
+        if "ip_allowlist" in form:
+            raw = form.get("ip_allowlist")
+            if not isinstance(raw, str) or len(raw) > 4096:
+                raise FormError(
+                    "invalid_ip_allowlist", "ip_allowlist: at most 32 CIDR blocks", "ip_allowlist"
+                )
+            update.set_ip_allowlist = True
+            update.ip_allowlist.extend(split_list(raw))
+        expiry = parse_expiry(form.get("expires_at"))
+        if expiry is not None:
+            update.expires_at.FromDatetime(expiry)
+    except FormError as error:
+        return await _form_refusal(request, post, 400, error.code, error.message, error.field)
+    if not (update.set_scopes or update.set_ip_allowlist or update.HasField("expires_at")):
+        return await _form_refusal(request, post, 400, "nothing_to_change", "change at least one setting")
+    try:
+        key = await request.app[CLIENTS].keys.UpdateCustomerKeySettings(update)
+    except grpc.aio.AioRpcError as error:
+        return await _rpc_refusal(request, post, error)
+    if not _wants_html(request):
+        return _json(_key_json(key))
+    return await _portal_page(request, post.portal, notice="Your key's settings were saved.", link=post.link)
+
+
+async def key_roll(request: web.Request) -> web.Response:
+    """A new secret, shown once in this response only; the old one stops now or after the chosen grace."""
+    post = await _guard_post(request)
+    if isinstance(post, web.Response):
+        return post
+    current = post.form.get("current_key")
+    if not isinstance(current, str) or not current.strip():
+        return await _form_refusal(
+            request, post, 400, "missing_current_key", "paste your current key to roll it", "current_key"
+        )
+    try:
+        grace = parse_grace(post.form.get("grace_period"))
+    except FormError as error:
+        return await _form_refusal(request, post, 400, error.code, error.message, error.field)
+    try:
+        rolled = await request.app[CLIENTS].keys.CustomerRollKey(
+            keys_pb2.CustomerRollKeyRequest(
+                session_id=post.portal.session_id,
+                access_token_id=post.portal.jti,
+                current_secret=current[:200],
+                grace_period_seconds=grace,
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        return await _rpc_refusal(request, post, error)
+    if not _wants_html(request):
+        return _json(
+            {**_key_json(rolled.key), "secret": rolled.secret, "previous": _key_json(rolled.previous)}
+        )
+    notice = (
+        "Your key was rolled. The old key stopped working."
+        if grace == 0
+        else (
+            f"Your key was rolled. The old key keeps working until {_time_text(rolled.previous, 'expires_at')}."
+        )
+    )
+    return await _portal_page(request, post.portal, secret=rolled.secret, notice=notice, link=post.link)
+
+
+async def key_revoke(request: web.Request) -> web.Response:
+    post = await _guard_post(request)
+    if isinstance(post, web.Response):
+        return post
+    if post.form.get("confirm") != "yes":
+        return await _form_refusal(
+            request, post, 400, "missing_confirm", "tick the box to confirm the revocation", "confirm"
+        )
+    try:
+        key = await request.app[CLIENTS].keys.CustomerRevokeKey(
+            keys_pb2.CustomerRevokeKeyRequest(
+                session_id=post.portal.session_id, access_token_id=post.portal.jti
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        return await _rpc_refusal(request, post, error)
+    if not _wants_html(request):
+        return _json(_key_json(key))
+    return await _portal_page(request, post.portal, notice="Your key was revoked.", link=post.link)
+
+
+async def support_contact(request: web.Request) -> web.Response:
+    """Mail the merchant the customer's message with the session reference. Rate limited per session and
+    per merchant (counted by the keys service, so every replica shares the limit), size limited."""
+    post = await _guard_post(request)
+    if isinstance(post, web.Response):
+        return post
+    settings = request.app[SUPPORT_MAIL]
+    key = await _customer_key(request, post.portal)
+    support = await _support(request, post.portal, key.mode if key is not None else 0)
+    to = support["email"]
+    if settings is None or not to or not portal_support.is_address(to):
+        return await _form_refusal(
+            request,
+            post,
+            409,
+            "contact_unavailable",
+            "this seller takes no messages here; use the contact shown",
+        )
+    try:
+        text = portal_support.clean_message(post.form.get("message"))
+        reply_to = portal_support.clean_reply_to(post.form.get("reply_to"))
+    except portal_support.SupportFormError as error:
+        return await _form_refusal(request, post, 400, error.code, error.message, error.field)
+    try:
+        await request.app[CLIENTS].keys.RecordSupportMessage(
+            keys_pb2.RecordSupportMessageRequest(
+                session_id=post.portal.session_id,
+                merchant_id=post.portal.merchant_id,
+                chars=len(text),
+                access_token_id=post.portal.jti,
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        return await _rpc_refusal(request, post, error)
+    invoice = await _invoice(request, post.portal)
+    message = portal_support.build_message(
+        settings,
+        to=to,
+        session_reference=post.portal.session_id,
+        invoice_number=invoice.number if invoice is not None and invoice.number else None,
+        text=text,
+        reply_to=reply_to,
+    )
+    try:
+        await portal_support.send(settings, message)
+    except Exception as error:  # aiosmtplib errors, OSError, timeouts: the mail server is the dependency
+        log.warning("portal: support mail not sent", extra={"error": type(error).__name__})
+        return await _form_refusal(
+            request, post, 503, "mail_unavailable", "your message could not be sent; please try again later"
+        )
+    if not _wants_html(request):
+        return _json({"sent": True, "session_reference": post.portal.session_id})
+    return await _portal_page(
+        request, post.portal, notice="Your message was sent to the seller.", link=post.link
+    )
+
+
+async def document_pdf(request: web.Request) -> web.Response:
+    """One of the customer's receipts or credit notes as a PDF; only documents of sessions that carry this
+    customer's subject, for this merchant and mode, are served (another id is 404)."""
     portal = await _current_session(request)
     if portal is None:
         return _refuse(request, 401, "no_portal_session", "your access session has ended")
-    refusal = await _still_valid(request, portal)
-    if refusal is not None:
-        return _refuse(request, *refusal)
-    invoice = await _invoice(request, portal)
-    if invoice is None:
-        return _refuse(request, 404, "invoice_not_ready", "your invoice is not ready yet")
+    link = await _current_link(request, portal)
+    if isinstance(link, tuple):
+        return _refuse(request, *link)
+    wanted = request.match_info["id"]
+    key = await _customer_key(request, portal)
+    documents = await _documents(request, portal, link.access_token.subject, key.mode if key else 0)
+    document = next((d for d in documents if d.id == wanted), None)
+    if document is None or key is None:
+        return _refuse(request, 404, "not_found", "no such receipt")
+    return await _pdf(request, portal, document, key.mode)
+
+
+async def _pdf(
+    request: web.Request, portal: PortalSession, invoice: billing_pb2.Invoice, mode: int = 0
+) -> web.Response:
     try:
         document = await request.app[CLIENTS].billing.RenderInvoice(
             billing_pb2.RenderInvoiceRequest(
-                merchant_id=portal.merchant_id, invoice_id=invoice.id, format=billing_pb2.RENDER_FORMAT_PDF
+                merchant_id=portal.merchant_id,
+                invoice_id=invoice.id,
+                format=billing_pb2.RENDER_FORMAT_PDF,
+                mode=mode,
             )
         )
     except grpc.aio.AioRpcError:
@@ -356,27 +742,37 @@ async def receipt(request: web.Request) -> web.Response:
     return response
 
 
-def background(app: web.Application) -> list[Any]:
-    async def remove_expired_sessions() -> None:
-        while True:
-            await asyncio.sleep(CLEANUP_INTERVAL_S)
-            with contextlib.suppress(Exception):
-                await app[POOL].execute(
-                    "DELETE FROM portal_sessions WHERE expires_at < now() - $1::interval", timedelta(hours=1)
-                )
+async def receipt(request: web.Request) -> web.Response:
+    portal = await _current_session(request)
+    if portal is None:
+        return _refuse(request, 401, "no_portal_session", "your access session has ended")
+    refusal = await _still_valid(request, portal)
+    if refusal is not None:
+        return _refuse(request, *refusal)
+    invoice = await _invoice(request, portal)
+    if invoice is None:
+        return _refuse(request, 404, "invoice_not_ready", "your invoice is not ready yet")
+    return await _pdf(request, portal, invoice)
 
-    return [remove_expired_sessions]
+
+def background(app: web.Application) -> list[Any]:
+    def remove_expired_sessions() -> Awaitable[str]:
+        return app[POOL].execute(
+            "DELETE FROM portal_sessions WHERE expires_at < now() - $1::interval", timedelta(hours=1)
+        )
+
+    return [browser_session.every(CLEANUP_INTERVAL_S, remove_expired_sessions)]
 
 
 def setup(app: web.Application) -> None:
-    # Our own template environment under our own app key, so other areas may set up aiohttp-jinja2 too.
-    aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.FileSystemLoader(str(_TEMPLATE_DIR)),
-        app_key=TEMPLATES,
-        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-        default_helpers=False,
-    )
+    browser_session.setup_templates(app, TEMPLATES)
     app.router.add_get("/access", access)
     app.router.add_post("/access/reveal", reveal)
     app.router.add_get("/access/receipt.pdf", receipt)
+    app.router.add_get("/access/documents/{id}.pdf", document_pdf)
+    app.router.add_post("/access/key/settings", key_settings)
+    app.router.add_post("/access/key/roll", key_roll)
+    app.router.add_post("/access/key/revoke", key_revoke)
+    app.router.add_post("/access/support", support_contact)
+    # From the gateway's configuration (PAYGATE_SMTP_*); a bare app (some tests) has the form switched off.
+    app[SUPPORT_MAIL] = getattr(app.get(CONFIG), "support_mail", None)

@@ -6,9 +6,9 @@ import grpc
 from aiohttp import web
 
 from paygate.session.v1 import session_pb2
+from paygate_runtime.api_objects import public_status
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import raise_for_rpc_error
-from webhook_gateway.entrypoints.session_json import public_status
 
 
 async def session_status(request: web.Request) -> web.Response:

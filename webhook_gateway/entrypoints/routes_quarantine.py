@@ -3,21 +3,21 @@ refunds, disputes), and the merchant's decision on each.
 
 - GET  /v1/quarantine?status=open&limit=20&starting_after=<id>
 - POST /v1/quarantine/{id}/resolve  {"decision": "refunded"|"dismissed"|"accepted", "note": "..."}
+
+Both act in the key's mode only: an entry of the other mode is 404 `not_found`, as another merchant's.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import grpc
 from aiohttp import web
 
 from paygate.session.v1 import session_pb2
+from paygate_runtime.api_objects import quarantine_entry_json
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
-from webhook_gateway.entrypoints.request_body import format_minor, page_limit, read_json_object
-from webhook_gateway.entrypoints.session_json import iso
+from webhook_gateway.entrypoints.request_body import page_limit, read_json_object
 
 _DECISIONS = {
     "refunded": session_pb2.QUARANTINE_DECISION_REFUNDED,
@@ -28,46 +28,16 @@ _STATUSES = {"open", "refunded", "dismissed", "accepted"}
 _MAX_NOTE = 1000
 
 
-def _money(value: Any, present: bool) -> dict[str, Any] | None:
-    if not present or not value.amount_minor:
-        return None
-    minor = int(value.amount_minor)
-    return {
-        "amount": format_minor(minor, value.exponent),
-        "amount_minor": minor,
-        "currency": value.currency,
-    }
-
-
-def entry_json(entry: session_pb2.QuarantineEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "object": "quarantine_entry",
-        "session_id": entry.session_id,
-        "reason": entry.reason,
-        "provider": entry.provider,
-        "provider_event_id": entry.provider_event_id,
-        "provider_reference": entry.provider_reference or None,
-        "amount": _money(entry.amount, entry.HasField("amount")),
-        "expected": _money(entry.expected, entry.HasField("expected")),
-        "surplus": _money(entry.surplus, entry.HasField("surplus")),
-        "status": entry.status,
-        "resolution_note": entry.resolution_note or None,
-        "created_at": iso(entry.created_at),
-        "resolved_at": iso(entry.resolved_at, entry.HasField("resolved_at")),
-    }
-
-
 async def list_quarantine(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     status = request.query.get("status", "")
-    if status and status not in _STATUSES:
+    if "status" in request.query and status not in _STATUSES:  # `?status=` too: say which, or leave it out
         raise ApiError(400, "invalid_status", "status must be open, refunded, dismissed or accepted")
     limit = page_limit(request.query)
     try:
         reply = await request.app[CLIENTS].session.ListQuarantine(
             session_pb2.ListQuarantineRequest(
-                merchant_id=merchant.merchant_id,
+                **merchant.scope,
                 status=status,
                 limit=limit,
                 starting_after=request.query.get("starting_after", ""),
@@ -76,7 +46,11 @@ async def list_quarantine(request: web.Request) -> web.Response:
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
     return web.json_response(
-        {"object": "list", "data": [entry_json(e) for e in reply.entries], "has_more": reply.has_more}
+        {
+            "object": "list",
+            "data": [quarantine_entry_json(e) for e in reply.entries],
+            "has_more": reply.has_more,
+        }
     )
 
 
@@ -94,15 +68,16 @@ async def resolve_quarantine(request: web.Request) -> web.Response:
     try:
         entry = await request.app[CLIENTS].session.ResolveQuarantine(
             session_pb2.ResolveQuarantineRequest(
-                merchant_id=merchant.merchant_id,
+                **merchant.scope,
                 quarantine_id=request.match_info["id"],
                 decision=_DECISIONS[decision],
                 note=note,
+                actor=merchant.api_actor,
             )
         )
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
-    return web.json_response(entry_json(entry))
+    return web.json_response(quarantine_entry_json(entry))
 
 
 def setup(app: web.Application) -> None:

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import grpc
 from aiohttp import web
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2
+from paygate_runtime.api_objects import STATUS_BY_NAME, session_detail, session_summary
+from webhook_gateway.adapters.billing_readiness import require_live_billing_profile
 from webhook_gateway.adapters.idempotency_store import IdempotencyStore
 from webhook_gateway.entrypoints.app_keys import CLIENTS, POOL
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
-from webhook_gateway.entrypoints.request_body import page_limit, parse_json_object
+from webhook_gateway.entrypoints.request_body import (
+    body_fingerprint,
+    page_limit,
+    parse_expires_in,
+    parse_instant,
+    parse_json_object,
+)
 from webhook_gateway.entrypoints.routes_checkout import checkout_error_body, provider_checkouts
-from webhook_gateway.entrypoints.session_json import STATUS_BY_NAME, session_detail, session_summary
 
 _PROVIDERS = {"stripe", "onecom", "web3"}
 _MAX_METADATA_KEYS = 50
@@ -37,11 +43,17 @@ def build_create_request(
         raise _field_error("amount", "missing_amount", "is required")
     if isinstance(amount, bool) or not isinstance(amount, str | int | Decimal):
         raise _field_error("amount", "invalid_amount", "must be a decimal string or a JSON number")
+    # Left out, the merchant's default currency applies; sent empty (or null), it is a client bug that must
+    # not be quietly priced in the default currency.
     currency = body.get("currency", "")
-    if not isinstance(currency, str):
-        raise _field_error("currency", "invalid_currency", "must be a string")
-    provider = body.get("provider", "onecom")
-    if provider not in _PROVIDERS:
+    if not isinstance(currency, str) or ("currency" in body and not currency.strip()):
+        raise _field_error(
+            "currency", "invalid_currency", "must be a currency code (leave it out for the default)"
+        )
+    # Left out, the session is a card session (empty on the wire, "card" once stored) that either card rail
+    # may pay; the first payment event binds it to that rail (contract §6a).
+    provider = body.get("provider", "")
+    if "provider" in body and (not isinstance(provider, str) or provider not in _PROVIDERS):
         raise _field_error("provider", "invalid_provider", "must be stripe, onecom or web3")
     mode = body.get("mode")
     if mode is not None and mode not in ("test", "live"):
@@ -59,12 +71,14 @@ def build_create_request(
             raise _field_error(
                 "metadata", "invalid_metadata", "keys up to 40 chars, values strings up to 500 chars"
             )
-    expires_in = body.get("expires_in", 0)
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in < 0:
-        raise _field_error("expires_in", "invalid_expires_in", "must be a whole number of seconds")
+    expires_in = parse_expires_in(body.get("expires_in"))
     description = body.get("description", "")
     if not isinstance(description, str) or len(description) > 200:
         raise _field_error("description", "invalid_description", "must be a string of at most 200 chars")
+    # Contract §12: the scopes of the session's customer key; the session service checks each one.
+    scopes = body.get("scopes", ["*"])
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise _field_error("scopes", "invalid_scopes", 'must be a list of scope strings, like ["read"]')
     return session_pb2.CreateSessionRequest(
         merchant_id=merchant.merchant_id,
         mode=merchant.mode,
@@ -75,19 +89,52 @@ def build_create_request(
         metadata=metadata,
         expires_in_seconds=expires_in,
         description=description,
+        scopes=scopes,
+        customer=parse_customer(body.get("customer")),
+    )
+
+
+_CUSTOMER_FIELDS = ("name", "country", "address", "vat_id")
+
+
+def parse_customer(raw: object) -> session_pb2.SessionCustomer | None:
+    """Contract §9: `customer: {"name", "country", "address", "vat_id"}`, all optional; `address` is one
+    string (lines split on newlines) or a list of lines. Only the shape is checked here; the session service
+    checks the values (country code, lengths) and names the field on a 400."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - set(_CUSTOMER_FIELDS):
+        raise _field_error(
+            "customer", "invalid_customer", 'must be an object of "name", "country", "address", "vat_id"'
+        )
+    for name in ("name", "country", "vat_id"):
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise _field_error(f"customer.{name}", f"invalid_customer_{name}", "must be a string")
+    address = raw.get("address") or []
+    if isinstance(address, str):
+        address = address.splitlines()
+    if not isinstance(address, list) or not all(isinstance(line, str) for line in address):
+        raise _field_error(
+            "customer.address", "invalid_customer_address", "must be a string or a list of strings"
+        )
+    return session_pb2.SessionCustomer(
+        name=raw.get("name") or "",
+        country=raw.get("country") or "",
+        address_lines=address,
+        vat_id=raw.get("vat_id") or "",
     )
 
 
 def fingerprint(raw: bytes) -> str:
-    try:
-        canonical = json.dumps(json.loads(raw, parse_float=Decimal), sort_keys=True, default=str).encode()
-    except ValueError:
-        canonical = raw
-    return hashlib.sha256(canonical).hexdigest()
+    return body_fingerprint(raw)
 
 
 async def create_session(request: web.Request) -> web.StreamResponse:
     merchant = await authenticate(request)
+    if merchant.mode_name == "live":
+        # Before the Idempotency-Key is claimed: the refusal is not stored, so the same key works once the
+        # merchant completes the profile (contract §9).
+        await require_live_billing_profile(request.app, merchant.merchant_id)
     raw = await request.read()
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= 255):
@@ -96,14 +143,14 @@ async def create_session(request: web.Request) -> web.StreamResponse:
         return await _create(request, merchant, raw, None)
     store = IdempotencyStore(request.app[POOL])
     print_ = fingerprint(raw)
-    previous = await store.claim(merchant.merchant_id, key, print_)
+    previous = await store.claim(merchant.merchant_id, merchant.mode_name, key, print_)
     if previous is not None:
         if previous.fingerprint != print_:
             raise ApiError(
                 409, "idempotency_conflict", "this Idempotency-Key was used with another request body"
             )
         if previous.status_code is None:
-            previous = await store.wait_for_response(merchant.merchant_id, key)
+            previous = await store.wait_for_response(merchant.merchant_id, merchant.mode_name, key)
         if previous is None or previous.status_code is None:
             raise ApiError(
                 409, "idempotency_in_progress", "a request with this Idempotency-Key is still running"
@@ -118,14 +165,16 @@ async def create_session(request: web.Request) -> web.StreamResponse:
         response = await _create(request, merchant, raw, key)
     except ApiError as error:
         if error.status_code >= 500:
-            await store.release(merchant.merchant_id, key)
+            await store.release(merchant.merchant_id, merchant.mode_name, key)
         else:
-            await store.complete(merchant.merchant_id, key, error.status_code, error.text.encode())
+            await store.complete(
+                merchant.merchant_id, merchant.mode_name, key, error.status_code, error.text.encode()
+            )
         raise
     except BaseException:
-        await store.release(merchant.merchant_id, key)
+        await store.release(merchant.merchant_id, merchant.mode_name, key)
         raise
-    await store.complete(merchant.merchant_id, key, response.status, response.body)
+    await store.complete(merchant.merchant_id, merchant.mode_name, key, response.status, response.body)
     return response
 
 
@@ -162,17 +211,69 @@ async def access_url_for(request: web.Request, session: session_pb2.Session) -> 
     return link.url
 
 
-async def get_session(request: web.Request) -> web.Response:
-    merchant = await authenticate(request)
+async def load_session(
+    request: web.Request, merchant: AuthenticatedMerchant, session_id: str
+) -> session_pb2.Session:
+    """The caller's session, found only in its merchant and its key's mode: another merchant's session and
+    one of the other mode are both 404 `not_found`. Every merchant route that names a session loads it here
+    (or passes `**merchant.scope` itself)."""
     try:
-        session = await request.app[CLIENTS].session.GetSession(
-            session_pb2.GetSessionRequest(
-                session_id=request.match_info["id"], merchant_id=merchant.merchant_id
-            )
+        return await request.app[CLIENTS].session.GetSession(
+            session_pb2.GetSessionRequest(session_id=session_id, **merchant.scope)
         )
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
+
+
+async def get_session(request: web.Request) -> web.Response:
+    merchant = await authenticate(request)
+    session = await load_session(request, merchant, request.match_info["id"])
     return web.json_response(session_detail(session, await access_url_for(request, session)))
+
+
+LIST_PROVIDERS = ("stripe", "onecom", "web3", "card")
+_MAX_EMAIL = 254
+
+
+def session_list_filters(query: Mapping[str, str]) -> dict[str, Any]:
+    """The optional filters of `GET /v1/sessions` as ListSessionsRequest fields, checked for shape (400 with
+    the parameter's code); the session service applies them in SQL within the key's merchant and mode."""
+    fields: dict[str, Any] = {}
+    provider = query.get("provider")
+    if provider is not None:
+        if provider not in LIST_PROVIDERS:
+            raise ApiError(400, "invalid_provider", "provider must be stripe, onecom, web3 or card")
+        fields["provider"] = provider
+    email = query.get("customer_email")
+    if email is not None:
+        if len(email) > _MAX_EMAIL or "@" not in email or any(ord(c) < 32 or ord(c) == 127 for c in email):
+            raise ApiError(400, "invalid_customer_email", "customer_email must be an email address")
+        fields["customer_email"] = email
+    moments = {
+        n: parse_instant(query[n], n) for n in ("created_from", "created_to") if query.get(n) is not None
+    }
+    if len(moments) == 2 and moments["created_to"] <= moments["created_from"]:
+        raise ApiError(400, "invalid_created_to", "created_to must be after created_from")
+    for name, moment in moments.items():
+        fields[name] = Timestamp()
+        fields[name].FromDatetime(moment)
+    bounds: dict[str, int] = {}
+    for name in ("amount_min_minor", "amount_max_minor"):
+        raw = query.get(name)
+        if raw is None:
+            continue
+        if not (raw.isascii() and raw.isdecimal()) or len(raw) > 78:
+            raise ApiError(400, f"invalid_{name}", f"{name} must be a whole number of minor units, e.g. 1050")
+        bounds[name] = int(raw)
+        fields[name] = str(bounds[name])
+    if len(bounds) == 2 and bounds["amount_max_minor"] < bounds["amount_min_minor"]:
+        raise ApiError(400, "invalid_amount_max_minor", "amount_max_minor must not be below amount_min_minor")
+    currency = query.get("currency")
+    if currency is not None:
+        if not (currency.isascii() and currency.isalnum()) or not 0 < len(currency) <= 11:
+            raise ApiError(400, "invalid_currency", "currency must be a currency code or token symbol")
+        fields["currency"] = currency.upper()
+    return fields
 
 
 async def list_sessions(request: web.Request) -> web.Response:
@@ -182,14 +283,15 @@ async def list_sessions(request: web.Request) -> web.Response:
     if status_name is not None and status_name not in STATUS_BY_NAME:
         raise ApiError(400, "invalid_status", "status must be created, pending, paid, failed or expired")
     limit = page_limit(query)
+    filters = session_list_filters(query)
     try:
         reply = await request.app[CLIENTS].session.ListSessions(
             session_pb2.ListSessionsRequest(
-                merchant_id=merchant.merchant_id,
+                **merchant.scope,
                 status=STATUS_BY_NAME.get(status_name or "", 0),
                 limit=limit,
                 starting_after=query.get("starting_after", ""),
-                mode=merchant.mode if merchant.mode else common_pb2.MODE_UNSPECIFIED,
+                **filters,
             )
         )
     except grpc.aio.AioRpcError as error:
@@ -203,7 +305,7 @@ async def expire_session(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     # Stripe's page is expired first, so that it can no longer take money for a session we closed.
     session = await provider_checkouts(request.app).expire(
-        request.app[CLIENTS].session, request.match_info["id"], merchant.merchant_id
+        request.app[CLIENTS].session, request.match_info["id"], merchant.merchant_id, merchant.mode
     )
     return web.json_response(session_detail(session, None))
 

@@ -1,5 +1,5 @@
-"""On-chain payments at the edge: `POST /webhooks/web3` (contract §4), the chain watcher, and the merchant's
-view of a session's deposits.
+"""On-chain payments at the edge: `POST /webhooks/web3` (contract §4), the chain watchers (one per mode with
+a chain, contract §6a), the merchant's view of a session's deposits and `GET /v1/chain/status`.
 
 The webhook is handled like every other provider's (routes_webhooks.accept): verified with Standard
 Webhooks, committed to the inbox, answered 200, then applied in the background. Only the apply differs: the
@@ -9,6 +9,7 @@ believing the body. It must be set up after routes_webhooks, which creates that 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -20,9 +21,16 @@ import grpc
 from aiohttp import web
 
 from paygate.session.v1 import session_pb2
-from webhook_gateway.chain.deposits_repository import DepositsRepository
+from webhook_gateway.chain.deposits_repository import AddressesRepository, DepositRow, DepositsRepository
+from webhook_gateway.chain.verification import ChainUnavailable
 from webhook_gateway.chain.watcher import ChainWatcher, WatcherSettings
-from webhook_gateway.chain.web3_service import ChainSettings, Web3Service, connect_web3
+from webhook_gateway.chain.web3_service import (
+    ChainSettings,
+    Web3Router,
+    Web3Service,
+    chain_guard,
+    connect_web3,
+)
 from webhook_gateway.entrypoints import routes_webhooks
 from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, POOL
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
@@ -35,6 +43,8 @@ log = logging.getLogger(__name__)
 
 PROVIDER = "web3"
 WEB3: web.AppKey[Web3Service] = web.AppKey("web3_service")
+# Per mode with a chain (contract §6a): "test", "live".
+WEB3_SERVICES: web.AppKey[dict[str, Web3Service]] = web.AppKey("web3_services")
 # Python's default. Importing web3 pulls in py_ecc, which raises the interpreter's recursion limit to 100 000
 # for its own maths (unused here). A server that parses untrusted JSON needs the default back: with it a deeply
 # nested body ends in a clean RecursionError (400 invalid_json), not in a C stack overflow that kills the process.
@@ -69,7 +79,11 @@ def normalized_hint(hint: Web3Hint, event_type: str) -> NormalizedEvent:
 
 async def web3_webhook(request: web.Request) -> web.Response:
     raw = await routes_webhooks.read_body(request, PROVIDER)
-    secrets = request.app[CONFIG].web3_webhook_secrets
+    # Per mode: the secret that verifies a hint says whether it is a test or a live event (contract §6a).
+    secrets = {
+        "test": request.app[CONFIG].web3_webhook_secrets,
+        "live": request.app[CONFIG].web3_webhook_secrets_live,
+    }
     try:
         envelope = verify_standard(raw, request.headers, secrets, int(time.time()))
     except WebhookRejected as rejected:
@@ -82,7 +96,9 @@ async def web3_webhook(request: web.Request) -> web.Response:
 
 
 async def session_deposits(request: web.Request) -> web.Response:
-    """`GET /v1/sessions/{id}/deposits`: the ledger rows of one of the merchant's web3 sessions."""
+    """`GET /v1/sessions/{id}/deposits`: every transfer recorded for one of the caller's web3 sessions (its
+    merchant AND its key's mode), with its stage: `seen` (on chain, fewer confirmations than the session
+    needs), `confirmed`, or `reorged_out` (its block left the canonical chain; it counts for nothing)."""
     merchant = await authenticate(request)
     session_id = request.match_info["id"]
     try:
@@ -90,57 +106,153 @@ async def session_deposits(request: web.Request) -> web.Response:
     except ValueError:
         raise ApiError(404, "not_found", "no such session") from None
     try:
-        await request.app[CLIENTS].session.GetSession(
-            session_pb2.GetSessionRequest(session_id=session_id, merchant_id=merchant.merchant_id)
+        session = await request.app[CLIENTS].session.GetSession(
+            session_pb2.GetSessionRequest(session_id=session_id, **merchant.scope)
         )
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
     rows = await DepositsRepository(request.app[POOL]).for_session(session_id)
+    needed = max(1, session.payment.min_confirmations) if session.HasField("payment") else 1
+    head: int | None = None
+    if rows:
+        status = await AddressesRepository(request.app[POOL]).watcher_status(rows[0].chain_id)
+        head = status.head if status is not None else None
+        service = request.app[WEB3_SERVICES].get(merchant.mode_name)
+        if (head is None or not request.app[CONFIG].chain_watcher_enabled) and service and service.w3:
+            # No watcher keeps the head: ask the node (a failure leaves the stages to the recorded block).
+            with contextlib.suppress(ChainUnavailable), chain_guard():
+                head = await service.w3.eth.block_number
     return web.json_response(
         {
             "session_id": session_id,
-            "deposits": [
+            "chain_head": head,
+            "min_confirmations": needed,
+            "deposits": [deposit_json(row, head, needed) for row in rows],
+        }
+    )
+
+
+def deposit_stage(row: DepositRow, head: int | None, needed: int) -> tuple[str, int]:
+    """(stage, confirmations) of one recorded transfer, against the watcher's last head."""
+    if not row.canonical:
+        return "reorged_out", 0
+    confirmations = max(0, (head if head is not None else row.block_number) - row.block_number + 1)
+    return ("confirmed" if confirmations >= needed else "seen"), confirmations
+
+
+def deposit_json(row: DepositRow, head: int | None, needed: int) -> dict[str, Any]:
+    stage, confirmations = deposit_stage(row, head, needed)
+    return {
+        "chain_id": row.chain_id,
+        "tx_hash": row.tx_hash,
+        "log_index": row.log_index,
+        # top-level: the tx's own value; internal: a contract call's value (node traces); token: an ERC-20
+        # Transfer log.
+        "kind": "token" if row.log_index >= 0 else ("native" if row.log_index == -1 else "native_internal"),
+        "token": row.token,
+        "from": row.from_address,
+        "to": row.deposit_address,
+        # An exact JSON integer (token amounts exceed 2^53: read it as a big integer).
+        "amount_minor": row.amount_minor,
+        "block_number": row.block_number,
+        "block_hash": row.block_hash,
+        "block_timestamp": row.block_timestamp,
+        "stage": stage,
+        "confirmations": confirmations,
+        "canonical": row.canonical,
+        "source": row.source,
+        "counted_in_payment": row.claimed,
+        # "late" or "extra": sent on its own and quarantined by the session service.
+        "reported_as": row.reported_as,
+    }
+
+
+async def chain_status(request: web.Request) -> web.Response:
+    """`GET /v1/chain/status`: the chain of the caller's mode as the watcher sees it, and the caller's own
+    deposit addresses whose reads are failing (never another merchant's)."""
+    merchant = await authenticate(request)
+    mode = merchant.mode_name
+    service = request.app[WEB3_SERVICES].get(mode)
+    if service is None or service.settings is None or service.w3 is None:
+        return web.json_response({"mode": mode, "configured": False, "chain_id": None})
+    chain_id = service.settings.chain_id
+    addresses = AddressesRepository(request.app[POOL])
+    status = await addresses.watcher_status(chain_id)
+    node_head: int | None = None
+    node_error: str | None = None
+    try:
+        with chain_guard():
+            node_head = await service.w3.eth.block_number
+    except ChainUnavailable as exc:
+        node_error = str(exc)[:200]
+    failing = await addresses.failing(chain_id, merchant.merchant_id)
+    scanned = status.last_block if status is not None else None
+    head = node_head if node_head is not None else (status.head if status is not None else None)
+    return web.json_response(
+        {
+            "mode": mode,
+            "configured": True,
+            "chain_id": chain_id,
+            "node_reachable": node_error is None,
+            "node_error": node_error,
+            "head": head,
+            "scanned_block": scanned,
+            "confirmed_height": status.confirmed_height if status is not None else None,
+            "lag_blocks": max(0, head - scanned) if head is not None and scanned is not None else None,
+            "last_pass_at": status.updated_at.isoformat() if status is not None else None,
+            "internal_transfers": status.internal_transfers if status is not None else None,
+            "watcher_enabled": request.app[CONFIG].chain_watcher_enabled,
+            "failing_addresses": [
                 {
-                    "chain_id": row.chain_id,
-                    "tx_hash": row.tx_hash,
-                    "log_index": row.log_index,
-                    "token": row.token,
-                    "from": row.from_address,
-                    "to": row.deposit_address,
-                    "amount_minor": row.amount_minor,
-                    "block_number": row.block_number,
-                    "block_hash": row.block_hash,
-                    "block_timestamp": row.block_timestamp,
-                    "canonical": row.canonical,
-                    "source": row.source,
-                    "counted_in_payment": row.claimed,
-                    "reported_as": row.reported_as,
+                    "session_id": a.session_id,
+                    "deposit_address": a.deposit_address,
+                    "failures": a.failures,
+                    "last_error": a.last_error,
+                    "last_error_at": a.last_error_at.isoformat() if a.last_error_at else None,
+                    "next_attempt_at": a.next_attempt_at.isoformat() if a.next_attempt_at else None,
                 }
-                for row in rows
+                for a in failing
             ],
         }
     )
 
 
-def build_service(app: web.Application) -> Web3Service:
+def build_services(app: web.Application) -> dict[str, Web3Service]:
+    """One Web3Service per mode with a chain (contract §6a)."""
     config = app[CONFIG]
-    settings: ChainSettings | None = None
-    w3 = None
-    if config.chain_rpc_url and config.chain_id:
+    chain = config.chain
+    services: dict[str, Web3Service] = {}
+    for mode, node in chain.nodes.chains.items():
         settings = ChainSettings(
-            chain_id=config.chain_id,
-            rpc_url=config.chain_rpc_url,
+            chain_id=node.chain_id,
+            rpc_url=node.rpc_url,
             rpc_timeout_s=config.chain_rpc_timeout_s,
             tx_wait_s=config.chain_tx_wait_s,
             reorg_depth=config.chain_reorg_depth,
             apply_deadline_s=max(config.webhook_apply_deadline_s, 5.0),
+            mode=mode,
+            internal_transfers=chain.internal_transfers,
+            creation_skew_s=chain.creation_skew_s,
+            error_backoff_base_s=chain.error_backoff_base_s,
+            error_backoff_cap_s=chain.error_backoff_cap_s,
         )
-        w3 = connect_web3(config.chain_rpc_url, config.chain_rpc_timeout_s)
-    return Web3Service(w3, app[CLIENTS].session, DepositsRepository(app[POOL]), settings)
+        w3 = connect_web3(node.rpc_url, config.chain_rpc_timeout_s)
+        services[mode] = Web3Service(w3, app[CLIENTS].session, DepositsRepository(app[POOL]), settings)
+    return services
+
+
+def build_service(app: web.Application) -> Web3Service:
+    """The test chain's service (or an unconfigured one): what code that knows one chain talks to."""
+    services = build_services(app)
+    app[WEB3_SERVICES] = services
+    return services.get("test") or Web3Service(
+        None, app[CLIENTS].session, DepositsRepository(app[POOL]), None
+    )
 
 
 async def _close_web3(app: web.Application) -> None:
-    await app[WEB3].close()
+    for service in {id(s): s for s in (app[WEB3], *app[WEB3_SERVICES].values())}.values():
+        await service.close()
 
 
 def setup(app: web.Application) -> None:
@@ -149,35 +261,37 @@ def setup(app: web.Application) -> None:
     restore_recursion_limit()
     service = build_service(app)
     app[WEB3] = service
-    app[routes_webhooks.PROCESSOR].register(PROVIDER, service.handle_inbox_event)
+    router = Web3Router(app[WEB3_SERVICES], service)
+    app[routes_webhooks.PROCESSOR].register(PROVIDER, router.handle_inbox_event)
     app.on_cleanup.append(_close_web3)
     app.router.add_post("/webhooks/web3", routes_webhooks.counted(app, web3_webhook))
     app.router.add_get("/v1/sessions/{id}/deposits", session_deposits)
+    app.router.add_get("/v1/chain/status", chain_status)
 
 
 def background(app: web.Application) -> list[Callable[[], Awaitable[None]]]:
     config = app[CONFIG]
-    service = app[WEB3]
-    if not service.configured or not config.chain_watcher_enabled:
+    if not config.chain_watcher_enabled:
         return []
-    assert config.chain_id is not None
-    watcher = ChainWatcher(
-        service,
-        service.repo,
-        app[POOL],
-        config.chain_id,
-        WatcherSettings(
-            poll_interval_s=config.chain_poll_interval_s,
-            rescan_blocks=config.chain_rescan_blocks,
-            max_blocks_per_pass=config.chain_max_blocks_per_pass,
-            late_window_s=config.chain_late_window_s,
-            start_block=config.chain_start_block,
-            # A standby replica asks for the lock this often; a few polls' worth keeps a takeover quick.
-            lock_retry_s=min(5.0, max(0.5, config.chain_poll_interval_s * 10)),
-        ),
-    )
-
-    async def watch() -> None:
-        await watcher.run()
-
-    return [watch]
+    workers: list[Callable[[], Awaitable[None]]] = []
+    for service in app[WEB3_SERVICES].values():
+        if not service.configured:
+            continue
+        assert service.settings is not None
+        watcher = ChainWatcher(
+            service,
+            service.repo,
+            app[POOL],
+            service.settings.chain_id,
+            WatcherSettings(
+                poll_interval_s=config.chain_poll_interval_s,
+                rescan_blocks=config.chain_rescan_blocks,
+                max_blocks_per_pass=config.chain_max_blocks_per_pass,
+                late_window_s=config.chain_late_window_s,
+                start_block=config.chain_start_block,
+                # A standby replica asks for the lock this often; a few polls' worth keeps a takeover quick.
+                lock_retry_s=min(5.0, max(0.5, config.chain_poll_interval_s * 10)),
+            ),
+        )
+        workers.append(watcher.run)
+    return workers

@@ -125,7 +125,10 @@ async def stripe_webhook(request: web.Request) -> web.Response:
 
 async def onecom_webhook(request: web.Request) -> web.Response:
     raw = await read_body(request, "onecom")
-    secrets: Sequence[str] = request.app[CONFIG].onecom_webhook_secrets
+    secrets = {
+        "test": request.app[CONFIG].onecom_webhook_secrets,
+        "live": request.app[CONFIG].onecom_webhook_secrets_live,
+    }
     envelope = _verified(
         request, "onecom", lambda: verify_standard(raw, request.headers, secrets, int(time.time()))
     )

@@ -36,6 +36,35 @@ class VerifiedEnvelope:
     raw: bytes = field(repr=False)
     # The signed timestamp (unix seconds) of this delivery attempt; None when built by hand.
     signed_at: int | None = None
+    # "test" or "live": the mode whose webhook secret verified it (Standard Webhooks providers, which carry
+    # no mode in their bodies); None when the body says it itself (Stripe's livemode) or it is unknown.
+    mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundInfo:
+    """One refund a provider event reports (contract §8); the amount in ISO minor units of the event's
+    currency (its `exponent`)."""
+
+    refund_id: str
+    amount_minor: int
+    status: str  # pending, succeeded, failed or canceled
+    # paygate's own refund id, when the provider echoes it back (refund metadata).
+    paygate_refund_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyBack:
+    """What a refund or dispute event says beyond its kind (contract §8)."""
+
+    refunds: tuple[RefundInfo, ...] = ()
+    # The provider's running total refunded for the payment (Stripe's amount_refunded), when reported.
+    refunded_total_minor: int | None = None
+    dispute_id: str | None = None
+    dispute_action: str | None = None  # created, closed, funds_withdrawn, funds_reinstated
+    dispute_status: str | None = None  # the provider's own status (won, lost, ...)
+    # The charge the event names (refunds and disputes may name only the charge).
+    charge_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +89,8 @@ class NormalizedEvent:
     occurred_at: datetime | None
     ignore_reason: IgnoreReason | None
     exponent: int | None = None
+    # Set for `refunded` and `disputed` events (contract §8).
+    money_back: MoneyBack | None = None
 
     def __post_init__(self) -> None:
         if self.kind is not None and self.kind not in EVENT_KINDS:

@@ -37,8 +37,26 @@ def parse_json_object(text: str) -> dict[str, Any]:
     return value
 
 
+def storable_text(value: str) -> bool:
+    """False for text PostgreSQL cannot store (NUL) or UTF-8 cannot encode (an unpaired surrogate, which
+    JSON can spell as \\ud800). A verified body may carry either; stored as is, it would fail the inbox's
+    insert, and with it every event committed in the same group."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def checked_event_id(value: object, where: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_EVENT_ID_LENGTH:
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_EVENT_ID_LENGTH
+        or not storable_text(value)
+    ):
         raise WebhookRejected(
             "missing_event_id",
             f"{where} must be a non-empty string of at most {MAX_EVENT_ID_LENGTH} characters",
@@ -48,7 +66,7 @@ def checked_event_id(value: object, where: str) -> str:
 
 def event_type_of(payload: dict[str, Any]) -> str:
     value = payload.get("type")
-    return value if isinstance(value, str) else ""
+    return value if isinstance(value, str) and storable_text(value) else ""
 
 
 def canonical_session_id(value: object) -> str | None:
@@ -82,8 +100,8 @@ def required_dict(value: object, what: str) -> dict[str, Any]:
 def optional_str(value: object, what: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise MalformedPayload(f"{what} must be a string")
+    if not isinstance(value, str) or not storable_text(value):
+        raise MalformedPayload(f"{what} must be a string (without NUL characters)")
     return value or None
 
 

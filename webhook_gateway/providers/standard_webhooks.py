@@ -21,8 +21,16 @@ from typing import Any, Final
 
 import standardwebhooks
 
+from paygate_runtime.money.currencies import reported_exponent
 from webhook_gateway.providers.errors import WebhookRejected
-from webhook_gateway.providers.normalized import EventKind, IgnoreReason, NormalizedEvent, VerifiedEnvelope
+from webhook_gateway.providers.normalized import (
+    EventKind,
+    IgnoreReason,
+    MoneyBack,
+    NormalizedEvent,
+    RefundInfo,
+    VerifiedEnvelope,
+)
 from webhook_gateway.providers.payload import (
     MalformedPayload,
     canonical_session_id,
@@ -34,7 +42,6 @@ from webhook_gateway.providers.payload import (
     parse_json_object,
     required_dict,
 )
-from webhook_gateway.providers.stripe_currencies import iso_exponent as iso_4217_exponent
 
 DEFAULT_TOLERANCE_SECONDS: Final[int] = 300
 ONECOM_PROVIDER: Final[str] = "onecom"
@@ -42,6 +49,8 @@ ONECOM_EVENT_KINDS: Final[dict[str, EventKind]] = {
     "payment.succeeded": "succeeded",
     "payment.pending": "pending",
     "payment.failed": "failed",
+    # Contract §8: a refund at One.com, by refund_id (the same refund twice is one).
+    "payment.refunded": "refunded",
 }
 WEB3_HINT_TYPE: Final[str] = "transaction.detected"
 
@@ -78,21 +87,38 @@ def _passed_signatures(header: str) -> list[bytes]:
     return signatures
 
 
+MODES: Final[tuple[str, str]] = ("test", "live")
+
+
+def secrets_by_mode(secrets: Sequence[str] | Mapping[str, Sequence[str]]) -> dict[str, Sequence[str]]:
+    """Per-mode secret lists; a plain list is the test mode's (the unsuffixed variables mean test)."""
+    if isinstance(secrets, Mapping):
+        unknown = set(secrets) - set(MODES)
+        if unknown:
+            raise ValueError(f"unknown webhook secret modes {sorted(unknown)}")
+        return {mode: list(secrets.get(mode) or ()) for mode in MODES}
+    return {"test": list(secrets), "live": []}
+
+
 def verify_standard(
     raw: bytes,
     headers: Mapping[str, str],
-    secrets: Sequence[str],
+    secrets: Sequence[str] | Mapping[str, Sequence[str]],
     now: int,
     tolerance: int = DEFAULT_TOLERANCE_SECONDS,
 ) -> VerifiedEnvelope:
     """Verify a Standard Webhooks delivery against any of `secrets` and parse it.
 
+    `secrets` is one list per mode ({"test": [...], "live": [...]}), or a plain list meaning test. The
+    envelope's `mode` is the mode of the secret that verified it: One.com and web3 bodies carry no mode, so
+    which secret signed an event is the only trustworthy word on whether it is real money (contract §6a).
     The event id is the `webhook-id` header. Header names are matched case-insensitively.
     Raises WebhookRejected; ValueError if no usable secret is configured.
     """
-    if not secrets:
+    by_mode = secrets_by_mode(secrets)
+    if not any(by_mode.values()):
         raise ValueError("no Standard Webhooks secret configured")
-    webhooks = [_webhook(secret) for secret in secrets]
+    webhooks = [(mode, _webhook(secret)) for mode in MODES for secret in by_mode[mode]]
     lowered = {name.lower(): value for name, value in headers.items()}
     msg_id = lowered.get("webhook-id", "").strip()
     msg_timestamp = lowered.get("webhook-timestamp", "").strip()
@@ -120,9 +146,11 @@ def verify_standard(
     if not passed:
         raise WebhookRejected("invalid_signature", "webhook-signature has no v1 signature")
     signed_at = datetime.fromtimestamp(timestamp, UTC)
-    for webhook in webhooks:
+    verified_mode: str | None = None
+    for mode, webhook in webhooks:
         expected = base64.b64decode(webhook.sign(msg_id, signed_at, text).partition(",")[2])
         if any(hmac.compare_digest(expected, signature) for signature in passed):
+            verified_mode = mode
             break
     else:
         raise WebhookRejected("invalid_signature", "no webhook-signature v1 value matches the body")
@@ -130,12 +158,17 @@ def verify_standard(
     payload = parse_json_object(text)
     event_id = checked_event_id(msg_id, "webhook-id")
     return VerifiedEnvelope(
-        event_id=event_id, event_type=event_type_of(payload), payload=payload, raw=raw, signed_at=timestamp
+        event_id=event_id,
+        event_type=event_type_of(payload),
+        payload=payload,
+        raw=raw,
+        signed_at=timestamp,
+        mode=verified_mode,
     )
 
 
 def normalize_onecom(
-    envelope: VerifiedEnvelope, *, iso_exponent: Callable[[str], int] = iso_4217_exponent
+    envelope: VerifiedEnvelope, *, iso_exponent: Callable[[str], int] = reported_exponent
 ) -> NormalizedEvent:
     """Say what a verified One.com event means; never raises for a verified envelope.
 
@@ -146,7 +179,8 @@ def normalize_onecom(
         "provider": ONECOM_PROVIDER,
         "event_id": envelope.event_id,
         "event_type": envelope.event_type,
-        "livemode": None,
+        # The body carries no mode: the secret that verified the event decided it.
+        "livemode": None if envelope.mode is None else envelope.mode == "live",
         "occurred_at": None,
         "session_id": None,
         "provider_reference": None,
@@ -162,9 +196,15 @@ def normalize_onecom(
         reference = optional_str(data.get("transaction_id"), "data.transaction_id")
         currency = currency_code(data.get("currency"), "data.currency")
         amount = non_negative_int(data.get("amount_minor"), "data.amount_minor", allow_digit_string=True)
-        if kind == "succeeded" and (amount is None or currency is None):
-            raise MalformedPayload("payment.succeeded needs data.amount_minor and data.currency")
+        if kind in ("succeeded", "refunded") and (amount is None or currency is None):
+            raise MalformedPayload(f"{envelope.event_type} needs data.amount_minor and data.currency")
         exponent = iso_exponent(currency) if currency is not None else None
+        money_back = None
+        if kind == "refunded":
+            refund_id = optional_str(data.get("refund_id"), "data.refund_id")
+            if not refund_id or amount is None or amount <= 0:
+                raise MalformedPayload("payment.refunded needs data.refund_id and a positive amount_minor")
+            money_back = MoneyBack(refunds=(RefundInfo(refund_id, amount, "succeeded"),))
     except (MalformedPayload, ValueError, LookupError):
         return NormalizedEvent(kind=None, ignore_reason="malformed_payload", **common)
 
@@ -172,13 +212,14 @@ def normalize_onecom(
     common.update(
         session_id=session_id,
         provider_reference=reference,
-        amount_minor=amount if kind == "succeeded" else None,
+        amount_minor=amount if kind in ("succeeded", "refunded") else None,
         currency=currency,
         exponent=exponent,
     )
-    if session_id is None:
+    # A refund names the payment it returns; the session service finds the session that payment paid.
+    if session_id is None and not (kind == "refunded" and reference):
         return NormalizedEvent(kind=None, ignore_reason="no_session_reference", **common)
-    return NormalizedEvent(kind=kind, ignore_reason=None, **common)
+    return NormalizedEvent(kind=kind, ignore_reason=None, money_back=money_back, **common)
 
 
 @dataclass(frozen=True, slots=True)

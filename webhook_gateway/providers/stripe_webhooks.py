@@ -7,8 +7,16 @@ from typing import Any, Final
 
 import stripe
 
+from paygate_runtime.money.stripe_minor_units import stripe_currency_exponent, stripe_to_iso_minor
 from webhook_gateway.providers.errors import WebhookRejected
-from webhook_gateway.providers.normalized import EventKind, IgnoreReason, NormalizedEvent, VerifiedEnvelope
+from webhook_gateway.providers.normalized import (
+    EventKind,
+    IgnoreReason,
+    MoneyBack,
+    NormalizedEvent,
+    RefundInfo,
+    VerifiedEnvelope,
+)
 from webhook_gateway.providers.payload import (
     MalformedPayload,
     as_dict,
@@ -23,8 +31,6 @@ from webhook_gateway.providers.payload import (
     required_dict,
     unix_time,
 )
-from webhook_gateway.providers.stripe_currencies import iso_exponent as iso_4217_exponent
-from webhook_gateway.providers.stripe_currencies import stripe_to_iso_minor
 
 PROVIDER: Final[str] = "stripe"
 DEFAULT_TOLERANCE_SECONDS: Final[int] = 300
@@ -37,7 +43,13 @@ PAYMENT_INTENT_SUCCEEDED: Final[str] = "payment_intent.succeeded"
 PAYMENT_INTENT_PROCESSING: Final[str] = "payment_intent.processing"
 PAYMENT_INTENT_FAILED: Final[str] = "payment_intent.payment_failed"
 CHARGE_REFUNDED: Final[str] = "charge.refunded"
+REFUND_CREATED: Final[str] = "refund.created"
+REFUND_UPDATED: Final[str] = "refund.updated"
+CHARGE_REFUND_UPDATED: Final[str] = "charge.refund.updated"
 CHARGE_DISPUTE_CREATED: Final[str] = "charge.dispute.created"
+CHARGE_DISPUTE_CLOSED: Final[str] = "charge.dispute.closed"
+CHARGE_DISPUTE_FUNDS_WITHDRAWN: Final[str] = "charge.dispute.funds_withdrawn"
+CHARGE_DISPUTE_FUNDS_REINSTATED: Final[str] = "charge.dispute.funds_reinstated"
 
 # The event types of contract §4, in the order a person would read them.
 STRIPE_EVENT_TYPES: Final[tuple[str, ...]] = (
@@ -51,6 +63,15 @@ STRIPE_EVENT_TYPES: Final[tuple[str, ...]] = (
     CHARGE_REFUNDED,
     CHARGE_DISPUTE_CREATED,
 )
+# The further refund and dispute event types of contract §8 (applied too; the devtools build only the above).
+STRIPE_MONEY_BACK_TYPES: Final[tuple[str, ...]] = (
+    REFUND_CREATED,
+    REFUND_UPDATED,
+    CHARGE_REFUND_UPDATED,
+    CHARGE_DISPUTE_CLOSED,
+    CHARGE_DISPUTE_FUNDS_WITHDRAWN,
+    CHARGE_DISPUTE_FUNDS_REINSTATED,
+)
 
 _OBJECT_OF_TYPE: Final[dict[str, str]] = {
     CHECKOUT_SESSION_COMPLETED: "checkout.session",
@@ -61,7 +82,28 @@ _OBJECT_OF_TYPE: Final[dict[str, str]] = {
     PAYMENT_INTENT_PROCESSING: "payment_intent",
     PAYMENT_INTENT_FAILED: "payment_intent",
     CHARGE_REFUNDED: "charge",
+    REFUND_CREATED: "refund",
+    REFUND_UPDATED: "refund",
+    CHARGE_REFUND_UPDATED: "refund",
     CHARGE_DISPUTE_CREATED: "dispute",
+    CHARGE_DISPUTE_CLOSED: "dispute",
+    CHARGE_DISPUTE_FUNDS_WITHDRAWN: "dispute",
+    CHARGE_DISPUTE_FUNDS_REINSTATED: "dispute",
+}
+# What each dispute event does to a session's dispute (contract §8).
+_DISPUTE_ACTION: Final[dict[str, str]] = {
+    CHARGE_DISPUTE_CREATED: "created",
+    CHARGE_DISPUTE_CLOSED: "closed",
+    CHARGE_DISPUTE_FUNDS_WITHDRAWN: "funds_withdrawn",
+    CHARGE_DISPUTE_FUNDS_REINSTATED: "funds_reinstated",
+}
+# Stripe's refund statuses as paygate's (requires_action: the customer must act; still on its way).
+_REFUND_STATUS: Final[dict[str, str]] = {
+    "pending": "pending",
+    "requires_action": "pending",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "canceled",
 }
 _FIXED_KIND: Final[dict[str, EventKind]] = {
     CHECKOUT_ASYNC_SUCCEEDED: "succeeded",
@@ -71,10 +113,16 @@ _FIXED_KIND: Final[dict[str, EventKind]] = {
     PAYMENT_INTENT_PROCESSING: "pending",
     PAYMENT_INTENT_FAILED: "attempt_failed",
     CHARGE_REFUNDED: "refunded",
-    CHARGE_DISPUTE_CREATED: "disputed",
+    REFUND_CREATED: "refunded",
+    REFUND_UPDATED: "refunded",
+    CHARGE_REFUND_UPDATED: "refunded",
+    **dict.fromkeys(_DISPUTE_ACTION, "disputed"),
 }
-# Refunds and disputes may name only the PaymentIntent; the session service can find the payment by it.
-_REFERENCE_IS_ENOUGH: Final[frozenset[str]] = frozenset({CHARGE_REFUNDED, CHARGE_DISPUTE_CREATED})
+# Refunds and disputes name only the payment (the PaymentIntent, or its charge); Stripe puts no session
+# metadata on them. The session service finds the session that payment paid (contract §4).
+_REFERENCE_IS_ENOUGH: Final[frozenset[str]] = frozenset(
+    {CHARGE_REFUNDED, REFUND_CREATED, REFUND_UPDATED, CHARGE_REFUND_UPDATED, *_DISPUTE_ACTION}
+)
 
 
 def _signed_timestamp(sig_header: str) -> int:
@@ -187,7 +235,7 @@ def _extract(
 
 
 def normalize_stripe(
-    envelope: VerifiedEnvelope, *, iso_exponent: Callable[[str], int] = iso_4217_exponent
+    envelope: VerifiedEnvelope, *, iso_exponent: Callable[[str], int] = stripe_currency_exponent
 ) -> NormalizedEvent:
     """Say what a verified Stripe event means; never raises for a verified envelope.
 
@@ -214,6 +262,9 @@ def normalize_stripe(
         amount = None
         if stripe_amount is not None and currency is not None and exponent is not None:
             amount = stripe_to_iso_minor(stripe_amount, currency, exponent)
+        money_back = None
+        if kind in ("refunded", "disputed") and currency is not None and exponent is not None:
+            money_back = _money_back(event_type, obj, currency, exponent)
     except (MalformedPayload, ValueError, LookupError):
         return _ignored(common, "malformed_payload")
 
@@ -224,12 +275,56 @@ def normalize_stripe(
         currency=currency,
         exponent=exponent,
     )
-    findable_by_reference = reference is not None and event_type in _REFERENCE_IS_ENOUGH
+    charge_id = money_back.charge_id if money_back is not None else None
+    findable_by_reference = (
+        reference is not None or charge_id is not None
+    ) and event_type in _REFERENCE_IS_ENOUGH
     if ignore_reason is None and session_id is None and not findable_by_reference:
         ignore_reason = "no_session_reference"
     if ignore_reason is not None:
         return NormalizedEvent(kind=None, ignore_reason=ignore_reason, **common)
-    return NormalizedEvent(kind=kind, ignore_reason=None, **common)
+    return NormalizedEvent(kind=kind, ignore_reason=None, money_back=money_back, **common)
+
+
+def _refund_info(refund: object, currency: str, exponent: int) -> RefundInfo:
+    obj = required_dict(refund, "refund")
+    refund_id = _object_id(obj.get("id"), "refund id")
+    amount = non_negative_int(obj.get("amount"), "refund amount")
+    status = _REFUND_STATUS.get(str(obj.get("status")))
+    if refund_id is None or amount is None or status is None:
+        raise MalformedPayload("a refund needs its id, amount and a known status")
+    if currency_code(obj.get("currency")) not in (None, currency):
+        raise MalformedPayload("a refund in another currency than its charge")
+    paygate_id = optional_str(
+        as_dict(obj.get("metadata")).get("paygate_refund_id"), "metadata.paygate_refund_id"
+    )
+    return RefundInfo(refund_id, stripe_to_iso_minor(amount, currency, exponent), status, paygate_id)
+
+
+def _money_back(event_type: str, obj: dict[str, Any], currency: str, exponent: int) -> MoneyBack:
+    """The refunds, total or dispute of a refund or dispute event, in ISO minor units of `currency`."""
+    if event_type == CHARGE_REFUNDED:
+        listed = as_dict(obj.get("refunds")).get("data") or []
+        if not isinstance(listed, list):
+            raise MalformedPayload("charge.refunds.data must be a list")
+        total = non_negative_int(obj.get("amount_refunded"), "amount_refunded")
+        return MoneyBack(
+            refunds=tuple(_refund_info(r, currency, exponent) for r in listed),
+            refunded_total_minor=None if total is None else stripe_to_iso_minor(total, currency, exponent),
+            charge_id=_object_id(obj.get("id"), "id"),
+        )
+    charge_id = _object_id(obj.get("charge"), "charge")
+    if _OBJECT_OF_TYPE[event_type] == "refund":
+        return MoneyBack(refunds=(_refund_info(obj, currency, exponent),), charge_id=charge_id)
+    dispute_id = _object_id(obj.get("id"), "id")
+    if dispute_id is None:
+        raise MalformedPayload("a dispute needs its id")
+    return MoneyBack(
+        dispute_id=dispute_id,
+        dispute_action=_DISPUTE_ACTION[event_type],
+        dispute_status=optional_str(obj.get("status"), "status"),
+        charge_id=charge_id,
+    )
 
 
 def _ignored(common: dict[str, Any], reason: IgnoreReason) -> NormalizedEvent:

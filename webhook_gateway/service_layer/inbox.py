@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from paygate_runtime import tracing
 from webhook_gateway.adapters.inbox_repository import IGNORED, RECEIVED, InboxWriter, NewEvent, Stored
 from webhook_gateway.providers.normalized import NormalizedEvent, VerifiedEnvelope
+
+
+def event_mode(envelope: VerifiedEnvelope, normalized: NormalizedEvent) -> str | None:
+    """The event's own mode: the verifying secret's (One.com, web3), else the provider's word (Stripe)."""
+    if envelope.mode is not None:
+        return envelope.mode
+    if normalized.livemode is None:
+        return None
+    return "live" if normalized.livemode else "test"
 
 
 async def receive(
@@ -36,5 +46,8 @@ async def receive(
             provider_reference=normalized.provider_reference,
             first_attempt_in_s=lease_s if claim else 0.0,
             claim=claim,
+            mode=event_mode(envelope, normalized),
+            # The relay's apply continues this request's trace (None with tracing off).
+            traceparent=tracing.current_traceparent(),
         )
     )

@@ -8,7 +8,8 @@ Outcome -> inbox status (the session service's outcome is kept beside it in `out
 - already_paid -> duplicate: the same payment (provider reference) was already counted under another event
   id, e.g. `payment_intent.succeeded` after `checkout.session.completed`. Final; nothing was applied twice.
 - ignored_terminal -> ignored: news for a closed session (`failed` after `paid`), recorded as a no-op.
-- amount_mismatch, overpaid, payment_on_closed_session, mode_mismatch, recorded_for_review -> quarantined:
+- amount_mismatch, overpaid, payment_on_closed_session, mode_mismatch, provider_mismatch, recorded_for_review ->
+  quarantined:
   the money needs the merchant (overpaid sessions are paid, but the surplus sits in quarantine).
 """
 
@@ -43,6 +44,7 @@ _STATUS_BY_OUTCOME: Final[dict[int, str]] = {
     session_pb2.APPLY_OUTCOME_OVERPAID: QUARANTINED,
     session_pb2.APPLY_OUTCOME_PAYMENT_ON_CLOSED_SESSION: QUARANTINED,
     session_pb2.APPLY_OUTCOME_MODE_MISMATCH: QUARANTINED,
+    session_pb2.APPLY_OUTCOME_PROVIDER_MISMATCH: QUARANTINED,
     session_pb2.APPLY_OUTCOME_RECORDED_FOR_REVIEW: QUARANTINED,
 }
 
@@ -80,7 +82,8 @@ def apply_request(event: NormalizedEvent, received_at: datetime) -> session_pb2.
     """The ApplyPaymentEvent for a normalised, non-ignored event.
 
     `occurred_at` is the provider's own time when it gives one (Stripe's `created`), else the moment the
-    gateway received the event. The mode is set only when the provider states it (Stripe's `livemode`).
+    gateway received the event. The mode is Stripe's `livemode`, or for One.com the mode whose secret verified
+    the event (normalised into `livemode` too); unset only when neither is known.
     """
     if event.kind is None:
         raise ValueError("an ignored event is never applied")
@@ -88,7 +91,7 @@ def apply_request(event: NormalizedEvent, received_at: datetime) -> session_pb2.
         session_id=event.session_id or "",
         provider=event.provider,
         provider_event_id=event.event_id,
-        kind=_KINDS[event.kind],  # type: ignore[arg-type]
+        kind=_KINDS[event.kind],  # type: ignore[arg-type]  # a PaymentEventKind value, an int at run time
         provider_reference=event.provider_reference or "",
         occurred_at=_timestamp(event.occurred_at or received_at),
         mode=(
@@ -104,7 +107,41 @@ def apply_request(event: NormalizedEvent, received_at: datetime) -> session_pb2.
                 amount_minor=str(event.amount_minor), currency=event.currency, exponent=event.exponent
             )
         )
+    if event.money_back is not None:
+        add_money_back(request, event)
     return request
+
+
+def add_money_back(request: session_pb2.ApplyPaymentEventRequest, event: NormalizedEvent) -> None:
+    """The refunds, the provider's refunded total and the dispute of a refund or dispute event (§8)."""
+    back = event.money_back
+    assert back is not None
+    currency, exponent = event.currency or "", event.exponent or 0
+
+    def money(minor: int) -> common_pb2.Money:
+        return common_pb2.Money(amount_minor=str(minor), currency=currency, exponent=exponent)
+
+    for refund in back.refunds:
+        request.refunds.append(
+            session_pb2.ProviderRefund(
+                refund_id=refund.refund_id,
+                amount=money(refund.amount_minor),
+                status=refund.status,
+                paygate_refund_id=refund.paygate_refund_id or "",
+            )
+        )
+    if back.refunded_total_minor is not None:
+        request.refunded_total.CopyFrom(money(back.refunded_total_minor))
+    if back.dispute_id:
+        request.dispute.CopyFrom(
+            session_pb2.DisputeReport(
+                dispute_id=back.dispute_id,
+                action=back.dispute_action or "",
+                status=back.dispute_status or "",
+                amount=money(event.amount_minor or 0),
+            )
+        )
+    request.provider_charge_id = back.charge_id or ""
 
 
 def verdict_for(reply: session_pb2.ApplyPaymentEventResponse) -> InboxVerdict:

@@ -29,6 +29,7 @@ from typing import Final
 import grpc
 
 from paygate.session.v1 import session_pb2, session_pb2_grpc
+from paygate_runtime import tracing
 from paygate_runtime.grpc_errors import error_code, is_transient
 from paygate_runtime.tasks import cancel_and_wait
 from webhook_gateway.adapters.group_writer import GroupWriter
@@ -65,6 +66,9 @@ class SessionUnknown(Exception):
 # SessionUnknown. The web3 provider registers its own (it checks the chain before applying).
 EventHandler = Callable[[InboxEvent], Awaitable[InboxVerdict]]
 Normalizer = Callable[[VerifiedEnvelope], NormalizedEvent]
+# An async step that may complete a normalised event before it is applied (Stripe: the PaymentIntent of a
+# charge that a refund or dispute names alone). It raises RetryLater for a passing failure.
+Enricher = Callable[[NormalizedEvent], Awaitable[NormalizedEvent]]
 
 NORMALIZERS: Final[dict[str, Normalizer]] = {"stripe": normalize_stripe, "onecom": normalize_onecom}
 
@@ -104,8 +108,13 @@ def _rpc_error_text(error: grpc.aio.AioRpcError) -> str:
 def envelope_of(event: InboxEvent) -> VerifiedEnvelope:
     """Rebuild the envelope of a stored event; its signature was checked when it was received."""
     payload = parse_json_object(event.raw_body.decode("utf-8"))
+    # The mode stored on receipt (the verifying secret's, for One.com) travels with the event again.
     return VerifiedEnvelope(
-        event_id=event.event_id, event_type=event.event_type, payload=payload, raw=event.raw_body
+        event_id=event.event_id,
+        event_type=event.event_type,
+        payload=payload,
+        raw=event.raw_body,
+        mode=event.mode if event.provider != "stripe" else None,
     )
 
 
@@ -124,12 +133,18 @@ class EventProcessor:
         self.session = session
         self.settings = settings
         self.clock = clock
+        self.enrichers: dict[str, Enricher] = {}
         self.handlers: dict[str, EventHandler] = {
-            provider: self._normalizing_handler(normalize) for provider, normalize in NORMALIZERS.items()
+            provider: self._normalizing_handler(normalize, provider)
+            for provider, normalize in NORMALIZERS.items()
         }
 
     def register(self, provider: str, handler: EventHandler) -> None:
         self.handlers[provider] = handler
+
+    def enrich(self, provider: str, enricher: Enricher) -> None:
+        """Run `enricher` on this provider's normalised events before they are applied."""
+        self.enrichers[provider] = enricher
 
     @property
     def providers(self) -> list[str]:
@@ -137,6 +152,23 @@ class EventProcessor:
 
     async def process(self, event: InboxEvent) -> None:
         """Apply one leased event and record the result; never raises for an event's own problems."""
+        if not tracing.ENABLED:
+            await self._process(event)
+            return
+        # The apply belongs to the trace of the webhook request that stored the event, whichever gateway
+        # replica and whichever caller (inline, relay, replay) runs it.
+        with tracing.continued(
+            event.traceparent,
+            "paygate.inbox.apply",
+            {
+                "paygate.provider": event.provider,
+                "paygate.inbox_id": event.id,
+                "paygate.attempt": event.attempts,
+            },
+        ):
+            await self._process(event)
+
+    async def _process(self, event: InboxEvent) -> None:
         handler = self.handlers.get(event.provider)
         if handler is None:
             await self._retry(event, f"no handler for provider {event.provider}")
@@ -177,7 +209,7 @@ class EventProcessor:
         delay = backoff_delay(event.attempts, self.settings.retry_base_s, self.settings.retry_max_s)
         await self.repo.retry_later(event.id, delay_s=delay, error=_clip(error))
 
-    def _normalizing_handler(self, normalize: Normalizer) -> EventHandler:
+    def _normalizing_handler(self, normalize: Normalizer, provider: str) -> EventHandler:
         async def handle(event: InboxEvent) -> InboxVerdict:
             try:
                 normalized = normalize(envelope_of(event))
@@ -185,6 +217,9 @@ class EventProcessor:
                 return InboxVerdict(status=IGNORED, outcome="malformed_payload", last_error=_clip(str(exc)))
             if normalized.ignored:
                 return InboxVerdict(status=IGNORED, outcome=normalized.ignore_reason or "ignored")
+            enricher = self.enrichers.get(provider)
+            if enricher is not None:
+                normalized = await enricher(normalized)
             return await self._apply(normalized, event)
 
         return handle

@@ -42,11 +42,9 @@ BEGIN
         EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I '
                        'GRANT EXECUTE ON FUNCTIONS TO %I',
                        format('paygate_%s_owner', svc), svc, format('paygate_%s', svc));
-        -- Objects that already exist (re-run after migrations) get the same grants.
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I',
-                       svc, format('paygate_%s', svc));
-        EXECUTE format('GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA %I TO %I',
-                       svc, format('paygate_%s', svc));
+        -- No GRANT ... ON ALL TABLES here: tables exist only through migrations, which get the default
+        -- privileges above and then cut them (REVOKE UPDATE, DELETE on audit, history, inbox, ledger).
+        -- Re-granting on a re-run would silently undo those cuts (issue 20).
 
         EXECUTE format('ALTER ROLE %I SET search_path = %I', format('paygate_%s_owner', svc), svc);
         EXECUTE format('ALTER ROLE %I SET search_path = %I', format('paygate_%s', svc), svc);

@@ -249,7 +249,10 @@ async def test_bad_input_names_the_field(stack: ServiceStack) -> None:
         (issue_request(merchant, minor=-5), "invalid_amount"),
         (issue_request(merchant, minor="12.5"), "invalid_amount"),
         (issue_request(merchant, minor=""), "missing_amount"),
-        (issue_request(merchant, currency="ZZZ"), "unknown_currency"),
+        # Withdrawn from ISO 4217 on 2026-01-01. ("ZZZ" would be a token symbol, invoiced with its decimals.)
+        (issue_request(merchant, currency="BGN"), "unknown_currency"),
+        (issue_request(merchant, currency="XAU", exponent=0), "unknown_currency"),
+        (issue_request(merchant, currency="ETH", exponent=6), "invalid_exponent"),
         (issue_request(merchant, currency="eur"), "invalid_currency"),
         (issue_request(merchant, currency=""), "missing_currency"),
         (issue_request(merchant, currency="JPY", exponent=2), "invalid_exponent"),

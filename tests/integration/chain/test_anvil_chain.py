@@ -12,15 +12,15 @@ import aiohttp
 import pytest
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from webhook_gateway.chain.anvil import AnvilProcess, start_anvil
-from webhook_gateway.chain.ledger import ALERT_REORGED_AFTER_PAID, Deposit, Stage, evaluate_deposits
-from webhook_gateway.chain.test_token import (
+from paygate_dev.chain.anvil import AnvilProcess, start_anvil
+from paygate_dev.chain.test_token import (
     TEST_TOKEN_DECIMALS,
     TEST_TOKEN_SYMBOL,
     deploy_test_token,
     token_contract,
     transfer_token,
 )
+from webhook_gateway.chain.ledger import ALERT_REORGED_AFTER_PAID, Deposit, Stage, evaluate_deposits
 from webhook_gateway.chain.verification import (
     ObservedTransfer,
     confirmed_height,

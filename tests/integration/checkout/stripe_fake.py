@@ -13,12 +13,12 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
 SHAPE = json.loads(
-    (Path(__file__).parents[3] / "webhook_gateway/devtools/stripe_shapes/checkout.session.json").read_text()
+    (Path(__file__).parents[3] / "paygate_dev/devtools/stripe_shapes/checkout.session.json").read_text()
 )
 
 
@@ -47,6 +47,20 @@ class FakeStripe:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def env(self) -> dict[str, str]:
+        """The gateway settings that send its Stripe API calls to this fake."""
+        return {
+            "PAYGATE_STRIPE_API_KEY": self.api_key,
+            "PAYGATE_STRIPE_API_BASE": self.base_url,
+            "PAYGATE_STRIPE_TIMEOUT_MS": "3000",
+        }
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
     def calls(self, method: str, path_prefix: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
 
@@ -56,11 +70,15 @@ class FakeStripe:
     def expires(self) -> list[Recorded]:
         return [r for r in self.calls("POST", "/v1/checkout/sessions/") if r.path.endswith("/expire")]
 
-    async def start(self) -> FakeStripe:
-        app = web.Application()
+    def _add_routes(self, app: web.Application) -> None:
+        """The endpoints this fake answers; a subclass adds its own after these."""
         app.router.add_post("/v1/checkout/sessions", self._create)
         app.router.add_get("/v1/checkout/sessions/{id}", self._retrieve)
         app.router.add_post("/v1/checkout/sessions/{id}/expire", self._expire)
+
+    async def start(self) -> Self:
+        app = web.Application()
+        self._add_routes(app)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

@@ -16,21 +16,13 @@ STATUS = {v: k.removeprefix("SESSION_STATUS_").lower() for k, v in session_pb2.S
 
 @pytest.fixture
 async def fake_stripe() -> AsyncIterator[FakeStripe]:
-    fake = await FakeStripe().start()
-    try:
+    async with FakeStripe() as fake:
         yield fake
-    finally:
-        await fake.stop()
 
 
 @pytest.fixture
 def stack_env(stack_env: dict[str, str], fake_stripe: FakeStripe) -> dict[str, str]:
-    return {
-        **stack_env,
-        "PAYGATE_STRIPE_API_KEY": fake_stripe.api_key,
-        "PAYGATE_STRIPE_API_BASE": fake_stripe.base_url,
-        "PAYGATE_STRIPE_TIMEOUT_MS": "3000",
-    }
+    return {**stack_env, **fake_stripe.env()}
 
 
 def _epoch(iso: str) -> int:

@@ -6,10 +6,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from paygate_dev.devtools.signing import standard_delivery, stripe_delivery
+from paygate_dev.devtools.stripe_fixtures import build_onecom_event, build_stripe_event
 from support import polling
 from support.stack import Merchant, ServiceStack
-from webhook_gateway.devtools.signing import standard_delivery, stripe_delivery
-from webhook_gateway.devtools.stripe_fixtures import build_onecom_event, build_stripe_event
 
 # Short relay timings so that retries, outages and the unknown-session window fit in a test.
 FAST_RELAY_ENV = {

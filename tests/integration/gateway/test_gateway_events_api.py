@@ -24,9 +24,9 @@ from gateway_webhook_support import (
     wait_until,
 )
 
+from paygate_dev.devtools import events_cmd, trigger_cmd
+from paygate_dev.devtools.stripe_fixtures import ONECOM_EVENT_TYPES, build_stripe_event
 from support.stack import ServiceStack
-from webhook_gateway.devtools import events_cmd, trigger_cmd
-from webhook_gateway.devtools.stripe_fixtures import ONECOM_EVENT_TYPES, build_stripe_event
 from webhook_gateway.providers.stripe_webhooks import STRIPE_EVENT_TYPES
 
 ROOT = Path(__file__).resolve().parents[3]

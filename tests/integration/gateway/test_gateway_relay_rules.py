@@ -11,7 +11,7 @@ import pytest
 
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2
-from webhook_gateway.devtools.stripe_fixtures import build_stripe_event
+from paygate_dev.devtools.stripe_fixtures import build_stripe_event
 from webhook_gateway.providers.normalized import NormalizedEvent, VerifiedEnvelope
 from webhook_gateway.providers.stripe_webhooks import normalize_stripe
 from webhook_gateway.service_layer.payment_events import apply_request, verdict_for

@@ -21,9 +21,9 @@ from gateway_webhook_support import (
     wait_for_status,
 )
 
+from paygate_dev.devtools.signing import stripe_delivery
+from paygate_dev.devtools.stripe_fixtures import stripe_id
 from support.stack import ServiceStack
-from webhook_gateway.devtools.signing import stripe_delivery
-from webhook_gateway.devtools.stripe_fixtures import stripe_id
 
 
 @pytest.fixture
@@ -149,7 +149,9 @@ async def test_processing_then_succeeded_moves_through_pending(stack: ServiceSta
     await wait_for_session_status(stack, merchant, session["id"], "paid")
 
 
-async def test_refund_and_dispute_are_recorded_for_review(stack: ServiceStack) -> None:
+async def test_refund_and_dispute_apply_to_the_paid_session(stack: ServiceStack) -> None:
+    # Contract §8 (issue 19): refund and dispute events are matched to the session their payment paid and
+    # applied (they used to be only recorded for review).
     merchant = await stack.create_merchant()
     session = await create_session(stack, merchant)
     payment_intent = stripe_id("pi")
@@ -163,13 +165,12 @@ async def test_refund_and_dispute_are_recorded_for_review(stack: ServiceStack) -
         status, _ = await send_stripe(stack, event)
         assert status == 200
     for event in (refund, dispute):
-        row = await wait_for_status(stack, "stripe", event["id"], {"quarantined"})
-        assert row["outcome"] == "recorded_for_review"
-    status, listed = await stack.request("GET", "/v1/quarantine", headers=merchant.headers)
-    if status == 200:  # the quarantine list route belongs to another issue; check it when present
-        reasons = {entry.get("reason") for entry in listed.get("data", [])}
-        assert {"refunded", "disputed"} <= reasons
-    assert (await session_of(stack, merchant, session["id"]))["status"] == "paid"
+        row = await wait_for_status(stack, "stripe", event["id"], {"applied"})
+        assert row["outcome"] == "applied"
+    after = await session_of(stack, merchant, session["id"])
+    # The charge says the whole amount was refunded: the session is refunded, the dispute recorded.
+    assert after["status"] == "refunded" and after["amount_refunded_minor"] == session["amount_minor"]
+    assert after["dispute_status"] == "open"
 
 
 async def test_onecom_payment_succeeded_pays_the_session(stack: ServiceStack) -> None:

@@ -18,8 +18,8 @@ from gateway_webhook_support import (
     wait_for_status,
 )
 
+from paygate_dev.devtools.stripe_fixtures import build_stripe_event
 from support.stack import ServiceStack
-from webhook_gateway.devtools.stripe_fixtures import build_stripe_event
 
 
 @pytest.fixture

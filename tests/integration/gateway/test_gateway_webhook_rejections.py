@@ -21,8 +21,7 @@ from gateway_webhook_support import (
     wait_for_status,
 )
 
-from support.stack import Merchant, ServiceStack
-from webhook_gateway.devtools.signing import (
+from paygate_dev.devtools.signing import (
     encode_body,
     new_standard_webhook_secret,
     new_stripe_webhook_secret,
@@ -31,6 +30,7 @@ from webhook_gateway.devtools.signing import (
     standard_delivery,
     stripe_delivery,
 )
+from support.stack import Merchant, ServiceStack
 
 
 @pytest.fixture

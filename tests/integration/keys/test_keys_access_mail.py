@@ -14,9 +14,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from keys_helpers import cookie_from
 
+from paygate_dev.devtools.signing import standard_delivery
+from paygate_dev.devtools.stripe_fixtures import build_onecom_event
 from support.stack import ServiceStack, free_port
-from webhook_gateway.devtools.signing import standard_delivery
-from webhook_gateway.devtools.stripe_fixtures import build_onecom_event
 
 
 class _Inbox:

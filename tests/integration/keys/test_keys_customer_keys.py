@@ -101,9 +101,12 @@ async def test_ciphertext_before_reveal_is_aes_gcm_not_plaintext(stack: ServiceS
         await conn.close()
     secret = await _reveal(stack, issued.session_id)
     assert blob is not None and secret.encode() not in blob and b"acme_test_" not in blob
-    from keys_service.domain.secret_box import SecretBox
+    from keys_service.domain.secret_contexts import CUSTOMER_KEY_SECRET_CONTEXT
+    from paygate_runtime.crypto.secret_box import SecretBox
 
-    box = SecretBox.from_config(stack.env["PAYGATE_KEYS_ENCRYPTION_KEYS"])
+    box = SecretBox.from_config(
+        stack.env["PAYGATE_KEYS_ENCRYPTION_KEYS"], context=CUSTOMER_KEY_SECRET_CONTEXT
+    )
     assert box.decrypt(blob, issued.key.id) == secret
 
 

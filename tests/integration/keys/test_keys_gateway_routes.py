@@ -46,6 +46,7 @@ async def test_list_roll_revoke_verify(stack: ServiceStack) -> None:
         "merchant_id": merchant.id,
         "session_id": issued.session_id,
         "mode": "test",
+        "scopes": ["*"],
     }
 
     status, rolled = await stack.request(

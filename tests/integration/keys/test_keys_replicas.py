@@ -4,71 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from keys_service.adapters.invalidation_listener import CHANNEL, InvalidationListener
 from keys_service.domain.api_keys import KeyMode
 from keys_service.domain.key_status import KeyFacts
 from keys_service.domain.verify_cache import VerifyCache
 from paygate.common.v1 import common_pb2
-from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
+from paygate.keys.v1 import keys_pb2
 from support.database import TestDatabase
-from support.stack import free_port
+from support.processes import keys_process
 
 pytestmark = pytest.mark.slow
-
-
-@contextlib.asynccontextmanager
-async def keys_process(
-    database: TestDatabase, env: dict[str, str]
-) -> AsyncIterator[keys_pb2_grpc.KeysServiceStub]:
-    port = free_port()
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")}
-    child_env.update(env)
-    child_env.update(
-        {
-            "PAYGATE_DATABASE_URL": database.runtime_dsn("keys"),
-            "PAYGATE_GRPC_PORT": str(port),
-            "PAYGATE_LOG_LEVEL": "WARNING",
-        }
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "paygate_runtime.cli.main", "serve", "keys", env=child_env
-    )
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                reply = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1
-                )
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    break
-            except grpc.aio.AioRpcError:
-                pass
-            assert proc.returncode is None, "keys process exited"
-            assert time.monotonic() < deadline, "keys process did not become healthy"
-            await asyncio.sleep(0.1)
-        yield keys_pb2_grpc.KeysServiceStub(channel)
-    finally:
-        await channel.close()
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
 
 
 async def test_key_revoked_on_one_replica_is_refused_by_the_other_within_a_second(

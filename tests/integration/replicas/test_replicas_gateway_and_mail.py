@@ -14,11 +14,11 @@ from aiosmtpd.controller import Controller
 
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2, session_pb2_grpc
+from paygate_dev.devtools.signing import stripe_delivery
+from paygate_dev.devtools.stripe_fixtures import build_stripe_event
 from support.polling import eventually
 from support.processes import Replicas
 from support.stack import ServiceStack, free_port
-from webhook_gateway.devtools.signing import stripe_delivery
-from webhook_gateway.devtools.stripe_fixtures import build_stripe_event
 
 pytestmark = pytest.mark.slow
 

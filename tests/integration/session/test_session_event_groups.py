@@ -13,8 +13,8 @@ import pytest
 from session_itest_support import admin_val, create_session
 
 from paygate_runtime.errors import NotFound
+from paygate_runtime.money import Money
 from session_service.adapters import move_groups
-from session_service.domain.money import Money
 from session_service.domain.payment_events import ApplyOutcome, EventKind
 from session_service.service_layer.event_groups import GroupedEventApplier
 from session_service.service_layer.payment_events import Applied, EventCommand, apply_payment_event

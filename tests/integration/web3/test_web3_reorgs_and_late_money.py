@@ -12,6 +12,7 @@ from web3_itest_support import (
     get_session,
     ledger_rows,
     quarantine,
+    running_chain,
     send_hint,
     wait_cursor_at_least,
     wait_for,
@@ -21,9 +22,6 @@ from web3_itest_support import (
 
 from paygate.session.v1 import session_pb2
 from support.stack import ServiceStack
-from webhook_gateway.chain.anvil import start_anvil
-from webhook_gateway.chain.test_token import deploy_test_token
-from webhook_gateway.chain.web3_service import connect_web3
 
 pytestmark = pytest.mark.chain
 
@@ -34,12 +32,8 @@ FINNEY = 10**15
 @pytest.fixture(scope="module")
 async def chain() -> AsyncIterator[Chain]:
     # Its own node: evm_revert and a clock pushed past expiry must not leak into the other modules' chain.
-    async with start_anvil() as anvil:
-        w3 = connect_web3(anvil.rpc_url, 10.0)
-        token = await deploy_test_token(w3, anvil.funded_account)
-        fake = await deploy_test_token(w3, anvil.funded_account)
-        yield Chain(anvil=anvil, w3=w3, payer=anvil.funded_account, token=token, fake_token=fake)
-        await w3.provider.disconnect()
+    async with running_chain() as chain:
+        yield chain
 
 
 @pytest.fixture
@@ -58,7 +52,7 @@ async def test_a_reorg_removes_an_unconfirmed_payment(stack: ServiceStack, chain
     tx = await chain.pay_eth(session["payment"]["deposit_address"], 30 * FINNEY)
     await wait_status(stack, merchant, session["id"], "pending")  # seen with one confirmation
 
-    assert await chain.anvil.rpc("evm_revert", [snapshot]) is True
+    await chain.revert(snapshot)
     await chain.mine(5)  # a longer chain without the payment
     dropped = await wait_for(
         lambda: deposit_rows_where(stack, session["id"], canonical=False), what="the deposit to be dropped"
@@ -82,7 +76,7 @@ async def test_a_reorg_deeper_than_the_confirmations_after_paid_raises_an_alert(
     await chain.mine(2)
     await wait_status(stack, merchant, session["id"], "paid")
 
-    assert await chain.anvil.rpc("evm_revert", [snapshot]) is True
+    await chain.revert(snapshot)
     await chain.mine(6)
 
     async def alerted() -> list[dict]:

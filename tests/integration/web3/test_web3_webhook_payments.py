@@ -6,6 +6,7 @@ gateway reaches anvil through a pass-through proxy that a test can take down (an
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 import uuid
@@ -30,13 +31,16 @@ from web3_itest_support import (
     web3_merchant,
 )
 
+from paygate.common.v1 import common_pb2
+from paygate.keys.v1 import keys_pb2
+from paygate_dev.chain.test_token import token_contract
+from paygate_dev.devtools.signing import standard_delivery
 from support.stack import Merchant, ServiceStack
-from webhook_gateway.chain.test_token import token_contract
-from webhook_gateway.devtools.signing import standard_delivery
 
 pytestmark = pytest.mark.chain
 
 TUSD = 10**6
+LIVE_WEB3_SECRET = "whsec_" + base64.b64encode(b"live-web3-notifier-secret-32byte").decode()
 FINNEY = 10**15
 
 
@@ -55,6 +59,7 @@ def stack_env(stack_env: dict[str, str], chain: Chain, rpc_proxy: RpcProxy) -> d
         **chain_env(chain, watcher=False, rpc_url=rpc_proxy.url),
         # An unknown tx hash is retried this long (it may not have propagated yet), then ignored.
         "PAYGATE_CHAIN_TX_WAIT_S": "1",
+        "PAYGATE_WEB3_WEBHOOK_SECRETS_LIVE": LIVE_WEB3_SECRET,
     }
 
 
@@ -100,6 +105,19 @@ async def test_eth_payment_by_webhook_is_pending_then_paid_with_confirmations(
     assert [
         (d["tx_hash"], d["amount_minor"], d["canonical"], d["counted_in_payment"]) for d in listed["deposits"]
     ] == [(tx, 50 * FINNEY, True, True)]
+    # With no watcher running, the stage comes from the node's head: paid means confirmed.
+    assert [(d["stage"], d["kind"]) for d in listed["deposits"]] == [("confirmed", "native")]
+    assert listed["deposits"][0]["confirmations"] >= 3
+    # The same merchant's live key sees no test session's deposits (modes are worlds apart).
+    live_key = await stack.keys.CreateMerchantSecretKey(
+        keys_pb2.CreateMerchantSecretKeyRequest(merchant_id=merchant.id, mode=common_pb2.MODE_LIVE), timeout=5
+    )
+    status, body = await stack.request(
+        "GET",
+        f"/v1/sessions/{session['id']}/deposits",
+        headers=Merchant(merchant.id, live_key.secret_key, "live").headers,
+    )
+    assert status == 404 and body["error"]["code"] == "not_found"
     stranger = await stack.create_merchant("Stranger", "strange")
     status, body = await stack.request(
         "GET", f"/v1/sessions/{session['id']}/deposits", headers=stranger.headers
@@ -213,6 +231,28 @@ async def test_the_wrong_chain_id_is_refused(stack: ServiceStack, chain: Chain) 
     assert await final_outcome(stack, reply) == ("ignored", "wrong_chain_id")
     assert (await assert_not_paid(stack, merchant, session["id"]))["status"] == "created"
     assert await ledger_rows(stack, session["id"]) == []
+
+
+async def test_a_hint_signed_with_the_other_modes_secret_is_a_recorded_mode_mismatch(
+    stack: ServiceStack, chain: Chain
+) -> None:
+    """Contract §6a: a web3 event's mode is the mode whose secret verified it. A live-signed hint that names a
+    test session is answered 200 and recorded as mode_mismatch; the chain is not even asked, nothing moves."""
+    merchant = await web3_merchant(stack, chain, min_confirmations=1)
+    session = await create_web3_session(stack, merchant, "0.01", "ETH")
+    tx = await chain.pay_eth(session["payment"]["deposit_address"], 10 * FINNEY)
+
+    status, reply = await send_hint(stack, tx, session["id"], secret=LIVE_WEB3_SECRET)
+    assert status == 200, reply
+    row = await wait_inbox_final(stack, reply["event_id"])
+    assert (row["status"], row["outcome"], row["mode"]) == ("ignored", "mode_mismatch", "live")
+    assert (await assert_not_paid(stack, merchant, session["id"]))["status"] == "created"
+    assert await ledger_rows(stack, session["id"]) == []
+
+    # The same transfer announced with the test secret is the session's own money.
+    status, reply = await send_hint(stack, tx, session["id"])
+    assert status == 200, reply
+    assert (await wait_status(stack, merchant, session["id"], "paid"))["status"] == "paid"
 
 
 async def test_one_tx_pays_one_session_only(stack: ServiceStack, chain: Chain) -> None:
@@ -335,7 +375,7 @@ async def test_an_rpc_outage_keeps_the_event_and_retries_it(
 
 
 async def test_a_deeply_nested_signed_body_is_refused_not_a_crash(stack: ServiceStack, chain: Chain) -> None:
-    from webhook_gateway.devtools.signing import sign_standard
+    from paygate_dev.devtools.signing import sign_standard
 
     raw = b"[" * 200_000 + b"]" * 200_000  # signed, so it reaches the JSON parser
     headers = sign_standard(raw, "msg_deep", stack.env["PAYGATE_WEB3_WEBHOOK_SECRETS"], int(time.time()))

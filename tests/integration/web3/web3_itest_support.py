@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +16,17 @@ from bip_utils import Bip44, Bip44Coins
 from web3 import AsyncWeb3
 
 from paygate.session.v1 import session_pb2
+from paygate_dev.chain.anvil import AnvilProcess, start_anvil
+from paygate_dev.chain.test_token import (
+    TEST_TOKEN_DECIMALS,
+    TEST_TOKEN_SYMBOL,
+    deploy_test_token,
+    transfer_token,
+)
+from paygate_dev.devtools.signing import standard_delivery
 from support import polling
 from support.stack import Merchant, ServiceStack
-from webhook_gateway.chain.anvil import AnvilProcess
-from webhook_gateway.chain.test_token import TEST_TOKEN_DECIMALS, TEST_TOKEN_SYMBOL, transfer_token
-from webhook_gateway.devtools.signing import standard_delivery
+from webhook_gateway.chain.web3_service import connect_web3
 
 CHAIN_ID = 31337
 WEI = 10**18
@@ -46,6 +53,15 @@ class Chain:
     async def mine(self, blocks: int = 1) -> None:
         await self.anvil.rpc("anvil_mine", [hex(blocks)])
 
+    async def revert(self, snapshot: str) -> None:
+        """A reorg made with evm_revert. anvil's revert also winds its clock back to the snapshot, so every
+        later block would be stamped minutes in the past: a session created now would then see new money as
+        mined before it started (and rightly not count it). A real chain's timestamps follow real time, so the
+        clock is set back to now for the next block."""
+        assert await self.anvil.rpc("evm_revert", [snapshot]) is True
+        last = (await self.w3.eth.get_block("latest"))["timestamp"]
+        await self.anvil.rpc("evm_setNextBlockTimestamp", [max(int(time.time()), last + 1)])
+
     async def head(self) -> int:
         return await self.w3.eth.block_number
 
@@ -58,6 +74,18 @@ class Chain:
 
     async def pay_token(self, to: str, amount_minor: int, token: str | None = None) -> str:
         return await transfer_token(self.w3, token or self.token, self.payer, to, amount_minor)
+
+
+@contextlib.asynccontextmanager
+async def running_chain(anvil_args: Sequence[str] = ()) -> AsyncIterator[Chain]:
+    """A fresh anvil node (`anvil_args` added to its command line) with the test token and a fake one
+    deployed; stopped on exit. A module that rewinds or reshapes its chain starts its own."""
+    async with start_anvil(extra_args=anvil_args) as anvil:
+        w3 = connect_web3(anvil.rpc_url, 10.0)
+        token = await deploy_test_token(w3, anvil.funded_account)
+        fake = await deploy_test_token(w3, anvil.funded_account)
+        yield Chain(anvil=anvil, w3=w3, payer=anvil.funded_account, token=token, fake_token=fake)
+        await w3.provider.disconnect()
 
 
 def chain_env(chain: Chain, *, watcher: bool, rpc_url: str | None = None) -> dict[str, str]:
@@ -152,7 +180,7 @@ async def wait_for(
 
 
 async def wait_status(
-    stack: ServiceStack, merchant: Merchant, session_id: str, status: str, timeout: float = 15.0
+    stack: ServiceStack, merchant: Merchant, session_id: str, status: str, timeout: float = 40.0
 ) -> dict[str, Any]:
     async def check() -> dict[str, Any] | None:
         body = await get_session(stack, merchant, session_id)

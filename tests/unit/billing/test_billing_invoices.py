@@ -100,7 +100,9 @@ def test_draft_then_issue_equals_build() -> None:
         ({"amount_minor": True}, "invalid_amount", "amount"),
         ({"amount_minor": 10**78}, "invalid_amount", "amount"),
         ({"currency": "eur"}, "invalid_currency", "currency"),
-        ({"currency": "E"}, "invalid_currency", "currency"),
+        ({"currency": "A" * 12}, "invalid_currency", "currency"),
+        ({"currency": "BGN"}, "unknown_currency", "currency"),  # withdrawn from ISO 4217 on 2026-01-01
+        ({"currency": "USD", "exponent": 6}, "invalid_exponent", "exponent"),
         ({"currency": "EURO-DOLLAR"}, "invalid_currency", "currency"),
         ({"currency": ""}, "missing_currency", "currency"),
         ({"exponent": 19}, "invalid_exponent", "exponent"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from webhook_gateway.chain.anvil import ANVIL_BIN_ENV, AnvilError, find_anvil_binary, start_anvil
+from paygate_dev.chain.anvil import ANVIL_BIN_ENV, AnvilError, find_anvil_binary, start_anvil
 
 
 def test_env_override_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

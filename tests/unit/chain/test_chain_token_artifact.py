@@ -5,7 +5,7 @@ from pathlib import Path
 
 from web3 import Web3
 
-from webhook_gateway.chain.test_token import load_test_token_artifact
+from paygate_dev.chain.test_token import load_test_token_artifact
 from webhook_gateway.chain.verification import TRANSFER_TOPIC
 
 REPO = Path(__file__).resolve().parents[3]

@@ -9,13 +9,13 @@ import pytest
 from web3 import AsyncWeb3
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
-from paygate_runtime.errors import InvalidArgument
-from webhook_gateway.chain.test_token import (
+from paygate_dev.chain.test_token import (
     TEST_TOKEN_DECIMALS,
     deploy_test_token,
     token_contract,
     transfer_token,
 )
+from paygate_runtime.errors import InvalidArgument
 from webhook_gateway.chain.verification import (
     NATIVE_LOG_INDEX,
     ChainUnavailable,

@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from webhook_gateway.devtools.signing import sign_standard, sign_stripe, standard_delivery, stripe_delivery
-from webhook_gateway.devtools.stripe_fixtures import build_onecom_event, build_stripe_event, stripe_shape
+from paygate_dev.devtools.signing import sign_standard, sign_stripe, standard_delivery, stripe_delivery
+from paygate_dev.devtools.stripe_fixtures import build_onecom_event, build_stripe_event, stripe_shape
 from webhook_gateway.providers.standard_webhooks import verify_standard
 from webhook_gateway.providers.stripe_webhooks import STRIPE_EVENT_TYPES, verify_stripe
 

@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from webhook_gateway.devtools.signing import encode_body, new_standard_webhook_secret, sign_standard
-from webhook_gateway.devtools.stripe_fixtures import build_onecom_event, build_web3_hint
+from paygate_dev.devtools.signing import encode_body, new_standard_webhook_secret, sign_standard
+from paygate_dev.devtools.stripe_fixtures import build_onecom_event, build_web3_hint
 from webhook_gateway.providers.errors import WebhookRejected
 from webhook_gateway.providers.normalized import VerifiedEnvelope
 from webhook_gateway.providers.standard_webhooks import (
@@ -168,7 +168,7 @@ def test_onecom_bad_amounts_are_stored_as_malformed(amount: object) -> None:
 
 def test_onecom_unknown_type_and_missing_session() -> None:
     assert (
-        normalize_onecom(_envelope({"type": "payment.refunded", "data": {}})).ignore_reason == "unknown_type"
+        normalize_onecom(_envelope({"type": "payment.captured", "data": {}})).ignore_reason == "unknown_type"
     )
     body = build_onecom_event("payment.succeeded", SESSION, 100, "EUR")
     del body["data"]["session_id"]

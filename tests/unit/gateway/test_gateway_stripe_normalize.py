@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from webhook_gateway.devtools.signing import encode_body, sign_stripe
-from webhook_gateway.devtools.stripe_fixtures import build_stripe_event
+from paygate_dev.devtools.signing import encode_body, sign_stripe
+from paygate_dev.devtools.stripe_fixtures import build_stripe_event
 from webhook_gateway.providers.normalized import NormalizedEvent, VerifiedEnvelope
 from webhook_gateway.providers.stripe_webhooks import STRIPE_EVENT_TYPES, normalize_stripe, verify_stripe
 
@@ -163,11 +163,15 @@ def test_a_foreign_reference_is_not_a_session() -> None:
     assert _normalize(event).ignore_reason == "no_session_reference"
 
 
-def test_refund_with_neither_session_nor_payment_intent_is_ignored() -> None:
+def test_refund_with_neither_session_nor_payment_intent_is_found_by_its_charge() -> None:
+    # Contract §4/§8: a refund names the payment by its PaymentIntent "or the charge of that PaymentIntent".
     event = _event("charge.refunded")
     event["data"]["object"]["metadata"] = {}
     event["data"]["object"]["payment_intent"] = None
-    assert _normalize(event).ignore_reason == "no_session_reference"
+    normalized = _normalize(event)
+    assert normalized.kind == "refunded" and normalized.provider_reference is None
+    assert normalized.money_back is not None
+    assert normalized.money_back.charge_id == event["data"]["object"]["id"]
 
 
 def _mutated(event_type: str, path: list[str], value: Any) -> dict[str, Any]:

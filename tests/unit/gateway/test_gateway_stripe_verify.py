@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from webhook_gateway.devtools.signing import encode_body, sign_stripe
-from webhook_gateway.devtools.stripe_fixtures import build_stripe_event
+from paygate_dev.devtools.signing import encode_body, sign_stripe
+from paygate_dev.devtools.stripe_fixtures import build_stripe_event
 from webhook_gateway.providers.errors import WebhookRejected
 from webhook_gateway.providers.stripe_webhooks import verify_stripe
 

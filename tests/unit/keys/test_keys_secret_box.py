@@ -6,8 +6,9 @@ import os
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from keys_service.domain.key_material import decode_key_32
-from keys_service.domain.secret_box import (
+from keys_service.domain.secret_contexts import CUSTOMER_KEY_SECRET_CONTEXT as CONTEXT
+from paygate_runtime.crypto.key_material import decode_key_32
+from paygate_runtime.crypto.secret_box import (
     NONCE_BYTES,
     TAG_BYTES,
     SecretBox,
@@ -69,14 +70,14 @@ def test_key_material_errors_name_the_problem_and_not_the_key(text: str, problem
 
 
 def test_from_config_single_key_is_version_1() -> None:
-    box = SecretBox.from_config(b64(KEY_1))
+    box = SecretBox.from_config(b64(KEY_1), context=CONTEXT)
     assert box.current_version == 1 and box.versions == (1,)
 
 
 def test_from_config_several_versions_newest_encrypts() -> None:
-    box = SecretBox.from_config(f"1:{b64(KEY_1)}, 2:{b64url_unpadded(KEY_2)}")
+    box = SecretBox.from_config(f"1:{b64(KEY_1)}, 2:{b64url_unpadded(KEY_2)}", context=CONTEXT)
     assert box.versions == (1, 2) and box.current_version == 2
-    pinned = SecretBox.from_config(f"1:{b64(KEY_1)} 2:{b64(KEY_2)}", current_version=1)
+    pinned = SecretBox.from_config(f"1:{b64(KEY_1)} 2:{b64(KEY_2)}", current_version=1, context=CONTEXT)
     assert pinned.current_version == 1
 
 
@@ -93,24 +94,24 @@ def test_from_config_several_versions_newest_encrypts() -> None:
 )
 def test_from_config_refuses_bad_config(spec: str, problem: str) -> None:
     with pytest.raises(ValueError, match="encryption key") as error:
-        SecretBox.from_config(spec)
+        SecretBox.from_config(spec, context=CONTEXT)
     assert problem in str(error.value)
 
 
 def test_from_config_refuses_unconfigured_current_version() -> None:
     with pytest.raises(ValueError, match="current version 3"):
-        SecretBox.from_config(f"1:{b64(KEY_1)}", current_version=3)
+        SecretBox.from_config(f"1:{b64(KEY_1)}", current_version=3, context=CONTEXT)
 
 
 def test_generated_key_text_is_loadable() -> None:
-    assert SecretBox.from_config(generate_encryption_key_text()).current_version == 1
+    assert SecretBox.from_config(generate_encryption_key_text(), context=CONTEXT).current_version == 1
 
 
 # --- encryption ----------------------------------------------------------------------------------
 
 
 def test_roundtrip_and_layout() -> None:
-    box = SecretBox({1: KEY_1})
+    box = SecretBox({1: KEY_1}, context=CONTEXT)
     blob = box.encrypt(SECRET, "key-1")
     assert blob[0] == 1
     assert len(blob) == 1 + NONCE_BYTES + len(SECRET) + TAG_BYTES
@@ -120,21 +121,21 @@ def test_roundtrip_and_layout() -> None:
 
 def test_blob_is_real_aes_gcm_under_the_configured_key() -> None:
     # Decrypt with a separately constructed AESGCM to prove the format is what the module doc says.
-    blob = SecretBox({1: KEY_1}).encrypt(SECRET, "key-1")
+    blob = SecretBox({1: KEY_1}, context=CONTEXT).encrypt(SECRET, "key-1")
     nonce, sealed = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
-    ad = b"paygate.keys.customer_key_secret.v1\x00" + b"\x01" + b"key-1"
+    ad = CONTEXT + b"\x00" + b"\x01" + b"key-1"
     assert AESGCM(KEY_1).decrypt(nonce, sealed, ad).decode() == SECRET
 
 
 def test_nonces_are_fresh() -> None:
-    box = SecretBox({1: KEY_1})
+    box = SecretBox({1: KEY_1}, context=CONTEXT)
     blobs = {box.encrypt(SECRET, "key-1") for _ in range(200)}
     assert len(blobs) == 200
     assert len({b[1 : 1 + NONCE_BYTES] for b in blobs}) == 200
 
 
 def test_ciphertext_bound_to_key_id_cannot_be_swapped_between_rows() -> None:
-    box = SecretBox({1: KEY_1})
+    box = SecretBox({1: KEY_1}, context=CONTEXT)
     blob_for_a = box.encrypt(SECRET, "key-a")
     with pytest.raises(SecretBoxError, match="authentication"):
         box.decrypt(blob_for_a, "key-b")
@@ -142,7 +143,7 @@ def test_ciphertext_bound_to_key_id_cannot_be_swapped_between_rows() -> None:
 
 @pytest.mark.parametrize("position", [1, 1 + NONCE_BYTES, -1, -TAG_BYTES - 1])
 def test_any_flipped_bit_is_detected(position: int) -> None:
-    box = SecretBox({1: KEY_1})
+    box = SecretBox({1: KEY_1}, context=CONTEXT)
     blob = bytearray(box.encrypt(SECRET, "key-1"))
     blob[position] ^= 0x01
     with pytest.raises(SecretBoxError):
@@ -150,7 +151,7 @@ def test_any_flipped_bit_is_detected(position: int) -> None:
 
 
 def test_changed_version_byte_is_detected() -> None:
-    box = SecretBox({1: KEY_1, 2: KEY_2}, current_version=1)
+    box = SecretBox({1: KEY_1, 2: KEY_2}, current_version=1, context=CONTEXT)
     blob = bytearray(box.encrypt(SECRET, "key-1"))
     blob[0] = 2
     with pytest.raises(SecretBoxError):
@@ -160,17 +161,17 @@ def test_changed_version_byte_is_detected() -> None:
 @pytest.mark.parametrize("blob", [b"", b"\x01", b"\x01" + b"\x00" * (NONCE_BYTES + TAG_BYTES - 1)])
 def test_truncated_blobs_are_refused(blob: bytes) -> None:
     with pytest.raises(SecretBoxError, match="truncated"):
-        SecretBox({1: KEY_1}).decrypt(blob, "key-1")
+        SecretBox({1: KEY_1}, context=CONTEXT).decrypt(blob, "key-1")
 
 
 def test_wrong_key_is_refused() -> None:
-    blob = SecretBox({1: KEY_1}).encrypt(SECRET, "key-1")
+    blob = SecretBox({1: KEY_1}, context=CONTEXT).encrypt(SECRET, "key-1")
     with pytest.raises(SecretBoxError):
-        SecretBox({1: KEY_2}).decrypt(blob, "key-1")
+        SecretBox({1: KEY_2}, context=CONTEXT).decrypt(blob, "key-1")
 
 
 def test_error_messages_carry_no_plaintext() -> None:
-    box = SecretBox({1: KEY_1})
+    box = SecretBox({1: KEY_1}, context=CONTEXT)
     blob = box.encrypt(SECRET, "key-1")
     with pytest.raises(SecretBoxError) as error:
         box.decrypt(blob, "key-2")
@@ -179,23 +180,23 @@ def test_error_messages_carry_no_plaintext() -> None:
 
 def test_encrypt_requires_a_key_id() -> None:
     with pytest.raises(ValueError, match="key_id"):
-        SecretBox({1: KEY_1}).encrypt(SECRET, "")
+        SecretBox({1: KEY_1}, context=CONTEXT).encrypt(SECRET, "")
 
 
 # --- rotation ------------------------------------------------------------------------------------
 
 
 def test_rotation_old_blobs_open_and_reencrypt_under_the_new_key() -> None:
-    old_box = SecretBox({1: KEY_1})
+    old_box = SecretBox({1: KEY_1}, context=CONTEXT)
     old_blob = old_box.encrypt(SECRET, "key-1")
-    rotated = SecretBox({1: KEY_1, 2: KEY_2})
+    rotated = SecretBox({1: KEY_1, 2: KEY_2}, context=CONTEXT)
     assert rotated.current_version == 2
     assert rotated.needs_rotation(old_blob)
     assert rotated.decrypt(old_blob, "key-1") == SECRET
     new_blob = rotated.reencrypt(old_blob, "key-1")
     assert new_blob[0] == 2 and not rotated.needs_rotation(new_blob)
     # Once key 1 is retired, only the re-encrypted blob still opens.
-    retired = SecretBox({2: KEY_2})
+    retired = SecretBox({2: KEY_2}, context=CONTEXT)
     assert retired.decrypt(new_blob, "key-1") == SECRET
     with pytest.raises(SecretBoxError, match="version 1"):
         retired.decrypt(old_blob, "key-1")
@@ -207,4 +208,4 @@ def test_rotation_old_blobs_open_and_reencrypt_under_the_new_key() -> None:
 )
 def test_constructor_refuses_bad_keyrings(keys: dict[int, bytes]) -> None:
     with pytest.raises(ValueError):
-        SecretBox(keys)
+        SecretBox(keys, context=CONTEXT)

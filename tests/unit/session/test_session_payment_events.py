@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument
+from paygate_runtime.money import Money
 from session_service.domain.modes import Mode
-from session_service.domain.money import Money
 from session_service.domain.payment_events import (
     ApplyOutcome,
     Decision,
@@ -258,6 +258,7 @@ def test_outcome_values_match_the_proto_names() -> None:
         "payment_on_closed_session",
         "mode_mismatch",
         "recorded_for_review",
+        "provider_mismatch",
     ]
     assert [k.value for k in EventKind] == [
         "pending",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument
-from session_service.domain.currencies import CurrencyKind
+from paygate_runtime.money import CurrencyKind
 from session_service.domain.payment_settings import (
     AcceptedToken,
     OnchainSettings,
@@ -47,7 +47,8 @@ def test_web3_needs_onchain_settings_and_takes_eth_or_tokens() -> None:
 
 
 def test_provider_parsing() -> None:
-    assert parse_provider("") == "onecom"
+    # No provider: a card session that either card rail may pay until the first payment event binds it.
+    assert parse_provider("") == "card"
     assert parse_provider("web3") == "web3"
     with pytest.raises(InvalidArgument):
         parse_provider("paypal")

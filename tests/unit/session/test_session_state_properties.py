@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paygate_runtime.errors import FailedPrecondition
+from paygate_runtime.money import Money
 from session_service.domain.modes import Mode
-from session_service.domain.money import Money
 from session_service.domain.payment_events import (
     ApplyOutcome,
     EventKind,

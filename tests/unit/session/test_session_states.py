@@ -6,6 +6,7 @@ import pytest
 
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument
 from session_service.domain.states import (
+    AFTER_PAYMENT,
     OVERRIDES,
     TERMINAL,
     TRANSITIONS,
@@ -29,12 +30,20 @@ ALLOWED = {
     (S.CREATED, S.FAILED),
     (S.PENDING, S.FAILED),
     (S.CREATED, S.EXPIRED),
+    (S.PAID, S.REFUNDED),
 }
 
 
 def test_values_are_the_contract_names() -> None:
-    assert [s.value for s in SessionStatus] == ["created", "pending", "paid", "failed", "expired"]
-    assert [p.value for p in PaymentStatus] == ["not_started", "processing", "paid", "failed", "expired"]
+    assert [s.value for s in SessionStatus] == ["created", "pending", "paid", "failed", "expired", "refunded"]
+    assert [p.value for p in PaymentStatus] == [
+        "not_started",
+        "processing",
+        "paid",
+        "failed",
+        "expired",
+        "refunded",
+    ]
 
 
 @pytest.mark.parametrize(("source", "target"), list(itertools.product(SessionStatus, repeat=2)))
@@ -43,10 +52,14 @@ def test_exactly_the_issue_moves_are_allowed(source: SessionStatus, target: Sess
 
 
 def test_terminal_states_are_derived_from_the_table() -> None:
-    assert {S.PAID, S.FAILED, S.EXPIRED} == TERMINAL
+    # Terminal = the payment has ended: no payment event moves the session. Only money going back leaves
+    # `paid` (to `refunded`, contract §6), and nothing leaves the others.
+    assert {S.PAID, S.FAILED, S.EXPIRED, S.REFUNDED} == TERMINAL
     for status in TERMINAL:
-        assert next_statuses(status) == frozenset()
+        assert next_statuses(status) <= {target for source, target in AFTER_PAYMENT if source == status}
         assert is_terminal(status)
+    assert next_statuses(S.PAID) == {S.REFUNDED}
+    assert next_statuses(S.REFUNDED) == frozenset()
     assert not is_terminal(S.CREATED) and not is_terminal(S.PENDING)
 
 
@@ -63,7 +76,7 @@ def test_the_only_override_is_expired_to_paid_and_it_is_not_a_normal_move() -> N
 
 
 def test_no_move_goes_backwards_or_stays() -> None:
-    rank = {S.CREATED: 0, S.PENDING: 1, S.PAID: 2, S.FAILED: 2, S.EXPIRED: 2}
+    rank = {S.CREATED: 0, S.PENDING: 1, S.PAID: 2, S.FAILED: 2, S.EXPIRED: 2, S.REFUNDED: 3}
     for source, target in TRANSITIONS:
         assert rank[target] > rank[source]
 
@@ -75,6 +88,7 @@ def test_payment_status_is_derived() -> None:
         S.PAID: "paid",
         S.FAILED: "failed",
         S.EXPIRED: "expired",
+        S.REFUNDED: "refunded",
     }
 
 
@@ -87,7 +101,8 @@ def test_require_move_refuses_with_a_stable_code() -> None:
 
 def test_parse_status() -> None:
     assert parse_status("paid") is S.PAID
-    for raw in ("PAID", "", None, "refunded", " paid"):
+    assert parse_status("refunded") is S.REFUNDED
+    for raw in ("PAID", "", None, "refund", " paid"):
         with pytest.raises(InvalidArgument) as caught:
             parse_status(raw)
         assert caught.value.code == "invalid_status"
@@ -100,4 +115,5 @@ def test_markdown_is_rendered_from_the_same_table() -> None:
     for source, target in TRANSITIONS:
         assert any(row.startswith(f"| `{source}` | `{target}` |") for row in rows)
     assert "| `expired` | `paid` | override only" in markdown
-    assert "Terminal states: `paid`, `failed`, `expired`" in markdown
+    assert "Terminal states: `paid`, `failed`, `expired`, `refunded`" in markdown
+    assert "| `paid` | `refunded` |" in markdown

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from paygate_dev.chain.pay_cmd import PayError, resolve_asset, to_minor
 from paygate_runtime.config import ConfigError, Env
-from webhook_gateway.chain.pay_cmd import PayError, resolve_asset, to_minor
 from webhook_gateway.entrypoints.main import load_config
 from webhook_gateway.entrypoints.routes_web3 import normalized_hint
 from webhook_gateway.providers.standard_webhooks import Web3Hint

@@ -14,14 +14,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from web3 import AsyncWeb3
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
-from web3_unit_fakes import FakeLedger, FakeSessionService
+from web3_unit_fakes import FakeAddresses, FakeLedger, FakeSessionService
 
 from paygate.session.v1 import session_pb2
+from paygate_dev.chain.test_token import deploy_test_token, transfer_token
+from paygate_dev.devtools.signing import encode_body
 from webhook_gateway.adapters.inbox_repository import InboxEvent
-from webhook_gateway.chain.test_token import deploy_test_token, transfer_token
 from webhook_gateway.chain.watcher import ChainWatcher, WatcherSettings
 from webhook_gateway.chain.web3_service import ChainSettings, Web3Service, connect_web3
-from webhook_gateway.devtools.signing import encode_body
 from webhook_gateway.providers.standard_webhooks import Web3Hint
 from webhook_gateway.service_layer.relay import RetryLater, SessionUnknown
 
@@ -64,8 +64,10 @@ async def rig(tester: tuple[AsyncWeb3, str, str, str]) -> AsyncIterator[Rig]:
     w3, payer, token, fake = tester
     chain_id = await w3.eth.chain_id
     ledger, sessions = FakeLedger(), FakeSessionService()
-    settings = ChainSettings(chain_id=chain_id, rpc_url="in-process", tx_wait_s=60, reorg_depth=64)
-    service = Web3Service(w3, sessions, ledger, settings)  # type: ignore[arg-type]
+    settings = ChainSettings(
+        chain_id=chain_id, rpc_url="in-process", tx_wait_s=60, reorg_depth=64, internal_transfers="balance"
+    )
+    service = Web3Service(w3, sessions, ledger, settings, addresses=FakeAddresses())  # type: ignore[arg-type]
     yield Rig(w3, chain_id, payer, token, fake, ledger, sessions, service)
 
 
@@ -210,13 +212,14 @@ async def test_a_down_node_or_missing_configuration_keeps_the_event(rig: Rig) ->
         rig.sessions,  # type: ignore[arg-type]
         rig.ledger,  # type: ignore[arg-type]
         ChainSettings(chain_id=rig.chain_id, rpc_url="http://127.0.0.1:9"),
+        addresses=FakeAddresses(),  # type: ignore[arg-type]
     )
     try:
         with pytest.raises(RetryLater, match="chain_unavailable"):
             await down.handle_inbox_event(event)
     finally:
         await down.close()
-    unconfigured = Web3Service(None, rig.sessions, rig.ledger, None)  # type: ignore[arg-type]
+    unconfigured = Web3Service(None, rig.sessions, rig.ledger, None, addresses=FakeAddresses())  # type: ignore[arg-type]
     with pytest.raises(RetryLater, match="chain_not_configured"):
         await unconfigured.handle_inbox_event(event)
 

@@ -283,3 +283,49 @@ class FakeSessionService:
             session.amount_received.CopyFrom(request.amount)
         entry.outcomes[request.provider_event_id] = outcome
         return session_pb2.ApplyPaymentEventResponse(outcome=outcome, session=session)
+
+
+class FakeAddresses:
+    """In-memory AddressesRepository: per-address start block and failures."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, Any] = {}
+        self.passes: list[dict[str, Any]] = []
+
+    async def ensure(self, session_id: str, **fields: Any) -> Any:
+        from webhook_gateway.chain.deposits_repository import AddressState
+
+        if session_id not in self.states:
+            self.states[session_id] = AddressState(
+                session_id=session_id,
+                start_block=None,
+                start_block_hash=None,
+                failures=0,
+                last_error=None,
+                last_error_at=None,
+                next_attempt_at=None,
+                **fields,
+            )
+        return self.states[session_id]
+
+    async def set_start(self, session_id: str, start_block: int, start_block_hash: str | None) -> None:
+        self.states[session_id] = replace(
+            self.states[session_id], start_block=start_block, start_block_hash=start_block_hash
+        )
+
+    async def blocked(self, session_ids: Iterable[str]) -> set[str]:
+        return {s for s in session_ids if s in self.states and self.states[s].next_attempt_at is not None}
+
+    async def record_failure(self, session_id: str, error: str, base_s: float, cap_s: float) -> Any:
+        state = self.states[session_id]
+        self.states[session_id] = replace(
+            state, failures=state.failures + 1, last_error=error, next_attempt_at="later"
+        )
+        return self.states[session_id]
+
+    async def clear_failure(self, session_id: str) -> None:
+        if session_id in self.states:
+            self.states[session_id] = replace(self.states[session_id], failures=0, next_attempt_at=None)
+
+    async def record_pass(self, chain_id: int, **fields: Any) -> None:
+        self.passes.append({"chain_id": chain_id, **fields})

@@ -132,14 +132,16 @@ class IssueInvoiceRequest(_message.Message):
     def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., session_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., buyer: _Optional[_Union[Party, _Mapping]] = ..., line_items: _Optional[_Iterable[_Union[LineItem, _Mapping]]] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetInvoiceRequest(_message.Message):
-    __slots__ = ("merchant_id", "invoice_id", "session_id")
+    __slots__ = ("merchant_id", "invoice_id", "session_id", "mode")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     invoice_id: str
     session_id: str
-    def __init__(self, merchant_id: _Optional[str] = ..., invoice_id: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+    mode: _common_pb2.Mode
+    def __init__(self, merchant_id: _Optional[str] = ..., invoice_id: _Optional[str] = ..., session_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
 
 class ListInvoicesRequest(_message.Message):
     __slots__ = ("merchant_id", "mode", "status", "kind", "issued_from", "issued_to", "limit", "starting_after")
@@ -170,14 +172,18 @@ class ListInvoicesResponse(_message.Message):
     def __init__(self, invoices: _Optional[_Iterable[_Union[Invoice, _Mapping]]] = ..., has_more: _Optional[bool] = ...) -> None: ...
 
 class VoidInvoiceRequest(_message.Message):
-    __slots__ = ("merchant_id", "invoice_id", "reason")
+    __slots__ = ("merchant_id", "invoice_id", "reason", "mode", "actor")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     invoice_id: str
     reason: str
-    def __init__(self, merchant_id: _Optional[str] = ..., invoice_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    mode: _common_pb2.Mode
+    actor: str
+    def __init__(self, merchant_id: _Optional[str] = ..., invoice_id: _Optional[str] = ..., reason: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class VoidInvoiceResponse(_message.Message):
     __slots__ = ("invoice", "credit_note")
@@ -188,14 +194,16 @@ class VoidInvoiceResponse(_message.Message):
     def __init__(self, invoice: _Optional[_Union[Invoice, _Mapping]] = ..., credit_note: _Optional[_Union[Invoice, _Mapping]] = ...) -> None: ...
 
 class RenderInvoiceRequest(_message.Message):
-    __slots__ = ("merchant_id", "invoice_id", "format")
+    __slots__ = ("merchant_id", "invoice_id", "format", "mode")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     invoice_id: str
     format: RenderFormat
-    def __init__(self, merchant_id: _Optional[str] = ..., invoice_id: _Optional[str] = ..., format: _Optional[_Union[RenderFormat, str]] = ...) -> None: ...
+    mode: _common_pb2.Mode
+    def __init__(self, merchant_id: _Optional[str] = ..., invoice_id: _Optional[str] = ..., format: _Optional[_Union[RenderFormat, str]] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
 
 class RenderedDocument(_message.Message):
     __slots__ = ("content", "content_type", "filename")
@@ -245,29 +253,67 @@ class RevenueSummaryResponse(_message.Message):
     def __init__(self, buckets: _Optional[_Iterable[_Union[RevenueBucket, _Mapping]]] = ...) -> None: ...
 
 class BillingProfile(_message.Message):
-    __slots__ = ("merchant_id", "seller", "invoice_prefix", "tax_rate_bps", "reset_numbering_yearly", "support_email")
+    __slots__ = ("merchant_id", "seller", "invoice_prefix", "tax_rate_bps", "reset_numbering_yearly", "support_email", "support_url", "complete", "missing_fields", "mode")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     SELLER_FIELD_NUMBER: _ClassVar[int]
     INVOICE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     TAX_RATE_BPS_FIELD_NUMBER: _ClassVar[int]
     RESET_NUMBERING_YEARLY_FIELD_NUMBER: _ClassVar[int]
     SUPPORT_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    SUPPORT_URL_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     seller: Party
     invoice_prefix: str
     tax_rate_bps: int
     reset_numbering_yearly: bool
     support_email: str
-    def __init__(self, merchant_id: _Optional[str] = ..., seller: _Optional[_Union[Party, _Mapping]] = ..., invoice_prefix: _Optional[str] = ..., tax_rate_bps: _Optional[int] = ..., reset_numbering_yearly: _Optional[bool] = ..., support_email: _Optional[str] = ...) -> None: ...
+    support_url: str
+    complete: bool
+    missing_fields: _containers.RepeatedScalarFieldContainer[str]
+    mode: _common_pb2.Mode
+    def __init__(self, merchant_id: _Optional[str] = ..., seller: _Optional[_Union[Party, _Mapping]] = ..., invoice_prefix: _Optional[str] = ..., tax_rate_bps: _Optional[int] = ..., reset_numbering_yearly: _Optional[bool] = ..., support_email: _Optional[str] = ..., support_url: _Optional[str] = ..., complete: _Optional[bool] = ..., missing_fields: _Optional[_Iterable[str]] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
 
 class GetBillingProfileRequest(_message.Message):
-    __slots__ = ("merchant_id",)
+    __slots__ = ("merchant_id", "mode")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
-    def __init__(self, merchant_id: _Optional[str] = ...) -> None: ...
+    mode: _common_pb2.Mode
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
 
 class UpdateBillingProfileRequest(_message.Message):
-    __slots__ = ("profile",)
+    __slots__ = ("profile", "mode")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     profile: BillingProfile
-    def __init__(self, profile: _Optional[_Union[BillingProfile, _Mapping]] = ...) -> None: ...
+    mode: _common_pb2.Mode
+    def __init__(self, profile: _Optional[_Union[BillingProfile, _Mapping]] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
+
+class ListSessionDocumentsRequest(_message.Message):
+    __slots__ = ("merchant_id", "mode", "session_ids")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_IDS_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    mode: _common_pb2.Mode
+    session_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., session_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class IssueCreditNoteRequest(_message.Message):
+    __slots__ = ("merchant_id", "mode", "session_id", "refund_id", "amount", "reason")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    REFUND_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    mode: _common_pb2.Mode
+    session_id: str
+    refund_id: str
+    amount: _common_pb2.Money
+    reason: str
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., session_id: _Optional[str] = ..., refund_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from paygate.billing.v1 import billing_pb2 as paygate_dot_billing_dot_v1_dot_billing__pb2
+from paygate.common.v1 import common_pb2 as paygate_dot_common_dot_v1_dot_common__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -75,6 +76,21 @@ class BillingServiceStub:
                 request_serializer=paygate_dot_billing_dot_v1_dot_billing__pb2.UpdateBillingProfileRequest.SerializeToString,
                 response_deserializer=paygate_dot_billing_dot_v1_dot_billing__pb2.BillingProfile.FromString,
                 _registered_method=True)
+        self.ListSessionDocuments = channel.unary_unary(
+                '/paygate.billing.v1.BillingService/ListSessionDocuments',
+                request_serializer=paygate_dot_billing_dot_v1_dot_billing__pb2.ListSessionDocumentsRequest.SerializeToString,
+                response_deserializer=paygate_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesResponse.FromString,
+                _registered_method=True)
+        self.IssueCreditNote = channel.unary_unary(
+                '/paygate.billing.v1.BillingService/IssueCreditNote',
+                request_serializer=paygate_dot_billing_dot_v1_dot_billing__pb2.IssueCreditNoteRequest.SerializeToString,
+                response_deserializer=paygate_dot_billing_dot_v1_dot_billing__pb2.Invoice.FromString,
+                _registered_method=True)
+        self.ListAuditEntries = channel.unary_unary(
+                '/paygate.billing.v1.BillingService/ListAuditEntries',
+                request_serializer=paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesRequest.SerializeToString,
+                response_deserializer=paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -125,14 +141,39 @@ class BillingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetBillingProfile(self, request, context):
-        """Reads a merchant's billing profile (defaults when none was set).
+        """Reads a merchant's billing profile of one mode (defaults when none was set).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateBillingProfile(self, request, context):
-        """Replaces a merchant's billing profile. Idempotent.
+        """Replaces a merchant's billing profile of one mode. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessionDocuments(self, request, context):
+        """Every invoice and credit note of the given sessions, for one merchant and mode, newest first. The
+        customer portal (contract §12) names the sessions of one customer subject (from the keys service).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueCreditNote(self, request, context):
+        """Issues the credit note of one refund of a session (contract §8): numbered in the merchant's sequence,
+        referencing the session's invoice, for the refund's amount. Idempotent on refund_id: a retry returns the
+        same credit note. The credit notes of one invoice never add up to more than it
+        (FAILED_PRECONDITION `credit_exceeds_invoice`); a voided invoice takes none (`invoice_void`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEntries(self, request, context):
+        """The merchant's hash-chained audit entries of this service, newest first (contract §9, GET /v1/audit).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -180,6 +221,21 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.UpdateBillingProfile,
                     request_deserializer=paygate_dot_billing_dot_v1_dot_billing__pb2.UpdateBillingProfileRequest.FromString,
                     response_serializer=paygate_dot_billing_dot_v1_dot_billing__pb2.BillingProfile.SerializeToString,
+            ),
+            'ListSessionDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessionDocuments,
+                    request_deserializer=paygate_dot_billing_dot_v1_dot_billing__pb2.ListSessionDocumentsRequest.FromString,
+                    response_serializer=paygate_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesResponse.SerializeToString,
+            ),
+            'IssueCreditNote': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueCreditNote,
+                    request_deserializer=paygate_dot_billing_dot_v1_dot_billing__pb2.IssueCreditNoteRequest.FromString,
+                    response_serializer=paygate_dot_billing_dot_v1_dot_billing__pb2.Invoice.SerializeToString,
+            ),
+            'ListAuditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEntries,
+                    request_deserializer=paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesRequest.FromString,
+                    response_serializer=paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -399,6 +455,87 @@ class BillingService:
             '/paygate.billing.v1.BillingService/UpdateBillingProfile',
             paygate_dot_billing_dot_v1_dot_billing__pb2.UpdateBillingProfileRequest.SerializeToString,
             paygate_dot_billing_dot_v1_dot_billing__pb2.BillingProfile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessionDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.billing.v1.BillingService/ListSessionDocuments',
+            paygate_dot_billing_dot_v1_dot_billing__pb2.ListSessionDocumentsRequest.SerializeToString,
+            paygate_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueCreditNote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.billing.v1.BillingService/IssueCreditNote',
+            paygate_dot_billing_dot_v1_dot_billing__pb2.IssueCreditNoteRequest.SerializeToString,
+            paygate_dot_billing_dot_v1_dot_billing__pb2.Invoice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.billing.v1.BillingService/ListAuditEntries',
+            paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesRequest.SerializeToString,
+            paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from paygate.common.v1 import common_pb2 as paygate_dot_common_dot_v1_dot_common__pb2
 from paygate.keys.v1 import keys_pb2 as paygate_dot_keys_dot_v1_dot_keys__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -54,6 +55,21 @@ class KeysServiceStub:
                 '/paygate.keys.v1.KeysService/AuthenticateMerchant',
                 request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.AuthenticateMerchantRequest.SerializeToString,
                 response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.AuthenticateMerchantResponse.FromString,
+                _registered_method=True)
+        self.ListMerchantKeys = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/ListMerchantKeys',
+                request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ListMerchantKeysRequest.SerializeToString,
+                response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ListMerchantKeysResponse.FromString,
+                _registered_method=True)
+        self.RollMerchantKey = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/RollMerchantKey',
+                request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RollMerchantKeyRequest.SerializeToString,
+                response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RollMerchantKeyResponse.FromString,
+                _registered_method=True)
+        self.RevokeMerchantKey = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/RevokeMerchantKey',
+                request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RevokeMerchantKeyRequest.SerializeToString,
+                response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.MerchantKey.FromString,
                 _registered_method=True)
         self.IssueCustomerKey = channel.unary_unary(
                 '/paygate.keys.v1.KeysService/IssueCustomerKey',
@@ -110,10 +126,60 @@ class KeysServiceStub:
                 request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RevokeAccessTokenRequest.SerializeToString,
                 response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.AccessToken.FromString,
                 _registered_method=True)
+        self.RevokeAccessLinks = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/RevokeAccessLinks',
+                request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RevokeAccessLinksRequest.SerializeToString,
+                response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RevokeAccessLinksResponse.FromString,
+                _registered_method=True)
+        self.ReissueAccessLink = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/ReissueAccessLink',
+                request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ReissueAccessLinkRequest.SerializeToString,
+                response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.AccessLink.FromString,
+                _registered_method=True)
         self.GetJwks = channel.unary_unary(
                 '/paygate.keys.v1.KeysService/GetJwks',
                 request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.Jwks.FromString,
+                _registered_method=True)
+        self.UpdateCustomerKeySettings = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/UpdateCustomerKeySettings',
+                request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.UpdateCustomerKeySettingsRequest.SerializeToString,
+                response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.CustomerRollKey = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/CustomerRollKey',
+                request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.CustomerRollKeyRequest.SerializeToString,
+                response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RollKeyResponse.FromString,
+                _registered_method=True)
+        self.CustomerRevokeKey = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/CustomerRevokeKey',
+                request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.CustomerRevokeKeyRequest.SerializeToString,
+                response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.GetCustomerKeyUsage = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/GetCustomerKeyUsage',
+                request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.GetCustomerKeyUsageRequest.SerializeToString,
+                response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.CustomerKeyUsage.FromString,
+                _registered_method=True)
+        self.RecordSupportMessage = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/RecordSupportMessage',
+                request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RecordSupportMessageRequest.SerializeToString,
+                response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RecordSupportMessageResponse.FromString,
+                _registered_method=True)
+        self.ListSubjectSessions = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/ListSubjectSessions',
+                request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ListSubjectSessionsRequest.SerializeToString,
+                response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ListSubjectSessionsResponse.FromString,
+                _registered_method=True)
+        self.SetSessionKeyAccess = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/SetSessionKeyAccess',
+                request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.SetSessionKeyAccessRequest.SerializeToString,
+                response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.SetSessionKeyAccessResponse.FromString,
+                _registered_method=True)
+        self.ListAuditEntries = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/ListAuditEntries',
+                request_serializer=paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesRequest.SerializeToString,
+                response_deserializer=paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesResponse.FromString,
                 _registered_method=True)
 
 
@@ -143,7 +209,31 @@ class KeysServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AuthenticateMerchant(self, request, context):
-        """Checks a merchant secret key; UNAUTHENTICATED when missing, wrong, revoked or a customer key.
+        """Checks a merchant secret key; UNAUTHENTICATED when missing, wrong, revoked, expired or a customer key.
+        Never cached: every call reads the key, so a revocation or expiry counts at once on every replica.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMerchantKeys(self, request, context):
+        """Lists a merchant's secret keys (never their secrets), newest first; mode UNSPECIFIED lists both modes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollMerchantKey(self, request, context):
+        """Replaces a merchant secret key by a new one (secret shown once); the old one works for
+        grace_period_seconds (0..7 days). FAILED_PRECONDITION key_revoked / key_expired for a dead key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeMerchantKey(self, request, context):
+        """Revokes a merchant secret key at once. FAILED_PRECONDITION last_key for the mode's last active key.
+        Idempotent on an already revoked key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -228,8 +318,87 @@ class KeysServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokeAccessLinks(self, request, context):
+        """Revokes every access link of a session (merchant and mode scoped). NOT_FOUND when the session has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReissueAccessLink(self, request, context):
+        """Revokes the session's links and issues a fresh 7-day one (merchant and mode scoped). NOT_FOUND when
+        the session was never given a link (not fulfilled yet).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetJwks(self, request, context):
         """Publishes the public signing keys as a JWK Set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCustomerKeySettings(self, request, context):
+        """Customer portal (contract §12). The gateway has verified the customer's portal session for session_id;
+        each call acts on the session's current key and is audited with the customer as actor.
+        Narrows scopes, sets the IP allow-list or an earlier expiry. INVALID_ARGUMENT (naming the field) for a
+        scope the merchant did not grant, a bad CIDR or a later expiry; FAILED_PRECONDITION for a dead key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CustomerRollKey(self, request, context):
+        """Rolls the session's key; the current secret must be presented (a forwarded link alone mints nothing).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CustomerRevokeKey(self, request, context):
+        """Revokes the session's key at once. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCustomerKeyUsage(self, request, context):
+        """Usage of the session's keys: verifications per UTC day for the last `days` days (current key and the
+        keys it was rolled from).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordSupportMessage(self, request, context):
+        """Counts a contact-form message against the session's and the merchant's rate limits and records it;
+        RESOURCE_EXHAUSTED rate_limited when over. The gateway sends the mail only after this succeeds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSubjectSessions(self, request, context):
+        """The sessions whose access links carry this opaque customer subject, for one merchant and mode.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSessionKeyAccess(self, request, context):
+        """Sets what every customer key of a session may do (contract §8): "revoked" (a full refund or a lost
+        dispute: the keys are revoked and the session's access links too), "suspended" (an open dispute: verify
+        answers SUSPENDED, a suspended key cannot be rolled) or "active" (a dispute won: suspension lifted).
+        Idempotent; a revoked session stays revoked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEntries(self, request, context):
+        """The merchant's hash-chained audit entries of this service, newest first (contract §9, GET /v1/audit).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -257,6 +426,21 @@ def add_KeysServiceServicer_to_server(servicer, server):
                     servicer.AuthenticateMerchant,
                     request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.AuthenticateMerchantRequest.FromString,
                     response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.AuthenticateMerchantResponse.SerializeToString,
+            ),
+            'ListMerchantKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMerchantKeys,
+                    request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ListMerchantKeysRequest.FromString,
+                    response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ListMerchantKeysResponse.SerializeToString,
+            ),
+            'RollMerchantKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollMerchantKey,
+                    request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RollMerchantKeyRequest.FromString,
+                    response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RollMerchantKeyResponse.SerializeToString,
+            ),
+            'RevokeMerchantKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeMerchantKey,
+                    request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RevokeMerchantKeyRequest.FromString,
+                    response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.MerchantKey.SerializeToString,
             ),
             'IssueCustomerKey': grpc.unary_unary_rpc_method_handler(
                     servicer.IssueCustomerKey,
@@ -313,10 +497,60 @@ def add_KeysServiceServicer_to_server(servicer, server):
                     request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RevokeAccessTokenRequest.FromString,
                     response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.AccessToken.SerializeToString,
             ),
+            'RevokeAccessLinks': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAccessLinks,
+                    request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RevokeAccessLinksRequest.FromString,
+                    response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RevokeAccessLinksResponse.SerializeToString,
+            ),
+            'ReissueAccessLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReissueAccessLink,
+                    request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ReissueAccessLinkRequest.FromString,
+                    response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.AccessLink.SerializeToString,
+            ),
             'GetJwks': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJwks,
                     request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.GetJwksRequest.FromString,
                     response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.Jwks.SerializeToString,
+            ),
+            'UpdateCustomerKeySettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCustomerKeySettings,
+                    request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.UpdateCustomerKeySettingsRequest.FromString,
+                    response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ApiKey.SerializeToString,
+            ),
+            'CustomerRollKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CustomerRollKey,
+                    request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.CustomerRollKeyRequest.FromString,
+                    response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RollKeyResponse.SerializeToString,
+            ),
+            'CustomerRevokeKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CustomerRevokeKey,
+                    request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.CustomerRevokeKeyRequest.FromString,
+                    response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ApiKey.SerializeToString,
+            ),
+            'GetCustomerKeyUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomerKeyUsage,
+                    request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.GetCustomerKeyUsageRequest.FromString,
+                    response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.CustomerKeyUsage.SerializeToString,
+            ),
+            'RecordSupportMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordSupportMessage,
+                    request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RecordSupportMessageRequest.FromString,
+                    response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.RecordSupportMessageResponse.SerializeToString,
+            ),
+            'ListSubjectSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSubjectSessions,
+                    request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ListSubjectSessionsRequest.FromString,
+                    response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.ListSubjectSessionsResponse.SerializeToString,
+            ),
+            'SetSessionKeyAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSessionKeyAccess,
+                    request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.SetSessionKeyAccessRequest.FromString,
+                    response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.SetSessionKeyAccessResponse.SerializeToString,
+            ),
+            'ListAuditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEntries,
+                    request_deserializer=paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesRequest.FromString,
+                    response_serializer=paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -428,6 +662,87 @@ class KeysService:
             '/paygate.keys.v1.KeysService/AuthenticateMerchant',
             paygate_dot_keys_dot_v1_dot_keys__pb2.AuthenticateMerchantRequest.SerializeToString,
             paygate_dot_keys_dot_v1_dot_keys__pb2.AuthenticateMerchantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMerchantKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/ListMerchantKeys',
+            paygate_dot_keys_dot_v1_dot_keys__pb2.ListMerchantKeysRequest.SerializeToString,
+            paygate_dot_keys_dot_v1_dot_keys__pb2.ListMerchantKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollMerchantKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/RollMerchantKey',
+            paygate_dot_keys_dot_v1_dot_keys__pb2.RollMerchantKeyRequest.SerializeToString,
+            paygate_dot_keys_dot_v1_dot_keys__pb2.RollMerchantKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeMerchantKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/RevokeMerchantKey',
+            paygate_dot_keys_dot_v1_dot_keys__pb2.RevokeMerchantKeyRequest.SerializeToString,
+            paygate_dot_keys_dot_v1_dot_keys__pb2.MerchantKey.FromString,
             options,
             channel_credentials,
             insecure,
@@ -736,6 +1051,60 @@ class KeysService:
             _registered_method=True)
 
     @staticmethod
+    def RevokeAccessLinks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/RevokeAccessLinks',
+            paygate_dot_keys_dot_v1_dot_keys__pb2.RevokeAccessLinksRequest.SerializeToString,
+            paygate_dot_keys_dot_v1_dot_keys__pb2.RevokeAccessLinksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReissueAccessLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/ReissueAccessLink',
+            paygate_dot_keys_dot_v1_dot_keys__pb2.ReissueAccessLinkRequest.SerializeToString,
+            paygate_dot_keys_dot_v1_dot_keys__pb2.AccessLink.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetJwks(request,
             target,
             options=(),
@@ -752,6 +1121,222 @@ class KeysService:
             '/paygate.keys.v1.KeysService/GetJwks',
             paygate_dot_keys_dot_v1_dot_keys__pb2.GetJwksRequest.SerializeToString,
             paygate_dot_keys_dot_v1_dot_keys__pb2.Jwks.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCustomerKeySettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/UpdateCustomerKeySettings',
+            paygate_dot_keys_dot_v1_dot_keys__pb2.UpdateCustomerKeySettingsRequest.SerializeToString,
+            paygate_dot_keys_dot_v1_dot_keys__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CustomerRollKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/CustomerRollKey',
+            paygate_dot_keys_dot_v1_dot_keys__pb2.CustomerRollKeyRequest.SerializeToString,
+            paygate_dot_keys_dot_v1_dot_keys__pb2.RollKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CustomerRevokeKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/CustomerRevokeKey',
+            paygate_dot_keys_dot_v1_dot_keys__pb2.CustomerRevokeKeyRequest.SerializeToString,
+            paygate_dot_keys_dot_v1_dot_keys__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCustomerKeyUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/GetCustomerKeyUsage',
+            paygate_dot_keys_dot_v1_dot_keys__pb2.GetCustomerKeyUsageRequest.SerializeToString,
+            paygate_dot_keys_dot_v1_dot_keys__pb2.CustomerKeyUsage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordSupportMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/RecordSupportMessage',
+            paygate_dot_keys_dot_v1_dot_keys__pb2.RecordSupportMessageRequest.SerializeToString,
+            paygate_dot_keys_dot_v1_dot_keys__pb2.RecordSupportMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSubjectSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/ListSubjectSessions',
+            paygate_dot_keys_dot_v1_dot_keys__pb2.ListSubjectSessionsRequest.SerializeToString,
+            paygate_dot_keys_dot_v1_dot_keys__pb2.ListSubjectSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSessionKeyAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/SetSessionKeyAccess',
+            paygate_dot_keys_dot_v1_dot_keys__pb2.SetSessionKeyAccessRequest.SerializeToString,
+            paygate_dot_keys_dot_v1_dot_keys__pb2.SetSessionKeyAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/ListAuditEntries',
+            paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesRequest.SerializeToString,
+            paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from paygate.common.v1 import common_pb2 as paygate_dot_common_dot_v1_dot_common__pb2
 from paygate.session.v1 import session_pb2 as paygate_dot_session_dot_v1_dot_session__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -100,6 +101,26 @@ class SessionServiceStub:
                 request_serializer=paygate_dot_session_dot_v1_dot_session__pb2.SetProviderCheckoutRequest.SerializeToString,
                 response_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.Session.FromString,
                 _registered_method=True)
+        self.SetSessionCustomer = channel.unary_unary(
+                '/paygate.session.v1.SessionService/SetSessionCustomer',
+                request_serializer=paygate_dot_session_dot_v1_dot_session__pb2.SetSessionCustomerRequest.SerializeToString,
+                response_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.Session.FromString,
+                _registered_method=True)
+        self.RefundSession = channel.unary_unary(
+                '/paygate.session.v1.SessionService/RefundSession',
+                request_serializer=paygate_dot_session_dot_v1_dot_session__pb2.RefundSessionRequest.SerializeToString,
+                response_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.RefundSessionResponse.FromString,
+                _registered_method=True)
+        self.AttachProviderRefund = channel.unary_unary(
+                '/paygate.session.v1.SessionService/AttachProviderRefund',
+                request_serializer=paygate_dot_session_dot_v1_dot_session__pb2.AttachProviderRefundRequest.SerializeToString,
+                response_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.RefundSessionResponse.FromString,
+                _registered_method=True)
+        self.ListAuditEntries = channel.unary_unary(
+                '/paygate.session.v1.SessionService/ListAuditEntries',
+                request_serializer=paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesRequest.SerializeToString,
+                response_deserializer=paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesResponse.FromString,
+                _registered_method=True)
 
 
 class SessionServiceServicer:
@@ -107,14 +128,14 @@ class SessionServiceServicer:
     """
 
     def CreateSession(self, request, context):
-        """Creates a checkout session. Idempotent on (merchant_id, idempotency_key) when a key is given.
+        """Creates a checkout session. Idempotent on (merchant_id, mode, idempotency_key) when a key is given.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetSession(self, request, context):
-        """Reads one session with its history. Scoped to merchant_id when it is set.
+        """Reads one session with its history. Scoped to merchant_id and mode when they are set.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -135,7 +156,8 @@ class SessionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ExpireSession(self, request, context):
-        """Ends a `created` session at the merchant's request. Idempotent: expiring an expired session returns it.
+        """Ends a `created` session, or a `pending` web3 one, at the merchant's request. Idempotent: expiring an
+        expired session returns it. Other states: FAILED_PRECONDITION `session_not_expirable`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -194,6 +216,41 @@ class SessionServiceServicer:
     def SetProviderCheckout(self, request, context):
         """Records the provider-side checkout (Stripe Checkout Session id and URL) created by the gateway.
         Idempotent: the same ids again return the session; different ones are FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSessionCustomer(self, request, context):
+        """Fills in the buyer the checkout page asked for (contract §9: a live session's name and country). Only
+        while the session is created or pending, and only the fields it lacks: a given value is never
+        overwritten. Errors: NOT_FOUND; INVALID_ARGUMENT `missing_customer`, `invalid_customer_<field>`;
+        FAILED_PRECONDITION `session_not_open`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefundSession(self, request, context):
+        """Refunds a paid session, fully or partly (contract §8). Idempotent on (merchant_id, mode, idempotency_key).
+        Through the provider's API (via_provider) the refund starts `pending` and the provider's webhook settles
+        it; otherwise it records a refund the merchant made outside paygate (`succeeded`). Errors:
+        INVALID_ARGUMENT `amount_too_large`, `invalid_amount`, `missing_tx_hash`, `invalid_tx_hash`;
+        FAILED_PRECONDITION `session_not_paid`, `session_refunded`, `refund_in_progress`, `refund_tx_already_used`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AttachProviderRefund(self, request, context):
+        """Records the provider's answer to a refund paygate asked it for (its refund id and status).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEntries(self, request, context):
+        """The merchant's hash-chained audit entries of this service, newest first (contract §9, GET /v1/audit).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -266,6 +323,26 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.SetProviderCheckout,
                     request_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.SetProviderCheckoutRequest.FromString,
                     response_serializer=paygate_dot_session_dot_v1_dot_session__pb2.Session.SerializeToString,
+            ),
+            'SetSessionCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSessionCustomer,
+                    request_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.SetSessionCustomerRequest.FromString,
+                    response_serializer=paygate_dot_session_dot_v1_dot_session__pb2.Session.SerializeToString,
+            ),
+            'RefundSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefundSession,
+                    request_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.RefundSessionRequest.FromString,
+                    response_serializer=paygate_dot_session_dot_v1_dot_session__pb2.RefundSessionResponse.SerializeToString,
+            ),
+            'AttachProviderRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttachProviderRefund,
+                    request_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.AttachProviderRefundRequest.FromString,
+                    response_serializer=paygate_dot_session_dot_v1_dot_session__pb2.RefundSessionResponse.SerializeToString,
+            ),
+            'ListAuditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEntries,
+                    request_deserializer=paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesRequest.FromString,
+                    response_serializer=paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -620,6 +697,114 @@ class SessionService:
             '/paygate.session.v1.SessionService/SetProviderCheckout',
             paygate_dot_session_dot_v1_dot_session__pb2.SetProviderCheckoutRequest.SerializeToString,
             paygate_dot_session_dot_v1_dot_session__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSessionCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.session.v1.SessionService/SetSessionCustomer',
+            paygate_dot_session_dot_v1_dot_session__pb2.SetSessionCustomerRequest.SerializeToString,
+            paygate_dot_session_dot_v1_dot_session__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefundSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.session.v1.SessionService/RefundSession',
+            paygate_dot_session_dot_v1_dot_session__pb2.RefundSessionRequest.SerializeToString,
+            paygate_dot_session_dot_v1_dot_session__pb2.RefundSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttachProviderRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.session.v1.SessionService/AttachProviderRefund',
+            paygate_dot_session_dot_v1_dot_session__pb2.AttachProviderRefundRequest.SerializeToString,
+            paygate_dot_session_dot_v1_dot_session__pb2.RefundSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.session.v1.SessionService/ListAuditEntries',
+            paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesRequest.SerializeToString,
+            paygate_dot_common_dot_v1_dot_common__pb2.ListAuditEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

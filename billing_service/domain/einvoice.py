@@ -1,0 +1,245 @@
+"""What an EN 16931 e-invoice states about an issued document, computed exactly; pure, no I/O, no XML.
+
+paygate stores what the customer paid (tax included) and splits it into net and tax (domain/tax.py).
+EN 16931 wants the other view: net unit prices, net line amounts that add up to the net total (BR-CO-10), tax
+per rate, then totals. This module derives that view from a stored invoice without changing any stored
+number, so the page, the XML and the database always agree:
+
+- the net total is the invoice's `subtotal` and the tax its `tax`, exactly;
+- each line's net amount is its share of the net total, proportional to its gross amount, with the rounding
+  remainder given out by largest remainder (ties to the earlier line), so the lines add up to the net total
+  to the minor unit;
+- a net unit price is the line's net amount divided by its quantity, exact when the division terminates,
+  else rounded half-even to four digits beyond the currency's exponent (EN 16931 allows unit prices finer
+  than the currency; the line amount, not the price, is what adds up).
+
+A credit note (UNTDID 1001 type 381) states positive amounts, as EN 16931 requires; its sign is the type.
+Whether a document can carry Factur-X at all is `facturx_blocker`: only ISO 4217 currencies with at most two
+decimals, and only with the parties EN 16931 requires (seller name, address, country and VAT id; buyer name
+and country). A document without Factur-X still prints why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+
+from paygate_runtime.money.currencies import iso_currency
+
+from .invoices import Address, Invoice, Party
+from .profiles import BillingProfile
+
+TYPE_INVOICE = "380"  # UNTDID 1001: commercial invoice
+TYPE_CREDIT_NOTE = "381"  # UNTDID 1001: credit note
+GUIDELINE_EN16931 = "urn:cen.eu:en16931:2017"
+VAT_STANDARD = "S"  # UNTDID 5305: standard rate
+VAT_ZERO = "Z"  # UNTDID 5305: zero rated goods
+UNIT_CODE = "C62"  # UN/ECE rec. 20: "one" (a unit without a dimension)
+MAX_FACTURX_EXPONENT = 2
+EXTRA_PRICE_DIGITS = 4
+TEST_DOCUMENT_NOTE = "TEST DOCUMENT - issued in test mode, not a real invoice."
+PLACEHOLDER_SELLER_NOTE = "Placeholder seller: the merchant has no complete billing profile yet."
+
+# The seller fields EN 16931 requires and a live invoice must therefore have (BT-27, BT-35, BT-40, BT-31).
+SELLER_REQUIREMENTS = (
+    ("seller_name", "the seller's legal name"),
+    ("seller_address", "the seller's postal address"),
+    ("seller_country", "the seller's country"),
+    ("seller_tax_id", "the seller's VAT identifier"),
+)
+
+
+def missing_seller_fields(seller: Party) -> tuple[str, ...]:
+    """The seller fields a live invoice still needs, as profile field names; empty when complete."""
+    present = {
+        "seller_name": bool(seller.name.strip()),
+        "seller_address": any(line.strip() for line in seller.address.lines),
+        "seller_country": bool(seller.address.country),
+        "seller_tax_id": bool(seller.tax_id.strip()),
+    }
+    return tuple(name for name, _ in SELLER_REQUIREMENTS if not present[name])
+
+
+def profile_is_complete(profile: BillingProfile) -> bool:
+    """Whether live invoices may be issued for this merchant (contract §9)."""
+    return not missing_seller_fields(profile.seller)
+
+
+def placeholder_seller(merchant_id: str) -> Party:
+    """The seller printed on a test document whose merchant has no complete profile: clearly not a real one."""
+    return Party(name=f"Merchant {merchant_id} (test placeholder)", address=Address())
+
+
+def facturx_blocker(invoice: Invoice) -> str | None:
+    """Why this document cannot carry Factur-X XML, or None when it can. The text is printed on the page."""
+    iso = iso_currency(invoice.currency)
+    if iso is None:
+        return (
+            f"No Factur-X e-invoice data: {invoice.currency} is not an ISO 4217 currency, "
+            "and EN 16931 states amounts only in ISO 4217 currencies."
+        )
+    if invoice.exponent > MAX_FACTURX_EXPONENT:
+        return (
+            f"No Factur-X e-invoice data: {invoice.currency} has {invoice.exponent} decimals, "
+            "and EN 16931 amounts have at most two."
+        )
+    missing = missing_seller_fields(invoice.seller)
+    if missing:
+        labels = dict(SELLER_REQUIREMENTS)
+        return "No Factur-X e-invoice data: missing " + ", ".join(labels[m] for m in missing) + "."
+    if not invoice.buyer.name.strip() or not invoice.buyer.address.country:
+        return (
+            "No Factur-X e-invoice data: EN 16931 needs the buyer's name and country, which were not given."
+        )
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class EInvoiceLine:
+    line_id: str
+    description: str
+    quantity: int
+    net_unit_price: Decimal  # major units, may be finer than the currency
+    net_amount: int  # minor units, positive
+    gross_amount: int  # minor units, positive (what the page's gross column would show)
+
+
+@dataclass(frozen=True, slots=True)
+class TaxBreakdown:
+    category: str  # UNTDID 5305
+    rate_percent: Decimal
+    basis: int  # minor units
+    amount: int  # minor units
+
+
+@dataclass(frozen=True, slots=True)
+class EInvoice:
+    """Everything the Factur-X XML states, in the document's own units (minor units for amounts)."""
+
+    type_code: str
+    number: str
+    issue_date: date
+    delivery_date: date | None
+    currency: str
+    exponent: int
+    seller: Party
+    buyer: Party
+    lines: tuple[EInvoiceLine, ...]
+    taxes: tuple[TaxBreakdown, ...]
+    net_total: int
+    tax_total: int
+    grand_total: int
+    prepaid: int
+    due: int
+    preceding_invoice_number: str
+    notes: tuple[str, ...]
+    is_test: bool
+
+    def major(self, minor: int) -> Decimal:
+        """Minor units as an exact decimal with the currency's number of places ("99.99", "500")."""
+        return to_major(minor, self.exponent)
+
+
+def to_major(minor: int, exponent: int) -> Decimal:
+    """Exact, whatever the size: built from the digits (Decimal arithmetic would round past 28 digits)."""
+    digits = tuple(int(d) for d in str(abs(minor)))
+    return Decimal((1 if minor < 0 else 0, digits, -exponent))
+
+
+def rate_percent(rate_bps: int) -> Decimal:
+    """1900 -> Decimal("19.00"); basis points are hundredths of a percent, so this is exact."""
+    return to_major(rate_bps, 2)
+
+
+def allocate(total: int, weights: tuple[int, ...]) -> tuple[int, ...]:
+    """Split a non-negative `total` in proportion to non-negative `weights` so that the parts add up exactly.
+
+    Largest remainder: every part is floored first, then the leftover units go to the largest fractional
+    parts, ties to the earlier part. With all weights zero the total goes to the first part."""
+    if not weights:
+        raise ValueError("allocate needs at least one weight")
+    weight_sum = sum(weights)
+    if weight_sum == 0:
+        return (total,) + (0,) * (len(weights) - 1)
+    floors = [total * w // weight_sum for w in weights]
+    remainders = [total * w % weight_sum for w in weights]
+    leftover = total - sum(floors)
+    order = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
+    for i in order[:leftover]:
+        floors[i] += 1
+    return tuple(floors)
+
+
+def net_unit_price(net_amount: int, quantity: int, exponent: int) -> Decimal:
+    """The net price of one unit in major units: exact if the division terminates within
+    exponent + EXTRA_PRICE_DIGITS places, else rounded half-even to that many places."""
+    places = exponent + EXTRA_PRICE_DIGITS
+    # The default context keeps 28 digits; an 18-decimal token amount needs more, and a rounded division
+    # must never lose a digit, so the precision covers every digit the result can have.
+    with localcontext() as context:
+        context.prec = len(str(abs(net_amount))) + places + 10
+        exact = Decimal(net_amount).scaleb(-exponent) / Decimal(quantity)
+        rounded = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+        # Trailing zeros beyond the currency's own places say nothing; keep at least the currency's places.
+        minimum = Decimal(1).scaleb(-exponent)
+        normal = rounded.normalize()
+        digits_exponent = normal.as_tuple().exponent  # an int: the value is finite, never NaN or infinite
+        return (
+            normal.quantize(minimum)
+            if isinstance(digits_exponent, int) and digits_exponent > -exponent
+            else normal
+        )
+
+
+def build_einvoice(
+    invoice: Invoice, *, preceding_invoice_number: str = "", extra_notes: tuple[str, ...] = ()
+) -> EInvoice:
+    """The EN 16931 view of `invoice` (an invoice, type 380, or a credit note, type 381)."""
+    sign = -1 if invoice.is_credit_note else 1
+    gross = tuple(sign * item.amount for item in invoice.line_items)
+    net_total, tax_total, grand_total = sign * invoice.subtotal, sign * invoice.tax, sign * invoice.total
+    if min((net_total, tax_total, grand_total, *gross)) < 0:
+        raise ValueError("a document's amounts must all have the document's sign")
+    nets = allocate(net_total, gross)
+    lines = tuple(
+        EInvoiceLine(
+            line_id=str(index),
+            description=item.description,
+            quantity=item.quantity,
+            net_unit_price=net_unit_price(net, item.quantity, invoice.exponent),
+            net_amount=net,
+            gross_amount=line_gross,
+        )
+        for index, (item, net, line_gross) in enumerate(
+            zip(invoice.line_items, nets, gross, strict=True), start=1
+        )
+    )
+    category = VAT_STANDARD if invoice.tax_rate_bps > 0 else VAT_ZERO
+    notes = list(extra_notes)
+    if str(invoice.mode) == "test":
+        notes.insert(0, TEST_DOCUMENT_NOTE)
+    if invoice.is_credit_note and invoice.reason:
+        notes.append(f"Reason: {invoice.reason}")
+    issued = invoice.issued_at.astimezone(UTC)
+    return EInvoice(
+        type_code=TYPE_CREDIT_NOTE if invoice.is_credit_note else TYPE_INVOICE,
+        number=invoice.number,
+        issue_date=issued.date(),
+        delivery_date=invoice.paid_at.astimezone(UTC).date() if invoice.paid_at else None,
+        currency=invoice.currency,
+        exponent=invoice.exponent,
+        seller=invoice.seller,
+        buyer=invoice.buyer,
+        lines=lines,
+        taxes=(TaxBreakdown(category, rate_percent(invoice.tax_rate_bps), net_total, tax_total),),
+        net_total=net_total,
+        tax_total=tax_total,
+        grand_total=grand_total,
+        # An invoice is issued for a session that is already paid; a credit note's amount is owed back.
+        prepaid=0 if invoice.is_credit_note else grand_total,
+        due=grand_total if invoice.is_credit_note else 0,
+        preceding_invoice_number=preceding_invoice_number,
+        notes=tuple(notes),
+        is_test=str(invoice.mode) == "test",
+    )

@@ -1,0 +1,273 @@
+"""Realistic provider events for tests, `paygate trigger` and benchmarks.
+
+Stripe objects start from the shapes Stripe publishes with its OpenAPI description (copied into
+`stripe_shapes/`), with ids, amounts, currency, status and metadata set as Stripe would set them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+import time
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import stripe
+
+from paygate_runtime.money.currencies import reported_exponent as iso_exponent
+from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
+from webhook_gateway.providers.standard_webhooks import WEB3_HINT_TYPE
+from webhook_gateway.providers.stripe_webhooks import (
+    CHARGE_DISPUTE_CREATED,
+    CHARGE_REFUNDED,
+    CHECKOUT_ASYNC_FAILED,
+    CHECKOUT_ASYNC_SUCCEEDED,
+    CHECKOUT_EXPIRED,
+    CHECKOUT_SESSION_COMPLETED,
+    PAYMENT_INTENT_FAILED,
+    PAYMENT_INTENT_PROCESSING,
+    PAYMENT_INTENT_SUCCEEDED,
+    STRIPE_EVENT_TYPES,
+)
+
+ONECOM_EVENT_TYPES: tuple[str, ...] = ("payment.succeeded", "payment.pending", "payment.failed")
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+@cache
+def _shape(name: str) -> dict[str, Any]:
+    text = resources.files("paygate_dev.devtools").joinpath("stripe_shapes", f"{name}.json").read_text()
+    return json.loads(text)
+
+
+def stripe_shape(name: Literal["checkout.session", "payment_intent", "event"]) -> dict[str, Any]:
+    """A fresh deep copy of one published Stripe object shape."""
+    return copy.deepcopy(_shape(name))
+
+
+def stripe_id(prefix: str, livemode: bool = False) -> str:
+    """An id in Stripe's style (`pi_3Q...`); Checkout Session ids also carry the mode (`cs_test_...`)."""
+    body = "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    if prefix == "cs":
+        return f"cs_{'live' if livemode else 'test'}_{body}"
+    return f"{prefix}_{body}"
+
+
+def _checkout_session(
+    event_type: str,
+    session_id: str,
+    amount: int,
+    currency: str,
+    payment_intent_id: str | None,
+    livemode: bool,
+    created: int,
+    payment_status: str | None,
+) -> dict[str, Any]:
+    obj = stripe_shape("checkout.session")
+    default_status = {
+        CHECKOUT_SESSION_COMPLETED: ("complete", "paid"),
+        CHECKOUT_ASYNC_SUCCEEDED: ("complete", "paid"),
+        CHECKOUT_ASYNC_FAILED: ("complete", "unpaid"),
+        CHECKOUT_EXPIRED: ("expired", "unpaid"),
+    }[event_type]
+    obj.update(
+        id=stripe_id("cs", livemode),
+        amount_subtotal=amount,
+        amount_total=amount,
+        currency=currency.lower(),
+        client_reference_id=session_id,
+        metadata={"session_id": session_id},
+        payment_intent=payment_intent_id,
+        livemode=livemode,
+        created=created - 60,
+        expires_at=created - 60 + 24 * 3600,
+        status=default_status[0],
+        payment_status=payment_status or default_status[1],
+        # The published shape carries placeholder conversion and shipping numbers; a plain session has none.
+        currency_conversion=None,
+        shipping_cost=None,
+        shipping_address_collection=None,
+        total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        url=None,
+    )
+    return obj
+
+
+def _payment_intent(
+    event_type: str,
+    session_id: str,
+    amount: int,
+    currency: str,
+    payment_intent_id: str,
+    livemode: bool,
+    created: int,
+) -> dict[str, Any]:
+    obj = stripe_shape("payment_intent")
+    succeeded = event_type == PAYMENT_INTENT_SUCCEEDED
+    obj.update(
+        id=payment_intent_id,
+        amount=amount,
+        amount_received=amount if succeeded else 0,
+        currency=currency.lower(),
+        metadata={"session_id": session_id},
+        livemode=livemode,
+        created=created - 30,
+        canceled_at=None,
+        client_secret=f"{payment_intent_id}_secret_{stripe_id('s')[2:]}",
+        latest_charge=stripe_id("ch") if event_type != PAYMENT_INTENT_PROCESSING else None,
+        next_action=None,
+        transfer_data=None,
+        processing={"type": "card"} if event_type == PAYMENT_INTENT_PROCESSING else None,
+        status={
+            PAYMENT_INTENT_SUCCEEDED: "succeeded",
+            PAYMENT_INTENT_PROCESSING: "processing",
+            PAYMENT_INTENT_FAILED: "requires_payment_method",
+        }[event_type],
+        last_payment_error=(
+            {
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": "generic_decline",
+                "message": "Your card was declined.",
+            }
+            if event_type == PAYMENT_INTENT_FAILED
+            else None
+        ),
+    )
+    return obj
+
+
+def _charge(
+    session_id: str, amount: int, currency: str, payment_intent_id: str, livemode: bool, created: int
+) -> dict[str, Any]:
+    # Stripe copies the PaymentIntent's metadata onto the charges it creates.
+    return {
+        "id": stripe_id("ch"),
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": amount,
+        "balance_transaction": stripe_id("txn"),
+        "captured": True,
+        "created": created - 3600,
+        "currency": currency.lower(),
+        "customer": None,
+        "description": None,
+        "disputed": False,
+        "failure_code": None,
+        "failure_message": None,
+        "livemode": livemode,
+        "metadata": {"session_id": session_id},
+        "paid": True,
+        "payment_intent": payment_intent_id,
+        "payment_method": stripe_id("pm"),
+        "receipt_url": None,
+        "refunded": True,
+        "status": "succeeded",
+    }
+
+
+def _dispute(
+    amount: int, currency: str, payment_intent_id: str, livemode: bool, created: int
+) -> dict[str, Any]:
+    # A dispute carries its own (empty) metadata; only `payment_intent` leads back to the payment.
+    return {
+        "id": stripe_id("du"),
+        "object": "dispute",
+        "amount": amount,
+        "balance_transactions": [],
+        "charge": stripe_id("ch"),
+        "created": created,
+        "currency": currency.lower(),
+        "evidence_details": {"due_by": created + 7 * 86400, "has_evidence": False, "past_due": False},
+        "is_charge_refundable": False,
+        "livemode": livemode,
+        "metadata": {},
+        "payment_intent": payment_intent_id,
+        "reason": "fraudulent",
+        "status": "needs_response",
+    }
+
+
+def build_stripe_event(
+    event_type: str,
+    session_id: str,
+    amount_minor: int,
+    currency: str,
+    payment_intent_id: str | None = None,
+    livemode: bool = False,
+    event_id: str | None = None,
+    created: int | None = None,
+    *,
+    amount_is_stripe_units: bool = False,
+    payment_status: str | None = None,
+) -> dict[str, Any]:
+    """A Stripe event (as Stripe POSTs it) for one of the contract's event types.
+
+    `amount_minor` is in paygate's ISO minor units and is converted to Stripe's units (ISK 100 -> 10000)
+    unless `amount_is_stripe_units`. `payment_status` overrides a Checkout Session's (e.g. "unpaid").
+    Raises ValueError for another event type or an amount Stripe could not charge.
+    """
+    if event_type not in STRIPE_EVENT_TYPES:
+        raise ValueError(f"unsupported Stripe event type {event_type!r}; one of {STRIPE_EVENT_TYPES}")
+    created = int(time.time()) if created is None else created
+    payment_intent_id = payment_intent_id or stripe_id("pi")
+    amount = (
+        amount_minor
+        if amount_is_stripe_units
+        else iso_minor_to_stripe(amount_minor, currency, iso_exponent(currency))
+    )
+    if event_type.startswith("checkout.session."):
+        obj = _checkout_session(
+            event_type, session_id, amount, currency, payment_intent_id, livemode, created, payment_status
+        )
+    elif event_type.startswith("payment_intent."):
+        obj = _payment_intent(event_type, session_id, amount, currency, payment_intent_id, livemode, created)
+    elif event_type == CHARGE_REFUNDED:
+        obj = _charge(session_id, amount, currency, payment_intent_id, livemode, created)
+    else:
+        assert event_type == CHARGE_DISPUTE_CREATED
+        obj = _dispute(amount, currency, payment_intent_id, livemode, created)
+
+    event = stripe_shape("event")
+    event.update(
+        id=event_id or stripe_id("evt"),
+        api_version=stripe.api_version,
+        created=created,
+        data={"object": obj},
+        livemode=livemode,
+        pending_webhooks=1,
+        request={"id": None, "idempotency_key": None},
+        type=event_type,
+    )
+    return event
+
+
+def build_onecom_event(
+    event_type: str,
+    session_id: str,
+    amount_minor: int | str,
+    currency: str,
+    transaction_id: str | None = None,
+) -> dict[str, Any]:
+    """A One.com webhook body (contract §4); `amount_minor` in ISO minor units, as an int or digit string."""
+    if event_type not in ONECOM_EVENT_TYPES:
+        raise ValueError(f"unsupported One.com event type {event_type!r}; one of {ONECOM_EVENT_TYPES}")
+    return {
+        "type": event_type,
+        "data": {
+            "session_id": session_id,
+            "transaction_id": transaction_id or f"txn_{secrets.token_hex(10)}",
+            "amount_minor": amount_minor,
+            "currency": currency.upper(),
+        },
+    }
+
+
+def build_web3_hint(chain_id: int, tx_hash: str, session_id: str | None = None) -> dict[str, Any]:
+    """A web3 notifier body: `transaction.detected` naming a transaction the gateway must check itself."""
+    data = {"chain_id": chain_id, "tx_hash": tx_hash, "session_id": session_id}
+    return {"type": WEB3_HINT_TYPE, "data": data}

@@ -1,0 +1,159 @@
+"""`paygate trigger`: send a correctly signed provider event to the running gateway, as `stripe trigger` does.
+
+    paygate trigger stripe payment_intent.succeeded --session <id> [--amount 9.99] [--currency EUR] [--livemode]
+    paygate trigger onecom payment.succeeded --session <id>
+
+The gateway address and the webhook secrets come from $PAYGATE_HOME/stack.json. Without --amount and
+--currency the session's own price is used (read from the session service), so the event pays it exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import aiohttp
+import grpc
+
+from paygate.session.v1 import session_pb2, session_pb2_grpc
+from paygate_dev.devtools.signing import standard_delivery, stripe_delivery
+from paygate_dev.devtools.stripe_fixtures import (
+    ONECOM_EVENT_TYPES,
+    build_onecom_event,
+    build_stripe_event,
+)
+from paygate_runtime.grpc_errors import error_code
+from paygate_runtime.money.currencies import reported_exponent as iso_exponent
+from paygate_runtime.stack import load_stack
+from webhook_gateway.providers.stripe_webhooks import STRIPE_EVENT_TYPES
+
+REPLY_TIMEOUT_S = 10.0
+
+
+class TriggerError(Exception):
+    """A problem to report in one line (exit code 1)."""
+
+
+@dataclass(frozen=True)
+class Price:
+    amount_minor: int
+    currency: str
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    providers = p.add_subparsers(dest="provider", required=True)
+    stripe = providers.add_parser("stripe", help="a Stripe event (Stripe-Signature)")
+    stripe.add_argument("event_type", choices=STRIPE_EVENT_TYPES)
+    stripe.add_argument("--livemode", action="store_true", help="send a live-mode event (default: test mode)")
+    stripe.add_argument("--payment-intent", help="PaymentIntent id, to send several events of one payment")
+    stripe.add_argument(
+        "--payment-status", choices=["paid", "unpaid"], help="Checkout Session payment_status override"
+    )
+    onecom = providers.add_parser("onecom", help="a One.com event (Standard Webhooks)")
+    onecom.add_argument("event_type", choices=ONECOM_EVENT_TYPES)
+    onecom.add_argument("--transaction-id", help="One.com transaction id (default: a fresh one)")
+    for child in (stripe, onecom):
+        child.add_argument("--session", required=True, help="paygate session id")
+        child.add_argument("--amount", help="amount in major units, e.g. 9.99 (default: the session's price)")
+        child.add_argument("--currency", help="currency code (default: the session's currency)")
+        child.add_argument("--event-id", help="event id (default: a fresh one); reuse it to test redelivery")
+        child.add_argument("--gateway-url", help="gateway base URL (default: from stack.json)")
+
+
+def minor_units(amount: str, currency: str) -> int:
+    """ "9.99" EUR -> 999; refuses amounts finer than the currency's minor unit."""
+    try:
+        value = Decimal(amount)
+    except InvalidOperation:
+        raise TriggerError(f"--amount {amount!r} is not a number") from None
+    minor = value.scaleb(iso_exponent(currency))
+    if not value.is_finite() or value < 0 or minor != minor.to_integral_value():
+        raise TriggerError(f"--amount {amount} is not a valid {currency.upper()} amount")
+    return int(minor)
+
+
+async def session_price(session_addr: str, session_id: str) -> Price:
+    async with grpc.aio.insecure_channel(session_addr) as channel:
+        try:
+            session = await session_pb2_grpc.SessionServiceStub(channel).GetSession(
+                session_pb2.GetSessionRequest(session_id=session_id), timeout=5
+            )
+        except grpc.aio.AioRpcError as error:
+            reason = error_code(error) or error.code().name.lower()
+            raise TriggerError(
+                f"cannot read session {session_id} ({reason}); pass --amount and --currency"
+            ) from None
+    return Price(int(session.amount.amount_minor), session.amount.currency)
+
+
+async def resolve_price(args: argparse.Namespace, stack: dict[str, Any]) -> Price:
+    if args.amount is not None and args.currency:
+        return Price(minor_units(args.amount, args.currency), args.currency.upper())
+    price = await session_price(stack["grpc"]["session"], args.session)
+    currency = (args.currency or price.currency).upper()
+    amount = minor_units(args.amount, currency) if args.amount is not None else price.amount_minor
+    return Price(amount, currency)
+
+
+def build_delivery(
+    args: argparse.Namespace, stack: dict[str, Any], price: Price, now: int
+) -> tuple[str, bytes, dict[str, str]]:
+    """(path, body, headers) of the signed POST."""
+    secrets = stack["webhook_secrets"]
+    if args.provider == "stripe":
+        try:
+            event = build_stripe_event(
+                args.event_type,
+                args.session,
+                price.amount_minor,
+                price.currency,
+                payment_intent_id=args.payment_intent,
+                livemode=args.livemode,
+                event_id=args.event_id,
+                payment_status=args.payment_status,
+            )
+        except ValueError as exc:
+            raise TriggerError(str(exc)) from None
+        raw, headers = stripe_delivery(event, secrets["stripe"], now)
+        return "/webhooks/stripe", raw, headers
+    body = build_onecom_event(
+        args.event_type, args.session, price.amount_minor, price.currency, transaction_id=args.transaction_id
+    )
+    raw, headers = standard_delivery(body, secrets["onecom"], now, args.event_id)
+    return "/webhooks/onecom", raw, headers
+
+
+async def trigger(args: argparse.Namespace, stack: dict[str, Any]) -> int:
+    price = await resolve_price(args, stack)
+    path, raw, headers = build_delivery(args, stack, price, int(time.time()))
+    url = (args.gateway_url or stack["gateway_url"]).rstrip("/") + path
+    event_id = json.loads(raw).get("id") or headers.get("webhook-id")
+    print(f"sending {args.provider} {args.event_type} {event_id} for session {args.session} to {url}")
+    timeout = aiohttp.ClientTimeout(total=REPLY_TIMEOUT_S)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as http,
+            http.post(url, data=raw, headers=headers) as reply,
+        ):
+            text = await reply.text()
+            status = reply.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise TriggerError(f"the gateway at {url} did not answer: {exc or type(exc).__name__}") from None
+    print(f"HTTP {status}")
+    print(text)
+    return 0 if 200 <= status < 300 else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    stack = load_stack()
+    try:
+        return asyncio.run(trigger(args, stack))
+    except TriggerError as exc:
+        print(f"paygate: {exc}", file=sys.stderr)
+        return 1

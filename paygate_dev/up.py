@@ -1,0 +1,407 @@
+"""`paygate up`: the whole system in the foreground.
+
+It starts PostgreSQL (embedded unless DATABASE_URL is set), migrates every schema, starts the four services as
+separate processes, waits until each is healthy, ensures a test merchant, writes $PAYGATE_HOME/stack.json and
+prints the same facts. Ctrl-C or SIGTERM stops everything and exits 0; a child that dies is named, the rest are
+stopped, and `up` exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from paygate_dev.embedded_pg import EmbeddedPostgres
+from paygate_runtime.config import ConfigError, Env, exit_on_config_error
+from paygate_runtime.migrations import migrate
+from paygate_runtime.schemas import SERVICES, bootstrap_database, dsn_for_role
+from paygate_runtime.stack import load_or_create_dev_secrets, paygate_home, read_json, write_private_json
+from paygate_runtime.tasks import wait_event
+
+START_ORDER = ("keys", "billing", "session", "gateway")
+STOP_TIMEOUT_S = 7.0
+READY_TIMEOUT_S = 60.0
+EMBEDDED_DATABASE = "paygate"
+EXIT_CHILD_DIED = 1
+
+
+@dataclass
+class StackPlan:
+    home: Path
+    http_port: int
+    grpc_ports: dict[str, int]
+    smtp_port: int
+    chain: bool
+    chain_port: int
+    # Each service's Prometheus /metrics port (PAYGATE_METRICS_PORT), free ports chosen at start.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
+    admin_dsn: str = ""
+    database: str = ""
+    secrets: dict[str, str] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def grpc_addr(self, service: str) -> str:
+        return f"127.0.0.1:{self.grpc_ports[service]}"
+
+    def metrics_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.metrics_ports[service]}/metrics"
+
+
+def free_local_ports(count: int) -> list[int]:
+    """`count` distinct ports free on 127.0.0.1 right now (held together while chosen, so all differ).
+
+    The metrics ports are chosen, not fixed, so that two stacks (or a stack beside `paygate serve` with the
+    9101-9104 defaults) never collide; a child that still loses its port to a race exits and `up` names it."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def plan_from_args(args: argparse.Namespace, env: Env) -> StackPlan:
+    def port(flag: int | None, variable: str, default: int) -> int:
+        return flag if flag is not None else env.port(variable, default)
+
+    return StackPlan(
+        home=paygate_home(args.home),
+        http_port=port(args.http_port, "PAYGATE_HTTP_PORT", 8080),
+        grpc_ports={
+            "session": port(args.session_port, "PAYGATE_SESSION_PORT", 50051),
+            "billing": port(args.billing_port, "PAYGATE_BILLING_PORT", 50052),
+            "keys": port(args.keys_port, "PAYGATE_KEYS_PORT", 50053),
+        },
+        smtp_port=port(args.smtp_port, "PAYGATE_SMTP_PORT", 2525),
+        chain=bool(args.chain),
+        chain_port=port(args.chain_port, "PAYGATE_CHAIN_PORT", 8545),
+        metrics_ports=dict(zip(START_ORDER, free_local_ports(len(START_ORDER)), strict=True)),
+    )
+
+
+def service_env(plan: StackPlan, service: str) -> dict[str, str]:
+    """The environment a child service gets: exactly the variables README documents."""
+    spec = SERVICES[service]
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("PAYGATE_") and key not in {"DATABASE_URL"}
+    }
+    env.update(
+        {
+            "PAYGATE_DATABASE_URL": dsn_for_role(plan.admin_dsn, spec.runtime_role, plan.database),
+            "PAYGATE_HOST": "127.0.0.1",
+            "PAYGATE_SESSION_ADDR": plan.grpc_addr("session"),
+            "PAYGATE_BILLING_ADDR": plan.grpc_addr("billing"),
+            "PAYGATE_KEYS_ADDR": plan.grpc_addr("keys"),
+            "PAYGATE_PUBLIC_URL": plan.gateway_url,
+            "PAYGATE_LOG_LEVEL": os.environ.get("PAYGATE_LOG_LEVEL", "INFO"),
+            "PAYGATE_STRIPE_WEBHOOK_SECRETS": plan.secrets["stripe_webhook_secret"],
+            "PAYGATE_ONECOM_WEBHOOK_SECRETS": plan.secrets["onecom_webhook_secret"],
+            "PAYGATE_WEB3_WEBHOOK_SECRETS": plan.secrets["web3_webhook_secret"],
+            "PAYGATE_ONECOM_WEBHOOK_SECRETS_LIVE": plan.secrets["onecom_webhook_secret_live"],
+            "PAYGATE_WEB3_WEBHOOK_SECRETS_LIVE": plan.secrets["web3_webhook_secret_live"],
+            "PAYGATE_KEYS_ENCRYPTION_KEYS": plan.secrets["keys_encryption_key"],
+            "PAYGATE_SESSION_ENCRYPTION_KEYS": plan.secrets["session_encryption_key"],
+            "PAYGATE_JWT_SIGNING_KEYS": json.dumps(
+                [{"kid": plan.secrets["jwt_signing_kid"], "pem": plan.secrets["jwt_signing_key_pem"]}]
+            ),
+            "PAYGATE_CUSTOMER_SUBJECT_SECRET": plan.secrets["customer_subject_secret"],
+            "PAYGATE_SMTP_HOST": "127.0.0.1",
+            "PAYGATE_SMTP_PORT": str(plan.smtp_port),
+            # A local stack's test endpoints may be http on loopback (`paygate listen`); live ones never.
+            "PAYGATE_ALLOW_LOOPBACK_WEBHOOKS": "true",
+        }
+    )
+    for key, value in plan.extras.get("env", {}).items():
+        env[key] = value
+    if service in plan.metrics_ports:
+        env["PAYGATE_METRICS_PORT"] = str(plan.metrics_ports[service])
+    if service == "gateway":
+        env["PAYGATE_HTTP_PORT"] = str(plan.http_port)
+    else:
+        env["PAYGATE_GRPC_PORT"] = str(plan.grpc_ports[service])
+    # Operator overrides pass through (e.g. PAYGATE_STRIPE_API_KEY) unless up sets them itself.
+    for key, value in os.environ.items():
+        if key.startswith("PAYGATE_") and key not in env and key != "PAYGATE_HOME":
+            env[key] = value
+    return env
+
+
+class Stack:
+    def __init__(self, plan: StackPlan) -> None:
+        self.plan = plan
+        self.pg: EmbeddedPostgres | None = None
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, Path] = {}
+        self.side: list[Any] = []  # objects with async stop(): smtp sink, chain node
+
+    async def start_database(self) -> None:
+        external = os.environ.get("DATABASE_URL")
+        if external:
+            self.plan.admin_dsn = external
+            self.plan.database = external.rsplit("/", 1)[-1].split("?", 1)[0] or "postgres"
+        else:
+            self.pg = EmbeddedPostgres(self.plan.home / "pgdata")
+            self.plan.admin_dsn = await asyncio.to_thread(self.pg.start)
+            self.plan.database = EMBEDDED_DATABASE
+        await bootstrap_database(self.plan.admin_dsn, self.plan.database)
+        for service, spec in SERVICES.items():
+            await migrate(dsn_for_role(self.plan.admin_dsn, spec.owner_role, self.plan.database), service)
+
+    def spawn(self, service: str) -> None:
+        log_dir = self.plan.home / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"{service}.log"
+        self.logs[service] = log_path
+        with open(log_path, "ab") as log_file:
+            self.children[service] = subprocess.Popen(
+                [sys.executable, "-m", "paygate_runtime.cli.main", "serve", service],
+                env=service_env(self.plan, service),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Own process group: Ctrl-C in the terminal reaches `up` only, which then stops children in order.
+                start_new_session=True,
+            )
+
+    async def wait_healthy(self, service: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            child = self.children[service]
+            if child.poll() is not None:
+                raise ChildDied(service, child.returncode, self.tail(service))
+            if await self._healthy(service):
+                return
+            await asyncio.sleep(0.1)
+        raise ChildDied(service, None, self.tail(service))
+
+    async def _healthy(self, service: str) -> bool:
+        if service == "gateway":
+            try:
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.get(
+                        f"{self.plan.gateway_url}/healthz", timeout=aiohttp.ClientTimeout(total=1)
+                    ) as response,
+                ):
+                    return response.status == 200
+            except (aiohttp.ClientError, TimeoutError):
+                return False
+        async with grpc.aio.insecure_channel(self.plan.grpc_addr(service)) as channel:
+            try:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1
+                )
+            except grpc.aio.AioRpcError:
+                return False
+            serving: bool = reply.status == health_pb2.HealthCheckResponse.SERVING  # grpc_health is untyped
+            return serving
+
+    def tail(self, service: str, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.logs[service].read_text(errors="replace").splitlines()[-lines:])
+        except (KeyError, OSError):
+            return ""
+
+    def dead_child(self) -> tuple[str, int] | None:
+        for name, child in self.children.items():
+            code = child.poll()
+            if code is not None:
+                return name, code
+        return None
+
+    async def stop(self) -> None:
+        for service in reversed(START_ORDER):
+            child = self.children.get(service)
+            if child is not None and child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for child in self.children.values():
+            while child.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        for item in reversed(self.side):
+            with contextlib.suppress(Exception):
+                await item.stop()
+        if self.pg is not None:
+            await asyncio.to_thread(self.pg.stop)
+
+
+class ChildDied(Exception):
+    def __init__(self, service: str, code: int | None, tail: str) -> None:
+        reason = "did not become healthy" if code is None else f"exited with code {code}"
+        super().__init__(f"service {service} {reason}")
+        self.service = service
+        self.tail = tail
+
+
+async def _start_extras(stack: Stack) -> None:
+    """Hooks for optional parts (SMTP sink, chain node) that register themselves in paygate_dev.extras."""
+    from paygate_dev import extras
+
+    for hook in extras.STARTUP_HOOKS:
+        await hook(stack)
+
+
+async def _post_start(stack: Stack) -> dict[str, Any]:
+    from paygate_dev import extras
+
+    facts: dict[str, Any] = {}
+    for hook in extras.POST_START_HOOKS:
+        facts.update(await hook(stack) or {})
+    return facts
+
+
+def stack_facts(stack: Stack, merchant: dict[str, str], more: dict[str, Any]) -> dict[str, Any]:
+    plan = stack.plan
+    facts: dict[str, Any] = {
+        "gateway_url": plan.gateway_url,
+        "grpc": {name: plan.grpc_addr(name) for name in ("session", "billing", "keys")},
+        "database_url": dsn_for_role(
+            plan.admin_dsn, "postgres" if stack.pg else _user(plan.admin_dsn), plan.database
+        ),
+        "merchant": merchant,
+        "webhook_secrets": {
+            "stripe": plan.secrets["stripe_webhook_secret"],
+            "onecom": plan.secrets["onecom_webhook_secret"],
+            "web3": plan.secrets["web3_webhook_secret"],
+            "onecom_live": plan.secrets["onecom_webhook_secret_live"],
+            "web3_live": plan.secrets["web3_webhook_secret_live"],
+        },
+        "metrics": {name: plan.metrics_url(name) for name in ("gateway", "session", "billing", "keys")},
+        "pids": {name: child.pid for name, child in stack.children.items()},
+        "up_pid": os.getpid(),
+        "logs": str(plan.home / "logs"),
+        "mail_dir": str(plan.home / "mail"),
+    }
+    facts.update(more)
+    return facts
+
+
+def _user(dsn: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(dsn).username or "postgres"
+
+
+async def _run(plan: StackPlan) -> int:
+    stack = Stack(plan)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    stack_file = plan.home / "stack.json"
+    stack_file.unlink(missing_ok=True)
+    exit_code = 0
+    try:
+        plan.secrets = load_or_create_dev_secrets(plan.home)
+        print(f"paygate: starting in {plan.home}", flush=True)
+        await stack.start_database()
+        await _start_extras(stack)
+        for service in START_ORDER:
+            stack.spawn(service)
+            await stack.wait_healthy(service)
+            print(f"paygate: {service} is healthy", flush=True)
+        from paygate_dev.dev_merchant import ensure_dev_merchant
+
+        merchant = await ensure_dev_merchant(plan)
+        facts = stack_facts(stack, merchant, await _post_start(stack))
+        write_private_json(stack_file, facts)
+        _print_facts(facts)
+        while not stop.is_set():
+            dead = stack.dead_child()
+            if dead is not None:
+                name, code = dead
+                print(f"paygate: service {name} exited with code {code}; stopping the stack", file=sys.stderr)
+                tail = stack.tail(name)
+                if tail:
+                    print(tail, file=sys.stderr)
+                exit_code = EXIT_CHILD_DIED
+                break
+            await wait_event(stop, 0.25)
+    except ChildDied as died:
+        print(f"paygate: {died}; stopping the stack", file=sys.stderr)
+        if died.tail:
+            print(died.tail, file=sys.stderr)
+        exit_code = EXIT_CHILD_DIED
+    finally:
+        print("paygate: stopping", flush=True)
+        stack_file.unlink(missing_ok=True)
+        await stack.stop()
+    print("paygate: stopped", flush=True)
+    return exit_code
+
+
+def _print_facts(facts: dict[str, Any]) -> None:
+    print("paygate is up", flush=True)
+    print(f"  gateway      {facts['gateway_url']}")
+    for name, addr in facts["grpc"].items():
+        print(f"  {name:<12} {addr} (gRPC)")
+    for name, url in facts["metrics"].items():
+        print(f"  metrics      {name:<8} {url}")
+    print(f"  database     {facts['database_url']}")
+    print(f"  merchant     {facts['merchant']['id']}")
+    print(f"  api key      {facts['merchant']['api_key']}")
+    if "chain" in facts:
+        print(f"  chain        {facts['chain']['rpc_url']} (chain id {facts['chain']['chain_id']})")
+    if "onecom" in facts:
+        print(f"  onecom       {facts['onecom']['api_base']} (One.com test double)")
+    print(f"  logs         {facts['logs']}")
+    print("Try:  paygate demo      Stop: Ctrl-C", flush=True)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--home", help="state folder (default $PAYGATE_HOME or ./.paygate)")
+    p.add_argument("--http-port", type=int, help="gateway port (default $PAYGATE_HTTP_PORT or 8080)")
+    p.add_argument("--session-port", type=int, help="session gRPC port (default 50051)")
+    p.add_argument("--billing-port", type=int, help="billing gRPC port (default 50052)")
+    p.add_argument("--keys-port", type=int, help="keys gRPC port (default 50053)")
+    p.add_argument("--smtp-port", type=int, help="local SMTP sink port (default 2525)")
+    p.add_argument("--chain", action="store_true", help="also start a local Ethereum node (anvil)")
+    p.add_argument("--chain-port", type=int, help="anvil port (default 8545)")
+    p.add_argument(
+        "--otel",
+        metavar="ENDPOINT",
+        help="send traces over OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318 "
+        "(sets OTEL_EXPORTER_OTLP_ENDPOINT for every service)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        plan = plan_from_args(args, Env())
+    except ConfigError as error:
+        exit_on_config_error(error)
+    plan.home.mkdir(parents=True, exist_ok=True)
+    if getattr(args, "otel", None):
+        # The children inherit every non-PAYGATE_ variable (service_env); tracing.setup reads this one.
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = args.otel
+    return asyncio.run(_run(plan))
+
+
+def existing_stack(home: Path) -> dict[str, Any] | None:
+    return read_json(home / "stack.json")

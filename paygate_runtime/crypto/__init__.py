@@ -1,0 +1,1 @@
+"""Cryptographic building blocks shared by the services (pure: no I/O)."""

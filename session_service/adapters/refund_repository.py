@@ -1,0 +1,295 @@
+"""SQL of refunds and disputes in the session schema (issue 19). Functions take a connection: the use case
+owns the transaction. A session's status never changes here: the move paid -> refunded is written by the one
+state-move writer (`state_moves`) in the same transaction."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from session_service.domain.refunds import (
+    DisputeStatus,
+    KeyAccess,
+    Ledger,
+    Refund,
+    RefundOrigin,
+    RefundStatus,
+)
+from session_service.domain.states import SessionStatus
+
+Record: TypeAlias = asyncpg.Record  # asyncpg is untyped: Any to mypy
+
+_REFUND_COLUMNS = """id, session_id, merchant_id, mode, amount_minor, credited_minor, currency, exponent, status,
+    origin, provider, provider_refund_id, reason, idempotency_key, request_fingerprint, credit_note_id,
+    credit_note_number, created_at, updated_at"""
+
+
+async def session_refunds(conn: asyncpg.Connection, session_id: uuid.UUID) -> list[Record]:
+    return await conn.fetch(
+        f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE session_id = $1 ORDER BY created_at, id", session_id
+    )
+
+
+def ledger_of(session: Record, refunds: Sequence[Record]) -> Ledger:
+    return Ledger(
+        status=SessionStatus(session["status"]),
+        amount_minor=int(session["amount_minor"]),
+        refunds=tuple(refund_of(r) for r in refunds),
+        provider_total_minor=(
+            int(session["provider_refunded_minor"])
+            if session["provider_refunded_minor"] is not None
+            else None
+        ),
+        dispute_status=DisputeStatus(session["dispute_status"]) if session["dispute_status"] else None,
+        dispute_id=session["dispute_id"],
+    )
+
+
+def refund_of(row: Record) -> Refund:
+    return Refund(
+        id=row["id"],
+        amount_minor=int(row["amount_minor"]),
+        status=RefundStatus(row["status"]),
+        origin=RefundOrigin(row["origin"]),
+        credited_minor=int(row["credited_minor"]),
+        provider_refund_id=row["provider_refund_id"],
+        reason=row["reason"],
+    )
+
+
+async def find_by_idempotency_key(
+    conn: asyncpg.Connection, merchant_id: uuid.UUID, mode: str, key: str
+) -> Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE merchant_id = $1 AND mode = $2 AND idempotency_key = $3",
+        merchant_id,
+        mode,
+        key,
+    )
+
+
+async def lock_chain_tx(conn: asyncpg.Connection, tx_hash: str) -> None:
+    """Serialise, until the transaction ends, every use of one refund tx hash: refunds of two sessions hold
+    two different session locks, and without this both could take the same transfer."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('chain-refund:' || $1, 0))", tx_hash)
+
+
+async def find_chain_refund(conn: asyncpg.Connection, tx_hash: str) -> Record | None:
+    """The web3 refund that a refund tx hash already stands for, in any session (one tx is one refund)."""
+    return await conn.fetchrow(
+        f"""SELECT {_REFUND_COLUMNS} FROM refunds
+             WHERE provider = 'web3' AND provider_refund_id = $1
+             ORDER BY created_at LIMIT 1""",
+        tx_hash,
+    )
+
+
+async def get_refund(
+    conn: asyncpg.Connection, merchant_id: uuid.UUID, mode: str | None, refund_id: uuid.UUID
+) -> Record | None:
+    return await conn.fetchrow(
+        f"""SELECT {_REFUND_COLUMNS} FROM refunds
+             WHERE id = $1 AND merchant_id = $2 AND ($3::text IS NULL OR mode = $3)""",
+        refund_id,
+        merchant_id,
+        mode,
+    )
+
+
+async def save_refunds(
+    conn: asyncpg.Connection,
+    session: Record,
+    refunds: Sequence[Refund],
+    *,
+    idempotency_key: str | None = None,
+    request_fingerprint: str | None = None,
+) -> None:
+    """Insert new refunds and update changed ones, in one statement. The idempotency key goes to new rows
+    only (a merchant's request makes exactly one)."""
+    if not refunds:
+        return
+    await conn.execute(
+        """INSERT INTO refunds AS r (id, session_id, merchant_id, mode, amount_minor, credited_minor, currency,
+                                     exponent, status, origin, provider, provider_refund_id, reason,
+                                     idempotency_key, request_fingerprint)
+           SELECT u.id, $1, $2, $3, u.amount, u.credited, $4, $5, u.status, u.origin, $6, u.provider_refund_id,
+                  u.reason, $13, $14
+             FROM unnest($7::uuid[], $8::numeric[], $9::numeric[], $10::text[], $11::text[], $12::text[],
+                         $15::text[])
+                  AS u(id, amount, credited, status, origin, provider_refund_id, reason)
+           ON CONFLICT (id) DO UPDATE
+              SET amount_minor = EXCLUDED.amount_minor, credited_minor = EXCLUDED.credited_minor,
+                  status = EXCLUDED.status, provider_refund_id = EXCLUDED.provider_refund_id,
+                  reason = EXCLUDED.reason, updated_at = now(),
+                  idempotency_key = r.idempotency_key, request_fingerprint = r.request_fingerprint""",
+        session["id"],
+        session["merchant_id"],
+        session["mode"],
+        session["currency"],
+        session["exponent"],
+        session["provider"],
+        [r.id for r in refunds],
+        [r.amount_minor for r in refunds],
+        [r.credited_minor for r in refunds],
+        [r.status.value for r in refunds],
+        [r.origin.value for r in refunds],
+        [r.provider_refund_id for r in refunds],
+        idempotency_key,
+        request_fingerprint,
+        [r.reason for r in refunds],
+    )
+
+
+async def save_ledger_facts(
+    conn: asyncpg.Connection, session_id: uuid.UUID, ledger: Ledger, access: KeyAccess, charge_id: str | None
+) -> None:
+    """The session's own refund facts: the credited sum, the provider's total, the dispute, the keys' access."""
+    await conn.execute(
+        """UPDATE sessions
+              SET amount_refunded_minor = $2, provider_refunded_minor = $3, dispute_status = $4,
+                  dispute_id = $5, key_access = $6, provider_charge_id = COALESCE(provider_charge_id, $7)
+            WHERE id = $1""",
+        session_id,
+        ledger.credited_minor,
+        ledger.provider_total_minor,
+        ledger.dispute_status.value if ledger.dispute_status else None,
+        ledger.dispute_id,
+        access.value,
+        charge_id,
+    )
+
+
+async def find_session_for_payment(
+    conn: asyncpg.Connection, provider: str, reference: str, charge_id: str
+) -> uuid.UUID | None:
+    """The session a refund or dispute is about: the one its payment (PaymentIntent, transaction) paid, or
+    the one whose charge it names; else any that recorded the reference (then it is quarantined there)."""
+    return await conn.fetchval(
+        """SELECT id FROM (
+               SELECT id, 0 AS rank FROM sessions
+                WHERE provider = $1 AND $2 <> '' AND paid_reference = $2
+               UNION ALL
+               SELECT id, 1 FROM sessions WHERE provider = $1 AND $3 <> '' AND provider_charge_id = $3
+               UNION ALL
+               SELECT session_id, 2 FROM processed_events
+                WHERE provider = $1 AND $2 <> '' AND provider_reference = $2
+           ) found ORDER BY rank LIMIT 1""",
+        provider,
+        reference,
+        charge_id,
+    )
+
+
+async def emit_event(
+    conn: asyncpg.Connection,
+    session: Record,
+    event_type: str,
+    object_id: str,
+    snapshot: dict[str, Any],
+) -> None:
+    """A merchant event (contract §7) in this transaction, through the merchant events' own SQL function."""
+    await conn.execute(
+        "SELECT emit_merchant_event($1, $2, $3, 'json', $4, $5::jsonb)",
+        session["merchant_id"],
+        session["mode"],
+        event_type,
+        object_id,
+        json.dumps(snapshot),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- effects
+async def credit_notes_due(conn: asyncpg.Connection, limit: int) -> list[Record]:
+    """Succeeded refunds that credit something and have no credit note yet, of sessions whose invoice exists
+    (a credit note references it; fulfilment issues it first)."""
+    return await conn.fetch(
+        f"""SELECT {", ".join("r." + c.strip() for c in _REFUND_COLUMNS.split(","))},
+                   s.invoice_id, s.id AS sid
+              FROM refunds r JOIN sessions s ON s.id = r.session_id
+             WHERE r.status = 'succeeded' AND r.credited_minor > 0 AND r.credit_note_id IS NULL
+               AND s.invoice_id IS NOT NULL
+             ORDER BY r.created_at LIMIT $1""",
+        limit,
+    )
+
+
+async def record_credit_note(
+    conn: asyncpg.Connection, refund: Record, credit_note_id: str, number: str, snapshot: dict[str, Any]
+) -> bool:
+    """Store the credit note on its refund, with its audit row and `credit_note.issued`; False when another
+    worker stored it first."""
+    async with conn.transaction():
+        stored = await conn.fetchval(
+            """UPDATE refunds SET credit_note_id = $2, credit_note_number = $3, updated_at = now()
+                WHERE id = $1 AND credit_note_id IS NULL RETURNING true""",
+            refund["id"],
+            credit_note_id,
+            number,
+        )
+        if not stored:
+            return False
+        await conn.execute(
+            """INSERT INTO audit_log (session_id, merchant_id, actor, action, detail)
+               VALUES ($1, $2, 'refunds', 'credit_note_issued', $3::jsonb)""",
+            refund["session_id"],
+            refund["merchant_id"],
+            json.dumps({"refund_id": str(refund["id"]), "credit_note_id": credit_note_id, "number": number}),
+        )
+        await emit_event(conn, refund, "credit_note.issued", credit_note_id, snapshot)
+    return True
+
+
+async def skip_credit_note(conn: asyncpg.Connection, refund: Record, reason: str) -> bool:
+    """Billing refused a credit note because the money is already credited (a voided invoice): record that,
+    with its audit row, so the worker stops asking."""
+    async with conn.transaction():
+        stored = await conn.fetchval(
+            """UPDATE refunds SET credit_note_id = $2, updated_at = now()
+                WHERE id = $1 AND credit_note_id IS NULL RETURNING true""",
+            refund["id"],
+            f"skipped:{reason}"[:100],
+        )
+        if stored:
+            await conn.execute(
+                """INSERT INTO audit_log (session_id, merchant_id, actor, action, detail)
+                   VALUES ($1, $2, 'refunds', 'credit_note_skipped', $3::jsonb)""",
+                refund["session_id"],
+                refund["merchant_id"],
+                json.dumps({"refund_id": str(refund["id"]), "reason": reason}),
+            )
+    return bool(stored)
+
+
+async def key_access_due(conn: asyncpg.Connection, limit: int) -> list[Record]:
+    """Sessions whose keys are not yet as they should be. A session still being fulfilled waits: its key is
+    issued first, so a revocation can never come before the key it must reach."""
+    return await conn.fetch(
+        """SELECT id, merchant_id, mode, key_access, key_access_applied, dispute_status, status FROM sessions
+            WHERE key_access <> key_access_applied AND fulfilment_status = 'done'
+            ORDER BY id LIMIT $1""",
+        limit,
+    )
+
+
+async def record_key_access(conn: asyncpg.Connection, session: Record, applied: str) -> bool:
+    """Mark `applied` as done, unless the wanted access changed meanwhile (then the worker goes again)."""
+    async with conn.transaction():
+        done = await conn.fetchval(
+            """UPDATE sessions SET key_access_applied = $2 WHERE id = $1 AND key_access = $2
+               RETURNING true""",
+            session["id"],
+            applied,
+        )
+        if done:
+            await conn.execute(
+                """INSERT INTO audit_log (session_id, merchant_id, actor, action, detail)
+                   VALUES ($1, $2, 'refunds', 'customer_keys_' || $3, '{}'::jsonb)""",
+                session["id"],
+                session["merchant_id"],
+                applied,
+            )
+    return bool(done)

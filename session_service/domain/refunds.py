@@ -1,0 +1,437 @@
+"""Refunds and disputes of a paid session (contract §8): pure rules, no I/O.
+
+A session that was paid keeps a ledger of refunds. Each refund has an amount, a status and, once it has
+succeeded, the amount it *credits*: that credited amount is exactly what its credit note says, so the credit
+notes of a session always add up to its `amount_refunded`. The rules:
+
+- The price is the ceiling: the credited total never exceeds the session's amount (a surplus of an overpaid
+  session is quarantine money, not the invoice's). Where the provider reports the total it refunded for the
+  payment (Stripe's `amount_refunded` on the charge), the credited total never exceeds that either: a refund
+  that would go past it credits only what is left, possibly nothing.
+- A refund is one refund whoever reports it: it is matched by the provider's refund id, or by paygate's own
+  refund id that the provider echoes back (Stripe refund metadata). A report never creates a second credit.
+- Pending refunds reserve their amount: a merchant cannot ask for more than price - credited - reserved
+  (`amount_too_large`). A failed or canceled refund releases its reservation and credits nothing.
+- Statuses move forward only: pending -> succeeded | failed | canceled; a settled refund never changes again
+  (a late `pending` or a replayed report changes nothing).
+- When the credited total reaches the price the session moves `paid -> refunded` (the one writer does it).
+- Disputes: `created` opens one and suspends the customer keys; `closed` won (or Stripe's `warning_closed`,
+  an inquiry that ended without a chargeback) restores them; lost acts as a full refund of what is left.
+  `funds_withdrawn` and `funds_reinstated` are recorded only.
+- Customer key access follows from the facts: revoked once the session is refunded, suspended while a
+  dispute is open, else active.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from paygate_runtime.errors import FailedPrecondition, InvalidArgument
+
+from .states import SessionStatus, can_move
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+SETTLED = frozenset({RefundStatus.SUCCEEDED, RefundStatus.FAILED, RefundStatus.CANCELED})
+
+
+class RefundOrigin(StrEnum):
+    # The merchant asked paygate, which asked the provider's API (settled by the provider's webhook).
+    MERCHANT = "merchant"
+    # The merchant made it outside paygate and recorded it here.
+    OUTSIDE = "outside"
+    # The provider reported a refund paygate had not heard of (made in the provider's dashboard).
+    PROVIDER = "provider"
+    # A lost dispute: the money went back through the card network.
+    DISPUTE = "dispute"
+
+
+class DisputeStatus(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class DisputeAction(StrEnum):
+    CREATED = "created"
+    CLOSED = "closed"
+    FUNDS_WITHDRAWN = "funds_withdrawn"
+    FUNDS_REINSTATED = "funds_reinstated"
+
+
+class KeyAccess(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+
+
+# Stripe's dispute statuses that end a dispute in the merchant's favour: won, an inquiry closed without a
+# chargeback (warning_closed), and a dispute the network prevented (prevented).
+_WON = frozenset({"won", "warning_closed", "prevented"})
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    id: uuid.UUID
+    amount_minor: int
+    status: RefundStatus
+    origin: RefundOrigin
+    credited_minor: int = 0
+    provider_refund_id: str | None = None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.amount_minor <= 0:
+            raise ValueError("a refund is for a positive amount")
+        if not 0 <= self.credited_minor <= self.amount_minor:
+            raise ValueError("a refund credits at most its amount")
+        if self.credited_minor and self.status is not RefundStatus.SUCCEEDED:
+            raise ValueError("only a succeeded refund credits anything")
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    """A session's money going back, as stored (the session row and its refunds)."""
+
+    status: SessionStatus
+    amount_minor: int  # the price: the most that can ever be credited
+    refunds: tuple[Refund, ...] = ()
+    # The largest total the provider reported refunded for this payment (None: never reported).
+    provider_total_minor: int | None = None
+    dispute_status: DisputeStatus | None = None
+    dispute_id: str | None = None
+
+    @property
+    def credited_minor(self) -> int:
+        return sum(r.credited_minor for r in self.refunds)
+
+    @property
+    def reserved_minor(self) -> int:
+        return sum(r.amount_minor for r in self.refunds if r.status is RefundStatus.PENDING)
+
+    @property
+    def refundable_minor(self) -> int:
+        """What a merchant may still ask for: price - credited - pending."""
+        return max(0, self.amount_minor - self.credited_minor - self.reserved_minor)
+
+    @property
+    def fully_refunded(self) -> bool:
+        return self.credited_minor >= self.amount_minor
+
+    def find(self, provider_refund_id: str | None, refund_id: uuid.UUID | None = None) -> Refund | None:
+        for refund in self.refunds:
+            if provider_refund_id and refund.provider_refund_id == provider_refund_id:
+                return refund
+        for refund in self.refunds:
+            if refund_id is not None and refund.id == refund_id:
+                return refund
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a refund or dispute decision writes: the refunds to insert or update, the session's new facts,
+    and whether the session moves paid -> refunded. `changed` False means a recorded no-op."""
+
+    ledger: Ledger
+    upserts: tuple[Refund, ...] = ()
+    moves_to_refunded: bool = False
+    note: str = ""
+    changed: bool = True
+
+    @property
+    def key_access(self) -> KeyAccess:
+        return key_access(self.ledger.status, self.ledger.dispute_status)
+
+
+def key_access(status: SessionStatus, dispute: DisputeStatus | None) -> KeyAccess:
+    if status is SessionStatus.REFUNDED:
+        return KeyAccess.REVOKED
+    if dispute is DisputeStatus.OPEN:
+        return KeyAccess.SUSPENDED
+    return KeyAccess.ACTIVE
+
+
+def require_refundable_session(status: SessionStatus) -> None:
+    """A refund needs a session that was paid; FailedPrecondition names the state otherwise (409)."""
+    if status is SessionStatus.REFUNDED:
+        raise FailedPrecondition("session_refunded", "this session is already fully refunded", field="status")
+    if status is not SessionStatus.PAID:
+        raise FailedPrecondition(
+            "session_not_paid", f"only a paid session can be refunded, this one is {status}", field="status"
+        )
+
+
+def request_refund(
+    ledger: Ledger,
+    amount_minor: int | None,
+    *,
+    refund_id: uuid.UUID,
+    origin: RefundOrigin,
+    provider_refund_id: str | None = None,
+    reason: str = "",
+) -> Outcome:
+    """The merchant asks for `amount_minor` (None: all that is left). Through the provider's API the refund
+    starts `pending` (the webhook settles it); recorded as made outside paygate it has succeeded already.
+
+    InvalidArgument `invalid_amount` (not positive) or `amount_too_large` (more than is still refundable);
+    FailedPrecondition `session_not_paid` / `session_refunded`, or `refund_in_progress` when pending refunds
+    hold the whole rest."""
+    require_refundable_session(ledger.status)
+    if origin not in (RefundOrigin.MERCHANT, RefundOrigin.OUTSIDE):
+        raise ValueError("a merchant's request is a merchant or outside refund")
+    if provider_refund_id and ledger.find(provider_refund_id) is not None:
+        raise FailedPrecondition(
+            "refund_already_recorded",
+            "a refund with this provider_refund_id is already recorded",
+            field="provider_refund_id",
+        )
+    refundable = ledger.refundable_minor
+    if amount_minor is None:
+        if refundable == 0:
+            raise FailedPrecondition(
+                "refund_in_progress", "pending refunds already cover the rest of the amount", field="amount"
+            )
+        amount_minor = refundable
+    if amount_minor <= 0:
+        raise InvalidArgument("invalid_amount", "amount must be greater than zero", field="amount")
+    if amount_minor > refundable:
+        raise InvalidArgument(
+            "amount_too_large",
+            f"at most {refundable} minor units can still be refunded",
+            field="amount",
+        )
+    if origin is RefundOrigin.OUTSIDE:
+        refund = Refund(
+            refund_id,
+            amount_minor,
+            RefundStatus.SUCCEEDED,
+            origin,
+            credited_minor=amount_minor,
+            provider_refund_id=provider_refund_id or None,
+            reason=reason,
+        )
+    else:
+        refund = Refund(refund_id, amount_minor, RefundStatus.PENDING, origin, reason=reason)
+    return _with(ledger, refund, note=f"refund_{refund.status}")
+
+
+@dataclass(frozen=True, slots=True)
+class RefundReport:
+    """What a provider says about one refund (amounts in the session's minor units)."""
+
+    provider_refund_id: str
+    amount_minor: int
+    status: RefundStatus
+    # paygate's refund id when the provider echoes it back (metadata of a refund paygate created).
+    paygate_refund_id: uuid.UUID | None = None
+
+
+def apply_reports(
+    ledger: Ledger,
+    reports: tuple[RefundReport, ...],
+    *,
+    provider_total_minor: int | None,
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+) -> Outcome:
+    """A provider event about refunds: each report settles (or creates) one refund, and `provider_total_minor`
+    (the provider's running total for the payment, when the event carries it) caps what is credited.
+
+    A total larger than what the listed refunds explain (an event without its refund list) is recorded as one
+    refund keyed by that total, so money the provider says it returned is never lost, and the cap keeps any
+    later report of the same money from crediting it twice."""
+    if ledger.status not in (SessionStatus.PAID, SessionStatus.REFUNDED):
+        raise ValueError("refund reports apply to a session that was paid")
+    total = ledger.provider_total_minor
+    if provider_total_minor is not None:
+        total = provider_total_minor if total is None else max(total, provider_total_minor)
+    current = replace(ledger, provider_total_minor=total)
+    upserts: list[Refund] = []
+    for report in reports:
+        current, refund = _settle(current, report, new_id)
+        if refund is not None:
+            upserts.append(refund)
+    if total is not None and total > _explained(current):
+        # The provider returned money no listed refund explains: record it under the total's own key.
+        key = f"total:{total}"
+        if current.find(key) is None:
+            amount = total - _explained(current)
+            room = _room(current)
+            if amount > 0 and room > 0:
+                refund = Refund(
+                    new_id(),
+                    amount,
+                    RefundStatus.SUCCEEDED,
+                    RefundOrigin.PROVIDER,
+                    credited_minor=min(amount, room),
+                    provider_refund_id=key,
+                )
+                current = replace(current, refunds=(*current.refunds, refund))
+                upserts.append(refund)
+    changed = bool(upserts) or current.provider_total_minor != ledger.provider_total_minor
+    return _finish(ledger, current, tuple(upserts), note="refund_reported", changed=changed)
+
+
+def _explained(ledger: Ledger) -> int:
+    """How much of the provider's total the known refunds explain: what they credit, and the refunds the
+    provider has told us of that are still pending (its total already counts them)."""
+    pending = sum(
+        r.amount_minor for r in ledger.refunds if r.status is RefundStatus.PENDING and r.provider_refund_id
+    )
+    return ledger.credited_minor + pending
+
+
+def _room(ledger: Ledger, excluding: uuid.UUID | None = None) -> int:
+    """What may still be credited: the price, and the provider's total when known, minus what others credit."""
+    others = sum(r.credited_minor for r in ledger.refunds if r.id != excluding)
+    room = ledger.amount_minor - others
+    if ledger.provider_total_minor is not None:
+        room = min(room, ledger.provider_total_minor - others)
+    return max(0, room)
+
+
+def _settle(
+    ledger: Ledger, report: RefundReport, new_id: Callable[[], uuid.UUID]
+) -> tuple[Ledger, Refund | None]:
+    existing = ledger.find(report.provider_refund_id, report.paygate_refund_id)
+    if existing is None and report.amount_minor <= 0:
+        return ledger, None  # a report of nothing is not a refund
+    if existing is None:
+        if report.status is not RefundStatus.SUCCEEDED and report.status is not RefundStatus.PENDING:
+            # A refund we never knew that failed: nothing happened to the money; remember it all the same.
+            refund = Refund(
+                new_id(),
+                report.amount_minor,
+                report.status,
+                RefundOrigin.PROVIDER,
+                provider_refund_id=report.provider_refund_id,
+            )
+        else:
+            refund = Refund(
+                new_id(),
+                report.amount_minor,
+                RefundStatus.PENDING,
+                RefundOrigin.PROVIDER,
+                provider_refund_id=report.provider_refund_id,
+            )
+            ledger = replace(ledger, refunds=(*ledger.refunds, refund))
+            refund = _advance(ledger, refund, report)
+        return _replace_refund(ledger, refund), refund
+    updated = replace(existing, provider_refund_id=existing.provider_refund_id or report.provider_refund_id)
+    if existing.status is RefundStatus.PENDING:
+        updated = _advance(ledger, updated, report)
+    if updated == existing:
+        return ledger, None
+    return _replace_refund(ledger, updated), updated
+
+
+def _advance(ledger: Ledger, refund: Refund, report: RefundReport) -> Refund:
+    if report.status is RefundStatus.PENDING:
+        return refund
+    if report.status is RefundStatus.SUCCEEDED:
+        # The provider's amount is the truth about this refund; the credit is capped by the room left.
+        amount = report.amount_minor if report.amount_minor > 0 else refund.amount_minor
+        credited = min(amount, _room(ledger, excluding=refund.id))
+        return replace(refund, amount_minor=amount, status=RefundStatus.SUCCEEDED, credited_minor=credited)
+    return replace(refund, status=report.status, credited_minor=0)
+
+
+def _replace_refund(ledger: Ledger, refund: Refund) -> Ledger:
+    others = tuple(r for r in ledger.refunds if r.id != refund.id)
+    return replace(ledger, refunds=(*others, refund))
+
+
+def _with(ledger: Ledger, refund: Refund, *, note: str) -> Outcome:
+    return _finish(ledger, _replace_refund(ledger, refund), (refund,), note=note, changed=True)
+
+
+def _finish(
+    before: Ledger, after: Ledger, upserts: tuple[Refund, ...], *, note: str, changed: bool
+) -> Outcome:
+    moves = before.status is SessionStatus.PAID and after.fully_refunded
+    if moves:
+        assert can_move(SessionStatus.PAID, SessionStatus.REFUNDED)
+        after = replace(after, status=SessionStatus.REFUNDED)
+    return Outcome(after, upserts, moves_to_refunded=moves, note=note, changed=changed)
+
+
+def apply_dispute(
+    ledger: Ledger,
+    action: DisputeAction,
+    *,
+    dispute_id: str,
+    provider_status: str = "",
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+) -> Outcome:
+    """A provider event about a dispute on the session's payment."""
+    if ledger.status not in (SessionStatus.PAID, SessionStatus.REFUNDED):
+        raise ValueError("disputes apply to a session that was paid")
+    if action is DisputeAction.CREATED:
+        if ledger.dispute_status is DisputeStatus.OPEN and ledger.dispute_id == dispute_id:
+            return Outcome(ledger, note="dispute_already_open", changed=False)
+        after = replace(ledger, dispute_status=DisputeStatus.OPEN, dispute_id=dispute_id)
+        return Outcome(after, note="dispute_created")
+    if action is not DisputeAction.CLOSED:
+        # Money moved between the merchant's balance and the network; the session's facts do not change.
+        return Outcome(replace(ledger, dispute_id=ledger.dispute_id or dispute_id), note=f"dispute_{action}")
+    if ledger.dispute_status in (DisputeStatus.WON, DisputeStatus.LOST) and ledger.dispute_id == dispute_id:
+        return Outcome(ledger, note="dispute_already_closed", changed=False)
+    if provider_status in _WON:
+        return Outcome(
+            replace(ledger, dispute_status=DisputeStatus.WON, dispute_id=dispute_id), note="dispute_won"
+        )
+    if provider_status != "lost":
+        raise InvalidArgument(
+            "invalid_dispute_status",
+            "a closed dispute is won, warning_closed or lost",
+            field="dispute_status",
+        )
+    closed = replace(ledger, dispute_status=DisputeStatus.LOST, dispute_id=dispute_id)
+    left = _room(closed)
+    if left <= 0 or closed.find(dispute_id) is not None:
+        return _finish(ledger, closed, (), note="dispute_lost", changed=True)
+    # Lost: the network took the money back; it is a refund of everything not yet credited.
+    refund = Refund(
+        new_id(),
+        left,
+        RefundStatus.SUCCEEDED,
+        RefundOrigin.DISPUTE,
+        credited_minor=left,
+        provider_refund_id=dispute_id,
+        reason="dispute_lost",
+    )
+    after = replace(closed, refunds=(*closed.refunds, refund))
+    return _finish(ledger, after, (refund,), note="dispute_lost", changed=True)
+
+
+def attach_provider_refund(
+    ledger: Ledger, refund_id: uuid.UUID, provider_refund_id: str, status: RefundStatus
+) -> tuple[Outcome, Refund]:
+    """The provider's API answered a refund paygate asked for: remember its id (the webhook settles it). An
+    answer of failed or canceled settles it at once. Returns the outcome and the refund that now stands for
+    the request: when the provider's webhook came first and recorded the refund under its id, that record
+    stands and the request's own pending record is canceled, so the money is counted once."""
+    mine = ledger.find(None, refund_id)
+    if mine is None:
+        raise ValueError("attach to a refund of this session")
+    holder = ledger.find(provider_refund_id)
+    if holder is not None and holder.id != mine.id:
+        if mine.status is not RefundStatus.PENDING:
+            return Outcome(ledger, note="refund_merged", changed=False), holder
+        canceled = replace(mine, status=RefundStatus.CANCELED, reason=mine.reason or "merged")
+        return _with(ledger, canceled, note="refund_merged"), holder
+    updated = replace(mine, provider_refund_id=mine.provider_refund_id or provider_refund_id)
+    if updated.status is RefundStatus.PENDING and status in (RefundStatus.FAILED, RefundStatus.CANCELED):
+        updated = replace(updated, status=status)
+    if updated == mine:
+        return Outcome(ledger, note="refund_attached", changed=False), mine
+    return _with(ledger, updated, note="refund_attached"), updated

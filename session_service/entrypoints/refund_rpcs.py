@@ -1,0 +1,98 @@
+"""gRPC adapter of refunds and disputes (issue 19): RefundSession, AttachProviderRefund, and the refund and
+dispute kinds of ApplyPaymentEvent. Wire messages in, use cases called, wire messages out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from paygate.common.v1 import common_pb2
+from paygate.session.v1 import session_pb2
+from paygate_runtime.money import Money
+from session_service.adapters import session_messages as msg
+from session_service.service_layer import refunds
+from session_service.service_layer.payment_events import Applied, EventCommand
+
+if TYPE_CHECKING:
+    from session_service.entrypoints.grpc_servicer import SessionServicer
+
+REFUND_KINDS = refunds.REFUND_KINDS
+
+
+def _money(wire: common_pb2.Money) -> Money | None:
+    if not wire.amount_minor:
+        return None
+    return Money.from_wire(wire.amount_minor, wire.currency, wire.exponent)
+
+
+async def apply_refund_event(
+    servicer: SessionServicer, request: session_pb2.ApplyPaymentEventRequest, command: EventCommand
+) -> Applied:
+    dispute = None
+    if request.HasField("dispute"):
+        dispute = refunds.DisputeReport(
+            dispute_id=request.dispute.dispute_id,
+            action=request.dispute.action,
+            status=request.dispute.status,
+        )
+    detail = refunds.RefundEventDetail(
+        refunds=tuple(
+            refunds.ProviderRefundReport(
+                refund_id=r.refund_id,
+                amount=_money(r.amount),
+                status=r.status,
+                paygate_refund_id=r.paygate_refund_id,
+            )
+            for r in request.refunds
+        ),
+        refunded_total=_money(request.refunded_total) if request.HasField("refunded_total") else None,
+        dispute=dispute,
+        charge_id=request.provider_charge_id,
+    )
+    return await refunds.apply_refund_event(servicer.pool, command, detail, wake=servicer.refund_wake)
+
+
+def _reply(result: refunds.RefundResult) -> session_pb2.RefundSessionResponse:
+    return session_pb2.RefundSessionResponse(
+        refund=msg.refund_message(result.refund),
+        session=msg.session_message(result.session),
+        replayed=result.replayed,
+    )
+
+
+async def refund_session(
+    servicer: SessionServicer, request: session_pb2.RefundSessionRequest
+) -> session_pb2.RefundSessionResponse:
+    mode = msg.scope_mode(request.mode)
+    result = await refunds.refund_session(
+        servicer.pool,
+        refunds.RefundRequest(
+            merchant_id=request.merchant_id,
+            mode=mode or "",
+            session_id=request.session_id,
+            amount=request.amount,
+            reason=request.reason,
+            idempotency_key=request.idempotency_key,
+            request_fingerprint=request.request_fingerprint,
+            via_provider=request.via_provider,
+            provider_refund_id=request.provider_refund_id,
+            chain_tx_hash=request.chain_tx_hash,
+        ),
+        max_amount_major=servicer.config.max_amount_major,
+        wake=servicer.refund_wake,
+    )
+    return _reply(result)
+
+
+async def attach_provider_refund(
+    servicer: SessionServicer, request: session_pb2.AttachProviderRefundRequest
+) -> session_pb2.RefundSessionResponse:
+    result = await refunds.attach(
+        servicer.pool,
+        request.merchant_id,
+        msg.scope_mode(request.mode),
+        request.refund_id,
+        request.provider_refund_id,
+        request.status,
+        wake=servicer.refund_wake,
+    )
+    return _reply(result)

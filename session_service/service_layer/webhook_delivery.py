@@ -1,0 +1,470 @@
+"""The merchant webhook worker: delivers merchant events to endpoints, at least once.
+
+How a delivery is processed, and why nothing is lost or sent more often than at-least-once needs:
+1. claim: one autocommit statement leases due deliveries (`FOR UPDATE SKIP LOCKED`, then `locked_until`),
+   fair per endpoint: an endpoint gets at most `per_endpoint` deliveries in flight (counting every replica's
+   leases), the whole process at most `concurrency`. A hanging endpoint thus holds at most its own few slots
+   for at most the 10 s timeout; other endpoints' deliveries are claimed and sent meanwhile.
+2. send: the event's body (rendered once from what the trigger stored), signed with the Standard Webhooks
+   library with every secret that signs right now (the new and, during a roll's overlap, the old one), POSTed
+   with a 10 s timeout through the hardened client (`adapters/webhook_http.py`).
+3. record: one statement appends the attempt to the log and moves the delivery (delivered, retry at a later
+   time, or failed once the retry window is over) and the endpoint's failure clock.
+A crash between 2 and 3 leaves the lease to run out; the delivery is then sent again (at least once: the
+receiver deduplicates on `webhook-id`, which is the event id, as Standard Webhooks prescribes).
+
+The worker wakes on LISTEN `merchant_webhooks` (the emit trigger NOTIFYs on commit when it fanned an event
+out) and also polls, so a lost notification only delays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+
+import aiosmtplib
+import asyncpg
+import grpc
+from standardwebhooks.webhooks import Webhook
+
+from paygate.billing.v1 import billing_pb2
+from paygate.common.v1 import common_pb2
+from paygate_runtime.config import ConfigError, Env
+from paygate_runtime.crypto.secret_box import SecretBox, SecretBoxError
+from paygate_runtime.tasks import cancel_and_wait, wait_event
+from session_service.adapters import merchant_events_repository as repo
+from session_service.adapters.mailer import SmtpMailer
+from session_service.adapters.merchant_event_objects import FetchInvoice, render_object
+from session_service.adapters.webhook_http import WebhookHttpClient
+from session_service.domain.merchant_events import RetryPolicy, event_body
+from session_service.service_layer.merchant_events import open_secret
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "merchant_webhooks"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    concurrency: int = 64
+    per_endpoint: int = 4
+    lease_s: float = 60.0
+    poll_s: float = 1.0
+    allow_loopback: bool = False
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def signatures(secrets: list[str], msg_id: str, timestamp: datetime, body: str) -> str:
+    """Standard Webhooks: one `v1,<b64>` per signing secret, space-separated; a receiver accepts any."""
+    return " ".join(Webhook(secret).sign(msg_id, timestamp, body) for secret in secrets)
+
+
+def _secret(box: SecretBox, row: Any, sealed: str, plain: str) -> str | None:
+    # A plain value is only there for a row a previous release wrote during a rolling update (sealed at the
+    # next start); decryption happens here, right before signing, and the plaintext is never kept.
+    if row[sealed] is not None:
+        return open_secret(box, row["endpoint_id"], row[sealed])
+    return row[plain] or None
+
+
+def signing_secrets(box: SecretBox, row: Any, now: datetime) -> list[str]:
+    current = _secret(box, row, "secret_sealed", "secret")
+    if current is None:
+        raise SecretBoxError("the endpoint has no signing secret")
+    secrets = [current]
+    expires = row["previous_secret_expires_at"]
+    if expires is not None and expires > now:
+        previous = _secret(box, row, "previous_secret_sealed", "previous_secret")
+        if previous is not None:
+            secrets.append(previous)
+    return secrets
+
+
+def attempt_result(delivered: bool, error: str | None) -> str:
+    """The bounded `result` label of one attempt: `delivered` (a 2xx answer), `refused` (never sent: the
+    endpoint's address is one paygate does not connect to, see adapters/webhook_http.py), `failed` (anything
+    else: a non-2xx answer, a timeout, a connection error, an event or secret that could not be prepared)."""
+    if delivered:
+        return "delivered"
+    if error is not None and error.startswith("address_not_allowed"):
+        return "refused"
+    return "failed"
+
+
+class WebhookDeliveryWorker:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        listen_dsn: str,
+        settings: WebhookSettings,
+        *,
+        fetch_invoice: FetchInvoice | None = None,
+        billing: Any = None,
+        mailer: SmtpMailer | None = None,
+        http: WebhookHttpClient | None = None,
+        rng: Callable[[], float] = random.random,
+        secret_box: SecretBox,
+    ) -> None:
+        self.pool = pool
+        self.secret_box = secret_box
+        self.billing = billing
+        self.mailer = mailer
+        self.listen_dsn = listen_dsn
+        self.settings = settings
+        self.fetch_invoice = fetch_invoice
+        self.http = http or WebhookHttpClient(
+            timeout_s=settings.policy.timeout_s, max_connections=settings.concurrency
+        )
+        self.rng = rng
+        self.recorder = GroupRecorder(pool, settings.policy.disable_after_s)
+        # `paygate_merchant_webhook_deliveries_total{result,mode}` and `paygate_merchant_webhook_delivery_seconds`
+        # (session_service.entrypoints.metrics), set by assemble; None (no metrics) in tools and unit tests.
+        self.deliveries_total: Any = None
+        self.delivery_seconds: Any = None
+        self._wake = asyncio.Event()
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen(), name="webhook-listener")
+        try:
+            # Notices a previous process recorded but did not get to mail.
+            with contextlib.suppress(asyncpg.PostgresError, OSError):
+                await self.send_pending_notices()
+            while True:
+                self._wake.clear()
+                try:
+                    await self._fill()
+                except (asyncpg.PostgresError, OSError) as exc:
+                    log.warning("webhook claim failed; retrying", extra={"error": str(exc)})
+                timeout = await self._sleep_for()
+                await wait_event(self._wake, timeout)
+        finally:
+            await cancel_and_wait([listener], timeout=2)
+            await self._abandon_inflight()
+            await self.http.close()
+
+    async def _sleep_for(self) -> float:
+        if self._inflight:
+            return self.settings.poll_s
+        try:
+            async with self.pool.acquire() as conn:
+                due = await repo.next_due_in(conn)
+        except (asyncpg.PostgresError, OSError):
+            return self.settings.poll_s
+        if due is None:
+            return self.settings.poll_s
+        return min(self.settings.poll_s, max(due, 0.01))
+
+    async def _fill(self) -> None:
+        free = self.settings.concurrency - len(self._inflight)
+        if free <= 0:
+            return
+        async with self.pool.acquire() as conn:
+            rows = await repo.claim_deliveries(conn, free, self.settings.per_endpoint, self.settings.lease_s)
+        for row in rows:
+            delivery_id = row["delivery_id"]
+            task = asyncio.create_task(self._deliver(row), name=f"webhook-{delivery_id}")
+            self._inflight[delivery_id] = task
+            task.add_done_callback(self._done(delivery_id))
+
+    def _done(self, delivery_id: int) -> Callable[[asyncio.Task[None]], None]:
+        def finished(task: asyncio.Task[None]) -> None:
+            self._inflight.pop(delivery_id, None)
+            self._wake.set()
+
+        return finished
+
+    async def _abandon_inflight(self) -> None:
+        tasks = dict(self._inflight)
+        await cancel_and_wait(tasks.values(), timeout=5)
+        if tasks:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    async with self.pool.acquire() as conn:
+                        await repo.release_leases(conn, list(tasks))
+
+    async def _listen(self) -> None:
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.listen_dsn)
+                await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
+                self._wake.set()
+                while not conn.is_closed():
+                    await asyncio.sleep(1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "webhook listener lost its connection; polling meanwhile", extra={"error": str(exc)}
+                )
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), timeout=1)
+            await asyncio.sleep(1.0)
+
+    # ------------------------------------------------------------------------------------------ one delivery
+    async def _deliver(self, row: Any) -> None:
+        try:
+            await self.deliver(row)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or the database: the lease runs out and the delivery is retried
+            log.error(
+                "webhook delivery failed before it was recorded",
+                extra={"delivery_id": row["delivery_id"], "error": f"{type(exc).__name__}: {exc}"[:300]},
+            )
+
+    async def body_of(self, row: Any) -> str:
+        obj, fetched = await render_object(row, self.fetch_invoice)
+        if fetched:
+            async with self.pool.acquire() as conn:
+                obj = await repo.store_object(conn, row["event_id"], obj)
+        return event_body(row["event_id"], row["type"], row["created_at"], row["mode"], obj)
+
+    async def deliver(self, row: Any) -> None:
+        now = datetime.now(UTC)
+        attempts = int(row["attempts"])
+        try:
+            body = await self.body_of(row)
+        except grpc.aio.AioRpcError as error:
+            await self._record(row, attempts, None, f"object_unavailable: {error.code().name}", 0, None, now)
+            return
+        except Exception as exc:
+            # A bug in rendering must still leave a trace in the log and back off, not retry every lease.
+            log.exception("merchant event could not be rendered", extra={"event_id": row["event_id"]})
+            await self._record(row, attempts, None, f"render_failed: {type(exc).__name__}", 0, None, now)
+            return
+        try:
+            signature = signatures(signing_secrets(self.secret_box, row, now), row["event_id"], now, body)
+        except SecretBoxError as error:
+            # Sealed under an encryption key no longer configured (or tampered): retried with backoff, so
+            # restoring the key version to PAYGATE_SESSION_ENCRYPTION_KEYS lets the delivery go out.
+            log.error("webhook signing secret does not open", extra={"endpoint_id": str(row["endpoint_id"])})
+            await self._record(
+                row, attempts, None, f"signing_secret_unavailable: {error}"[:200], 0, None, now
+            )
+            return
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "paygate-webhooks/1",
+            "webhook-id": row["event_id"],
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signature,
+        }
+        allow_loopback = self.settings.allow_loopback and row["endpoint_mode"] == "test"
+        result = await self.http.post(row["url"], body.encode(), headers, allow_loopback=allow_loopback)
+        if self.delivery_seconds is not None:
+            self.delivery_seconds.observe(result.latency_ms / 1000)
+        await self._record(
+            row,
+            attempts,
+            result.status_code,
+            result.error,
+            result.latency_ms,
+            result.body,
+            now,
+            delivered=result.delivered,
+        )
+
+    async def _record(
+        self,
+        row: Any,
+        attempts: int,
+        status_code: int | None,
+        error: str | None,
+        latency_ms: int,
+        body: str | None,
+        now: datetime,
+        *,
+        delivered: bool = False,
+    ) -> None:
+        policy = self.settings.policy
+        retry_in: float | None = None
+        if not delivered:
+            delay = policy.delay(attempts, self.rng)
+            window_ends = row["window_start"].timestamp() + policy.window_s
+            if now.timestamp() + delay <= window_ends:
+                retry_in = delay
+        notices = await self.recorder.record(
+            repo.AttemptRecord(
+                delivery_id=row["delivery_id"],
+                event_type=row["type"],
+                merchant_id=row["merchant_id"],
+                mode=row["mode"],
+                status_code=status_code,
+                error=error,
+                latency_ms=latency_ms,
+                response_body=body,
+                delivered=delivered,
+                retry_in_s=retry_in,
+            )
+        )
+        # Counted once the attempt is in the log: an attempt lost to a crash before this is sent again when
+        # its lease runs out, and counted then.
+        if self.deliveries_total is not None:
+            self.deliveries_total.labels(attempt_result(delivered, error), row["endpoint_mode"]).inc()
+        if notices:
+            log.warning(
+                "webhook endpoint disabled after days of failures",
+                extra={"endpoint_id": str(row["endpoint_id"]), "merchant_id": str(row["merchant_id"])},
+            )
+            await self.send_pending_notices()
+
+    # ------------------------------------------------------------------------------------------ notices
+    async def send_pending_notices(self) -> None:
+        """Mail each recorded notice to the merchant's contact address (the billing profile's seller email,
+        else its support email); without one, or without SMTP, the notice stays recorded, marked skipped."""
+        async with self.pool.acquire() as conn:
+            notices = await repo.claim_notices(conn)
+        for notice in notices:
+            status = await self._mail_notice(notice)
+            async with self.pool.acquire() as conn:
+                # None: billing or SMTP unreachable; pending again, for the next notice or restart.
+                await repo.finish_notice(conn, notice["id"], status or "pending")
+
+    async def _mail_notice(self, notice: Any) -> str | None:
+        """The notice's mail status, or None to try again later (billing or SMTP unreachable)."""
+        if self.mailer is None:
+            return "skipped: mail is disabled (PAYGATE_SMTP_HOST unset)"
+        if self.billing is None:
+            return "skipped: no billing client"
+        try:
+            profile = await self.billing.GetBillingProfile(
+                billing_pb2.GetBillingProfileRequest(
+                    merchant_id=str(notice["merchant_id"]),
+                    # The endpoint's mode's profile: test and live each have their own contact (§6a).
+                    mode=common_pb2.MODE_LIVE if notice["mode"] == "live" else common_pb2.MODE_TEST,
+                )
+            )
+        except grpc.aio.AioRpcError:
+            return None
+        to = profile.seller.email or profile.support_email
+        if not to:
+            return "skipped: no contact email in the billing profile"
+        detail = json.loads(notice["detail"]) if isinstance(notice["detail"], str) else notice["detail"]
+        message = EmailMessage()
+        message["From"] = self.mailer.sender
+        message["To"] = to
+        message["Subject"] = "paygate: a webhook endpoint was disabled"
+        message.set_content(
+            f"Your {notice['mode']} webhook endpoint {notice['endpoint_id']} ({detail.get('url', '')}) failed "
+            "every delivery for 5 days and has been disabled. Events are still recorded: fix the receiver, "
+            "enable the endpoint again (PATCH /v1/webhook_endpoints/{id} with status enabled) and redeliver "
+            "what it missed (POST /v1/merchant_events/{id}/redeliver).\n"
+        )
+        try:
+            await self.mailer.send(message)
+        except (aiosmtplib.SMTPException, OSError, ValueError):
+            return None
+        return "sent"
+
+
+class GroupRecorder:
+    """Group commit for finished attempts: while one group's statement is in the database, the attempts that
+    finish meanwhile queue up and go out together as the next group (one statement, one WAL flush). The
+    first waiting caller writes; an idle recorder writes a lone attempt at once, so nothing waits for a
+    timer. A group that fails is written again one attempt at a time, so one bad row never holds up others."""
+
+    MAX_GROUP = 256
+
+    def __init__(self, pool: asyncpg.Pool, disable_after_s: float) -> None:
+        self.pool = pool
+        self.disable_after_s = disable_after_s
+        self._queue: list[tuple[repo.AttemptRecord, asyncio.Future[list[int]]]] = []
+        self._writing = False
+
+    async def record(self, record: repo.AttemptRecord) -> list[int]:
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._queue.append((record, future))
+        if not self._writing:
+            self._writing = True
+            try:
+                while self._queue:
+                    await self._write(self._take())
+            finally:
+                self._writing = False
+                # Cancelled while writing (shutdown): fail the rest so no caller waits forever; their leases
+                # run out and the deliveries are attempted again.
+                for _, waiting in self._queue:
+                    if not waiting.done():
+                        waiting.set_exception(RuntimeError("attempt not recorded: the worker stopped"))
+                self._queue.clear()
+        return await future
+
+    def _take(self) -> list[tuple[repo.AttemptRecord, asyncio.Future[list[int]]]]:
+        """Up to MAX_GROUP queued attempts, each delivery once (a row may change only once per statement)."""
+        group: list[tuple[repo.AttemptRecord, asyncio.Future[list[int]]]] = []
+        later: list[tuple[repo.AttemptRecord, asyncio.Future[list[int]]]] = []
+        seen: set[int] = set()
+        for item in self._queue:
+            if len(group) < self.MAX_GROUP and item[0].delivery_id not in seen:
+                seen.add(item[0].delivery_id)
+                group.append(item)
+            else:
+                later.append(item)
+        self._queue = later
+        return group
+
+    async def _write(self, group: list[tuple[repo.AttemptRecord, asyncio.Future[list[int]]]]) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                notices = await repo.record_attempts(conn, [r for r, _ in group], self.disable_after_s)
+        except Exception as error:  # every waiting caller must get an answer, whatever went wrong
+            if len(group) == 1:
+                if not group[0][1].done():
+                    group[0][1].set_exception(error)
+                return
+            for item in group:
+                await self._write([item])
+            return
+        for _, future in group:
+            if not future.done():
+                future.set_result(notices)
+
+
+def billing_fetcher(stub: Any) -> FetchInvoice:
+    async def fetch(request: billing_pb2.GetInvoiceRequest) -> billing_pb2.Invoice:
+        return await stub.GetInvoice(request)
+
+    return fetch
+
+
+def load_webhook_settings(env: Env) -> WebhookSettings:
+    base_ms = env.int("PAYGATE_MERCHANT_WEBHOOK_BACKOFF_BASE_MS", 5000, minimum=1, maximum=3_600_000)
+    settings = WebhookSettings(
+        concurrency=env.int("PAYGATE_MERCHANT_WEBHOOK_CONCURRENCY", 64, minimum=1, maximum=1000),
+        per_endpoint=env.int("PAYGATE_MERCHANT_WEBHOOK_PER_ENDPOINT", 4, minimum=1, maximum=100),
+        lease_s=env.millis("PAYGATE_MERCHANT_WEBHOOK_LEASE_MS", 60_000, minimum=100, maximum=3_600_000),
+        poll_s=env.millis("PAYGATE_MERCHANT_WEBHOOK_POLL_MS", 1000, minimum=10, maximum=60_000),
+        allow_loopback=env.bool("PAYGATE_ALLOW_LOOPBACK_WEBHOOKS", False),
+        policy=RetryPolicy(
+            base_s=base_ms / 1000,
+            cap_s=env.millis(
+                "PAYGATE_MERCHANT_WEBHOOK_BACKOFF_CAP_MS", 3 * 3_600_000, minimum=base_ms, maximum=86_400_000
+            ),
+            window_s=env.int(
+                "PAYGATE_MERCHANT_WEBHOOK_RETRY_WINDOW_S", 3 * 86_400, minimum=1, maximum=30 * 86_400
+            ),
+            disable_after_s=env.int(
+                "PAYGATE_MERCHANT_WEBHOOK_DISABLE_AFTER_S", 5 * 86_400, minimum=1, maximum=60 * 86_400
+            ),
+            timeout_s=env.millis("PAYGATE_MERCHANT_WEBHOOK_TIMEOUT_MS", 10_000, minimum=100, maximum=60_000),
+        ),
+    )
+    if settings.lease_s < settings.policy.timeout_s + 1:
+        # A lease that ran out while its POST is still waiting would let another worker send the same
+        # delivery at the same time, past the endpoint's cap.
+        raise ConfigError(
+            "PAYGATE_MERCHANT_WEBHOOK_LEASE_MS", "must be at least PAYGATE_MERCHANT_WEBHOOK_TIMEOUT_MS + 1000"
+        )
+    return settings

@@ -1,0 +1,184 @@
+"""`paygate secrets generate`: the Secrets it prints are read as-is by the services' own configuration code."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from keys_service.entrypoints.main import load_config as keys_config
+from paygate_runtime.cli.main import main
+from paygate_runtime.config import Env
+from paygate_runtime.secret_checks import check_secrets
+from paygate_runtime.settings import CommonSettings
+from session_service.entrypoints.main import load_config as session_config
+from support.certs import TestCA
+from webhook_gateway.entrypoints.main import load_config as gateway_config
+
+
+def generate(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, dict[str, Any]]:
+    assert main(["secrets", "generate", *args]) == 0
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    return {d["metadata"]["name"]: d for d in docs}
+
+
+def test_cnpg_overlay_secrets_are_what_the_services_and_cnpg_read(capsys: pytest.CaptureFixture[str]) -> None:
+    secrets = generate(capsys, "--overlay", "prod", "--stripe-webhook-secret", "whsec_test123")
+    for obj in secrets.values():
+        assert obj["kind"] == "Secret" and obj["metadata"]["namespace"] == "paygate"
+    for svc in ("session", "billing", "keys", "gateway"):
+        for suffix, variable in (("", "PAYGATE_DATABASE_URL"), ("-owner", "PAYGATE_MIGRATE_DATABASE_URL")):
+            role = secrets[f"paygate-db-role-{svc}{suffix}"]
+            assert role["type"] == "kubernetes.io/basic-auth"
+            assert role["stringData"]["username"] == f"paygate_{svc}" + ("_owner" if suffix else "")
+            url = secrets[f"paygate-{svc}-db{suffix}"]["stringData"][variable]
+            password = role["stringData"]["password"]
+            assert url.startswith(f"postgresql://{role['stringData']['username']}:{password}@paygate-db-rw.")
+            assert "sslmode=verify-full&sslrootcert=/etc/paygate/db-ca/ca.crt" in url
+    keys_env = Env(
+        {**secrets["paygate-keys-secrets"]["stringData"], "PAYGATE_DATABASE_URL": "postgresql://x@h/db"}
+    )
+    config = keys_config(keys_env)  # raises ConfigError on any format the keys service cannot read
+    assert config.secret_box.versions == (1,)
+    # The session service seals webhook endpoint secrets with its own key, read from its own Secret.
+    session_env = Env({**secrets["paygate-session-secrets"]["stringData"]})
+    assert session_config(session_env).secret_box.versions == (1,)
+    gateway_env = Env(
+        {**secrets["paygate-gateway-secrets"]["stringData"], "PAYGATE_DATABASE_URL": "postgresql://x@h/db"}
+    )
+    check_secrets("gateway", gateway_env)
+    assert gateway_config(gateway_env).stripe_webhook_secrets == ["whsec_test123"]
+    CommonSettings.from_env("gateway", gateway_env)
+    assert "paygate-db-ca" not in secrets  # CloudNativePG makes it
+
+
+def test_external_db_needs_a_host_a_ca_and_a_file_for_the_role_passwords(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    ca = TestCA(tmp_path / "ca")
+    roles = tmp_path / "roles.sql"
+    secrets = generate(
+        capsys,
+        "--overlay",
+        "external-db",
+        "--db-host",
+        "db.example.com",
+        "--db-ca-file",
+        str(ca.ca_file),
+        "--role-sql",
+        str(roles),
+    )
+    assert not any(name.startswith("paygate-db-role-") for name in secrets)
+    assert secrets["paygate-db-ca"]["stringData"]["ca.crt"] == ca.ca_file.read_text()
+    sql = roles.read_text()
+    assert stat.S_IMODE(roles.stat().st_mode) == 0o600
+    url = secrets["paygate-keys-db"]["stringData"]["PAYGATE_DATABASE_URL"]
+    password = url.split("://paygate_keys:", 1)[1].split("@", 1)[0]
+    assert f"ALTER ROLE paygate_keys LOGIN PASSWORD '{password}';" in sql
+    assert "@db.example.com:5432/paygate?" in url
+    with pytest.raises(SystemExit, match="--db-host"):
+        main(["secrets", "generate", "--overlay", "external-db"])
+    with pytest.raises(SystemExit, match="--db-ca-file"):
+        main(["secrets", "generate", "--overlay", "external-db", "--db-host", "h"])
+    assert (
+        main(
+            [
+                "secrets",
+                "generate",
+                "--overlay",
+                "external-db",
+                "--db-host",
+                "h",
+                "--db-ca-file",
+                str(ca.ca_file),
+            ]
+        )
+        == 2
+    )
+
+
+def test_every_generate_makes_new_values(capsys: pytest.CaptureFixture[str]) -> None:
+    first = generate(capsys, "--overlay", "dev")
+    second = generate(capsys, "--overlay", "dev")
+    for name in ("paygate-keys-secrets", "paygate-gateway-secrets", "paygate-db-role-keys"):
+        assert first[name]["stringData"] != second[name]["stringData"]
+
+
+def test_rotation_helpers_print_one_new_entry(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["secrets", "encryption-key", "--version", "2"]) == 0
+    entry = capsys.readouterr().out.strip()
+    assert entry.startswith("2:")
+    assert main(["secrets", "jwt-key", "--kid", "2027-01"]) == 0
+    jwt = json.loads(capsys.readouterr().out)
+    old = generate(capsys, "--overlay", "dev")["paygate-keys-secrets"]["stringData"]
+    rotated = dict(old)
+    rotated["PAYGATE_KEYS_ENCRYPTION_KEYS"] = f"{old['PAYGATE_KEYS_ENCRYPTION_KEYS']},{entry}"
+    rotated["PAYGATE_JWT_SIGNING_KEYS"] = json.dumps([*json.loads(old["PAYGATE_JWT_SIGNING_KEYS"]), jwt])
+    config = keys_config(Env(rotated))
+    assert config.secret_box.current_version == 2  # the highest version seals new values
+    assert config.access.keyring.active_kid == "2027-01"  # the last key signs
+    assert main(["secrets", "encryption-key", "--version", "0"]) == 2
+
+
+def test_chain_pairs_go_to_one_secret_both_chain_readers_accept(capsys: pytest.CaptureFixture[str]) -> None:
+    secrets = generate(
+        capsys,
+        "--overlay",
+        "prod",
+        "--chain",
+        "live",
+        "1",
+        "https://mainnet.example/key",
+        "--chain",
+        "test",
+        "11155111",
+        "https://sepolia.example/key",
+    )
+    chain = secrets["paygate-chain"]["stringData"]
+    assert chain == {
+        "PAYGATE_CHAIN_ID_LIVE": "1",
+        "PAYGATE_CHAIN_RPC_URL_LIVE": "https://mainnet.example/key",
+        "PAYGATE_CHAIN_ID_TEST": "11155111",
+        "PAYGATE_CHAIN_RPC_URL_TEST": "https://sepolia.example/key",
+    }
+    config = gateway_config(Env({**chain, "PAYGATE_DATABASE_URL": "postgresql://x@h/db"}))
+    assert config is not None
+    with pytest.raises(SystemExit, match="https"):
+        main(["secrets", "generate", "--chain", "test", "31337", "http://127.0.0.1:8545"])
+
+
+def test_smtp_credentials_become_the_secret_both_mail_senders_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paygate_runtime.smtp import StartTls, load_smtp_settings
+    from webhook_gateway.entrypoints.portal_support import load_settings as portal_mail_settings
+
+    assert "paygate-smtp" not in generate(capsys, "--overlay", "dev")  # no credentials: no Secret
+    password = tmp_path / "smtp-password"
+    password.write_text("pa55-w0rd with spaces\n")  # as `echo ... > file` leaves it
+    secrets = generate(
+        capsys, "--overlay", "prod", "--smtp-username", "relay-user", "--smtp-password-file", str(password)
+    )
+    smtp = secrets["paygate-smtp"]
+    assert smtp["type"] == "Opaque" and smtp["metadata"]["namespace"] == "paygate"
+    env = Env({"PAYGATE_SMTP_HOST": "smtp.example.com", "PAYGATE_SMTP_PORT": "587", **smtp["stringData"]})
+    settings = load_smtp_settings(env)
+    assert settings is not None and settings.username == "relay-user"
+    assert settings.password is not None and settings.password.reveal() == "pa55-w0rd with spaces"
+    assert settings.starttls is StartTls.REQUIRED  # credentials imply STARTTLS
+    assert portal_mail_settings(env) == settings  # the gateway's contact form reads the same
+    # From stdin, so the password never sits on a command line.
+    monkeypatch.setattr("sys.stdin", io.StringIO("from-stdin"))
+    secrets = generate(capsys, "--smtp-username", "u", "--smtp-password-file", "-")
+    assert secrets["paygate-smtp"]["stringData"]["PAYGATE_SMTP_PASSWORD"] == "from-stdin"
+    password.write_text("two\nlines")
+    with pytest.raises(SystemExit) as refused:
+        main(["secrets", "generate", "--smtp-username", "u", "--smtp-password-file", str(password)])
+    assert "two" not in str(refused.value) and "lines" not in str(refused.value)
+    with pytest.raises(SystemExit):
+        main(["secrets", "generate", "--smtp-username", "u"])

@@ -1,0 +1,60 @@
+"""A malformed secret stops `paygate serve` before anything listens: exit code 2 and one line that names the
+variable and never shows its value (never a failure at the first request)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from support.stack import make_test_secrets
+
+# Nothing listens here: a service that got past its configuration would fail to connect instead (exit 1).
+UNREACHABLE_DSN = "postgresql://paygate@127.0.0.1:1/paygate"
+
+CASES = [
+    ("gateway", "PAYGATE_ONECOM_WEBHOOK_SECRETS", "whsec_this*is*not*base64"),
+    ("gateway", "PAYGATE_WEB3_WEBHOOK_SECRETS", "whsec_" + base64.b64encode(b"too short").decode()),
+    ("gateway", "PAYGATE_STRIPE_WEBHOOK_SECRETS", "stripe-secret-" + secrets.token_hex(8)),
+    ("gateway", "PAYGATE_STRIPE_API_KEY", "pk_live_" + secrets.token_hex(8)),
+    ("keys", "PAYGATE_KEYS_ENCRYPTION_KEYS", base64.b64encode(secrets.token_bytes(16)).decode()),
+    ("keys", "PAYGATE_JWT_SIGNING_KEYS", '[{"kid": "k1", "pem": "-----BEGIN PRIVATE KEY-----\\nxx"}]'),
+    ("keys", "PAYGATE_CUSTOMER_SUBJECT_SECRET", "not-hex-" + secrets.token_hex(8)),
+    ("session", "PAYGATE_SESSION_ENCRYPTION_KEYS", base64.b64encode(secrets.token_bytes(16)).decode()),
+]
+
+
+def _serve(service: str, overrides: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PAYGATE_")}
+    env.update(make_test_secrets())
+    # Lower case on purpose: operators write it so, and it must not be what stops start-up.
+    env.update({"PAYGATE_DATABASE_URL": UNREACHABLE_DSN, "PAYGATE_LOG_LEVEL": "debug"})
+    env.update(overrides)
+    return subprocess.run(
+        [sys.executable, "-m", "paygate_runtime.cli.main", "serve", service],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(("service", "variable", "value"), CASES, ids=[case[1] for case in CASES])
+def test_malformed_secret_exits_2_naming_the_variable(service: str, variable: str, value: str) -> None:
+    result = _serve(service, {variable: value})
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
+    assert value not in result.stderr and value not in result.stdout
+
+
+def test_well_formed_configuration_gets_past_the_checks() -> None:
+    """The same environment with good secrets is refused only later, by the unreachable database."""
+    result = _serve("gateway", {})
+    assert result.returncode not in (0, 2), result.stderr
+    assert "configuration error" not in result.stderr

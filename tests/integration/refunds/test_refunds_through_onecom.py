@@ -1,0 +1,107 @@
+"""Refunds of One.com sessions through One.com's API (contract §8, §11), against the One.com test double: the
+refund is asked at `POST /v1/payments/{id}/refunds` and settled by the double's `payment.refunded` webhook."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from refund_support import credit_notes, fulfilled, refund, session_json, wait_credit_notes
+
+from paygate.keys.v1 import keys_pb2
+from paygate_dev.devtools.onecom_double import OneComDouble
+from support import polling
+from support.database import TestDatabase
+from support.onecom import new_onecom_key, running_onecom_double
+from support.stack import ServiceStack, free_port, running_stack
+
+
+@pytest.fixture
+def gateway_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def onecom_key() -> str:
+    return new_onecom_key()
+
+
+@pytest.fixture
+async def double(stack_env: dict[str, str], onecom_key: str) -> AsyncIterator[OneComDouble]:
+    async with running_onecom_double(onecom_key, stack_env["PAYGATE_ONECOM_WEBHOOK_SECRETS"]) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def stack(
+    clean_db: TestDatabase,
+    stack_env: dict[str, str],
+    double: OneComDouble,
+    onecom_key: str,
+    gateway_port: int,
+) -> AsyncIterator[ServiceStack]:
+    env = {
+        **stack_env,
+        # The double's webhooks must reach this gateway.
+        "PAYGATE_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
+        "PAYGATE_ONECOM_API_BASE": double.base_url,
+        "PAYGATE_ONECOM_API_KEY": onecom_key,
+        "PAYGATE_ONECOM_TIMEOUT_MS": "3000",
+        "PAYGATE_WEBHOOK_RELAY_INTERVAL_MS": "200",
+    }
+    async with running_stack(clean_db, env, gateway_port=gateway_port) as services:
+        yield services
+
+
+async def test_onecom_refund_goes_through_its_api_and_settles_on_its_webhook(
+    stack: ServiceStack, double: OneComDouble
+) -> None:
+    merchant = await stack.create_merchant()
+    status, body = await stack.request(
+        "POST",
+        "/v1/sessions",
+        json={"amount": "42.50", "currency": "EUR", "provider": "onecom"},
+        headers=merchant.headers,
+    )
+    assert status == 201, body
+    sid = body["id"]
+    [payment] = double.payments.values()
+    assert await double.act(payment, "pay")
+    session = await fulfilled(stack, merchant, sid)
+    secret = (
+        await stack.keys.RevealCustomerKey(
+            keys_pb2.RevealCustomerKeyRequest(session_id=sid, access_token_id=session["access_token_id"]),
+            timeout=5,
+        )
+    ).secret
+
+    status, body = await refund(stack, merchant, sid, {"amount": "1.00", "provider_refund_id": "rf_manual"})
+    assert status == 409 and body["error"]["code"] == "use_provider", body
+    status, body = await refund(stack, merchant, sid, {"amount": "42.51"})
+    assert status == 400 and body["error"]["code"] == "amount_too_large", body
+
+    status, partial = await refund(stack, merchant, sid, {"amount": "12.50"}, key="onecom-refund-1")
+    assert status == 202, partial
+    assert partial["status"] in ("pending", "succeeded") and partial["provider_refund_id"].startswith("re_")
+    assert payment.refunded_minor == 1250
+    await wait_credit_notes(stack, merchant, sid, 1250, 1)
+    status, rest = await refund(stack, merchant, sid, {}, key="onecom-refund-2")
+    assert status == 202 and rest["amount"] == "30.00", rest
+    await wait_credit_notes(stack, merchant, sid, 4250, 2)
+
+    async def refunded() -> bool:
+        return (await session_json(stack, merchant, sid))["status"] == "refunded"
+
+    await polling.eventually(refunded, timeout=15, what="session refunded")
+    after = await session_json(stack, merchant, sid)
+    assert after["amount_refunded"] == "42.50"
+    # One.com's webhook may overtake its own API answer: then the request's record gives way to the one the
+    # webhook made (canceled, crediting nothing), and each refund is still counted once.
+    statuses = [r["status"] for r in after["refunds"]]
+    assert statuses.count("succeeded") == 2 and set(statuses) <= {"succeeded", "canceled"}, statuses
+    assert sum(r["credited_minor"] for r in after["refunds"]) == 4250
+    assert len(await credit_notes(stack, merchant, sid)) == 2
+    status, verified = await stack.request(
+        "POST", "/v1/api_keys/verify", json={"key": secret}, headers=merchant.headers
+    )
+    assert status == 200 and verified["code"] == "REVOKED"

@@ -1,0 +1,106 @@
+"""The chain watcher against a node that refuses historical state (anvil --prune-history), counting internal
+ETH transfers by balance difference (no traces): one session whose reads fail is recorded and retried with
+backoff, and every other session still settles (issue 13)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from web3_itest_support import (
+    Chain,
+    chain_env,
+    create_web3_session,
+    get_session,
+    running_chain,
+    wait_for,
+    wait_status,
+    web3_merchant,
+)
+
+from paygate.session.v1 import session_pb2
+from session_service.domain.deposit_addresses import derive_deposit_address
+from support.stack import ServiceStack
+
+pytestmark = pytest.mark.chain
+
+FINNEY = 10**15
+KEPT_STATES = 16
+
+
+@pytest.fixture(scope="module")
+async def chain() -> AsyncIterator[Chain]:
+    # Only the last KEPT_STATES blocks' state is kept: eth_getBalance at an older block is refused.
+    async with running_chain(["--prune-history", str(KEPT_STATES)]) as chain:
+        yield chain
+
+
+@pytest.fixture
+def stack_env(stack_env: dict[str, str], chain: Chain) -> dict[str, str]:
+    return {
+        **stack_env,
+        **chain_env(chain, watcher=True),
+        # The stand-in for nodes without traces: the balance difference from the session's start block.
+        "PAYGATE_CHAIN_INTERNAL_TRANSFERS": "balance",
+        "PAYGATE_CHAIN_CREATION_SKEW_S": "0",
+        "PAYGATE_CHAIN_ERROR_BACKOFF_MS": "200",
+        "PAYGATE_CHAIN_ERROR_BACKOFF_MAX_MS": "1000",
+    }
+
+
+async def test_the_node_refuses_old_state(chain: Chain) -> None:
+    await chain.mine(KEPT_STATES + 4)
+    with pytest.raises(Exception, match="BlockOutOfRange"):
+        await chain.w3.eth.get_balance(chain.payer, block_identifier=1)
+
+
+async def test_one_address_whose_balance_read_fails_does_not_stop_the_others(
+    stack: ServiceStack, chain: Chain
+) -> None:
+    merchant = await web3_merchant(stack, chain, min_confirmations=1)
+    old = await create_web3_session(stack, merchant, "0.01", "ETH")
+    await asyncio.sleep(1.1)
+    await chain.mine(KEPT_STATES + 8)  # the old session's start block leaves the node's kept state
+
+    settings = await stack.session.GetPaymentSettings(
+        session_pb2.GetPaymentSettingsRequest(merchant_id=merchant.id), timeout=5
+    )
+    # The next session's address already holds money: the balance difference must not count it.
+    address = derive_deposit_address(settings.onchain.xpub, settings.next_derivation_index)
+    await chain.pay_eth(address, 7 * FINNEY)
+    await asyncio.sleep(1.1)
+    fresh = await create_web3_session(stack, merchant, "0.02", "ETH")
+    assert fresh["payment"]["deposit_address"] == address
+    token_session = await create_web3_session(stack, merchant, "1", "TUSD")
+
+    await chain.pay_eth(old["payment"]["deposit_address"], 10 * FINNEY)
+    await chain.pay_eth(address, 13 * FINNEY)  # 20 with the old 7: not enough
+    await chain.pay_token(token_session["payment"]["deposit_address"], 10**6)
+
+    await wait_status(stack, merchant, token_session["id"], "paid")
+    await chain.mine(1)
+    await wait_status(stack, merchant, fresh["id"], "pending")
+
+    async def failing() -> list[dict] | None:
+        status, body = await stack.request("GET", "/v1/chain/status", headers=merchant.headers)
+        assert status == 200, body
+        rows = body["failing_addresses"]
+        return rows if rows else None
+
+    rows = await wait_for(failing, what="the old session's address to be reported as failing")
+    assert [r["session_id"] for r in rows] == [old["id"]]
+    assert rows[0]["failures"] >= 1 and "BlockOutOfRange" in rows[0]["last_error"]
+    assert rows[0]["deposit_address"].lower() == old["payment"]["deposit_address"].lower()
+
+    await chain.pay_eth(address, 7 * FINNEY)  # 20 new finney in all: paid, the old 7 never counted
+    await chain.mine(1)
+    paid = await wait_status(stack, merchant, fresh["id"], "paid")
+    assert paid["amount_received_minor"] == 20 * FINNEY
+    assert (await get_session(stack, merchant, old["id"]))["status"] == "created"
+
+    # Another merchant sees none of this merchant's failing addresses.
+    other = await stack.create_merchant("Other", "other")
+    status, body = await stack.request("GET", "/v1/chain/status", headers=other.headers)
+    assert status == 200 and body["failing_addresses"] == []
+    assert body["internal_transfers"] == "balance"

@@ -1,0 +1,1676 @@
+"""The merchant dashboard (contract §10): server-rendered HTML at /dashboard.
+
+Sign-in and the session
+- `POST /dashboard/sign-in` takes a merchant secret key, checks it with the keys service (AuthenticateMerchant,
+  exactly as the JSON API does) and trades it for a random session id in an HttpOnly, SameSite=Strict cookie
+  (`__Host-` and Secure when PAYGATE_PUBLIC_URL is https). The key itself is never stored, in the browser or
+  here: the table keeps the SHA-256 of the cookie value and the merchant key's id.
+- Every request re-reads that key's status from the keys service (which caches nothing for merchant keys), so
+  a session ends on its first request after the key is revoked or expires: well within a second.
+- Idle timeout IDLE_TIMEOUT, absolute lifetime SESSION_LIFETIME; failed sign-ins are rate limited per client.
+- The session is one mode, the key's. The mode is on every page; switching mode means signing in with a key
+  of that mode (the sign-in form refuses a key of the other mode when a switch was asked for).
+
+Requests
+- Every POST must come from our own origin (Origin / Sec-Fetch-Site) and carry the session's CSRF token.
+- Every page: a strict Content-Security-Policy (scripts and styles from our own files only, nothing inline),
+  Referrer-Policy: no-referrer, Cache-Control: no-store, no framing.
+- Every action calls the same RPCs, or the same shared functions, as the JSON route that does it, and names
+  its actor `dashboard:merchant_key:<id>` wherever the service audits one (keys, access links, customer-key
+  roll and revoke, quarantine resolve, invoice void), where the JSON API names `merchant_key:<id>`.
+- Failed sign-ins are counted per client: the TCP peer, or behind PAYGATE_TRUSTED_PROXIES the right-most
+  untrusted X-Forwarded-For hop (client_address).
+- Lists are filtered by the services (the session list's provider, email, date and amount filters in SQL).
+
+Reading needs no JavaScript (the revenue chart is SVG drawn here); the one script adds copy buttons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp_jinja2
+import grpc
+import jinja2
+from aiohttp import web
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from paygate.billing.v1 import billing_pb2
+from paygate.common.v1 import common_pb2
+from paygate.keys.v1 import keys_pb2
+from paygate.session.v1 import merchant_events_pb2 as pb
+from paygate.session.v1 import session_pb2
+from paygate_runtime.api_objects import STATUS_BY_NAME, session_detail, session_summary
+from paygate_runtime.grpc_errors import error_code
+from paygate_runtime.money import BUILTIN_CURRENCIES
+from webhook_gateway.adapters.dashboard_sessions import DashboardSession, DashboardSessionStore
+from webhook_gateway.adapters.inbox_repository import STATUSES as EVENT_STATUSES
+from webhook_gateway.adapters.inbox_repository import InboxEvent, InboxRepository
+from webhook_gateway.chain.deposits_repository import AddressesRepository, DepositsRepository
+from webhook_gateway.entrypoints import browser_session
+from webhook_gateway.entrypoints import dashboard_views as views
+from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, POOL
+from webhook_gateway.entrypoints.client_address import client_key
+from webhook_gateway.entrypoints.http_errors import ApiError
+from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant
+from webhook_gateway.entrypoints.request_body import canonical_uuid
+from webhook_gateway.entrypoints.routes_access_links import reissue_session_link, revoke_session_links
+from webhook_gateway.entrypoints.routes_events import replay_owned_event
+from webhook_gateway.entrypoints.routes_keys import MAX_GRACE_PERIOD_SECONDS
+from webhook_gateway.entrypoints.routes_merchant_events import (
+    create_endpoint_request,
+    endpoint_ref,
+    merchant_events_stub,
+    redeliver_request,
+    roll_secret_request,
+)
+from webhook_gateway.entrypoints.routes_sessions import load_session
+from webhook_gateway.entrypoints.routes_web3 import deposit_json
+
+log = logging.getLogger(__name__)
+
+TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("dashboard_templates")
+STORE: web.AppKey[DashboardSessionStore] = web.AppKey("dashboard_store")
+
+IDLE_TIMEOUT = timedelta(minutes=15)
+SESSION_LIFETIME = timedelta(hours=12)
+SIGN_IN_WINDOW = timedelta(minutes=15)
+SIGN_IN_MAX_FAILURES = 10
+CLEANUP_INTERVAL_S = 600.0
+PAGE_SIZE = 25
+_MAX_KEY_CHARS = 200
+_MAX_NOTE = 1000
+_STATIC_DIR = browser_session.TEMPLATE_DIR / "dashboard" / "static"
+_STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+_GRACE_CHOICES = (
+    (0, "Old key ends now"),
+    (3600, "Old key: 1 more hour"),
+    (86_400, "Old key: 24 more hours"),
+    (MAX_GRACE_PERIOD_SECONDS, "Old key: 7 more days"),
+)
+# How long a rolled webhook secret keeps signing beside the new one (0 is the service's default, 24 h).
+_OVERLAP_CHOICES = (
+    (3600, "Old secret: 1 more hour"),
+    (0, "Old secret: 24 more hours"),
+    (7 * 86_400, "Old secret: 7 more days"),
+)
+_DECISIONS = {
+    "accepted": session_pb2.QUARANTINE_DECISION_ACCEPTED,
+    "refunded": session_pb2.QUARANTINE_DECISION_REFUNDED,
+    "dismissed": session_pb2.QUARANTINE_DECISION_DISMISSED,
+}
+_NOTICES = {
+    "signed_out": "You are signed out.",
+    "ended_key": "Your session ended because the secret key you signed in with no longer works.",
+    "ended": "Your session has ended. Please sign in again.",
+    "key_revoked": "The customer key was revoked. It stops working at once.",
+    "merchant_key_revoked": "The secret key was revoked. It stops working at once.",
+    "quarantine_resolved": "The quarantine entry was resolved.",
+    "event_replayed": "The event was replayed.",
+    "links_revoked": "Every access link of this session was revoked.",
+    "link_reissued": "A fresh 7-day access link was issued; the old ones no longer work.",
+    "invoice_voided": "The invoice was voided and a credit note issued.",
+    "endpoint_enabled": "The endpoint is enabled: events are delivered to it again.",
+    "endpoint_disabled": "The endpoint is disabled: nothing is delivered to it until you enable it.",
+    "endpoint_deleted": "The endpoint was deleted; its pending deliveries are cancelled, its log stays.",
+    "event_redelivered": "The event is queued for delivery again, due now.",
+}
+_ERRORS = {
+    "not_found": "That object no longer exists in this mode.",
+    "last_key": "This is the last active secret key of this mode: create another one before revoking it.",
+    "event_already_final": "This event already has a final outcome; there is nothing to replay.",
+    "event_in_progress": "This event is being applied right now. Try again in a moment.",
+    "session_not_fulfilled": "This session has no access link yet (fulfilment is still running).",
+    "session_not_paid": "Only a paid session has an access link.",
+    "unavailable": "A paygate service is unavailable right now. Try again in a moment.",
+    "csrf_failed": "The form had expired. Please try again.",
+    "already_done": "That form was already submitted; its new secret was shown on the first submit only.",
+    "invalid_url": "That URL cannot receive events: a live endpoint needs https:// to a public address, and "
+    "a test endpoint may use http:// on this machine only where the operator allows it.",
+    "invalid_events": "Choose the events to send, or none for all events.",
+    "invalid_description": "The description is too long (500 characters at most).",
+    "invalid_expires_in": "Choose how long the old secret keeps signing.",
+    "invalid_endpoint": "Choose the endpoint to send the event to.",
+    "endpoint_disabled": "That endpoint is disabled: enable it first, then send the event again.",
+}
+_KEY_STATUS = {
+    keys_pb2.KEY_STATUS_VALID: "active",
+    keys_pb2.KEY_STATUS_EXPIRED: "expired",
+    keys_pb2.KEY_STATUS_REVOKED: "revoked",
+    keys_pb2.KEY_STATUS_SUSPENDED: "suspended",
+}
+_MERCHANT_KEY_STATUS = {
+    keys_pb2.MERCHANT_KEY_STATUS_ACTIVE: "active",
+    keys_pb2.MERCHANT_KEY_STATUS_EXPIRING: "expiring",
+    keys_pb2.MERCHANT_KEY_STATUS_REVOKED: "revoked",
+    keys_pb2.MERCHANT_KEY_STATUS_EXPIRED: "expired",
+}
+_INTERVALS = {
+    "day": billing_pb2.INTERVAL_DAY,
+    "week": billing_pb2.INTERVAL_WEEK,
+    "month": billing_pb2.INTERVAL_MONTH,
+}
+NAV = (
+    ("overview", "Overview", "/dashboard"),
+    ("sessions", "Sessions", "/dashboard/sessions"),
+    ("revenue", "Revenue", "/dashboard/revenue"),
+    ("invoices", "Invoices", "/dashboard/invoices"),
+    ("keys", "Keys", "/dashboard/keys"),
+    ("quarantine", "Quarantine", "/dashboard/quarantine"),
+    ("events", "Events", "/dashboard/events"),
+    ("webhooks", "Webhooks", "/dashboard/webhooks"),
+)
+
+
+class Refused(Exception):
+    """Ends a dashboard request with a redirect or a page; raised from the session and CSRF checks."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        super().__init__("refused")
+        self.response = response
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """The signed-in merchant of one request."""
+
+    session: DashboardSession
+    cookie: str
+
+    @property
+    def merchant(self) -> AuthenticatedMerchant:
+        return AuthenticatedMerchant(
+            merchant_id=self.session.merchant_id,
+            name=self.session.merchant_name,
+            mode=common_pb2.MODE_LIVE if self.session.mode == "live" else common_pb2.MODE_TEST,
+            key_prefix="",
+            key_id=self.session.merchant_key_id,
+        )
+
+    @property
+    def actor(self) -> str:
+        return f"dashboard:merchant_key:{self.session.merchant_key_id}"
+
+
+# --- response hardening and rendering ----------------------------------------------------------------------
+
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def _harden(response: web.StreamResponse) -> web.StreamResponse:
+    browser_session.harden(response, _CSP)
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    return response
+
+
+def _render(
+    request: web.Request, template: str, ctx: Ctx | None, *, status: int = 200, **context: Any
+) -> web.Response:
+    base: dict[str, Any] = {"nav": NAV, "ctx": ctx, "notice": None, "error": None}
+    if ctx is not None:
+        base.update(
+            merchant_name=ctx.session.merchant_name,
+            mode=ctx.session.mode,
+            other_mode="live" if ctx.session.mode == "test" else "test",
+            csrf_token=ctx.session.csrf_token,
+        )
+        notice = views.safe_code(request.query.get("notice"))
+        error = views.safe_code(request.query.get("error"))
+        base["notice"] = _NOTICES.get(notice or "")
+        if error:
+            base["error"] = _ERRORS.get(error, f"The action was refused ({error}).")
+    base.update(context)
+    response = aiohttp_jinja2.render_template(
+        f"dashboard/{template}", request, base, status=status, app_key=TEMPLATES
+    )
+    return _harden(response)
+
+
+def _redirect(location: str) -> web.Response:
+    return _harden(web.Response(status=303, headers={"Location": location}))
+
+
+def _back(path: str, **params: str) -> web.Response:
+    query = urlencode({k: v for k, v in params.items() if v})
+    return _redirect(f"{path}?{query}" if query else path)
+
+
+def _secure(request: web.Request) -> bool:
+    return request.app[CONFIG].public_url.startswith("https://")
+
+
+def _cookie_name(request: web.Request) -> str:
+    # The __Host- prefix needs Secure; on a plain-http deployment (a developer's machine) the cookie is
+    # still HttpOnly and SameSite=Strict, without the prefix.
+    return "__Host-paygate_dashboard" if _secure(request) else "paygate_dashboard"
+
+
+def _set_cookie(request: web.Request, response: web.StreamResponse, value: str) -> None:
+    browser_session.set_session_cookie(
+        response,
+        _cookie_name(request),
+        value,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        secure=_secure(request),
+    )
+
+
+def _clear_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    browser_session.clear_session_cookie(response, _cookie_name(request), secure=_secure(request))
+
+
+def _client(request: web.Request) -> str:
+    # The peer address, or behind PAYGATE_TRUSTED_PROXIES the right-most untrusted X-Forwarded-For hop: a
+    # client's own X-Forwarded-For never chooses its rate-limit bucket.
+    return client_key(
+        request.remote, request.headers.getall("X-Forwarded-For", []), request.app[CONFIG].trusted_proxies
+    )
+
+
+# --- session, key check, CSRF ------------------------------------------------------------------------------
+
+
+async def _key_still_works(request: web.Request, session: DashboardSession) -> bool:
+    """The merchant key behind the session is active (or within its roll grace period) right now. The keys
+    service reads merchant keys without a cache, so this sees a revocation at once."""
+    mode = common_pb2.MODE_LIVE if session.mode == "live" else common_pb2.MODE_TEST
+    cursor = ""
+    for _ in range(20):
+        reply = await request.app[CLIENTS].keys.ListMerchantKeys(
+            keys_pb2.ListMerchantKeysRequest(
+                merchant_id=session.merchant_id, mode=mode, limit=100, starting_after=cursor
+            )
+        )
+        for key in reply.keys:
+            if key.id == session.merchant_key_id:
+                if key.status not in (
+                    keys_pb2.MERCHANT_KEY_STATUS_ACTIVE,
+                    keys_pb2.MERCHANT_KEY_STATUS_EXPIRING,
+                ):
+                    return False
+                if key.HasField("expires_at"):
+                    return key.expires_at.ToDatetime(tzinfo=UTC) > datetime.now(UTC)
+                return True
+        if not reply.has_more or not reply.keys:
+            return False
+        cursor = reply.keys[-1].id
+    return False
+
+
+async def _signed_in(request: web.Request) -> Ctx:
+    cookie = request.cookies.get(_cookie_name(request), "")
+    store = request.app[STORE]
+    session = await store.touch(cookie, IDLE_TIMEOUT)
+    if session is None:
+        raise Refused(_ended(request, "ended" if cookie else ""))
+    try:
+        works = await _key_still_works(request, session)
+    except grpc.aio.AioRpcError as error:
+        log.warning("dashboard: key check failed", extra={"grpc_code": error.code().name})
+        raise Refused(_unavailable(request)) from None
+    if not works:
+        await store.close(cookie)
+        raise Refused(_ended(request, "ended_key"))
+    return Ctx(session=session, cookie=cookie)
+
+
+def _ended(request: web.Request, notice: str) -> web.Response:
+    if request.method == "GET" and "text/html" not in request.headers.get("Accept", "text/html"):
+        response = _harden(
+            web.json_response(
+                {"error": {"code": "unauthenticated", "message": "sign in to the dashboard"}}, status=401
+            )
+        )
+    else:
+        response = _back("/dashboard/sign-in", notice=notice)
+    if notice:
+        _clear_cookie(request, response)
+    return response
+
+
+def _unavailable(request: web.Request, ctx: Ctx | None = None) -> web.Response:
+    return _render(
+        request,
+        "message.html",
+        ctx,
+        status=503,
+        title="Temporarily unavailable",
+        message="A paygate service is unavailable right now. Please try again in a moment.",
+    )
+
+
+def _not_found(request: web.Request, ctx: Ctx | None) -> web.Response:
+    return _render(
+        request,
+        "message.html",
+        ctx,
+        status=404,
+        title="Not found",
+        message=f"There is nothing here in {ctx.session.mode if ctx else 'this'} mode. "
+        "It may belong to the other mode, or it never existed.",
+    )
+
+
+def _same_origin(request: web.Request) -> bool:
+    # The CSRF token is checked on top of this, and the cookie is SameSite=Strict.
+    return browser_session.same_origin(request, request.app[CONFIG].public_url)
+
+
+def _forbidden(request: web.Request) -> web.Response:
+    return _render(
+        request,
+        "message.html",
+        None,
+        status=403,
+        title="Request refused",
+        message="This form did not come from your dashboard, or it expired. Go back, reload and try again.",
+    )
+
+
+async def _form(request: web.Request, ctx: Ctx) -> Any:
+    """The POSTed form, after the origin and CSRF checks."""
+    if not _same_origin(request):
+        raise Refused(_forbidden(request))
+    form = await request.post()
+    if not browser_session.csrf_matches(form, ctx.session.csrf_token):
+        raise Refused(_forbidden(request))
+    return form
+
+
+Handler = Callable[[web.Request, Ctx], Awaitable[web.StreamResponse]]
+
+
+def _page(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A signed-in page or action: refusals become redirects or pages, service refusals a message."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        ctx: Ctx | None = None
+        try:
+            ctx = await _signed_in(request)
+            return await handler(request, ctx)
+        except Refused as refused:
+            return refused.response
+        except ApiError as error:
+            if error.status_code in (400, 404):
+                return _not_found(request, ctx)
+            if error.status_code >= 500:
+                return _unavailable(request, ctx)
+            return _render(
+                request,
+                "message.html",
+                ctx,
+                status=error.status_code,
+                title="Refused",
+                message=_ERRORS.get(error.code, f"The request was refused ({error.code})."),
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                return _not_found(request, ctx)
+            log.warning("dashboard: upstream failed", extra={"grpc_code": error.code().name})
+            return _unavailable(request, ctx)
+
+    return wrapped
+
+
+async def _act(
+    request: web.Request, back: str, call: Awaitable[Any], notice: str, **params: str
+) -> web.Response:
+    """Run an action; redirect back with a notice, or with the refusal's code (never with free text)."""
+    try:
+        await call
+    except ApiError as error:
+        if error.status_code >= 500:
+            raise
+        return _back(back, error=error.code, **params)
+    except grpc.aio.AioRpcError as error:
+        if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+            code = "not_found" if error.code() == grpc.StatusCode.NOT_FOUND else error_code(error)
+            return _back(back, error=code or "failed_precondition", **params)
+        if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            return _back(back, error="invalid_argument", **params)
+        raise
+    return _back(back, notice=notice, **params)
+
+
+# --- helpers over protos ----------------------------------------------------------------------------------
+
+
+def _ts(message: Any, name: str) -> datetime | None:
+    if not message.HasField(name):
+        return None
+    stamp: Timestamp = getattr(message, name)
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def _stamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def _money(money: common_pb2.Money) -> str:
+    if not money.amount_minor:
+        return ""
+    try:
+        return views.money_text(int(money.amount_minor), money.exponent, money.currency)
+    except ValueError:
+        return f"{money.amount_minor} {money.currency}"
+
+
+def _session_row(session: session_pb2.Session) -> dict[str, Any]:
+    summary = session_summary(session)
+    return {
+        **summary,
+        "amount_text": f"{summary['amount']} {summary['currency']}",
+        "created": views.when_text(_ts(session, "created_at")),
+        "short_id": session.id[:8],
+    }
+
+
+def _bucket(b: billing_pb2.RevenueBucket) -> views.Bucket:
+    return views.Bucket(
+        period_start=b.period_start.ToDatetime(tzinfo=UTC),
+        currency=b.currency,
+        exponent=b.net.exponent,
+        invoice_count=b.invoice_count,
+        invoice_total_minor=int(b.invoice_total.amount_minor or 0),
+        credit_note_count=b.credit_note_count,
+        credit_note_total_minor=int(b.credit_note_total.amount_minor or 0),
+        net_minor=int(b.net.amount_minor or 0),
+    )
+
+
+async def _revenue(
+    request: web.Request, ctx: Ctx, start: datetime, end: datetime, interval: str
+) -> list[views.Bucket]:
+    """The same RevenueSummary call that `GET /v1/revenue` makes, in the session's merchant and mode."""
+    summary = billing_pb2.RevenueSummaryRequest(
+        **ctx.merchant.scope, to=_stamp(end), interval=_INTERVALS[interval]
+    )
+    getattr(summary, "from").CopyFrom(_stamp(start))  # `from` is a Python keyword
+    reply = await request.app[CLIENTS].billing.RevenueSummary(summary)
+    return [_bucket(b) for b in reply.buckets]
+
+
+def _event_row(event: InboxEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "provider": event.provider,
+        "event_id": event.event_id,
+        "type": event.event_type,
+        "status": event.status,
+        "outcome": event.outcome or "",
+        "session_id": event.session_id,
+        "attempts": event.attempts,
+        "last_error": (event.last_error or "")[:200],
+        "received": views.when_text(event.received_at),
+        "final": event.is_final,
+    }
+
+
+# --- sign-in, sign-out -------------------------------------------------------------------------------------
+
+
+async def sign_in_page(request: web.Request) -> web.StreamResponse:
+    mode = request.query.get("mode", "")
+    notice = views.safe_code(request.query.get("notice"))
+    return _render(
+        request,
+        "sign_in.html",
+        None,
+        switch_mode=mode if mode in ("test", "live") else "",
+        notice=_NOTICES.get(notice or ""),
+    )
+
+
+async def sign_in(request: web.Request) -> web.StreamResponse:
+    if not _same_origin(request):
+        return _forbidden(request)
+    store = request.app[STORE]
+    client = _client(request)
+    form = await request.post()
+    switch_mode = form.get("mode", "")
+    switch_mode = switch_mode if switch_mode in ("test", "live") else ""
+
+    def again(status: int, message: str) -> web.Response:
+        return _render(request, "sign_in.html", None, status=status, error=message, switch_mode=switch_mode)
+
+    if await store.recent_failures(client, SIGN_IN_WINDOW) >= SIGN_IN_MAX_FAILURES:
+        response = again(429, "Too many failed sign-ins from your network. Wait 15 minutes, then try again.")
+        response.headers["Retry-After"] = str(int(SIGN_IN_WINDOW.total_seconds()))
+        return response
+    key = form.get("secret_key")
+    key = key.strip() if isinstance(key, str) else ""
+    if not key:
+        return again(400, "Enter your secret key.")
+    if len(key) > _MAX_KEY_CHARS or not key.startswith("sk_"):
+        await store.record_failure(client)
+        return again(401, "That is not a paygate secret key. It starts with sk_test_ or sk_live_.")
+    try:
+        reply = await request.app[CLIENTS].keys.AuthenticateMerchant(
+            keys_pb2.AuthenticateMerchantRequest(secret_key=key)
+        )
+    except grpc.aio.AioRpcError as error:
+        if error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            await store.record_failure(client)
+            return again(
+                401,
+                "That secret key was not accepted. It may be mistyped, revoked or expired. "
+                "Check that you copied the whole key.",
+            )
+        return again(503, "paygate is unavailable right now. Please try again in a moment.")
+    mode = "live" if reply.mode == common_pb2.MODE_LIVE else "test"
+    if switch_mode and mode != switch_mode:
+        return again(
+            400, f"That is a {mode} key. Switching to {switch_mode} mode needs a {switch_mode} secret key."
+        )
+    await store.clear_failures(client)
+    # A sign-in while signed in replaces the old session (a mode switch, another merchant).
+    await store.close(request.cookies.get(_cookie_name(request)))
+    cookie = await store.open(
+        merchant_id=reply.merchant.id,
+        merchant_name=reply.merchant.name,
+        mode=mode,
+        merchant_key_id=reply.secret_key_id,
+        lifetime=SESSION_LIFETIME,
+    )
+    response = _redirect("/dashboard")
+    _set_cookie(request, response, cookie)
+    return response
+
+
+async def sign_out(request: web.Request) -> web.StreamResponse:
+    if not _same_origin(request):
+        return _forbidden(request)
+    cookie = request.cookies.get(_cookie_name(request), "")
+    store = request.app[STORE]
+    session = await store.touch(cookie, IDLE_TIMEOUT)
+    if session is not None:
+        form = await request.post()
+        if not browser_session.csrf_matches(form, session.csrf_token):
+            return _forbidden(request)
+        await store.close(cookie)
+    response = _back("/dashboard/sign-in", notice="signed_out")
+    _clear_cookie(request, response)
+    return response
+
+
+# --- overview ----------------------------------------------------------------------------------------------
+
+
+async def _status_counts(request: web.Request, ctx: Ctx, since: datetime) -> dict[str, Any]:
+    """Sessions per final status created since `since` (the session service filters by date), and paid ones
+    still waiting for fulfilment; counted from the newest 300 of each status (shown as "300+" beyond)."""
+
+    async def count(status: str) -> tuple[str, int, bool, int]:
+        seen, backlog, cursor = 0, 0, ""
+        for _ in range(3):
+            reply = await request.app[CLIENTS].session.ListSessions(
+                session_pb2.ListSessionsRequest(
+                    **ctx.merchant.scope,
+                    status=STATUS_BY_NAME[status],
+                    limit=100,
+                    starting_after=cursor,
+                    created_from=_stamp(since),
+                )
+            )
+            for session in reply.sessions:
+                if session.created_at.ToDatetime(tzinfo=UTC) < since:
+                    return status, seen, False, backlog
+                seen += 1
+                if status == "paid" and session.fulfilment_status != "done":
+                    backlog += 1
+            if not reply.has_more or not reply.sessions:
+                return status, seen, False, backlog
+            cursor = reply.sessions[-1].id
+        return status, seen, True, backlog
+
+    results = await asyncio.gather(*(count(s) for s in ("paid", "failed", "expired")))
+    counts = {status: f"{n}+" if more else str(n) for status, n, more, _ in results}
+    counts["backlog"] = sum(b for *_, b in results)
+    return counts
+
+
+async def overview(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    now = datetime.now(UTC)
+    today = views.period_start(now, "day")
+    month = views.period_start(now, "month")
+    repo = InboxRepository(request.app[POOL])
+    today_buckets, month_buckets, counts, quarantine, (events, _), recent = await asyncio.gather(
+        _revenue(request, ctx, today, now, "day"),
+        _revenue(request, ctx, month, now, "month"),
+        _status_counts(request, ctx, now - timedelta(days=30)),
+        request.app[CLIENTS].session.ListQuarantine(
+            session_pb2.ListQuarantineRequest(**ctx.merchant.scope, status="open", limit=100)
+        ),
+        repo.list_for_merchant(ctx.session.merchant_id, limit=100, mode=ctx.session.mode),
+        request.app[CLIENTS].session.ListSessions(
+            session_pb2.ListSessionsRequest(**ctx.merchant.scope, limit=6)
+        ),
+    )
+
+    def per_currency(buckets: list[views.Bucket]) -> list[dict[str, Any]]:
+        totals: dict[str, list[int]] = {}
+        for b in buckets:
+            entry = totals.setdefault(b.currency, [0, b.exponent, 0])
+            entry[0] += b.net_minor
+            entry[2] += b.invoice_count
+        return [
+            {"currency": c, "net": views.money_text(v[0], v[1], c), "count": v[2]}
+            for c, v in sorted(totals.items())
+        ]
+
+    day_ago = now - timedelta(days=1)
+    recent_events = [e for e in events if e.received_at >= day_ago]
+    waiting = [e for e in events if not e.is_final]
+    failed = [e for e in recent_events if e.status == "failed"]
+    health = {
+        "received_24h": len(recent_events),
+        "applied_24h": sum(1 for e in recent_events if e.status in ("applied", "duplicate")),
+        "waiting": len(waiting),
+        "failed_24h": len(failed),
+        "last": views.when_text(events[0].received_at) if events else "",
+        "ok": not failed and not any(e.received_at < now - timedelta(minutes=5) for e in waiting),
+    }
+    open_count = f"{len(quarantine.entries)}+" if quarantine.has_more else str(len(quarantine.entries))
+    return _render(
+        request,
+        "overview.html",
+        ctx,
+        active="overview",
+        today=per_currency(today_buckets),
+        month=per_currency(month_buckets),
+        month_name=now.strftime("%B %Y"),
+        counts=counts,
+        open_quarantine=open_count,
+        health=health,
+        recent=[_session_row(s) for s in recent.sessions],
+    )
+
+
+# --- sessions ----------------------------------------------------------------------------------------------
+
+
+async def _currency_exponent(request: web.Request, ctx: Ctx, code: str) -> int | None:
+    """The minor unit of a currency the merchant's sessions may be priced in: ISO 4217 and ETH are built in,
+    a token's decimals are in the merchant's payment settings. None: not a currency this merchant uses."""
+    builtin = BUILTIN_CURRENCIES.get(code)
+    if builtin is not None:
+        return builtin.exponent
+    settings = await _optional(
+        request.app[CLIENTS].session.GetPaymentSettings(
+            session_pb2.GetPaymentSettingsRequest(merchant_id=ctx.session.merchant_id)
+        )
+    )
+    for token in settings.onchain.tokens if settings is not None else ():
+        if token.symbol.upper() == code:
+            return token.decimals
+    return None
+
+
+async def sessions_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    """The list with every filter applied by the session service, in SQL, within the merchant and mode."""
+    filters = views.parse_session_filter(request.query)
+    cursor = request.query.get("after", "")[:64]
+    exponent = await _currency_exponent(request, ctx, filters.currency) if filters.currency else None
+    fields, problems = filters.list_fields(exponent)
+    if filters.status and filters.status not in STATUS_BY_NAME:
+        problems.append("Unknown status.")
+    if filters.currency and exponent is None:
+        problems.append(f"{filters.currency} is not a currency your sessions can be priced in.")
+    errors = [*filters.errors, *problems]
+    rows: list[session_pb2.Session] = []
+    next_cursor = ""
+    if not problems:
+        for name in ("created_from", "created_to"):
+            if name in fields:
+                fields[name] = _stamp(fields[name])
+        reply = await request.app[CLIENTS].session.ListSessions(
+            session_pb2.ListSessionsRequest(
+                **ctx.merchant.scope,
+                status=STATUS_BY_NAME.get(filters.status, 0),
+                limit=PAGE_SIZE,
+                starting_after=cursor,
+                **fields,
+            )
+        )
+        rows = list(reply.sessions)
+        next_cursor = rows[-1].id if reply.has_more and rows else ""
+    next_url = ""
+    if next_cursor:
+        next_url = "/dashboard/sessions?" + urlencode({**filters.query(), "after": next_cursor})
+    return _render(
+        request,
+        "sessions.html",
+        ctx,
+        active="sessions",
+        rows=[_session_row(s) for s in rows],
+        filters=filters,
+        filter_errors=errors,
+        statuses=[s for s in views.STATUSES if s in STATUS_BY_NAME],
+        providers=views.PROVIDERS,
+        next_url=next_url,
+        first_url="/dashboard/sessions?" + urlencode(filters.query()) if cursor else "",
+    )
+
+
+async def _events_for_session(request: web.Request, ctx: Ctx, session_id: str) -> list[InboxEvent]:
+    repo = InboxRepository(request.app[POOL])
+    events, _ = await repo.list_for_merchant(ctx.session.merchant_id, limit=100, mode=ctx.session.mode)
+    return sorted((e for e in events if e.session_id == session_id), key=lambda e: e.received_at)
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _optional(call: Awaitable[Any]) -> Any:
+    """A part of the session page that may not exist yet (invoice before fulfilment, a revoked link)."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+            return None
+        raise
+
+
+async def _deposits(request: web.Request, session: session_pb2.Session) -> dict[str, Any] | None:
+    if session.provider != "web3":
+        return None
+    rows = await DepositsRepository(request.app[POOL]).for_session(session.id)
+    needed = max(1, session.payment.min_confirmations) if session.HasField("payment") else 1
+    head = None
+    if rows:
+        status = await AddressesRepository(request.app[POOL]).watcher_status(rows[0].chain_id)
+        head = status.head if status is not None else None
+    return {"needed": needed, "head": head, "rows": [deposit_json(r, head, needed) for r in rows]}
+
+
+async def session_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    merchant = ctx.merchant
+    session = await load_session(request, merchant, request.match_info["id"][:64])
+    clients = request.app[CLIENTS]
+    link, invoice, key, events, deposits = await asyncio.gather(
+        _optional(
+            clients.keys.GetAccessLink(
+                keys_pb2.GetAccessLinkRequest(session_id=session.id, merchant_id=merchant.merchant_id)
+            )
+        )
+        if session.access_token_id
+        else _nothing(),
+        _optional(
+            clients.billing.GetInvoice(billing_pb2.GetInvoiceRequest(**merchant.scope, session_id=session.id))
+        )
+        if session.invoice_id
+        else _nothing(),
+        _optional(
+            clients.keys.GetCustomerKey(
+                keys_pb2.GetCustomerKeyRequest(session_id=session.id, merchant_id=merchant.merchant_id)
+            )
+        )
+        if session.api_key_id
+        else _nothing(),
+        _events_for_session(request, ctx, session.id),
+        _deposits(request, session),
+    )
+    detail = session_detail(session, None)
+    # A move names its cause as "<provider>:<provider event id>" (older rows: the bare event id).
+    by_event_id = {**{e.event_id: e for e in events}, **{f"{e.provider}:{e.event_id}": e for e in events}}
+    timeline = _timeline(session, detail, by_event_id)
+    return _render(
+        request,
+        "session.html",
+        ctx,
+        active="sessions",
+        s=_session_row(session),
+        detail=detail,
+        paid_at=views.when_text(_ts(session, "paid_at")),
+        expires=views.when_text(_ts(session, "expires_at")),
+        received=detail.get("amount_received"),
+        timeline=timeline,
+        events=[_event_row(e) for e in events],
+        invoice=_invoice_row(invoice) if invoice is not None else None,
+        key=_customer_key_row(key) if key is not None else None,
+        link=(
+            {
+                "url": link.url,
+                "expires": views.when_text(_ts(link.access_token, "expires_at")),
+            }
+            if link is not None
+            else None
+        ),
+        has_links=bool(session.access_token_id),
+        paid=session.status == session_pb2.SESSION_STATUS_PAID,
+        deposits=deposits,
+        grace_choices=_GRACE_CHOICES,
+    )
+
+
+def _timeline(
+    session: session_pb2.Session, detail: dict[str, Any], by_event_id: dict[str, InboxEvent]
+) -> list[dict[str, Any]]:
+    steps = []
+    for move, shown in zip(session.history, detail["history"], strict=True):
+        event = by_event_id.get(move.source_event_id) if move.source_event_id else None
+        steps.append(
+            {
+                "from": shown["from"],
+                "to": shown["to"],
+                "at": views.when_text(move.at.ToDatetime(tzinfo=UTC)),
+                "note": move.note if move.note != shown["to"] else "",
+                "source_event_id": move.source_event_id,
+                "event": _event_row(event) if event is not None else None,
+            }
+        )
+    return steps
+
+
+async def session_detail_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    return await session_page(request, ctx)
+
+
+async def revoke_links(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    await _form(request, ctx)
+    back = f"/dashboard/sessions/{quote(request.match_info['id'][:64], safe='')}"
+    return await _act(request, back, revoke_session_links(request, ctx.merchant, ctx.actor), "links_revoked")
+
+
+async def reissue_link(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    await _form(request, ctx)
+    back = f"/dashboard/sessions/{quote(request.match_info['id'][:64], safe='')}"
+    try:
+        await reissue_session_link(request, ctx.merchant, ctx.actor)
+    except ApiError as error:
+        if error.status_code >= 500:
+            raise
+        return _back(back, error=error.code)
+    return _back(back, notice="link_reissued")
+
+
+# --- revenue -----------------------------------------------------------------------------------------------
+
+
+def _revenue_query(request: web.Request) -> tuple[str, datetime, datetime, list[str]]:
+    errors: list[str] = []
+    interval = request.query.get("interval", "day")
+    if interval not in _INTERVALS:
+        errors.append("Interval must be day, week or month.")
+        interval = "day"
+    now = datetime.now(UTC)
+    default_start = {
+        "day": views.period_start(now, "day") - timedelta(days=29),
+        "week": views.period_start(now, "week") - timedelta(weeks=11),
+        "month": views.period_start(now, "month").replace(year=now.year - 1),
+    }[interval]
+
+    def day(name: str) -> datetime | None:
+        raw = request.query.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            return datetime.fromisoformat(raw[:10]).replace(tzinfo=UTC)
+        except ValueError:
+            errors.append(f"{name.capitalize()} must be a date like 2026-01-31.")
+            return None
+
+    start = day("from") or default_start
+    to_day = day("to")
+    # `to` is a day the range includes: the request to billing ends at the next midnight (exclusive).
+    try:
+        end = to_day + timedelta(days=1) if to_day else now
+    except OverflowError:  # to=9999-12-31 has no next midnight
+        errors.append("To must be a date before 9999-12-31.")
+        end = now
+    if end <= start:
+        errors.append("The end of the range must be after its start.")
+        start, end = default_start, now
+    return interval, start, end, errors
+
+
+async def revenue_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    interval, start, end, errors = _revenue_query(request)
+    try:
+        buckets = await _revenue(request, ctx, start, end, interval)
+    except grpc.aio.AioRpcError as error:
+        if error.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE):
+            raise
+        errors.append(error.details() or "This range cannot be reported.")
+        buckets = []
+    charts = views.revenue_charts(buckets, start, end, interval)
+    narrow = views.revenue_charts(buckets, start, end, interval, views.NARROW)
+    query = {
+        "interval": interval,
+        "from": start.date().isoformat(),
+        "to": (end - timedelta(microseconds=1)).date().isoformat(),
+    }
+    return _render(
+        request,
+        "revenue.html",
+        ctx,
+        active="revenue",
+        interval=interval,
+        intervals=views.INTERVALS,
+        range_from=query["from"],
+        range_to=query["to"],
+        charts=list(zip(charts, narrow, strict=True)),
+        buckets=[
+            {
+                "period": views.period_label(b.period_start, interval),
+                "period_start": b.period_start.date().isoformat(),
+                "currency": b.currency,
+                "invoice_count": b.invoice_count,
+                "invoice_total": views.money_text(b.invoice_total_minor, b.exponent, b.currency),
+                "credit_note_count": b.credit_note_count,
+                "credit_note_total": views.money_text(b.credit_note_total_minor, b.exponent, b.currency),
+                "net": views.money_text(b.net_minor, b.exponent, b.currency),
+                "net_negative": b.net_minor < 0,
+            }
+            for b in buckets
+        ],
+        csv_url="/dashboard/revenue.csv?" + urlencode(query),
+        form_errors=errors,
+    )
+
+
+async def revenue_csv(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    interval, start, end, _ = _revenue_query(request)
+    buckets = await _revenue(request, ctx, start, end, interval)
+    name = f"revenue-{ctx.session.mode}-{interval}-{start.date().isoformat()}.csv"
+    response = web.Response(
+        text=views.revenue_csv(buckets),
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+    return _harden(response)
+
+
+# --- invoices ----------------------------------------------------------------------------------------------
+
+
+def _invoice_row(invoice: billing_pb2.Invoice) -> dict[str, Any]:
+    kind = "credit note" if invoice.kind == billing_pb2.DOCUMENT_KIND_CREDIT_NOTE else "invoice"
+    return {
+        "id": invoice.id,
+        "number": invoice.number,
+        "kind": kind,
+        "session_id": invoice.session_id,
+        "amount": _money(invoice.total),
+        "issued": views.when_text(_ts(invoice, "issued_at")),
+        "status": "void" if invoice.status == billing_pb2.INVOICE_STATUS_VOID else "issued",
+        "buyer": invoice.buyer.name or invoice.buyer.email,
+        "voidable": kind == "invoice" and invoice.status != billing_pb2.INVOICE_STATUS_VOID,
+    }
+
+
+async def invoices_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    status = request.query.get("status", "")
+    status = status if status in ("issued", "void") else ""
+    kind = request.query.get("kind", "")
+    kind = kind if kind in ("invoice", "credit_note") else ""
+    cursor = request.query.get("after", "")[:64]
+    reply = await request.app[CLIENTS].billing.ListInvoices(
+        billing_pb2.ListInvoicesRequest(
+            **ctx.merchant.scope,
+            status={"issued": billing_pb2.INVOICE_STATUS_ISSUED, "void": billing_pb2.INVOICE_STATUS_VOID}.get(
+                status, 0
+            ),
+            kind={
+                "invoice": billing_pb2.DOCUMENT_KIND_INVOICE,
+                "credit_note": billing_pb2.DOCUMENT_KIND_CREDIT_NOTE,
+            }.get(kind, 0),
+            limit=PAGE_SIZE,
+            starting_after=cursor,
+        )
+    )
+    rows = [_invoice_row(i) for i in reply.invoices]
+    filters = {k: v for k, v in (("status", status), ("kind", kind)) if v}
+    next_url = ""
+    if reply.has_more and rows:
+        next_url = "/dashboard/invoices?" + urlencode({**filters, "after": rows[-1]["id"]})
+    return _render(
+        request,
+        "invoices.html",
+        ctx,
+        active="invoices",
+        rows=rows,
+        status_filter=status,
+        kind=kind,
+        next_url=next_url,
+        first_url="/dashboard/invoices?" + urlencode(filters) if cursor else "",
+    )
+
+
+async def invoice_pdf(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    document = await request.app[CLIENTS].billing.RenderInvoice(
+        billing_pb2.RenderInvoiceRequest(
+            **ctx.merchant.scope,
+            invoice_id=request.match_info["id"][:64],
+            format=billing_pb2.RENDER_FORMAT_PDF,
+        )
+    )
+    filename = "".join(c for c in document.filename if c.isalnum() or c in "-_.") or "invoice.pdf"
+    response = web.Response(
+        body=document.content,
+        headers={
+            "Content-Type": document.content_type or "application/pdf",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
+    return _harden(response)
+
+
+async def invoice_void_confirm(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    invoice = await request.app[CLIENTS].billing.GetInvoice(
+        billing_pb2.GetInvoiceRequest(**ctx.merchant.scope, invoice_id=request.match_info["id"][:64])
+    )
+    return _render(request, "confirm_void.html", ctx, active="invoices", invoice=_invoice_row(invoice))
+
+
+async def invoice_void(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    form = await _form(request, ctx)
+    reason = form.get("reason", "")
+    reason = reason[:500] if isinstance(reason, str) else ""
+    call = request.app[CLIENTS].billing.VoidInvoice(
+        billing_pb2.VoidInvoiceRequest(
+            **ctx.merchant.scope, invoice_id=request.match_info["id"][:64], reason=reason, actor=ctx.actor
+        )
+    )
+    return await _act(request, "/dashboard/invoices", call, "invoice_voided")
+
+
+# --- keys --------------------------------------------------------------------------------------------------
+
+
+def _customer_key_row(key: keys_pb2.ApiKey) -> dict[str, Any]:
+    status = _KEY_STATUS.get(key.status, "unknown")
+    return {
+        "id": key.id,
+        "hint": key.hint,
+        "session_id": key.session_id,
+        "status": status,
+        "created": views.when_text(_ts(key, "created_at")),
+        "last_used": views.when_text(_ts(key, "last_used_at")) or "never",
+        "expires": views.when_text(_ts(key, "expires_at")),
+        "usable": status == "active",
+    }
+
+
+def _merchant_key_row(key: keys_pb2.MerchantKey, own_id: str) -> dict[str, Any]:
+    status = _MERCHANT_KEY_STATUS.get(key.status, "revoked")
+    return {
+        "id": key.id,
+        "display": f"{key.prefix}…{key.last4}",
+        "status": status,
+        "created": views.when_text(_ts(key, "created_at")),
+        "last_used": views.when_text(_ts(key, "last_used_at")) or "never",
+        "expires": views.when_text(_ts(key, "expires_at")),
+        "usable": status in ("active", "expiring"),
+        "current": key.id == own_id,
+    }
+
+
+async def keys_page(
+    request: web.Request, ctx: Ctx, *, secret: dict[str, str] | None = None
+) -> web.StreamResponse:
+    cursor = request.query.get("after", "")[:64]
+    customer, merchant_keys = await asyncio.gather(
+        request.app[CLIENTS].keys.ListKeys(
+            keys_pb2.ListKeysRequest(**ctx.merchant.scope, limit=PAGE_SIZE, starting_after=cursor)
+        ),
+        request.app[CLIENTS].keys.ListMerchantKeys(
+            keys_pb2.ListMerchantKeysRequest(**ctx.merchant.scope, limit=100)
+        ),
+    )
+    rows = [_customer_key_row(k) for k in customer.keys]
+    return _render(
+        request,
+        "keys.html",
+        ctx,
+        active="keys",
+        customer_keys=rows,
+        merchant_keys=[_merchant_key_row(k, ctx.session.merchant_key_id) for k in merchant_keys.keys],
+        next_url=f"/dashboard/keys?after={rows[-1]['id']}" if customer.has_more and rows else "",
+        first_url="/dashboard/keys" if cursor else "",
+        grace_choices=_GRACE_CHOICES,
+        secret=secret,
+    )
+
+
+def _idempotency_key(form: Any) -> str:
+    value = form.get("idempotency_key", "")
+    return value[:255] if isinstance(value, str) else ""
+
+
+def _grace(form: Any) -> int:
+    raw = form.get("grace_period", "0")
+    try:
+        value = int(raw) if isinstance(raw, str) else 0
+    except ValueError:
+        value = 0
+    return value if 0 <= value <= MAX_GRACE_PERIOD_SECONDS else 0
+
+
+def _error_back(back: str, error: grpc.aio.AioRpcError) -> web.Response:
+    if error.code() == grpc.StatusCode.NOT_FOUND:
+        return _back(back, error="not_found")
+    if error.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
+        return _back(back, error=error_code(error) or "failed_precondition")
+    raise error
+
+
+async def roll_customer_key(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    form = await _form(request, ctx)
+    try:
+        reply = await request.app[CLIENTS].keys.RollKey(
+            keys_pb2.RollKeyRequest(
+                merchant_id=ctx.session.merchant_id,
+                key_id=request.match_info["id"][:64],
+                grace_period_seconds=_grace(form),
+                mode=ctx.merchant.mode,
+                idempotency_key=_idempotency_key(form),
+                actor=ctx.actor,
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        return _error_back("/dashboard/keys", error)
+    if not reply.secret:
+        return _back("/dashboard/keys", error="already_done")
+    return await keys_page(
+        request,
+        ctx,
+        secret={
+            "kind": "customer",
+            "value": reply.secret,
+            "hint": reply.key.hint,
+            "previous": reply.previous.hint,
+            "session_id": reply.key.session_id,
+        },
+    )
+
+
+async def revoke_customer_key_confirm(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    await _form(request, ctx)
+    return _render(
+        request,
+        "confirm_revoke.html",
+        ctx,
+        active="keys",
+        what="customer key",
+        key_id=request.match_info["id"][:64],
+        hint=request.query.get("hint", "")[:40],
+        action=f"/dashboard/keys/{quote(request.match_info['id'][:64], safe='')}/revoke",
+    )
+
+
+async def revoke_customer_key(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    await _form(request, ctx)
+    call = request.app[CLIENTS].keys.RevokeKey(
+        keys_pb2.RevokeKeyRequest(
+            merchant_id=ctx.session.merchant_id,
+            key_id=request.match_info["id"][:64],
+            mode=ctx.merchant.mode,
+            actor=ctx.actor,
+        )
+    )
+    return await _act(request, "/dashboard/keys", call, "key_revoked")
+
+
+async def create_merchant_key(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    form = await _form(request, ctx)
+    try:
+        reply = await request.app[CLIENTS].keys.CreateMerchantSecretKey(
+            keys_pb2.CreateMerchantSecretKeyRequest(
+                merchant_id=ctx.session.merchant_id,
+                mode=ctx.merchant.mode,
+                actor=ctx.actor,
+                idempotency_key=_idempotency_key(form),
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        return _error_back("/dashboard/keys", error)
+    if not reply.secret_key:
+        return _back("/dashboard/keys", error="already_done")
+    return await keys_page(
+        request,
+        ctx,
+        secret={
+            "kind": "merchant",
+            "value": reply.secret_key,
+            "hint": f"{reply.key.prefix}…{reply.key.last4}",
+        },
+    )
+
+
+async def roll_merchant_key(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    form = await _form(request, ctx)
+    try:
+        reply = await request.app[CLIENTS].keys.RollMerchantKey(
+            keys_pb2.RollMerchantKeyRequest(
+                merchant_id=ctx.session.merchant_id,
+                key_id=request.match_info["id"][:64],
+                grace_period_seconds=_grace(form),
+                mode=ctx.merchant.mode,
+                actor=ctx.actor,
+                idempotency_key=_idempotency_key(form),
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        return _error_back("/dashboard/keys", error)
+    if not reply.secret:
+        return _back("/dashboard/keys", error="already_done")
+    secret = {
+        "kind": "merchant",
+        "value": reply.secret,
+        "hint": f"{reply.key.prefix}…{reply.key.last4}",
+        "previous": f"{reply.previous.prefix}…{reply.previous.last4}",
+    }
+    if reply.previous.id == ctx.session.merchant_key_id:
+        # This session's own key was rolled: the session lasts as long as the old key does (its grace
+        # period), and the new secret must be shown now, on this response.
+        secret["own"] = "yes"
+    return await keys_page(request, ctx, secret=secret)
+
+
+async def revoke_merchant_key_confirm(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    await _form(request, ctx)
+    key_id = request.match_info["id"][:64]
+    return _render(
+        request,
+        "confirm_revoke.html",
+        ctx,
+        active="keys",
+        what="secret key",
+        key_id=key_id,
+        hint=request.query.get("hint", "")[:40],
+        own=key_id == ctx.session.merchant_key_id,
+        action=f"/dashboard/merchant-keys/{quote(key_id, safe='')}/revoke",
+    )
+
+
+async def revoke_merchant_key(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    await _form(request, ctx)
+    call = request.app[CLIENTS].keys.RevokeMerchantKey(
+        keys_pb2.RevokeMerchantKeyRequest(
+            merchant_id=ctx.session.merchant_id,
+            key_id=request.match_info["id"][:64],
+            mode=ctx.merchant.mode,
+            actor=ctx.actor,
+        )
+    )
+    return await _act(request, "/dashboard/keys", call, "merchant_key_revoked")
+
+
+# --- quarantine --------------------------------------------------------------------------------------------
+
+
+def _quarantine_row(entry: session_pb2.QuarantineEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "session_id": entry.session_id,
+        "reason": entry.reason.replace("_", " "),
+        "provider": entry.provider,
+        "provider_event_id": entry.provider_event_id,
+        "amount": _money(entry.amount) if entry.HasField("amount") else "",
+        "expected": _money(entry.expected) if entry.HasField("expected") else "",
+        "surplus": _money(entry.surplus) if entry.HasField("surplus") else "",
+        "status": entry.status,
+        "note": entry.resolution_note,
+        "created": views.when_text(_ts(entry, "created_at")),
+        "resolved": views.when_text(_ts(entry, "resolved_at")),
+    }
+
+
+async def quarantine_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    status = request.query.get("status", "open")
+    status = status if status in ("open", "accepted", "refunded", "dismissed", "all") else "open"
+    cursor = request.query.get("after", "")[:64]
+    reply = await request.app[CLIENTS].session.ListQuarantine(
+        session_pb2.ListQuarantineRequest(
+            **ctx.merchant.scope,
+            status="" if status == "all" else status,
+            limit=PAGE_SIZE,
+            starting_after=cursor,
+        )
+    )
+    rows = [_quarantine_row(e) for e in reply.entries]
+    return _render(
+        request,
+        "quarantine.html",
+        ctx,
+        active="quarantine",
+        rows=rows,
+        status_filter=status,
+        next_url=(
+            "/dashboard/quarantine?" + urlencode({"status": status, "after": rows[-1]["id"]})
+            if reply.has_more and rows
+            else ""
+        ),
+        first_url=f"/dashboard/quarantine?status={status}" if cursor else "",
+    )
+
+
+async def resolve_quarantine(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    form = await _form(request, ctx)
+    decision = form.get("decision")
+    note = form.get("note", "")
+    if not isinstance(decision, str) or decision not in _DECISIONS:
+        return _back("/dashboard/quarantine", error="invalid_decision")
+    if not isinstance(note, str) or len(note) > _MAX_NOTE:
+        return _back("/dashboard/quarantine", error="invalid_note")
+    call = request.app[CLIENTS].session.ResolveQuarantine(
+        session_pb2.ResolveQuarantineRequest(
+            **ctx.merchant.scope,
+            quarantine_id=request.match_info["id"][:64],
+            decision=_DECISIONS[decision],
+            note=note.strip(),
+            actor=ctx.actor,
+        )
+    )
+    return await _act(request, "/dashboard/quarantine", call, "quarantine_resolved")
+
+
+# --- events and webhooks -----------------------------------------------------------------------------------
+
+
+async def events_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    status = request.query.get("status", "")
+    status = status if status in EVENT_STATUSES else ""
+    cursor = request.query.get("after", "")[:64]
+    repo = InboxRepository(request.app[POOL])
+    if cursor:
+        owner = await repo.get(cursor) if canonical_uuid(cursor) else None
+        if owner is None or owner.merchant_id != ctx.session.merchant_id or owner.mode != ctx.session.mode:
+            cursor = ""
+    events, has_more = await repo.list_for_merchant(
+        ctx.session.merchant_id,
+        limit=PAGE_SIZE,
+        starting_after=cursor or None,
+        status=status or None,
+        mode=ctx.session.mode,
+    )
+    rows = [_event_row(e) for e in events]
+    filters = {"status": status} if status else {}
+    return _render(
+        request,
+        "events.html",
+        ctx,
+        active="events",
+        rows=rows,
+        status_filter=status,
+        statuses=sorted(EVENT_STATUSES),
+        next_url=(
+            "/dashboard/events?" + urlencode({**filters, "after": rows[-1]["id"]})
+            if has_more and rows
+            else ""
+        ),
+        first_url="/dashboard/events?" + urlencode(filters) if cursor else "",
+    )
+
+
+async def replay_event(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    await _form(request, ctx)
+    return await _act(
+        request, "/dashboard/events", replay_owned_event(request, ctx.merchant), "event_replayed"
+    )
+
+
+def _endpoint_row(endpoint: pb.WebhookEndpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "events": "All events" if list(endpoint.events) in ([], ["*"]) else ", ".join(endpoint.events),
+        "description": endpoint.description,
+        "status": endpoint.status,
+        "disabled_reason": endpoint.disabled_reason,
+        "failing_since": views.when_text(_ts(endpoint, "failing_since")),
+        "previous_until": views.when_text(_ts(endpoint, "previous_secret_expires_at")),
+        "created": views.when_text(_ts(endpoint, "created_at")),
+    }
+
+
+def _attempt_row(attempt: pb.WebhookDeliveryAttempt) -> dict[str, Any]:
+    return {
+        "event_type": attempt.event_type,
+        "event_id": attempt.event_id,
+        "endpoint_id": attempt.endpoint_id,
+        "attempt": attempt.attempt,
+        "status_code": attempt.status_code or "",
+        "error": (attempt.error or "")[:160],
+        "delivered": attempt.delivered,
+        "at": views.when_text(_ts(attempt, "at")),
+        "next": views.when_text(_ts(attempt, "next_attempt_at")),
+        "latency_ms": attempt.latency_ms,
+    }
+
+
+def _merchant_event_row(event: pb.MerchantEvent) -> dict[str, Any]:
+    return {"id": event.id, "type": event.type, "created": views.when_text(_ts(event, "created"))}
+
+
+async def webhooks_page(
+    request: web.Request,
+    ctx: Ctx,
+    *,
+    secret: dict[str, str] | None = None,
+    draft: dict[str, Any] | None = None,
+    create_error: str = "",
+    status: int = 200,
+) -> web.StreamResponse:
+    """Endpoints, recent deliveries and recent events, through the same RPCs as /v1/webhook_endpoints,
+    /v1/webhook_deliveries and /v1/merchant_events."""
+    stub = merchant_events_stub(request)
+    endpoints: list[dict[str, Any]] | None = None
+    attempts: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    try:
+        listed, delivered, emitted = await asyncio.gather(
+            stub.ListWebhookEndpoints(pb.ListWebhookEndpointsRequest(**ctx.merchant.scope, limit=100)),
+            stub.ListWebhookDeliveries(pb.ListWebhookDeliveriesRequest(**ctx.merchant.scope, limit=25)),
+            stub.ListMerchantEvents(pb.ListMerchantEventsRequest(**ctx.merchant.scope, limit=25)),
+        )
+    except grpc.aio.AioRpcError as error:
+        # A session service without merchant events (an older replica during a roll-out) says so.
+        if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+            raise
+    else:
+        endpoints = [_endpoint_row(e) for e in listed.endpoints]
+        attempts = [_attempt_row(a) for a in delivered.attempts]
+        events = [_merchant_event_row(e) for e in emitted.events]
+    return _render(
+        request,
+        "webhooks.html",
+        ctx,
+        status=status,
+        active="webhooks",
+        endpoints=endpoints,
+        attempts=attempts,
+        events=events,
+        event_types=views.MERCHANT_EVENT_TYPES,
+        overlap_choices=_OVERLAP_CHOICES,
+        secret=secret,
+        draft=draft or {},
+        create_error=create_error,
+    )
+
+
+async def create_webhook(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    """POST /v1/webhook_endpoints from a form: the new endpoint's secret is shown on this response only."""
+    form = await _form(request, ctx)
+    url = form.get("url", "")
+    url = url.strip() if isinstance(url, str) else ""
+    description = form.get("description", "")
+    description = description.strip() if isinstance(description, str) else ""
+    chosen = [e for e in form.getall("events", []) if isinstance(e, str) and e]
+    draft = {"url": url, "description": description, "events": chosen}
+    try:
+        rpc = create_endpoint_request(ctx.merchant, url, chosen or ["*"], description)
+        endpoint = await merchant_events_stub(request).CreateWebhookEndpoint(rpc)
+    except ApiError as error:
+        return await webhooks_page(request, ctx, draft=draft, create_error=_why(error.code), status=400)
+    except grpc.aio.AioRpcError as error:
+        if error.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+            raise
+        code = error_code(error) or "invalid_argument"
+        return await webhooks_page(request, ctx, draft=draft, create_error=_why(code), status=400)
+    return await webhooks_page(
+        request,
+        ctx,
+        secret={"value": endpoint.secret, "url": endpoint.url, "what": "created"},
+    )
+
+
+async def roll_webhook_secret(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    form = await _form(request, ctx)
+    raw = form.get("overlap", "")
+    overlap = int(raw) if isinstance(raw, str) and raw.isdecimal() and len(raw) <= 7 else -1
+    if overlap not in {seconds for seconds, _ in _OVERLAP_CHOICES}:
+        return _back("/dashboard/webhooks", error="invalid_expires_in")
+    try:
+        rpc = roll_secret_request(ctx.merchant, request.match_info["id"][:100], overlap)
+        endpoint = await merchant_events_stub(request).RollWebhookSecret(rpc)
+    except ApiError as error:
+        return _back("/dashboard/webhooks", error=error.code)
+    except grpc.aio.AioRpcError as error:
+        return _error_back("/dashboard/webhooks", error)
+    return await webhooks_page(
+        request,
+        ctx,
+        secret={
+            "value": endpoint.secret,
+            "url": endpoint.url,
+            "what": "rolled",
+            "previous_until": views.when_text(_ts(endpoint, "previous_secret_expires_at")),
+        },
+    )
+
+
+async def delete_webhook_confirm(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    await _form(request, ctx)
+    endpoint_id = request.match_info["id"][:100]
+    endpoint = await merchant_events_stub(request).GetWebhookEndpoint(endpoint_ref(ctx.merchant, endpoint_id))
+    return _render(
+        request, "confirm_delete_webhook.html", ctx, active="webhooks", endpoint=_endpoint_row(endpoint)
+    )
+
+
+async def delete_webhook(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    await _form(request, ctx)
+    call = merchant_events_stub(request).DeleteWebhookEndpoint(
+        endpoint_ref(ctx.merchant, request.match_info["id"][:100])
+    )
+    return await _act(request, "/dashboard/webhooks", call, "endpoint_deleted")
+
+
+async def redeliver_merchant_event(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    """POST /v1/merchant_events/{id}/redeliver from a form: a new delivery to the chosen endpoint, due now."""
+    form = await _form(request, ctx)
+    endpoint = form.get("endpoint", "")
+    try:
+        rpc = redeliver_request(ctx.merchant, request.match_info["id"][:100], endpoint)
+    except ApiError as error:
+        return _back("/dashboard/webhooks", error=error.code)
+    call = merchant_events_stub(request).RedeliverMerchantEvent(rpc)
+    return await _act(request, "/dashboard/webhooks", call, "event_redelivered")
+
+
+async def set_webhook_status(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    """Enable or disable an endpoint: the same UpdateWebhookEndpoint call as `PATCH {"status": ...}`."""
+    form = await _form(request, ctx)
+    status = form.get("status")
+    if status not in ("enabled", "disabled"):
+        return _back("/dashboard/webhooks", error="invalid_status")
+    call = merchant_events_stub(request).UpdateWebhookEndpoint(
+        pb.UpdateWebhookEndpointRequest(
+            **ctx.merchant.scope, endpoint_id=request.match_info["id"][:100], status=status
+        )
+    )
+    return await _act(request, "/dashboard/webhooks", call, f"endpoint_{status}")
+
+
+def _why(code: str) -> str:
+    return _ERRORS.get(code, f"paygate refused this endpoint ({code}).")
+
+
+# --- static files ------------------------------------------------------------------------------------------
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    suffix = Path(name).suffix
+    path = _STATIC_DIR / name
+    if "/" in name or name.startswith(".") or suffix not in _STATIC_TYPES or not path.is_file():
+        return _harden(web.Response(status=404, text="not found"))
+    response = web.Response(body=path.read_bytes(), content_type=_STATIC_TYPES[suffix])
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return _harden(response)
+
+
+async def root_redirect(request: web.Request) -> web.StreamResponse:
+    return _redirect("/dashboard")
+
+
+def background(app: web.Application) -> list[Any]:
+    def remove_stale_sessions() -> Awaitable[Any]:
+        return app[STORE].remove_stale(SIGN_IN_WINDOW * 4, IDLE_TIMEOUT)
+
+    return [browser_session.every(CLEANUP_INTERVAL_S, remove_stale_sessions)]
+
+
+def setup(app: web.Application) -> None:
+    browser_session.setup_templates(app, TEMPLATES)
+    # A fresh idempotency key in every form that mints a secret: submitting the same form twice (a double
+    # click, a reload) replays the first result instead of minting a second key.
+    app[TEMPLATES].globals["form_nonce"] = lambda: secrets.token_urlsafe(18)
+    app[STORE] = DashboardSessionStore(app[POOL])
+    handlers: dict[tuple[str, str], Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
+        ("GET", "/dashboard"): _page(overview),
+        ("GET", "/dashboard/"): root_redirect,
+        ("GET", "/dashboard/sign-in"): sign_in_page,
+        ("POST", "/dashboard/sign-in"): sign_in,
+        ("POST", "/dashboard/sign-out"): sign_out,
+        ("GET", "/dashboard/sessions"): _page(sessions_page),
+        ("GET", "/dashboard/sessions/{id}"): _page(session_detail_page),
+        ("POST", "/dashboard/sessions/{id}/access/revoke"): _page(revoke_links),
+        ("POST", "/dashboard/sessions/{id}/access/reissue"): _page(reissue_link),
+        ("GET", "/dashboard/revenue"): _page(revenue_page),
+        ("GET", "/dashboard/revenue.csv"): _page(revenue_csv),
+        ("GET", "/dashboard/invoices"): _page(invoices_page),
+        ("GET", "/dashboard/invoices/{id}/pdf"): _page(invoice_pdf),
+        ("GET", "/dashboard/invoices/{id}/void"): _page(invoice_void_confirm),
+        ("POST", "/dashboard/invoices/{id}/void"): _page(invoice_void),
+        ("GET", "/dashboard/keys"): _page(keys_page),
+        ("POST", "/dashboard/keys/{id}/roll"): _page(roll_customer_key),
+        ("POST", "/dashboard/keys/{id}/revoke/confirm"): _page(revoke_customer_key_confirm),
+        ("POST", "/dashboard/keys/{id}/revoke"): _page(revoke_customer_key),
+        ("POST", "/dashboard/merchant-keys"): _page(create_merchant_key),
+        ("POST", "/dashboard/merchant-keys/{id}/roll"): _page(roll_merchant_key),
+        ("POST", "/dashboard/merchant-keys/{id}/revoke/confirm"): _page(revoke_merchant_key_confirm),
+        ("POST", "/dashboard/merchant-keys/{id}/revoke"): _page(revoke_merchant_key),
+        ("GET", "/dashboard/quarantine"): _page(quarantine_page),
+        ("POST", "/dashboard/quarantine/{id}/resolve"): _page(resolve_quarantine),
+        ("GET", "/dashboard/events"): _page(events_page),
+        ("POST", "/dashboard/events/{id}/replay"): _page(replay_event),
+        ("GET", "/dashboard/webhooks"): _page(webhooks_page),
+        ("POST", "/dashboard/webhooks"): _page(create_webhook),
+        ("POST", "/dashboard/webhooks/{id}/status"): _page(set_webhook_status),
+        ("POST", "/dashboard/webhooks/{id}/roll"): _page(roll_webhook_secret),
+        ("POST", "/dashboard/webhooks/{id}/delete/confirm"): _page(delete_webhook_confirm),
+        ("POST", "/dashboard/webhooks/{id}/delete"): _page(delete_webhook),
+        ("POST", "/dashboard/merchant-events/{id}/redeliver"): _page(redeliver_merchant_event),
+        ("GET", "/dashboard/static/{name}"): static_file,
+    }
+    assert set(handlers) == set(views.ROUTES)
+    for (method, path), handler in handlers.items():
+        app.router.add_route(method, path, handler)

@@ -1,0 +1,337 @@
+"""POST /v1/sessions/{id}/refund (contract §8): refund a paid session, fully or partly.
+
+With the provider's API configured for the session (Stripe with PAYGATE_STRIPE_API_KEY, One.com with its API
+key of the session's mode) the refund goes through the provider: the session service records it `pending`
+(its amount reserved), the provider is asked with one idempotency key per refund, and the provider's webhook
+settles it (`succeeded` issues the credit note and, for the last cent, moves the session to `refunded`).
+Recording a refund "made outside paygate" is then refused (409 `use_provider`). Otherwise the request records
+a refund the merchant made elsewhere (`succeeded` at once), optionally naming the provider's refund id so a
+later provider event with that id is the same refund.
+
+A web3 refund is a transaction the merchant already sent: the request names it (`tx_hash`, required) and the
+gateway reads it back from the chain of the session's mode before anything is recorded (see
+`webhook_gateway/chain/refund_verification.py`): a confirmed, successful transfer of the session's asset from
+its deposit address (or the `from_address` the merchant declares) to the address that paid, of at least the
+refund's amount. Without `amount` the refund is what the tx moved, capped at what is still refundable. A tx
+with too few confirmations is refused with 409 `refund_tx_unconfirmed` (nothing recorded; the same request
+succeeds once it is confirmed); the same tx again answers the refund it made.
+
+`Idempotency-Key` is kept by the session service with the refund itself (scoped to merchant and mode): a
+replay answers the same refund, and retries the provider call if an earlier attempt could not reach it (the
+provider's own idempotency key makes that safe). Replies are 202 with the refund.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from paygate.session.v1 import session_pb2
+from paygate_runtime.api_objects import STATUS_NAMES, refund_fields, refund_json
+from paygate_runtime.errors import InvalidArgument
+from paygate_runtime.money import format_major, parse_amount
+from webhook_gateway.adapters.payment_providers import PaymentProvider, StripeProvider, mode_of
+from webhook_gateway.adapters.provider_errors import ProviderError
+from webhook_gateway.chain.refund_verification import RefundTxRefused, verify_refund_tx
+from webhook_gateway.chain.verification import ChainUnavailable
+from webhook_gateway.entrypoints.app_keys import CLIENTS
+from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
+from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
+from webhook_gateway.entrypoints.request_body import body_fingerprint, parse_json_object
+from webhook_gateway.entrypoints.routes_checkout import provider_checkouts
+from webhook_gateway.entrypoints.routes_sessions import load_session
+from webhook_gateway.entrypoints.routes_web3 import WEB3_SERVICES
+from webhook_gateway.entrypoints.routes_webhooks import PROCESSOR
+from webhook_gateway.service_layer.stripe_charges import ChargePaymentIntents
+
+log = logging.getLogger(__name__)
+
+_MAX_REASON = 500
+_MAX_ID = 255
+_TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def idempotency_key_for_refund(refund_id: str) -> str:
+    """The provider's idempotency key of one paygate refund: every retry is the same request."""
+    return f"paygate-refund-{refund_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRefundFields:
+    """The web3-only fields of a refund request."""
+
+    tx_hash: str  # lower-case 0x hex, "" when absent
+    from_address: str  # "" when absent
+
+
+def parse_chain_fields(body: dict[str, Any]) -> ChainRefundFields:
+    tx_hash = body.get("tx_hash")
+    if tx_hash is None:
+        tx_text = ""
+    elif not isinstance(tx_hash, str) or not _TX_HASH.match(tx_hash.strip()):
+        raise ApiError(400, "invalid_tx_hash", "tx_hash: 0x followed by 64 hex digits")
+    else:
+        tx_text = tx_hash.strip().lower()
+    from_address = body.get("from_address")
+    if from_address is None:
+        from_text = ""
+    elif not isinstance(from_address, str) or not _ADDRESS.match(from_address.strip()):
+        raise ApiError(400, "invalid_from_address", "from_address: 0x followed by 40 hex digits")
+    else:
+        from_text = from_address.strip()
+    return ChainRefundFields(tx_text, from_text)
+
+
+def parse_refund_body(body: dict[str, Any]) -> tuple[str, str, str]:
+    """(amount, reason, provider_refund_id) of a refund request; 400 naming the field otherwise."""
+    amount = body.get("amount")
+    if amount is None:
+        amount_text = ""
+    elif isinstance(amount, bool) or not isinstance(amount, str | int | Decimal):
+        raise ApiError(400, "invalid_amount", "amount: must be a decimal string or a JSON number")
+    else:
+        amount_text = str(amount)
+        if not amount_text.strip():
+            raise ApiError(400, "invalid_amount", "amount: leave it out to refund the rest")
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > _MAX_REASON:
+        raise ApiError(400, "invalid_reason", f"reason: a string of at most {_MAX_REASON} characters")
+    provider_refund_id = body.get("provider_refund_id", "")
+    if not isinstance(provider_refund_id, str) or len(provider_refund_id) > _MAX_ID:
+        raise ApiError(
+            400, "invalid_provider_refund_id", f"provider_refund_id: a string of at most {_MAX_ID} characters"
+        )
+    return amount_text, reason, provider_refund_id
+
+
+def _provider_api(request: web.Request, session: session_pb2.Session) -> PaymentProvider | None:
+    """The provider API that refunds this session's payment, when this gateway has one for its mode."""
+    provider = provider_checkouts(request.app).provider_for(session)
+    if provider is None or not provider.available(mode_of(session)):
+        return None
+    return provider
+
+
+async def refund_session(request: web.Request) -> web.Response:
+    merchant = await authenticate(request)
+    raw = await request.read()
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= _MAX_ID):
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+    fields = parse_json_object(raw) if raw.strip() else {}
+    amount, reason, provider_refund_id = parse_refund_body(fields)
+    chain = parse_chain_fields(fields)
+    session = await load_session(request, merchant, request.match_info["id"])
+    chain_tx_hash = ""
+    if session.provider == "web3":
+        if provider_refund_id:
+            raise ApiError(
+                400,
+                "invalid_provider_refund_id",
+                "a web3 refund is identified by its tx_hash, not provider_refund_id",
+            )
+        amount, chain_tx_hash = await _verify_on_chain(request, session, amount, chain)
+    elif chain.tx_hash or chain.from_address:
+        raise ApiError(
+            400,
+            "invalid_tx_hash" if chain.tx_hash else "invalid_from_address",
+            "tx_hash and from_address are for refunds of web3 sessions only",
+        )
+    provider = _provider_api(request, session)
+    if provider is not None and provider_refund_id:
+        raise ApiError(
+            409,
+            "use_provider",
+            f"refunds of this {session.provider} session go through {session.provider}'s API: "
+            "leave out provider_refund_id and paygate asks the provider",
+        )
+    sessions = request.app[CLIENTS].session
+    try:
+        reply = await sessions.RefundSession(
+            session_pb2.RefundSessionRequest(
+                **merchant.scope,
+                session_id=session.id,
+                amount=amount,
+                reason=reason,
+                idempotency_key=key or "",
+                request_fingerprint=body_fingerprint(raw) if key else "",
+                via_provider=provider is not None,
+                provider_refund_id=provider_refund_id,
+                chain_tx_hash=chain_tx_hash,
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        raise_for_rpc_error(error)
+    refund, after = reply.refund, reply.session
+    body_extra: dict[str, Any] = {}
+    if (
+        provider is not None
+        and refund.status == "pending"
+        and refund.origin == "merchant"
+        and not refund.provider_refund_id
+    ):
+        refund, after, body_extra = await _ask_provider(request, merchant, provider, after, refund)
+    body = refund_json(refund)
+    body.update(body_extra)
+    body["session"] = {"id": after.id, "status": _status_name(after), **refund_fields(after)}
+    headers = {"Idempotent-Replayed": "true"} if reply.replayed else None
+    return web.json_response(body, status=202, headers=headers)
+
+
+async def _ask_provider(
+    request: web.Request,
+    merchant: AuthenticatedMerchant,
+    provider: PaymentProvider,
+    session: session_pb2.Session,
+    refund: session_pb2.Refund,
+) -> tuple[session_pb2.Refund, session_pb2.Session, dict[str, Any]]:
+    """Ask the provider to refund, then record its refund id (or its refusal) on paygate's refund."""
+    if not session.paid_reference:
+        raise ApiError(409, "payment_unknown", "the payment of this session has no provider reference")
+    extra: dict[str, Any] = {}
+    try:
+        provider_refund_id = await provider.refund(
+            mode_of(session),
+            session.paid_reference,
+            int(refund.amount.amount_minor),
+            refund.amount.currency,
+            refund.amount.exponent,
+            idempotency_key_for_refund(refund.id),
+            # Echoed in Stripe's refund webhooks: one that overtakes this call's answer settles this very
+            # refund (matched by paygate_refund_id) instead of being merged into it afterwards.
+            metadata={"paygate_refund_id": refund.id, "session_id": session.id},
+        )
+        status = "pending"
+    except ProviderError as error:
+        if error.transient:
+            # The refund stays pending (its amount reserved); the same request again retries the provider.
+            log.warning("provider refund failed; the merchant may retry", extra={"refund_id": refund.id})
+            raise ApiError(
+                503,
+                "provider_unavailable",
+                f"{session.provider} could not be reached; retry the same request",
+            ) from None
+        # The provider refused: the refund failed and releases its amount.
+        provider_refund_id = f"refused:{refund.id}"
+        status = "failed"
+        extra["provider_error"] = {"code": error.code, "message": error.message}
+    try:
+        reply = await request.app[CLIENTS].session.AttachProviderRefund(
+            session_pb2.AttachProviderRefundRequest(
+                **merchant.scope,
+                refund_id=refund.id,
+                provider_refund_id=provider_refund_id,
+                status=status,
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        raise_for_rpc_error(error)
+    return reply.refund, reply.session, extra
+
+
+def _refundable_minor(session: session_pb2.Session) -> int:
+    """What may still be refunded, as the session service counts it: price - credited - pending."""
+    credited = sum(int(r.credited.amount_minor or 0) for r in session.refunds)
+    pending = sum(int(r.amount.amount_minor or 0) for r in session.refunds if r.status == "pending")
+    return max(0, int(session.amount.amount_minor) - credited - pending)
+
+
+async def _verify_on_chain(
+    request: web.Request, session: session_pb2.Session, amount: str, chain: ChainRefundFields
+) -> tuple[str, str]:
+    """Check a web3 refund's tx on the chain of the session's mode; (the refund's amount in major units, the
+    verified tx hash). Refusals are 4xx with the codes of refund_verification; nothing is recorded."""
+    if not chain.tx_hash:
+        raise ApiError(
+            400,
+            "missing_tx_hash",
+            "tx_hash: a web3 refund names the transaction that sent the money back; paygate verifies it on chain",
+        )
+    earlier = next((r for r in session.refunds if r.provider_refund_id == chain.tx_hash), None)
+    if earlier is not None:
+        # The same tx again (a retry, even after it refunded the last cent): the session service answers the
+        # refund it made, without reading the chain again.
+        return format_major(int(earlier.amount.amount_minor), earlier.amount.exponent), chain.tx_hash
+    # The state is checked before the chain, so that a refused request answers what is really wrong.
+    if session.status == session_pb2.SESSION_STATUS_REFUNDED:
+        raise ApiError(409, "session_refunded", "this session is already fully refunded")
+    if session.status != session_pb2.SESSION_STATUS_PAID:
+        raise ApiError(
+            409,
+            "session_not_paid",
+            f"only a paid session can be refunded, this one is {_status_name(session)}",
+        )
+    exponent, currency = session.amount.exponent, session.amount.currency
+    refundable = _refundable_minor(session)
+    wanted: int | None = None
+    if amount:
+        try:
+            wanted = parse_amount(amount, currency, exponent, int(session.amount.amount_minor)).amount_minor
+        except InvalidArgument as error:
+            raise ApiError(400, error.code, error.message) from None
+        if wanted > refundable:
+            raise ApiError(
+                400, "amount_too_large", f"at most {format_major(refundable, exponent)} can still be refunded"
+            )
+    elif refundable == 0:
+        raise ApiError(409, "refund_in_progress", "pending refunds already cover the rest of the amount")
+    service = request.app[WEB3_SERVICES].get(mode_of(session))
+    if service is None or not service.configured:
+        raise ApiError(
+            409,
+            "chain_not_configured",
+            f"this gateway has no chain for {mode_of(session)} sessions to verify on",
+        )
+    assert service.w3 is not None and service.settings is not None
+    payers = sorted(
+        {
+            row.from_address
+            for row in await service.repo.for_session(session.id)
+            if row.canonical and row.from_address
+        }
+    )
+    if not payers:
+        raise ApiError(
+            409, "refund_payer_unknown", "paygate holds no on-chain deposit of this session to refund to"
+        )
+    sources = [session.payment.deposit_address] + ([chain.from_address] if chain.from_address else [])
+    try:
+        verified = await verify_refund_tx(
+            service.w3,
+            chain.tx_hash,
+            expected_chain_id=session.payment.chain_id,
+            token=session.payment.token or None,
+            sources=sources,
+            payers=payers,
+            min_amount_minor=wanted if wanted is not None else 1,
+            min_confirmations=session.payment.min_confirmations,
+        )
+    except RefundTxRefused as refused:
+        raise ApiError(refused.status, refused.code, refused.message) from None
+    except ChainUnavailable:
+        log.warning("chain node failed while verifying a refund", extra={"session_id": session.id})
+        raise ApiError(
+            503, "unavailable", "the chain node could not be reached; retry the same request"
+        ) from None
+    # Without an amount the refund is what the tx sent back, never more than is still refundable.
+    minor = wanted if wanted is not None else min(verified.amount_minor, refundable)
+    return format_major(minor, exponent), verified.tx_hash
+
+
+def _status_name(session: session_pb2.Session) -> str:
+    return STATUS_NAMES.get(session.status, "unknown")
+
+
+def setup(app: web.Application) -> None:
+    # Runs after routes_webhooks and routes_checkout (ROUTE_MODULES order): their event processor and providers.
+    stripe = provider_checkouts(app).stripe
+    if isinstance(stripe, StripeProvider):
+        app[PROCESSOR].enrich("stripe", ChargePaymentIntents(stripe).complete)
+    app.router.add_post("/v1/sessions/{id}/refund", refund_session)
