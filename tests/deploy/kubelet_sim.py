@@ -606,10 +606,21 @@ class Kubelet:
     def _remap(value: str, mounts: dict[str, Path]) -> str:
         if not mounts:
             return value
+        # The host paths that stand in for the image's own (the venv for /opt/venv) are not container paths:
+        # a checkout under /tmp must not have its venv remapped into a pod's /tmp volume. Shield them first.
+        shielded: dict[str, str] = {}
+        for index, here in enumerate(sorted(IMAGE_PATHS.values(), key=len, reverse=True)):
+            token = f"\x00host{index}\x00"
+            if here in value:
+                shielded[token] = here
+                value = value.replace(here, token)
         # One pass, longest mount path first, so a remapped path is never remapped again.
         alternatives = "|".join(re.escape(m) for m in sorted(mounts, key=len, reverse=True))
         pattern = rf"(?<![\w.-])({alternatives})(?=/|$|[^\w.-])"
-        return re.sub(pattern, lambda m: str(mounts[m.group(1)]), value)
+        value = re.sub(pattern, lambda m: str(mounts[m.group(1)]), value)
+        for token, here in shielded.items():
+            value = value.replace(token, here)
+        return value
 
     # -- volumes ----------------------------------------------------------------------------------------
 
