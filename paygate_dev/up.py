@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,16 +67,24 @@ class StackPlan:
         return f"http://127.0.0.1:{self.metrics_ports[service]}/metrics"
 
 
-def free_local_ports(count: int) -> list[int]:
-    """`count` distinct ports free on 127.0.0.1 right now (held together while chosen, so all differ).
+def free_local_ports(count: int, avoid: Collection[int] = ()) -> list[int]:
+    """`count` distinct ports free on 127.0.0.1 right now (held together while chosen, so all differ), none
+    of them in `avoid`: the stack's own planned ports are not bound yet, so the kernel may offer one of them
+    (a CI run lost its session port to the keys service's metrics server that way).
 
     The metrics ports are chosen, not fixed, so that two stacks (or a stack beside `paygate serve` with the
     9101-9104 defaults) never collide; a child that still loses its port to a race exits and `up` names it."""
-    sockets = [socket.socket() for _ in range(count)]
+    sockets: list[socket.socket] = []
     try:
-        for sock in sockets:
+        chosen: list[int] = []
+        while len(chosen) < count:
+            sock = socket.socket()
+            sockets.append(sock)  # held, so the kernel offers a different port next time
             sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
+            port = sock.getsockname()[1]
+            if port not in avoid:
+                chosen.append(port)
+        return chosen
     finally:
         for sock in sockets:
             sock.close()
@@ -85,18 +94,23 @@ def plan_from_args(args: argparse.Namespace, env: Env) -> StackPlan:
     def port(flag: int | None, variable: str, default: int) -> int:
         return flag if flag is not None else env.port(variable, default)
 
+    http_port = port(args.http_port, "PAYGATE_HTTP_PORT", 8080)
+    grpc_ports = {
+        "session": port(args.session_port, "PAYGATE_SESSION_PORT", 50051),
+        "billing": port(args.billing_port, "PAYGATE_BILLING_PORT", 50052),
+        "keys": port(args.keys_port, "PAYGATE_KEYS_PORT", 50053),
+    }
+    smtp_port = port(args.smtp_port, "PAYGATE_SMTP_PORT", 2525)
+    chain_port = port(args.chain_port, "PAYGATE_CHAIN_PORT", 8545)
+    planned = {http_port, smtp_port, chain_port, *grpc_ports.values()}
     return StackPlan(
         home=paygate_home(args.home),
-        http_port=port(args.http_port, "PAYGATE_HTTP_PORT", 8080),
-        grpc_ports={
-            "session": port(args.session_port, "PAYGATE_SESSION_PORT", 50051),
-            "billing": port(args.billing_port, "PAYGATE_BILLING_PORT", 50052),
-            "keys": port(args.keys_port, "PAYGATE_KEYS_PORT", 50053),
-        },
-        smtp_port=port(args.smtp_port, "PAYGATE_SMTP_PORT", 2525),
+        http_port=http_port,
+        grpc_ports=grpc_ports,
+        smtp_port=smtp_port,
         chain=bool(args.chain),
-        chain_port=port(args.chain_port, "PAYGATE_CHAIN_PORT", 8545),
-        metrics_ports=dict(zip(START_ORDER, free_local_ports(len(START_ORDER)), strict=True)),
+        chain_port=chain_port,
+        metrics_ports=dict(zip(START_ORDER, free_local_ports(len(START_ORDER), planned), strict=True)),
     )
 
 

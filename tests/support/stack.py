@@ -10,6 +10,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Iterable
@@ -257,20 +258,38 @@ class ServiceStack:
                 return response.status, text
 
 
-def free_port() -> int:
-    """A port nobody listens on right now (another socket may still take it before we bind)."""
+# Ports for the stacks a test starts are taken from below the kernel's ephemeral range (32768-60999 on
+# Linux). A port the kernel hands out for `bind(0)` or for an outgoing connection is always inside that
+# range, so a port chosen here cannot be taken in the gap before the stack binds it by a server that asked
+# for any port (`paygate up` picks its metrics ports that way) or by a client's source port. CI once lost
+# a `paygate up` run to exactly that race. Each process walks its own stride so parallel runs rarely meet.
+_PORT_LOW, _PORT_HIGH = 20000, 32000
+_next_port = _PORT_LOW + (os.getpid() * 7919) % (_PORT_HIGH - _PORT_LOW)
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A port nobody listens on right now, from outside the ephemeral range (see above)."""
+    return free_ports(1)[0]
 
 
 def free_ports(n: int) -> list[int]:
-    """`n` distinct free ports (held open together while chosen, so no two are the same)."""
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    """`n` distinct ports nobody listens on right now, from outside the ephemeral range (see above)."""
+    global _next_port
+    chosen: list[int] = []
+    for _ in range(_PORT_HIGH - _PORT_LOW):
+        port = _next_port
+        _next_port = _PORT_LOW + (_next_port + 1 - _PORT_LOW) % (_PORT_HIGH - _PORT_LOW)
+        if _bindable(port):
+            chosen.append(port)
+            if len(chosen) == n:
+                return chosen
+    raise RuntimeError(f"no {n} free ports in {_PORT_LOW}-{_PORT_HIGH}")
