@@ -15,7 +15,7 @@ from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
 from paygate_runtime.stack import read_json, write_private_json
 
 if TYPE_CHECKING:
-    from paygate_dev.up import StackPlan
+    from paygate_dev.stack_plan import StackPlan
 
 DEV_MERCHANT_IDEMPOTENCY_KEY = "paygate-up-dev-merchant"
 

@@ -11,7 +11,6 @@ Pure: proto messages in, JSON-ready dicts out. Money is rendered from integer mi
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from google.protobuf.message import Message
@@ -22,13 +21,14 @@ from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2
 from paygate_runtime.money import format_major
+from paygate_runtime.proto_convert import mode_label, to_datetime
 
 # --- shared field formats ----------------------------------------------------------------------------------
 
 
 def mode_name(mode: int) -> str:
     """The API's name of a wire mode; anything but live (unspecified included) is shown as test."""
-    return "live" if mode == common_pb2.MODE_LIVE else "test"
+    return mode_label(mode)
 
 
 def iso(ts: Timestamp, present: bool = True) -> str | None:
@@ -39,7 +39,7 @@ def iso(ts: Timestamp, present: bool = True) -> str | None:
 
 
 def iso_millis(ts: Timestamp) -> str:
-    return ts.ToDatetime(tzinfo=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return to_datetime(ts).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def proto_time(message: Message, field: str) -> str | None:
@@ -48,7 +48,7 @@ def proto_time(message: Message, field: str) -> str | None:
     if not message.HasField(field):
         return None
     ts: Timestamp = getattr(message, field)
-    return ts.ToDatetime(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    return to_datetime(ts).isoformat().replace("+00:00", "Z")
 
 
 def money_fields(name: str, money: common_pb2.Money) -> dict[str, Any]:

@@ -37,9 +37,13 @@ _LISTINGS = {
     "session": _Listing(
         "session.audit_log a",
         "at",
-        """a.id, a.action, 'session'::text AS object_type, a.session_id::text AS object_id, a.at, a.actor,
+        # An entry about no session (a webhook endpoint's change, a merchant event's redelivery) names its
+        # object and mode in its detail.
+        """a.id, a.action, COALESCE(a.detail ->> 'object_type', 'session') AS object_type,
+           COALESCE(a.session_id::text, a.detail ->> 'object_id') AS object_id, a.at, a.actor,
            a.hash, a.prev_hash, a.chain_seq,
-           (SELECT s.mode FROM session.sessions s WHERE s.id = a.session_id) AS mode""",
+           COALESCE((SELECT s.mode FROM session.sessions s WHERE s.id = a.session_id),
+                    a.detail ->> 'mode') AS mode""",
     ),
     "keys": _Listing(
         "keys.audit_events a",

@@ -29,10 +29,11 @@ import hmac
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import aiosmtplib
 from aiosmtplib.typing import Default
@@ -172,6 +173,25 @@ async def local_hostname() -> str:
     return await asyncio.shield(_hostname_lookup)
 
 
+class RawMail(Protocol):
+    """A message already rendered to the bytes SMTP sends (CRLF lines), with its envelope: sent as it is,
+    without send_message's flattening, which re-parses every header of an EmailMessage (issue 16)."""
+
+    @property
+    def sender(self) -> str: ...
+
+    @property
+    def recipients(self) -> Sequence[str]: ...
+
+    @property
+    def data(self) -> bytes: ...
+
+    @property
+    def smtputf8(self) -> bool:
+        """An address is not ASCII: the server must offer SMTPUTF8."""
+        ...
+
+
 def _start_tls(settings: SmtpSettings) -> bool | None:
     return {StartTls.REQUIRED: True, StartTls.OPPORTUNISTIC: None, StartTls.OFF: False}[settings.starttls]
 
@@ -234,8 +254,8 @@ class SmtpConnectionPool:
         self._closing: set[asyncio.Task[None]] = set()
         self.connections_opened = 0
 
-    async def send(self, message: EmailMessage) -> None:
-        """Raises aiosmtplib.SMTPException or OSError as send_message does, and aiosmtplib.SMTPTimeoutError
+    async def send(self, message: EmailMessage | RawMail) -> None:
+        """Send an EmailMessage (flattened as send_message does) or a RawMail's bytes as they are. Raises aiosmtplib.SMTPException or OSError as send_message does, and aiosmtplib.SMTPTimeoutError
         when no connection frees up within the timeout (a slow or unreachable server must not hold queued mail
         past the outbox's lease, which would let another pass send it too)."""
         try:
@@ -249,7 +269,7 @@ class SmtpConnectionPool:
         finally:
             self._slots.release()
 
-    async def _send_checked_out(self, message: EmailMessage) -> None:
+    async def _send_checked_out(self, message: EmailMessage | RawMail) -> None:
         connection = self._take_idle()
         reused = connection is not None
         if connection is None:
@@ -295,9 +315,12 @@ class SmtpConnectionPool:
         return connection
 
     @staticmethod
-    async def _send_on(connection: _Connection, message: EmailMessage) -> None:
+    async def _send_on(connection: _Connection, message: EmailMessage | RawMail) -> None:
         connection.data_started = False
-        await connection.send_message(message)
+        if isinstance(message, EmailMessage):
+            await connection.send_message(message)
+        else:
+            await _send_raw(connection, message)
         connection.mails += 1
         connection.last_used = time.monotonic()
 
@@ -327,6 +350,22 @@ class SmtpConnectionPool:
         task = asyncio.get_running_loop().create_task(_quit(connection))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+async def _send_raw(connection: _Connection, mail: RawMail) -> None:
+    """The MAIL options send_message would choose, then sendmail with the bytes as they are."""
+    await connection._ehlo_or_helo_if_needed()  # the extensions below are known only after EHLO
+    options = []
+    if mail.smtputf8:
+        if not connection.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported(
+                "An address containing non-ASCII characters was provided, but SMTPUTF8 is not supported "
+                "by this server"
+            )
+        options.append("SMTPUTF8")
+    if connection.supports_extension("8BITMIME"):
+        options.append("BODY=8BITMIME")
+    await connection.sendmail(mail.sender, list(mail.recipients), mail.data, mail_options=options)
 
 
 async def _quit(connection: _Connection) -> None:

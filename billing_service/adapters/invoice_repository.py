@@ -214,6 +214,29 @@ async def issue_context(
     return existing, profile_from_json(json.loads(raw)) if raw else default_profile(merchant_id, mode)
 
 
+async def issue_contexts(
+    conn: asyncpg.Connection, scopes: list[tuple[str, Mode]], session_ids: list[str]
+) -> tuple[dict[str, Invoice], dict[tuple[str, Mode], BillingProfile]]:
+    """issue_context for a whole batch in two statements: the invoices these sessions already have, by
+    session id, and the profile of each (merchant, mode), defaults where none was set."""
+    invoice_rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM invoices WHERE session_id = ANY($1::text[]) AND kind = 'invoice'",
+        session_ids,
+    )
+    profile_rows = await conn.fetch(
+        """SELECT to_jsonb(p) AS profile FROM billing_profiles p
+             JOIN unnest($1::text[], $2::text[]) AS w(merchant_id, mode)
+               ON p.merchant_id = w.merchant_id AND p.mode = w.mode""",
+        [merchant for merchant, _mode in scopes],
+        [str(mode) for _merchant, mode in scopes],
+    )
+    profiles = {(m, mode): default_profile(m, mode) for m, mode in scopes}
+    for row in profile_rows:
+        profile = profile_from_json(json.loads(row["profile"]))
+        profiles[(profile.merchant_id, Mode(profile.mode))] = profile
+    return {r["session_id"]: row_to_invoice(r) for r in invoice_rows}, profiles
+
+
 async def find_by_session(conn: asyncpg.Connection | asyncpg.Pool, session_id: str) -> Invoice | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM invoices WHERE session_id = $1 AND kind = 'invoice'", session_id

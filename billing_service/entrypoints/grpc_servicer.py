@@ -6,6 +6,7 @@ to a status and a stable code.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -19,8 +20,10 @@ from billing_service.service_layer.billing import BillingService, IssueRequest
 from paygate.billing.v1 import billing_pb2, billing_pb2_grpc
 from paygate.common.v1 import common_pb2
 from paygate_runtime.audit_listing import list_audit_entries
-from paygate_runtime.errors import InvalidArgument
+from paygate_runtime.errors import DomainError, InvalidArgument
+from paygate_runtime.grpc_errors import STATUS_BY_KIND
 
+log = logging.getLogger(__name__)
 _FORMATS = {billing_pb2.RENDER_FORMAT_HTML: "html", billing_pb2.RENDER_FORMAT_PDF: "pdf"}
 
 
@@ -37,23 +40,32 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     async def IssueInvoice(
         self, request: billing_pb2.IssueInvoiceRequest, context: grpc.aio.ServicerContext
     ) -> billing_pb2.Invoice:
-        if not request.HasField("amount"):
-            raise InvalidArgument("missing_amount", "amount is required", field="amount")
-        currency = request.amount.currency
-        invoice = await self.service.issue_invoice(
-            IssueRequest(
-                merchant_id=request.merchant_id,
-                mode=pm.mode_from_proto(request.mode),
-                session_id=request.session_id,
-                amount_minor=pm.parse_minor(request.amount.amount_minor, "amount"),
-                currency=currency,
-                exponent=request.amount.exponent,
-                buyer=pm.party_from_proto(request.buyer),
-                line_items=pm.line_items_from_proto(list(request.line_items), currency),
-                paid_at=pm.from_timestamp(request.paid_at, request.HasField("paid_at")),
-            )
-        )
+        invoice = await self.service.issue_invoice(_issue_request(request))
         return pm.invoice_to_proto(invoice)
+
+    async def IssueInvoices(
+        self, request: billing_pb2.IssueInvoicesRequest, context: grpc.aio.ServicerContext
+    ) -> billing_pb2.IssueInvoicesResponse:
+        if not request.items:
+            raise InvalidArgument("invalid_batch_size", "at least one item is required", field="items")
+        decoded: list[IssueRequest | DomainError] = []
+        for item in request.items:
+            try:
+                decoded.append(_issue_request(item))
+            except DomainError as error:
+                decoded.append(error)
+        wanted = [d for d in decoded if isinstance(d, IssueRequest)]
+        issued = iter(await self.service.issue_invoices(wanted) if wanted else [])
+        results = []
+        for item, entry in zip(request.items, decoded, strict=True):
+            outcome = entry if isinstance(entry, DomainError) else next(issued)
+            result = billing_pb2.IssueInvoicesResult(session_id=item.session_id)
+            if isinstance(outcome, Exception):
+                result.error.CopyFrom(_item_error(outcome))
+            else:
+                result.invoice.CopyFrom(pm.invoice_to_proto(outcome))
+            results.append(result)
+        return billing_pb2.IssueInvoicesResponse(results=results)
 
     async def IssueCreditNote(
         self, request: billing_pb2.IssueCreditNoteRequest, context: grpc.aio.ServicerContext
@@ -168,6 +180,35 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
 
 T = TypeVar("T")
+
+
+def _issue_request(request: billing_pb2.IssueInvoiceRequest) -> IssueRequest:
+    if not request.HasField("amount"):
+        raise InvalidArgument("missing_amount", "amount is required", field="amount")
+    currency = request.amount.currency
+    return IssueRequest(
+        merchant_id=request.merchant_id,
+        mode=pm.mode_from_proto(request.mode),
+        session_id=request.session_id,
+        amount_minor=pm.parse_minor(request.amount.amount_minor, "amount"),
+        currency=currency,
+        exponent=request.amount.exponent,
+        buyer=pm.party_from_proto(request.buyer),
+        line_items=pm.line_items_from_proto(list(request.line_items), currency),
+        paid_at=pm.from_timestamp(request.paid_at, request.HasField("paid_at")),
+    )
+
+
+def _item_error(error: Exception) -> billing_pb2.ItemError:
+    """What the single call would have answered for this item: its status and stable code."""
+    if isinstance(error, DomainError):
+        status = STATUS_BY_KIND[error.kind]
+        return billing_pb2.ItemError(status=status.value[0], code=error.code, message=error.message)
+    # Never the exception's text (as guarded_rpc for a single call): it is logged here instead.
+    log.error("invoice item failed", extra={"error": f"{type(error).__name__}: {error}"[:300]})
+    return billing_pb2.ItemError(
+        status=grpc.StatusCode.INTERNAL.value[0], code="internal", message="internal error"
+    )
 
 
 def _enum(table: Mapping[Any, T], value: int, field: str) -> T | None:  # keys: proto enum values (ints)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -21,12 +21,12 @@ from billing_service.domain.profiles import BillingProfile
 from billing_service.domain.revenue import Interval, RevenueBucket
 from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
+from paygate_runtime import proto_convert
 from paygate_runtime.errors import InvalidArgument
+from paygate_runtime.proto_convert import mode_enum, mode_name
 
 _INTEGER = re.compile(r"-?[0-9]{1,80}")
 
-MODE_FROM_PROTO = {common_pb2.MODE_TEST: Mode.TEST, common_pb2.MODE_LIVE: Mode.LIVE}
-MODE_TO_PROTO = {v: k for k, v in MODE_FROM_PROTO.items()}
 KIND_FROM_PROTO = {
     billing_pb2.DOCUMENT_KIND_INVOICE: DocumentKind.INVOICE,
     billing_pb2.DOCUMENT_KIND_CREDIT_NOTE: DocumentKind.CREDIT_NOTE,
@@ -45,8 +45,9 @@ INTERVAL_FROM_PROTO = {
 
 
 def mode_from_proto(mode: int, *, default: Mode | None = None) -> Mode:
-    if mode in MODE_FROM_PROTO:
-        return MODE_FROM_PROTO[mode]  # type: ignore[index]  # keys are proto Mode values, plain ints at run time
+    name = mode_name(mode)
+    if name is not None:
+        return Mode(name)
     if mode == common_pb2.MODE_UNSPECIFIED:
         if default is not None:
             return default
@@ -70,13 +71,11 @@ def money(minor: int, currency: str, exponent: int) -> common_pb2.Money:
 def timestamp(moment: datetime | None) -> Timestamp | None:
     if moment is None:
         return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment.astimezone(UTC))
-    return stamp
+    return proto_convert.timestamp(moment)
 
 
 def from_timestamp(stamp: Timestamp, present: bool) -> datetime | None:
-    return stamp.ToDatetime(tzinfo=UTC) if present else None
+    return proto_convert.to_datetime(stamp) if present else None
 
 
 def party_from_proto(party: billing_pb2.Party) -> Party:
@@ -123,7 +122,7 @@ def invoice_to_proto(invoice: Invoice) -> billing_pb2.Invoice:
         number=invoice.number,
         kind=KIND_TO_PROTO[invoice.kind],
         merchant_id=invoice.merchant_id,
-        mode=MODE_TO_PROTO[invoice.mode],
+        mode=mode_enum(invoice.mode),
         session_id=invoice.session_id,
         seller=party_to_proto(invoice.seller),
         buyer=party_to_proto(invoice.buyer),
@@ -169,7 +168,7 @@ def profile_to_proto(profile: BillingProfile) -> billing_pb2.BillingProfile:
         complete=not missing,
         missing_fields=list(missing),
         merchant_id=profile.merchant_id,
-        mode=MODE_TO_PROTO[profile.mode],
+        mode=mode_enum(profile.mode),
         seller=party_to_proto(profile.seller),
         invoice_prefix=profile.invoice_prefix,
         tax_rate_bps=profile.tax_rate_bps,

@@ -45,12 +45,14 @@ from billing_service.domain.revenue import (
     validate_range,
 )
 from billing_service.service_layer.credit_notes import credited_by_refunds, insert_credit_note
-from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from paygate_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from paygate_runtime.money import check_unit
 
 ONE_PER_SESSION = "invoices_one_per_session"
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
+# Items of one IssueInvoices call: a dispatcher pass claims at most its concurrency (64 by default).
+MAX_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,34 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """An issue request whose plain fields passed validation (the domain checks the rest when drafting)."""
+
+    request: IssueRequest
+    merchant_id: str
+    session_id: str
+    mode: Mode
+    amount: int
+    currency: str
+    exponent: int
+
+
+def _checked(request: IssueRequest) -> _Checked:
+    merchant_id = _require(request.merchant_id, "merchant_id")
+    session_id = _require(request.session_id, "session_id")
+    mode = parse_mode(request.mode)
+    amount = validate_amount(request.amount_minor)
+    unit = check_unit(request.currency, request.exponent)
+    return _Checked(request, merchant_id, session_id, mode, amount, unit.code, unit.exponent)
+
+
+def _same(existing: Invoice, checked: _Checked) -> Invoice:
+    return check_reissue(
+        existing, checked.amount, checked.currency, merchant_id=checked.merchant_id, mode=checked.mode
+    )
+
+
 class BillingService:
     def __init__(self, pool: asyncpg.Pool, *, clock: Callable[[], datetime] = _utc_now) -> None:
         self.pool = pool
@@ -102,54 +132,129 @@ class BillingService:
 
     async def issue_invoice(self, request: IssueRequest) -> Invoice:
         """Issue the session's invoice, or return the one it already has (FAILED_PRECONDITION on a mismatch)."""
-        merchant_id = _require(request.merchant_id, "merchant_id")
-        session_id = _require(request.session_id, "session_id")
-        mode = parse_mode(request.mode)
-        amount = validate_amount(request.amount_minor)
-        unit = check_unit(request.currency, request.exponent)
-        currency, exponent = unit.code, unit.exponent
-        async with self.pool.acquire() as conn:
-            # Retries are the common duplicate; answering them before the counter row is touched keeps the
-            # hot row free for new invoices.
-            existing, profile = await invoices.issue_context(conn, merchant_id, mode, session_id)
-            if existing is not None:
-                return check_reissue(existing, amount, currency, merchant_id=merchant_id, mode=mode)
-            draft = draft_invoice(
-                merchant_id=merchant_id,
-                mode=mode,
-                session_id=session_id,
-                amount_minor=amount,
-                currency=currency,
-                exponent=exponent,
-                seller=profile.seller,
-                buyer=request.buyer,
-                line_items=request.line_items,
-                tax_rate_bps=profile.tax_rate_bps,
-                paid_at=request.paid_at,
-            )
-            issued_at = self.clock()
-            scope = counter_scope(
-                merchant_id, mode, reset_yearly=profile.reset_numbering_yearly, issued_at=issued_at
-            )
+        return await self._issue_alone(_checked(request))
+
+    async def issue_invoices(self, requests: Sequence[IssueRequest]) -> list[Invoice | Exception]:
+        """Many sessions' invoices, in order: each item exactly what issue_invoice gives for it (the invoice, or
+        the error it would raise), and all of them committed in one transaction when no statement fails.
+
+        The group is the cheap path (one commit, one connection for the whole batch). If any statement
+        fails (a racing single call took a session first, a constraint), the group rolls back whole, counters
+        included, so no number is burned, and each item is then issued on its own: one bad item gets its
+        error and the others are issued."""
+        if not 1 <= len(requests) <= MAX_BATCH:
+            raise InvalidArgument("invalid_batch_size", f"1 to {MAX_BATCH} items are required", field="items")
+        results: list[Invoice | Exception | None] = [None] * len(requests)
+        todo: list[tuple[int, _Checked]] = []
+        for index, request in enumerate(requests):
             try:
-                return await invoices.insert_numbered(
-                    conn,
-                    draft,
-                    id=uuid.uuid4(),
-                    kind=DocumentKind.INVOICE,
-                    prefix=profile.invoice_prefix,
-                    period=scope.period,
-                    year=issued_at.year,
-                    issued_at=issued_at,
-                )
+                todo.append((index, _checked(request)))
+            except DomainError as error:
+                results[index] = error
+        if todo:
+            # Counter rows are locked in one order by every batch (a stable sort: within a merchant the numbers
+            # follow the request's order), so two concurrent batches queue rather than deadlock.
+            todo.sort(key=lambda item: (item[1].merchant_id, str(item[1].mode)))
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    grouped = await self._issue_group(conn, [checked for _index, checked in todo])
+                for (index, _checked_item), outcome in zip(todo, grouped, strict=True):
+                    results[index] = outcome
+            except asyncpg.PostgresError:
+                for index, checked in todo:
+                    try:
+                        results[index] = await self._issue_alone(checked)
+                    except (DomainError, asyncpg.PostgresError) as error:
+                        results[index] = error
+        return [r if r is not None else RuntimeError("not issued") for r in results]
+
+    async def _issue_group(
+        self, conn: asyncpg.Connection, group: list[_Checked]
+    ) -> list[Invoice | Exception]:
+        """The batch's items inside its transaction: one read for what exists, then one insert per new invoice
+        (the same writer as a single call). A session twice in the batch gets the invoice its first item got."""
+        known, profiles = await invoices.issue_contexts(
+            conn,
+            list(dict.fromkeys((c.merchant_id, c.mode) for c in group)),
+            list(dict.fromkeys(c.session_id for c in group)),
+        )
+        outcomes: list[Invoice | Exception] = []
+        for checked in group:
+            try:
+                existing = known.get(checked.session_id)
+                if existing is not None:
+                    outcomes.append(_same(existing, checked))
+                    continue
+                issued = await self._insert_new(conn, checked, profiles[(checked.merchant_id, checked.mode)])
+                known[checked.session_id] = issued
+                outcomes.append(issued)
+            except DomainError as error:
+                # Refused before any write of its own (check_reissue, the draft's checks): the group is intact.
+                outcomes.append(error)
+        return outcomes
+
+    async def _issue_alone(self, checked: _Checked) -> Invoice:
+        """One item in its own statement, answering a concurrent call for the same session with its invoice."""
+        async with self.pool.acquire() as conn:
+            try:
+                return await self._issue_on(conn, checked)
             except asyncpg.UniqueViolationError as error:
                 if error.constraint_name != ONE_PER_SESSION:
                     raise
             # A concurrent call for the same session won; its statement committed first and ours rolled back
             # whole, counter included.
-            existing = await invoices.find_by_session(conn, session_id)
+            existing = await invoices.find_by_session(conn, checked.session_id)
             assert existing is not None
-            return check_reissue(existing, amount, currency, merchant_id=merchant_id, mode=mode)
+            return _same(existing, checked)
+
+    async def _issue_on(self, conn: asyncpg.Connection, checked: _Checked) -> Invoice:
+        """One session's invoice on the caller's connection: the one it has, or a new one. Raises
+        asyncpg.UniqueViolationError when a concurrent call inserted it first."""
+        # Retries are the common duplicate; answering them before the counter row is touched keeps the
+        # hot row free for new invoices.
+        existing, profile = await invoices.issue_context(
+            conn, checked.merchant_id, checked.mode, checked.session_id
+        )
+        if existing is not None:
+            return _same(existing, checked)
+        return await self._insert_new(conn, checked, profile)
+
+    async def _insert_new(
+        self, conn: asyncpg.Connection, checked: _Checked, profile: BillingProfile
+    ) -> Invoice:
+        """THE writer of a new invoice: draft it from the request and the merchant's profile, number it and
+        insert it in one statement. Raises asyncpg.UniqueViolationError when the session got one meanwhile."""
+        request = checked.request
+        draft = draft_invoice(
+            merchant_id=checked.merchant_id,
+            mode=checked.mode,
+            session_id=checked.session_id,
+            amount_minor=checked.amount,
+            currency=checked.currency,
+            exponent=checked.exponent,
+            seller=profile.seller,
+            buyer=request.buyer,
+            line_items=request.line_items,
+            tax_rate_bps=profile.tax_rate_bps,
+            paid_at=request.paid_at,
+        )
+        issued_at = self.clock()
+        scope = counter_scope(
+            checked.merchant_id,
+            checked.mode,
+            reset_yearly=profile.reset_numbering_yearly,
+            issued_at=issued_at,
+        )
+        return await invoices.insert_numbered(
+            conn,
+            draft,
+            id=uuid.uuid4(),
+            kind=DocumentKind.INVOICE,
+            prefix=profile.invoice_prefix,
+            period=scope.period,
+            year=issued_at.year,
+            issued_at=issued_at,
+        )
 
     async def void_invoice(
         self,
@@ -262,16 +367,25 @@ class BillingService:
         async with self.pool.acquire() as conn:
             numbers = await invoices.numbers_of(conn, merchant_id, related) if related else {}
             profile = await profiles.get_profile(conn, merchant_id, invoice.mode)
-        options = {
-            "credited_invoice_number": numbers.get(invoice.credits_invoice_id or ""),
-            "credit_note_number": numbers.get(invoice.credit_note_id or ""),
-            "support_email": profile.support_email,
-        }
+        credited_number = numbers.get(invoice.credits_invoice_id or "")
+        credit_note_number = numbers.get(invoice.credit_note_id or "")
         if fmt == "pdf":
             # fpdf2 is pure Python and takes milliseconds; a thread keeps the event loop answering meanwhile.
-            content = await asyncio.to_thread(lambda: render_invoice_pdf(invoice, **options))
+            content = await asyncio.to_thread(
+                lambda: render_invoice_pdf(
+                    invoice,
+                    credited_invoice_number=credited_number,
+                    credit_note_number=credit_note_number,
+                    support_email=profile.support_email,
+                )
+            )
             return Rendered(content, PDF_CONTENT_TYPE, receipt_filename(invoice, "pdf"))
-        html = render_invoice_html(invoice, **options)
+        html = render_invoice_html(
+            invoice,
+            credited_invoice_number=credited_number,
+            credit_note_number=credit_note_number,
+            support_email=profile.support_email,
+        )
         return Rendered(html.encode(), HTML_CONTENT_TYPE, receipt_filename(invoice, "html"))
 
     async def revenue_summary(

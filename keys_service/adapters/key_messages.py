@@ -12,12 +12,11 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from keys_service.adapters.api_key_repository import StoredApiKey
-from keys_service.domain.api_keys import KeyMode
 from keys_service.domain.key_status import KeyStatus
-from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
+from paygate_runtime import proto_convert
+from paygate_runtime.proto_convert import mode_enum
 
-KEY_MODE_ENUM = {KeyMode.TEST: common_pb2.MODE_TEST, KeyMode.LIVE: common_pb2.MODE_LIVE}
 KEY_STATUS_ENUM = {
     KeyStatus.VALID: keys_pb2.KEY_STATUS_VALID,
     KeyStatus.NOT_FOUND: keys_pb2.KEY_STATUS_NOT_FOUND,
@@ -29,9 +28,7 @@ KEY_STATUS_ENUM = {
 
 
 def timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    return proto_convert.timestamp(value)
 
 
 def api_key_message(key: StoredApiKey, now: datetime | None = None) -> keys_pb2.ApiKey:
@@ -40,7 +37,7 @@ def api_key_message(key: StoredApiKey, now: datetime | None = None) -> keys_pb2.
         id=key.id,
         merchant_id=key.merchant_id,
         session_id=key.session_id,
-        mode=KEY_MODE_ENUM[key.mode],
+        mode=mode_enum(key.mode),
         prefix=key.prefix,
         hint=key.hint,
         status=KEY_STATUS_ENUM[key.status_at(now or datetime.now(UTC))],

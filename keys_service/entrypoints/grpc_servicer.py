@@ -6,10 +6,10 @@ Domain errors raised below are mapped to a status and a stable `paygate-error-co
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from keys_service.adapters.access_token_repository import StoredAccessToken
 from keys_service.adapters.key_messages import KEY_STATUS_ENUM, api_key_message
@@ -19,6 +19,7 @@ from keys_service.domain.key_status import KeyStatus, VerifyResult
 from keys_service.domain.merchant_keys import MerchantKeyFacts, MerchantKeyStatus
 from keys_service.service_layer import session_access
 from keys_service.service_layer.access_links import AccessTokenService
+from keys_service.service_layer.customer_access import AccessRequest, CustomerAccessService
 from keys_service.service_layer.customer_keys import CustomerKeyService
 from keys_service.service_layer.customer_portal import CustomerPortalService
 from keys_service.service_layer.key_verifier import KeyVerifier
@@ -26,10 +27,13 @@ from keys_service.service_layer.merchants import MerchantService
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
 from paygate_runtime.audit_listing import list_audit_entries
-from paygate_runtime.errors import InvalidArgument
+from paygate_runtime.errors import DomainError, InvalidArgument
+from paygate_runtime.grpc_errors import STATUS_BY_KIND
+from paygate_runtime.proto_convert import mode_enum, optional_datetime, timestamp
 
-_MODE_BY_ENUM = {common_pb2.MODE_TEST: KeyMode.TEST, common_pb2.MODE_LIVE: KeyMode.LIVE}
-_ENUM_BY_MODE = {mode: enum for enum, mode in _MODE_BY_ENUM.items()}
+log = logging.getLogger(__name__)
+# Built from the shared wire table once: key verification is the hottest RPC and looks the mode up per call.
+_KEY_MODE_BY_ENUM: dict[int, KeyMode] = {mode_enum(mode): mode for mode in KeyMode}
 _NOT_FOUND_REPLY = keys_pb2.VerifyKeyResponse(status=keys_pb2.KEY_STATUS_NOT_FOUND)
 _MERCHANT_KEY_STATUS_ENUM = {
     MerchantKeyStatus.ACTIVE: keys_pb2.MERCHANT_KEY_STATUS_ACTIVE,
@@ -39,26 +43,20 @@ _MERCHANT_KEY_STATUS_ENUM = {
 }
 
 
-def _ts(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
 def _mode_or_default(value: int) -> KeyMode:
     """UNSPECIFIED means test (merchant creation)."""
-    return _MODE_BY_ENUM.get(value, KeyMode.TEST)
+    return _scope_mode(value) or KeyMode.TEST
 
 
 def _required_mode(value: int) -> KeyMode:
-    mode = _MODE_BY_ENUM.get(value)
+    mode = _scope_mode(value)
     if mode is None:
         raise InvalidArgument("missing_mode", "mode must be test or live", field="mode")
     return mode
 
 
 def _scope_mode(value: int) -> KeyMode | None:
-    return _MODE_BY_ENUM.get(value)
+    return _KEY_MODE_BY_ENUM.get(value)
 
 
 def merchant_message(merchant: StoredMerchant) -> keys_pb2.Merchant:
@@ -66,7 +64,7 @@ def merchant_message(merchant: StoredMerchant) -> keys_pb2.Merchant:
         id=merchant.id,
         name=merchant.name,
         key_prefix=merchant.key_prefix,
-        created_at=_ts(merchant.created_at),
+        created_at=timestamp(merchant.created_at),
     )
 
 
@@ -74,17 +72,17 @@ def merchant_key_message(key: MerchantKeyFacts, now: datetime | None = None) -> 
     message = keys_pb2.MerchantKey(
         id=key.id,
         merchant_id=key.merchant_id,
-        mode=_ENUM_BY_MODE[key.mode],
+        mode=mode_enum(key.mode),
         prefix=key.prefix,
         last4=key.last4,
         status=_MERCHANT_KEY_STATUS_ENUM[key.status_at(now or datetime.now(UTC))],
-        created_at=_ts(key.created_at),
+        created_at=timestamp(key.created_at),
         rolled_from_id=key.rolled_from_id or "",
     )
     for field in ("last_used_at", "expires_at", "revoked_at"):
         value = getattr(key, field)
         if value is not None:
-            getattr(message, field).CopyFrom(_ts(value))
+            getattr(message, field).CopyFrom(timestamp(value))
     return message
 
 
@@ -96,11 +94,11 @@ def access_token_message(stored: StoredAccessToken) -> keys_pb2.AccessToken:
         merchant_id=stored.merchant_id,
         subject=claims.sub,
         kid=stored.kid,
-        issued_at=_ts(claims.issued_at),
-        expires_at=_ts(claims.expires_at),
+        issued_at=timestamp(claims.issued_at),
+        expires_at=timestamp(claims.expires_at),
     )
     if stored.revoked_at is not None:
-        message.revoked_at.CopyFrom(_ts(stored.revoked_at))
+        message.revoked_at.CopyFrom(timestamp(stored.revoked_at))
     return message
 
 
@@ -112,8 +110,20 @@ def verify_reply(result: VerifyResult) -> keys_pb2.VerifyKeyResponse:
         key_id=result.key_id,
         merchant_id=result.merchant_id,
         session_id=result.session_id,
-        mode=_ENUM_BY_MODE[result.mode] if result.mode else common_pb2.MODE_UNSPECIFIED,
+        mode=mode_enum(result.mode) if result.mode else common_pb2.MODE_UNSPECIFIED,
         scopes=result.scopes,
+    )
+
+
+def _item_error(error: Exception) -> keys_pb2.ItemError:
+    """What the single call would have answered for this item: its status and stable code."""
+    if isinstance(error, DomainError):
+        status = STATUS_BY_KIND[error.kind]
+        return keys_pb2.ItemError(status=status.value[0], code=error.code, message=error.message)
+    # Never the exception's text (as guarded_rpc for a single call): it is logged here instead.
+    log.error("customer access item failed", extra={"error": f"{type(error).__name__}: {error}"[:300]})
+    return keys_pb2.ItemError(
+        status=grpc.StatusCode.INTERNAL.value[0], code="internal", message="internal error"
     )
 
 
@@ -125,12 +135,16 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         verifier: KeyVerifier,
         access: AccessTokenService,
         portal: CustomerPortalService | None = None,
+        customer_access: CustomerAccessService | None = None,
     ) -> None:
         self.merchants = merchants
         self.customer_keys = customer_keys
         self.verifier = verifier
         self.access = access
         self.portal = portal or CustomerPortalService(customer_keys.pool, verifier)
+        self.customer_access = customer_access or CustomerAccessService(
+            customer_keys.pool, customer_keys, access, customer_keys.merchants
+        )
 
     # Merchants
 
@@ -224,7 +238,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         found = await self.merchants.authenticate(request.secret_key)
         return keys_pb2.AuthenticateMerchantResponse(
             merchant=merchant_message(found.merchant),
-            mode=_ENUM_BY_MODE[found.mode],
+            mode=mode_enum(found.mode),
             secret_key_id=found.key_id,
         )
 
@@ -262,7 +276,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.VerifyKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.VerifyKeyResponse:
         result = await self.verifier.verify(
-            request.key, request.merchant_id or None, _MODE_BY_ENUM.get(request.mode), request.ip
+            request.key, request.merchant_id or None, _KEY_MODE_BY_ENUM.get(request.mode), request.ip
         )
         return verify_reply(result)
 
@@ -324,6 +338,48 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             url=link.url, token=link.token, access_token=access_token_message(link.stored)
         )
 
+    async def IssueCustomerAccess(
+        self, request: keys_pb2.IssueCustomerAccessRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.IssueCustomerAccessResponse:
+        if not request.items:
+            raise InvalidArgument("invalid_batch_size", "at least one item is required", field="items")
+        decoded: list[AccessRequest | DomainError] = []
+        for item in request.items:
+            try:
+                decoded.append(
+                    AccessRequest(
+                        merchant_id=item.merchant_id,
+                        session_id=item.session_id,
+                        mode=_required_mode(item.mode),
+                        metadata=dict(item.metadata),
+                        scopes=list(item.scopes),
+                        customer_email=item.customer_email[:320],
+                    )
+                )
+            except DomainError as error:
+                decoded.append(error)
+        wanted = [d for d in decoded if isinstance(d, AccessRequest)]
+        issued = iter(await self.customer_access.issue_many(wanted) if wanted else [])
+        results = []
+        for item, entry in zip(request.items, decoded, strict=True):
+            outcome = entry if isinstance(entry, DomainError) else next(issued)
+            result = keys_pb2.CustomerAccessResult(session_id=item.session_id)
+            if isinstance(outcome, Exception):
+                result.error.CopyFrom(_item_error(outcome))
+            else:
+                link = outcome.link
+                result.access.CopyFrom(
+                    keys_pb2.CustomerAccess(
+                        key=api_key_message(outcome.key),
+                        link=keys_pb2.AccessLink(
+                            url=link.url, token=link.token, access_token=access_token_message(link.stored)
+                        ),
+                        merchant_name=outcome.merchant_name,
+                    )
+                )
+            results.append(result)
+        return keys_pb2.IssueCustomerAccessResponse(results=results)
+
     async def VerifyAccessToken(
         self, request: keys_pb2.VerifyAccessTokenRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.AccessTokenClaims:
@@ -334,8 +390,8 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             session_id=claims.sid,
             subject=claims.sub,
             merchant_id=verified.merchant_id,
-            issued_at=_ts(claims.issued_at),
-            expires_at=_ts(claims.expires_at),
+            issued_at=timestamp(claims.issued_at),
+            expires_at=timestamp(claims.expires_at),
         )
 
     async def RevokeAccessToken(
@@ -383,7 +439,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             access_token_id=request.access_token_id,
             scopes=list(request.scopes) if request.set_scopes else None,
             ip_allowlist=list(request.ip_allowlist) if request.set_ip_allowlist else None,
-            expires_at=request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None,
+            expires_at=optional_datetime(request, "expires_at"),
         )
         return api_key_message(key)
 

@@ -42,6 +42,15 @@ class AccessLink:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedToken:
+    """A checked issue request with the claims of the token it would create."""
+
+    claims: AccessClaims
+    merchant_id: uuid.UUID
+    mode: KeyMode
+
+
+@dataclass(frozen=True, slots=True)
 class VerifiedAccess:
     claims: AccessClaims
     merchant_id: str
@@ -79,6 +88,15 @@ class AccessTokenService:
     async def issue(
         self, *, merchant_id: str, session_id: str, mode: KeyMode, customer_email: str = ""
     ) -> StoredAccessToken:
+        prepared = await self.prepare_issue(
+            merchant_id=merchant_id, session_id=session_id, mode=mode, customer_email=customer_email
+        )
+        return await self.write_issue(self.pool, prepared)
+
+    async def prepare_issue(
+        self, *, merchant_id: str, session_id: str, mode: KeyMode, customer_email: str = ""
+    ) -> PreparedToken:
+        """The checked request and the claims of a new token (a retry's are dropped unseen)."""
         merchant_uuid = required_uuid(merchant_id, "merchant_id")
         session_uuid = required_uuid(session_id, "session_id")
         await self.merchants.key_prefix(merchant_uuid)  # NOT_FOUND for an unknown merchant
@@ -96,16 +114,22 @@ class AccessTokenService:
             iat=datetime.now(UTC),
             jti=new_jti(),
         )
-        # As for keys: one statement, the token and its audit row or the token a retry already got.
+        return PreparedToken(claims, merchant_uuid, mode)
+
+    async def write_issue(
+        self, conn: asyncpg.Connection | asyncpg.Pool, prepared: PreparedToken
+    ) -> StoredAccessToken:
+        """THE writer of a session's first token, on the caller's connection (alone, or in a batch's
+        transaction). As for keys: one statement, the token and its audit row or the token a retry got."""
         fresh, stored = await access_token_repository.issue_for_session(
-            self.pool,
-            claims,
-            kid=settings.keyring.active_kid,
-            merchant_id=merchant_uuid,
-            mode=mode,
+            conn,
+            prepared.claims,
+            kid=self.settings.keyring.active_kid,
+            merchant_id=prepared.merchant_id,
+            mode=prepared.mode,
             audit_event=AuditEvent.ACCESS_TOKEN_ISSUED,
         )
-        return stored if fresh else self._same_issue(stored, str(merchant_uuid), mode)
+        return stored if fresh else self._same_issue(stored, str(prepared.merchant_id), prepared.mode)
 
     @staticmethod
     def _same_issue(existing: StoredAccessToken, merchant_id: str, mode: KeyMode) -> StoredAccessToken:

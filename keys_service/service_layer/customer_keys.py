@@ -12,7 +12,7 @@ import asyncpg
 
 from keys_service.adapters import api_key_repository, audit_log
 from keys_service.adapters.api_key_repository import StoredApiKey
-from keys_service.domain.api_keys import KeyMode, generate_customer_key
+from keys_service.domain.api_keys import GeneratedKey, KeyMode, generate_customer_key
 from keys_service.domain.audit_events import AuditEvent
 from keys_service.domain.ids import parse_uuid, required_uuid
 from keys_service.domain.key_permissions import ALL_SCOPES, validate_scopes
@@ -53,6 +53,23 @@ def _metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     return dict(metadata)
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedKey:
+    """A checked issue request with its freshly generated key, ready for the one statement that stores it."""
+
+    key_id: uuid.UUID
+    merchant_id: uuid.UUID
+    session_id: uuid.UUID
+    mode: KeyMode
+    generated: GeneratedKey
+    ciphertext: bytes
+    metadata: dict[str, str]
+    scopes: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"PreparedKey(key_id={self.key_id!r}, session_id={self.session_id!r})"
+
+
 class CustomerKeyService:
     def __init__(
         self,
@@ -76,33 +93,67 @@ class CustomerKeyService:
         scopes: Sequence[str] = (),
     ) -> StoredApiKey:
         """The session's key, created on the first call; a retry returns the same key (no second key)."""
+        prepared = await self.prepare_issue(
+            merchant_id=merchant_id, session_id=session_id, mode=mode, metadata=metadata, scopes=scopes
+        )
+        return await self.write_issue(self.pool, prepared)
+
+    async def prepare_issue(
+        self,
+        *,
+        merchant_id: str,
+        session_id: str,
+        mode: KeyMode,
+        metadata: Mapping[str, str],
+        scopes: Sequence[str] = (),
+    ) -> PreparedKey:
+        """Everything an issue needs before the database: the checked request and a fresh key (whose secret a
+        retry drops unseen). Raises the request's DomainError."""
         merchant_uuid = required_uuid(merchant_id, "merchant_id")
         session_uuid = required_uuid(session_id, "session_id")
         clean_metadata = _metadata(metadata)
         # The merchant's grant for the session (empty: everything); the key starts with all of it.
         granted = validate_scopes(list(scopes)) if scopes else ALL_SCOPES
-        # One statement on this hot path once the merchant is known: the key and its audit row, or the key a
-        # retry already got. A fresh secret is generated either way; a retry's is dropped unseen.
         prefix = await self.merchants.key_prefix(merchant_uuid)
         generated = generate_customer_key(prefix, mode)
         key_id = uuid.uuid4()
-        ciphertext = self.box.encrypt(generated.secret, str(key_id))
-        fresh, stored = await api_key_repository.issue_for_session(
-            self.pool,
+        return PreparedKey(
             key_id=key_id,
             merchant_id=merchant_uuid,
             session_id=session_uuid,
+            mode=mode,
+            generated=generated,
+            ciphertext=self.box.encrypt(generated.secret, str(key_id)),
+            metadata=clean_metadata,
+            scopes=granted,
+        )
+
+    async def write_issue(
+        self, conn: asyncpg.Connection | asyncpg.Pool, prepared: PreparedKey
+    ) -> StoredApiKey:
+        """THE writer of a session's issued key, on the caller's connection (alone, or in a batch's
+        transaction). One statement on this hot path: the key and its audit row, or the key a retry got."""
+        generated = prepared.generated
+        fresh, stored = await api_key_repository.issue_for_session(
+            conn,
+            key_id=prepared.key_id,
+            merchant_id=prepared.merchant_id,
+            session_id=prepared.session_id,
             mode=generated.mode,
             prefix=generated.prefix,
             hint=generated.hint,
             key_hash=generated.key_hash,
-            ciphertext=ciphertext,
-            metadata=clean_metadata,
+            ciphertext=prepared.ciphertext,
+            metadata=prepared.metadata,
             audit_event=AuditEvent.API_KEY_CREATED,
-            audit_details={"mode": generated.mode.value, "hint": generated.hint, "scopes": list(granted)},
-            scopes=granted,
+            audit_details={
+                "mode": generated.mode.value,
+                "hint": generated.hint,
+                "scopes": list(prepared.scopes),
+            },
+            scopes=prepared.scopes,
         )
-        return stored if fresh else self._same_issue(stored, str(merchant_uuid), mode)
+        return stored if fresh else self._same_issue(stored, str(prepared.merchant_id), prepared.mode)
 
     @staticmethod
     def _same_issue(existing: StoredApiKey, merchant_id: str, mode: KeyMode) -> StoredApiKey:

@@ -121,7 +121,7 @@ class CustomerPortalService:
             updated = await api_key_repository.update_settings(
                 conn, uuid.UUID(key.id), scopes=new_scopes, ip_allowlist=networks, expires_at=new_expiry
             )
-            details: dict[str, object] = _actor(access_token_id)
+            details: dict[str, object] = {**_actor(access_token_id)}
             if new_scopes is not None:
                 details["scopes"] = list(new_scopes)
             if networks is not None:

@@ -1,23 +1,22 @@
 """Forwards the keys service's merchant events (`customer_key.revoked`) to the session service, which owns
 merchant events and delivers them (contract §7).
 
-A trigger writes an outbox row in the transaction that revokes a key (migration 0050). This worker leases due
-rows (`FOR UPDATE SKIP LOCKED`, then `locked_until`: replicas share the rows), renders the key as the merchant
-API returns it (`api_key_message`, then `paygate_runtime.api_objects.api_key_json`, the gateway's renderer
-too), and calls `MerchantEventsService.RecordMerchantEvent` with `source_key = "keys:<row id>"`. That call is
-idempotent on the key, so a crash between the call and marking the row forwarded records the event once. A
-failure is retried with exponential backoff (full jitter). The worker wakes on LISTEN `keys_merchant_events`
-and also polls.
+A trigger writes an outbox row in the transaction that revokes a key (migration 0050). The shared lease worker
+(`paygate_runtime.lease_worker`: LISTEN `keys_merchant_events` with a poll, leases that replicas share, a clean
+stop) claims due rows; each is rendered as the merchant API returns the key (`api_key_message`, then
+`paygate_runtime.api_objects.api_key_json`, the gateway's renderer too) and handed to
+`MerchantEventsService.RecordMerchantEvent` with `source_key = "keys:<row id>"`. That call is idempotent on
+the key, so a crash between the call and marking the row forwarded records the event once. A failure is
+retried with exponential backoff (full jitter). Forwarded rows are deleted once they are `retention_days` old:
+the session service keeps the event itself.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,12 +29,15 @@ from paygate.common.v1 import common_pb2
 from paygate.session.v1 import merchant_events_pb2 as pb
 from paygate.session.v1 import merchant_events_pb2_grpc
 from paygate_runtime.api_objects import api_key_json
-from paygate_runtime.tasks import cancel_and_wait, wait_event
+from paygate_runtime.grpc_client import DeadlineChannel
+from paygate_runtime.lease_worker import Backoff, LeaseSettings, LeaseWorker, Periodic
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "keys_merchant_events"
-_BATCH = 32
+_SLOTS = 32
+DEFAULT_RETENTION_DAYS = 30
+_PRUNE_BATCH = 1000
 
 _CLAIM_SQL = """
 WITH due AS (
@@ -47,61 +49,69 @@ UPDATE merchant_event_outbox o SET locked_until = now() + make_interval(secs => 
   FROM due WHERE o.id = due.id
 RETURNING o.*
 """
+_NEXT_DUE_SQL = """
+SELECT EXTRACT(EPOCH FROM MIN(GREATEST(next_attempt_at, COALESCE(locked_until, next_attempt_at))) - now())::float8
+  FROM merchant_event_outbox WHERE forwarded_at IS NULL
+"""
+_PRUNE_SQL = """
+DELETE FROM merchant_event_outbox WHERE id IN (
+    SELECT id FROM merchant_event_outbox
+     WHERE forwarded_at IS NOT NULL AND forwarded_at < now() - make_interval(days => $1)
+     ORDER BY id LIMIT $2)
+"""
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"[:300]
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 class MerchantEventForwarder:
+    """The forwarding queue (`LeaseQueue`) and its worker; `run` is the background task."""
+
     def __init__(
         self,
         pool: asyncpg.Pool,
         listen_dsn: str,
-        channel: grpc.aio.Channel,
+        channel: grpc.aio.Channel | DeadlineChannel,
         *,
         poll_s: float = 1.0,
         lease_s: float = 30.0,
         base_s: float = 0.5,
         cap_s: float = 300.0,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        prune_every_s: float = 3600.0,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.pool = pool
-        self.listen_dsn = listen_dsn
         self.stub = merchant_events_pb2_grpc.MerchantEventsServiceStub(channel)
-        self.poll_s = poll_s
         self.lease_s = lease_s
-        self.base_s = base_s
-        self.cap_s = cap_s
+        self.backoff = Backoff(base_s=base_s, cap_s=cap_s)
+        self.retention_days = retention_days
         self.rng = rng
-        self._wake = asyncio.Event()
+        self.worker: LeaseWorker[Any] = LeaseWorker(
+            self,
+            LeaseSettings(name="keys-merchant-events", channel=CHANNEL, concurrency=_SLOTS, poll_s=poll_s),
+            listen_dsn=listen_dsn,
+            periodic=[Periodic("retention", prune_every_s, self.prune)],
+        )
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen(), name="keys-merchant-events-listener")
-        try:
-            while True:
-                self._wake.clear()
-                try:
-                    busy = await self.forward_due()
-                except (asyncpg.PostgresError, OSError) as exc:
-                    log.warning("merchant event forwarding failed; retrying", extra={"error": str(exc)})
-                    busy = False
-                if not busy:
-                    await wait_event(self._wake, self.poll_s)
-        finally:
-            await cancel_and_wait([listener], timeout=2)
+        await self.worker.run()
 
-    async def forward_due(self) -> bool:
-        """Forward one batch; True when the batch was full (more may be due)."""
+    # ------------------------------------------------------------------------------------ LeaseQueue
+    async def claim(self, limit: int) -> Sequence[Any]:
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(_CLAIM_SQL, _BATCH, self.lease_s)
-        if rows:
-            await asyncio.gather(*(self._forward(row) for row in rows))
-        return len(rows) == _BATCH
+            return await conn.fetch(_CLAIM_SQL, limit, self.lease_s)
 
-    async def _forward(self, row: Any) -> None:
-        try:
-            async with self.pool.acquire() as conn:
-                key = await api_key_repository.get_by_id(conn, row["key_id"], row["merchant_id"])
-            if key is None:  # keys are never deleted; nothing to tell
-                await self._finish(row["id"], None)
-                return
+    def row_id(self, row: Any) -> int:
+        return int(row["id"])
+
+    async def process(self, row: Any) -> None:
+        async with self.pool.acquire() as conn:
+            key = await api_key_repository.get_by_id(conn, row["key_id"], row["merchant_id"])
+        if key is not None:  # keys are never deleted; without one there is nothing to tell
             moment = key.revoked_at or datetime.now(UTC)
             await self.stub.RecordMerchantEvent(
                 pb.RecordMerchantEventRequest(
@@ -113,57 +123,54 @@ class MerchantEventForwarder:
                     source_key=f"keys:{row['id']}",
                 )
             )
-            await self._finish(row["id"], None)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            reason = (
-                f"{exc.code().name}: {exc.details()}"
-                if isinstance(exc, grpc.aio.AioRpcError)
-                else f"{type(exc).__name__}: {exc}"
-            )[:300]
-            delay = max(0.05, self.rng() * min(self.cap_s, self.base_s * 2 ** min(row["attempts"], 30)))
-            log.warning(
-                "merchant event not forwarded; will retry",
-                extra={"outbox_id": row["id"], "attempts": row["attempts"], "error": reason},
-            )
-            with contextlib.suppress(Exception):
-                await self._finish(row["id"], (delay, reason))
-
-    async def _finish(self, outbox_id: int, retry: tuple[float, str] | None) -> None:
         async with self.pool.acquire() as conn:
-            if retry is None:
-                await conn.execute(
-                    """UPDATE merchant_event_outbox SET forwarded_at = now(), locked_until = NULL, last_error = NULL
-                        WHERE id = $1""",
-                    outbox_id,
-                )
-            else:
-                await conn.execute(
-                    """UPDATE merchant_event_outbox
-                          SET locked_until = NULL, next_attempt_at = now() + make_interval(secs => $2),
-                              last_error = $3
-                        WHERE id = $1 AND forwarded_at IS NULL""",
-                    outbox_id,
-                    retry[0],
-                    retry[1],
-                )
+            await conn.execute(
+                """UPDATE merchant_event_outbox SET forwarded_at = now(), locked_until = NULL, last_error = NULL
+                    WHERE id = $1""",
+                row["id"],
+            )
 
-    async def _listen(self) -> None:
+    async def failed(self, row: Any, error: Exception) -> None:
+        reason = _reason(error)
+        delay = self.backoff.delay(int(row["attempts"]), self.rng)
+        log.warning(
+            "merchant event not forwarded; will retry",
+            extra={"outbox_id": row["id"], "attempts": row["attempts"], "error": reason},
+        )
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                """UPDATE merchant_event_outbox
+                      SET locked_until = NULL, next_attempt_at = now() + make_interval(secs => $2),
+                          last_error = $3
+                    WHERE id = $1 AND forwarded_at IS NULL""",
+                row["id"],
+                delay,
+                reason,
+            )
+
+    async def release(self, row_ids: Sequence[int]) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                """UPDATE merchant_event_outbox SET locked_until = NULL
+                    WHERE id = ANY($1::bigint[]) AND forwarded_at IS NULL""",
+                list(row_ids),
+            )
+
+    async def next_due_in(self) -> float | None:
+        async with self.pool.acquire() as conn:
+            value = await conn.fetchval(_NEXT_DUE_SQL)
+        return None if value is None else max(0.0, float(value))
+
+    # ------------------------------------------------------------------------------------ retention
+    async def prune(self) -> int:
+        """Delete forwarded rows older than the retention, in batches; returns how many went."""
+        removed = 0
         while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self.listen_dsn)
-                await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
-                self._wake.set()
-                while not conn.is_closed():
-                    await asyncio.sleep(1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("merchant event listener lost its connection", extra={"error": str(exc)})
-            finally:
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), timeout=1)
-            await asyncio.sleep(1.0)
+            async with self.pool.acquire() as conn:
+                result = await conn.execute(_PRUNE_SQL, self.retention_days, _PRUNE_BATCH)
+            count = int(result.split()[-1])
+            removed += count
+            if count < _PRUNE_BATCH:
+                if removed:
+                    log.info("pruned forwarded merchant events", extra={"count": removed})
+                return removed

@@ -34,7 +34,7 @@ from session_service.domain.deposit_addresses import DEV_MNEMONIC, dev_xpub_from
 from webhook_gateway.chain.web3_service import connect_web3
 
 if TYPE_CHECKING:
-    from paygate_dev.up import Stack
+    from paygate_dev.stack_plan import Stack
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,14 @@ import json
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import aiohttp
+from eth_typing import ChecksumAddress, HexStr
 from web3 import AsyncWeb3
+from web3.types import RPCEndpoint, TxReceipt, Wei
 
 from paygate_dev.chain.test_token import transfer_token
 from paygate_dev.devtools.signing import standard_delivery
@@ -127,14 +130,14 @@ async def pay(args: argparse.Namespace) -> dict[str, Any]:
         )
         w3 = connect_web3(chain["rpc_url"], 30.0)
         try:
-            sender, to, tx_hash, receipt = await _send(w3, args, session, token, amount_minor)
+            sent = await _send(w3, args, session, token, amount_minor)
         finally:
             await w3.provider.disconnect()
         notified = None
         if args.notify:
             body = {
                 "type": "transaction.detected",
-                "data": {"chain_id": chain["chain_id"], "tx_hash": tx_hash, "session_id": args.session},
+                "data": {"chain_id": chain["chain_id"], "tx_hash": sent.tx_hash, "session_id": args.session},
             }
             raw, hook_headers = standard_delivery(body, stack["webhook_secrets"]["web3"], int(time.time()))
             async with http.post(
@@ -143,36 +146,45 @@ async def pay(args: argparse.Namespace) -> dict[str, Any]:
                 notified = {"status": r.status, "body": await r.json(content_type=None)}
     return {
         "session_id": args.session,
-        "tx_hash": tx_hash,
-        "block_number": int(receipt["blockNumber"]),
-        "status": int(receipt["status"]),
-        "from": sender,
-        "to": to,
+        "tx_hash": sent.tx_hash,
+        "block_number": int(sent.receipt["blockNumber"]),
+        "status": int(sent.receipt["status"]),
+        "from": sent.sender,
+        "to": sent.to,
         "asset": label,
         "amount_minor": amount_minor,
         "notified": notified,
     }
 
 
+@dataclass(frozen=True)
+class SentPayment:
+    sender: ChecksumAddress
+    to: ChecksumAddress  # the session's deposit address
+    tx_hash: HexStr
+    receipt: TxReceipt
+
+
 async def _send(
     w3: AsyncWeb3, args: argparse.Namespace, session: dict[str, Any], token: str | None, amount_minor: int
-) -> tuple[str, str, str, Any]:
-    """Send the payment from the chosen dev account; (sender, deposit address, tx hash, receipt)."""
+) -> SentPayment:
+    """Send the payment from the chosen dev account and wait for its receipt."""
     accounts = await w3.eth.accounts
     if not 0 <= args.from_account < len(accounts):
         raise PayError(f"--from-account must be 0..{len(accounts) - 1}")
     sender = AsyncWeb3.to_checksum_address(accounts[args.from_account])
-    to = session["payment"]["deposit_address"]
+    to = AsyncWeb3.to_checksum_address(str(session["payment"]["deposit_address"]))
     if token is None:
-        sent = await w3.eth.send_transaction({"from": sender, "to": to, "value": amount_minor})
+        sent = await w3.eth.send_transaction({"from": sender, "to": to, "value": Wei(amount_minor)})
         receipt = await w3.eth.wait_for_transaction_receipt(sent)
-        tx_hash = sent.to_0x_hex()
+        tx_hash = HexStr(sent.to_0x_hex())
     else:
-        tx_hash = await transfer_token(w3, token, sender, to, amount_minor)
+        tx_hash = HexStr(await transfer_token(w3, token, sender, to, amount_minor))
         receipt = await w3.eth.get_transaction_receipt(tx_hash)
     if args.mine > 0:
-        await w3.provider.make_request("anvil_mine", [hex(args.mine)])  # type: ignore[arg-type]  # a node-specific RPC, not in web3's RPCEndpoint literals
-    return sender, to, tx_hash, receipt
+        # anvil's own RPC: not one of web3's RPCEndpoint literals.
+        await w3.provider.make_request(RPCEndpoint("anvil_mine"), [hex(args.mine)])
+    return SentPayment(sender=sender, to=to, tx_hash=tx_hash, receipt=receipt)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,14 +34,21 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
 
 from paygate_dev.devtools.signing import standard_delivery
+
+if TYPE_CHECKING:
+    from paygate_dev.stack_plan import Stack
+
+# One API call's work behind the idempotency layer: (status, JSON reply), or the error response to answer.
+Work = Callable[[], Awaitable[tuple[int, dict[str, Any]] | web.Response]]
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +144,7 @@ class OneComDouble:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         return self
 
-    def _later(self, work: Any) -> None:
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -186,7 +193,7 @@ class OneComDouble:
         return payment if payment is not None and payment.api_key == key else None
 
     async def _idempotent(
-        self, request: web.Request, key: str, body: dict[str, Any], work: Any
+        self, request: web.Request, key: str, body: dict[str, Any], work: Work
     ) -> web.Response:
         idem = request.headers.get("Idempotency-Key")
         slot = (key, request.path, idem) if idem else None
@@ -198,7 +205,7 @@ class OneComDouble:
             return await self._idempotent_once(slot, body, work)
 
     async def _idempotent_once(
-        self, slot: tuple[str, str, str] | None, body: dict[str, Any], work: Any
+        self, slot: tuple[str, str, str] | None, body: dict[str, Any], work: Work
     ) -> web.Response:
         fingerprint = json.dumps(body, sort_keys=True)
         if slot is not None and slot in self.idempotency:
@@ -231,10 +238,12 @@ class OneComDouble:
             currency = body.get("currency")
             if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
                 return self._error(422, "invalid_currency", "currency must be an ISO 4217 code")
-            urls = {name: body.get(name) for name in ("return_url", "webhook_url")}
-            for name, url in urls.items():
+            urls: dict[str, str] = {}
+            for name in ("return_url", "webhook_url"):
+                url = body.get(name)
                 if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                     return self._error(422, f"invalid_{name}", f"{name} must be an http(s) URL")
+                urls[name] = url
             reference = body.get("reference")
             if not isinstance(reference, str) or not reference:
                 return self._error(422, "invalid_reference", "reference is required")
@@ -333,20 +342,19 @@ class OneComDouble:
         """What a button does. False when the payment is no longer open for it."""
         if payment.status != "requires_action" or action not in ACTIONS:
             return False
+        data: dict[str, str | int] = {
+            "session_id": payment.reference,
+            "transaction_id": payment.id,
+            "currency": payment.currency,
+        }
         if action == "fail":
             payment.status = "failed"
-            event_type, data = "payment.failed", {}
+            event_type = "payment.failed"
         else:
             payment.status = "succeeded"
             payment.amount_received_minor = payment.amount_minor - (1 if action == "short" else 0)
             event_type = "payment.succeeded"
-            data = {"amount_minor": payment.amount_received_minor}
-        data = {
-            "session_id": payment.reference,
-            "transaction_id": payment.id,
-            "currency": payment.currency,
-            **data,
-        }
+            data["amount_minor"] = payment.amount_received_minor
         await self._send_webhook(payment, event_type, data, drop=drop_webhook or self.drop_webhooks)
         return True
 
@@ -508,7 +516,7 @@ def main() -> None:
 UP_KEY: Final = "onecom_double"
 
 
-async def start_for_stack(stack: Any) -> None:
+async def start_for_stack(stack: Stack) -> None:
     """Startup hook: run the double in `up`'s own loop and point the gateway at it with a test-mode key.
     An operator who set PAYGATE_ONECOM_API_BASE (a real One.com sandbox) keeps it: no double then."""
     import os
@@ -526,7 +534,7 @@ async def start_for_stack(stack: Any) -> None:
     )
 
 
-async def stack_facts(stack: Any) -> dict[str, Any] | None:
+async def stack_facts(stack: Stack) -> dict[str, Any] | None:
     """Post-start hook: `"onecom": {"api_base": ...}` for stack.json (contract §11)."""
     double = stack.plan.extras.get(UP_KEY)
     if double is None:

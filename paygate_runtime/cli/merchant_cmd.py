@@ -23,7 +23,7 @@ import json
 import os
 import re
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -33,6 +33,7 @@ from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
 from paygate_runtime.config import ConfigError, Env
 from paygate_runtime.grpc_client import DeadlineChannel, open_channel
 from paygate_runtime.grpc_errors import error_code
+from paygate_runtime.proto_convert import mode_label, to_datetime
 from paygate_runtime.stack import load_stack
 from paygate_runtime.tls import tls_from_env
 
@@ -106,7 +107,7 @@ def keys_channel() -> DeadlineChannel:
 def _time(message: Any, field: str) -> str | None:
     if not message.HasField(field):
         return None
-    stamp: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
+    stamp: datetime = to_datetime(getattr(message, field))
     return stamp.isoformat().replace("+00:00", "Z")
 
 
@@ -115,7 +116,7 @@ def key_json(key: keys_pb2.MerchantKey) -> dict[str, Any]:
         "id": key.id,
         "prefix": key.prefix,
         "last4": key.last4,
-        "mode": "live" if key.mode == common_pb2.MODE_LIVE else "test",
+        "mode": mode_label(key.mode),
         "status": _STATUS_NAMES.get(key.status, "revoked"),
         "created_at": _time(key, "created_at"),
         "last_used_at": _time(key, "last_used_at"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from paygate_runtime.smtp import SmtpConnectionPool, SmtpSettings
+from paygate_runtime.smtp import RawMail, SmtpConnectionPool, SmtpSettings
 
 __all__ = ["SmtpMailer", "SmtpSettings"]
 
@@ -23,8 +23,8 @@ class SmtpMailer:
     def sender(self) -> str:
         return self.settings.sender
 
-    async def send(self, message: EmailMessage) -> None:
-        """Raises aiosmtplib.SMTPException or OSError when the server is unreachable or refuses, or when
+    async def send(self, message: EmailMessage | RawMail) -> None:
+        """An EmailMessage, or a mail already rendered to its bytes (the customer's access mail). Raises aiosmtplib.SMTPException or OSError when the server is unreachable or refuses, or when
         STARTTLS is required and the server does not offer it (nothing is sent then)."""
         await self.pool.send(message)
 

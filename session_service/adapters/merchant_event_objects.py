@@ -17,7 +17,8 @@ from typing import Any
 
 from paygate.billing.v1 import billing_pb2
 from paygate_runtime.api_objects import invoice_json, quarantine_entry_json, session_detail
-from session_service.adapters.session_messages import MODE_TO_PROTO, quarantine_message, session_message
+from paygate_runtime.proto_convert import mode_enum
+from session_service.adapters.session_messages import quarantine_message, session_message
 
 FetchInvoice = Callable[[billing_pb2.GetInvoiceRequest], Awaitable[billing_pb2.Invoice]]
 
@@ -88,7 +89,7 @@ async def render_object(event: Any, fetch_invoice: FetchInvoice | None) -> tuple
             billing_pb2.GetInvoiceRequest(
                 merchant_id=str(event["merchant_id"]),
                 invoice_id=snapshot["invoice_id"],
-                mode=MODE_TO_PROTO[event["mode"]],
+                mode=mode_enum(event["mode"]),
             )
         )
         return invoice_json(invoice), True

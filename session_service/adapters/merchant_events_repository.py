@@ -15,11 +15,12 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeAlias
 
 import asyncpg
 
-Record = asyncpg.Record
+Record: TypeAlias = asyncpg.Record  # asyncpg is untyped: Any to mypy
 
 _ENDPOINT_COLUMNS = """id, merchant_id, mode, url, events, description, status, previous_secret_expires_at,
     failing_since, disabled_reason, disabled_at, created_at, updated_at"""
@@ -35,10 +36,18 @@ async def insert_endpoint(
     events: list[str],
     description: str,
     secret_sealed: bytes,
-) -> Record:
+    *,
+    idempotency_key: str | None = None,
+    request_fingerprint: str | None = None,
+) -> Record | None:
+    """The new endpoint; None when an endpoint of this merchant and mode already holds `idempotency_key`
+    (the caller then reads that one: `endpoint_by_idempotency_key`)."""
     return await conn.fetchrow(
-        f"""INSERT INTO webhook_endpoints (id, merchant_id, mode, url, events, description, secret_sealed)
-            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_ENDPOINT_COLUMNS}""",
+        f"""INSERT INTO webhook_endpoints (id, merchant_id, mode, url, events, description, secret_sealed,
+                                           idempotency_key, request_fingerprint)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (merchant_id, mode, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING {_ENDPOINT_COLUMNS}""",
         endpoint_id,
         merchant_id,
         mode,
@@ -46,6 +55,22 @@ async def insert_endpoint(
         events,
         description,
         secret_sealed,
+        idempotency_key,
+        request_fingerprint,
+    )
+
+
+async def endpoint_by_idempotency_key(
+    conn: asyncpg.Connection, merchant_id: uuid.UUID, mode: str, idempotency_key: str
+) -> Record | None:
+    """The endpoint an earlier create with this key made (deleted ones too: the key stays used), with the
+    fingerprint of that request's body."""
+    return await conn.fetchrow(
+        f"""SELECT {_ENDPOINT_COLUMNS}, request_fingerprint FROM webhook_endpoints
+             WHERE merchant_id = $1 AND mode = $2 AND idempotency_key = $3""",
+        merchant_id,
+        mode,
+        idempotency_key,
     )
 
 
@@ -350,9 +375,9 @@ async def claim_deliveries(
 _RECORD_SQL = """
 WITH r AS (
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::text[], $5::int[], $6::text[], $7::int[],
-                         $8::text[], $9::bool[], $10::float8[])
+                         $8::text[], $9::bool[], $10::float8[], $12::timestamptz[])
         AS r(delivery_id, event_type, merchant_id, mode, status_code, error, latency_ms, response_body,
-             delivered, retry_in)
+             delivered, retry_in, window_start)
 ), attempt AS (
     INSERT INTO webhook_delivery_attempts (delivery_id, endpoint_id, event_id, event_type, merchant_id, mode,
                                            attempt, status_code, error, latency_ms, response_body, delivered,
@@ -363,9 +388,15 @@ WITH r AS (
       FROM r JOIN webhook_deliveries d ON d.id = r.delivery_id
     RETURNING endpoint_id, delivered
 ), moved AS (
+    -- A delivery re-armed by a redelivery while this attempt was in flight (a new window_start) keeps its
+    -- state: pending and due, so the redelivery is sent; only the lease of the finished attempt ends.
     UPDATE webhook_deliveries d
-       SET status = CASE WHEN r.delivered THEN 'delivered' WHEN r.retry_in IS NULL THEN 'failed' ELSE 'pending' END,
-           next_attempt_at = CASE WHEN r.retry_in IS NULL THEN d.next_attempt_at
+       SET status = CASE WHEN r.window_start IS NOT NULL AND d.window_start <> r.window_start THEN d.status
+                         WHEN r.delivered THEN 'delivered' WHEN r.retry_in IS NULL THEN 'failed'
+                         ELSE 'pending' END,
+           next_attempt_at = CASE WHEN r.window_start IS NOT NULL AND d.window_start <> r.window_start
+                                       THEN d.next_attempt_at
+                                  WHEN r.retry_in IS NULL THEN d.next_attempt_at
                                   ELSE now() + make_interval(secs => r.retry_in) END,
            locked_until = NULL
       FROM r
@@ -415,6 +446,9 @@ class AttemptRecord:
     delivered: bool
     # Seconds until the next attempt; None: no retry (delivered, or the retry window is over).
     retry_in_s: float | None
+    # The delivery's window_start as claimed: a redelivery meanwhile starts a new window, and this outcome
+    # then no longer decides the delivery's state (None: decide regardless).
+    window_start: datetime | None = None
 
 
 async def record_attempts(
@@ -423,7 +457,7 @@ async def record_attempts(
     """One statement for a group of finished attempts (one commit, one WAL flush): their log rows, each
     delivery's next state, and each endpoint's failure clock (and, five days into failing, its disabling with
     a notice). Each delivery appears at most once in a group. Returns the ids of notices it recorded."""
-    columns: list[list[Any]] = [[] for _ in range(10)]
+    columns: list[list[Any]] = [[] for _ in range(11)]
     for rec in records:
         values = (
             rec.delivery_id,
@@ -436,10 +470,11 @@ async def record_attempts(
             rec.response_body,
             rec.delivered,
             rec.retry_in_s,
+            rec.window_start,
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
-    notices = await conn.fetchval(_RECORD_SQL, *columns, disable_after_s)
+    notices = await conn.fetchval(_RECORD_SQL, *columns[:10], disable_after_s, columns[10])
     return list(notices or ())
 
 
@@ -476,3 +511,18 @@ async def claim_notices(conn: asyncpg.Connection, limit: int = 20) -> list[Recor
 
 async def finish_notice(conn: asyncpg.Connection, notice_id: int, status: str) -> None:
     await conn.execute("UPDATE webhook_notices SET mail_status = $2 WHERE id = $1", notice_id, status[:200])
+
+
+# ---------------------------------------------------------------------------------------------- retention
+@dataclass(frozen=True, slots=True)
+class PrunedBatch:
+    deliveries: int
+    attempts: int
+    events: int
+
+
+async def prune_batch(conn: asyncpg.Connection, days: int, batch: int) -> PrunedBatch:
+    """One batch of `prune_merchant_events` (migration 0130): finished deliveries older than `days` with
+    their attempts, then events older than that which no delivery names."""
+    row = await conn.fetchrow("SELECT * FROM prune_merchant_events($1, $2)", days, batch)
+    return PrunedBatch(int(row["deliveries"]), int(row["attempts"]), int(row["events"]))

@@ -16,6 +16,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2
 from paygate_runtime.errors import InvalidArgument
+from paygate_runtime.proto_convert import mode_enum, timestamp
+from paygate_runtime.proto_convert import mode_name as proto_mode_name
 from session_service.domain.customer import Customer, check_customer, customer_from_json
 from session_service.domain.modes import Mode
 from session_service.domain.payment_events import ApplyOutcome, EventKind, QuarantineDecision
@@ -32,7 +34,6 @@ STATUS_TO_PROTO = {
 }
 STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
 PAYMENT_STATUS = {status.value: payment_status(status).value for status in SessionStatus}
-MODE_TO_PROTO = {"test": common_pb2.MODE_TEST, "live": common_pb2.MODE_LIVE}
 MODE_FROM_PROTO = {common_pb2.MODE_TEST: Mode.TEST, common_pb2.MODE_LIVE: Mode.LIVE}
 KIND_FROM_PROTO: dict[int, EventKind] = {
     session_pb2.EVENT_KIND_PENDING: EventKind.PENDING,
@@ -63,9 +64,7 @@ DECISION_FROM_PROTO = {
 
 
 def ts(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    return timestamp(value)
 
 
 def money(minor: Any, currency: str, exponent: int) -> common_pb2.Money:
@@ -76,7 +75,7 @@ def session_message(row: Mapping[str, Any]) -> session_pb2.Session:
     message = session_pb2.Session(
         id=str(row["id"]),
         merchant_id=str(row["merchant_id"]),
-        mode=MODE_TO_PROTO[row["mode"]],
+        mode=mode_enum(row["mode"]),
         status=STATUS_TO_PROTO[row["status"]],
         payment_status=PAYMENT_STATUS[row["status"]],
         amount=money(row["amount_minor"], row["currency"], row["exponent"]),
@@ -230,9 +229,10 @@ def event_kind(value: int) -> EventKind:
 
 def mode_name(value: int) -> str:
     """A session's mode; unspecified is test (the gateway always sets the key's mode)."""
-    if value not in (common_pb2.MODE_UNSPECIFIED, common_pb2.MODE_TEST, common_pb2.MODE_LIVE):
+    name = proto_mode_name(value)
+    if name is None and value != common_pb2.MODE_UNSPECIFIED:
         raise InvalidArgument("invalid_mode", "mode must be test or live", field="mode")
-    return "live" if value == common_pb2.MODE_LIVE else "test"
+    return name or "test"
 
 
 def scope_mode(value: int) -> str | None:

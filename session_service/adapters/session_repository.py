@@ -17,7 +17,6 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from paygate_runtime import tracing
 from paygate_runtime.money import Money
 from session_service.adapters import state_moves
 from session_service.domain.payment_settings import AcceptedToken, OnchainSettings, PaymentSettings
@@ -507,95 +506,157 @@ async def claim_outbox(conn: asyncpg.Connection, limit: int, lease_s: float) -> 
     return [ClaimedRow(row["outbox_id"], row["outbox_kind"], row["outbox_attempts"], row) for row in rows]
 
 
-async def record_fulfilment(
-    conn: asyncpg.Connection,
-    outbox_id: int,
-    session_id: uuid.UUID,
-    merchant_id: uuid.UUID,
-    *,
-    invoice_id: str | None,
-    invoice_number: str | None,
-    api_key_id: str | None,
-    access_token_id: str | None,
-    steps: Sequence[tuple[str, dict[str, Any]]],
-    complete: bool,
-    send_mail: bool,
-    invoice_object: str | None = None,
-) -> bool:
-    """One statement (one round trip, one transaction) for what one fulfilment attempt learned: store the
-    ids it got on the session, audit each step, and, when `complete`, mark the row done and the session
-    fulfilled and queue the mail. Returns whether it completed the row: False when not `complete`, or when
-    another worker already completed it (its lease had run out), in which case nothing is written twice.
+@dataclass(frozen=True, slots=True)
+class FulfilmentRecord:
+    """What one fulfilment attempt learned for one `fulfil` row: the ids it got (None: not got now, or
+    already stored), its steps to audit in order, whether it is `complete` (then the row is marked done, the
+    session fulfilled and, with `send_mail`, the mail queued), the `invoice.issued` event's object, and the
+    trace the mail continues."""
 
-    The session is updated by ONE UPDATE (a row may change only once per statement), and the audit rows
-    are ONE INSERT in step order, with `fulfilment_done` last and only if this statement completed the row.
-    """
-    actions = [action for action, _ in steps]
-    details = [json.dumps(detail) for _, detail in steps]
-    actions.append("fulfilment_done")
-    details.append("{}")
-    done = await conn.fetchval(
-        """WITH done AS (
-               UPDATE outbox SET status = 'done', done_at = now(), locked_until = NULL, last_error = NULL
-                WHERE id = $1 AND status = 'pending' AND $8::bool RETURNING id
+    outbox_id: int
+    session_id: uuid.UUID
+    merchant_id: uuid.UUID
+    invoice_id: str | None
+    invoice_number: str | None
+    api_key_id: str | None
+    access_token_id: str | None
+    steps: Sequence[tuple[str, dict[str, Any]]]
+    complete: bool
+    send_mail: bool
+    invoice_object: str | None = None
+    traceparent: str | None = None
+
+
+async def record_fulfilments(conn: asyncpg.Connection, records: Sequence[FulfilmentRecord]) -> set[int]:
+    """What the fulfilment attempts of a dispatcher pass learned, in ONE statement (one round trip, one
+    commit: issue 16, where a statement per row was the largest cost left of a batched pass): store the ids
+    on each session, audit each step, and for each `complete` row mark it done and the session fulfilled
+    and queue the mail. Returns the outbox ids it completed: not a row that is not `complete`, nor one
+    another worker already completed (its lease had run out), for which nothing is written twice.
+
+    Each session is updated by ONE UPDATE (a row may change only once per statement), and the audit rows
+    are ONE INSERT, in step order per row, with `fulfilment_done` last and only where this statement
+    completed the row. The statement is all or nothing: when it fails, nothing of it was written, and the
+    caller records the rows one at a time, so that a row that cannot be recorded goes back alone."""
+    if not records:
+        return set()
+    step_ids: list[int] = []
+    step_actions: list[str] = []
+    step_details: list[str] = []
+    for record in records:
+        for action, detail in record.steps:
+            step_ids.append(record.outbox_id)
+            step_actions.append(action)
+            step_details.append(json.dumps(detail))
+        if record.complete:
+            step_ids.append(record.outbox_id)
+            step_actions.append("fulfilment_done")
+            step_details.append("{}")
+    done = await conn.fetch(
+        """WITH r AS (
+               SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                                    $7::text[], $8::bool[], $9::bool[], $10::text[], $11::text[])
+                   AS r(outbox_id, session_id, merchant_id, invoice_id, invoice_number, api_key_id,
+                        access_token_id, complete, send_mail, traceparent, invoice_object)
+           ), step AS (
+               SELECT * FROM unnest($12::bigint[], $13::text[], $14::text[]) WITH ORDINALITY
+                   AS step(outbox_id, action, detail, ord)
+           ), done AS (
+               UPDATE outbox o SET status = 'done', done_at = now(), locked_until = NULL, last_error = NULL
+                 FROM r
+                WHERE o.id = r.outbox_id AND o.status = 'pending' AND r.complete
+               RETURNING o.id
            ), updated AS (
-               UPDATE sessions
-                  SET invoice_id = COALESCE(invoice_id, $4),
-                      invoice_number = COALESCE(invoice_number, $5),
-                      api_key_id = COALESCE(api_key_id, $6),
-                      access_token_id = COALESCE(access_token_id, $7),
-                      fulfilment_status = CASE WHEN EXISTS (SELECT 1 FROM done) THEN 'done'
-                                               ELSE fulfilment_status END
-                -- Touch the row only with something to store: a step ($10 holds the steps and then
-                -- fulfilment_done) or the completion.
-                WHERE id = $2 AND (cardinality($10::text[]) > 1 OR EXISTS (SELECT 1 FROM done))
+               UPDATE sessions s
+                  SET invoice_id = COALESCE(s.invoice_id, r.invoice_id),
+                      invoice_number = COALESCE(s.invoice_number, r.invoice_number),
+                      api_key_id = COALESCE(s.api_key_id, r.api_key_id),
+                      access_token_id = COALESCE(s.access_token_id, r.access_token_id),
+                      fulfilment_status = CASE WHEN r.outbox_id IN (SELECT id FROM done) THEN 'done'
+                                               ELSE s.fulfilment_status END
+                 FROM r
+                -- Touch a row only with something to store: a step or the completion.
+                WHERE s.id = r.session_id
+                  AND (EXISTS (SELECT 1 FROM step
+                                WHERE step.outbox_id = r.outbox_id AND step.action <> 'fulfilment_done')
+                       OR r.outbox_id IN (SELECT id FROM done))
            ), invoice_object AS (
-               -- The `invoice.issued` event's object (JSON text), for the trigger the UPDATE above fires
-               -- (migration 0102); only when this statement records the session's first invoice id.
+               -- The `invoice.issued` event's object, for the trigger the UPDATE above fires (migration
+               -- 0102); only where this statement records the session's first invoice id (the snapshot
+               -- every part of the statement reads is the one from before the UPDATE).
                INSERT INTO invoice_event_objects (invoice_id, object)
-               SELECT $4, $13::jsonb
-                WHERE $4::text IS NOT NULL AND $13::text IS NOT NULL
-                  AND EXISTS (SELECT 1 FROM sessions WHERE id = $2 AND invoice_id IS NULL)
+               SELECT r.invoice_id, r.invoice_object::jsonb
+                 FROM r JOIN sessions s ON s.id = r.session_id
+                WHERE r.invoice_id IS NOT NULL AND r.invoice_object IS NOT NULL AND s.invoice_id IS NULL
                ON CONFLICT (invoice_id) DO UPDATE SET object = EXCLUDED.object
            ), mail AS (
                INSERT INTO outbox (session_id, kind, traceparent)
-               SELECT $2, 'email', $12::text WHERE $9 AND EXISTS (SELECT 1 FROM done)
+               SELECT r.session_id, 'email', r.traceparent
+                 FROM r WHERE r.send_mail AND r.outbox_id IN (SELECT id FROM done)
                ON CONFLICT (session_id, kind) DO NOTHING
            ), audited AS (
+               -- In step order within each row, `fulfilment_done` last and only where this statement
+               -- completed the row.
                INSERT INTO audit_log (session_id, merchant_id, actor, action, detail)
-               SELECT $2, $3, 'dispatcher', a.action, a.detail::jsonb
-                 FROM unnest($10::text[], $11::text[]) WITH ORDINALITY AS a(action, detail, ord)
-                WHERE a.action <> 'fulfilment_done' OR EXISTS (SELECT 1 FROM done)
-                ORDER BY a.ord
+               SELECT r.session_id, r.merchant_id, 'dispatcher', step.action, step.detail::jsonb
+                 FROM step JOIN r ON r.outbox_id = step.outbox_id
+                WHERE step.action <> 'fulfilment_done' OR step.outbox_id IN (SELECT id FROM done)
+                ORDER BY step.ord
            )
-           SELECT EXISTS (SELECT 1 FROM done)""",
-        outbox_id,
-        session_id,
-        merchant_id,
-        invoice_id,
-        invoice_number,
-        api_key_id,
-        access_token_id,
-        complete,
-        send_mail,
-        actions,
-        details,
-        # The mail continues the trace of the fulfilment that queued it (None with tracing off).
-        tracing.current_traceparent(),
-        invoice_object,
+           SELECT id FROM done""",
+        [r.outbox_id for r in records],
+        [r.session_id for r in records],
+        [r.merchant_id for r in records],
+        [r.invoice_id for r in records],
+        [r.invoice_number for r in records],
+        [r.api_key_id for r in records],
+        [r.access_token_id for r in records],
+        [r.complete for r in records],
+        [r.send_mail for r in records],
+        [r.traceparent for r in records],
+        [r.invoice_object for r in records],
+        step_ids,
+        step_actions,
+        step_details,
     )
-    return bool(done)
+    return {row["id"] for row in done}
 
 
-async def finish_outbox(
-    conn: asyncpg.Connection, outbox_id: int, status: str, note: str | None = None
-) -> None:
+@dataclass(frozen=True, slots=True)
+class MailFinish:
+    """A customer mail sent (`done`, audited `email_sent`) or not to be sent (`skipped`, `email_skipped`,
+    the reason in the detail and in last_error)."""
+
+    outbox_id: int
+    session_id: uuid.UUID
+    merchant_id: uuid.UUID
+    status: str
+    action: str
+    detail: dict[str, Any]
+
+
+async def finish_mails(conn: asyncpg.Connection, finished: Sequence[MailFinish]) -> None:
+    """Mark the mail rows of a dispatcher pass finished and audit each, in ONE statement (one round trip,
+    one commit; issue 16). A row no longer pending (another worker's lease) is not changed again."""
     await conn.execute(
-        """UPDATE outbox SET status = $2, done_at = now(), locked_until = NULL, last_error = $3
-            WHERE id = $1 AND status = 'pending'""",
-        outbox_id,
-        status,
-        note,
+        """WITH f AS (
+               SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[])
+                   WITH ORDINALITY AS f(outbox_id, session_id, merchant_id, status, action, detail, ord)
+           ), finished AS (
+               UPDATE outbox o
+                  SET status = f.status, done_at = now(), locked_until = NULL,
+                      last_error = CASE WHEN f.status = 'skipped' THEN f.detail END
+                 FROM f
+                WHERE o.id = f.outbox_id AND o.status = 'pending'
+           )
+           INSERT INTO audit_log (session_id, merchant_id, actor, action, detail)
+           SELECT f.session_id, f.merchant_id, 'dispatcher', f.action, f.detail::jsonb FROM f ORDER BY f.ord""",
+        [f.outbox_id for f in finished],
+        [f.session_id for f in finished],
+        [f.merchant_id for f in finished],
+        [f.status for f in finished],
+        [f.action for f in finished],
+        [json.dumps(f.detail) for f in finished],
     )
 
 

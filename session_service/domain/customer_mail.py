@@ -7,6 +7,7 @@ after a crash (SMTP is at-least-once) is recognisable as the same message.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from email import policy
@@ -28,8 +29,66 @@ class AccessMail:
     access_url: str
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedMail:
+    """One mail as SMTP carries it: the envelope and the message's bytes (CRLF lines, 7-bit unless
+    `smtputf8`), rendered once and sent as they are."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+    # An address is not ASCII: the server must offer SMTPUTF8 (the header then carries it as UTF-8).
+    smtputf8: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Content:
+    headers: tuple[tuple[str, str], ...]  # in order, before Content-Type
+    text: str
+    html: str
+
+
 def compose_access_mail(mail: AccessMail, sender: str) -> EmailMessage:
     """Plain-text and HTML versions of one message; raises InvalidArgument for an unusable address."""
+    content = _content(mail, sender)
+    # Built under a compat32 policy, whose headers are the strings given: the default policy parses every
+    # header on assignment and again for each MIME part (compose + flatten: 2.0 -> 1.2 ms CPU a mail,
+    # measured; the mail step was the largest cost of the session service in a `paygate up` burst). The
+    # headers, their order, the MIME structure and the decoded bodies are the same as before.
+    message = EmailMessage(policy=_POLICY)
+    for name, value in content.headers:
+        message[name] = value
+    message["Content-Type"] = "multipart/alternative"
+    message.attach(_text_part(content.text, "plain"))
+    message.attach(_text_part(content.html, "html"))
+    return message
+
+
+def render_access_mail(mail: AccessMail, sender: str) -> RenderedMail:
+    """The same message as compose_access_mail, straight to the bytes SMTP sends (issue 16).
+
+    Flattening an EmailMessage for SMTP (aiosmtplib's send_message) re-reads every header of the message
+    and of its parts through the default policy's header parser, and a stdlib generator compiles a regex
+    per boundary: about a fifth of the session service's CPU in a burst. The message's shape is fixed, so it
+    is written directly: headers that fit on a line as they are, longer ones folded by the compat32 policy
+    (as the stdlib generator would), each body quoted-printable. The bytes are those the stdlib's compat32
+    generator writes for compose_access_mail's message (tests/integration/session_cpu pins that), with a
+    boundary derived from the session, so a resend after a crash is byte for byte the same mail."""
+    content = _content(mail, sender)
+    boundary = f"===============paygate-{hashlib.sha256(mail.session_id.encode()).hexdigest()[:24]}=="
+    lines = [_wire_header(name, value) for name, value in content.headers]
+    lines.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n')
+    for subtype, body in (("plain", content.text), ("html", content.html)):
+        lines.append(f"--{boundary}\r\n" if subtype == "plain" else f"\r\n--{boundary}\r\n")
+        lines.append(f'Content-Type: text/{subtype}; charset="utf-8"\r\n')
+        lines.append("Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+        lines.append(_UTF8_QP.body_encode(body).replace("\n", "\r\n"))
+    lines.append(f"\r\n--{boundary}--\r\n")
+    smtputf8 = not (sender.isascii() and mail.to.isascii())
+    return RenderedMail(sender, (mail.to,), "".join(lines).encode(), smtputf8)
+
+
+def _content(mail: AccessMail, sender: str) -> _Content:
     if "@" not in mail.to or any(ch in mail.to for ch in "\r\n<>,"):
         raise InvalidArgument("invalid_customer_email", "customer email is not a single address", field="to")
     if not mail.access_url:
@@ -37,18 +96,14 @@ def compose_access_mail(mail: AccessMail, sender: str) -> EmailMessage:
     # A merchant name is the merchant's own text: control characters become spaces, so none reaches a
     # header (the default policy used to refuse such a name, and the mail step then failed on every retry).
     merchant = _CONTROL.sub(" ", mail.merchant_name).strip() or "your merchant"
-    # Built under a compat32 policy, whose headers are the strings given: the default policy parses every
-    # header on assignment and again for each MIME part (compose + flatten: 2.0 -> 1.2 ms CPU a mail,
-    # measured; the mail step was the largest cost of the session service in a `paygate up` burst). The
-    # headers, their order, the MIME structure and the decoded bodies are the same as before.
-    message = EmailMessage(policy=_POLICY)
-    message["Subject"] = _header_text(f"Your access from {merchant}")
-    message["From"] = formataddr((merchant, sender), charset="utf-8")
-    message["To"] = mail.to
-    message["Message-ID"] = f"<access-{mail.session_id}@paygate.local>"
-    message["X-Paygate-Session"] = mail.session_id
-    message["MIME-Version"] = "1.0"
-    message["Content-Type"] = "multipart/alternative"
+    headers = (
+        ("Subject", _header_text(f"Your access from {merchant}")),
+        ("From", formataddr((merchant, sender), charset="utf-8")),
+        ("To", mail.to),
+        ("Message-ID", f"<access-{mail.session_id}@paygate.local>"),
+        ("X-Paygate-Session", mail.session_id),
+        ("MIME-Version", "1.0"),
+    )
     invoice = f"Invoice {mail.invoice_number}" if mail.invoice_number else "Your invoice"
     text = (
         "\n".join(
@@ -78,9 +133,16 @@ send it by email.</p>
 <p>&mdash; {_escape(merchant)}, via paygate</p>
 </body></html>
 """
-    message.attach(_text_part(text, "plain"))
-    message.attach(_text_part(html, "html"))
-    return message
+    return _Content(headers, text, html)
+
+
+def _wire_header(name: str, value: str) -> str:
+    """One header line as the compat32 generator writes it: as it is when it fits on a line, else folded.
+    A non-ASCII value (an SMTPUTF8 address, the only kind there can be) goes as it is: compat32 would turn
+    it into an encoded word, which an address must not be."""
+    if (len(name) + 2 + len(value) <= _WIRE_WIDTH and "\n" not in value) or not value.isascii():
+        return f"{name}: {value}\r\n"
+    return _WIRE_POLICY.fold(name, value)
 
 
 class _Compat32WithContent(policy.Compat32):
@@ -91,6 +153,9 @@ class _Compat32WithContent(policy.Compat32):
 
 
 _POLICY = _Compat32WithContent()
+# The compat32 generator's line ending for SMTP (CRLF) and its fold width.
+_WIRE_WIDTH = 78
+_WIRE_POLICY = _POLICY.clone(linesep="\r\n", max_line_length=_WIRE_WIDTH)
 
 
 # Always refolded: a short header would otherwise come back as it went in, not encoded.

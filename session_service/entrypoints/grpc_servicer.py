@@ -18,15 +18,22 @@ from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.audit_listing import list_audit_entries
 from paygate_runtime.errors import InvalidArgument, require
 from paygate_runtime.money import Money
+from paygate_runtime.proto_convert import mode_enum, optional_datetime
 from session_service.adapters import session_messages as msg
 from session_service.domain.deposit_addresses import derive_deposit_address
 from session_service.entrypoints import refund_rpcs
-from session_service.service_layer import payment_events, payment_settings, quarantine, sessions
+from session_service.service_layer import (
+    inbox_replays,
+    payment_events,
+    payment_settings,
+    quarantine,
+    sessions,
+)
 from session_service.service_layer.event_groups import GroupedEventApplier
 from session_service.service_layer.session_customer import set_session_customer
 
 if TYPE_CHECKING:
-    from session_service.entrypoints.main import SessionConfig
+    from session_service.entrypoints.session_config import SessionConfig
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
@@ -127,7 +134,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
             amount = Money.from_wire(
                 request.amount.amount_minor, request.amount.currency, request.amount.exponent
             )
-        occurred_at = request.occurred_at.ToDatetime(UTC) if request.HasField("occurred_at") else self.clock()
+        occurred_at = optional_datetime(request, "occurred_at") or self.clock()
         command = payment_events.EventCommand(
             session_id=request.session_id,
             provider=request.provider,
@@ -141,7 +148,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         )
         if command.kind in refund_rpcs.REFUND_KINDS:
             # Refunds and disputes (issue 19) have their own rules; they never join a payment group.
-            applied = await refund_rpcs.apply_refund_event(self, request, command)
+            applied = await refund_rpcs.apply_refund_event(self.pool, request, command, wake=self.refund_wake)
         else:
             applied = await self.events.apply(command)
         reply = session_pb2.ApplyPaymentEventResponse(
@@ -231,7 +238,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
                     status=msg.STATUS_TO_PROTO[row["status"]],
                     created_at=msg.ts(row["created_at"]),
                     expires_at=msg.ts(row["expires_at"]),
-                    mode=msg.MODE_TO_PROTO[row["mode"]],
+                    mode=mode_enum(row["mode"]),
                 )
                 for row in rows
             ]
@@ -261,12 +268,14 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     async def RefundSession(
         self, request: session_pb2.RefundSessionRequest, context: Context
     ) -> session_pb2.RefundSessionResponse:
-        return await refund_rpcs.refund_session(self, request)
+        return await refund_rpcs.refund_session(
+            self.pool, request, max_amount_major=self.config.max_amount_major, wake=self.refund_wake
+        )
 
     async def AttachProviderRefund(
         self, request: session_pb2.AttachProviderRefundRequest, context: Context
     ) -> session_pb2.RefundSessionResponse:
-        return await refund_rpcs.attach_provider_refund(self, request)
+        return await refund_rpcs.attach_provider_refund(self.pool, request, wake=self.refund_wake)
 
     async def SetProviderCheckout(
         self, request: session_pb2.SetProviderCheckoutRequest, context: Context
@@ -281,6 +290,28 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
                 msg.scope_mode(request.mode),
             )
         )
+
+    async def RecordInboxReplay(
+        self, request: session_pb2.RecordInboxReplayRequest, context: Context
+    ) -> session_pb2.RecordInboxReplayResponse:
+        mode = msg.scope_mode(request.mode)
+        if mode is None:
+            raise InvalidArgument("missing_mode", "mode is required", field="mode")
+        await inbox_replays.record_inbox_replay(
+            self.pool,
+            inbox_replays.InboxReplay(
+                merchant_id=request.merchant_id,
+                mode=mode,
+                actor=request.actor,
+                inbox_event_id=request.inbox_event_id,
+                provider=request.provider,
+                provider_event_id=request.provider_event_id,
+                provider_event_type=request.provider_event_type,
+                session_id=request.session_id,
+                inbox_status=request.inbox_status,
+            ),
+        )
+        return session_pb2.RecordInboxReplayResponse()
 
     async def SetSessionCustomer(
         self, request: session_pb2.SetSessionCustomerRequest, context: Context
@@ -309,4 +340,4 @@ def _alert_amount(request: session_pb2.RaiseSessionAlertRequest) -> tuple[int, s
 
 def _when(request: session_pb2.ListSessionsRequest, name: str) -> datetime | None:
     """An optional timestamp filter of a list request (unset: no bound)."""
-    return getattr(request, name).ToDatetime(UTC) if request.HasField(name) else None
+    return optional_datetime(request, name)

@@ -14,9 +14,10 @@ from paygate.session.v1 import merchant_events_pb2 as pb
 from paygate.session.v1 import merchant_events_pb2_grpc
 from paygate_runtime.crypto.secret_box import SecretBox
 from paygate_runtime.errors import InvalidArgument, Unavailable, require
+from paygate_runtime.proto_convert import mode_enum, mode_label
 from session_service.adapters import merchant_events_repository as repo
 from session_service.adapters.merchant_event_objects import FetchInvoice, render_object
-from session_service.adapters.session_messages import MODE_TO_PROTO, ts
+from session_service.adapters.session_messages import ts
 from session_service.domain.merchant_events import event_body
 from session_service.service_layer import merchant_events as usecases
 
@@ -28,7 +29,7 @@ def _scope(merchant_id: str, mode: int) -> usecases.Scope:
     if mode not in (common_pb2.MODE_TEST, common_pb2.MODE_LIVE):
         # Endpoints and events exist per mode; a request in no mode would see both worlds.
         raise InvalidArgument("invalid_mode", "mode must be test or live", field="mode")
-    return usecases.scope(merchant_id, "live" if mode == common_pb2.MODE_LIVE else "test")
+    return usecases.scope(merchant_id, mode_label(mode))
 
 
 def endpoint_message(row: Any, secret: str = "") -> pb.WebhookEndpoint:
@@ -39,7 +40,7 @@ def endpoint_message(row: Any, secret: str = "") -> pb.WebhookEndpoint:
         description=row["description"],
         status=row["status"],
         secret=secret,
-        mode=MODE_TO_PROTO[row["mode"]],
+        mode=mode_enum(row["mode"]),
         created_at=ts(row["created_at"]),
         updated_at=ts(row["updated_at"]),
         disabled_reason=row["disabled_reason"] or "",
@@ -96,7 +97,7 @@ class MerchantEventsServicer(merchant_events_pb2_grpc.MerchantEventsServiceServi
         return pb.MerchantEvent(
             id=row["id"],
             type=row["type"],
-            mode=MODE_TO_PROTO[row["mode"]],
+            mode=mode_enum(row["mode"]),
             created=ts(row["created_at"]),
             body_json=event_body(row["id"], row["type"], row["created_at"], row["mode"], obj),
         )
@@ -104,7 +105,7 @@ class MerchantEventsServicer(merchant_events_pb2_grpc.MerchantEventsServiceServi
     async def CreateWebhookEndpoint(
         self, request: pb.CreateWebhookEndpointRequest, context: Context
     ) -> pb.WebhookEndpoint:
-        row, secret = await usecases.create_endpoint(
+        created = await usecases.create_endpoint(
             self.pool,
             self.secret_box,
             _scope(request.merchant_id, request.mode),
@@ -112,8 +113,13 @@ class MerchantEventsServicer(merchant_events_pb2_grpc.MerchantEventsServiceServi
             list(request.events),
             request.description,
             allow_loopback=self.allow_loopback,
+            idempotency_key=request.idempotency_key,
+            request_fingerprint=request.request_fingerprint,
+            actor=request.actor,
         )
-        return endpoint_message(row, secret)
+        message = endpoint_message(created.row, created.secret)
+        message.replayed = created.replayed
+        return message
 
     async def ListWebhookEndpoints(
         self, request: pb.ListWebhookEndpointsRequest, context: Context
@@ -147,6 +153,7 @@ class MerchantEventsServicer(merchant_events_pb2_grpc.MerchantEventsServiceServi
                 description=request.description if request.HasField("description") else None,
                 status=request.status if request.HasField("status") else None,
                 allow_loopback=self.allow_loopback,
+                actor=request.actor,
             )
         )
 
@@ -155,7 +162,7 @@ class MerchantEventsServicer(merchant_events_pb2_grpc.MerchantEventsServiceServi
     ) -> pb.WebhookEndpoint:
         return endpoint_message(
             await usecases.delete_endpoint(
-                self.pool, _scope(request.merchant_id, request.mode), request.endpoint_id
+                self.pool, _scope(request.merchant_id, request.mode), request.endpoint_id, actor=request.actor
             )
         )
 
@@ -168,6 +175,7 @@ class MerchantEventsServicer(merchant_events_pb2_grpc.MerchantEventsServiceServi
             _scope(request.merchant_id, request.mode),
             request.endpoint_id,
             int(request.overlap_seconds),
+            actor=request.actor,
         )
         return endpoint_message(row, secret)
 
@@ -204,7 +212,11 @@ class MerchantEventsServicer(merchant_events_pb2_grpc.MerchantEventsServiceServi
         self, request: pb.RedeliverMerchantEventRequest, context: Context
     ) -> pb.RedeliverMerchantEventResponse:
         row = await usecases.redeliver(
-            self.pool, _scope(request.merchant_id, request.mode), request.event_id, request.endpoint_id
+            self.pool,
+            _scope(request.merchant_id, request.mode),
+            request.event_id,
+            request.endpoint_id,
+            actor=request.actor,
         )
         return pb.RedeliverMerchantEventResponse(
             event_id=request.event_id,

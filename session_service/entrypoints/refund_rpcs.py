@@ -3,29 +3,25 @@ dispute kinds of ApplyPaymentEvent. Wire messages in, use cases called, wire mes
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from paygate.common.v1 import common_pb2
+import asyncpg
+
 from paygate.session.v1 import session_pb2
-from paygate_runtime.money import Money
+from paygate_runtime.proto_convert import optional_money
 from session_service.adapters import session_messages as msg
 from session_service.service_layer import refunds
 from session_service.service_layer.payment_events import Applied, EventCommand
 
-if TYPE_CHECKING:
-    from session_service.entrypoints.grpc_servicer import SessionServicer
-
 REFUND_KINDS = refunds.REFUND_KINDS
 
 
-def _money(wire: common_pb2.Money) -> Money | None:
-    if not wire.amount_minor:
-        return None
-    return Money.from_wire(wire.amount_minor, wire.currency, wire.exponent)
-
-
 async def apply_refund_event(
-    servicer: SessionServicer, request: session_pb2.ApplyPaymentEventRequest, command: EventCommand
+    pool: asyncpg.Pool,
+    request: session_pb2.ApplyPaymentEventRequest,
+    command: EventCommand,
+    *,
+    wake: Callable[[], None],
 ) -> Applied:
     dispute = None
     if request.HasField("dispute"):
@@ -38,17 +34,17 @@ async def apply_refund_event(
         refunds=tuple(
             refunds.ProviderRefundReport(
                 refund_id=r.refund_id,
-                amount=_money(r.amount),
+                amount=optional_money(r.amount),
                 status=r.status,
                 paygate_refund_id=r.paygate_refund_id,
             )
             for r in request.refunds
         ),
-        refunded_total=_money(request.refunded_total) if request.HasField("refunded_total") else None,
+        refunded_total=optional_money(request.refunded_total) if request.HasField("refunded_total") else None,
         dispute=dispute,
         charge_id=request.provider_charge_id,
     )
-    return await refunds.apply_refund_event(servicer.pool, command, detail, wake=servicer.refund_wake)
+    return await refunds.apply_refund_event(pool, command, detail, wake=wake)
 
 
 def _reply(result: refunds.RefundResult) -> session_pb2.RefundSessionResponse:
@@ -60,11 +56,15 @@ def _reply(result: refunds.RefundResult) -> session_pb2.RefundSessionResponse:
 
 
 async def refund_session(
-    servicer: SessionServicer, request: session_pb2.RefundSessionRequest
+    pool: asyncpg.Pool,
+    request: session_pb2.RefundSessionRequest,
+    *,
+    max_amount_major: int,
+    wake: Callable[[], None],
 ) -> session_pb2.RefundSessionResponse:
     mode = msg.scope_mode(request.mode)
     result = await refunds.refund_session(
-        servicer.pool,
+        pool,
         refunds.RefundRequest(
             merchant_id=request.merchant_id,
             mode=mode or "",
@@ -77,22 +77,22 @@ async def refund_session(
             provider_refund_id=request.provider_refund_id,
             chain_tx_hash=request.chain_tx_hash,
         ),
-        max_amount_major=servicer.config.max_amount_major,
-        wake=servicer.refund_wake,
+        max_amount_major=max_amount_major,
+        wake=wake,
     )
     return _reply(result)
 
 
 async def attach_provider_refund(
-    servicer: SessionServicer, request: session_pb2.AttachProviderRefundRequest
+    pool: asyncpg.Pool, request: session_pb2.AttachProviderRefundRequest, *, wake: Callable[[], None]
 ) -> session_pb2.RefundSessionResponse:
     result = await refunds.attach(
-        servicer.pool,
+        pool,
         request.merchant_id,
         msg.scope_mode(request.mode),
         request.refund_id,
         request.provider_refund_id,
         request.status,
-        wake=servicer.refund_wake,
+        wake=wake,
     )
     return _reply(result)

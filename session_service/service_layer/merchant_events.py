@@ -1,18 +1,30 @@
-"""Use cases on webhook endpoints, merchant events and their delivery log (contract §7)."""
+"""Use cases on webhook endpoints, merchant events and their delivery log (contract §7).
+
+Every change a merchant makes here (an endpoint created, updated, deleted, its secret rolled, an event sent
+again) is written to the session service's hash-chained audit trail in the transaction of the change: who
+(`actor`, the secret key that asked), what (the action, the object, which fields changed; never a secret and
+never a URL's path or query, which may hold a receiver's token) and when (the entry's time).
+
+Retention: `prune` deletes, in batches, finished deliveries older than `Retention.days` with their attempts,
+then the events older than that which no delivery names any more; the delivery worker runs it periodically.
+"""
 
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
 from paygate_runtime.crypto.secret_box import SecretBox
-from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from paygate_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from session_service.adapters import merchant_events_repository as repo
+from session_service.adapters.session_repository import write_audit
 from session_service.domain.merchant_events import (
     DEFAULT_SECRET_OVERLAP_S,
     ENDPOINT_STATUSES,
@@ -23,8 +35,28 @@ from session_service.domain.merchant_events import (
     check_events,
 )
 
+log = logging.getLogger(__name__)
+
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
+MAX_IDEMPOTENCY_KEY = 255
+DEFAULT_ACTOR = "merchant"
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long merchant events and the delivery log are kept, and how the pruning runs."""
+
+    days: int = 30
+    interval_s: float = 3600.0
+    batch: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    deliveries: int = 0
+    attempts: int = 0
+    events: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +137,61 @@ async def _load(conn: asyncpg.Connection, who: Scope, endpoint_id: str, *, lock:
     return row
 
 
+def _actor(actor: str) -> str:
+    return actor[:200] if actor else DEFAULT_ACTOR
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
+async def _audit(
+    conn: asyncpg.Connection,
+    who: Scope,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    detail: dict[str, Any],
+) -> None:
+    """One audit entry of a merchant's change, in the caller's transaction. `object_type`, `object_id` and
+    `mode` are in the detail: the entry names no session (GET /v1/audit reads them from there)."""
+    await write_audit(
+        conn,
+        None,
+        who.merchant_id,
+        _actor(actor),
+        action,
+        {"object_type": object_type, "object_id": object_id, "mode": who.mode, **detail},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedEndpoint:
+    row: Any
+    secret: str  # empty on a replay: the secret is shown once
+    replayed: bool = False
+
+
+def _check_idempotency_key(key: str) -> None:
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidArgument(
+            "invalid_idempotency_key",
+            f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters",
+            field="idempotency_key",
+        )
+
+
+def _replayed(existing: Any, fingerprint: str) -> CreatedEndpoint:
+    if (existing["request_fingerprint"] or "") != (fingerprint or ""):
+        raise AlreadyExists(
+            "idempotency_conflict",
+            "this Idempotency-Key was used with another request body",
+            field="idempotency_key",
+        )
+    return CreatedEndpoint(existing, "", replayed=True)
+
+
 async def create_endpoint(
     pool: asyncpg.Pool,
     box: SecretBox,
@@ -114,12 +201,27 @@ async def create_endpoint(
     description: str,
     *,
     allow_loopback: bool,
-) -> tuple[Any, str]:
+    idempotency_key: str = "",
+    request_fingerprint: str = "",
+    actor: str = "",
+) -> CreatedEndpoint:
+    """A new endpoint and its secret. With an idempotency key already used in this merchant and mode: the
+    endpoint that request made (no secret: it was shown once), or 409 `idempotency_conflict` when that request
+    had another body (`request_fingerprint`, the caller's hash of the body)."""
+    _check_idempotency_key(idempotency_key)
+    if idempotency_key:
+        # Before the body's checks: a replay answers what the first request got, whatever the rules now say.
+        async with pool.acquire() as conn:
+            existing = await repo.endpoint_by_idempotency_key(
+                conn, who.merchant_id, who.mode, idempotency_key
+            )
+        if existing is not None:
+            return _replayed(existing, request_fingerprint)
     checked = check_endpoint_url(url, who.mode, allow_loopback=allow_loopback)
     clean_events = check_events(events)
     secret = new_secret()
     endpoint_id = uuid.uuid4()
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
         row = await repo.insert_endpoint(
             conn,
             endpoint_id,
@@ -129,8 +231,27 @@ async def create_endpoint(
             clean_events,
             check_description(description),
             seal_secret(box, endpoint_id, secret),
+            idempotency_key=idempotency_key or None,
+            request_fingerprint=request_fingerprint if idempotency_key else None,
         )
-    return row, secret
+        if row is None:
+            # A concurrent request with the same key committed first.
+            existing = await repo.endpoint_by_idempotency_key(
+                conn, who.merchant_id, who.mode, idempotency_key
+            )
+            if existing is None:  # pragma: no cover - the conflict's row is committed before we are told
+                raise FailedPrecondition("idempotency_in_progress", "retry the request")
+            return _replayed(existing, request_fingerprint)
+        await _audit(
+            conn,
+            who,
+            actor,
+            "webhook_endpoint_created",
+            "webhook_endpoint",
+            str(endpoint_id),
+            {"url_host": _host(checked.url), "events": clean_events},
+        )
+    return CreatedEndpoint(row, secret)
 
 
 async def get_endpoint(pool: asyncpg.Pool, who: Scope, endpoint_id: str) -> Any:
@@ -163,6 +284,7 @@ async def update_endpoint(
     description: str | None,
     status: str | None,
     allow_loopback: bool,
+    actor: str = "",
 ) -> Any:
     if url is not None:
         url = check_endpoint_url(url, who.mode, allow_loopback=allow_loopback).url
@@ -174,19 +296,48 @@ async def update_endpoint(
         raise InvalidArgument("invalid_status", "status must be enabled or disabled", field="status")
     async with pool.acquire() as conn, conn.transaction():
         row = await _load(conn, who, endpoint_id, lock=True)
-        return await repo.update_endpoint(
+        updated = await repo.update_endpoint(
             conn, row["id"], url=url, events=events, description=description, status=status
         )
+        changed = [
+            name
+            for name, value in (
+                ("url", url),
+                ("events", events),
+                ("description", description),
+                ("status", status),
+            )
+            if value is not None and value != (list(row[name]) if name == "events" else row[name])
+        ]
+        detail: dict[str, Any] = {"changed": changed}
+        if "url" in changed:
+            detail["url_host"] = _host(updated["url"])
+        if "events" in changed:
+            detail["events"] = list(updated["events"])
+        if "status" in changed:
+            detail["status"] = {"from": row["status"], "to": updated["status"]}
+        await _audit(conn, who, actor, "webhook_endpoint_updated", "webhook_endpoint", str(row["id"]), detail)
+        return updated
 
 
-async def delete_endpoint(pool: asyncpg.Pool, who: Scope, endpoint_id: str) -> Any:
+async def delete_endpoint(pool: asyncpg.Pool, who: Scope, endpoint_id: str, *, actor: str = "") -> Any:
     async with pool.acquire() as conn, conn.transaction():
         row = await _load(conn, who, endpoint_id, lock=True)
-        return await repo.delete_endpoint(conn, row["id"])
+        deleted = await repo.delete_endpoint(conn, row["id"])
+        await _audit(
+            conn,
+            who,
+            actor,
+            "webhook_endpoint_deleted",
+            "webhook_endpoint",
+            str(row["id"]),
+            {"url_host": _host(row["url"])},
+        )
+        return deleted
 
 
 async def roll_secret(
-    pool: asyncpg.Pool, box: SecretBox, who: Scope, endpoint_id: str, overlap_s: int
+    pool: asyncpg.Pool, box: SecretBox, who: Scope, endpoint_id: str, overlap_s: int, *, actor: str = ""
 ) -> tuple[Any, str]:
     if overlap_s == 0:
         overlap_s = DEFAULT_SECRET_OVERLAP_S
@@ -200,7 +351,17 @@ async def roll_secret(
     async with pool.acquire() as conn, conn.transaction():
         row = await _load(conn, who, endpoint_id, lock=True)
         sealed = seal_secret(box, row["id"], secret)
-        return await repo.roll_secret(conn, row["id"], sealed, float(overlap_s)), secret
+        rolled = await repo.roll_secret(conn, row["id"], sealed, float(overlap_s))
+        await _audit(
+            conn,
+            who,
+            actor,
+            "webhook_endpoint_secret_rolled",
+            "webhook_endpoint",
+            str(row["id"]),
+            {"previous_secret_expires_at": rolled["previous_secret_expires_at"].isoformat()},
+        )
+        return rolled, secret
 
 
 async def list_events(
@@ -239,16 +400,32 @@ async def list_attempts(
     return rows[:size], len(rows) > size
 
 
-async def redeliver(pool: asyncpg.Pool, who: Scope, event_id: str, endpoint_id: str) -> Any:
+async def redeliver(
+    pool: asyncpg.Pool, who: Scope, event_id: str, endpoint_id: str, *, actor: str = ""
+) -> Any:
     if not endpoint_id:
         raise InvalidArgument("missing_endpoint", "endpoint is required", field="endpoint")
-    async with pool.acquire() as conn, conn.transaction():
-        if not await repo.event_exists(conn, who.merchant_id, who.mode, event_id):
-            raise NotFound("not_found", "no such event")
-        endpoint = await _load(conn, who, endpoint_id, lock=True)
-        if endpoint["status"] != "enabled":
-            raise FailedPrecondition("endpoint_disabled", "the endpoint is disabled; enable it first")
-        return await repo.redeliver(conn, event_id, endpoint["id"])
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            if not await repo.event_exists(conn, who.merchant_id, who.mode, event_id):
+                raise NotFound("not_found", "no such event")
+            endpoint = await _load(conn, who, endpoint_id, lock=True)
+            if endpoint["status"] != "enabled":
+                raise FailedPrecondition("endpoint_disabled", "the endpoint is disabled; enable it first")
+            row = await repo.redeliver(conn, event_id, endpoint["id"])
+            await _audit(
+                conn,
+                who,
+                actor,
+                "merchant_event_redelivered",
+                "merchant_event",
+                event_id,
+                {"endpoint_id": str(endpoint["id"])},
+            )
+            return row
+    except asyncpg.ForeignKeyViolationError:
+        # The event was pruned (retention) between the check and the insert.
+        raise NotFound("not_found", "no such event") from None
 
 
 async def record_event(
@@ -264,3 +441,24 @@ async def record_event(
         return await repo.record_event(
             conn, who.merchant_id, who.mode, event_type, object_id, obj, source_key
         )
+
+
+async def prune(pool: asyncpg.Pool, retention: Retention) -> Pruned:
+    """Delete what the retention allows, one batch per statement (short locks) until a batch comes back
+    short. Replica-safe: each batch skips rows another holds."""
+    deliveries = attempts = events = 0
+    while True:
+        async with pool.acquire() as conn:
+            batch = await repo.prune_batch(conn, retention.days, retention.batch)
+        deliveries += batch.deliveries
+        attempts += batch.attempts
+        events += batch.events
+        if batch.deliveries < retention.batch and batch.events < retention.batch:
+            break
+    pruned = Pruned(deliveries, attempts, events)
+    if deliveries or events:
+        log.info(
+            "pruned merchant events past their retention",
+            extra={"deliveries": deliveries, "attempts": attempts, "events": events, "days": retention.days},
+        )
+    return pruned

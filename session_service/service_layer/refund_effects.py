@@ -24,8 +24,9 @@ from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate_runtime.grpc_errors import error_code
+from paygate_runtime.proto_convert import mode_enum
 from session_service.adapters import refund_repository as refunds_repo
-from session_service.adapters.downstream import MODES, Downstream, describe_rpc_error
+from session_service.adapters.downstream import Downstream, describe_rpc_error
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class RefundEffects:
             note = await self.downstream.billing.IssueCreditNote(
                 billing_pb2.IssueCreditNoteRequest(
                     merchant_id=str(refund["merchant_id"]),
-                    mode=MODES[refund["mode"]],
+                    mode=mode_enum(refund["mode"]),
                     session_id=str(refund["session_id"]),
                     refund_id=str(refund["id"]),
                     amount=amount,

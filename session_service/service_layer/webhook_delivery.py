@@ -13,8 +13,11 @@ How a delivery is processed, and why nothing is lost or sent more often than at-
 A crash between 2 and 3 leaves the lease to run out; the delivery is then sent again (at least once: the
 receiver deduplicates on `webhook-id`, which is the event id, as Standard Webhooks prescribes).
 
-The worker wakes on LISTEN `merchant_webhooks` (the emit trigger NOTIFYs on commit when it fanned an event
-out) and also polls, so a lost notification only delays.
+The shared lease worker (paygate_runtime.lease_worker) runs the queue: it wakes on LISTEN `merchant_webhooks`
+(the emit trigger NOTIFYs on commit when it fanned an event out) and also polls, so a lost notification only
+delays; on a stop it hands the leases of deliveries in flight back. Beside it, a periodic job prunes what the
+retention allows (finished deliveries and their attempts, then events nothing waits on; see
+service_layer.merchant_events.prune).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -39,13 +42,14 @@ from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
 from paygate_runtime.config import ConfigError, Env
 from paygate_runtime.crypto.secret_box import SecretBox, SecretBoxError
-from paygate_runtime.tasks import cancel_and_wait, wait_event
+from paygate_runtime.lease_worker import LeaseSettings, LeaseWorker, Periodic
 from session_service.adapters import merchant_events_repository as repo
 from session_service.adapters.mailer import SmtpMailer
 from session_service.adapters.merchant_event_objects import FetchInvoice, render_object
 from session_service.adapters.webhook_http import WebhookHttpClient
 from session_service.domain.merchant_events import RetryPolicy, event_body
-from session_service.service_layer.merchant_events import open_secret
+from session_service.service_layer import merchant_events
+from session_service.service_layer.merchant_events import Retention, open_secret
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,7 @@ class WebhookSettings:
     poll_s: float = 1.0
     allow_loopback: bool = False
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    retention: Retention = field(default_factory=Retention)
 
 
 def signatures(secrets: list[str], msg_id: str, timestamp: datetime, body: str) -> str:
@@ -100,6 +105,10 @@ def attempt_result(delivered: bool, error: str | None) -> str:
 
 
 class WebhookDeliveryWorker:
+    """The delivery queue (`LeaseQueue` of paygate_runtime.lease_worker) and the worker that runs it: wake-up,
+    slots, leases and the clean stop are the shared worker's; claiming fairly per endpoint, sending, recording
+    and retention are this queue's."""
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -129,101 +138,65 @@ class WebhookDeliveryWorker:
         # (session_service.entrypoints.metrics), set by assemble; None (no metrics) in tools and unit tests.
         self.deliveries_total: Any = None
         self.delivery_seconds: Any = None
-        self._wake = asyncio.Event()
-        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self.worker: LeaseWorker[Any] = LeaseWorker(
+            self,
+            LeaseSettings(
+                name="webhook", channel=CHANNEL, concurrency=settings.concurrency, poll_s=settings.poll_s
+            ),
+            listen_dsn=listen_dsn,
+            periodic=[
+                Periodic(
+                    "retention",
+                    settings.retention.interval_s,
+                    self.prune,
+                    # Soon after a start too, so a process that restarts more often than hourly still prunes.
+                    first_after_s=min(60.0, settings.retention.interval_s),
+                )
+            ],
+        )
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen(), name="webhook-listener")
         try:
             # Notices a previous process recorded but did not get to mail.
             with contextlib.suppress(asyncpg.PostgresError, OSError):
                 await self.send_pending_notices()
-            while True:
-                self._wake.clear()
-                try:
-                    await self._fill()
-                except (asyncpg.PostgresError, OSError) as exc:
-                    log.warning("webhook claim failed; retrying", extra={"error": str(exc)})
-                timeout = await self._sleep_for()
-                await wait_event(self._wake, timeout)
+            await self.worker.run()
         finally:
-            await cancel_and_wait([listener], timeout=2)
-            await self._abandon_inflight()
             await self.http.close()
 
-    async def _sleep_for(self) -> float:
-        if self._inflight:
-            return self.settings.poll_s
-        try:
-            async with self.pool.acquire() as conn:
-                due = await repo.next_due_in(conn)
-        except (asyncpg.PostgresError, OSError):
-            return self.settings.poll_s
-        if due is None:
-            return self.settings.poll_s
-        return min(self.settings.poll_s, max(due, 0.01))
+    async def prune(self) -> merchant_events.Pruned:
+        return await merchant_events.prune(self.pool, self.settings.retention)
 
-    async def _fill(self) -> None:
-        free = self.settings.concurrency - len(self._inflight)
-        if free <= 0:
-            return
+    # ------------------------------------------------------------------------------------------ LeaseQueue
+    async def claim(self, limit: int) -> Sequence[Any]:
         async with self.pool.acquire() as conn:
-            rows = await repo.claim_deliveries(conn, free, self.settings.per_endpoint, self.settings.lease_s)
-        for row in rows:
-            delivery_id = row["delivery_id"]
-            task = asyncio.create_task(self._deliver(row), name=f"webhook-{delivery_id}")
-            self._inflight[delivery_id] = task
-            task.add_done_callback(self._done(delivery_id))
+            rows: Sequence[Any] = await repo.claim_deliveries(
+                conn, limit, self.settings.per_endpoint, self.settings.lease_s
+            )
+        return rows
 
-    def _done(self, delivery_id: int) -> Callable[[asyncio.Task[None]], None]:
-        def finished(task: asyncio.Task[None]) -> None:
-            self._inflight.pop(delivery_id, None)
-            self._wake.set()
+    def row_id(self, row: Any) -> int:
+        return int(row["delivery_id"])
 
-        return finished
+    async def process(self, row: Any) -> None:
+        await self.deliver(row)
 
-    async def _abandon_inflight(self) -> None:
-        tasks = dict(self._inflight)
-        await cancel_and_wait(tasks.values(), timeout=5)
-        if tasks:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):
-                    async with self.pool.acquire() as conn:
-                        await repo.release_leases(conn, list(tasks))
+    async def failed(self, row: Any, error: Exception) -> None:
+        # A bug or the database: the lease runs out and the delivery is attempted again.
+        log.error(
+            "webhook delivery failed before it was recorded",
+            extra={"delivery_id": row["delivery_id"], "error": f"{type(error).__name__}: {error}"[:300]},
+        )
 
-    async def _listen(self) -> None:
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self.listen_dsn)
-                await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
-                self._wake.set()
-                while not conn.is_closed():
-                    await asyncio.sleep(1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning(
-                    "webhook listener lost its connection; polling meanwhile", extra={"error": str(exc)}
-                )
-            finally:
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), timeout=1)
-            await asyncio.sleep(1.0)
+    async def release(self, row_ids: Sequence[int]) -> None:
+        async with self.pool.acquire() as conn:
+            await repo.release_leases(conn, row_ids)
+
+    async def next_due_in(self) -> float | None:
+        async with self.pool.acquire() as conn:
+            return await repo.next_due_in(conn)
 
     # ------------------------------------------------------------------------------------------ one delivery
-    async def _deliver(self, row: Any) -> None:
-        try:
-            await self.deliver(row)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug or the database: the lease runs out and the delivery is retried
-            log.error(
-                "webhook delivery failed before it was recorded",
-                extra={"delivery_id": row["delivery_id"], "error": f"{type(exc).__name__}: {exc}"[:300]},
-            )
-
     async def body_of(self, row: Any) -> str:
         obj, fetched = await render_object(row, self.fetch_invoice)
         if fetched:
@@ -307,6 +280,7 @@ class WebhookDeliveryWorker:
                 response_body=body,
                 delivered=delivered,
                 retry_in_s=retry_in,
+                window_start=row["window_start"],
             )
         )
         # Counted once the attempt is in the log: an attempt lost to a crash before this is sent again when
@@ -459,6 +433,12 @@ def load_webhook_settings(env: Env) -> WebhookSettings:
                 "PAYGATE_MERCHANT_WEBHOOK_DISABLE_AFTER_S", 5 * 86_400, minimum=1, maximum=60 * 86_400
             ),
             timeout_s=env.millis("PAYGATE_MERCHANT_WEBHOOK_TIMEOUT_MS", 10_000, minimum=100, maximum=60_000),
+        ),
+        retention=Retention(
+            days=env.int("PAYGATE_MERCHANT_EVENTS_RETENTION_DAYS", 30, minimum=1, maximum=3650),
+            interval_s=env.millis(
+                "PAYGATE_MERCHANT_EVENTS_PRUNE_INTERVAL_MS", 3_600_000, minimum=1000, maximum=86_400_000
+            ),
         ),
     )
     if settings.lease_s < settings.policy.timeout_s + 1:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import copy
 import ipaddress
 import re
+import shutil
+import subprocess
 import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import check_deploy
@@ -38,13 +41,13 @@ APP_CALLS: set[tuple[str, str, int, str]] = {
     ("session", "billing", 50052, "TCP"),
     ("session", "keys", 50053, "TCP"),
     ("keys", "session", 50051, "TCP"),  # customer_key.revoked -> RecordMerchantEvent
-    ("gateway", "internet", 443, "TCP"),  # Stripe API, HTTPS chain RPC (never plain 8545)
+    ("gateway", "internet", 443, "TCP"),  # Stripe API, One.com API (policy gateway-provider-egress)
     *(("monitoring", svc, port, "TCP") for svc, port in METRICS_PORTS.items()),
     ("gateway", "internet", 587, "TCP"),  # SMTP submission: the portal's contact form
     ("gateway", "internet", 25, "TCP"),  # SMTP relay
     ("session", "internet", 587, "TCP"),  # SMTP submission
     ("session", "internet", 25, "TCP"),  # SMTP relay
-    ("session", "internet", 443, "TCP"),  # HTTPS chain RPC (merchant on-chain settings)
+    ("session", "internet", 443, "TCP"),  # merchant webhook endpoints (policy session-webhook-egress)
     *((pod, "kube-dns", 53, proto) for pod in SERVICES + MIGRATIONS for proto in ("UDP", "TCP")),
 }
 CNPG_CALLS: set[tuple[str, str, int, str]] = {
@@ -60,10 +63,27 @@ CNPG_CALLS: set[tuple[str, str, int, str]] = {
     ("postgres", "anywhere", 6443, "TCP"),
 }
 EXTERNAL_DB_CALLS = {(pod, "cidr:192.0.2.10/32", 5432, "TCP") for pod in SERVICES + MIGRATIONS}
+# The pods that talk to a chain's JSON-RPC node: the gateway (watcher, verification, web3 routes) and the
+# session service (the payment-settings probe). Nothing else does (grep PAYGATE_CHAIN_RPC_URL, chain_config).
+CHAIN_CLIENTS = ("gateway", "session")
+RELEASE_OVERLAYS = ("prod", "external-db")
+
+
+def chain_cidr(overlay: str) -> str:
+    """The chain node's CIDR as the overlay sets it, in its one place (components/chain-rpc-egress)."""
+    config = yaml.safe_load((check_deploy.OVERLAYS_DIR / overlay / "chain-rpc-egress.yaml").read_text())
+    assert config["kind"] == "ConfigMap" and config["metadata"]["name"] == "chain-rpc-egress"
+    return str(config["data"]["cidr"])
+
+
+def chain_calls(overlay: str) -> set[tuple[str, str, int, str]]:
+    return {(pod, f"cidr:{chain_cidr(overlay)}", 443, "TCP") for pod in CHAIN_CLIENTS}
+
+
 EXPECTED_CALLS = {
-    "dev": APP_CALLS | CNPG_CALLS,
-    "prod": APP_CALLS | CNPG_CALLS,
-    "external-db": APP_CALLS | EXTERNAL_DB_CALLS,
+    "dev": APP_CALLS | CNPG_CALLS | chain_calls("dev"),
+    "prod": APP_CALLS | CNPG_CALLS | chain_calls("prod"),
+    "external-db": APP_CALLS | EXTERNAL_DB_CALLS | chain_calls("external-db"),
 }
 
 
@@ -434,6 +454,181 @@ def test_the_graph_check_notices_an_extra_call() -> None:
     finally:
         check_deploy.build_overlay = original  # type: ignore[assignment]
         rendered.cache_clear()
+
+
+# --- egress to the outside: the chain node, the providers, nothing more -----------------------------
+
+# The pods that need to reach the internet (any public address) and why; everything else reaches only
+# the cluster, the database and explicit CIDRs. NetworkPolicy is additive, so an internet rule on a pod
+# makes any narrower rule for the same port moot: each internet rule must be one the pod needs.
+INTERNET_NEEDS: dict[str, dict[tuple[int, str], str]] = {
+    "gateway": {
+        (443, "TCP"): "gateway-provider-egress",  # Stripe API, One.com API
+        (587, "TCP"): "gateway",  # SMTP submission: the portal's contact form
+        (25, "TCP"): "gateway",  # SMTP relay
+    },
+    "session": {
+        (443, "TCP"): "session-webhook-egress",  # merchant webhook endpoints, any public host
+        (587, "TCP"): "session",  # SMTP: customer mail, merchant notices
+        (25, "TCP"): "session",
+    },
+    # CloudNativePG instances: the Kubernetes API server (its address differs per cluster) and backups.
+    "postgres": {(443, "TCP"): "paygate-db", (6443, "TCP"): "paygate-db"},
+}
+# Wider than this is not "an explicit CIDR" for one chain node (or one provider's node range).
+MIN_CHAIN_PREFIX = {4: 16, 6: 32}
+INTERNET_PREFIX = 16  # an ipBlock wider than a /16 counts as internet egress
+
+
+def _broad(peer: dict[str, Any]) -> bool:
+    """Does this egress peer open (a large part of) the internet?"""
+    if "ipBlock" not in peer:
+        return False  # pod and namespace selectors stay inside the cluster
+    return ipaddress.ip_network(peer["ipBlock"]["cidr"], strict=False).prefixlen < INTERNET_PREFIX
+
+
+def internet_egress(objs: list[dict[str, Any]]) -> dict[str, dict[tuple[int, str], set[str]]]:
+    """Pod -> (port, protocol) -> the NetworkPolicies that let it reach the internet on that port."""
+    policies = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    templates = {
+        o["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]: o["spec"]["template"][
+            "metadata"
+        ]["labels"]
+        for o in objs
+        if o["kind"] in ("Deployment", "Job")
+    }
+    for cluster in (o for o in objs if o["kind"] == "Cluster"):
+        templates["postgres"] = {"cnpg.io/cluster": cluster["metadata"]["name"]}
+    found: dict[str, dict[tuple[int, str], set[str]]] = {}
+    for pod, labels in templates.items():
+        for np in policies:
+            if "Egress" not in np["spec"]["policyTypes"] or not _matches(np["spec"]["podSelector"], labels):
+                continue
+            for rule in np["spec"].get("egress", []):
+                peers = rule.get("to") or [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+                if any(_broad(peer) for peer in peers):
+                    ports = [(p["port"], p.get("protocol", "TCP")) for p in rule.get("ports") or []]
+                    for port in ports or [(0, "any")]:
+                        found.setdefault(pod, {}).setdefault(port, set()).add(np["metadata"]["name"])
+    return found
+
+
+def chain_egress_problems(objs: list[dict[str, Any]], cidr: str) -> list[str]:
+    """What keeps the chain RPC egress from being one explicit CIDR, https only, per pod that needs it."""
+    problems: list[str] = []
+    network = ipaddress.ip_network(cidr)  # strict: host bits set is a typo, not a CIDR
+    if network.prefixlen < MIN_CHAIN_PREFIX[network.version]:
+        problems.append(f"chain CIDR {cidr} is wider than a /{MIN_CHAIN_PREFIX[network.version]}")
+    chain = [
+        o
+        for o in objs
+        if o["kind"] == "NetworkPolicy"
+        and o["metadata"].get("labels", {}).get("paygate.dev/egress") == "chain-rpc"
+    ]
+    selected: list[str] = []
+    for np in chain:
+        name = np["metadata"]["name"]
+        selected += [
+            component(o)
+            for o in objs
+            if o["kind"] in ("Deployment", "Job")
+            and _matches(np["spec"]["podSelector"], o["spec"]["template"]["metadata"]["labels"])
+        ]
+        if np["spec"]["policyTypes"] != ["Egress"] or np["spec"].get("ingress"):
+            problems.append(f"{name}: must be an egress-only policy")
+        rules = np["spec"].get("egress", [])
+        if len(rules) != 1:
+            problems.append(f"{name}: one rule expected, got {len(rules)}")
+        for rule in rules:
+            if rule.get("to") != [{"ipBlock": {"cidr": cidr}}]:
+                problems.append(f"{name}: peers {rule.get('to')} are not exactly the ipBlock {cidr}")
+            if rule.get("ports") != [{"protocol": "TCP", "port": 443}]:
+                problems.append(f"{name}: ports {rule.get('ports')} are not exactly TCP 443")
+    if sorted(selected) != sorted(CHAIN_CLIENTS):
+        problems.append(
+            f"chain policies select {sorted(selected)}, one each for {sorted(CHAIN_CLIENTS)} expected"
+        )
+    if any(o["kind"] == "ConfigMap" and o["metadata"]["name"] == "chain-rpc-egress" for o in objs):
+        problems.append(
+            "the chain-rpc-egress ConfigMap is build input and must not be applied (local-config)"
+        )
+    return problems
+
+
+@pytest.mark.parametrize("overlay", RELEASE_OVERLAYS)
+def test_release_chain_rpc_egress_is_one_explicit_cidr_on_443_only(overlay: str) -> None:
+    assert chain_egress_problems(list(rendered(overlay)), chain_cidr(overlay)) == []
+
+
+def test_the_chain_egress_check_notices_a_wide_cidr_another_port_and_a_missing_pod() -> None:
+    """Guard for the check itself, on mutated copies of the prod render."""
+    cidr = chain_cidr("prod")
+
+    def mutated(change: Any) -> list[dict[str, Any]]:
+        objs = [copy.deepcopy(o) for o in rendered("prod")]
+        for np in objs:
+            if np["kind"] == "NetworkPolicy" and np["metadata"]["name"] == "chain-rpc-egress-gateway":
+                change(np)
+        return objs
+
+    def widen(np: dict[str, Any]) -> None:
+        np["spec"]["egress"][0]["to"] = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+
+    def plain_port(np: dict[str, Any]) -> None:
+        np["spec"]["egress"][0]["ports"].append({"protocol": "TCP", "port": 8545})
+
+    def drop(np: dict[str, Any]) -> None:
+        np["spec"]["podSelector"] = {"matchLabels": {"app.kubernetes.io/component": "nothing"}}
+
+    assert any("not exactly the ipBlock" in p for p in chain_egress_problems(mutated(widen), cidr))
+    assert any("not exactly TCP 443" in p for p in chain_egress_problems(mutated(plain_port), cidr))
+    assert any("chain policies select" in p for p in chain_egress_problems(mutated(drop), cidr))
+    assert any("wider than a /16" in p for p in chain_egress_problems(list(rendered("prod")), "10.0.0.0/8"))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_pod_gets_internet_egress_it_does_not_need(overlay: str) -> None:
+    """Only the gateway (providers, SMTP), the session service (merchant webhooks, SMTP) and the CNPG
+    instances reach the internet, each internet-443 rule sits in the one policy named for its reason, and
+    billing, keys, the migration Jobs and the chain policies open nothing beyond the cluster and a CIDR."""
+    found = internet_egress(list(rendered(overlay)))
+    expected = {
+        pod: {port: {policy} for port, policy in needs.items()}
+        for pod, needs in INTERNET_NEEDS.items()
+        if pod in pods(overlay)
+    }
+    assert found == expected
+
+
+def test_the_internet_egress_check_notices_a_pod_that_gains_the_internet() -> None:
+    """Guard: keys given the gateway's provider rule (say, by a broadened podSelector) is reported."""
+    objs = [copy.deepcopy(o) for o in rendered("prod")]
+    for np in objs:
+        if np["kind"] == "NetworkPolicy" and np["metadata"]["name"] == "gateway-provider-egress":
+            np["spec"]["podSelector"] = {"matchLabels": {"app.kubernetes.io/name": "paygate"}}
+    found = internet_egress(objs)
+    assert found["keys"] == {(443, "TCP"): {"gateway-provider-egress"}}
+    assert found["migrate-billing"] == {(443, "TCP"): {"gateway-provider-egress"}}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_an_overlay_without_its_chain_cidr_does_not_build(overlay: str, tmp_path: Path) -> None:
+    """The CIDR has one place per overlay, and it cannot be forgotten: without it kustomize fails."""
+    copy_dir = tmp_path / "deploy"
+    shutil.copytree(check_deploy.DEPLOY_DIR, copy_dir)
+    (copy_dir / "overlays" / overlay / "chain-rpc-egress.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: something-else\n"
+        "  annotations:\n    config.kubernetes.io/local-config: 'true'\ndata: {}\n"
+    )
+    result = subprocess.run(
+        [check_deploy.find_kubectl(), "kustomize", str(copy_dir / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "chain-rpc-egress" in result.stderr
 
 
 # --- schema validation -----------------------------------------------------------------------

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import email
+import email.policy
+from collections.abc import AsyncIterator, Iterator
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
 
 from paygate_dev.smtp_sink import SmtpSink
 from support.stack import free_port, make_test_secrets
@@ -31,3 +37,32 @@ def portal_stack_env(smtp_port: int) -> dict[str, str]:
         "PAYGATE_MAIL_FROM": "paygate@example.test",
         **make_test_secrets(),
     }
+
+
+class MailInbox:
+    """An aiosmtpd handler keeping every message (parsed with the default policy) and its envelope in memory,
+    for tests that read back exactly what the services put on the wire."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 OK"
+
+
+@contextlib.contextmanager
+def running_mail_inbox() -> Iterator[tuple[MailInbox, int]]:
+    """A MailInbox served on a free loopback port: (the inbox, its port); stopped on exit."""
+    inbox = MailInbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()

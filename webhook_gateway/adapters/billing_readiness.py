@@ -10,15 +10,10 @@ goes through.
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable
 
-from aiohttp import web
-
-from paygate.billing.v1 import billing_pb2
+from paygate.billing.v1 import billing_pb2, billing_pb2_grpc
 from paygate.common.v1 import common_pb2
-from webhook_gateway.entrypoints.app_keys import CLIENTS
-from webhook_gateway.entrypoints.http_errors import ApiError
 
 COMPLETE_TTL_S = 30.0
 _MAX_ENTRIES = 10_000
@@ -46,32 +41,29 @@ class ReadinessCache:
         self._complete_until.pop(merchant_id, None)
 
 
-# One cache per application, without adding state to an app that may already be running.
-_CACHES: weakref.WeakKeyDictionary[web.Application, ReadinessCache] = weakref.WeakKeyDictionary()
+class LiveBillingReadiness:
+    """The billing service's answer to "may this merchant create live sessions?", with complete answers
+    remembered briefly (ReadinessCache)."""
 
+    def __init__(
+        self, billing: billing_pb2_grpc.BillingServiceStub, cache: ReadinessCache | None = None
+    ) -> None:
+        self._billing = billing
+        self._cache = cache or ReadinessCache()
 
-def readiness_cache(app: web.Application) -> ReadinessCache:
-    cache = _CACHES.get(app)
-    if cache is None:
-        cache = _CACHES[app] = ReadinessCache()
-    return cache
+    async def missing_fields(self, merchant_id: str) -> list[str]:
+        """What the merchant's LIVE seller profile lacks for live invoices; empty when it is complete (the
+        test profile, which a test key may change, never decides this). A failed call raises the RPC error."""
+        if self._cache.is_known_complete(merchant_id):
+            return []
+        profile = await self._billing.GetBillingProfile(
+            billing_pb2.GetBillingProfileRequest(merchant_id=merchant_id, mode=common_pb2.MODE_LIVE)
+        )
+        if profile.complete:
+            self._cache.remember_complete(merchant_id)
+            return []
+        return list(profile.missing_fields) or ["seller details"]
 
-
-async def require_live_billing_profile(app: web.Application, merchant_id: str) -> None:
-    """Raise 409 billing_profile_incomplete unless the merchant's LIVE seller profile allows live invoices
-    (the test profile, which a test key may change, never decides this)."""
-    cache = readiness_cache(app)
-    if cache.is_known_complete(merchant_id):
-        return
-    profile = await app[CLIENTS].billing.GetBillingProfile(
-        billing_pb2.GetBillingProfileRequest(merchant_id=merchant_id, mode=common_pb2.MODE_LIVE)
-    )
-    if profile.complete:
-        cache.remember_complete(merchant_id)
-        return
-    missing = ", ".join(profile.missing_fields) or "seller details"
-    raise ApiError(
-        409,
-        "billing_profile_incomplete",
-        f"live sessions need a complete billing profile (PUT /v1/billing_profile); missing: {missing}",
-    )
+    def forget(self, merchant_id: str) -> None:
+        """The profile changed: ask again next time."""
+        self._cache.forget(merchant_id)

@@ -28,7 +28,7 @@ UNKNOWN_SESSION: Final = "unknown_session"
 
 _COLUMNS: Final = """id, provider, event_id, event_type, raw_body, received_at, status, attempts, next_attempt_at,
     last_error, outcome, session_id, provider_reference, merchant_id, mode, quarantine_id, updated_at, source,
-    traceparent"""
+    traceparent, normalized"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,9 @@ class InboxEvent:
     source: str = "webhook"
     # The W3C traceparent of the request that stored it (tracing on), continued when it is applied.
     traceparent: str | None = None
+    # What the receiving handler read from the body (providers.normalized_json), applied as is by the relay;
+    # None for rows stored without it (older rows, reconciliation).
+    normalized: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -89,6 +92,8 @@ class NewEvent:
     mode: str | None = None
     # paygate_runtime.tracing.current_traceparent() of the storing request; None with tracing off.
     traceparent: str | None = None
+    # providers.normalized_json.storable_normalized() of the event, stored once beside the raw body.
+    normalized: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,7 @@ def _event(row: asyncpg.Record) -> InboxEvent:
         updated_at=row["updated_at"],
         source=row["source"],
         traceparent=row["traceparent"],
+        normalized=row["normalized"],
     )
 
 
@@ -145,12 +151,14 @@ class InboxRepository:
         """
         rows = await self.pool.fetch(
             """INSERT INTO inbox_events (provider, event_id, event_type, raw_body, status, outcome, session_id,
-                                         provider_reference, attempts, next_attempt_at, mode, traceparent)
+                                         provider_reference, attempts, next_attempt_at, mode, traceparent,
+                                         normalized)
                SELECT p, e, t, r, s, o, sid, ref, a,
-                      CASE WHEN s = 'received' THEN now() + make_interval(secs => d) END, m, tp
+                      CASE WHEN s = 'received' THEN now() + make_interval(secs => d) END, m, tp, n
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[],
-                             $7::uuid[], $8::text[], $9::int[], $10::float8[], $11::text[], $12::text[])
-                      AS u(p, e, t, r, s, o, sid, ref, a, d, m, tp)
+                             $7::uuid[], $8::text[], $9::int[], $10::float8[], $11::text[], $12::text[],
+                             $13::jsonb[])
+                      AS u(p, e, t, r, s, o, sid, ref, a, d, m, tp, n)
                ON CONFLICT (provider, event_id) DO NOTHING
                RETURNING id, provider, event_id, received_at, attempts, next_attempt_at, updated_at""",
             [i.provider for i in items],
@@ -165,6 +173,7 @@ class InboxRepository:
             [i.first_attempt_in_s for i in items],
             [i.mode for i in items],
             [i.traceparent for i in items],
+            [i.normalized for i in items],
         )
         inserted = {(row["provider"], row["event_id"]): row for row in rows}
         results = []
@@ -192,6 +201,7 @@ class InboxRepository:
                 quarantine_id=None,
                 updated_at=row["updated_at"],
                 traceparent=item.traceparent,
+                normalized=item.normalized,
             )
             results.append(Stored(event, inserted=True))
         return results

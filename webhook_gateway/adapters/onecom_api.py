@@ -394,12 +394,12 @@ class OneComClient:
             self.breaker.succeeded()
             if status >= 400:
                 self._count(operation, "rejected")
-                error = _error_from(operation, status, reply, transient=False)
+                refused = _error_from(operation, status, reply, transient=False)
                 log.info(
                     "onecom api refused a request",
-                    extra={"operation": operation, "status": status, "provider_code": error.provider_code},
+                    extra={"operation": operation, "status": status, "provider_code": refused.provider_code},
                 )
-                raise error
+                raise refused
             self._count(operation, "ok")
             return reply
         self._count(operation, "unavailable")

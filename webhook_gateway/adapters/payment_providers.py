@@ -18,6 +18,7 @@ from typing import Any, Final, Protocol
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2
 from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
+from paygate_runtime.proto_convert import mode_label
 from webhook_gateway.adapters import onecom_api
 from webhook_gateway.adapters.onecom_api import OneComClient, OneComPayment
 from webhook_gateway.adapters.provider_errors import ProviderError
@@ -27,7 +28,7 @@ RECONCILE_PREFIX: Final = "reconcile_"
 
 
 def mode_of(session: session_pb2.Session) -> str:
-    return "live" if session.mode == common_pb2.MODE_LIVE else "test"
+    return mode_label(session.mode)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from paygate.billing.v1 import billing_pb2_grpc
 from paygate.keys.v1 import keys_pb2_grpc
-from paygate.session.v1 import session_pb2_grpc
+from paygate.session.v1 import merchant_events_pb2_grpc, session_pb2_grpc
 from paygate_runtime.grpc_client import DeadlineChannel, open_channel
 from paygate_runtime.settings import CommonSettings
 
@@ -20,6 +20,8 @@ class ServiceClients:
     session: session_pb2_grpc.SessionServiceStub
     billing: billing_pb2_grpc.BillingServiceStub
     keys: keys_pb2_grpc.KeysServiceStub
+    # Merchant events (outbound webhooks) are one more service on the session service's process and channel.
+    merchant_events: merchant_events_pb2_grpc.MerchantEventsServiceStub
     channels: dict[str, DeadlineChannel]
 
     @classmethod
@@ -37,6 +39,7 @@ class ServiceClients:
             session=session_pb2_grpc.SessionServiceStub(channels["session"]),
             billing=billing_pb2_grpc.BillingServiceStub(channels["billing"]),
             keys=keys_pb2_grpc.KeysServiceStub(channels["keys"]),
+            merchant_events=merchant_events_pb2_grpc.MerchantEventsServiceStub(channels["session"]),
             channels=channels,
         )
 

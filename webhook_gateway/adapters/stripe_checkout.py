@@ -25,6 +25,7 @@ import stripe
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2
 from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
+from paygate_runtime.proto_convert import to_datetime
 from webhook_gateway.adapters.provider_errors import ProviderError
 
 log = logging.getLogger(__name__)
@@ -131,9 +132,7 @@ def build_create_params(session: session_pb2.Session, public_url: str) -> dict[s
         "metadata": {"session_id": sid},
         # Stripe does not copy Checkout metadata to the PaymentIntent; payment_intent.* events need it.
         "payment_intent_data": {"metadata": {"session_id": sid}},
-        "expires_at": stripe_expires_at(
-            session.created_at.ToDatetime(UTC), session.expires_at.ToDatetime(UTC)
-        ),
+        "expires_at": stripe_expires_at(to_datetime(session.created_at), to_datetime(session.expires_at)),
         "success_url": checkout_page_url(public_url, sid, "success"),
         "cancel_url": checkout_page_url(public_url, sid, "cancel"),
     }

@@ -17,12 +17,12 @@ merchant. A tx hash is one refund: the session service keeps that (see RefundSes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from web3 import AsyncWeb3
 from web3.exceptions import TransactionNotFound
+from web3.types import LogReceipt, TxData
 
 from webhook_gateway.chain.verification import (
     NATIVE_LOG_INDEX,
@@ -143,7 +143,7 @@ def _unconfirmed(confirmed: int, needed: int) -> RefundTxRefused:
     )
 
 
-def _native_refund(tx: Mapping[str, Any], from_ok: set[str], to_ok: set[str]) -> tuple[Transfer, ...]:
+def _native_refund(tx: TxData, from_ok: set[str], to_ok: set[str]) -> tuple[Transfer, ...]:
     sender, to, value = str(tx.get("from") or "").lower(), str(tx.get("to") or "").lower(), int(tx["value"])
     if sender not in from_ok or to not in to_ok or value <= 0:
         return ()
@@ -158,7 +158,7 @@ def _native_refund(tx: Mapping[str, Any], from_ok: set[str], to_ok: set[str]) ->
 
 
 def _token_refund(
-    logs: Iterable[Mapping[str, Any]], token: str, from_ok: set[str], to_ok: set[str]
+    logs: Iterable[LogReceipt], token: str, from_ok: set[str], to_ok: set[str]
 ) -> Iterable[Transfer]:
     for log in logs:
         # The emitter is what makes a Transfer real: any contract can emit a Transfer-shaped event.

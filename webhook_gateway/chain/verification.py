@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import NamedTuple, TypedDict
 
 import aiohttp
+from eth_typing import ChecksumAddress, HexStr
 from hexbytes import HexBytes
 from web3 import AsyncWeb3
 from web3.exceptions import BlockNotFound, ProviderConnectionError, TransactionNotFound, Web3RPCError
+from web3.types import BlockData, LogReceipt, RPCEndpoint, TxData
 
 from paygate_runtime.errors import InvalidArgument
 from paygate_runtime.money.assets import NATIVE_DECIMALS
@@ -28,10 +30,43 @@ NATIVE_LOG_INDEX = -1
 # Keeps one eth_getLogs topic filter well under the size limits common RPC providers enforce.
 _ADDRESSES_PER_LOG_QUERY = 500
 _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_METHOD_NOT_FOUND = -32601  # JSON-RPC 2.0
 
 
 class ChainUnavailable(Exception):
     """The RPC node could not answer (down, timing out, internal error). Retry later; it is not bad input."""
+
+
+class BlockUntraceable(Exception):
+    """The node answered for the chain but not for this one block's traces (an error reply for it, or its
+    trace call timing out): that block's trouble, which must not stop the blocks around it."""
+
+    def __init__(self, number: int, error: str) -> None:
+        super().__init__(f"trace_block {number}: {error}")
+        self.number = number
+        self.error = error
+
+
+# The JSON of a Parity-style trace (trace_block), as far as it is read here. Total=False: nodes omit fields.
+TraceAction = TypedDict("TraceAction", {"callType": str, "from": str, "to": str, "value": str}, total=False)
+
+
+class Trace(TypedDict, total=False):
+    transactionHash: str
+    traceAddress: list[int]
+    type: str
+    action: TraceAction
+    error: str
+
+
+class InternalTransfer(NamedTuple):
+    """A contract-internal ETH transfer to a watched address, from a trace."""
+
+    tx_hash: str
+    log_index: int
+    from_address: ChecksumAddress
+    to_address: ChecksumAddress
+    amount_minor: int
 
 
 @dataclass(frozen=True)
@@ -128,16 +163,16 @@ class TxInspection:
         ]
 
 
-def normalize_tx_hash(tx_hash: str) -> str:
+def normalize_tx_hash(tx_hash: str) -> HexStr:
     """Lower-case 0x-prefixed 32-byte hex, or InvalidArgument(`invalid_tx_hash`)."""
     if not isinstance(tx_hash, str) or not _TX_HASH.match(tx_hash.strip()):
         raise InvalidArgument(
             "invalid_tx_hash", "tx_hash must be 0x followed by 64 hex digits", field="tx_hash"
         )
-    return tx_hash.strip().lower()
+    return HexStr(tx_hash.strip().lower())
 
 
-def normalize_address(address: str, field: str = "address") -> str:
+def normalize_address(address: str, field: str = "address") -> ChecksumAddress:
     """EIP-55 checksummed address, or InvalidArgument(`invalid_<field>`)."""
     try:
         return AsyncWeb3.to_checksum_address(address)
@@ -246,7 +281,7 @@ async def node_offers_traces(w3: AsyncWeb3) -> bool:
     reth). Asked once; a node without it leaves the balance difference as the stand-in for internal moves."""
     try:
         head = await w3.eth.block_number
-        reply = await w3.provider.make_request("trace_block", [hex(head)])  # type: ignore[arg-type]  # a node-specific RPC, not in web3's RPCEndpoint literals
+        reply = await w3.provider.make_request(RPCEndpoint("trace_block"), [hex(head)])
     except (aiohttp.ClientError, OSError, TimeoutError, ProviderConnectionError) as exc:
         raise ChainUnavailable(f"RPC node unreachable: {exc}") from exc
     except Exception:
@@ -255,14 +290,41 @@ async def node_offers_traces(w3: AsyncWeb3) -> bool:
     return isinstance(reply, Mapping) and "error" not in reply and isinstance(reply.get("result"), list)
 
 
-def internal_transfers(
-    traces: Sequence[Mapping[str, Any]], watched: set[str]
-) -> list[tuple[str, int, str, str, int]]:
-    """(tx hash, log index, from, to, wei) of every successful contract-internal call that moved ETH to a
-    `watched` address. A call that failed, or sits below a failed call, moved nothing (its state was undone);
-    the top-level call (empty traceAddress) is the tx's own value, found from the tx itself."""
-    found: list[tuple[str, int, str, str, int]] = []
-    by_tx: dict[str, list[Mapping[str, Any]]] = {}
+async def block_traces(w3: AsyncWeb3, number: int) -> list[Trace]:
+    """The node's `trace_block` of one block. Raises BlockUntraceable when the node answers an error for that
+    block, no trace list, or times out on it; ChainUnavailable when the node cannot be reached at all."""
+    try:
+        reply = await w3.provider.make_request(RPCEndpoint("trace_block"), [hex(number)])
+    except TimeoutError as exc:
+        # A block too heavy to trace in time times out every time: that block's trouble. A node that is down
+        # fails the next block read too, and that fails the whole pass (nothing is recorded then).
+        raise BlockUntraceable(number, "the trace call timed out") from exc
+    except Web3RPCError as exc:
+        raise BlockUntraceable(number, str(exc)[:300]) from exc
+    except (aiohttp.ClientError, OSError, ProviderConnectionError) as exc:
+        raise ChainUnavailable(f"RPC node unreachable: {exc}") from exc
+    error = reply.get("error")
+    if error is not None:
+        if isinstance(error, Mapping) and error.get("code") == _METHOD_NOT_FOUND:
+            # Not this block's trouble: the node traces no block at all (traces were forced on a node
+            # without them). Every pass fails until the setting is fixed, as it says.
+            raise ChainUnavailable(
+                "the node has no trace_block: set PAYGATE_CHAIN_INTERNAL_TRANSFERS to balance or auto"
+            )
+        message = error.get("message") if isinstance(error, Mapping) else error
+        raise BlockUntraceable(number, str(message)[:300])
+    result = reply.get("result")
+    if not isinstance(result, list):
+        raise BlockUntraceable(number, "trace_block answered no trace list")
+    return result
+
+
+def internal_transfers(traces: Sequence[Trace], watched: set[str]) -> list[InternalTransfer]:
+    """Every successful contract-internal call that moved ETH to a `watched` address. A call that failed, or
+    sits below a failed call, moved nothing (its state was undone); the top-level call (empty traceAddress)
+    is the tx's own value, found from the tx itself."""
+    found: list[InternalTransfer] = []
+    by_tx: dict[str, list[Trace]] = {}
     for trace in traces:
         tx_hash = trace.get("transactionHash")
         if tx_hash:
@@ -271,7 +333,7 @@ def internal_transfers(
         failed = [tuple(t.get("traceAddress") or ()) for t in tx_traces if t.get("error")]
         for position, trace in enumerate(tx_traces):
             address = tuple(trace.get("traceAddress") or ())
-            action = trace.get("action") or {}
+            action: TraceAction = trace.get("action") or {}
             if not address or trace.get("type") != "call" or action.get("callType") not in ("call", None):
                 # delegatecall/staticcall/callcode move no ETH of their own to `to`.
                 continue
@@ -282,15 +344,36 @@ def internal_transfers(
             if value <= 0 or to not in watched:
                 continue
             found.append(
-                (
+                InternalTransfer(
                     tx_hash.lower(),
                     internal_log_index(position),
-                    AsyncWeb3.to_checksum_address(str(action["from"])),
+                    AsyncWeb3.to_checksum_address(str(action.get("from") or "")),
                     AsyncWeb3.to_checksum_address(to),
                     value,
                 )
             )
     return found
+
+
+@dataclass(frozen=True)
+class UntracedBlock:
+    """A block of a scan whose traces the node refused: its internal transfers are unknown."""
+
+    number: int
+    block_hash: str
+    block_timestamp: int
+    error: str
+    # The watched addresses (lower-case) that sent a tx in the block: their balance may fall as well as rise.
+    senders: frozenset[str]
+
+
+@dataclass(frozen=True)
+class BlockScan:
+    """What `scan_range` found: the transfers, the blocks it could not trace, and those it did trace."""
+
+    transfers: list[ObservedTransfer]
+    untraced: list[UntracedBlock]
+    traced: frozenset[int]
 
 
 async def scan_blocks(
@@ -302,22 +385,49 @@ async def scan_blocks(
     *,
     traces: bool = False,
 ) -> list[ObservedTransfer]:
+    """The transfers of `scan_range`; a block the node cannot trace raises ChainUnavailable here."""
+    scan = await scan_range(w3, from_block, to_block, addresses, tokens, traces=traces)
+    if scan.untraced:
+        first = scan.untraced[0]
+        raise ChainUnavailable(f"trace_block {first.number}: {first.error}")
+    return scan.transfers
+
+
+async def scan_range(
+    w3: AsyncWeb3,
+    from_block: int,
+    to_block: int,
+    addresses: Iterable[str],
+    tokens: Iterable[str],
+    *,
+    traces: bool = False,
+    skip_traces: Collection[int] = (),
+) -> BlockScan:
     """Every credit to `addresses` in blocks [from_block, to_block]: native-coin txs and the `Transfer`
     logs of `tokens`, and with `traces` the contract-internal ETH transfers the node's `trace_block` shows.
     Reverted txs are skipped. Results are ordered by (block, log index), native first.
+
+    A block whose traces the node refuses is reported in `untraced` (its top-level and token transfers are
+    still found); the blocks in `skip_traces` (known untraceable, waiting for their retry) are not traced.
     """
     watched = {normalize_address(a).lower() for a in addresses}
     token_set = sorted({normalize_address(t, "token") for t in tokens})
     if not watched or to_block < from_block:
-        return []
+        return BlockScan([], [], frozenset())
     found: list[ObservedTransfer] = []
+    untraced: list[UntracedBlock] = []
+    traced: set[int] = set()
     with _rpc_guard():
         chain_id = await w3.eth.chain_id
-        blocks: dict[str, Mapping[str, Any]] = {}
+        blocks: dict[str, BlockData] = {}
         for number in range(from_block, to_block + 1):
             block = await w3.eth.get_block(number, full_transactions=True)
             blocks[_hex(block["hash"])] = block
-            for tx in block["transactions"]:
+            senders: set[str] = set()
+            for tx in _full_transactions(block):
+                sender = str(tx.get("from") or "").lower()
+                if sender in watched:
+                    senders.add(sender)
                 to = tx.get("to")
                 if not to or to.lower() not in watched or int(tx["value"]) <= 0:
                     continue
@@ -339,27 +449,21 @@ async def scan_blocks(
                         amount_minor=int(tx["value"]),
                     )
                 )
-            if traces:
-                block_traces = await w3.provider.make_request("trace_block", [hex(number)])  # type: ignore[arg-type]  # a node-specific RPC, not in web3's RPCEndpoint literals
-                if "error" in block_traces:
-                    raise ChainUnavailable(f"trace_block {number}: {block_traces['error']}")
-                for tx_hash, log_index, sender, to, value in internal_transfers(
-                    block_traces.get("result") or [], watched
-                ):
-                    found.append(
-                        ObservedTransfer(
-                            chain_id=chain_id,
-                            tx_hash=tx_hash,
-                            log_index=log_index,
-                            block_number=int(block["number"]),
+            if traces and number not in skip_traces:
+                try:
+                    found.extend(await _traced_transfers(w3, chain_id, block, watched))
+                except BlockUntraceable as exc:
+                    untraced.append(
+                        UntracedBlock(
+                            number=number,
                             block_hash=_hex(block["hash"]),
                             block_timestamp=int(block["timestamp"]),
-                            token=None,
-                            from_address=sender,
-                            to_address=to,
-                            amount_minor=value,
+                            error=exc.error,
+                            senders=frozenset(senders),
                         )
                     )
+                else:
+                    traced.add(number)
         if token_set:
             watched_list = sorted(watched)
             for start in range(0, len(watched_list), _ADDRESSES_PER_LOG_QUERY):
@@ -369,7 +473,7 @@ async def scan_blocks(
                         "fromBlock": from_block,
                         "toBlock": to_block,
                         "address": token_set,
-                        "topics": [TRANSFER_TOPIC, None, [_address_topic(a) for a in chunk]],
+                        "topics": [HexStr(TRANSFER_TOPIC), None, [_address_topic(a) for a in chunk]],
                     }
                 )
                 for log in logs:
@@ -397,10 +501,50 @@ async def scan_blocks(
                         )
                     )
     found.sort(key=lambda t: (t.block_number, t.log_index))
-    return found
+    return BlockScan(found, untraced, frozenset(traced))
 
 
-def _native_transfers(tx: Mapping[str, Any], deposit: str) -> tuple[Transfer, ...]:
+async def trace_block_transfers(
+    w3: AsyncWeb3, number: int, addresses: Iterable[str]
+) -> list[ObservedTransfer]:
+    """The contract-internal ETH transfers to `addresses` in the canonical block `number` (a retry of a block
+    the node could not trace before). Raises BlockUntraceable or ChainUnavailable."""
+    watched = {normalize_address(a).lower() for a in addresses}
+    with _rpc_guard():
+        chain_id = await w3.eth.chain_id
+        block = await w3.eth.get_block(number)
+        return await _traced_transfers(w3, chain_id, block, watched)
+
+
+async def _traced_transfers(
+    w3: AsyncWeb3, chain_id: int, block: BlockData, watched: set[str]
+) -> list[ObservedTransfer]:
+    number = int(block["number"])
+    return [
+        ObservedTransfer(
+            chain_id=chain_id,
+            tx_hash=internal.tx_hash,
+            log_index=internal.log_index,
+            block_number=number,
+            block_hash=_hex(block["hash"]),
+            block_timestamp=int(block["timestamp"]),
+            token=None,
+            from_address=internal.from_address,
+            to_address=internal.to_address,
+            amount_minor=internal.amount_minor,
+        )
+        for internal in internal_transfers(await block_traces(w3, number), watched)
+    ]
+
+
+def _full_transactions(block: BlockData) -> Iterator[TxData]:
+    """The transactions of a block read with full_transactions=True (web3 types them as hashes or txs)."""
+    for tx in block["transactions"]:
+        if isinstance(tx, Mapping):
+            yield tx
+
+
+def _native_transfers(tx: TxData, deposit: str) -> tuple[Transfer, ...]:
     to = tx.get("to")
     value = int(tx.get("value", 0))
     if not to or to.lower() != deposit.lower() or value <= 0:
@@ -415,9 +559,7 @@ def _native_transfers(tx: Mapping[str, Any], deposit: str) -> tuple[Transfer, ..
     )
 
 
-def _token_transfers(
-    logs: Iterable[Mapping[str, Any]], token: str, recipients: set[str]
-) -> Iterator[Transfer]:
+def _token_transfers(logs: Iterable[LogReceipt], token: str, recipients: set[str]) -> Iterator[Transfer]:
     for log in logs:
         # The emitter is what makes a Transfer real: any contract can emit a Transfer-shaped event.
         if str(log["address"]).lower() != token.lower() or log.get("removed"):
@@ -427,7 +569,7 @@ def _token_transfers(
             yield transfer
 
 
-def _decode_transfer(log: Mapping[str, Any]) -> Transfer | None:
+def _decode_transfer(log: LogReceipt) -> Transfer | None:
     """Decode a standard ERC-20 Transfer(address indexed, address indexed, uint256); None if not one."""
     topics = [HexBytes(t) for t in log["topics"]]
     if len(topics) != 3 or topics[0] != HexBytes(TRANSFER_TOPIC):
@@ -448,7 +590,7 @@ def _address_topic(address: str) -> str:
     return "0x" + "0" * 24 + address.lower().removeprefix("0x")
 
 
-def _hex(value: Any) -> str:
+def _hex(value: HexBytes | bytes | str) -> str:
     return HexBytes(value).to_0x_hex()
 
 

@@ -14,10 +14,17 @@ Each pass (one replica at a time, see `WatcherLock`):
    `paid`). Settling goes through the same Web3Service path as the webhook.
 
 If the node or the session service is down, the pass fails before the cursor moves and is retried. Trouble
-with ONE session (a balance read its node refuses, a settlement that raises) never stops the pass: it is
-recorded against that session's deposit address (`chain_addresses.failures`, `last_error`), the address is
-left alone for a backoff (5 s doubling to 5 min), and the others settle as usual (GET /v1/chain/status
-shows the failing addresses to their merchant).
+with ONE block is not that: when internal transfers come from traces and the node refuses to trace one block
+(an error reply for it, or its trace timing out), the block is recorded (`chain_untraced_blocks`, shown in
+GET /v1/chain/status and counted in `paygate_chain_untraced_blocks`), traced again with the address backoff
+until the node answers, and the cursor moves on. Until then the native-coin sessions whose deposit address
+that block touched (its balance changed in the block, or it sent a tx there) are settled by balance difference
+as well, as on a node without traces: its top-level and token transfers were still read from the block.
+
+Trouble with ONE session (a balance read its node refuses, a settlement that raises) never stops the pass
+either: it is recorded against that session's deposit address (`chain_addresses.failures`, `last_error`), the
+address is left alone for a backoff (5 s doubling to 5 min), and the others settle as usual
+(GET /v1/chain/status shows the failing addresses to their merchant).
 """
 
 from __future__ import annotations
@@ -26,15 +33,27 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 import grpc
+from prometheus_client import CollectorRegistry, Gauge
 
 from paygate.session.v1 import session_pb2
 from paygate_runtime.tasks import wait_event
 from webhook_gateway.chain.deposits_repository import DepositsRepository
-from webhook_gateway.chain.settlement import SessionInfo
-from webhook_gateway.chain.verification import ChainUnavailable, ObservedTransfer, scan_blocks
+from webhook_gateway.chain.settlement import OPEN_STATUSES, SessionInfo, before_session
+from webhook_gateway.chain.untraced_blocks import UntracedBlockRow, UntracedBlocksRepository
+from webhook_gateway.chain.verification import (
+    BlockScan,
+    BlockUntraceable,
+    ChainUnavailable,
+    ObservedTransfer,
+    UntracedBlock,
+    native_balance_at,
+    scan_range,
+    trace_block_transfers,
+)
 from webhook_gateway.chain.web3_service import BlockView, Web3Service, active_deposit_info, chain_guard
 from webhook_gateway.service_layer.relay import RetryLater, SessionUnknown
 
@@ -60,6 +79,20 @@ class PassReport:
     scanned_to: int
     found: int
     settled: int
+    untraced: int = 0
+
+
+class WatcherMetrics:
+    """The watcher's own figures, on the gateway's registry (one instance per registry, for every chain)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.untraced_blocks = Gauge(
+            "paygate_chain_untraced_blocks",
+            "Blocks the RPC node could not trace that the chain watcher moved past (retried with backoff; "
+            "alert when above 0), by chain",
+            ["chain_id"],
+            registry=registry,
+        )
 
 
 class WatcherLock:
@@ -119,8 +152,10 @@ class WatcherLock:
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
+            # Closed, never returned: the pool does not reset a returned connection's session state
+            # (paygate_runtime/db.py), and an unlock that failed would hand this lock to the next borrower.
             with contextlib.suppress(Exception):
-                await self.pool.release(conn)
+                conn.terminate()
 
 
 class ChainWatcher:
@@ -131,12 +166,18 @@ class ChainWatcher:
         pool: asyncpg.Pool,
         chain_id: int,
         settings: WatcherSettings,
+        *,
+        untraced: UntracedBlocksRepository | None = None,
+        metrics: WatcherMetrics | None = None,
     ) -> None:
         self.service = service
         self.repo = repo
         self.chain_id = chain_id
         self.settings = settings
         self.lock = WatcherLock(pool, chain_id)
+        # Used only when internal transfers come from traces.
+        self.untraced = untraced if untraced is not None else UntracedBlocksRepository(pool)
+        self.metrics = metrics
         self.passes = 0
         self._last_head: int | None = None
 
@@ -204,11 +245,18 @@ class ChainWatcher:
         )
 
     async def _add_sessions_to_settle(
-        self, touched: dict[str, SessionInfo], sessions: list[SessionInfo], head: int, *, balance: bool
+        self,
+        touched: dict[str, SessionInfo],
+        sessions: list[SessionInfo],
+        head: int,
+        *,
+        balance: bool,
+        fallback: set[str],
     ) -> None:
         """Sessions that may have news although no new transfer of theirs was found in this pass:
         - open sessions with deposits: their confirmations grow with every block;
-        - open native-coin sessions on a node without traces: internal transfers show only in the balance;
+        - open native-coin sessions on a node without traces, or touched by a block the node could not
+          trace (`fallback`): internal transfers show only in the balance;
         - closed sessions with money not yet counted nor reported (late or extra money);
         - any session with a deposit still inside the reorg window (a reorg after `paid` raises an alert).
         """
@@ -219,7 +267,7 @@ class ChainWatcher:
             if (
                 info.session_id in with_deposits
                 or info.session_id in unsettled
-                or (balance and info.native and info.session_id in open_ids)
+                or (info.native and info.session_id in open_ids and (balance or info.session_id in fallback))
             ):
                 touched.setdefault(info.session_id, info)
         assert self.service.settings is not None
@@ -260,13 +308,25 @@ class ChainWatcher:
         # A live session settles on the live chain only, a test one on the test chain only (contract §6a).
         sessions = [s for s in sessions if s.mode is None or s.mode == mode]
         internal = await self.service.internal_mode()
+        traces = internal == "traces"
         by_address: dict[str, SessionInfo] = {s.deposit_address.lower(): s for s in sessions}
         tokens = sorted({s.token for s in sessions if s.token})
-        found: list[ObservedTransfer] = []
+        open_blocks = await self.untraced.open_blocks(self.chain_id, limit=1000) if traces else []
+        now = datetime.now(UTC)
+        waiting = {b.block_number for b in open_blocks if b.next_attempt_at > now}
+        scan = BlockScan([], [], frozenset())
         if by_address and scan_to >= scan_from:
-            found = await scan_blocks(
-                w3, scan_from, scan_to, list(by_address), tokens, traces=internal == "traces"
+            scan = await scan_range(
+                w3, scan_from, scan_to, list(by_address), tokens, traces=traces, skip_traces=waiting
             )
+        found = list(scan.transfers)
+        fallback: set[str] = set()
+        if traces:
+            found += await self._retry_untraced(
+                open_blocks, waiting, scan, scan_from, scan_to, head, by_address
+            )
+            await self._record_untraced(scan.untraced, open_blocks, sessions)
+            fallback = await self.untraced.fallback_sessions(self.chain_id)
 
         touched: dict[str, SessionInfo] = {}
         for transfer in found:
@@ -280,14 +340,16 @@ class ChainWatcher:
 
         if head != self._last_head:
             # Confirmations, balances and reorgs change only with new blocks: settle the rest only then.
-            await self._add_sessions_to_settle(touched, sessions, head, balance=internal == "balance")
+            await self._add_sessions_to_settle(
+                touched, sessions, head, balance=internal == "balance", fallback=fallback
+            )
         settled = 0
         blocked = await self.service.addresses.blocked(list(touched))
         for info in touched.values():
             if info.session_id in blocked:
                 continue  # inside the backoff of its last failure
             try:
-                await self.service.settle(info, blocks)
+                await self.service.settle(info, blocks, balance_fallback=info.session_id in fallback)
                 settled += 1
             except RetryLater:
                 raise  # the session service is unavailable: that is everyone's trouble, not this session's
@@ -307,9 +369,127 @@ class ChainWatcher:
             confirmed_height=head - deepest + 1,
             internal_transfers=internal,
         )
+        if traces and self.metrics is not None:
+            self.metrics.untraced_blocks.labels(str(self.chain_id)).set(
+                await self.untraced.open_count(self.chain_id)
+            )
         self._last_head = head
         self.passes += 1
-        return PassReport(head, scan_from, scan_to, len(found), settled)
+        return PassReport(head, scan_from, scan_to, len(found), settled, len(scan.untraced))
+
+    async def _retry_untraced(
+        self,
+        open_blocks: list[UntracedBlockRow],
+        waiting: set[int],
+        scan: BlockScan,
+        scan_from: int,
+        scan_to: int,
+        head: int,
+        by_address: dict[str, SessionInfo],
+    ) -> list[ObservedTransfer]:
+        """Trace again the open blocks whose backoff is over and that this pass's scan did not cover; mark
+        resolved every open block traced now (here or by the scan). Returns the transfers found."""
+        w3 = self.service.w3
+        assert w3 is not None and self.service.settings is not None
+        found: list[ObservedTransfer] = []
+        resolved = {b.block_number for b in open_blocks} & scan.traced
+        for row in open_blocks:
+            number = row.block_number
+            if number in waiting or scan_from <= number <= scan_to:
+                continue
+            if number > head:
+                resolved.add(number)  # the chain is shorter now (a reset dev chain): nothing left to trace
+                continue
+            if not by_address:
+                continue
+            try:
+                found += await trace_block_transfers(w3, number, list(by_address))
+            except BlockUntraceable as exc:
+                state = await self.untraced.record_failure(
+                    self.chain_id,
+                    number,
+                    block_hash=row.block_hash,
+                    error=exc.error,
+                    fallback_sessions=(),
+                    base_s=self.service.settings.error_backoff_base_s,
+                    cap_s=self.service.settings.error_backoff_cap_s,
+                )
+                log.warning(
+                    "a chain block still cannot be traced; retrying after a backoff",
+                    extra={"chain_id": self.chain_id, "block_number": number, "failures": state.failures},
+                )
+            else:
+                resolved.add(number)
+        if resolved and await self.untraced.resolve(self.chain_id, resolved):
+            log.info(
+                "untraced chain blocks traced at last",
+                extra={"chain_id": self.chain_id, "blocks": sorted(resolved)},
+            )
+        return found
+
+    async def _record_untraced(
+        self, untraced: list[UntracedBlock], open_blocks: list[UntracedBlockRow], sessions: list[SessionInfo]
+    ) -> None:
+        """Record the blocks this scan could not trace, with the native-coin sessions each one touched."""
+        settings = self.service.settings
+        assert settings is not None
+        known = {b.block_number: b.block_hash for b in open_blocks}
+        for block in untraced:
+            # Which sessions a block touched is asked once per block (its hash): a retry changes nothing.
+            fallback = (
+                [] if known.get(block.number) == block.block_hash else await self._touched(block, sessions)
+            )
+            state = await self.untraced.record_failure(
+                self.chain_id,
+                block.number,
+                block_hash=block.block_hash,
+                error=block.error,
+                fallback_sessions=fallback,
+                base_s=settings.error_backoff_base_s,
+                cap_s=settings.error_backoff_cap_s,
+            )
+            log.log(
+                logging.ERROR if state.failures == 1 else logging.WARNING,
+                "the RPC node cannot trace a chain block; the watcher moves on and retries it with backoff",
+                extra={
+                    "chain_id": self.chain_id,
+                    "block_number": block.number,
+                    "block_hash": block.block_hash,
+                    "failures": state.failures,
+                    "error": block.error[:300],
+                    "balance_fallback_sessions": len(state.fallback_sessions),
+                },
+            )
+
+    async def _touched(self, block: UntracedBlock, sessions: list[SessionInfo]) -> list[str]:
+        """The open native-coin sessions (existing when the block was mined) whose deposit address the block
+        touched: it sent a tx in it, or its balance differs across it. Unknown internal transfers can only
+        have reached those; a balance that cannot be read counts as touched."""
+        w3 = self.service.w3
+        assert w3 is not None and self.service.settings is not None
+        skew = self.service.settings.creation_skew_s
+        touched: list[str] = []
+        for info in sessions:
+            # Open sessions only: a closed one gets its late money from the ledger once the block is traced.
+            if (
+                not info.native
+                or info.status not in OPEN_STATUSES
+                or before_session(info, block.block_timestamp, skew)
+            ):
+                continue
+            address = info.deposit_address.lower()
+            if address in block.senders or await self._balance_moved(address, block.number):
+                touched.append(info.session_id)
+        return touched
+
+    async def _balance_moved(self, address: str, number: int) -> bool:
+        w3 = self.service.w3
+        assert w3 is not None
+        try:
+            before = await native_balance_at(w3, address, number - 1) if number > 0 else 0
+            return before != await native_balance_at(w3, address, number)
+        except ChainUnavailable:
+            return True
 
 
 def by_address_info(sessions: list[SessionInfo], session_id: str) -> SessionInfo | None:

@@ -17,13 +17,14 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final, TypeVar
 
 import aiohttp
 import grpc
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from hexbytes import HexBytes
 from web3 import AsyncHTTPProvider, AsyncWeb3
@@ -32,6 +33,7 @@ from web3.exceptions import BlockNotFound, ProviderConnectionError, TransactionN
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.grpc_errors import error_code, is_transient
+from paygate_runtime.proto_convert import mode_enum, timestamp_of_epoch
 from webhook_gateway.adapters.inbox_repository import APPLIED, IGNORED, InboxEvent
 from webhook_gateway.chain.deposits_repository import (
     AddressesRepository,
@@ -57,6 +59,7 @@ from webhook_gateway.chain.verification import (
     inspect_transaction,
     native_balance_at,
     node_offers_traces,
+    normalize_tx_hash,
 )
 from webhook_gateway.providers.standard_webhooks import Web3Hint, parse_web3_hint
 from webhook_gateway.service_layer.payment_events import InboxVerdict, mode_name, outcome_name
@@ -76,7 +79,8 @@ _STATUS_NAMES: Final[dict[int, str]] = {
 # Plans are re-made after the session moved (seen -> confirmed -> late money on the now-closed session).
 _MAX_PLAN_ROUNDS: Final = 4
 
-_MODE_ENUM: Final = {"test": common_pb2.MODE_TEST, "live": common_pb2.MODE_LIVE}
+
+ReplyT = TypeVar("ReplyT", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -222,7 +226,7 @@ class Web3Service:
         repo: DepositsRepository,
         settings: ChainSettings | None,
         *,
-        clock: Any = time.time,
+        clock: Callable[[], float] = time.time,
         addresses: AddressesRepository | None = None,
     ) -> None:
         self.w3 = w3
@@ -325,10 +329,11 @@ class Web3Service:
         if any(row.session_id != info.session_id for row in await self.repo.owner_of(info.chain_id, tx_hash)):
             return True
         assert self.w3 is not None
+        checked = normalize_tx_hash(tx_hash)
         with chain_guard():
             try:
-                tx = await self.w3.eth.get_transaction(tx_hash)
-                receipt = await self.w3.eth.get_transaction_receipt(tx_hash)
+                tx = await self.w3.eth.get_transaction(checked)
+                receipt = await self.w3.eth.get_transaction_receipt(checked)
             except TransactionNotFound:
                 return False
         recipients = {tx["to"]} if tx.get("to") else set()
@@ -395,16 +400,23 @@ class Web3Service:
             state = replace(state, start_block=start, start_block_hash=block[0] if block else None)
         return state
 
-    async def settle(self, info: SessionInfo, blocks: BlockView | None = None) -> SettleResult:
+    async def settle(
+        self, info: SessionInfo, blocks: BlockView | None = None, *, balance_fallback: bool = False
+    ) -> SettleResult:
         """Bring one session up to date with the chain. Serialised per session within this process; across
-        replicas the claim row and the per-stage event ids keep the effect single."""
+        replicas the claim row and the per-stage event ids keep the effect single.
+
+        `balance_fallback`: a block that touched this native-coin session's address could not be traced, so
+        its internal transfers are unknown; the balance difference counts too (as on a node without traces)."""
         lock = self._locks.get(info.session_id)
         if lock is None:
             lock = self._locks[info.session_id] = asyncio.Lock()
         async with lock:
-            return await self._settle(info, blocks)
+            return await self._settle(info, blocks, balance_fallback)
 
-    async def _settle(self, info: SessionInfo, blocks: BlockView | None) -> SettleResult:
+    async def _settle(
+        self, info: SessionInfo, blocks: BlockView | None, balance_fallback: bool
+    ) -> SettleResult:
         assert self.w3 is not None
         if blocks is None:
             with chain_guard():
@@ -414,7 +426,7 @@ class Web3Service:
         state = await self.address_state(info, blocks)
         # Read once: the chain does not move under one settlement, only the session does.
         balances = None
-        if info.native and await self.internal_mode() == "balance":
+        if info.native and (balance_fallback or await self.internal_mode() == "balance"):
             balances = await self._native_balances(info, blocks, state.start_block)
         for _ in range(_MAX_PLAN_ROUNDS):
             rows = await self.repo.for_session(info.session_id)
@@ -440,6 +452,7 @@ class Web3Service:
             expired = await self._call(
                 "ExpireSession",
                 session_pb2.ExpireSessionRequest(session_id=info.session_id, merchant_id=info.merchant_id),
+                session_pb2.Session,
             )
             if expired is not None:
                 return _status_name(expired.status)
@@ -497,6 +510,7 @@ class Web3Service:
                     if alert.amount_minor is not None
                     else None,
                 ),
+                session_pb2.Session,
             )
             if raised is not None:
                 result.alerts.append(f"{alert.code}:{alert.reference}")
@@ -530,6 +544,13 @@ class Web3Service:
         return _status_name(reply.session.status) if reply.HasField("session") else None
 
     @property
+    def _settings(self) -> ChainSettings:
+        """The chain's settings; only a configured service (one with a chain) settles anything."""
+        if self.settings is None:
+            raise RetryLater("chain_not_configured: no PAYGATE_CHAIN_RPC_URL")
+        return self.settings
+
+    @property
     def _deadline(self) -> float:
         return self.settings.apply_deadline_s if self.settings else 5.0
 
@@ -537,7 +558,7 @@ class Web3Service:
         self,
         info: SessionInfo,
         event_id: str,
-        kind: int,
+        kind: session_pb2.EventKind,
         reference: str,
         occurred_at: int,
         amount_minor: int | None,
@@ -547,13 +568,13 @@ class Web3Service:
             session_id=info.session_id,
             provider=PROVIDER,
             provider_event_id=event_id,
-            kind=kind,  # type: ignore[arg-type]  # a PaymentEventKind value, an int at run time
+            kind=kind,
             provider_reference=reference,
-            occurred_at=_timestamp(occurred_at or int(self.clock())),
+            occurred_at=timestamp_of_epoch(occurred_at or int(self.clock())),
             provider_event_type=event_type,
             # Money seen on this chain belongs to this chain's mode: the session service quarantines it as
             # mode_mismatch if the session is of the other mode (contract §6a), so nothing else decides it.
-            mode=_MODE_ENUM[self.settings.mode],
+            mode=mode_enum(self._settings.mode),
         )
         if amount_minor is not None:
             request.amount.CopyFrom(
@@ -561,12 +582,13 @@ class Web3Service:
                     amount_minor=str(amount_minor), currency=info.currency, exponent=info.exponent
                 )
             )
-        return await self._call("ApplyPaymentEvent", request)
+        return await self._call("ApplyPaymentEvent", request, session_pb2.ApplyPaymentEventResponse)
 
-    async def _call(self, method: str, request: Any) -> Any:
-        """One session-service call; transient failures raise RetryLater, refusals are logged and skipped."""
+    async def _call(self, method: str, request: Message, reply_type: type[ReplyT]) -> ReplyT | None:
+        """One session-service call; transient failures raise RetryLater, refusals are logged and skipped.
+        The generated stub is untyped (grpcio-tools writes no .pyi for it): the reply's type is checked."""
         try:
-            return await getattr(self.session, method)(request, timeout=self._deadline)
+            reply = await getattr(self.session, method)(request, timeout=self._deadline)
         except grpc.aio.AioRpcError as error:
             if is_transient(error):
                 raise RetryLater(f"session service {method}: {error.code().name}") from None
@@ -577,6 +599,9 @@ class Web3Service:
                 extra={"method": method, "code": error_code(error) or error.code().name},
             )
             return None
+        if not isinstance(reply, reply_type):
+            raise TypeError(f"session service {method} answered a {type(reply).__name__}")
+        return reply
 
     async def _get_session(self, session_id: str) -> session_pb2.Session:
         try:
@@ -704,12 +729,6 @@ def _first(reply: session_pb2.ApplyPaymentEventResponse) -> int:
     if reply.outcome == session_pb2.APPLY_OUTCOME_DUPLICATE and reply.first_outcome:
         return reply.first_outcome
     return reply.outcome
-
-
-def _timestamp(unix_seconds: int) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(datetime.fromtimestamp(unix_seconds, UTC))
-    return stamp
 
 
 class Web3Router:

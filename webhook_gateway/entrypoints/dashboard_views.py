@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypedDict
 
 from paygate_runtime.money import format_major
 
@@ -220,12 +220,35 @@ def _nice_step(span: int) -> int:
 
 # Two drawings of each chart: a wide one for desktops and a narrow one for phones (an SVG scaled down to a
 # phone's width would shrink its labels to nothing). CSS shows one of them.
-WIDE = {"width": 960, "height": 280, "plot_left": 76, "plot_right": 950, "plot_top": 12, "plot_bottom": 248}
-NARROW = {"width": 360, "height": 240, "plot_left": 52, "plot_right": 352, "plot_top": 10, "plot_bottom": 210}
+class ChartSize(TypedDict):
+    width: int
+    height: int
+    plot_left: int
+    plot_right: int
+    plot_top: int
+    plot_bottom: int
+
+
+WIDE: ChartSize = {
+    "width": 960,
+    "height": 280,
+    "plot_left": 76,
+    "plot_right": 950,
+    "plot_top": 12,
+    "plot_bottom": 248,
+}
+NARROW: ChartSize = {
+    "width": 360,
+    "height": 240,
+    "plot_left": 52,
+    "plot_right": 352,
+    "plot_top": 10,
+    "plot_bottom": 210,
+}
 
 
 def revenue_charts(
-    buckets: Sequence[Bucket], start: datetime, end: datetime, interval: str, size: dict[str, int] = WIDE
+    buckets: Sequence[Bucket], start: datetime, end: datetime, interval: str, size: ChartSize = WIDE
 ) -> list[Chart]:
     """One bar chart of net revenue per currency, every period of the range present (zero where no bucket)."""
     by_currency: dict[str, dict[datetime, Bucket]] = {}
@@ -248,7 +271,7 @@ def _chart(
     interval: str,
     starts: list[datetime],
     rows: dict[datetime, Bucket],
-    size: dict[str, int],
+    size: ChartSize,
 ) -> Chart:
     chart = Chart(currency=currency, exponent=exponent, interval=interval, **size)
     values = [rows[s].net_minor if s in rows else 0 for s in starts]

@@ -15,7 +15,12 @@ import grpc
 from aiohttp import web
 
 from paygate_runtime.errors import DomainError, ErrorKind
-from paygate_runtime.grpc_errors import error_code
+from webhook_gateway.entrypoints.rpc_refusals import (
+    NOT_FOUND_CODE,
+    UNAVAILABLE_CODE,
+    UNAVAILABLE_MESSAGE,
+    refusal_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +32,6 @@ HTTP_STATUS_BY_KIND = {
     ErrorKind.UNAUTHENTICATED: 401,
     ErrorKind.PERMISSION_DENIED: 403,
     ErrorKind.UNAVAILABLE: 503,
-}
-
-_HTTP_STATUS_BY_GRPC = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.FAILED_PRECONDITION: 409,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
 }
 
 
@@ -60,22 +55,13 @@ def json_error(status: int, code: str, message: str) -> web.Response:
 
 
 def unavailable() -> ApiError:
-    return ApiError(503, "unavailable", "a backend service is unavailable; retry later")
+    return ApiError(503, UNAVAILABLE_CODE, UNAVAILABLE_MESSAGE)
 
 
-def raise_for_rpc_error(error: grpc.aio.AioRpcError, *, not_found_code: str = "not_found") -> NoReturn:
-    status = _HTTP_STATUS_BY_GRPC.get(error.code())
-    if status is None:
-        # Down, overloaded, slow, or failing inside (a service answers INTERNAL when its own database is
-        # unreachable, as for a bug): all 503 `unavailable`, the one 5xx the contract allows (§6a). The
-        # test suite holds every request to a 4xx, so a bug still shows there as this 503.
-        log.warning("upstream call failed", extra={"grpc_code": error.code().name})
-        raise unavailable()
-    code = error_code(error) or error.code().name.lower()
-    if status == 404:
-        # Another merchant's object and a missing one look the same from outside.
-        code = not_found_code
-    raise ApiError(status, code, error.details() or code)
+def raise_for_rpc_error(error: grpc.aio.AioRpcError, *, not_found_code: str = NOT_FOUND_CODE) -> NoReturn:
+    """Raise the refusal of the gateway's one gRPC-to-HTTP table (rpc_refusals)."""
+    refusal = refusal_for(error, not_found_code=not_found_code)
+    raise ApiError(refusal.status, refusal.code, refusal.message)
 
 
 def raise_for_domain_error(error: DomainError) -> NoReturn:
@@ -114,7 +100,7 @@ async def error_middleware(
     except (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.TooManyConnectionsError):
         # The gateway's own database (or another dependency) is unreachable or too slow: retry later.
         log.warning("dependency unavailable", extra={"path": request.path}, exc_info=True)
-        return json_error(503, "unavailable", "a dependency is unavailable; retry later")
+        return json_error(503, UNAVAILABLE_CODE, "a dependency is unavailable; retry later")
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         return json_error(500, "internal_error", "internal error")

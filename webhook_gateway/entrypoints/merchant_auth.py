@@ -10,6 +10,7 @@ from aiohttp import web
 
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
+from paygate_runtime.proto_convert import mode_label
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 
@@ -20,13 +21,13 @@ _MAX_KEY_LENGTH = 200
 class AuthenticatedMerchant:
     merchant_id: str
     name: str
-    mode: int  # common_pb2.Mode
+    mode: common_pb2.Mode
     key_prefix: str
     key_id: str = ""  # the secret key that authenticated this request (audit trails name it as the actor)
 
     @property
     def mode_name(self) -> str:
-        return "live" if self.mode == common_pb2.MODE_LIVE else "test"
+        return mode_label(self.mode)
 
     @property
     def scope(self) -> dict[str, Any]:

@@ -588,6 +588,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "scanned_block": nullable(INT),
             "lag_blocks": nullable(INT),
             "failing_addresses": {"type": "array", "items": {"type": "object"}},
+            "untraced_blocks": {"type": "array", "items": {"type": "object"}},
         },
         ["mode", "configured", "chain_id"],
     ),
@@ -956,7 +957,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
             403: ("csrf_failed",),
             404: ("not_found",),
             409: ("session_not_open",),
-            503: ("upstream_unavailable",),
         },
     ),
     # --- customer portal (HTML for browsers, JSON refusals for API clients) ----------------------------
@@ -971,7 +971,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         ok_media="text/html",
         errors={
             401: ("token_invalid", "token_expired", "token_revoked", "no_portal_session"),
-            503: ("upstream_unavailable",),
         },
     ),
     Operation(
@@ -988,7 +987,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
             403: ("csrf_failed",),
             404: ("not_found",),
             409: ("already_revealed", "key_revoked", "key_expired", "access_token_revoked"),
-            503: ("upstream_unavailable",),
         },
     ),
     Operation(
@@ -1002,7 +1000,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         errors={
             401: ("no_portal_session", "token_revoked"),
             404: ("invoice_not_ready",),
-            503: ("upstream_unavailable",),
         },
     ),
     # --- provider webhooks (verified by signature before anything is parsed) ---------------------------
@@ -1506,11 +1503,21 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation(
         "POST",
         "/v1/webhook_endpoints",
-        "Register a webhook endpoint; the reply carries its secret, once",
+        "Register a webhook endpoint; the reply carries its secret, once (not on an idempotent replay)",
         "merchant_events",
+        parameters=(IDEMPOTENCY_KEY,),
         request=ref("CreateWebhookEndpoint"),
         ok={201: ref("WebhookEndpoint")},
-        errors={400: ("invalid_url", "invalid_events", "invalid_description", "unknown_field")},
+        errors={
+            400: (
+                "invalid_url",
+                "invalid_events",
+                "invalid_description",
+                "unknown_field",
+                "invalid_idempotency_key",
+            ),
+            409: ("idempotency_conflict",),
+        },
     ),
     Operation(
         "GET",
@@ -1604,7 +1611,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         (ID_PATH,),
         ok={200: {"type": "string", "format": "binary"}},
         ok_media="application/pdf",
-        errors={401: _PORTAL_401, 404: ("not_found",), 503: ("upstream_unavailable",)},
+        errors={401: _PORTAL_401, 404: ("not_found",)},
     ),
     *(
         Operation(
@@ -1636,7 +1643,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                 404: ("not_found",),
                 409: ("key_revoked", "key_expired", "key_suspended", "contact_unavailable"),
                 429: ("rate_limited",),
-                503: ("upstream_unavailable", "mail_unavailable"),
+                503: ("mail_unavailable",),
             },
         )
         for path, summary, fields in (

@@ -1,38 +1,17 @@
-"""The customer's checkout page, and keeping our sessions and the providers' payments in step.
+"""The customer's checkout page and the merchant's provider-checkout retry (thin handlers).
 
-A `stripe` session gets a Stripe Checkout Session and a `onecom` session a One.com payment (when that
-provider's API is configured for the session's mode), both through the provider interface
-(adapters.payment_providers). Each payment created is also recorded in the gateway's own
-`provider_payments`, which the reconciliation worker reads (service_layer.reconciliation).
-
-Failure policy (a payments choice). Once our session is committed it is the merchant's object, so a provider
-failure never turns the create into an error that invites a blind retry (which, without an Idempotency-Key,
-would make a second session). The create answers 201 without `provider_checkout_url` and with
-`provider_checkout_error: {code, message}`; the checkout page says the card rail is unavailable. The payment
-is then created lazily, under the same provider idempotency key, when the customer opens `/checkout` (the `url`
-every session has) or when the merchant calls `POST /v1/sessions/{id}/provider_checkout`. A provider URL is
-shown only once the session service has recorded it, so that an expiry can always close the payment it
-belongs to.
-
-Expiry: the merchant's expire closes the provider's page or payment first; if the provider cannot be reached
-our session stays open (503), and if the customer already paid there the expire is refused (409), so the
-payment on its way is applied instead of quarantined. Sessions the sweeper expires: Stripe's page is made to
-close no later than our session (see adapters.stripe_checkout.stripe_expires_at); a One.com payment is
-cancelled by the reconciliation worker once it sees the session expired.
+The coordination with the payment providers (create the provider's page at most once, record it, close it
+first on expiry) is service_layer.provider_checkouts; this module parses the request, calls it, and renders.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import re
 import secrets
-import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -43,300 +22,19 @@ from aiohttp import web
 
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
-from paygate.session.v1 import session_pb2, session_pb2_grpc
+from paygate.session.v1 import session_pb2
 from paygate_runtime.api_objects import STATUS_NAMES, customer_json, session_detail
-from paygate_runtime.grpc_errors import error_code
-from webhook_gateway.adapters.onecom_api import OneComApiSettings, OneComClient, ProviderMetrics
-from webhook_gateway.adapters.payment_providers import (
-    OneComProvider,
-    PaymentProvider,
-    StripeProvider,
-    mode_of,
-)
 from webhook_gateway.adapters.provider_errors import ProviderError
-from webhook_gateway.adapters.provider_payments_repository import ProviderPaymentsRepository
-from webhook_gateway.adapters.stripe_checkout import (
-    StripeCheckout,
-    StripeCheckoutSettings,
-)
 from webhook_gateway.entrypoints import browser_session
-from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, POOL
+from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, PROVIDER_CHECKOUTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
-from webhook_gateway.entrypoints.observability import METRICS
-from webhook_gateway.entrypoints.provider_config import ProviderApiConfig
 from webhook_gateway.entrypoints.request_body import format_minor
-from webhook_gateway.service_layer.reconciliation import Reconciler, ReconcileSettings
+from webhook_gateway.entrypoints.rpc_refusals import UNAVAILABLE_CODE, refusal_for
 
 log = logging.getLogger(__name__)
 
 _S = session_pb2
-# After a failed provider call, page views of the same session wait this long before calling it again.
-RETRY_PAUSE_S = 5.0
-REFUSED_PAUSE_S = 60.0  # after the provider refused the request itself, which a quick retry will not change
-_MAX_REMEMBERED_FAILURES = 10_000
-
-
-class ProviderCheckouts:
-    """Creates the provider's page or payment for a session (at most one, retried safely), records it for
-    reconciliation, and closes it first when the merchant expires the session."""
-
-    def __init__(
-        self,
-        providers: Mapping[str, PaymentProvider],
-        payments: ProviderPaymentsRepository | None = None,
-        *,
-        first_check_in_s: float = 300.0,
-    ) -> None:
-        self.providers = dict(providers)
-        self.payments = payments
-        self.first_check_in_s = first_check_in_s
-        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # lock and its users
-        self._failures: OrderedDict[str, tuple[float, ProviderError]] = OrderedDict()
-
-    @property
-    def stripe(self) -> PaymentProvider | None:
-        return self.providers.get("stripe")
-
-    def provider_for(self, session: session_pb2.Session) -> PaymentProvider | None:
-        provider = self.providers.get(session.provider)
-        if provider is None:
-            return None
-        # A Stripe key of the other mode is reported when creating (provider_mode_mismatch); a mode without
-        # a One.com key simply has no One.com API (the page then shows the manual instructions).
-        if provider.name != "stripe" and not provider.available(mode_of(session)):
-            return None
-        return provider
-
-    def wanted(self, session: session_pb2.Session) -> bool:
-        return (
-            self.provider_for(session) is not None
-            and session.status == _S.SESSION_STATUS_CREATED
-            and not session.provider_session_id
-        )
-
-    def _lock(self, session_id: str) -> asyncio.Lock:
-        # One provider call per session at a time in this process: concurrent requests with one idempotency
-        # key would get the provider's "request in progress" conflict instead of the payment.
-        entry = self._locks.setdefault(session_id, (asyncio.Lock(), [0]))
-        entry[1][0] += 1
-        return entry[0]
-
-    def _release(self, session_id: str) -> None:
-        entry = self._locks[session_id]
-        entry[1][0] -= 1
-        if entry[1][0] == 0:
-            del self._locks[session_id]
-
-    def _remember_failure(self, session_id: str, error: ProviderError) -> None:
-        self._failures[session_id] = (time.monotonic(), error)
-        self._failures.move_to_end(session_id)
-        while len(self._failures) > _MAX_REMEMBERED_FAILURES:
-            self._failures.popitem(last=False)
-
-    async def ensure(
-        self,
-        sessions: session_pb2_grpc.SessionServiceStub,
-        session: session_pb2.Session,
-        *,
-        pause_after_failure: bool = False,
-    ) -> tuple[session_pb2.Session, ProviderError | None]:
-        """The session with its provider page recorded, or unchanged with the reason it has none."""
-        provider = self.provider_for(session)
-        if provider is None or not self.wanted(session):
-            return session, None
-        if pause_after_failure:
-            failed = self._failures.get(session.id)
-            pause = RETRY_PAUSE_S if failed is None or failed[1].transient else REFUSED_PAUSE_S
-            if failed is not None and time.monotonic() - failed[0] < pause:
-                return session, failed[1]
-        lock = self._lock(session.id)
-        try:
-            async with lock:
-                try:
-                    created = await provider.create_payment(session)
-                    await self._watch(provider.name, created.payment_id, session)
-                except ProviderError as error:
-                    log.warning(
-                        "provider checkout not created",
-                        extra={
-                            "session_id": session.id,
-                            "provider": provider.name,
-                            "code": error.code,
-                            "detail": error.message,
-                        },
-                    )
-                    self._remember_failure(session.id, error)
-                    return session, error
-                self._failures.pop(session.id, None)
-                return await self._record(
-                    sessions, session, provider, created.payment_id, created.checkout_url or ""
-                )
-        finally:
-            self._release(session.id)
-
-    async def _watch(self, provider: str, payment_id: str, session: session_pb2.Session) -> None:
-        """Record the payment for reconciliation before it is shown anywhere: a payment the customer can reach
-        is always one the worker knows about."""
-        if self.payments is None:
-            return
-        try:
-            await self.payments.record(
-                provider=provider,
-                payment_id=payment_id,
-                session_id=session.id,
-                merchant_id=session.merchant_id,
-                mode=mode_of(session),
-                session_expires_at=session.expires_at.ToDatetime(tzinfo=UTC),
-                first_check_in_s=self.first_check_in_s,
-            )
-        except Exception:
-            log.warning(
-                "provider payment not recorded",
-                extra={"session_id": session.id, "provider": provider},
-                exc_info=True,
-            )
-            raise ProviderError(
-                "provider_unavailable", "the provider payment could not be recorded yet", transient=True
-            ) from None
-
-    async def _record(
-        self,
-        sessions: session_pb2_grpc.SessionServiceStub,
-        session: session_pb2.Session,
-        provider: PaymentProvider,
-        payment_id: str,
-        url: str,
-    ) -> tuple[session_pb2.Session, ProviderError | None]:
-        try:
-            recorded = await sessions.SetProviderCheckout(
-                session_pb2.SetProviderCheckoutRequest(
-                    session_id=session.id,
-                    merchant_id=session.merchant_id,
-                    mode=session.mode,
-                    provider_session_id=payment_id,
-                    provider_checkout_url=url,
-                )
-            )
-        except grpc.aio.AioRpcError as error:
-            if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
-                # Not recorded, so not shown: an unrecorded page could not be closed by an expiry. The next
-                # attempt gets the same payment back from the provider's idempotency.
-                return session, ProviderError(
-                    "provider_unavailable", "the provider page could not be recorded yet", transient=True
-                )
-            # Another page was recorded first (a replica with another idempotency outcome): keep that one.
-            try:
-                current = await sessions.GetSession(session_pb2.GetSessionRequest(session_id=session.id))
-            except grpc.aio.AioRpcError:
-                return session, ProviderError(
-                    "provider_unavailable", "the provider page could not be recorded yet", transient=True
-                )
-            if current.provider_session_id != payment_id:
-                await self.close_page(provider, mode_of(session), payment_id)
-            return current, None
-        if recorded.status in (_S.SESSION_STATUS_EXPIRED, _S.SESSION_STATUS_FAILED):
-            # The session closed while the provider was creating its page: that page must not take money.
-            await self.close_page(provider, mode_of(session), payment_id)
-        return recorded, None
-
-    async def close_page(self, provider: PaymentProvider, mode: str, payment_id: str) -> None:
-        """Best-effort close of a provider page or payment that no open session of ours points to."""
-        try:
-            await provider.cancel_payment(mode, payment_id)
-        except ProviderError as error:
-            log.warning(
-                "orphan provider payment not closed",
-                extra={"provider": provider.name, "payment_id": payment_id, "code": error.code},
-            )
-            return
-        if self.payments is not None:
-            await self.payments.mark_canceled(provider.name, payment_id)
-
-    async def expire(
-        self,
-        sessions: session_pb2_grpc.SessionServiceStub,
-        session_id: str,
-        merchant_id: str,
-        mode: int = 0,
-    ) -> session_pb2.Session:
-        """Merchant expiry: the provider's page or payment first (so it stops taking money), then our
-        session. `mode` is the caller's key's mode: a session of the other mode is NOT_FOUND."""
-        if not self.providers:
-            return await _expire_ours(sessions, session_id, merchant_id, mode)
-        lock = self._lock(session_id)
-        try:
-            async with lock:  # waits for a page being created for this session right now
-                try:
-                    session = await sessions.GetSession(
-                        session_pb2.GetSessionRequest(
-                            session_id=session_id, merchant_id=merchant_id, mode=mode
-                        )
-                    )
-                except grpc.aio.AioRpcError as error:
-                    raise_for_rpc_error(error)
-                provider = self.provider_for(session)
-                closed = ""
-                if (
-                    provider is not None
-                    and session.provider_session_id
-                    and session.status == _S.SESSION_STATUS_CREATED
-                ):
-                    await self._close_or_refuse(provider, mode_of(session), session.provider_session_id)
-                    closed = session.provider_session_id
-                expired = await _expire_ours(sessions, session_id, merchant_id, mode)
-        finally:
-            self._release(session_id)
-        was_open = session.status == _S.SESSION_STATUS_CREATED
-        if (
-            provider is not None
-            and was_open
-            and expired.provider_session_id
-            and expired.provider_session_id != closed
-        ):
-            # Another gateway replica recorded a page between our read and the expiry.
-            await self.close_page(provider, mode_of(expired), expired.provider_session_id)
-        return expired
-
-    async def _close_or_refuse(self, provider: PaymentProvider, mode: str, payment_id: str) -> None:
-        try:
-            await provider.cancel_payment(mode, payment_id)
-        except ProviderError as error:
-            if error.code == "provider_session_complete":
-                raise ApiError(409, error.code, error.message) from None
-            # A provider that refused is a conflict the merchant can act on (409), not a broken server; only an
-            # unreachable provider is a 5xx (contract §6a: 503 only for an unavailable dependency).
-            status = 503 if error.transient else 409
-            raise ApiError(status, error.code, f"{error.message}; the session was not expired") from None
-        if self.payments is not None:
-            await self.payments.mark_canceled(provider.name, payment_id)
-
-    async def close(self) -> None:
-        for provider in self.providers.values():
-            await provider.close()
-
-
-async def _expire_ours(
-    sessions: session_pb2_grpc.SessionServiceStub, session_id: str, merchant_id: str, mode: int = 0
-) -> session_pb2.Session:
-    try:
-        return await sessions.ExpireSession(
-            session_pb2.ExpireSessionRequest(session_id=session_id, merchant_id=merchant_id, mode=mode)
-        )
-    except grpc.aio.AioRpcError as error:
-        raise_for_rpc_error(error)
-
-
-PROVIDER_CHECKOUTS: web.AppKey[ProviderCheckouts] = web.AppKey("provider_checkouts")
-RECONCILER: web.AppKey[Reconciler] = web.AppKey("provider_reconciler")
-
-
-def provider_checkouts(app: web.Application) -> ProviderCheckouts:
-    return app[PROVIDER_CHECKOUTS]
-
-
-def checkout_error_body(error: ProviderError) -> dict[str, str]:
-    return {"code": error.code, "message": error.message}
 
 
 async def create_provider_checkout(request: web.Request) -> web.Response:
@@ -349,7 +47,7 @@ async def create_provider_checkout(request: web.Request) -> web.Response:
         )
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
-    flows = provider_checkouts(request.app)
+    flows = request.app[PROVIDER_CHECKOUTS]
     if session.provider not in ("stripe", "onecom"):
         raise ApiError(
             409, "not_a_provider_session", "only stripe and onecom sessions have a provider checkout page"
@@ -571,7 +269,7 @@ async def _page_response(
 ) -> web.Response:
     """The checkout page of `session`: the buyer's form first when it is needed, else the pay buttons."""
     merchant_name = await _merchant_name(request, session.merchant_id)
-    flows = provider_checkouts(request.app)
+    flows = request.app[PROVIDER_CHECKOUTS]
     if needs_customer(session):
         token = _csrf_token(request)
         values = form_values or {}
@@ -638,9 +336,9 @@ async def checkout_customer(request: web.Request) -> web.Response:
     try:
         session = await sessions.GetSession(session_pb2.GetSessionRequest(session_id=session_id))
     except grpc.aio.AioRpcError as error:
-        if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+        if refusal_for(error).status in (400, 404):
             return _customer_refusal(request, 404, "not_found", "this checkout link is not valid")
-        return _customer_refusal(request, 503, "upstream_unavailable", "please try again shortly")
+        return _customer_refusal(request, 503, UNAVAILABLE_CODE, "please try again shortly")
     values = {"name": _form_text(form, "name"), "country": _form_text(form, "country").upper()}
     problem: tuple[int, str, str, str | None] | None = None
     if not values["name"]:
@@ -658,16 +356,16 @@ async def checkout_customer(request: web.Request) -> web.Response:
                 )
             )
         except grpc.aio.AioRpcError as error:
-            code = error_code(error) or ""
-            if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                code = code or "invalid_customer"
+            refusal = refusal_for(error)
+            if refusal.status == 400:
+                code = refusal.code
                 problem = (400, code, _customer_message(code), _CUSTOMER_CODES.get(code))
-            elif error.code() == grpc.StatusCode.FAILED_PRECONDITION:
-                problem = (409, code or "session_not_open", "this checkout is no longer open", None)
-            elif error.code() == grpc.StatusCode.NOT_FOUND:
+            elif refusal.status == 409:
+                problem = (409, refusal.code, "this checkout is no longer open", None)
+            elif refusal.status == 404:
                 return _customer_refusal(request, 404, "not_found", "this checkout link is not valid")
             else:
-                return _customer_refusal(request, 503, "upstream_unavailable", "please try again shortly")
+                return _customer_refusal(request, 503, UNAVAILABLE_CODE, "please try again shortly")
     if problem is not None:
         status, code, message, field = problem
         if not _wants_html(request) or status != 400 or not needs_customer(session):
@@ -702,7 +400,7 @@ async def checkout_page(request: web.Request) -> web.Response:
     try:
         session = await sessions.GetSession(session_pb2.GetSessionRequest(session_id=session_id))
     except grpc.aio.AioRpcError as error:
-        if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+        if refusal_for(error).status in (400, 404):
             return _not_found()
         return _error_page(
             503, "Checkout unavailable", "This page is briefly unavailable. Try again shortly."
@@ -710,84 +408,7 @@ async def checkout_page(request: web.Request) -> web.Response:
     return await _page_response(request, session, result=request.query.get("result"))
 
 
-async def _on_cleanup(app: web.Application) -> None:
-    await app[PROVIDER_CHECKOUTS].close()
-
-
-def _providers(app: web.Application, config: Any) -> dict[str, PaymentProvider]:
-    providers: dict[str, PaymentProvider] = {}
-    api_key = getattr(config, "stripe_api_key", None)
-    if api_key:
-        providers["stripe"] = StripeProvider(
-            StripeCheckout(
-                StripeCheckoutSettings(
-                    api_key=api_key,
-                    public_url=config.public_url,
-                    api_base=getattr(config, "stripe_api_base", None),
-                    timeout_s=getattr(config, "stripe_timeout_s", 10.0),
-                )
-            )
-        )
-    settings: ProviderApiConfig = getattr(config, "providers", None) or ProviderApiConfig()
-    if settings.onecom_enabled:
-        assert settings.onecom_api_base is not None
-        client = OneComClient(
-            OneComApiSettings(
-                api_base=settings.onecom_api_base,
-                api_keys=settings.onecom_api_keys,
-                timeout_s=settings.onecom_timeout_s,
-                max_attempts=settings.onecom_max_attempts,
-                breaker_threshold=settings.onecom_breaker_threshold,
-                breaker_cooldown_s=settings.onecom_breaker_cooldown_s,
-            ),
-            app[PROVIDER_METRICS],
-        )
-        providers["onecom"] = OneComProvider(client, config.public_url)
-    return providers
-
-
-PROVIDER_METRICS: web.AppKey[ProviderMetrics] = web.AppKey("provider_metrics")
-
-
 def setup(app: web.Application) -> None:
-    # Runs after routes_webhooks (ROUTE_MODULES order): reconciliation applies through its EventProcessor.
-    from webhook_gateway.entrypoints.routes_webhooks import PROCESSOR
-
-    config = app[CONFIG]
-    settings: ProviderApiConfig = getattr(config, "providers", None) or ProviderApiConfig()
-    app[PROVIDER_METRICS] = ProviderMetrics(app[METRICS].registry)
-    providers = _providers(app, config)
-    payments = ProviderPaymentsRepository(app[POOL])
-    app[PROVIDER_CHECKOUTS] = ProviderCheckouts(
-        providers, payments, first_check_in_s=settings.reconcile_after_s
-    )
-    app[RECONCILER] = Reconciler(
-        payments,
-        providers,
-        app[CLIENTS].session,
-        app[PROCESSOR],
-        ReconcileSettings(
-            after_s=settings.reconcile_after_s,
-            interval_s=settings.reconcile_interval_s,
-            max_interval_s=settings.reconcile_max_interval_s,
-            late_window_s=settings.reconcile_late_window_s,
-        ),
-        metrics=app[PROVIDER_METRICS],
-    )
-    app.on_cleanup.append(_on_cleanup)
     app.router.add_get("/checkout", checkout_page)
     app.router.add_post("/checkout/customer", checkout_customer)
     app.router.add_post("/v1/sessions/{id}/provider_checkout", create_provider_checkout)
-
-
-def background(app: web.Application) -> list[Callable[[], Awaitable[None]]]:
-    """The reconciliation worker, on every replica (claims are leases: replicas share the work)."""
-    config = app[CONFIG]
-    settings: ProviderApiConfig = getattr(config, "providers", None) or ProviderApiConfig()
-    if not settings.reconcile_worker or not app[RECONCILER].providers:
-        return []
-
-    async def reconcile() -> None:
-        await app[RECONCILER].run()
-
-    return [reconcile]

@@ -34,14 +34,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import aiohttp_jinja2
 import grpc
 import jinja2
 from aiohttp import web
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
@@ -51,34 +50,40 @@ from paygate.session.v1 import session_pb2
 from paygate_runtime.api_objects import STATUS_BY_NAME, session_detail, session_summary
 from paygate_runtime.grpc_errors import error_code
 from paygate_runtime.money import BUILTIN_CURRENCIES
-from webhook_gateway.adapters.dashboard_sessions import DashboardSession, DashboardSessionStore
+from paygate_runtime.proto_convert import mode_label, optional_datetime, timestamp, to_datetime
+from webhook_gateway.adapters.dashboard_sessions import DashboardSession
 from webhook_gateway.adapters.inbox_repository import STATUSES as EVENT_STATUSES
-from webhook_gateway.adapters.inbox_repository import InboxEvent, InboxRepository
-from webhook_gateway.chain.deposits_repository import AddressesRepository, DepositsRepository
+from webhook_gateway.adapters.inbox_repository import InboxEvent
 from webhook_gateway.entrypoints import browser_session
 from webhook_gateway.entrypoints import dashboard_views as views
-from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, POOL
+from webhook_gateway.entrypoints.app_keys import (
+    ADDRESSES,
+    CLIENTS,
+    CONFIG,
+    DASHBOARD_SESSIONS,
+    DEPOSITS,
+    INBOX,
+)
 from webhook_gateway.entrypoints.client_address import client_key
+from webhook_gateway.entrypoints.deposit_objects import deposit_json
+from webhook_gateway.entrypoints.event_replays import replay_owned_event
 from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant
-from webhook_gateway.entrypoints.request_body import canonical_uuid
-from webhook_gateway.entrypoints.routes_access_links import reissue_session_link, revoke_session_links
-from webhook_gateway.entrypoints.routes_events import replay_owned_event
-from webhook_gateway.entrypoints.routes_keys import MAX_GRACE_PERIOD_SECONDS
-from webhook_gateway.entrypoints.routes_merchant_events import (
+from webhook_gateway.entrypoints.merchant_requests import (
+    MAX_GRACE_PERIOD_SECONDS,
     create_endpoint_request,
     endpoint_ref,
     merchant_events_stub,
     redeliver_request,
     roll_secret_request,
 )
-from webhook_gateway.entrypoints.routes_sessions import load_session
-from webhook_gateway.entrypoints.routes_web3 import deposit_json
+from webhook_gateway.entrypoints.request_body import canonical_uuid
+from webhook_gateway.entrypoints.session_access_links import reissue_session_link, revoke_session_links
+from webhook_gateway.entrypoints.session_lookup import load_session
 
 log = logging.getLogger(__name__)
 
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("dashboard_templates")
-STORE: web.AppKey[DashboardSessionStore] = web.AppKey("dashboard_store")
 
 IDLE_TIMEOUT = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=12)
@@ -208,7 +213,10 @@ _CSP = (
 )
 
 
-def _harden(response: web.StreamResponse) -> web.StreamResponse:
+_R = TypeVar("_R", bound=web.StreamResponse)
+
+
+def _harden(response: _R) -> _R:
     browser_session.harden(response, _CSP)
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
@@ -301,7 +309,7 @@ async def _key_still_works(request: web.Request, session: DashboardSession) -> b
                 ):
                     return False
                 if key.HasField("expires_at"):
-                    return key.expires_at.ToDatetime(tzinfo=UTC) > datetime.now(UTC)
+                    return to_datetime(key.expires_at) > datetime.now(UTC)
                 return True
         if not reply.has_more or not reply.keys:
             return False
@@ -311,7 +319,7 @@ async def _key_still_works(request: web.Request, session: DashboardSession) -> b
 
 async def _signed_in(request: web.Request) -> Ctx:
     cookie = request.cookies.get(_cookie_name(request), "")
-    store = request.app[STORE]
+    store = request.app[DASHBOARD_SESSIONS]
     session = await store.touch(cookie, IDLE_TIMEOUT)
     if session is None:
         raise Refused(_ended(request, "ended" if cookie else ""))
@@ -447,19 +455,6 @@ async def _act(
 # --- helpers over protos ----------------------------------------------------------------------------------
 
 
-def _ts(message: Any, name: str) -> datetime | None:
-    if not message.HasField(name):
-        return None
-    stamp: Timestamp = getattr(message, name)
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
-def _stamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def _money(money: common_pb2.Money) -> str:
     if not money.amount_minor:
         return ""
@@ -474,14 +469,14 @@ def _session_row(session: session_pb2.Session) -> dict[str, Any]:
     return {
         **summary,
         "amount_text": f"{summary['amount']} {summary['currency']}",
-        "created": views.when_text(_ts(session, "created_at")),
+        "created": views.when_text(optional_datetime(session, "created_at")),
         "short_id": session.id[:8],
     }
 
 
 def _bucket(b: billing_pb2.RevenueBucket) -> views.Bucket:
     return views.Bucket(
-        period_start=b.period_start.ToDatetime(tzinfo=UTC),
+        period_start=to_datetime(b.period_start),
         currency=b.currency,
         exponent=b.net.exponent,
         invoice_count=b.invoice_count,
@@ -497,9 +492,9 @@ async def _revenue(
 ) -> list[views.Bucket]:
     """The same RevenueSummary call that `GET /v1/revenue` makes, in the session's merchant and mode."""
     summary = billing_pb2.RevenueSummaryRequest(
-        **ctx.merchant.scope, to=_stamp(end), interval=_INTERVALS[interval]
+        **ctx.merchant.scope, to=timestamp(end), interval=_INTERVALS[interval]
     )
-    getattr(summary, "from").CopyFrom(_stamp(start))  # `from` is a Python keyword
+    getattr(summary, "from").CopyFrom(timestamp(start))  # `from` is a Python keyword
     reply = await request.app[CLIENTS].billing.RevenueSummary(summary)
     return [_bucket(b) for b in reply.buckets]
 
@@ -538,7 +533,7 @@ async def sign_in_page(request: web.Request) -> web.StreamResponse:
 async def sign_in(request: web.Request) -> web.StreamResponse:
     if not _same_origin(request):
         return _forbidden(request)
-    store = request.app[STORE]
+    store = request.app[DASHBOARD_SESSIONS]
     client = _client(request)
     form = await request.post()
     switch_mode = form.get("mode", "")
@@ -571,7 +566,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
                 "Check that you copied the whole key.",
             )
         return again(503, "paygate is unavailable right now. Please try again in a moment.")
-    mode = "live" if reply.mode == common_pb2.MODE_LIVE else "test"
+    mode = mode_label(reply.mode)
     if switch_mode and mode != switch_mode:
         return again(
             400, f"That is a {mode} key. Switching to {switch_mode} mode needs a {switch_mode} secret key."
@@ -595,7 +590,7 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     if not _same_origin(request):
         return _forbidden(request)
     cookie = request.cookies.get(_cookie_name(request), "")
-    store = request.app[STORE]
+    store = request.app[DASHBOARD_SESSIONS]
     session = await store.touch(cookie, IDLE_TIMEOUT)
     if session is not None:
         form = await request.post()
@@ -623,11 +618,11 @@ async def _status_counts(request: web.Request, ctx: Ctx, since: datetime) -> dic
                     status=STATUS_BY_NAME[status],
                     limit=100,
                     starting_after=cursor,
-                    created_from=_stamp(since),
+                    created_from=timestamp(since),
                 )
             )
             for session in reply.sessions:
-                if session.created_at.ToDatetime(tzinfo=UTC) < since:
+                if to_datetime(session.created_at) < since:
                     return status, seen, False, backlog
                 seen += 1
                 if status == "paid" and session.fulfilment_status != "done":
@@ -638,7 +633,7 @@ async def _status_counts(request: web.Request, ctx: Ctx, since: datetime) -> dic
         return status, seen, True, backlog
 
     results = await asyncio.gather(*(count(s) for s in ("paid", "failed", "expired")))
-    counts = {status: f"{n}+" if more else str(n) for status, n, more, _ in results}
+    counts: dict[str, Any] = {status: f"{n}+" if more else str(n) for status, n, more, _ in results}
     counts["backlog"] = sum(b for *_, b in results)
     return counts
 
@@ -647,7 +642,7 @@ async def overview(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     now = datetime.now(UTC)
     today = views.period_start(now, "day")
     month = views.period_start(now, "month")
-    repo = InboxRepository(request.app[POOL])
+    repo = request.app[INBOX]
     today_buckets, month_buckets, counts, quarantine, (events, _), recent = await asyncio.gather(
         _revenue(request, ctx, today, now, "day"),
         _revenue(request, ctx, month, now, "month"),
@@ -736,11 +731,11 @@ async def sessions_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     if not problems:
         for name in ("created_from", "created_to"):
             if name in fields:
-                fields[name] = _stamp(fields[name])
+                fields[name] = timestamp(fields[name])
         reply = await request.app[CLIENTS].session.ListSessions(
             session_pb2.ListSessionsRequest(
                 **ctx.merchant.scope,
-                status=STATUS_BY_NAME.get(filters.status, 0),
+                status=STATUS_BY_NAME.get(filters.status, session_pb2.SESSION_STATUS_UNSPECIFIED),
                 limit=PAGE_SIZE,
                 starting_after=cursor,
                 **fields,
@@ -767,7 +762,7 @@ async def sessions_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 
 
 async def _events_for_session(request: web.Request, ctx: Ctx, session_id: str) -> list[InboxEvent]:
-    repo = InboxRepository(request.app[POOL])
+    repo = request.app[INBOX]
     events, _ = await repo.list_for_merchant(ctx.session.merchant_id, limit=100, mode=ctx.session.mode)
     return sorted((e for e in events if e.session_id == session_id), key=lambda e: e.received_at)
 
@@ -789,11 +784,11 @@ async def _optional(call: Awaitable[Any]) -> Any:
 async def _deposits(request: web.Request, session: session_pb2.Session) -> dict[str, Any] | None:
     if session.provider != "web3":
         return None
-    rows = await DepositsRepository(request.app[POOL]).for_session(session.id)
+    rows = await request.app[DEPOSITS].for_session(session.id)
     needed = max(1, session.payment.min_confirmations) if session.HasField("payment") else 1
     head = None
     if rows:
-        status = await AddressesRepository(request.app[POOL]).watcher_status(rows[0].chain_id)
+        status = await request.app[ADDRESSES].watcher_status(rows[0].chain_id)
         head = status.head if status is not None else None
     return {"needed": needed, "head": head, "rows": [deposit_json(r, head, needed) for r in rows]}
 
@@ -836,8 +831,8 @@ async def session_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         active="sessions",
         s=_session_row(session),
         detail=detail,
-        paid_at=views.when_text(_ts(session, "paid_at")),
-        expires=views.when_text(_ts(session, "expires_at")),
+        paid_at=views.when_text(optional_datetime(session, "paid_at")),
+        expires=views.when_text(optional_datetime(session, "expires_at")),
         received=detail.get("amount_received"),
         timeline=timeline,
         events=[_event_row(e) for e in events],
@@ -846,7 +841,7 @@ async def session_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         link=(
             {
                 "url": link.url,
-                "expires": views.when_text(_ts(link.access_token, "expires_at")),
+                "expires": views.when_text(optional_datetime(link.access_token, "expires_at")),
             }
             if link is not None
             else None
@@ -868,7 +863,7 @@ def _timeline(
             {
                 "from": shown["from"],
                 "to": shown["to"],
-                "at": views.when_text(move.at.ToDatetime(tzinfo=UTC)),
+                "at": views.when_text(to_datetime(move.at)),
                 "note": move.note if move.note != shown["to"] else "",
                 "source_event_id": move.source_event_id,
                 "event": _event_row(event) if event is not None else None,
@@ -1007,7 +1002,7 @@ def _invoice_row(invoice: billing_pb2.Invoice) -> dict[str, Any]:
         "kind": kind,
         "session_id": invoice.session_id,
         "amount": _money(invoice.total),
-        "issued": views.when_text(_ts(invoice, "issued_at")),
+        "issued": views.when_text(optional_datetime(invoice, "issued_at")),
         "status": "void" if invoice.status == billing_pb2.INVOICE_STATUS_VOID else "issued",
         "buyer": invoice.buyer.name or invoice.buyer.email,
         "voidable": kind == "invoice" and invoice.status != billing_pb2.INVOICE_STATUS_VOID,
@@ -1024,12 +1019,12 @@ async def invoices_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         billing_pb2.ListInvoicesRequest(
             **ctx.merchant.scope,
             status={"issued": billing_pb2.INVOICE_STATUS_ISSUED, "void": billing_pb2.INVOICE_STATUS_VOID}.get(
-                status, 0
+                status, billing_pb2.INVOICE_STATUS_UNSPECIFIED
             ),
             kind={
                 "invoice": billing_pb2.DOCUMENT_KIND_INVOICE,
                 "credit_note": billing_pb2.DOCUMENT_KIND_CREDIT_NOTE,
-            }.get(kind, 0),
+            }.get(kind, billing_pb2.DOCUMENT_KIND_UNSPECIFIED),
             limit=PAGE_SIZE,
             starting_after=cursor,
         )
@@ -1100,9 +1095,9 @@ def _customer_key_row(key: keys_pb2.ApiKey) -> dict[str, Any]:
         "hint": key.hint,
         "session_id": key.session_id,
         "status": status,
-        "created": views.when_text(_ts(key, "created_at")),
-        "last_used": views.when_text(_ts(key, "last_used_at")) or "never",
-        "expires": views.when_text(_ts(key, "expires_at")),
+        "created": views.when_text(optional_datetime(key, "created_at")),
+        "last_used": views.when_text(optional_datetime(key, "last_used_at")) or "never",
+        "expires": views.when_text(optional_datetime(key, "expires_at")),
         "usable": status == "active",
     }
 
@@ -1113,9 +1108,9 @@ def _merchant_key_row(key: keys_pb2.MerchantKey, own_id: str) -> dict[str, Any]:
         "id": key.id,
         "display": f"{key.prefix}…{key.last4}",
         "status": status,
-        "created": views.when_text(_ts(key, "created_at")),
-        "last_used": views.when_text(_ts(key, "last_used_at")) or "never",
-        "expires": views.when_text(_ts(key, "expires_at")),
+        "created": views.when_text(optional_datetime(key, "created_at")),
+        "last_used": views.when_text(optional_datetime(key, "last_used_at")) or "never",
+        "expires": views.when_text(optional_datetime(key, "expires_at")),
         "usable": status in ("active", "expiring"),
         "current": key.id == own_id,
     }
@@ -1327,8 +1322,8 @@ def _quarantine_row(entry: session_pb2.QuarantineEntry) -> dict[str, Any]:
         "surplus": _money(entry.surplus) if entry.HasField("surplus") else "",
         "status": entry.status,
         "note": entry.resolution_note,
-        "created": views.when_text(_ts(entry, "created_at")),
-        "resolved": views.when_text(_ts(entry, "resolved_at")),
+        "created": views.when_text(optional_datetime(entry, "created_at")),
+        "resolved": views.when_text(optional_datetime(entry, "resolved_at")),
     }
 
 
@@ -1388,7 +1383,7 @@ async def events_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     status = request.query.get("status", "")
     status = status if status in EVENT_STATUSES else ""
     cursor = request.query.get("after", "")[:64]
-    repo = InboxRepository(request.app[POOL])
+    repo = request.app[INBOX]
     if cursor:
         owner = await repo.get(cursor) if canonical_uuid(cursor) else None
         if owner is None or owner.merchant_id != ctx.session.merchant_id or owner.mode != ctx.session.mode:
@@ -1422,7 +1417,7 @@ async def events_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 async def replay_event(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     await _form(request, ctx)
     return await _act(
-        request, "/dashboard/events", replay_owned_event(request, ctx.merchant), "event_replayed"
+        request, "/dashboard/events", replay_owned_event(request, ctx.merchant, ctx.actor), "event_replayed"
     )
 
 
@@ -1434,9 +1429,9 @@ def _endpoint_row(endpoint: pb.WebhookEndpoint) -> dict[str, Any]:
         "description": endpoint.description,
         "status": endpoint.status,
         "disabled_reason": endpoint.disabled_reason,
-        "failing_since": views.when_text(_ts(endpoint, "failing_since")),
-        "previous_until": views.when_text(_ts(endpoint, "previous_secret_expires_at")),
-        "created": views.when_text(_ts(endpoint, "created_at")),
+        "failing_since": views.when_text(optional_datetime(endpoint, "failing_since")),
+        "previous_until": views.when_text(optional_datetime(endpoint, "previous_secret_expires_at")),
+        "created": views.when_text(optional_datetime(endpoint, "created_at")),
     }
 
 
@@ -1449,14 +1444,18 @@ def _attempt_row(attempt: pb.WebhookDeliveryAttempt) -> dict[str, Any]:
         "status_code": attempt.status_code or "",
         "error": (attempt.error or "")[:160],
         "delivered": attempt.delivered,
-        "at": views.when_text(_ts(attempt, "at")),
-        "next": views.when_text(_ts(attempt, "next_attempt_at")),
+        "at": views.when_text(optional_datetime(attempt, "at")),
+        "next": views.when_text(optional_datetime(attempt, "next_attempt_at")),
         "latency_ms": attempt.latency_ms,
     }
 
 
 def _merchant_event_row(event: pb.MerchantEvent) -> dict[str, Any]:
-    return {"id": event.id, "type": event.type, "created": views.when_text(_ts(event, "created"))}
+    return {
+        "id": event.id,
+        "type": event.type,
+        "created": views.when_text(optional_datetime(event, "created")),
+    }
 
 
 async def webhooks_page(
@@ -1516,6 +1515,7 @@ async def create_webhook(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     draft = {"url": url, "description": description, "events": chosen}
     try:
         rpc = create_endpoint_request(ctx.merchant, url, chosen or ["*"], description)
+        rpc.actor = ctx.actor
         endpoint = await merchant_events_stub(request).CreateWebhookEndpoint(rpc)
     except ApiError as error:
         return await webhooks_page(request, ctx, draft=draft, create_error=_why(error.code), status=400)
@@ -1539,6 +1539,7 @@ async def roll_webhook_secret(request: web.Request, ctx: Ctx) -> web.StreamRespo
         return _back("/dashboard/webhooks", error="invalid_expires_in")
     try:
         rpc = roll_secret_request(ctx.merchant, request.match_info["id"][:100], overlap)
+        rpc.actor = ctx.actor
         endpoint = await merchant_events_stub(request).RollWebhookSecret(rpc)
     except ApiError as error:
         return _back("/dashboard/webhooks", error=error.code)
@@ -1551,7 +1552,7 @@ async def roll_webhook_secret(request: web.Request, ctx: Ctx) -> web.StreamRespo
             "value": endpoint.secret,
             "url": endpoint.url,
             "what": "rolled",
-            "previous_until": views.when_text(_ts(endpoint, "previous_secret_expires_at")),
+            "previous_until": views.when_text(optional_datetime(endpoint, "previous_secret_expires_at")),
         },
     )
 
@@ -1567,9 +1568,9 @@ async def delete_webhook_confirm(request: web.Request, ctx: Ctx) -> web.StreamRe
 
 async def delete_webhook(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     await _form(request, ctx)
-    call = merchant_events_stub(request).DeleteWebhookEndpoint(
-        endpoint_ref(ctx.merchant, request.match_info["id"][:100])
-    )
+    ref = endpoint_ref(ctx.merchant, request.match_info["id"][:100])
+    ref.actor = ctx.actor
+    call = merchant_events_stub(request).DeleteWebhookEndpoint(ref)
     return await _act(request, "/dashboard/webhooks", call, "endpoint_deleted")
 
 
@@ -1581,6 +1582,7 @@ async def redeliver_merchant_event(request: web.Request, ctx: Ctx) -> web.Stream
         rpc = redeliver_request(ctx.merchant, request.match_info["id"][:100], endpoint)
     except ApiError as error:
         return _back("/dashboard/webhooks", error=error.code)
+    rpc.actor = ctx.actor
     call = merchant_events_stub(request).RedeliverMerchantEvent(rpc)
     return await _act(request, "/dashboard/webhooks", call, "event_redelivered")
 
@@ -1593,7 +1595,7 @@ async def set_webhook_status(request: web.Request, ctx: Ctx) -> web.StreamRespon
         return _back("/dashboard/webhooks", error="invalid_status")
     call = merchant_events_stub(request).UpdateWebhookEndpoint(
         pb.UpdateWebhookEndpointRequest(
-            **ctx.merchant.scope, endpoint_id=request.match_info["id"][:100], status=status
+            **ctx.merchant.scope, endpoint_id=request.match_info["id"][:100], status=status, actor=ctx.actor
         )
     )
     return await _act(request, "/dashboard/webhooks", call, f"endpoint_{status}")
@@ -1621,19 +1623,11 @@ async def root_redirect(request: web.Request) -> web.StreamResponse:
     return _redirect("/dashboard")
 
 
-def background(app: web.Application) -> list[Any]:
-    def remove_stale_sessions() -> Awaitable[Any]:
-        return app[STORE].remove_stale(SIGN_IN_WINDOW * 4, IDLE_TIMEOUT)
-
-    return [browser_session.every(CLEANUP_INTERVAL_S, remove_stale_sessions)]
-
-
 def setup(app: web.Application) -> None:
     browser_session.setup_templates(app, TEMPLATES)
     # A fresh idempotency key in every form that mints a secret: submitting the same form twice (a double
     # click, a reload) replays the first result instead of minting a second key.
     app[TEMPLATES].globals["form_nonce"] = lambda: secrets.token_urlsafe(18)
-    app[STORE] = DashboardSessionStore(app[POOL])
     handlers: dict[tuple[str, str], Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
         ("GET", "/dashboard"): _page(overview),
         ("GET", "/dashboard/"): root_redirect,

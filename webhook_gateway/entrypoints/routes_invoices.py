@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
@@ -22,8 +21,8 @@ from paygate_runtime.api_objects import (
     invoice_json,
     revenue_bucket_json,
 )
-from webhook_gateway.adapters.billing_readiness import readiness_cache
-from webhook_gateway.entrypoints.app_keys import CLIENTS
+from paygate_runtime.proto_convert import timestamp
+from webhook_gateway.entrypoints.app_keys import BILLING_READINESS, CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.entrypoints.merchant_auth import authenticate
 from webhook_gateway.entrypoints.request_body import (
@@ -42,12 +41,6 @@ _MAX_ID_LENGTH = 200
 
 
 # --- query parsing ---------------------------------------------------------------------------------------
-
-
-def _timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
 
 
 def _invoice_id(request: web.Request) -> str:
@@ -77,10 +70,10 @@ async def list_invoices(request: web.Request) -> web.Response:
     reply = await request.app[CLIENTS].billing.ListInvoices(
         billing_pb2.ListInvoicesRequest(
             **merchant.scope,
-            status=INVOICE_STATUS_BY_NAME.get(status or "", 0),
-            kind=DOCUMENT_KIND_BY_NAME.get(kind or "", 0),
-            issued_from=_timestamp(start) if start else None,
-            issued_to=_timestamp(end) if end else None,
+            status=INVOICE_STATUS_BY_NAME.get(status or "", billing_pb2.INVOICE_STATUS_UNSPECIFIED),
+            kind=DOCUMENT_KIND_BY_NAME.get(kind or "", billing_pb2.DOCUMENT_KIND_UNSPECIFIED),
+            issued_from=timestamp(start) if start else None,
+            issued_to=timestamp(end) if end else None,
             limit=limit,
             starting_after=starting_after,
         )
@@ -98,7 +91,7 @@ async def get_invoice(request: web.Request) -> web.Response:
     return web.json_response(invoice_json(invoice))
 
 
-async def _render(request: web.Request, fmt: int) -> web.Response:
+async def _render(request: web.Request, fmt: billing_pb2.RenderFormat) -> web.Response:
     merchant = await authenticate(request)
     document = await request.app[CLIENTS].billing.RenderInvoice(
         billing_pb2.RenderInvoiceRequest(**merchant.scope, invoice_id=_invoice_id(request), format=fmt)
@@ -148,10 +141,10 @@ async def revenue(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_interval", "interval must be day, week or month")
     request_pb = billing_pb2.RevenueSummaryRequest(
         **merchant.scope,
-        to=_timestamp(end),
+        to=timestamp(end),
         interval=_INTERVALS[interval],
     )
-    getattr(request_pb, "from").CopyFrom(_timestamp(start))  # `from` is a Python keyword
+    getattr(request_pb, "from").CopyFrom(timestamp(start))  # `from` is a Python keyword
     reply = await request.app[CLIENTS].billing.RevenueSummary(request_pb)
     return web.json_response(
         {
@@ -243,7 +236,7 @@ async def put_billing_profile(request: web.Request) -> web.Response:
     )
     if merchant.mode == common_pb2.MODE_LIVE:
         # A live profile made incomplete again refuses the next live session here at once.
-        readiness_cache(request.app).forget(merchant.merchant_id)
+        request.app[BILLING_READINESS].forget(merchant.merchant_id)
     return web.json_response(billing_profile_json(saved))
 
 

@@ -25,10 +25,13 @@ from paygate_runtime.api_objects import KEY_STATUS_NAMES, api_key_json
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
+from webhook_gateway.entrypoints.merchant_requests import (
+    idempotency_key_header,
+    parse_grace_period,
+    path_key_id,
+)
 from webhook_gateway.entrypoints.request_body import page_limit, read_json_object
 
-MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 3600
-MAX_IDEMPOTENCY_KEY_CHARS = 255
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -49,28 +52,6 @@ async def list_keys(request: web.Request) -> web.Response:
         {"object": "list", "data": [api_key_json(k) for k in reply.keys], "has_more": reply.has_more},
         headers=_NO_STORE,
     )
-
-
-def parse_grace_period(body: dict[str, Any]) -> int:
-    """`grace_period` of a roll: whole seconds, 0..604800; absent means 0 (the old key stops at once)."""
-    value = body.get("grace_period", 0)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError(400, "invalid_grace_period", "grace_period must be a whole number of seconds")
-    if not 0 <= value <= MAX_GRACE_PERIOD_SECONDS:
-        raise ApiError(400, "invalid_grace_period", "grace_period must be between 0 and 604800 seconds")
-    return value
-
-
-def idempotency_key_header(request: web.Request) -> str:
-    value = request.headers.get("Idempotency-Key", "")
-    if len(value) > MAX_IDEMPOTENCY_KEY_CHARS:
-        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is longer than 255 characters")
-    return value
-
-
-def path_key_id(request: web.Request) -> str:
-    # Cut, not refused: an oversize id names no key and the keys service answers NOT_FOUND.
-    return request.match_info["id"][:64]
 
 
 async def roll_key(request: web.Request) -> web.Response:

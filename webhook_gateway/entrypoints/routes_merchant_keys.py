@@ -20,15 +20,16 @@ from aiohttp import web
 
 from paygate.keys.v1 import keys_pb2
 from paygate_runtime.api_objects import proto_time
+from paygate_runtime.proto_convert import mode_label
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
-from webhook_gateway.entrypoints.request_body import page_cursor, page_limit, read_json_object
-from webhook_gateway.entrypoints.routes_keys import (
+from webhook_gateway.entrypoints.merchant_requests import (
     idempotency_key_header,
     parse_grace_period,
     path_key_id,
 )
+from webhook_gateway.entrypoints.request_body import page_cursor, page_limit, read_json_object
 
 _STATUS_NAMES = {
     keys_pb2.MERCHANT_KEY_STATUS_ACTIVE: "active",
@@ -45,7 +46,7 @@ def merchant_key_json(key: keys_pb2.MerchantKey) -> dict[str, Any]:
         "object": "merchant_key",
         "prefix": key.prefix,
         "last4": key.last4,
-        "mode": "live" if key.mode == 2 else "test",
+        "mode": mode_label(key.mode),
         "status": _STATUS_NAMES.get(key.status, "revoked"),
         "created_at": proto_time(key, "created_at"),
         "last_used_at": proto_time(key, "last_used_at"),

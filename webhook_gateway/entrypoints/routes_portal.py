@@ -26,13 +26,10 @@ site's POST out. A secret (revealed or rolled) is rendered in exactly one respon
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import secrets
-import uuid
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp_jinja2
@@ -43,9 +40,10 @@ from aiohttp import web
 from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
-from paygate_runtime.grpc_errors import error_code
+from paygate_runtime.proto_convert import to_datetime
+from webhook_gateway.adapters.portal_sessions_repository import PortalSession
 from webhook_gateway.entrypoints import browser_session, portal_support
-from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, POOL
+from webhook_gateway.entrypoints.app_keys import CLIENTS, PORTAL_SESSIONS, SUPPORT_MAIL
 from webhook_gateway.entrypoints.portal_views import (
     FormError,
     parse_expiry,
@@ -54,21 +52,21 @@ from webhook_gateway.entrypoints.portal_views import (
     usage_bars,
 )
 from webhook_gateway.entrypoints.request_body import format_minor
+from webhook_gateway.entrypoints.rpc_refusals import UNAVAILABLE_CODE, refusal_for
 
 log = logging.getLogger(__name__)
 
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("portal_templates")
-SUPPORT_MAIL: web.AppKey[portal_support.SupportMailSettings | None] = web.AppKey("portal_support_mail")
 COOKIE = "__Host-paygate_access"
 PORTAL_SESSION_SECONDS = 30 * 60
 MAX_TOKEN_CHARS = 4096
-CLEANUP_INTERVAL_S = 600.0
 _STATUS_TEXT = {
     keys_pb2.KEY_STATUS_VALID: "active",
     keys_pb2.KEY_STATUS_EXPIRED: "expired",
     keys_pb2.KEY_STATUS_REVOKED: "revoked",
     keys_pb2.KEY_STATUS_SUSPENDED: "suspended",
 }
+_UNAVAILABLE_TEXT = "the service is temporarily unavailable; please retry"
 MAX_RECEIPTS = 50
 USAGE_DAYS = 30
 _TITLES = {
@@ -80,14 +78,6 @@ _TITLES = {
     429: "Too many messages",
     503: "Temporarily unavailable",
 }
-
-
-@dataclass(frozen=True)
-class PortalSession:
-    jti: str
-    session_id: str
-    merchant_id: str
-    csrf_token: str
 
 
 def _csp(nonce: str) -> str:
@@ -136,45 +126,27 @@ def _refuse(request: web.Request, status: int, code: str, message: str) -> web.R
     return response
 
 
-def _hash(session_key: str) -> bytes:
-    return hashlib.sha256(session_key.encode("ascii", errors="replace")).digest()
-
-
 async def _open_session(request: web.Request, claims: keys_pb2.AccessTokenClaims) -> tuple[str, int]:
     session_key = secrets.token_urlsafe(32)
-    token_left = int(claims.expires_at.ToDatetime(tzinfo=UTC).timestamp() - datetime.now(UTC).timestamp())
+    token_left = int(to_datetime(claims.expires_at).timestamp() - datetime.now(UTC).timestamp())
     lifetime = max(1, min(PORTAL_SESSION_SECONDS, token_left))
-    await request.app[POOL].execute(
-        """INSERT INTO portal_sessions (id_hash, jti, session_id, merchant_id, csrf_token, expires_at)
-           VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))""",
-        _hash(session_key),
-        uuid.UUID(claims.jti),
-        uuid.UUID(claims.session_id),
-        uuid.UUID(claims.merchant_id),
-        secrets.token_urlsafe(32),
-        float(lifetime),
+    await request.app[PORTAL_SESSIONS].open(
+        session_key,
+        jti=claims.jti,
+        session_id=claims.session_id,
+        merchant_id=claims.merchant_id,
+        csrf_token=secrets.token_urlsafe(32),
+        lifetime_s=lifetime,
     )
     return session_key, lifetime
 
 
 async def _current_session(request: web.Request) -> PortalSession | None:
-    session_key = request.cookies.get(COOKIE)
-    if not session_key or len(session_key) > 128:
-        return None
-    row = await request.app[POOL].fetchrow(
-        """SELECT jti, session_id, merchant_id, csrf_token FROM portal_sessions
-            WHERE id_hash = $1 AND expires_at > now()""",
-        _hash(session_key),
-    )
-    if row is None:
-        return None
-    return PortalSession(str(row["jti"]), str(row["session_id"]), str(row["merchant_id"]), row["csrf_token"])
+    return await request.app[PORTAL_SESSIONS].current(request.cookies.get(COOKIE))
 
 
 async def _end_session(request: web.Request) -> None:
-    session_key = request.cookies.get(COOKIE)
-    if session_key and len(session_key) <= 128:
-        await request.app[POOL].execute("DELETE FROM portal_sessions WHERE id_hash = $1", _hash(session_key))
+    await request.app[PORTAL_SESSIONS].end(request.cookies.get(COOKIE))
 
 
 async def _still_valid(request: web.Request, portal: PortalSession) -> tuple[int, str, str] | None:
@@ -194,9 +166,10 @@ async def _current_link(
             keys_pb2.GetAccessLinkRequest(session_id=portal.session_id, merchant_id=portal.merchant_id)
         )
     except grpc.aio.AioRpcError as error:
-        if error.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+        refusal = refusal_for(error)
+        if refusal.status in (404, 409):
             return 401, "token_revoked", "this access link was revoked"
-        return 503, "upstream_unavailable", "the service is temporarily unavailable; please retry"
+        return 503, UNAVAILABLE_CODE, _UNAVAILABLE_TEXT
     if link.access_token.id != portal.jti:
         return 401, "token_revoked", "this access link was replaced"
     return link
@@ -214,7 +187,9 @@ async def _invoice(request: web.Request, portal: PortalSession) -> billing_pb2.I
         return None
 
 
-async def _support(request: web.Request, portal: PortalSession, mode: int) -> dict[str, str | None]:
+async def _support(
+    request: web.Request, portal: PortalSession, mode: common_pb2.Mode
+) -> dict[str, str | None]:
     """The merchant's support contact from its billing profile of the session's mode (test and live each
     have their own, contract §6a): an email, a URL, or neither. An unknown mode shows neither."""
     if mode not in (common_pb2.MODE_TEST, common_pb2.MODE_LIVE):
@@ -250,7 +225,7 @@ async def _usage(request: web.Request, portal: PortalSession) -> keys_pb2.Custom
 
 
 async def _documents(
-    request: web.Request, portal: PortalSession, subject: str, mode: int
+    request: web.Request, portal: PortalSession, subject: str, mode: common_pb2.Mode
 ) -> list[billing_pb2.Invoice]:
     """Every invoice and credit note of this customer with this merchant in this mode: the sessions whose
     access links carry the same opaque subject (never matched by email text), then their documents."""
@@ -287,7 +262,7 @@ def _invoice_view(invoice: billing_pb2.Invoice | None) -> dict[str, str] | None:
     if invoice is None or not invoice.number:
         return None
     total = invoice.total
-    issued = invoice.issued_at.ToDatetime(tzinfo=UTC) if invoice.HasField("issued_at") else None
+    issued = to_datetime(invoice.issued_at) if invoice.HasField("issued_at") else None
     return {
         "id": invoice.id,
         "number": invoice.number,
@@ -301,7 +276,7 @@ def _invoice_view(invoice: billing_pb2.Invoice | None) -> dict[str, str] | None:
 def _time_text(message: Any, field: str) -> str | None:
     if not message.HasField(field):
         return None
-    return getattr(message, field).ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return to_datetime(getattr(message, field)).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _key_view(key: keys_pb2.ApiKey | None) -> dict[str, Any] | None:
@@ -353,7 +328,9 @@ async def _portal_page(
         _usage(request, portal),
     )
     subject = link.access_token.subject if link is not None else ""
-    mode = key.mode if key is not None else 0  # the session's mode: its customer key has it
+    mode = (
+        key.mode if key is not None else common_pb2.MODE_UNSPECIFIED
+    )  # the session's mode: its customer key has it
     support, documents = await asyncio.gather(
         _support(request, portal, mode), _documents(request, portal, subject, mode)
     )
@@ -402,15 +379,14 @@ async def _exchange(request: web.Request, token: str) -> web.Response:
             keys_pb2.VerifyAccessTokenRequest(token=token)
         )
     except grpc.aio.AioRpcError as error:
-        if error.code() == grpc.StatusCode.UNAUTHENTICATED:
-            code = error_code(error) or "token_invalid"
+        refusal = refusal_for(error)
+        if refusal.status == 401:
+            code = refusal.code if refusal.code != "unauthenticated" else "token_invalid"
             message = (
                 "this access link has expired" if code == "token_expired" else "this access link is not valid"
             )
             return _refuse(request, 401, code, message)
-        return _refuse(
-            request, 503, "upstream_unavailable", "the service is temporarily unavailable; please retry"
-        )
+        return _refuse(request, 503, UNAVAILABLE_CODE, _UNAVAILABLE_TEXT)
     session_key, lifetime = await _open_session(request, claims)
     response = web.Response(status=303, headers={"Location": "/access"})
     browser_session.set_session_cookie(response, COOKIE, session_key, max_age=lifetime, secure=True)
@@ -465,20 +441,11 @@ async def _form_refusal(
 
 
 async def _rpc_refusal(request: web.Request, post: _Post, error: grpc.aio.AioRpcError) -> web.Response:
-    code = error_code(error) or "upstream_unavailable"
-    status = {
-        grpc.StatusCode.INVALID_ARGUMENT: 400,
-        grpc.StatusCode.NOT_FOUND: 404,
-        grpc.StatusCode.FAILED_PRECONDITION: 409,
-    }.get(error.code())
-    if status is None:
-        return await _form_refusal(
-            request, post, 503, "upstream_unavailable", "the service is temporarily unavailable; please retry"
-        )
-    if code == "rate_limited":
-        status = 429
-    field = _FIELD_BY_CODE.get(code)
-    return await _form_refusal(request, post, status, code, error.details() or code, field)
+    refusal = refusal_for(error)
+    if refusal.unavailable or refusal.status not in (400, 404, 409, 429):
+        return await _form_refusal(request, post, 503, UNAVAILABLE_CODE, _UNAVAILABLE_TEXT)
+    field = _FIELD_BY_CODE.get(refusal.code)
+    return await _form_refusal(request, post, refusal.status, refusal.code, refusal.message, field)
 
 
 _FIELD_BY_CODE = {
@@ -520,17 +487,15 @@ async def reveal(request: web.Request) -> web.Response:
             keys_pb2.RevealCustomerKeyRequest(session_id=portal.session_id, access_token_id=portal.jti)
         )
     except grpc.aio.AioRpcError as error:
-        code = error_code(error) or "upstream_unavailable"
-        if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
+        refusal = refusal_for(error)
+        if refusal.status == 409:
             message = {
                 "already_revealed": "your API key was already revealed and cannot be shown again",
-            }.get(code, "your API key cannot be revealed; please contact support")
-            return _refuse(request, 409, code, message)
-        if error.code() == grpc.StatusCode.NOT_FOUND:
+            }.get(refusal.code, "your API key cannot be revealed; please contact support")
+            return _refuse(request, 409, refusal.code, message)
+        if refusal.status == 404:
             return _refuse(request, 404, "not_found", "your API key is not ready yet")
-        return _refuse(
-            request, 503, "upstream_unavailable", "the service is temporarily unavailable; please retry"
-        )
+        return _refuse(request, 503, UNAVAILABLE_CODE, _UNAVAILABLE_TEXT)
     if not _wants_html(request):
         return _json({"key_id": revealed.key.id, "secret": revealed.secret})
     return await _portal_page(request, portal, secret=revealed.secret, link=post.link)
@@ -651,7 +616,9 @@ async def support_contact(request: web.Request) -> web.Response:
         return post
     settings = request.app[SUPPORT_MAIL]
     key = await _customer_key(request, post.portal)
-    support = await _support(request, post.portal, key.mode if key is not None else 0)
+    support = await _support(
+        request, post.portal, key.mode if key is not None else common_pb2.MODE_UNSPECIFIED
+    )
     to = support["email"]
     if settings is None or not to or not portal_support.is_address(to):
         return await _form_refusal(
@@ -711,7 +678,9 @@ async def document_pdf(request: web.Request) -> web.Response:
         return _refuse(request, *link)
     wanted = request.match_info["id"]
     key = await _customer_key(request, portal)
-    documents = await _documents(request, portal, link.access_token.subject, key.mode if key else 0)
+    documents = await _documents(
+        request, portal, link.access_token.subject, key.mode if key else common_pb2.MODE_UNSPECIFIED
+    )
     document = next((d for d in documents if d.id == wanted), None)
     if document is None or key is None:
         return _refuse(request, 404, "not_found", "no such receipt")
@@ -719,7 +688,10 @@ async def document_pdf(request: web.Request) -> web.Response:
 
 
 async def _pdf(
-    request: web.Request, portal: PortalSession, invoice: billing_pb2.Invoice, mode: int = 0
+    request: web.Request,
+    portal: PortalSession,
+    invoice: billing_pb2.Invoice,
+    mode: common_pb2.Mode = common_pb2.MODE_UNSPECIFIED,
 ) -> web.Response:
     try:
         document = await request.app[CLIENTS].billing.RenderInvoice(
@@ -731,7 +703,7 @@ async def _pdf(
             )
         )
     except grpc.aio.AioRpcError:
-        return _refuse(request, 503, "upstream_unavailable", "the receipt is temporarily unavailable")
+        return _refuse(request, 503, UNAVAILABLE_CODE, "the receipt is temporarily unavailable")
     filename = "".join(c for c in (document.filename or f"{invoice.number}.pdf") if c.isalnum() or c in "-_.")
     response = web.Response(
         body=document.content,
@@ -755,15 +727,6 @@ async def receipt(request: web.Request) -> web.Response:
     return await _pdf(request, portal, invoice)
 
 
-def background(app: web.Application) -> list[Any]:
-    def remove_expired_sessions() -> Awaitable[str]:
-        return app[POOL].execute(
-            "DELETE FROM portal_sessions WHERE expires_at < now() - $1::interval", timedelta(hours=1)
-        )
-
-    return [browser_session.every(CLEANUP_INTERVAL_S, remove_expired_sessions)]
-
-
 def setup(app: web.Application) -> None:
     browser_session.setup_templates(app, TEMPLATES)
     app.router.add_get("/access", access)
@@ -774,5 +737,3 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/access/key/roll", key_roll)
     app.router.add_post("/access/key/revoke", key_revoke)
     app.router.add_post("/access/support", support_contact)
-    # From the gateway's configuration (PAYGATE_SMTP_*); a bare app (some tests) has the form switched off.
-    app[SUPPORT_MAIL] = getattr(app.get(CONFIG), "support_mail", None)

@@ -36,19 +36,15 @@ from paygate.session.v1 import session_pb2
 from paygate_runtime.api_objects import STATUS_NAMES, refund_fields, refund_json
 from paygate_runtime.errors import InvalidArgument
 from paygate_runtime.money import format_major, parse_amount
-from webhook_gateway.adapters.payment_providers import PaymentProvider, StripeProvider, mode_of
+from webhook_gateway.adapters.payment_providers import PaymentProvider, mode_of
 from webhook_gateway.adapters.provider_errors import ProviderError
 from webhook_gateway.chain.refund_verification import RefundTxRefused, verify_refund_tx
 from webhook_gateway.chain.verification import ChainUnavailable
-from webhook_gateway.entrypoints.app_keys import CLIENTS
+from webhook_gateway.entrypoints.app_keys import CLIENTS, PROVIDER_CHECKOUTS, WEB3_SERVICES
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
 from webhook_gateway.entrypoints.request_body import body_fingerprint, parse_json_object
-from webhook_gateway.entrypoints.routes_checkout import provider_checkouts
-from webhook_gateway.entrypoints.routes_sessions import load_session
-from webhook_gateway.entrypoints.routes_web3 import WEB3_SERVICES
-from webhook_gateway.entrypoints.routes_webhooks import PROCESSOR
-from webhook_gateway.service_layer.stripe_charges import ChargePaymentIntents
+from webhook_gateway.entrypoints.session_lookup import load_session
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +109,7 @@ def parse_refund_body(body: dict[str, Any]) -> tuple[str, str, str]:
 
 def _provider_api(request: web.Request, session: session_pb2.Session) -> PaymentProvider | None:
     """The provider API that refunds this session's payment, when this gateway has one for its mode."""
-    provider = provider_checkouts(request.app).provider_for(session)
+    provider = request.app[PROVIDER_CHECKOUTS].provider_for(session)
     if provider is None or not provider.available(mode_of(session)):
         return None
     return provider
@@ -330,8 +326,4 @@ def _status_name(session: session_pb2.Session) -> str:
 
 
 def setup(app: web.Application) -> None:
-    # Runs after routes_webhooks and routes_checkout (ROUTE_MODULES order): their event processor and providers.
-    stripe = provider_checkouts(app).stripe
-    if isinstance(stripe, StripeProvider):
-        app[PROCESSOR].enrich("stripe", ChargePaymentIntents(stripe).complete)
     app.router.add_post("/v1/sessions/{id}/refund", refund_session)

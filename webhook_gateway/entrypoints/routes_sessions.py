@@ -13,9 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2
 from paygate_runtime.api_objects import STATUS_BY_NAME, session_detail, session_summary
-from webhook_gateway.adapters.billing_readiness import require_live_billing_profile
-from webhook_gateway.adapters.idempotency_store import IdempotencyStore
-from webhook_gateway.entrypoints.app_keys import CLIENTS, POOL
+from webhook_gateway.entrypoints.app_keys import BILLING_READINESS, CLIENTS, IDEMPOTENCY, PROVIDER_CHECKOUTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
 from webhook_gateway.entrypoints.request_body import (
@@ -25,7 +23,8 @@ from webhook_gateway.entrypoints.request_body import (
     parse_instant,
     parse_json_object,
 )
-from webhook_gateway.entrypoints.routes_checkout import checkout_error_body, provider_checkouts
+from webhook_gateway.entrypoints.session_lookup import load_session
+from webhook_gateway.service_layer.checkout_rules import ExpireRefused
 
 _PROVIDERS = {"stripe", "onecom", "web3"}
 _MAX_METADATA_KEYS = 50
@@ -125,6 +124,21 @@ def parse_customer(raw: object) -> session_pb2.SessionCustomer | None:
     )
 
 
+async def _require_live_billing_profile(request: web.Request, merchant_id: str) -> None:
+    """409 billing_profile_incomplete unless the merchant's live seller profile allows live invoices."""
+    try:
+        missing = await request.app[BILLING_READINESS].missing_fields(merchant_id)
+    except grpc.aio.AioRpcError as error:
+        raise_for_rpc_error(error)
+    if missing:
+        raise ApiError(
+            409,
+            "billing_profile_incomplete",
+            "live sessions need a complete billing profile (PUT /v1/billing_profile); missing: "
+            + ", ".join(missing),
+        )
+
+
 def fingerprint(raw: bytes) -> str:
     return body_fingerprint(raw)
 
@@ -134,14 +148,14 @@ async def create_session(request: web.Request) -> web.StreamResponse:
     if merchant.mode_name == "live":
         # Before the Idempotency-Key is claimed: the refusal is not stored, so the same key works once the
         # merchant completes the profile (contract §9).
-        await require_live_billing_profile(request.app, merchant.merchant_id)
+        await _require_live_billing_profile(request, merchant.merchant_id)
     raw = await request.read()
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= 255):
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
     if key is None:
         return await _create(request, merchant, raw, None)
-    store = IdempotencyStore(request.app[POOL])
+    store = request.app[IDEMPOTENCY]
     print_ = fingerprint(raw)
     previous = await store.claim(merchant.merchant_id, merchant.mode_name, key, print_)
     if previous is not None:
@@ -168,13 +182,14 @@ async def create_session(request: web.Request) -> web.StreamResponse:
             await store.release(merchant.merchant_id, merchant.mode_name, key)
         else:
             await store.complete(
-                merchant.merchant_id, merchant.mode_name, key, error.status_code, error.text.encode()
+                merchant.merchant_id, merchant.mode_name, key, error.status_code, (error.text or "").encode()
             )
         raise
     except BaseException:
         await store.release(merchant.merchant_id, merchant.mode_name, key)
         raise
-    await store.complete(merchant.merchant_id, merchant.mode_name, key, response.status, response.body)
+    body = response.body if isinstance(response.body, bytes) else b""  # a json_response: always bytes
+    await store.complete(merchant.merchant_id, merchant.mode_name, key, response.status, body)
     return response
 
 
@@ -191,11 +206,12 @@ async def _create(
         reply = await sessions.CreateSession(create)
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
-    # The session is committed: a Stripe failure now must not become an error (see routes_checkout).
-    session, problem = await provider_checkouts(request.app).ensure(sessions, reply.session)
+    # The session is committed: a provider failure now must not become an error (see
+    # service_layer.provider_checkouts).
+    session, problem = await request.app[PROVIDER_CHECKOUTS].ensure(sessions, reply.session)
     body = session_summary(session)
     if problem is not None:
-        body["provider_checkout_error"] = checkout_error_body(problem)
+        body["provider_checkout_error"] = {"code": problem.code, "message": problem.message}
     return web.json_response(body, status=201)
 
 
@@ -209,20 +225,6 @@ async def access_url_for(request: web.Request, session: session_pb2.Session) -> 
     except grpc.aio.AioRpcError:
         return None
     return link.url
-
-
-async def load_session(
-    request: web.Request, merchant: AuthenticatedMerchant, session_id: str
-) -> session_pb2.Session:
-    """The caller's session, found only in its merchant and its key's mode: another merchant's session and
-    one of the other mode are both 404 `not_found`. Every merchant route that names a session loads it here
-    (or passes `**merchant.scope` itself)."""
-    try:
-        return await request.app[CLIENTS].session.GetSession(
-            session_pb2.GetSessionRequest(session_id=session_id, **merchant.scope)
-        )
-    except grpc.aio.AioRpcError as error:
-        raise_for_rpc_error(error)
 
 
 async def get_session(request: web.Request) -> web.Response:
@@ -281,14 +283,16 @@ async def list_sessions(request: web.Request) -> web.Response:
     query = request.query
     status_name = query.get("status")
     if status_name is not None and status_name not in STATUS_BY_NAME:
-        raise ApiError(400, "invalid_status", "status must be created, pending, paid, failed or expired")
+        raise ApiError(
+            400, "invalid_status", "status must be created, pending, paid, failed, expired or refunded"
+        )
     limit = page_limit(query)
     filters = session_list_filters(query)
     try:
         reply = await request.app[CLIENTS].session.ListSessions(
             session_pb2.ListSessionsRequest(
                 **merchant.scope,
-                status=STATUS_BY_NAME.get(status_name or "", 0),
+                status=STATUS_BY_NAME.get(status_name or "", session_pb2.SESSION_STATUS_UNSPECIFIED),
                 limit=limit,
                 starting_after=query.get("starting_after", ""),
                 **filters,
@@ -304,9 +308,16 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def expire_session(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     # Stripe's page is expired first, so that it can no longer take money for a session we closed.
-    session = await provider_checkouts(request.app).expire(
-        request.app[CLIENTS].session, request.match_info["id"], merchant.merchant_id, merchant.mode
-    )
+    try:
+        session = await request.app[PROVIDER_CHECKOUTS].expire(
+            request.app[CLIENTS].session, request.match_info["id"], merchant.merchant_id, merchant.mode
+        )
+    except grpc.aio.AioRpcError as error:
+        raise_for_rpc_error(error)
+    except ExpireRefused as refused:
+        # A provider that refused is a conflict the merchant can act on (409), not a broken server; only an
+        # unreachable provider is a 5xx (contract §6a: 503 only for an unavailable dependency).
+        raise ApiError(503 if refused.retryable else 409, refused.code, refused.message) from None
     return web.json_response(session_detail(session, None))
 
 

@@ -1,7 +1,7 @@
 """On-chain payments at the edge: `POST /webhooks/web3` (contract §4), the chain watchers (one per mode with
 a chain, contract §6a), the merchant's view of a session's deposits and `GET /v1/chain/status`.
 
-The webhook is handled like every other provider's (routes_webhooks.accept): verified with Standard
+The webhook is handled like every other provider's (webhook_intake.accept): verified with Standard
 Webhooks, committed to the inbox, answered 200, then applied in the background. Only the apply differs: the
 `web3` handler registered on the shared EventProcessor checks the tx on the chain (Web3Service) instead of
 believing the body. It must be set up after routes_webhooks, which creates that processor.
@@ -21,9 +21,10 @@ import grpc
 from aiohttp import web
 
 from paygate.session.v1 import session_pb2
-from webhook_gateway.chain.deposits_repository import AddressesRepository, DepositRow, DepositsRepository
+from webhook_gateway.chain.deposits_repository import AddressesRepository, DepositsRepository
+from webhook_gateway.chain.untraced_blocks import UntracedBlockRow, UntracedBlocksRepository
 from webhook_gateway.chain.verification import ChainUnavailable
-from webhook_gateway.chain.watcher import ChainWatcher, WatcherSettings
+from webhook_gateway.chain.watcher import ChainWatcher, WatcherMetrics, WatcherSettings
 from webhook_gateway.chain.web3_service import (
     ChainSettings,
     Web3Router,
@@ -31,10 +32,12 @@ from webhook_gateway.chain.web3_service import (
     chain_guard,
     connect_web3,
 )
-from webhook_gateway.entrypoints import routes_webhooks
-from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, POOL
+from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, POOL, PROCESSOR, WEB3_SERVICES
+from webhook_gateway.entrypoints.deposit_objects import deposit_json
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
+from webhook_gateway.entrypoints.observability import METRICS
+from webhook_gateway.entrypoints.webhook_intake import accept, counted, read_body
 from webhook_gateway.providers.errors import WebhookRejected
 from webhook_gateway.providers.normalized import NormalizedEvent
 from webhook_gateway.providers.standard_webhooks import Web3Hint, parse_web3_hint, verify_standard
@@ -43,8 +46,7 @@ log = logging.getLogger(__name__)
 
 PROVIDER = "web3"
 WEB3: web.AppKey[Web3Service] = web.AppKey("web3_service")
-# Per mode with a chain (contract §6a): "test", "live".
-WEB3_SERVICES: web.AppKey[dict[str, Web3Service]] = web.AppKey("web3_services")
+WATCHER_METRICS: web.AppKey[WatcherMetrics] = web.AppKey("chain_watcher_metrics")
 # Python's default. Importing web3 pulls in py_ecc, which raises the interpreter's recursion limit to 100 000
 # for its own maths (unused here). A server that parses untrusted JSON needs the default back: with it a deeply
 # nested body ends in a clean RecursionError (400 invalid_json), not in a C stack overflow that kills the process.
@@ -78,7 +80,7 @@ def normalized_hint(hint: Web3Hint, event_type: str) -> NormalizedEvent:
 
 
 async def web3_webhook(request: web.Request) -> web.Response:
-    raw = await routes_webhooks.read_body(request, PROVIDER)
+    raw = await read_body(request, PROVIDER)
     # Per mode: the secret that verifies a hint says whether it is a test or a live event (contract §6a).
     secrets = {
         "test": request.app[CONFIG].web3_webhook_secrets,
@@ -92,7 +94,7 @@ async def web3_webhook(request: web.Request) -> web.Response:
         log.error("web3 webhook signing configuration missing or invalid")
         raise ApiError(503, "webhook_not_configured", "web3 webhooks are not configured") from None
     hint = parse_web3_hint(envelope)
-    return await routes_webhooks.accept(request, envelope, normalized_hint(hint, envelope.event_type))
+    return await accept(request, envelope, normalized_hint(hint, envelope.event_type))
 
 
 async def session_deposits(request: web.Request) -> web.Response:
@@ -132,44 +134,10 @@ async def session_deposits(request: web.Request) -> web.Response:
     )
 
 
-def deposit_stage(row: DepositRow, head: int | None, needed: int) -> tuple[str, int]:
-    """(stage, confirmations) of one recorded transfer, against the watcher's last head."""
-    if not row.canonical:
-        return "reorged_out", 0
-    confirmations = max(0, (head if head is not None else row.block_number) - row.block_number + 1)
-    return ("confirmed" if confirmations >= needed else "seen"), confirmations
-
-
-def deposit_json(row: DepositRow, head: int | None, needed: int) -> dict[str, Any]:
-    stage, confirmations = deposit_stage(row, head, needed)
-    return {
-        "chain_id": row.chain_id,
-        "tx_hash": row.tx_hash,
-        "log_index": row.log_index,
-        # top-level: the tx's own value; internal: a contract call's value (node traces); token: an ERC-20
-        # Transfer log.
-        "kind": "token" if row.log_index >= 0 else ("native" if row.log_index == -1 else "native_internal"),
-        "token": row.token,
-        "from": row.from_address,
-        "to": row.deposit_address,
-        # An exact JSON integer (token amounts exceed 2^53: read it as a big integer).
-        "amount_minor": row.amount_minor,
-        "block_number": row.block_number,
-        "block_hash": row.block_hash,
-        "block_timestamp": row.block_timestamp,
-        "stage": stage,
-        "confirmations": confirmations,
-        "canonical": row.canonical,
-        "source": row.source,
-        "counted_in_payment": row.claimed,
-        # "late" or "extra": sent on its own and quarantined by the session service.
-        "reported_as": row.reported_as,
-    }
-
-
 async def chain_status(request: web.Request) -> web.Response:
-    """`GET /v1/chain/status`: the chain of the caller's mode as the watcher sees it, and the caller's own
-    deposit addresses whose reads are failing (never another merchant's)."""
+    """`GET /v1/chain/status`: the chain of the caller's mode as the watcher sees it, the caller's own
+    deposit addresses whose reads are failing (never another merchant's), and the chain's blocks the node
+    could not trace (chain facts only: which sessions they touched is not shown)."""
     merchant = await authenticate(request)
     mode = merchant.mode_name
     service = request.app[WEB3_SERVICES].get(mode)
@@ -186,6 +154,7 @@ async def chain_status(request: web.Request) -> web.Response:
     except ChainUnavailable as exc:
         node_error = str(exc)[:200]
     failing = await addresses.failing(chain_id, merchant.merchant_id)
+    untraced = await UntracedBlocksRepository(request.app[POOL]).open_blocks(chain_id)
     scanned = status.last_block if status is not None else None
     head = node_head if node_head is not None else (status.head if status is not None else None)
     return web.json_response(
@@ -213,8 +182,21 @@ async def chain_status(request: web.Request) -> web.Response:
                 }
                 for a in failing
             ],
+            "untraced_blocks": [untraced_json(b) for b in untraced],
         }
     )
+
+
+def untraced_json(block: UntracedBlockRow) -> dict[str, Any]:
+    return {
+        "block_number": block.block_number,
+        "block_hash": block.block_hash,
+        "failures": block.failures,
+        "last_error": block.last_error,
+        "first_failed_at": block.first_failed_at.isoformat(),
+        "last_error_at": block.last_error_at.isoformat(),
+        "next_attempt_at": block.next_attempt_at.isoformat(),
+    }
 
 
 def build_services(app: web.Application) -> dict[str, Web3Service]:
@@ -256,15 +238,16 @@ async def _close_web3(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
-    if routes_webhooks.PROCESSOR not in app:
+    if PROCESSOR not in app:
         raise RuntimeError("routes_web3 must be set up after routes_webhooks (it shares its EventProcessor)")
     restore_recursion_limit()
     service = build_service(app)
     app[WEB3] = service
+    app[WATCHER_METRICS] = WatcherMetrics(app[METRICS].registry)
     router = Web3Router(app[WEB3_SERVICES], service)
-    app[routes_webhooks.PROCESSOR].register(PROVIDER, router.handle_inbox_event)
+    app[PROCESSOR].register(PROVIDER, router.handle_inbox_event)
     app.on_cleanup.append(_close_web3)
-    app.router.add_post("/webhooks/web3", routes_webhooks.counted(app, web3_webhook))
+    app.router.add_post("/webhooks/web3", counted(app, web3_webhook))
     app.router.add_get("/v1/sessions/{id}/deposits", session_deposits)
     app.router.add_get("/v1/chain/status", chain_status)
 
@@ -292,6 +275,7 @@ def background(app: web.Application) -> list[Callable[[], Awaitable[None]]]:
                 # A standby replica asks for the lock this often; a few polls' worth keeps a takeover quick.
                 lock_retry_s=min(5.0, max(0.5, config.chain_poll_interval_s * 10)),
             ),
+            metrics=app[WATCHER_METRICS],
         )
         workers.append(watcher.run)
     return workers

@@ -33,6 +33,9 @@ from webhook_gateway.providers.payload import (
 )
 
 PROVIDER: Final[str] = "stripe"
+# Looked up once: stripe-python resolves its top-level names lazily, through an import, on every access.
+_SIGNATURE: Final = stripe.WebhookSignature
+_SIGNATURE_ERROR: Final = stripe.SignatureVerificationError
 DEFAULT_TOLERANCE_SECONDS: Final[int] = 300
 
 CHECKOUT_SESSION_COMPLETED: Final[str] = "checkout.session.completed"
@@ -160,8 +163,8 @@ def verify_stripe(
 
     for secret in usable_secrets:
         try:
-            stripe.WebhookSignature.verify_header(text, sig_header, secret, tolerance=None)
-        except stripe.SignatureVerificationError:
+            _SIGNATURE.verify_header(text, sig_header, secret, tolerance=None)
+        except _SIGNATURE_ERROR:
             continue
         break
     else:

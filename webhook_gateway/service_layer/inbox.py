@@ -5,6 +5,7 @@ from __future__ import annotations
 from paygate_runtime import tracing
 from webhook_gateway.adapters.inbox_repository import IGNORED, RECEIVED, InboxWriter, NewEvent, Stored
 from webhook_gateway.providers.normalized import NormalizedEvent, VerifiedEnvelope
+from webhook_gateway.providers.normalized_json import storable_normalized
 
 
 def event_mode(envelope: VerifiedEnvelope, normalized: NormalizedEvent) -> str | None:
@@ -29,6 +30,7 @@ async def receive(
     Events that mean nothing for a session (unknown type, no session reference) are stored as `ignored`
     with the reason as outcome; the rest are `received`. With `claim`, the caller applies the new event
     itself right away and holds a lease of `lease_s`; otherwise it is due for the relay at once.
+    The normalised event is stored beside the raw body: whoever applies it reads that, never the body again.
     """
     if normalized.ignored:
         status, outcome = IGNORED, normalized.ignore_reason
@@ -49,5 +51,6 @@ async def receive(
             mode=event_mode(envelope, normalized),
             # The relay's apply continues this request's trace (None with tracing off).
             traceparent=tracing.current_traceparent(),
+            normalized=storable_normalized(normalized),
         )
     )

@@ -23,6 +23,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2
+from paygate_runtime.proto_convert import mode_name as proto_mode_name
+from paygate_runtime.proto_convert import timestamp
 from webhook_gateway.adapters.inbox_repository import APPLIED, DUPLICATE, IGNORED, QUARANTINED
 from webhook_gateway.providers.normalized import NormalizedEvent
 
@@ -48,8 +50,6 @@ _STATUS_BY_OUTCOME: Final[dict[int, str]] = {
     session_pb2.APPLY_OUTCOME_RECORDED_FOR_REVIEW: QUARANTINED,
 }
 
-_MODE_NAMES: Final[dict[int, str]] = {common_pb2.MODE_TEST: "test", common_pb2.MODE_LIVE: "live"}
-
 
 @dataclass(frozen=True, slots=True)
 class InboxVerdict:
@@ -69,13 +69,11 @@ def outcome_name(outcome: int) -> str:
 
 
 def mode_name(mode: int) -> str | None:
-    return _MODE_NAMES.get(mode)
+    return proto_mode_name(mode)
 
 
 def _timestamp(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+    return timestamp(value)
 
 
 def apply_request(event: NormalizedEvent, received_at: datetime) -> session_pb2.ApplyPaymentEventRequest:

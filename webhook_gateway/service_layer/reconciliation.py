@@ -36,6 +36,7 @@ import grpc
 
 from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.grpc_errors import is_transient
+from paygate_runtime.proto_convert import to_datetime
 from webhook_gateway.adapters.onecom_api import ProviderMetrics
 from webhook_gateway.adapters.payment_providers import PaymentProvider, ProviderPayment, ReconcileEvent
 from webhook_gateway.adapters.provider_errors import ProviderError
@@ -267,4 +268,4 @@ class Reconciler:
 
 
 def _expires_at(session: session_pb2.Session) -> datetime:
-    return session.expires_at.ToDatetime(tzinfo=UTC)
+    return to_datetime(session.expires_at)

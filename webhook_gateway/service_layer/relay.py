@@ -1,5 +1,8 @@
 """Applying stored events to the session service: right after the reply, and again by the relay until done.
 
+An event is applied as the receiving handler normalised it (stored beside its raw body); only rows stored
+without that reading (older rows, reconciliation's) are normalised from their body here.
+
 One `EventProcessor.process(event)` is shared by the three callers: the background task started after a
 webhook's 2xx, the relay worker that polls for due rows, and a merchant's replay. Each caller holds a lease
 on the row (`next_attempt_at` in the future), so two gateways rarely work on one event, and when they do
@@ -44,6 +47,7 @@ from webhook_gateway.adapters.inbox_repository import (
 )
 from webhook_gateway.providers.errors import WebhookRejected
 from webhook_gateway.providers.normalized import NormalizedEvent, VerifiedEnvelope
+from webhook_gateway.providers.normalized_json import load_normalized
 from webhook_gateway.providers.payload import parse_json_object
 from webhook_gateway.providers.standard_webhooks import normalize_onecom
 from webhook_gateway.providers.stripe_webhooks import normalize_stripe
@@ -116,6 +120,19 @@ def envelope_of(event: InboxEvent) -> VerifiedEnvelope:
         raw=event.raw_body,
         mode=event.mode if event.provider != "stripe" else None,
     )
+
+
+def normalized_of(event: InboxEvent, normalize: Normalizer) -> NormalizedEvent:
+    """What the event means: as the receiving handler stored it, else (rows stored without it, or by
+    another version) `normalize` of its raw body."""
+    if event.normalized is not None:
+        try:
+            return load_normalized(event.normalized)
+        except (ValueError, TypeError):
+            log.warning(
+                "stored normalised event unreadable; normalising its body", extra={"inbox_id": event.id}
+            )
+    return normalize(envelope_of(event))
 
 
 class EventProcessor:
@@ -212,7 +229,7 @@ class EventProcessor:
     def _normalizing_handler(self, normalize: Normalizer, provider: str) -> EventHandler:
         async def handle(event: InboxEvent) -> InboxVerdict:
             try:
-                normalized = normalize(envelope_of(event))
+                normalized = normalized_of(event, normalize)
             except (ValueError, WebhookRejected) as exc:  # stored bodies were verified JSON objects
                 return InboxVerdict(status=IGNORED, outcome="malformed_payload", last_error=_clip(str(exc)))
             if normalized.ignored:

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import aiohttp
+import pytest
 
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
@@ -17,6 +18,12 @@ from paygate_dev.devtools.signing import standard_delivery
 from paygate_dev.devtools.stripe_fixtures import build_onecom_event
 from support.polling import eventually
 from support.stack import Merchant, ServiceStack
+
+
+@pytest.fixture
+def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
+    # The dashboard endpoint test registers a loopback receiver (refused by default as SSRF).
+    return {**stack_env, "PAYGATE_ALLOW_LOOPBACK_WEBHOOKS": "true"}
 
 
 async def _send_onecom(stack: ServiceStack, event: dict[str, Any]) -> None:
@@ -172,3 +179,50 @@ async def test_dashboard_actions_are_audited_as_the_dashboard(stack: ServiceStac
     actors = await _actors(stack, merchant.id)
     assert set(actors) == EXPECTED_ACTIONS, actors
     assert all(found == {f"dashboard:merchant_key:{key_id}"} for found in actors.values()), actors
+
+
+async def test_dashboard_webhook_endpoint_changes_are_audited_as_the_dashboard(stack: ServiceStack) -> None:
+    """Create, disable, roll and delete an endpoint from the dashboard: each session.audit_log row names the
+    dashboard, not the bare `merchant` the service writes when no actor is sent."""
+    merchant = await stack.create_merchant()
+    key_id = await _own_key_id(stack, merchant)
+    base = stack.base_url
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(
+            f"{base}/dashboard/sign-in", data={"secret_key": merchant.api_key}, allow_redirects=False
+        ) as response:
+            assert response.status == 303
+        async with http.get(f"{base}/dashboard/webhooks") as response:
+            page = await response.text()
+        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+        async def post(path: str, **form: str) -> str:
+            async with http.post(base + path, data={"csrf_token": token, **form}) as response:
+                text = await response.text()
+                assert response.status == 200, (path, response.status, text)
+                return text
+
+        await post("/dashboard/webhooks", url="http://127.0.0.1:9/hook", description="d")
+        status, listed = await stack.request("GET", "/v1/webhook_endpoints", headers=merchant.headers)
+        assert status == 200 and len(listed["data"]) == 1, listed
+        endpoint_id = listed["data"][0]["id"]
+        await post(f"/dashboard/webhooks/{endpoint_id}/status", status="disabled")
+        await post(f"/dashboard/webhooks/{endpoint_id}/roll", overlap="0")
+        await post(f"/dashboard/webhooks/{endpoint_id}/delete")
+
+    conn = await stack.db.admin()
+    try:
+        rows = await conn.fetch(
+            """SELECT action, actor FROM session.audit_log
+                WHERE merchant_id = $1 AND action LIKE 'webhook_endpoint%' ORDER BY chain_seq""",
+            merchant.id,
+        )
+    finally:
+        await conn.close()
+    assert [r["action"] for r in rows] == [
+        "webhook_endpoint_created",
+        "webhook_endpoint_updated",
+        "webhook_endpoint_secret_rolled",
+        "webhook_endpoint_deleted",
+    ], rows
+    assert {r["actor"] for r in rows} == {f"dashboard:merchant_key:{key_id}"}, rows

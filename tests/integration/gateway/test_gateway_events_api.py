@@ -141,6 +141,36 @@ async def test_replay_applies_an_unfinished_event_once(stack: ServiceStack) -> N
     status, body = await stack.request("POST", "/v1/events/not-a-uuid/replay", headers=merchant.headers)
     assert (status, body["error"]["code"]) == (404, "not_found")
 
+    # The one replay that ran is in the merchant's audit trail, as the key that asked; the refused ones
+    # (another merchant's, already final, unknown) wrote nothing.
+    status, listed = await stack.request("GET", "/v1/merchant_keys", headers=merchant.headers)
+    assert status == 200, listed
+    key_id = listed["data"][0]["id"]
+    conn = await stack.db.admin()
+    try:
+        rows = await conn.fetch(
+            """SELECT merchant_id, session_id, actor, detail FROM session.audit_log
+                WHERE action = 'inbox_event_replayed' ORDER BY chain_seq"""
+        )
+    finally:
+        await conn.close()
+    assert len(rows) == 1, rows
+    assert str(rows[0]["merchant_id"]) == merchant.id and str(rows[0]["session_id"]) == session["id"]
+    assert rows[0]["actor"] == f"merchant_key:{key_id}"
+    detail = json.loads(rows[0]["detail"])
+    assert detail == {
+        "object_type": "inbox_event",
+        "object_id": inbox_id,
+        "mode": "test",
+        "provider": "stripe",
+        "provider_event_id": event["id"],
+        "provider_event_type": "payment_intent.succeeded",
+        "inbox_status": "received",
+    }
+    status, audit = await stack.request("GET", "/v1/audit?limit=100", headers=merchant.headers)
+    assert status == 200, audit
+    assert [a["action"] for a in audit["data"]].count("inbox_event_replayed") == 1
+
 
 async def test_events_unmatched_lists_events_for_unknown_sessions(
     stack: ServiceStack, tmp_path: Path

@@ -4,43 +4,28 @@ receives a mail whose link opens the portal, and the mail never carries the API 
 from __future__ import annotations
 
 import asyncio
-import email
 import re
 import time
+from collections.abc import Iterator
 from email.message import Message
-from email.policy import default as default_policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from keys_helpers import cookie_from
 
 from paygate_dev.devtools.signing import standard_delivery
 from paygate_dev.devtools.stripe_fixtures import build_onecom_event
-from support.stack import ServiceStack, free_port
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))  # type: ignore[attr-defined]
-        return "250 OK"
+from support.mail import MailInbox, running_mail_inbox
+from support.stack import ServiceStack
 
 
 @pytest.fixture
-def smtp_inbox() -> object:
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield inbox, controller.port
-    finally:
-        controller.stop()
+def smtp_inbox() -> Iterator[tuple[MailInbox, int]]:
+    with running_mail_inbox() as running:
+        yield running
 
 
 @pytest.fixture
-def stack_env(stack_env: dict[str, str], smtp_inbox: tuple[_Inbox, int]) -> dict[str, str]:
+def stack_env(stack_env: dict[str, str], smtp_inbox: tuple[MailInbox, int]) -> dict[str, str]:
     return {
         **stack_env,
         "PAYGATE_SMTP_HOST": "127.0.0.1",
@@ -57,7 +42,7 @@ def _text(message: Message) -> str:
 
 
 async def test_paid_session_mails_a_link_that_opens_the_portal(
-    stack: ServiceStack, smtp_inbox: tuple[_Inbox, int]
+    stack: ServiceStack, smtp_inbox: tuple[MailInbox, int]
 ) -> None:
     inbox, _ = smtp_inbox
     merchant = await stack.create_merchant()

@@ -3,45 +3,25 @@ recorded, and the merchant's contact address (billing profile) gets a mail; with
 
 from __future__ import annotations
 
-import email
-import email.policy
 from collections.abc import Iterator
-from email.message import EmailMessage
 
 import pytest
 from aiohttp import web
-from aiosmtpd.controller import Controller
 from merchant_events_support import FAST_ENV, Receiver, create_endpoint, eventually, paid_session
 
 from paygate.billing.v1 import billing_pb2
-from support.stack import ServiceStack, free_port
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        self.messages.append(
-            email.message_from_bytes(envelope.original_content, policy=email.policy.default)  # type: ignore[attr-defined,arg-type]
-        )
-        return "250 OK"
+from support.mail import MailInbox, running_mail_inbox
+from support.stack import ServiceStack
 
 
 @pytest.fixture
-def inbox() -> Iterator[tuple[_Inbox, int]]:
-    handler = _Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+def inbox() -> Iterator[tuple[MailInbox, int]]:
+    with running_mail_inbox() as running:
+        yield running
 
 
 @pytest.fixture
-def stack_env(stack_env: dict[str, str], inbox: tuple[_Inbox, int]) -> dict[str, str]:
+def stack_env(stack_env: dict[str, str], inbox: tuple[MailInbox, int]) -> dict[str, str]:
     return {
         **stack_env,
         **FAST_ENV,
@@ -57,7 +37,7 @@ async def _always_failing(_: int) -> web.StreamResponse:
 
 
 async def test_failing_endpoint_is_disabled_with_a_notice_and_a_mail(
-    stack: ServiceStack, inbox: tuple[_Inbox, int]
+    stack: ServiceStack, inbox: tuple[MailInbox, int]
 ) -> None:
     handler, _ = inbox
     receiver = await Receiver(_always_failing).start()

@@ -45,6 +45,7 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "paygate_webhook_verification_failures_total": ("counter", frozenset({"gateway"})),
     "paygate_chain_watcher_lag_blocks": ("gauge", frozenset({"gateway"})),
     "paygate_chain_watcher_last_pass_age_seconds": ("gauge", frozenset({"gateway"})),
+    "paygate_chain_untraced_blocks": ("gauge", frozenset({"gateway"})),
     "paygate_peer_up": ("gauge", frozenset({"gateway"})),
     "paygate_fulfilment_seconds": ("histogram", frozenset({"session"})),
     # Hash-chain anchors (issue #20): every gRPC service anchors its audit chains' heads.
@@ -62,7 +63,11 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
 # Sampled only with a chain configured (the watcher writes `chain_cursors`): without one the gauge is
 # registered (its HELP line is served) but has no series. Every other metric must have a sample.
 REGISTERED_ONLY = frozenset(
-    {"paygate_chain_watcher_lag_blocks", "paygate_chain_watcher_last_pass_age_seconds"}
+    {
+        "paygate_chain_watcher_lag_blocks",
+        "paygate_chain_watcher_last_pass_age_seconds",
+        "paygate_chain_untraced_blocks",
+    }
 )
 
 

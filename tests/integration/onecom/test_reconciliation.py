@@ -192,7 +192,7 @@ async def test_expired_session_payment_is_cancelled_and_late_money_quarantined(
 async def test_replicas_reconcile_one_payment_once(stack: ServiceStack, double: OneComDouble) -> None:
     """Three workers (the gateway's own and two more, as other replicas would run) race for the same due
     payment: the lease gives it to one at a time, and the inbox holds one event for it."""
-    from webhook_gateway.entrypoints.routes_checkout import RECONCILER
+    from webhook_gateway.entrypoints.app_keys import RECONCILER
 
     merchant = await stack.create_merchant()
     sid = (await _create(stack, merchant.headers))["id"]

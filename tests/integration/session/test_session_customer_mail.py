@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -12,41 +10,22 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
-from aiosmtpd.controller import Controller
 from session_itest_support import apply, create_session, eur, eventually
 
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2
-from support.stack import ServiceStack, free_port
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))  # type: ignore[attr-defined]
-        self.messages.append(
-            email.message_from_bytes(envelope.original_content, policy=email.policy.default)  # type: ignore[attr-defined,arg-type]
-        )
-        return "250 OK"
+from support.mail import MailInbox, running_mail_inbox
+from support.stack import ServiceStack
 
 
 @pytest.fixture
-def inbox() -> Iterator[tuple[_Inbox, int]]:
-    handler = _Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+def inbox() -> Iterator[tuple[MailInbox, int]]:
+    with running_mail_inbox() as running:
+        yield running
 
 
 @pytest.fixture
-def stack_env(stack_env: dict[str, str], inbox: tuple[_Inbox, int]) -> dict[str, str]:
+def stack_env(stack_env: dict[str, str], inbox: tuple[MailInbox, int]) -> dict[str, str]:
     return {
         **stack_env,
         "PAYGATE_SMTP_HOST": "127.0.0.1",
@@ -57,7 +36,7 @@ def stack_env(stack_env: dict[str, str], inbox: tuple[_Inbox, int]) -> dict[str,
 
 
 async def _paid_and_mailed(
-    stack: ServiceStack, handler: _Inbox
+    stack: ServiceStack, handler: MailInbox
 ) -> tuple[session_pb2.Session, EmailMessage, str]:
     merchant = await stack.create_merchant("Acme Widgets", "acme")
     session = await create_session(stack, merchant.id, "49.90", customer_email="buyer@example.com")
@@ -74,7 +53,7 @@ async def _paid_and_mailed(
 
 
 async def test_customer_gets_the_access_link_not_the_key(
-    stack: ServiceStack, inbox: tuple[_Inbox, int]
+    stack: ServiceStack, inbox: tuple[MailInbox, int]
 ) -> None:
     handler, _ = inbox
     session, message, text = await _paid_and_mailed(stack, handler)
@@ -105,7 +84,7 @@ async def _mail_status(stack: ServiceStack, wanted: str) -> bool:
         await conn.close()
 
 
-async def test_link_in_the_mail_opens_the_portal(stack: ServiceStack, inbox: tuple[_Inbox, int]) -> None:
+async def test_link_in_the_mail_opens_the_portal(stack: ServiceStack, inbox: tuple[MailInbox, int]) -> None:
     handler, _ = inbox
     _, _, text = await _paid_and_mailed(stack, handler)
     [url] = re.findall(r"https?://\S+/access\?token=\S+", text)

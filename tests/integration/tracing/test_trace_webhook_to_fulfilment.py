@@ -255,11 +255,10 @@ async def test_one_trace_covers_webhook_relay_session_outbox_billing_keys_and_ma
     # outbox row -> dispatcher: fulfil continues the trace of the session service's ApplyPaymentEvent.
     fulfil = only("paygate.outbox.fulfil")
     assert fulfil.service == "paygate-session" and session_apply[0] in ancestors(fulfil)
-    # -> billing and keys: their server spans descend from the fulfilment.
+    # -> billing and keys: their server spans descend from the fulfilment (one batched call each, issue 16).
     for service, method in (
-        ("paygate-billing", "/IssueInvoice"),
-        ("paygate-keys", "/IssueCustomerKey"),
-        ("paygate-keys", "/IssueAccessToken"),
+        ("paygate-billing", "/IssueInvoices"),
+        ("paygate-keys", "/IssueCustomerAccess"),
     ):
         served = [s for s in spans if s.service == service and s.name.endswith(method)]
         assert served, (service, method, sorted({(s.service, s.name) for s in spans}))
@@ -267,8 +266,8 @@ async def test_one_trace_covers_webhook_relay_session_outbox_billing_keys_and_ma
     # -> mail: the email row continues the fulfilment's trace.
     email = only("paygate.outbox.email")
     assert fulfil in ancestors(email)
-    link = [s for s in spans if s.service == "paygate-keys" and s.name.endswith("/GetAccessLink")]
-    assert link and email in ancestors(link[0])
+    # The mail's link came with the fulfilment's IssueCustomerAccess reply: no GetAccessLink of its own.
+    assert not [s for s in spans if s.service == "paygate-keys" and s.name.endswith("/GetAccessLink")]
     # Database queries are spans of the operations that ran them (asyncpg instrumentation).
     assert any(s.service == "paygate-session" and fulfil in ancestors(s) and s.kind == 3 for s in spans)
 

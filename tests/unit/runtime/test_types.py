@@ -41,5 +41,5 @@ def test_the_strict_scope_covers_the_domains_and_the_runtime() -> None:
     domains = {f"{p.parent.parent.name}.domain.*" for p in ROOT.glob("*/domain/__init__.py")}
     assert domains, "no */domain packages found"
     assert set(strict["module"]) >= domains | {"paygate_runtime.*"}
-    relaxed = next(o for o in config["overrides"] if o.get("ignore_errors"))
-    assert not [m for m in relaxed["module"] if m.startswith("paygate_runtime") or ".domain" in m]
+    # Every product module passes: no override may switch the errors off (issue 15 emptied that list).
+    assert not [o for o in config["overrides"] if o.get("ignore_errors")]

@@ -29,7 +29,7 @@ from session_service.domain.states import (
 from webhook_gateway.chain.deposits_repository import DepositRow
 from webhook_gateway.chain.settlement import SessionInfo, before_session
 from webhook_gateway.chain.verification import internal_log_index, internal_transfers
-from webhook_gateway.entrypoints.routes_web3 import deposit_stage
+from webhook_gateway.entrypoints.deposit_objects import deposit_stage
 
 S = SessionStatus
 WATCHED = "0x1111111111111111111111111111111111111111"

@@ -131,6 +131,38 @@ class IssueInvoiceRequest(_message.Message):
     paid_at: _timestamp_pb2.Timestamp
     def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., session_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., buyer: _Optional[_Union[Party, _Mapping]] = ..., line_items: _Optional[_Iterable[_Union[LineItem, _Mapping]]] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class IssueInvoicesRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[IssueInvoiceRequest]
+    def __init__(self, items: _Optional[_Iterable[_Union[IssueInvoiceRequest, _Mapping]]] = ...) -> None: ...
+
+class ItemError(_message.Message):
+    __slots__ = ("status", "code", "message")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    status: int
+    code: str
+    message: str
+    def __init__(self, status: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class IssueInvoicesResult(_message.Message):
+    __slots__ = ("session_id", "invoice", "error")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    INVOICE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    invoice: Invoice
+    error: ItemError
+    def __init__(self, session_id: _Optional[str] = ..., invoice: _Optional[_Union[Invoice, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+
+class IssueInvoicesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[IssueInvoicesResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[IssueInvoicesResult, _Mapping]]] = ...) -> None: ...
+
 class GetInvoiceRequest(_message.Message):
     __slots__ = ("merchant_id", "invoice_id", "session_id", "mode")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]

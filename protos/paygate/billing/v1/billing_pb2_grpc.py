@@ -41,6 +41,11 @@ class BillingServiceStub:
                 request_serializer=paygate_dot_billing_dot_v1_dot_billing__pb2.IssueInvoiceRequest.SerializeToString,
                 response_deserializer=paygate_dot_billing_dot_v1_dot_billing__pb2.Invoice.FromString,
                 _registered_method=True)
+        self.IssueInvoices = channel.unary_unary(
+                '/paygate.billing.v1.BillingService/IssueInvoices',
+                request_serializer=paygate_dot_billing_dot_v1_dot_billing__pb2.IssueInvoicesRequest.SerializeToString,
+                response_deserializer=paygate_dot_billing_dot_v1_dot_billing__pb2.IssueInvoicesResponse.FromString,
+                _registered_method=True)
         self.GetInvoice = channel.unary_unary(
                 '/paygate.billing.v1.BillingService/GetInvoice',
                 request_serializer=paygate_dot_billing_dot_v1_dot_billing__pb2.GetInvoiceRequest.SerializeToString,
@@ -100,6 +105,17 @@ class BillingServiceServicer:
     def IssueInvoice(self, request, context):
         """Issues the invoice of a paid session. Idempotent on session_id: a retry returns the same invoice;
         the same session with another amount or currency is FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueInvoices(self, request, context):
+        """Issues the invoices of many paid sessions in one call (the fulfilment dispatcher's pass). Each item is
+        exactly what IssueInvoice would issue or return for its session (idempotent on session_id, the same
+        session twice gets one invoice); the items are committed together where possible. An item that fails
+        gets its own error in its result and the others are issued: the call itself fails only when nothing
+        could be tried (bad batch size, database down).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -187,6 +203,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     request_deserializer=paygate_dot_billing_dot_v1_dot_billing__pb2.IssueInvoiceRequest.FromString,
                     response_serializer=paygate_dot_billing_dot_v1_dot_billing__pb2.Invoice.SerializeToString,
             ),
+            'IssueInvoices': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueInvoices,
+                    request_deserializer=paygate_dot_billing_dot_v1_dot_billing__pb2.IssueInvoicesRequest.FromString,
+                    response_serializer=paygate_dot_billing_dot_v1_dot_billing__pb2.IssueInvoicesResponse.SerializeToString,
+            ),
             'GetInvoice': grpc.unary_unary_rpc_method_handler(
                     servicer.GetInvoice,
                     request_deserializer=paygate_dot_billing_dot_v1_dot_billing__pb2.GetInvoiceRequest.FromString,
@@ -266,6 +287,33 @@ class BillingService:
             '/paygate.billing.v1.BillingService/IssueInvoice',
             paygate_dot_billing_dot_v1_dot_billing__pb2.IssueInvoiceRequest.SerializeToString,
             paygate_dot_billing_dot_v1_dot_billing__pb2.Invoice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueInvoices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.billing.v1.BillingService/IssueInvoices',
+            paygate_dot_billing_dot_v1_dot_billing__pb2.IssueInvoicesRequest.SerializeToString,
+            paygate_dot_billing_dot_v1_dot_billing__pb2.IssueInvoicesResponse.FromString,
             options,
             channel_credentials,
             insecure,

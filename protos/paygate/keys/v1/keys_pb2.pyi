@@ -327,6 +327,71 @@ class IssueAccessTokenRequest(_message.Message):
     customer_email: str
     def __init__(self, merchant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., customer_email: _Optional[str] = ...) -> None: ...
 
+class CustomerAccessItem(_message.Message):
+    __slots__ = ("merchant_id", "mode", "session_id", "metadata", "scopes", "customer_email")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    mode: _common_pb2.Mode
+    session_id: str
+    metadata: _containers.ScalarMap[str, str]
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    customer_email: str
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., session_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., scopes: _Optional[_Iterable[str]] = ..., customer_email: _Optional[str] = ...) -> None: ...
+
+class IssueCustomerAccessRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[CustomerAccessItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[CustomerAccessItem, _Mapping]]] = ...) -> None: ...
+
+class ItemError(_message.Message):
+    __slots__ = ("status", "code", "message")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    status: int
+    code: str
+    message: str
+    def __init__(self, status: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class CustomerAccess(_message.Message):
+    __slots__ = ("key", "link", "merchant_name")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_NAME_FIELD_NUMBER: _ClassVar[int]
+    key: ApiKey
+    link: AccessLink
+    merchant_name: str
+    def __init__(self, key: _Optional[_Union[ApiKey, _Mapping]] = ..., link: _Optional[_Union[AccessLink, _Mapping]] = ..., merchant_name: _Optional[str] = ...) -> None: ...
+
+class CustomerAccessResult(_message.Message):
+    __slots__ = ("session_id", "access", "error")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    access: CustomerAccess
+    error: ItemError
+    def __init__(self, session_id: _Optional[str] = ..., access: _Optional[_Union[CustomerAccess, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+
+class IssueCustomerAccessResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[CustomerAccessResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[CustomerAccessResult, _Mapping]]] = ...) -> None: ...
+
 class GetAccessLinkRequest(_message.Message):
     __slots__ = ("session_id", "merchant_id")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]

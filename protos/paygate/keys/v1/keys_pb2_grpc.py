@@ -116,6 +116,11 @@ class KeysServiceStub:
                 request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.GetAccessLinkRequest.SerializeToString,
                 response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.AccessLink.FromString,
                 _registered_method=True)
+        self.IssueCustomerAccess = channel.unary_unary(
+                '/paygate.keys.v1.KeysService/IssueCustomerAccess',
+                request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.IssueCustomerAccessRequest.SerializeToString,
+                response_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.IssueCustomerAccessResponse.FromString,
+                _registered_method=True)
         self.VerifyAccessToken = channel.unary_unary(
                 '/paygate.keys.v1.KeysService/VerifyAccessToken',
                 request_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.VerifyAccessTokenRequest.SerializeToString,
@@ -304,6 +309,17 @@ class KeysServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueCustomerAccess(self, request, context):
+        """Issues the customer key and the access link of many paid sessions in one call (the fulfilment
+        dispatcher's pass). Each item gets exactly the key IssueCustomerKey and the token IssueAccessToken would
+        issue or return for its session (idempotent on session_id; the same session twice gets one key and one
+        link), and the link GetAccessLink would build. The items are committed together where possible; an item
+        that fails gets its own error and the others are issued.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def VerifyAccessToken(self, request, context):
         """Verifies an access token: signature, kid, alg, iss, aud, exp (small skew) and revocation.
         """
@@ -486,6 +502,11 @@ def add_KeysServiceServicer_to_server(servicer, server):
                     servicer.GetAccessLink,
                     request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.GetAccessLinkRequest.FromString,
                     response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.AccessLink.SerializeToString,
+            ),
+            'IssueCustomerAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueCustomerAccess,
+                    request_deserializer=paygate_dot_keys_dot_v1_dot_keys__pb2.IssueCustomerAccessRequest.FromString,
+                    response_serializer=paygate_dot_keys_dot_v1_dot_keys__pb2.IssueCustomerAccessResponse.SerializeToString,
             ),
             'VerifyAccessToken': grpc.unary_unary_rpc_method_handler(
                     servicer.VerifyAccessToken,
@@ -986,6 +1007,33 @@ class KeysService:
             '/paygate.keys.v1.KeysService/GetAccessLink',
             paygate_dot_keys_dot_v1_dot_keys__pb2.GetAccessLinkRequest.SerializeToString,
             paygate_dot_keys_dot_v1_dot_keys__pb2.AccessLink.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueCustomerAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.keys.v1.KeysService/IssueCustomerAccess',
+            paygate_dot_keys_dot_v1_dot_keys__pb2.IssueCustomerAccessRequest.SerializeToString,
+            paygate_dot_keys_dot_v1_dot_keys__pb2.IssueCustomerAccessResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WebhookEndpoint(_message.Message):
-    __slots__ = ("id", "url", "events", "description", "status", "secret", "mode", "created_at", "updated_at", "disabled_reason", "previous_secret_expires_at", "failing_since")
+    __slots__ = ("id", "url", "events", "description", "status", "secret", "mode", "created_at", "updated_at", "disabled_reason", "previous_secret_expires_at", "failing_since", "replayed")
     ID_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class WebhookEndpoint(_message.Message):
     DISABLED_REASON_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_SECRET_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     FAILING_SINCE_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     id: str
     url: str
     events: _containers.RepeatedScalarFieldContainer[str]
@@ -36,31 +37,40 @@ class WebhookEndpoint(_message.Message):
     disabled_reason: str
     previous_secret_expires_at: _timestamp_pb2.Timestamp
     failing_since: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., secret: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., disabled_reason: _Optional[str] = ..., previous_secret_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failing_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, id: _Optional[str] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., secret: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., disabled_reason: _Optional[str] = ..., previous_secret_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failing_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class WebhookEndpointRef(_message.Message):
-    __slots__ = ("merchant_id", "mode", "endpoint_id")
+    __slots__ = ("merchant_id", "mode", "endpoint_id", "actor")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     mode: _common_pb2.Mode
     endpoint_id: str
-    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., endpoint_id: _Optional[str] = ...) -> None: ...
+    actor: str
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., endpoint_id: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class CreateWebhookEndpointRequest(_message.Message):
-    __slots__ = ("merchant_id", "mode", "url", "events", "description")
+    __slots__ = ("merchant_id", "mode", "url", "events", "description", "idempotency_key", "request_fingerprint", "actor")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     mode: _common_pb2.Mode
     url: str
     events: _containers.RepeatedScalarFieldContainer[str]
     description: str
-    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ...) -> None: ...
+    idempotency_key: str
+    request_fingerprint: str
+    actor: str
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., request_fingerprint: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class ListWebhookEndpointsRequest(_message.Message):
     __slots__ = ("merchant_id", "mode", "limit", "starting_after")
@@ -83,7 +93,7 @@ class ListWebhookEndpointsResponse(_message.Message):
     def __init__(self, endpoints: _Optional[_Iterable[_Union[WebhookEndpoint, _Mapping]]] = ..., has_more: _Optional[bool] = ...) -> None: ...
 
 class UpdateWebhookEndpointRequest(_message.Message):
-    __slots__ = ("merchant_id", "mode", "endpoint_id", "url", "set_events", "events", "description", "status")
+    __slots__ = ("merchant_id", "mode", "endpoint_id", "url", "set_events", "events", "description", "status", "actor")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +102,7 @@ class UpdateWebhookEndpointRequest(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     mode: _common_pb2.Mode
     endpoint_id: str
@@ -100,19 +111,22 @@ class UpdateWebhookEndpointRequest(_message.Message):
     events: _containers.RepeatedScalarFieldContainer[str]
     description: str
     status: str
-    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., endpoint_id: _Optional[str] = ..., url: _Optional[str] = ..., set_events: _Optional[bool] = ..., events: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
+    actor: str
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., endpoint_id: _Optional[str] = ..., url: _Optional[str] = ..., set_events: _Optional[bool] = ..., events: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class RollWebhookSecretRequest(_message.Message):
-    __slots__ = ("merchant_id", "mode", "endpoint_id", "overlap_seconds")
+    __slots__ = ("merchant_id", "mode", "endpoint_id", "overlap_seconds", "actor")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     OVERLAP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     mode: _common_pb2.Mode
     endpoint_id: str
     overlap_seconds: int
-    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., endpoint_id: _Optional[str] = ..., overlap_seconds: _Optional[int] = ...) -> None: ...
+    actor: str
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., endpoint_id: _Optional[str] = ..., overlap_seconds: _Optional[int] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class WebhookDeliveryAttempt(_message.Message):
     __slots__ = ("id", "endpoint_id", "event_id", "event_type", "attempt", "status_code", "error", "at", "next_attempt_at", "delivered", "latency_ms", "response_body")
@@ -203,16 +217,18 @@ class ListMerchantEventsResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[MerchantEvent, _Mapping]]] = ..., has_more: _Optional[bool] = ...) -> None: ...
 
 class RedeliverMerchantEventRequest(_message.Message):
-    __slots__ = ("merchant_id", "mode", "event_id", "endpoint_id")
+    __slots__ = ("merchant_id", "mode", "event_id", "endpoint_id", "actor")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     mode: _common_pb2.Mode
     event_id: str
     endpoint_id: str
-    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., event_id: _Optional[str] = ..., endpoint_id: _Optional[str] = ...) -> None: ...
+    actor: str
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., event_id: _Optional[str] = ..., endpoint_id: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class RedeliverMerchantEventResponse(_message.Message):
     __slots__ = ("event_id", "endpoint_id", "next_attempt_at")

@@ -639,6 +639,32 @@ class SessionCustomer(_message.Message):
     vat_id: str
     def __init__(self, name: _Optional[str] = ..., country: _Optional[str] = ..., address_lines: _Optional[_Iterable[str]] = ..., vat_id: _Optional[str] = ...) -> None: ...
 
+class RecordInboxReplayRequest(_message.Message):
+    __slots__ = ("merchant_id", "mode", "actor", "inbox_event_id", "provider", "provider_event_id", "provider_event_type", "session_id", "inbox_status")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    INBOX_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    INBOX_STATUS_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    mode: _common_pb2.Mode
+    actor: str
+    inbox_event_id: str
+    provider: str
+    provider_event_id: str
+    provider_event_type: str
+    session_id: str
+    inbox_status: str
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., actor: _Optional[str] = ..., inbox_event_id: _Optional[str] = ..., provider: _Optional[str] = ..., provider_event_id: _Optional[str] = ..., provider_event_type: _Optional[str] = ..., session_id: _Optional[str] = ..., inbox_status: _Optional[str] = ...) -> None: ...
+
+class RecordInboxReplayResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class SetSessionCustomerRequest(_message.Message):
     __slots__ = ("session_id", "merchant_id", "mode", "customer")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]

@@ -106,6 +106,11 @@ class SessionServiceStub:
                 request_serializer=paygate_dot_session_dot_v1_dot_session__pb2.SetSessionCustomerRequest.SerializeToString,
                 response_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.Session.FromString,
                 _registered_method=True)
+        self.RecordInboxReplay = channel.unary_unary(
+                '/paygate.session.v1.SessionService/RecordInboxReplay',
+                request_serializer=paygate_dot_session_dot_v1_dot_session__pb2.RecordInboxReplayRequest.SerializeToString,
+                response_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.RecordInboxReplayResponse.FromString,
+                _registered_method=True)
         self.RefundSession = channel.unary_unary(
                 '/paygate.session.v1.SessionService/RefundSession',
                 request_serializer=paygate_dot_session_dot_v1_dot_session__pb2.RefundSessionRequest.SerializeToString,
@@ -231,6 +236,15 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordInboxReplay(self, request, context):
+        """Audits a merchant's replay of a provider event held in the gateway's inbox (contract §9: every step is
+        in the audit trail). The gateway calls it before it runs the replay, so a replay is never unaudited.
+        Errors: INVALID_ARGUMENT (bad ids, missing actor).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RefundSession(self, request, context):
         """Refunds a paid session, fully or partly (contract §8). Idempotent on (merchant_id, mode, idempotency_key).
         Through the provider's API (via_provider) the refund starts `pending` and the provider's webhook settles
@@ -328,6 +342,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.SetSessionCustomer,
                     request_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.SetSessionCustomerRequest.FromString,
                     response_serializer=paygate_dot_session_dot_v1_dot_session__pb2.Session.SerializeToString,
+            ),
+            'RecordInboxReplay': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordInboxReplay,
+                    request_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.RecordInboxReplayRequest.FromString,
+                    response_serializer=paygate_dot_session_dot_v1_dot_session__pb2.RecordInboxReplayResponse.SerializeToString,
             ),
             'RefundSession': grpc.unary_unary_rpc_method_handler(
                     servicer.RefundSession,
@@ -724,6 +743,33 @@ class SessionService:
             '/paygate.session.v1.SessionService/SetSessionCustomer',
             paygate_dot_session_dot_v1_dot_session__pb2.SetSessionCustomerRequest.SerializeToString,
             paygate_dot_session_dot_v1_dot_session__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordInboxReplay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.session.v1.SessionService/RecordInboxReplay',
+            paygate_dot_session_dot_v1_dot_session__pb2.RecordInboxReplayRequest.SerializeToString,
+            paygate_dot_session_dot_v1_dot_session__pb2.RecordInboxReplayResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,79 @@
+"""Pure decisions of the provider checkout flow: no I/O, no clock, no provider.
+
+When does a session want a provider page, how long a failed attempt keeps page views from calling the provider
+again, which recorded session must have its page closed, and what a refused close means for the merchant's
+expiry. The coordinator (service_layer.provider_checkouts) does the calls; these rules say what to do.
+"""
+
+from __future__ import annotations
+
+from paygate.session.v1 import session_pb2
+from webhook_gateway.adapters.provider_errors import ProviderError
+
+_S = session_pb2
+# After a failed provider call, page views of the same session wait this long before calling it again.
+RETRY_PAUSE_S = 5.0
+REFUSED_PAUSE_S = 60.0  # after the provider refused the request itself, which a quick retry will not change
+# The page is already paid at the provider: the expiry must not close it (the payment on its way is applied).
+PAID_AT_PROVIDER = "provider_session_complete"
+
+
+def wants_page(session: session_pb2.Session, *, has_provider: bool) -> bool:
+    """An open session of a provider this gateway talks to, with no provider page recorded yet."""
+    return has_provider and session.status == _S.SESSION_STATUS_CREATED and not session.provider_session_id
+
+
+def pause_after(error: ProviderError) -> float:
+    """How long page views wait after `error` before calling the provider again."""
+    return RETRY_PAUSE_S if error.transient else REFUSED_PAUSE_S
+
+
+def still_paused(failed_at: float, error: ProviderError, now: float) -> bool:
+    return now - failed_at < pause_after(error)
+
+
+def closed_while_creating(status: int) -> bool:
+    """The session closed while the provider created its page: that page must not take money."""
+    return status in (_S.SESSION_STATUS_EXPIRED, _S.SESSION_STATUS_FAILED)
+
+
+def must_close_before_expiry(session: session_pb2.Session, *, has_provider: bool) -> bool:
+    """An open session whose provider page could still take money: close it before our session expires."""
+    return has_provider and bool(session.provider_session_id) and session.status == _S.SESSION_STATUS_CREATED
+
+
+def raced_page(was_open: bool, closed: str, expired: session_pb2.Session, *, has_provider: bool) -> bool:
+    """Another replica recorded a page between our read and the expiry: that page must be closed too."""
+    return (
+        has_provider
+        and was_open
+        and bool(expired.provider_session_id)
+        and expired.provider_session_id != closed
+    )
+
+
+class ExpireRefused(Exception):
+    """The provider's page could not be closed, so our session was not expired. `retryable`: the provider was
+    unreachable (retry later); otherwise it refused (paid already, or another state the merchant can act on)."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+def expire_refusal(error: ProviderError) -> ExpireRefused:
+    if error.code == PAID_AT_PROVIDER:
+        return ExpireRefused(error.code, error.message, retryable=False)
+    return ExpireRefused(
+        error.code, f"{error.message}; the session was not expired", retryable=error.transient
+    )
+
+
+def not_recorded_yet(what: str) -> ProviderError:
+    """Not recorded, so not shown: an unrecorded page could not be closed by an expiry. The next attempt gets
+    the same payment back from the provider's idempotency."""
+    return ProviderError(
+        "provider_unavailable", f"the provider {what} could not be recorded yet", transient=True
+    )
