@@ -94,7 +94,14 @@ async def test_one_address_whose_balance_read_fails_does_not_stop_the_others(
         rows = body["failing_addresses"]
         return rows if rows else None
 
-    rows = await wait_for(failing, timeout=40.0, what="the old session's address to be reported as failing")
+    try:
+        rows = await wait_for(
+            failing, timeout=40.0, what="the old session's address to be reported as failing"
+        )
+    except AssertionError as missing:
+        raise AssertionError(
+            f"{missing}\n{await _watcher_facts(stack, merchant, [old['id'], fresh['id']])}"
+        ) from None
     assert [r["session_id"] for r in rows] == [old["id"]]
     assert rows[0]["failures"] >= 1 and "BlockOutOfRange" in rows[0]["last_error"]
     assert rows[0]["deposit_address"].lower() == old["payment"]["deposit_address"].lower()
@@ -110,3 +117,30 @@ async def test_one_address_whose_balance_read_fails_does_not_stop_the_others(
     status, body = await stack.request("GET", "/v1/chain/status", headers=other.headers)
     assert status == 200 and body["failing_addresses"] == []
     assert body["internal_transfers"] == "balance"
+
+
+async def _watcher_facts(stack: ServiceStack, merchant: object, session_ids: list[str]) -> str:
+    """What the watcher saw, for the whole-suite-only failure of the test above: its status, the recorded
+    start blocks, the sessions' states and who holds advisory locks in the test database."""
+    facts = []
+    status, body = await stack.request("GET", "/v1/chain/status", headers=merchant.headers)  # type: ignore[attr-defined]
+    facts.append(f"chain status {status}: {body}")
+    conn = await stack.db.admin()
+    try:
+        for row in await conn.fetch(
+            "SELECT * FROM gateway.chain_addresses WHERE session_id = ANY($1::uuid[])",
+            [__import__("uuid").UUID(i) for i in session_ids],
+        ):
+            facts.append(f"address {dict(row)}")
+        for row in await conn.fetch("SELECT * FROM gateway.chain_cursors"):
+            facts.append(f"cursor {dict(row)}")
+        for row in await conn.fetch(
+            """SELECT l.pid, l.objid, a.application_name, a.backend_start, a.state FROM pg_locks l
+                 JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory'"""
+        ):
+            facts.append(f"advisory {dict(row)}")
+    finally:
+        await conn.close()
+    for session_id in session_ids:
+        facts.append(f"session {session_id}: {(await get_session(stack, merchant, session_id))['status']}")  # type: ignore[arg-type]
+    return "\n".join(facts)
