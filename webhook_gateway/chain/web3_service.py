@@ -197,16 +197,32 @@ class BlockView:
         return self._blocks[number]
 
     async def last_block_at_or_before(self, timestamp: int, upper: int) -> int:
-        """The highest block <= `upper` stamped at or before `timestamp` (-1 if none): binary search."""
-        low, high, found = 0, upper, -1
+        """The highest block <= `upper` stamped at or before `timestamp` (-1 if none): binary search.
+
+        A block at or below the head that the node does not return (a node that prunes old blocks) is not
+        "later than `timestamp`": taking it so walked the search down to -1, and a session's start block of -1
+        counts every wei the address ever held as the session's (a whole-suite test run caught a session paid
+        that way). Such a block raises BlockNotServed, recorded against the session's address and retried."""
+        low, high, found = 0, min(upper, self.head), -1
         while low <= high:
             middle = (low + high) // 2
             block = await self.block(middle)
-            if block is not None and block[1] <= timestamp:
+            if block is None:
+                raise BlockNotServed(middle)
+            if block[1] <= timestamp:
                 found, low = middle, middle + 1
             else:
                 high = middle - 1
         return found
+
+
+class BlockNotServed(ChainUnavailable):
+    """The node does not return a block at or below its head (pruned): a fact the settlement needs is missing,
+    which is this session's trouble (recorded against its address and retried), not a reason to guess."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(f"BlockNotServed: the node does not return block {number} (pruned?)")
+        self.number = number
 
 
 @dataclass
