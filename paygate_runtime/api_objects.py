@@ -26,11 +26,6 @@ from paygate_runtime.proto_convert import mode_label, to_datetime
 # --- shared field formats ----------------------------------------------------------------------------------
 
 
-def mode_name(mode: int) -> str:
-    """The API's name of a wire mode; anything but live (unspecified included) is shown as test."""
-    return mode_label(mode)
-
-
 def iso(ts: Timestamp, present: bool = True) -> str | None:
     """A timestamp as UTC ISO 8601 with milliseconds ("2026-01-02T03:04:05.678Z"); None when not present."""
     if not present:
@@ -106,7 +101,7 @@ def session_summary(session: session_pb2.Session) -> dict[str, Any]:
         "amount_minor": amount_minor,
         "currency": session.amount.currency,
         "provider": session.provider,
-        "mode": mode_name(session.mode),
+        "mode": mode_label(session.mode),
         "url": f"/checkout?session={session.id}",
         "created_at": iso(session.created_at),
         "expires_at": iso(session.expires_at),
@@ -220,7 +215,7 @@ def quarantine_entry_json(entry: session_pb2.QuarantineEntry) -> dict[str, Any]:
         "object": "quarantine_entry",
         "session_id": entry.session_id,
         "reason": entry.reason,
-        "mode": mode_name(entry.mode),
+        "mode": mode_label(entry.mode),
         "provider": entry.provider,
         "provider_event_id": entry.provider_event_id,
         "provider_reference": entry.provider_reference or None,
@@ -270,7 +265,7 @@ def invoice_json(invoice: billing_pb2.Invoice) -> dict[str, Any]:
         "issued_at": iso_millis(invoice.issued_at),
         "status": INVOICE_STATUS_NAMES.get(invoice.status, "issued"),
         "kind": DOCUMENT_KIND_NAMES.get(invoice.kind, "invoice"),
-        "mode": mode_name(invoice.mode),
+        "mode": mode_label(invoice.mode),
         "sequence": invoice.sequence,
         "exponent": invoice.total.exponent,
         **money_fields("subtotal", invoice.subtotal),
@@ -311,7 +306,7 @@ def revenue_bucket_json(bucket: billing_pb2.RevenueBucket) -> dict[str, Any]:
 def billing_profile_json(profile: billing_pb2.BillingProfile) -> dict[str, Any]:
     return {
         "merchant_id": profile.merchant_id,
-        "mode": mode_name(profile.mode),
+        "mode": mode_label(profile.mode),
         "seller": party_json(profile.seller),
         "invoice_prefix": profile.invoice_prefix,
         "tax_rate_bps": profile.tax_rate_bps,
@@ -344,7 +339,7 @@ def api_key_json(key: keys_pb2.ApiKey) -> dict[str, Any]:
         "prefix": key.prefix,
         "hint": key.hint,
         "status": KEY_STATUS_NAMES.get(key.status, "NOT_FOUND"),
-        "mode": mode_name(key.mode),
+        "mode": mode_label(key.mode),
         "session_id": key.session_id,
         "revealed": key.revealed,
         "metadata": dict(key.metadata),
