@@ -224,6 +224,17 @@ async def _usage(request: web.Request, portal: PortalSession) -> keys_pb2.Custom
         return None
 
 
+async def _key_and_usage(
+    request: web.Request, portal: PortalSession
+) -> tuple[keys_pb2.ApiKey | None, keys_pb2.CustomerKeyUsage | None]:
+    """Usage first, then the key: never both at once. The keys service writes a key's last use and its day
+    counts in one transaction and never moves last_used_at back, so a key read that starts after the usage
+    read sees every use that read counted. Read side by side, a page could show seven uses "last used
+    never" (CI caught it in test_usage_is_counted_per_day_and_charted)."""
+    usage = await _usage(request, portal)
+    return await _customer_key(request, portal), usage
+
+
 async def _documents(
     request: web.Request, portal: PortalSession, subject: str, mode: common_pb2.Mode
 ) -> list[billing_pb2.Invoice]:
@@ -322,11 +333,7 @@ async def _portal_page(
     notice: str | None = None,
     link: keys_pb2.AccessLink | None = None,
 ) -> web.Response:
-    invoice, key, usage = await asyncio.gather(
-        _invoice(request, portal),
-        _customer_key(request, portal),
-        _usage(request, portal),
-    )
+    invoice, (key, usage) = await asyncio.gather(_invoice(request, portal), _key_and_usage(request, portal))
     subject = link.access_token.subject if link is not None else ""
     mode = (
         key.mode if key is not None else common_pb2.MODE_UNSPECIFIED
