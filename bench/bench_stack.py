@@ -313,6 +313,8 @@ class Burst:
     rss_mb: dict[str, float]
     polls: int
     mails: int
+    # CPU seconds per process while the webhooks were being sent (the window the reply figures cover).
+    sending_cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def fulfilled_per_s(self) -> float:
@@ -367,8 +369,12 @@ async def burst(
                         unconfirmed.popleft()
                 await asyncio.sleep(POLL_PAUSE_S)
 
+        sending_meter = StackCpu(stack)
+        sending_meter.start()
+
         async def send_all() -> float:
             await asyncio.gather(*(sender() for _ in range(concurrency)))
+            sending_meter.stop()
             return time.perf_counter()
 
         sent, *_ = await asyncio.gather(send_all(), *(poller() for _ in range(POLLERS)))
@@ -390,7 +396,7 @@ async def burst(
     await asyncio.sleep(1.0)  # let pools and queues settle before reading resident sizes
     return Burst(
         count, create_s, fulfil_s, replies, meter.spent, resident_mb(stack), polls,
-        _mails(stack.mail_dir) - mails_before,
+        _mails(stack.mail_dir) - mails_before, sending_meter.spent,
     )  # fmt: skip
 
 
@@ -516,6 +522,15 @@ async def main() -> None:
             )
             print(
                 _line(result.replies, f"webhook replies c={args.concurrency} ({100 * ratio:.0f} % of hello)")
+            )
+            window = result.replies.count / max(result.replies.rate_per_s, 1e-9)
+            print(
+                f"  cores busy while sending ({window:.2f} s): "
+                + ", ".join(
+                    f"{label.split(' (')[0]} {spent / window:.2f}"
+                    for label, spent in sorted(result.sending_cpu.items(), key=lambda kv: -kv[1])
+                )
+                + f"; total {sum(result.sending_cpu.values()) / window:.2f}"
             )
             print(
                 f"  {'webhook -> fulfilled (invoice, key, link, mail)':<44} {result.fulfilled_per_s:8.0f}/s   "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import signal
@@ -79,6 +80,7 @@ async def _serve(
     metrics_server: MetricsServer | None = None
     try:
         assembled = await module.assemble(config, common, pool)
+        freeze_startup_heap()
         if service == "gateway":
             port = await assembled.start()
             log.info("gateway listening", extra={"port": port})
@@ -112,6 +114,17 @@ async def _serve(
         with contextlib.suppress(Exception):
             await asyncio.wait_for(pool.close(), timeout=2)
     log.info("stopped", extra={"service": service})
+
+
+def freeze_startup_heap() -> None:
+    """Move everything built at start-up (imported modules, protobuf descriptors, web3's ABI tables, the app)
+    out of the cyclic collector's reach. Those objects live as long as the process, yet every full collection
+    walked them all again: in the gateway about 137,000 objects, 20 ms during which nothing is answered (under
+    0.1 ms once frozen). Frozen objects are still freed by reference counting; only the cycle search skips
+    them. Measured end to end the change is within bench_stack's noise (gateway CPU per reply 0.19-0.26 ms
+    with it, 0.21-0.23 ms without); what it removes is a 20 ms stall at unpredictable moments."""
+    gc.collect()
+    gc.freeze()
 
 
 SCHEMA_WAIT_MAX_DELAY_S = 10.0
