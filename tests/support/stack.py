@@ -165,6 +165,18 @@ class ServiceStack:
                 # As paygate_runtime/serve.py does: the chain heads are anchored (logged and exported).
                 anchor = AuditAnchor(service, pool, assembled.metrics, DEFAULT_INTERVAL_S)
                 self.anchors[service] = asyncio.create_task(anchor.run())
+            await self._gateway_reaches(service)
+
+    async def _gateway_reaches(self, service: str) -> None:
+        """After a restart, wait until the running gateway's channel to `service` is connected again. Its
+        channel lost the old server and retries on a backoff (200 ms growing), failing calls fast meanwhile:
+        a test that calls the gateway right after a restart got 503 `unavailable` about 1 time in 8
+        (test_customer_key_revoked_reaches_the_endpoint_from_the_keys_service)."""
+        if self.gateway is None:
+            return
+        channel = self.gateway.clients.channels.get(service)
+        if channel is not None:
+            await asyncio.wait_for(channel.channel_ready(), timeout=15)
 
     async def stop_service(self, service: str, grace: float = 0.5) -> None:
         if service == "gateway":
