@@ -58,10 +58,10 @@ async def test_the_node_refuses_old_state(chain: Chain) -> None:
 
 # The old session's start block must be a real block that the node then prunes. It is the last block stamped
 # a whole second before the session's creation, so a session created in the chain's first second has none
-# (-1: no earlier block, all of the address's money is new, which is right). In whole-suite runs the stack was
-# already up and the session came 0.3 s after anvil's genesis, so its address never needed pruned state and this
-# test failed there (5 of 8 runs; the diagnostics showed genesis and creation in the same second). Hence the
-# wait below for the chain to be two seconds old.
+# (-1: no earlier block, all of the address's money is new, which is right). In whole-suite runs everything but
+# the chain is already warm (test database, imports), so the session came 0.3 s after anvil's genesis; its
+# address never needed pruned state and this test failed there (5 of 8 runs; the diagnostics showed genesis and
+# creation in the same second). Hence the wait below for the chain to be two seconds old.
 async def test_one_address_whose_balance_read_fails_does_not_stop_the_others(
     stack: ServiceStack, chain: Chain
 ) -> None:
