@@ -66,3 +66,16 @@ def running_mail_inbox() -> Iterator[tuple[MailInbox, int]]:
         yield inbox, port
     finally:
         controller.stop()
+
+
+def fast_mail_fulfilment_env(port: int) -> dict[str, str]:
+    """Stack variables for tests that watch fulfilment and its mail: mail to the inbox on `port`, the outbox
+    polled every 100 ms and failed steps retried within 200 ms."""
+    return {
+        "PAYGATE_SMTP_HOST": "127.0.0.1",
+        "PAYGATE_SMTP_PORT": str(port),
+        "PAYGATE_MAIL_FROM": "billing@shop.example",
+        "PAYGATE_OUTBOX_POLL_MS": "100",
+        "PAYGATE_FULFILMENT_BACKOFF_BASE_MS": "50",
+        "PAYGATE_FULFILMENT_BACKOFF_CAP_MS": "200",
+    }

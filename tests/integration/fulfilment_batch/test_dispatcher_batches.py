@@ -17,7 +17,7 @@ from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2
 from support import polling
-from support.mail import MailInbox, running_mail_inbox
+from support.mail import MailInbox, fast_mail_fulfilment_env, running_mail_inbox
 from support.stack import ServiceStack
 
 _PAID = common_pb2.Money(amount_minor="4990", currency="EUR", exponent=2)
@@ -31,15 +31,7 @@ def inbox() -> Iterator[tuple[MailInbox, int]]:
 
 @pytest.fixture
 def stack_env(stack_env: dict[str, str], inbox: tuple[MailInbox, int]) -> dict[str, str]:
-    return {
-        **stack_env,
-        "PAYGATE_SMTP_HOST": "127.0.0.1",
-        "PAYGATE_SMTP_PORT": str(inbox[1]),
-        "PAYGATE_MAIL_FROM": "billing@shop.example",
-        "PAYGATE_OUTBOX_POLL_MS": "100",
-        "PAYGATE_FULFILMENT_BACKOFF_BASE_MS": "50",
-        "PAYGATE_FULFILMENT_BACKOFF_CAP_MS": "200",
-    }
+    return {**stack_env, **fast_mail_fulfilment_env(inbox[1])}
 
 
 async def _paid_sessions(stack: ServiceStack, merchant_id: str, count: int) -> list[str]:

@@ -15,7 +15,7 @@ from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2
 from support import polling
-from support.mail import MailInbox, running_mail_inbox
+from support.mail import MailInbox, fast_mail_fulfilment_env, running_mail_inbox
 from support.stack import ServiceStack
 
 _PAID = common_pb2.Money(amount_minor="4990", currency="EUR", exponent=2)
@@ -68,15 +68,7 @@ def inbox() -> Iterator[tuple[MailInbox, int]]:
 
 @pytest.fixture
 def stack_env(stack_env: dict[str, str], inbox: tuple[MailInbox, int]) -> dict[str, str]:
-    return {
-        **stack_env,
-        "PAYGATE_SMTP_HOST": "127.0.0.1",
-        "PAYGATE_SMTP_PORT": str(inbox[1]),
-        "PAYGATE_MAIL_FROM": "billing@shop.example",
-        "PAYGATE_OUTBOX_POLL_MS": "100",
-        "PAYGATE_FULFILMENT_BACKOFF_BASE_MS": "50",
-        "PAYGATE_FULFILMENT_BACKOFF_CAP_MS": "200",
-    }
+    return {**stack_env, **fast_mail_fulfilment_env(inbox[1])}
 
 
 @pytest.fixture(autouse=True)
@@ -157,6 +149,20 @@ async def _paid_in_one_claim(
     return ids
 
 
+async def _dispatcher_steps(stack: ServiceStack, ids: list[str]) -> dict[str, list[str]]:
+    """The fulfilment steps the dispatcher audited per session, in order (mails and failed attempts aside)."""
+    audit = await _admin(
+        stack,
+        """SELECT session_id::text AS sid, array_agg(action ORDER BY id) AS actions FROM session.audit_log
+            WHERE session_id = ANY($1::uuid[]) AND actor = 'dispatcher' AND action NOT LIKE 'email%'
+              AND action NOT LIKE '%attempt_failed'
+            GROUP BY session_id""",
+        ids,
+        fetch=True,
+    )
+    return {r["sid"]: list(r["actions"]) for r in audit}
+
+
 async def _statements(stack: ServiceStack) -> dict[str, list[int]]:
     rows = await _admin(stack, "SELECT kind, rows FROM public.fulfil_done_statements", fetch=True)
     found: dict[str, list[int]] = {}
@@ -200,16 +206,7 @@ async def test_a_pass_is_recorded_with_one_statement(
     assert await _statements(stack) == {"fulfil": [len(ids)], "email": [len(ids)]}
 
     # Everything a per-row record wrote is there, once: ids, audit in step order, one mail each.
-    audit = await _admin(
-        stack,
-        """SELECT session_id::text AS sid, array_agg(action ORDER BY id) AS actions FROM session.audit_log
-            WHERE session_id = ANY($1::uuid[]) AND actor = 'dispatcher' AND action NOT LIKE 'email%'
-              AND action NOT LIKE '%attempt_failed'
-            GROUP BY session_id""",
-        ids,
-        fetch=True,
-    )
-    assert {r["sid"]: list(r["actions"]) for r in audit} == {
+    assert await _dispatcher_steps(stack, ids) == {
         sid: ["invoice_issued", "customer_key_issued", "access_token_issued", "fulfilment_done"]
         for sid in ids
     }
@@ -319,16 +316,7 @@ async def test_a_row_the_database_refuses_goes_back_alone_and_the_others_are_rec
     assert row["status"] == "pending" and row["fulfilment_status"] == "pending"
     assert "recording refused for this session" in row["last_error"]
     assert row["invoice_id"] is None and row["api_key_id"] is None  # nothing of it was written
-    audit = await _admin(
-        stack,
-        """SELECT session_id::text AS sid, array_agg(action ORDER BY id) AS actions FROM session.audit_log
-            WHERE session_id = ANY($1::uuid[]) AND actor = 'dispatcher' AND action NOT LIKE 'email%'
-              AND action NOT LIKE '%attempt_failed'
-            GROUP BY session_id""",
-        ids,
-        fetch=True,
-    )
-    assert {r["sid"]: list(r["actions"]) for r in audit} == {
+    assert await _dispatcher_steps(stack, ids) == {
         sid: ["invoice_issued", "customer_key_issued", "access_token_issued", "fulfilment_done"]
         for sid in healthy
     }
