@@ -16,7 +16,8 @@ What it does, in one run on one machine (durable commits, everything on the same
    recorded) while two pollers ask `GET /v1/sessions/{id}` gently (about 20 GETs/s in all), as a merchant's
    backend would; every session's invoice, key and link is then confirmed over the same API, untimed. It
    prints fulfilled sessions/s, the webhook reply rate and p50/p99 (over the sending window, fulfilment
-   running meanwhile), the CPU per fulfilled session of every process (psutil user + system: up's
+   running meanwhile), each process's cores busy and CPU per reply over that window, the CPU per fulfilled
+   session of every process (psutil user + system: up's
    children, `up` itself with the SMTP sink and One.com double, and this stack's PostgreSQL processes, found
    through its postmaster.pid) and each process's resident size after the burst (PostgreSQL as the sum of
    its processes' unique memory);
@@ -531,6 +532,15 @@ async def main() -> None:
                     for label, spent in sorted(result.sending_cpu.items(), key=lambda kv: -kv[1])
                 )
                 + f"; total {sum(result.sending_cpu.values()) / window:.2f}"
+            )
+            # The same window per reply: what one webhook costs each process while the replies go out.
+            print(
+                "  CPU per reply while sending: "
+                + ", ".join(
+                    f"{label.split(' (')[0]} {1000 * spent / result.replies.count:.3f} ms"
+                    for label, spent in sorted(result.sending_cpu.items(), key=lambda kv: -kv[1])
+                    if spent / window >= 0.05
+                )
             )
             print(
                 f"  {'webhook -> fulfilled (invoice, key, link, mail)':<44} {result.fulfilled_per_s:8.0f}/s   "

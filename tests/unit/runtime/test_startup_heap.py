@@ -1,5 +1,6 @@
 """serve() freezes the start-up heap once the service is assembled: the cycle collector then skips the
-long-lived objects every full collection used to walk again (paygate_runtime/serve.py)."""
+long-lived objects every full collection used to walk again; and it raises the young generation's threshold,
+so that the requests a service holds in flight no longer set off collections (paygate_runtime/serve.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from paygate_runtime.serve import freeze_startup_heap
+from paygate_runtime.serve import tune_cycle_collector
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def unfrozen() -> Iterator[None]:
 def test_the_start_up_heap_is_frozen_and_a_full_collection_no_longer_walks_it(unfrozen: None) -> None:
     kept = [[index] for index in range(50_000)]  # stands in for modules, descriptors and the app
     assert gc.get_freeze_count() == 0
-    freeze_startup_heap()
+    tune_cycle_collector()
     assert gc.get_freeze_count() >= len(kept)
     tracked = len(gc.get_objects())
     assert tracked < len(kept)  # the collector no longer sees them
@@ -35,6 +36,35 @@ def test_frozen_objects_are_still_freed_by_reference_counting(unfrozen: None) ->
 
     holder = Holder()
     ref = weakref.ref(holder)
-    freeze_startup_heap()
+    tune_cycle_collector()
     del holder
     assert ref() is None
+
+
+@pytest.fixture
+def default_threshold() -> Iterator[None]:
+    saved = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # Python's default, which serve() replaces
+    yield
+    gc.set_threshold(*saved)
+
+
+def test_requests_held_in_flight_do_not_set_off_young_collections(
+    unfrozen: None, default_threshold: None
+) -> None:
+    tune_cycle_collector()
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        # About what 64 webhooks in flight keep alive: their parsed bodies, normalised events and responses.
+        in_flight = [{"id": index, "data": {"object": [index]}} for index in range(4_000)]
+    finally:
+        gc.callbacks.remove(count)
+    assert len(in_flight) == 4_000
+    assert collections == []
+    assert gc.isenabled()
