@@ -14,9 +14,12 @@ from paygate_runtime.serve import tune_cycle_collector
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
+    # The test process's own collector is left as it was found: unfrozen, with its thresholds.
+    saved = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()
+    gc.set_threshold(*saved)
 
 
 def test_the_start_up_heap_is_frozen_and_a_full_collection_no_longer_walks_it(unfrozen: None) -> None:
