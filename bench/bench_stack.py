@@ -525,20 +525,22 @@ async def main() -> None:
                 _line(result.replies, f"webhook replies c={args.concurrency} ({100 * ratio:.0f} % of hello)")
             )
             window = result.replies.count / max(result.replies.rate_per_s, 1e-9)
+            # Busiest process first, each by its short name ("gateway service", not its parenthesis).
+            sending = [
+                (label.split(" (")[0], spent)
+                for label, spent in sorted(result.sending_cpu.items(), key=lambda kv: -kv[1])
+            ]
             print(
                 f"  cores busy while sending ({window:.2f} s): "
-                + ", ".join(
-                    f"{label.split(' (')[0]} {spent / window:.2f}"
-                    for label, spent in sorted(result.sending_cpu.items(), key=lambda kv: -kv[1])
-                )
+                + ", ".join(f"{name} {spent / window:.2f}" for name, spent in sending)
                 + f"; total {sum(result.sending_cpu.values()) / window:.2f}"
             )
             # The same window per reply: what one webhook costs each process while the replies go out.
             print(
                 "  CPU per reply while sending: "
                 + ", ".join(
-                    f"{label.split(' (')[0]} {1000 * spent / result.replies.count:.3f} ms"
-                    for label, spent in sorted(result.sending_cpu.items(), key=lambda kv: -kv[1])
+                    f"{name} {1000 * spent / result.replies.count:.3f} ms"
+                    for name, spent in sending
                     if spent / window >= 0.05
                 )
             )

@@ -14,7 +14,8 @@ from paygate_runtime.serve import tune_cycle_collector
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
-    # The test process's own collector is left as it was found: unfrozen, with its thresholds.
+    # The test process's own collector is left as it was found: unfrozen, with its thresholds (which
+    # tune_cycle_collector and default_threshold change).
     saved = gc.get_threshold()
     gc.unfreeze()
     yield
@@ -45,16 +46,11 @@ def test_frozen_objects_are_still_freed_by_reference_counting(unfrozen: None) ->
 
 
 @pytest.fixture
-def default_threshold() -> Iterator[None]:
-    saved = gc.get_threshold()
-    gc.set_threshold(700, 10, 10)  # Python's default, which serve() replaces
-    yield
-    gc.set_threshold(*saved)
+def default_threshold(unfrozen: None) -> None:
+    gc.set_threshold(700, 10, 10)  # Python's default, which serve() replaces; `unfrozen` restores the test's
 
 
-def test_requests_held_in_flight_do_not_set_off_young_collections(
-    unfrozen: None, default_threshold: None
-) -> None:
+def test_requests_held_in_flight_do_not_set_off_young_collections(default_threshold: None) -> None:
     tune_cycle_collector()
     collections: list[int] = []
 
