@@ -23,7 +23,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _count(request: web.Request, provider: str, result: str) -> None:
-    request.app[METRICS].webhooks.labels(provider, result).inc()
+    request.app[METRICS].count_webhook(provider, result)
 
 
 async def read_body(request: web.Request, provider: str) -> bytes:

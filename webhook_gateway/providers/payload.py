@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, NoReturn
 
+import msgspec
+
 from webhook_gateway.providers.errors import WebhookRejected
 
 MAX_EVENT_ID_LENGTH: Final[int] = 255
@@ -26,15 +28,31 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Every webhook body is parsed on the reply path. msgspec reads a 3 KB Stripe event in about 6 µs against the
+# standard library's 15 (issue 16), with the same values: floats reach float_hook as their text, so they become
+# Decimal exactly as parse_float=Decimal makes them, and integers of any size stay int.
+_FAST_DECODER: Final = msgspec.json.Decoder(float_hook=Decimal)
+
+
 def parse_json_object(text: str) -> dict[str, Any]:
     """Parse a verified body; floats become Decimal. Raises WebhookRejected(invalid_json|not_an_object)."""
     try:
-        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise WebhookRejected("invalid_json", f"body is not valid JSON: {exc}") from None
+        value = _FAST_DECODER.decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        # msgspec refuses a little that json accepts (an unpaired surrogate escape such as "\ud800", which
+        # storable_text judges later), and words its errors differently. On any refusal the standard parser
+        # decides, so what is accepted, and every error, is exactly what it was with json alone.
+        value = _standard_parse(text)
     if not isinstance(value, dict):
         raise WebhookRejected("not_an_object", f"body must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def _standard_parse(text: str) -> Any:
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise WebhookRejected("invalid_json", f"body is not valid JSON: {exc}") from None
 
 
 def storable_text(value: str) -> bool:
