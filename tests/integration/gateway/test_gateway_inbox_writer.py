@@ -101,6 +101,7 @@ async def test_a_stripe_sized_body_is_stored_as_received_without_compression(cle
             )
         }
         assert rows["evt_big"]["raw_body"] == stripe_sized and rows["evt_big"]["method"] is None
-        assert rows["evt_huge"]["raw_body"] == huge and rows["evt_huge"]["method"] == "pglz"
+        # Compressed as before, with the server's default method (pglz here; lz4 where a server sets it).
+        assert rows["evt_huge"]["raw_body"] == huge and rows["evt_huge"]["method"] is not None
     finally:
         await pool.close()

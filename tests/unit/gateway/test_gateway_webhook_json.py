@@ -75,17 +75,18 @@ values = st.recursive(
 
 
 def _dump(value: Any) -> str:
-    # Numbers drawn as text are written as JSON numbers; anything json.dumps would quote stays a string.
+    # Text that reads as a number (the drawn decimals and floats) is written bare, as a JSON number; a drawn
+    # text that Decimal also reads (such as "1_0") is then invalid JSON, which both parsers must refuse alike.
     if isinstance(value, dict):
         return "{" + ",".join(f"{json.dumps(k)}:{_dump(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ",".join(_dump(v) for v in value) + "]"
-    if isinstance(value, str) and value and value.lstrip("-")[:1].isdigit():
+    if isinstance(value, str) and value.lstrip("-")[:1].isdigit():
         try:
             Decimal(value)
         except ArithmeticError:
             return json.dumps(value)
-        return value if value.lower() not in {"nan", "inf"} else json.dumps(value)
+        return value
     return json.dumps(value)
 
 
