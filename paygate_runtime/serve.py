@@ -76,7 +76,9 @@ async def _serve(
     if not await _schema_ready_or_stop(common.database_url, service, stop):
         log.info("stopped before the schema was ready", extra={"service": service})
         return
-    pool = await create_pool(common.database_url, SERVICES[service].schema, max_size=common.pool_max)
+    pool = await create_pool(
+        common.database_url, SERVICES[service].schema, min_size=common.pool_min, max_size=common.pool_max
+    )
     metrics_server: MetricsServer | None = None
     try:
         assembled = await module.assemble(config, common, pool)

@@ -48,6 +48,9 @@ class CommonSettings:
     # Set by PAYGATE_METRICS_PORT (a port that cannot be had stops start-up), not the per-service default
     # (which is best effort: a second process of a service on one host runs without metrics rather than not).
     metrics_port_configured: bool = False
+    # Connections each pool opens at start-up and keeps (asyncpg closes the ones above it after 300 idle
+    # seconds). Below PAYGATE_DB_POOL_MAX, a burst after a quiet spell pays for opening the rest while it runs.
+    pool_min: int = 2
 
     @classmethod
     def from_env(cls, service: str, env: Env) -> CommonSettings:
@@ -57,6 +60,10 @@ class CommonSettings:
         port_var = "PAYGATE_HTTP_PORT" if service == "gateway" else "PAYGATE_GRPC_PORT"
         # Malformed secrets stop start-up here, before anything listens, not at the first request.
         check_secrets(service, env)
+        pool_max = env.int("PAYGATE_DB_POOL_MAX", 10, minimum=1, maximum=200)
+        pool_min = env.int("PAYGATE_DB_POOL_MIN", min(2, pool_max), minimum=0, maximum=200)
+        if pool_min > pool_max:
+            raise ConfigError("PAYGATE_DB_POOL_MIN", f"is {pool_min}, above PAYGATE_DB_POOL_MAX ({pool_max})")
         return cls(
             service=service,
             database_url=database_url,
@@ -65,7 +72,8 @@ class CommonSettings:
             port=env.port(port_var, DEFAULT_PORTS[service]),
             log_level=env.parsed("PAYGATE_LOG_LEVEL", _log_level, "INFO"),
             tls=tls_from_env(env),
-            pool_max=env.int("PAYGATE_DB_POOL_MAX", 10, minimum=1, maximum=200),
+            pool_max=pool_max,
+            pool_min=pool_min,
             session_addr=env.str("PAYGATE_SESSION_ADDR", "127.0.0.1:50051"),
             billing_addr=env.str("PAYGATE_BILLING_ADDR", "127.0.0.1:50052"),
             keys_addr=env.str("PAYGATE_KEYS_ADDR", "127.0.0.1:50053"),

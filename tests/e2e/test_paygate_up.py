@@ -159,6 +159,14 @@ def _pay_and_check_metrics(stack: dict, session: dict, headers: dict[str, str]) 
         assert reply.status_code == 200, (service, reply.text)
         pages[service] = reply.text
         assert f'paygate_db_pool_connections{{service="{service}",state="max"}}' in reply.text
+        # Issue 16: `paygate up` holds each pool whole (PAYGATE_DB_POOL_MIN = the pool's size), so no burst
+        # opens connections while it runs; from asyncpg's floor of 2 a single paid session opens few more.
+        sizes = {
+            line.split('state="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+            for line in reply.text.splitlines()
+            if line.startswith(f'paygate_db_pool_connections{{service="{service}",')
+        }
+        assert sizes["open"] == sizes["max"] == 10, (service, sizes)
     assert 'paygate_grpc_server_handled_total{code="OK",method="ApplyPaymentEvent"' in pages["session"]
     assert 'paygate_grpc_server_handling_seconds_count{method="CreateSession"' in pages["session"]
     for service in ("billing", "keys"):

@@ -120,3 +120,12 @@ def test_tls_files_that_do_not_parse_stop_start_up(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as caught:
             _settings("session", **{**good, variable: str(path)})
         assert caught.value.variable == variable
+
+
+def test_the_pool_floor_defaults_to_two_and_never_exceeds_the_pool() -> None:
+    assert (_settings().pool_min, _settings().pool_max) == (2, 10)
+    assert _settings(PAYGATE_DB_POOL_MAX="1").pool_min == 1
+    assert _settings(PAYGATE_DB_POOL_MIN="8", PAYGATE_DB_POOL_MAX="8").pool_min == 8
+    with pytest.raises(ConfigError) as caught:
+        _settings(PAYGATE_DB_POOL_MIN="12", PAYGATE_DB_POOL_MAX="8")
+    assert caught.value.variable == "PAYGATE_DB_POOL_MIN"
