@@ -21,6 +21,7 @@ from typing import Any
 from paygate_dev.stack_plan import START_ORDER, ChildDied, Stack, StackPlan, service_env
 from paygate_runtime.config import ConfigError, Env, exit_on_config_error
 from paygate_runtime.schemas import dsn_for_role
+from paygate_runtime.settings import DEFAULT_POOL_MAX
 from paygate_runtime.stack import load_or_create_dev_secrets, paygate_home, read_json, write_private_json
 from paygate_runtime.tasks import wait_event
 
@@ -68,8 +69,11 @@ def plan_from_args(args: argparse.Namespace, env: Env) -> StackPlan:
     # The stack holds its database pools whole (issue 16). From the default floor of 2, a stack's first burst,
     # and the first after every quiet spell of 300 s, opens the rest while it runs: 12-18 % fewer replies in
     # that burst, measured. An operator's PAYGATE_DB_POOL_MIN passes through instead.
-    chosen = env.optional("PAYGATE_DB_POOL_MIN")
-    floor = {} if chosen else {"PAYGATE_DB_POOL_MIN": env.str("PAYGATE_DB_POOL_MAX", "10")}
+    floor = (
+        {}
+        if env.optional("PAYGATE_DB_POOL_MIN")
+        else {"PAYGATE_DB_POOL_MIN": env.str("PAYGATE_DB_POOL_MAX", str(DEFAULT_POOL_MAX))}
+    )
     return StackPlan(
         home=paygate_home(args.home),
         http_port=http_port,

@@ -28,6 +28,12 @@ def _dsn(value: str) -> str:
     return value
 
 
+# asyncpg pool bounds when PAYGATE_DB_POOL_MAX / PAYGATE_DB_POOL_MIN are unset (`paygate up` sets the floor
+# to the pool's size, paygate_dev/up.py).
+DEFAULT_POOL_MAX = 10
+DEFAULT_POOL_MIN = 2
+
+
 @dataclass(frozen=True)
 class CommonSettings:
     service: str
@@ -50,7 +56,7 @@ class CommonSettings:
     metrics_port_configured: bool = False
     # Connections each pool opens at start-up and keeps (asyncpg closes the ones above it after 300 idle
     # seconds). Below PAYGATE_DB_POOL_MAX, a burst after a quiet spell pays for opening the rest while it runs.
-    pool_min: int = 2
+    pool_min: int = DEFAULT_POOL_MIN
 
     @classmethod
     def from_env(cls, service: str, env: Env) -> CommonSettings:
@@ -60,8 +66,8 @@ class CommonSettings:
         port_var = "PAYGATE_HTTP_PORT" if service == "gateway" else "PAYGATE_GRPC_PORT"
         # Malformed secrets stop start-up here, before anything listens, not at the first request.
         check_secrets(service, env)
-        pool_max = env.int("PAYGATE_DB_POOL_MAX", 10, minimum=1, maximum=200)
-        pool_min = env.int("PAYGATE_DB_POOL_MIN", min(2, pool_max), minimum=0, maximum=200)
+        pool_max = env.int("PAYGATE_DB_POOL_MAX", DEFAULT_POOL_MAX, minimum=1, maximum=200)
+        pool_min = env.int("PAYGATE_DB_POOL_MIN", min(DEFAULT_POOL_MIN, pool_max), minimum=0, maximum=200)
         if pool_min > pool_max:
             raise ConfigError("PAYGATE_DB_POOL_MIN", f"is {pool_min}, above PAYGATE_DB_POOL_MAX ({pool_max})")
         return cls(
