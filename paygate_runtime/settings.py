@@ -29,7 +29,7 @@ def _dsn(value: str) -> str:
 
 
 # asyncpg pool bounds when PAYGATE_DB_POOL_MAX / PAYGATE_DB_POOL_MIN are unset (`paygate up` sets the floor
-# to the pool's size, paygate_dev/up.py).
+# to the pool's size).
 DEFAULT_POOL_MAX = 10
 DEFAULT_POOL_MIN = 2
 
