@@ -15,12 +15,13 @@ What it does, in one run on one machine (durable commits, everything on the same
    timed until every mail is in the SMTP sink's folder (a mail is queued only once invoice, key and link are
    recorded) while two pollers ask `GET /v1/sessions/{id}` gently (about 20 GETs/s in all), as a merchant's
    backend would; every session's invoice, key and link is then confirmed over the same API, untimed. It
-   prints fulfilled sessions/s, the webhook reply rate and p50/p99 (over the sending window, fulfilment
-   running meanwhile), each process's cores busy and CPU per reply over that window, the CPU per fulfilled
-   session of every process (psutil user + system: up's
-   children, `up` itself with the SMTP sink and One.com double, and this stack's PostgreSQL processes, found
-   through its postmaster.pid) and each process's resident size after the burst (PostgreSQL as the sum of
-   its processes' unique memory);
+   prints fulfilled sessions/s, the webhook reply rate and p50/p99 (over the sending window; the gateway
+   applies a burst's events once they have been due for PAYGATE_WEBHOOK_BUSY_DEFER_MS, 1 s, so a burst sent
+   faster than that is answered with little fulfilment behind it, and a longer one, `--sessions 9000`, with
+   the relay's paced applies running), each process's cores busy and CPU per reply over that window, the
+   CPU per fulfilled session of every process (psutil user + system: up's children, `up` itself with the
+   SMTP sink and One.com double, and this stack's PostgreSQL processes, found through its postmaster.pid)
+   and each process's resident size after the burst (PostgreSQL as the sum of its processes' unique memory);
 4. `VerifyKey` at c=4 against an empty grpc.aio call (bench/baseline.py), on the stack's keys service.
 
 `--py-spy DIR` records a speedscope profile of every service during the first burst (py-spy, dev dependency).

@@ -220,12 +220,16 @@ class InboxRepository:
         )
         return _event(row) if row is not None else None
 
-    async def claim_due(self, limit: int, lease_s: float, providers: list[str]) -> list[InboxEvent]:
-        """Lease up to `limit` due events of `providers`; rows another gateway is claiming are skipped."""
+    async def claim_due(
+        self, limit: int, lease_s: float, providers: list[str], *, overdue_s: float = 0.0
+    ) -> list[InboxEvent]:
+        """Lease up to `limit` events of `providers` that have been due for at least `overdue_s`, oldest
+        first; rows another gateway is claiming are skipped."""
         rows = await self.pool.fetch(
             f"""WITH due AS (
                     SELECT id FROM inbox_events
-                     WHERE status = 'received' AND next_attempt_at <= now() AND provider = ANY($3::text[])
+                     WHERE status = 'received' AND next_attempt_at <= now() - make_interval(secs => $4)
+                       AND provider = ANY($3::text[])
                      ORDER BY next_attempt_at
                      LIMIT $1
                      FOR UPDATE SKIP LOCKED)
@@ -239,8 +243,18 @@ class InboxRepository:
             limit,
             lease_s,
             providers,
+            overdue_s,
         )
         return [_event(row) for row in rows]
+
+    async def longest_due_wait_s(self, providers: list[str]) -> float:
+        """How long the longest-waiting due event of `providers` has been due (leased ones are not); 0 if none."""
+        waited = await self.pool.fetchval(
+            """SELECT extract(epoch FROM now() - min(next_attempt_at))::float8 FROM inbox_events
+                WHERE status = 'received' AND next_attempt_at <= now() AND provider = ANY($1::text[])""",
+            providers,
+        )
+        return float(waited or 0.0)
 
     async def claim_one(self, inbox_id: str, lease_s: float) -> InboxEvent | None:
         """Lease one event that has no final outcome (for a replay); None if it is final or leased elsewhere."""

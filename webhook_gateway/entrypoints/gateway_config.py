@@ -36,6 +36,7 @@ class GatewayConfig:
     webhook_lease_s: float = 10.0
     webhook_max_inline_applies: int = 32
     webhook_busy_in_flight: int = 8
+    webhook_busy_defer_s: float = 1.0
     # On-chain payments (issue 7): off without an RPC URL. One chain per gateway.
     chain_rpc_url: str | None = None
     chain_id: int | None = None
@@ -89,6 +90,7 @@ def load_config(env: Env) -> GatewayConfig:
             "PAYGATE_WEBHOOK_MAX_INLINE_APPLIES", 32, minimum=0, maximum=10_000
         ),
         webhook_busy_in_flight=env.int("PAYGATE_WEBHOOK_BUSY_IN_FLIGHT", 8, minimum=0, maximum=100_000),
+        webhook_busy_defer_s=env.millis("PAYGATE_WEBHOOK_BUSY_DEFER_MS", 1000, minimum=0, maximum=60_000),
         **_chain_config(env),
         support_mail=load_support_mail(env),
         providers=load_provider_api_config(env),

@@ -70,6 +70,7 @@ def relay_settings(config: GatewayConfig) -> RelaySettings:
         retry_max_s=config.webhook_retry_max_s,
         interval_s=config.webhook_relay_interval_s,
         lease_s=config.webhook_lease_s,
+        busy_defer_s=config.webhook_busy_defer_s,
     )
 
 

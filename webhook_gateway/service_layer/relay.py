@@ -87,6 +87,10 @@ class RelaySettings:
     lease_s: float = 10.0
     batch_size: int = 100
     concurrency: int = 32
+    # During a burst of replies (see IngressGauge): an event is applied once it has been due this long, and at
+    # the full rate again once fulfilment lags this far behind.
+    busy_defer_s: float = 1.0
+    busy_max_lag_s: float = 10.0
 
 
 def backoff_delay(attempts: int, base_s: float, max_s: float, rng: random.Random | None = None) -> float:
@@ -274,14 +278,26 @@ class EventProcessor:
         return session.merchant_id or None, mode_name(session.mode)
 
 
+# During a burst (see IngressGauge): the relay's pace, BUSY_BATCH_SIZE events every BUSY_PAUSE_S, which is
+# also how often a deferred inline apply looks whether the burst is over.
+BUSY_BATCH_SIZE = 4
+BUSY_PAUSE_S = 0.1
+
+
 class IngressGauge:
     """How many webhook requests this gateway is answering right now, and whether a burst is on.
 
-    Providers time out and retry when replies are slow, while an apply can wait a few seconds in the committed
-    inbox. So during a burst, applying steps aside: new events are left to the relay, which then works in small
-    paced batches. It never stops completely, so a permanent stream cannot starve the applies. The burst flag
-    holds for `hold_s` after the last crowded moment, because the in-flight count of a busy server flickers
-    below the bound between requests.
+    Providers time out and retry when replies are slow, while an apply can wait a moment in the committed
+    inbox. So during a burst, applying steps aside, in three steps:
+    - an event is not applied before it has been due for `RelaySettings.busy_defer_s` (1 s): a short burst
+      is answered first and applied right after, at the relay's full rate;
+    - an older one is applied at a paced rate (`BUSY_BATCH_SIZE` every `BUSY_PAUSE_S`), so a long burst
+      still fulfils while the replies keep most of the cores;
+    - once the oldest event waiting was received `RelaySettings.busy_max_lag_s` ago (10 s), the relay
+      applies at its full rate, burst or not: a stream that keeps the gateway busy never leaves fulfilment
+      behind without bound.
+    The burst flag holds for `hold_s` after the last crowded moment, because the in-flight count of a busy
+    server flickers below the bound between requests.
     """
 
     def __init__(
@@ -312,7 +328,8 @@ class InlineApplier:
     """Background applies started right after a webhook's 2xx, bounded so a burst cannot pile up tasks.
 
     Above the bound, or while the gateway is busy answering a burst, the event is left due for the relay
-    instead: it is stored either way.
+    instead: it is stored either way. An event reserved just before a burst began (the gateway cannot see a
+    burst coming) waits it out like the relay's events, for at most `busy_defer_s`, holding its lease.
     """
 
     def __init__(self, processor: EventProcessor, limit: int, gauge: IngressGauge | None = None) -> None:
@@ -339,6 +356,7 @@ class InlineApplier:
 
     async def _run(self, event: InboxEvent) -> None:
         try:
+            await self._wait_out_burst()
             await self.processor.process(event)
         except asyncio.CancelledError:
             raise
@@ -348,6 +366,16 @@ class InlineApplier:
         finally:
             self.release()
 
+    async def _wait_out_burst(self) -> None:
+        gauge = self.gauge
+        if gauge is None:
+            return
+        # Well inside the lease, so that the relay never takes the row over while it waits.
+        wait_s = min(self.processor.settings.busy_defer_s, self.processor.settings.lease_s / 2)
+        until = gauge.clock() + wait_s
+        while gauge.busy and gauge.clock() < until:
+            await asyncio.sleep(BUSY_PAUSE_S)
+
     async def drain(self, timeout: float) -> None:
         """On shutdown: let running applies finish briefly, then cancel (the relay redoes them later)."""
         if not self._tasks:
@@ -356,15 +384,17 @@ class InlineApplier:
         await cancel_and_wait(pending, timeout=5)
 
 
-BUSY_BATCH_SIZE = 4
-BUSY_PAUSE_S = 0.1
+async def _fulfilment_keeps_up(processor: EventProcessor) -> bool:
+    """No event has been waiting, due, for `busy_max_lag_s` or longer."""
+    waited_s = await processor.repo.longest_due_wait_s(processor.providers)
+    return waited_s < processor.settings.busy_max_lag_s
 
 
 async def run_relay(
     processor: EventProcessor, stop: asyncio.Event | None = None, gauge: IngressGauge | None = None
 ) -> None:
     """Poll for due events forever (or until `stop`) and keep up to `concurrency` applies running; during a
-    burst of webhook replies, claim a few at a time, paced (see IngressGauge).
+    burst of webhook replies, deferred, then paced, unless fulfilment lags behind (see IngressGauge).
 
     A claim takes only as many rows as there are free slots, refilled once a quarter of them is free: no
     claimed row waits behind others while its lease runs, and the pipeline never empties to refill (waiting
@@ -388,19 +418,25 @@ async def run_relay(
             if free < refill_at:
                 await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            limit = min(free, BUSY_BATCH_SIZE if busy else settings.batch_size)
             try:
-                events = await processor.repo.claim_due(limit, settings.lease_s, processor.providers)
+                paced = busy and await _fulfilment_keeps_up(processor)
+                limit = min(free, BUSY_BATCH_SIZE if paced else settings.batch_size)
+                events = await processor.repo.claim_due(
+                    limit,
+                    settings.lease_s,
+                    processor.providers,
+                    overdue_s=settings.busy_defer_s if paced else 0.0,
+                )
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("relay could not claim events; retrying", exc_info=True)
-                events = []
+                paced, limit, events = busy, 1, []
             for event in events:
                 task = asyncio.create_task(one(event), name=f"relay-{event.id}")
                 running.add(task)
                 task.add_done_callback(running.discard)
-            if busy:
+            if paced:
                 await asyncio.sleep(BUSY_PAUSE_S)
             elif len(events) < limit:
                 await asyncio.sleep(settings.interval_s)

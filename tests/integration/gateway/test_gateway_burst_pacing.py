@@ -1,8 +1,12 @@
-"""During a burst of webhook replies, applying steps aside for the relay, which still applies every event."""
+"""During a burst of webhook replies, applying steps aside for the relay, which still applies every event:
+an event waits at most the busy deferral (PAYGATE_WEBHOOK_BUSY_DEFER_MS) and is then applied at the relay's
+full rate, however long the burst lasts."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 
 import pytest
 from gateway_webhook_support import (
@@ -14,9 +18,19 @@ from gateway_webhook_support import (
     wait_for_session_status,
 )
 
+from paygate.session.v1 import session_pb2
+from paygate_dev.devtools.signing import stripe_delivery
+from paygate_dev.devtools.stripe_fixtures import build_stripe_event
+from paygate_runtime.db import create_pool
+from support.database import TestDatabase
 from support.stack import ServiceStack
+from webhook_gateway.adapters.inbox_repository import InboxRepository, InboxWriter
 from webhook_gateway.entrypoints.routes_webhooks import GAUGE, INLINE
-from webhook_gateway.service_layer.relay import IngressGauge
+from webhook_gateway.providers.stripe_webhooks import normalize_stripe, verify_stripe
+from webhook_gateway.service_layer.inbox import receive
+from webhook_gateway.service_layer.relay import EventProcessor, IngressGauge, RelaySettings, run_relay
+
+SECRET = "whsec_" + "p" * 32
 
 
 @pytest.fixture
@@ -56,3 +70,73 @@ async def test_events_of_a_burst_are_answered_then_applied_by_the_relay(stack: S
         await wait_for_session_status(stack, merchant, session["id"], "paid", timeout=20)
     rows = await inbox(stack)
     assert len(rows) == len(sessions) and {row["status"] for row in rows} == {"applied"}
+
+
+class CountingSession:
+    """Stands in for the session service: answers every apply with `applied` and counts them."""
+
+    def __init__(self) -> None:
+        self.applied = 0
+
+    async def ApplyPaymentEvent(
+        self, request: session_pb2.ApplyPaymentEventRequest, timeout: float | None = None
+    ) -> session_pb2.ApplyPaymentEventResponse:
+        self.applied += 1
+        return session_pb2.ApplyPaymentEventResponse(outcome=session_pb2.APPLY_OUTCOME_APPLIED)
+
+
+async def _store_due(repo: InboxRepository, count: int) -> None:
+    """`count` verified events left to the relay (as during a burst), due from now."""
+    writer = InboxWriter(repo)
+    now = int(time.time())
+    for _ in range(count):
+        event = build_stripe_event("payment_intent.succeeded", str(uuid.uuid4()), 700, "EUR")
+        raw, headers = stripe_delivery(event, SECRET, now)
+        envelope = verify_stripe(raw, headers["Stripe-Signature"], [SECRET], now)
+        await receive(writer, envelope, normalize_stripe(envelope), claim=False, lease_s=30)
+
+
+async def _applied_while(
+    session: CountingSession, settings: RelaySettings, repo: InboxRepository, seconds: float
+) -> int:
+    """Run the relay for `seconds` under a gateway that never stops answering a burst; how many it applied."""
+    stop = asyncio.Event()
+    always_busy = IngressGauge(busy_above=-1)  # 0 replies in flight is already above the bound
+    assert always_busy.busy
+    relay = asyncio.create_task(
+        run_relay(EventProcessor(repo, session, settings), stop, always_busy)  # type: ignore[arg-type]
+    )
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.wait_for(relay, 10)
+    return session.applied
+
+
+async def test_a_burst_defers_applies_then_paces_them_and_never_lets_them_lag(clean_db: TestDatabase) -> None:
+    """The relay used to apply 4 events every 0.1 s for as long as a burst lasted, from its first moment:
+    fulfilment ran inside every burst and slowed its replies, and a stream that kept the gateway busy could
+    leave fulfilment behind without bound. This test failed before: 12 young events were applied in the
+    burst's first 0.3 s instead of none, and once the rest had waited 10 s, 92 of 300 had been applied in all
+    1.5 s later instead of 300."""
+    pool = await create_pool(clean_db.runtime_dsn("gateway"), "gateway", min_size=1, max_size=4)
+    try:
+        repo = InboxRepository(pool)
+        settings = RelaySettings(lease_s=30, interval_s=0.05, busy_defer_s=1.0, busy_max_lag_s=5.0)
+        session = CountingSession()
+        await _store_due(repo, 300)
+        assert await _applied_while(session, settings, repo, 0.3) == 0  # young: the burst's replies first
+
+        await pool.execute("UPDATE inbox_events SET next_attempt_at = now() - interval '2 seconds'")
+        applied = await _applied_while(session, settings, repo, 0.5)
+        assert 4 <= applied <= 30  # due for longer than the deferral: 4 every 0.1 s
+
+        await pool.execute(
+            "UPDATE inbox_events SET next_attempt_at = now() - interval '10 seconds' WHERE status = 'received'"
+        )
+        assert (
+            await _applied_while(session, settings, repo, 1.5) == 300
+        )  # lagging: the full rate, burst or not
+        statuses = await pool.fetch("SELECT status, count(*) AS n FROM inbox_events GROUP BY status")
+        assert [(row["status"], row["n"]) for row in statuses] == [("applied", 300)]
+    finally:
+        await pool.close()
