@@ -293,9 +293,9 @@ class IngressGauge:
       is answered first and applied right after, at the relay's full rate;
     - an older one is applied at a paced rate (`BUSY_BATCH_SIZE` every `BUSY_PAUSE_S`), so a long burst
       still fulfils while the replies keep most of the cores;
-    - once the oldest event waiting was received `RelaySettings.busy_max_lag_s` ago (10 s), the relay
-      applies at its full rate, burst or not: a stream that keeps the gateway busy never leaves fulfilment
-      behind without bound.
+    - once an event has been due for `RelaySettings.busy_max_lag_s` (10 s), the relay applies at its full
+      rate, burst or not: a stream that keeps the gateway busy never leaves fulfilment behind without
+      bound.
     The burst flag holds for `hold_s` after the last crowded moment, because the in-flight count of a busy
     server flickers below the bound between requests.
     """
