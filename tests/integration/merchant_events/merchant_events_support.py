@@ -59,7 +59,11 @@ class Receiver:
     async def start(self) -> Receiver:
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
-        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
+        # handler_cancellation: a sender that hangs up is no longer counted in `in_flight` from that moment
+        # (aiohttp cancels the handler when it reads the close), not only at the next look below.
+        self.runner = web.AppRunner(
+            app, handle_signals=False, shutdown_timeout=0.5, handler_cancellation=True
+        )
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
@@ -72,18 +76,17 @@ class Receiver:
         self.deliveries.append(Delivery(dict(request.headers), await request.read(), time.monotonic()))
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        # aiohttp does not cancel a handler when its client goes away: watch the connection, so that
-        # `in_flight` counts what the sender still waits for.
+        # The connection is watched as well, so that `in_flight` counts only what the sender still waits for.
         answer = asyncio.ensure_future(self.behaviour(n))
         try:
             while not answer.done():
                 if request.transport is None or request.transport.is_closing():
-                    answer.cancel()
                     return web.Response(status=499)
                 await asyncio.wait([answer], timeout=0.05)
             return answer.result()
         finally:
             self.in_flight -= 1
+            answer.cancel()
 
     @property
     def url(self) -> str:
