@@ -418,6 +418,7 @@ async def run_relay(
             if free < refill_at:
                 await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 continue
+            paced, limit, events = busy, free, []  # what a failed claim leaves: wait, then try again
             try:
                 paced = busy and await _fulfilment_keeps_up(processor)
                 limit = min(free, BUSY_BATCH_SIZE if paced else settings.batch_size)
@@ -431,7 +432,6 @@ async def run_relay(
                 raise
             except Exception:
                 log.warning("relay could not claim events; retrying", exc_info=True)
-                paced, limit, events = busy, 1, []
             for event in events:
                 task = asyncio.create_task(one(event), name=f"relay-{event.id}")
                 running.add(task)
