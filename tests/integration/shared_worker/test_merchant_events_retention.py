@@ -4,11 +4,14 @@ runs it periodically; the keys service drops its forwarded outbox rows the same 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 import grpc
 import pytest
+from aiohttp import web
 from shared_worker_support import FAST_ENV, create_endpoint, paid_session
 
 from keys_service.service_layer.merchant_event_forwarder import MerchantEventForwarder
@@ -162,23 +165,50 @@ class TestPruning:
             await owner.close()
 
 
-async def test_the_webhook_worker_prunes_periodically(stack: ServiceStack) -> None:
+@pytest.fixture
+async def slow_failing_endpoint() -> AsyncIterator[str]:
+    """An endpoint answering 500 after 300 ms: each attempt stays in flight long enough to race the test."""
+
+    async def answer(_: web.Request) -> web.Response:
+        await asyncio.sleep(0.3)
+        return web.Response(status=500)
+
+    app = web.Application()
+    app.router.add_post("/hook", answer)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/hook"
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_webhook_worker_prunes_periodically(
+    stack: ServiceStack, slow_failing_endpoint: str
+) -> None:
     merchant = await stack.create_merchant()
-    await create_endpoint(stack, merchant, "http://127.0.0.1:9/hook", ["session.paid"])
+    await create_endpoint(stack, merchant, slow_failing_endpoint, ["session.paid"])
     (row,) = await _events_with_deliveries(stack, merchant, 1)
     conn = await stack.db.admin()
     try:
-        # The worker's own attempts against port 9 fail; stop them first, then make the delivery old.
-        await polling.eventually(
-            lambda: conn.fetchval(
-                "SELECT count(*) > 0 FROM session.webhook_delivery_attempts WHERE delivery_id = $1",
-                row["delivery_id"],
-            ),
-            timeout=20,
-        )
-        await conn.execute(
-            "UPDATE session.webhook_deliveries SET status = 'failed' WHERE id = $1", row["delivery_id"]
-        )
+        # The worker's own attempts fail; stop them first, then make the delivery old. It is failed only
+        # between two attempts, while no lease is held: an attempt in flight at that moment would still log
+        # itself afterwards, a recent attempt that rightly keeps the delivery from the pruning.
+        async def failed_between_attempts() -> bool:
+            return bool(
+                await conn.fetchval(
+                    """UPDATE session.webhook_deliveries SET status = 'failed'
+                        WHERE id = $1 AND status = 'pending' AND attempts > 0
+                          AND (locked_until IS NULL OR locked_until < now())
+                       RETURNING true""",
+                    row["delivery_id"],
+                )
+            )
+
+        await polling.eventually(failed_between_attempts, timeout=20, interval=0.01)
         async with conn.transaction():
             await conn.execute("SET LOCAL session_replication_role = replica")
             await conn.execute(
