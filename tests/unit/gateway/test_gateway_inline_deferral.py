@@ -44,7 +44,8 @@ async def test_without_a_burst_the_apply_starts_at_once() -> None:
     began = time.monotonic()
     applier.start(_event())
     await applier.drain(1.0)
-    assert len(processor.started) == 1 and processor.started[0] - began < 0.05
+    # At once, not after the 2 s deferral (the bound leaves room for a loaded machine's scheduling).
+    assert len(processor.started) == 1 and processor.started[0] - began < 0.5
 
 
 async def test_an_apply_waits_for_the_burst_to_end() -> None:
@@ -57,7 +58,7 @@ async def test_an_apply_waits_for_the_burst_to_end() -> None:
         assert processor.started == []
     await applier.drain(2.0)  # the burst ends
     assert len(processor.started) == 1
-    assert 0.25 <= processor.started[0] - began < 1.0  # held 0.3 s after its last crowded moment
+    assert 0.25 <= processor.started[0] - began < 1.5  # held 0.3 s after its last crowded moment, not 2 s
 
 
 async def test_a_burst_that_goes_on_delays_an_apply_by_the_deferral_at_most() -> None:
@@ -71,5 +72,5 @@ async def test_a_burst_that_goes_on_delays_an_apply_by_the_deferral_at_most() ->
         assert processor.started == []
         await applier.drain(1.0)  # still busy
         assert len(processor.started) == 1
-        assert 0.35 <= processor.started[0] - began < 0.8
+        assert 0.35 <= processor.started[0] - began < 0.95
     assert applier._reserved == 0
