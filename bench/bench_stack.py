@@ -26,7 +26,10 @@ What it does, in one run on one machine (durable commits, everything on the same
 
 `--py-spy DIR` records a speedscope profile of every service during the first burst (py-spy, dev dependency).
 The goals printed are issue 16's: >= 200 fulfilled/s, webhook replies >= 35 % of hello-world with p99 < 100 ms
-at c=64, VerifyKey >= 60 % of an empty call with p99 < 5 ms at c=4, no service's memory growing burst on burst.
+at c=64 while fulfilment runs, VerifyKey >= 60 % of an empty call with p99 < 5 ms at c=4, no service's memory
+growing burst on burst. "While fulfilment runs" is read from outside: the reply ratio is judged only on bursts
+with at least one customer mail in the sink by the last reply, and a run whose bursts all ended first says
+that it could not judge it.
 """
 
 from __future__ import annotations
@@ -317,6 +320,8 @@ class Burst:
     mails: int
     # CPU seconds per process while the webhooks were being sent (the window the reply figures cover).
     sending_cpu: dict[str, float] = field(default_factory=dict)
+    # Sessions whose mail was in the sink when the last reply came back: fulfilment that ran inside the window.
+    fulfilled_while_sending: int = 0
 
     @property
     def fulfilled_per_s(self) -> float:
@@ -373,10 +378,13 @@ async def burst(
 
         sending_meter = StackCpu(stack)
         sending_meter.start()
+        while_sending = 0
 
         async def send_all() -> float:
+            nonlocal while_sending
             await asyncio.gather(*(sender() for _ in range(concurrency)))
             sending_meter.stop()
+            while_sending = _mails(stack.mail_dir) - mails_before
             return time.perf_counter()
 
         sent, *_ = await asyncio.gather(send_all(), *(poller() for _ in range(POLLERS)))
@@ -398,7 +406,7 @@ async def burst(
     await asyncio.sleep(1.0)  # let pools and queues settle before reading resident sizes
     return Burst(
         count, create_s, fulfil_s, replies, meter.spent, resident_mb(stack), polls,
-        _mails(stack.mail_dir) - mails_before, sending_meter.spent,
+        _mails(stack.mail_dir) - mails_before, sending_meter.spent, while_sending,
     )  # fmt: skip
 
 
@@ -536,6 +544,9 @@ async def main() -> None:
                 + ", ".join(f"{name} {spent / window:.2f}" for name, spent in sending)
                 + f"; total {sum(result.sending_cpu.values()) / window:.2f}"
             )
+            print(
+                f"  fulfilled while sending: {result.fulfilled_while_sending} sessions (mails in the sink at the last reply)"
+            )
             # The same window per reply: what one webhook costs each process while the replies go out.
             print(
                 "  CPU per reply while sending: "
@@ -574,7 +585,8 @@ async def main() -> None:
     )
     print(
         f"  webhook replies / hello-world  {100 * statistics.median(ratios):5.0f} %   bursts "
-        f"{', '.join(f'{100 * r:.0f}' for r in ratios)} %   (goal >= 35 %: {_verdict(statistics.median(ratios) >= 0.35)})"
+        f"{', '.join(f'{100 * r:.0f}' for r in ratios)} %   (goal >= 35 % while fulfilment runs: "
+        f"{_ratio_verdict(bursts, ratios)})"
     )
     print(
         f"  webhook p99 at c={args.concurrency}           {statistics.median(p99s):6.1f} ms   bursts "
@@ -590,6 +602,18 @@ async def main() -> None:
         "  resident size, first -> last burst: "
         + ", ".join(f"{label.split(' (')[0]} {first[label]:.0f}->{last[label]:.0f} MB" for label in growth)
     )
+
+
+def _ratio_verdict(bursts: list[Burst], ratios: list[float]) -> str:
+    """Issue 16 asks for the reply ratio *while fulfilment runs*: judged on the bursts inside whose sending
+    window at least one session was fulfilled; a burst sent inside the busy deferral has none."""
+    running = [ratio for b, ratio in zip(bursts, ratios, strict=True) if b.fulfilled_while_sending > 0]
+    if not running:
+        return (
+            "not judged: no session was fulfilled while sending; a longer burst (--sessions 9000) measures it"
+        )
+    median = statistics.median(running)
+    return f"{_verdict(median >= 0.35)}, {100 * median:.0f} % over the {len(running)} of {len(bursts)} bursts with fulfilment inside"
 
 
 if __name__ == "__main__":
