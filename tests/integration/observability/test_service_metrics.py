@@ -21,6 +21,7 @@ from paygate_dev.devtools.stripe_fixtures import build_stripe_event
 from paygate_runtime.metrics import MetricsServer, ServiceMetrics
 from session_service.service_layer.webhook_delivery import attempt_result
 from support import polling
+from support.merchant_webhooks import Receiver, create_endpoint
 from support.stack import Merchant, ServiceStack
 
 SERVICES = ("gateway", "session", "billing", "keys")
@@ -279,43 +280,8 @@ async def test_the_public_port_serves_no_metrics(stack: ServiceStack) -> None:
     assert body["error"]["code"] == "not_found"
 
 
-class Receiver:
-    """A merchant's webhook receiver on loopback answering every POST with `status`, recording event types."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-        self.types: list[str] = []
-        self.runner: web.AppRunner | None = None
-        self.port = 0
-
-    async def start(self) -> Receiver:
-        app = web.Application()
-        app.router.add_post("/hook", self._handle)
-        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.types.append((await request.json()).get("type", ""))
-        return web.json_response({"ok": self.status < 300}, status=self.status)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-
-
-async def create_endpoint(stack: ServiceStack, merchant: Merchant, url: str, events: list[str]) -> None:
-    status, body = await stack.request(
-        "POST", "/v1/webhook_endpoints", headers=merchant.headers, json={"url": url, "events": events}
-    )
-    assert status == 201, body
+async def _refuse(_: int) -> web.StreamResponse:
+    return web.json_response({"ok": False}, status=500)
 
 
 def _series(name: str, kind: str) -> str:
@@ -329,7 +295,7 @@ def _has_sample(text: str, series: str) -> bool:
 async def test_every_documented_metric_is_on_its_service_after_a_paid_session(
     stack: ServiceStack, scrape: Any
 ) -> None:
-    receiver = await Receiver(200).start()
+    receiver = await Receiver().start()
     try:
         merchant = await stack.create_merchant()
         await create_endpoint(stack, merchant, receiver.url, ["session.paid"])
@@ -352,7 +318,7 @@ async def test_every_documented_metric_is_on_its_service_after_a_paid_session(
             return text if value else None
 
         session_page = await polling.eventually(delivered, timeout=30, what="merchant webhook delivered")
-        assert "session.paid" in receiver.types
+        assert receiver.of_type("session.paid")
 
         async def quarantined() -> float | None:
             return sample(await scrape("session"), "paygate_quarantine_open_entries") or None
@@ -390,7 +356,7 @@ async def test_every_documented_metric_is_on_its_service_after_a_paid_session(
 async def test_merchant_webhook_backlog_and_failed_attempts(stack: ServiceStack, scrape: Any) -> None:
     """A receiver answering 500 leaves the delivery pending: the gauges show it and its age, and each attempt
     counts as failed; the pending age runs from the fan-out."""
-    receiver = await Receiver(500).start()
+    receiver = await Receiver(behaviour=_refuse).start()
     try:
         merchant = await stack.create_merchant()
         await create_endpoint(stack, merchant, receiver.url, ["session.paid"])

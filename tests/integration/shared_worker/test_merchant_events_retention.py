@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import grpc
 import pytest
 from aiohttp import web
-from shared_worker_support import FAST_ENV, create_endpoint, paid_session
 
 from keys_service.service_layer.merchant_event_forwarder import MerchantEventForwarder
 from session_service.service_layer.merchant_events import Retention, prune
 from support import polling
+from support.merchant_webhooks import FAST_ENV, Receiver, create_endpoint, paid_session
 from support.stack import Merchant, ServiceStack
 
 
@@ -165,32 +164,16 @@ class TestPruning:
             await owner.close()
 
 
-@pytest.fixture
-async def slow_failing_endpoint() -> AsyncIterator[str]:
-    """An endpoint answering 500 after 300 ms: each attempt stays in flight long enough to race the test."""
-
-    async def answer(_: web.Request) -> web.Response:
-        await asyncio.sleep(0.3)
-        return web.Response(status=500)
-
-    app = web.Application()
-    app.router.add_post("/hook", answer)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/hook"
-    finally:
-        await runner.cleanup()
+async def _fail_slowly(_: int) -> web.StreamResponse:
+    """A 500 after 300 ms: each attempt stays in flight long enough to race the test."""
+    await asyncio.sleep(0.3)
+    return web.Response(status=500)
 
 
-async def test_the_webhook_worker_prunes_periodically(
-    stack: ServiceStack, slow_failing_endpoint: str
-) -> None:
+async def test_the_webhook_worker_prunes_periodically(stack: ServiceStack) -> None:
+    receiver = await Receiver(behaviour=_fail_slowly).start()
     merchant = await stack.create_merchant()
-    await create_endpoint(stack, merchant, slow_failing_endpoint, ["session.paid"])
+    await create_endpoint(stack, merchant, receiver.url, ["session.paid"])
     (row,) = await _events_with_deliveries(stack, merchant, 1)
     conn = await stack.db.admin()
     try:
@@ -229,6 +212,7 @@ async def test_the_webhook_worker_prunes_periodically(
         )
     finally:
         await conn.close()
+        await receiver.stop()
 
 
 async def test_the_keys_forwarder_drops_forwarded_rows_past_the_retention(stack: ServiceStack) -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from shared_worker_support import FAST_ENV, create_endpoint, paid_session
 
 from session_service.adapters import merchant_events_repository as repo
 from session_service.service_layer.webhook_delivery import GroupRecorder
+from support.merchant_webhooks import FAST_ENV, create_endpoint, paid_session
 from support.stack import ServiceStack
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from shared_worker_support import FAST_ENV, create_endpoint, paid_session
 
 from support import polling
+from support.merchant_webhooks import FAST_ENV, create_endpoint, paid_session
 from support.stack import ServiceStack
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from shared_worker_support import FAST_ENV
 
+from support.merchant_webhooks import FAST_ENV
 from support.stack import Merchant, ServiceStack
 
 
