@@ -6,7 +6,9 @@ another service) can switch on it without parsing messages.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import grpc
 
@@ -20,6 +22,8 @@ from paygate_runtime.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+
+log = logging.getLogger(__name__)
 
 ERROR_CODE_KEY = "paygate-error-code"
 ERROR_FIELD_KEY = "paygate-error-field"
@@ -87,3 +91,35 @@ def is_transient(error: grpc.aio.AioRpcError) -> bool:
         grpc.StatusCode.UNKNOWN,
         grpc.StatusCode.CANCELLED,
     }
+
+
+class ItemStatus(NamedTuple):
+    """One item's failure in a batched call (the `ItemError` message of each service's proto)."""
+
+    status: int  # grpc.StatusCode value
+    code: str
+    message: str
+
+
+def item_status(error: BaseException, what: str) -> ItemStatus:
+    """What the single call would have answered for a failed item of a batch: its status and stable code.
+    An unexpected exception is INTERNAL without its text (as guarded_rpc for a single call) and is logged
+    here instead, as `what` failed."""
+    if isinstance(error, DomainError):
+        return ItemStatus(STATUS_BY_KIND[error.kind].value[0], error.code, error.message)
+    log.error("%s failed", what, extra={"error": f"{type(error).__name__}: {error}"[:300]})
+    return ItemStatus(grpc.StatusCode.INTERNAL.value[0], "internal", "internal error")
+
+
+_STATUS_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
+
+
+def item_rpc_error(status: int, code: str, message: str) -> grpc.aio.AioRpcError:
+    """A failed item of a batched call as the single call would have raised it, so that callers classify
+    both alike (is_transient, error_code, to_domain_error). An unknown status value reads as UNKNOWN."""
+    return grpc.aio.AioRpcError(
+        _STATUS_BY_VALUE.get(status, grpc.StatusCode.UNKNOWN),
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata((ERROR_CODE_KEY, code)) if code else grpc.aio.Metadata(),
+        details=message,
+    )

@@ -21,7 +21,7 @@ from paygate.billing.v1 import billing_pb2, billing_pb2_grpc
 from paygate.common.v1 import common_pb2
 from paygate_runtime.audit_listing import list_audit_entries
 from paygate_runtime.errors import DomainError, InvalidArgument
-from paygate_runtime.grpc_errors import STATUS_BY_KIND
+from paygate_runtime.grpc_errors import item_status
 
 log = logging.getLogger(__name__)
 _FORMATS = {billing_pb2.RENDER_FORMAT_HTML: "html", billing_pb2.RENDER_FORMAT_PDF: "pdf"}
@@ -200,15 +200,7 @@ def _issue_request(request: billing_pb2.IssueInvoiceRequest) -> IssueRequest:
 
 
 def _item_error(error: Exception) -> billing_pb2.ItemError:
-    """What the single call would have answered for this item: its status and stable code."""
-    if isinstance(error, DomainError):
-        status = STATUS_BY_KIND[error.kind]
-        return billing_pb2.ItemError(status=status.value[0], code=error.code, message=error.message)
-    # Never the exception's text (as guarded_rpc for a single call): it is logged here instead.
-    log.error("invoice item failed", extra={"error": f"{type(error).__name__}: {error}"[:300]})
-    return billing_pb2.ItemError(
-        status=grpc.StatusCode.INTERNAL.value[0], code="internal", message="internal error"
-    )
+    return billing_pb2.ItemError(**item_status(error, "invoice item")._asdict())
 
 
 def _enum(table: Mapping[Any, T], value: int, field: str) -> T | None:  # keys: proto enum values (ints)

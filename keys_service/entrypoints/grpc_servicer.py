@@ -28,7 +28,7 @@ from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
 from paygate_runtime.audit_listing import list_audit_entries
 from paygate_runtime.errors import DomainError, InvalidArgument
-from paygate_runtime.grpc_errors import STATUS_BY_KIND
+from paygate_runtime.grpc_errors import item_status
 from paygate_runtime.proto_convert import mode_enum, optional_datetime, timestamp
 
 log = logging.getLogger(__name__)
@@ -116,15 +116,7 @@ def verify_reply(result: VerifyResult) -> keys_pb2.VerifyKeyResponse:
 
 
 def _item_error(error: Exception) -> keys_pb2.ItemError:
-    """What the single call would have answered for this item: its status and stable code."""
-    if isinstance(error, DomainError):
-        status = STATUS_BY_KIND[error.kind]
-        return keys_pb2.ItemError(status=status.value[0], code=error.code, message=error.message)
-    # Never the exception's text (as guarded_rpc for a single call): it is logged here instead.
-    log.error("customer access item failed", extra={"error": f"{type(error).__name__}: {error}"[:300]})
-    return keys_pb2.ItemError(
-        status=grpc.StatusCode.INTERNAL.value[0], code="internal", message="internal error"
-    )
+    return keys_pb2.ItemError(**item_status(error, "customer access item")._asdict())
 
 
 class KeysServicer(keys_pb2_grpc.KeysServiceServicer):

@@ -6,6 +6,7 @@ No decisions here; DomainErrors raised by the layers below become status codes i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -15,8 +16,10 @@ import grpc
 
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2, session_pb2_grpc
+from paygate_runtime import tracing
 from paygate_runtime.audit_listing import list_audit_entries
 from paygate_runtime.errors import InvalidArgument, require
+from paygate_runtime.grpc_errors import item_status
 from paygate_runtime.money import Money
 from paygate_runtime.proto_convert import mode_enum, optional_datetime
 from session_service.adapters import session_messages as msg
@@ -36,6 +39,9 @@ if TYPE_CHECKING:
     from session_service.entrypoints.session_config import SessionConfig
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+# ApplyPaymentEvents: one call stays short, and a gateway sends at most what its relay claims at once.
+MAX_APPLY_BATCH = 256
 
 
 class SessionServicer(session_pb2_grpc.SessionServiceServicer):
@@ -128,6 +134,47 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
 
     async def ApplyPaymentEvent(
         self, request: session_pb2.ApplyPaymentEventRequest, context: Context
+    ) -> session_pb2.ApplyPaymentEventResponse:
+        return await self._apply_event(request)
+
+    async def ApplyPaymentEvents(
+        self, request: session_pb2.ApplyPaymentEventsRequest, context: Context
+    ) -> session_pb2.ApplyPaymentEventsResponse:
+        # The items join the event groups side by side, as concurrent single calls would, for one call's
+        # cost on both ends (the gateway's relay sends what it claimed together).
+        if len(request.items) > MAX_APPLY_BATCH:
+            raise InvalidArgument(
+                "too_many_items", f"at most {MAX_APPLY_BATCH} events per call", field="items"
+            )
+        outcomes = await asyncio.gather(
+            *(self._apply_traced(item) for item in request.items), return_exceptions=True
+        )
+        results = []
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome
+                error = item_status(outcome, "payment event item")
+                results.append(
+                    session_pb2.ApplyPaymentEventsResult(error=session_pb2.ItemError(**error._asdict()))
+                )
+            else:
+                results.append(session_pb2.ApplyPaymentEventsResult(applied=outcome))
+        return session_pb2.ApplyPaymentEventsResponse(results=results)
+
+    async def _apply_traced(
+        self, request: session_pb2.ApplyPaymentEventRequest
+    ) -> session_pb2.ApplyPaymentEventResponse:
+        """A batched item under its own event's trace (the call's metadata carries only one trace)."""
+        if not tracing.ENABLED or not request.traceparent:
+            return await self._apply_event(request)
+        with tracing.continued(
+            request.traceparent, "paygate.session.apply_event", {"paygate.session_id": request.session_id}
+        ):
+            return await self._apply_event(request)
+
+    async def _apply_event(
+        self, request: session_pb2.ApplyPaymentEventRequest
     ) -> session_pb2.ApplyPaymentEventResponse:
         amount = None
         if request.amount.amount_minor:

@@ -35,6 +35,7 @@ from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime import tracing
 from paygate_runtime.grpc_errors import error_code, is_transient
 from paygate_runtime.tasks import cancel_and_wait
+from webhook_gateway.adapters.batched_applies import BatchedApplier
 from webhook_gateway.adapters.group_writer import GroupWriter
 from webhook_gateway.adapters.inbox_repository import (
     FAILED,
@@ -152,6 +153,8 @@ class EventProcessor:
         # Applies finish together under load (the relay runs `concurrency` at once): one commit per batch.
         self.finisher: GroupWriter[Finish, None] = GroupWriter(repo.finish_many, max_inflight=2)
         self.session = session
+        # Events applied side by side (the relay's claims, a burst's deferred applies) share one call.
+        self.applier = BatchedApplier(session, settings.apply_deadline_s)
         self.settings = settings
         self.clock = clock
         self.enrichers: dict[str, Enricher] = {}
@@ -247,9 +250,7 @@ class EventProcessor:
 
     async def _apply(self, normalized: NormalizedEvent, event: InboxEvent) -> InboxVerdict:
         try:
-            reply = await self.session.ApplyPaymentEvent(
-                apply_request(normalized, event.received_at), timeout=self.settings.apply_deadline_s
-            )
+            reply = await self.applier.apply(apply_request(normalized, event.received_at))
         except grpc.aio.AioRpcError as error:
             if is_transient(error):
                 raise RetryLater(_rpc_error_text(error)) from None

@@ -23,6 +23,7 @@ from paygate_dev.devtools.signing import stripe_delivery
 from paygate_dev.devtools.stripe_fixtures import build_stripe_event
 from paygate_runtime.db import create_pool
 from support.database import TestDatabase
+from support.session_fakes import BatchesAsSingleApplies
 from support.stack import ServiceStack
 from webhook_gateway.adapters.inbox_repository import InboxRepository, InboxWriter
 from webhook_gateway.entrypoints.routes_webhooks import GAUGE, INLINE
@@ -72,7 +73,7 @@ async def test_events_of_a_burst_are_answered_then_applied_by_the_relay(stack: S
     assert len(rows) == len(sessions) and {row["status"] for row in rows} == {"applied"}
 
 
-class CountingSession:
+class CountingSession(BatchesAsSingleApplies):
     """Stands in for the session service: answers every apply with `applied` and counts them."""
 
     def __init__(self) -> None:

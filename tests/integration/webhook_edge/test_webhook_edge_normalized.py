@@ -16,6 +16,7 @@ from paygate_dev.devtools.signing import stripe_delivery
 from paygate_dev.devtools.stripe_fixtures import build_stripe_event
 from paygate_runtime.db import create_pool
 from support.database import TestDatabase
+from support.session_fakes import BatchesAsSingleApplies
 from webhook_gateway.adapters.inbox_repository import InboxRepository, InboxWriter
 from webhook_gateway.providers.normalized import MoneyBack, NormalizedEvent, RefundInfo
 from webhook_gateway.providers.normalized_json import (
@@ -86,7 +87,7 @@ def _fields(event: NormalizedEvent) -> dict[str, Any]:
     return {name: getattr(event, name) for name in NormalizedEvent.__dataclass_fields__}
 
 
-class RecordingSession:
+class RecordingSession(BatchesAsSingleApplies):
     """Stands in for the session service's stub: records each ApplyPaymentEvent and answers `applied`."""
 
     def __init__(self) -> None:

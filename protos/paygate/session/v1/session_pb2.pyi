@@ -384,7 +384,7 @@ class ListSessionsResponse(_message.Message):
     def __init__(self, sessions: _Optional[_Iterable[_Union[Session, _Mapping]]] = ..., has_more: _Optional[bool] = ...) -> None: ...
 
 class ApplyPaymentEventRequest(_message.Message):
-    __slots__ = ("session_id", "provider", "provider_event_id", "kind", "amount", "provider_reference", "occurred_at", "mode", "provider_event_type", "refunds", "refunded_total", "dispute", "provider_charge_id")
+    __slots__ = ("session_id", "provider", "provider_event_id", "kind", "amount", "provider_reference", "occurred_at", "mode", "provider_event_type", "refunds", "refunded_total", "dispute", "provider_charge_id", "traceparent")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -398,6 +398,7 @@ class ApplyPaymentEventRequest(_message.Message):
     REFUNDED_TOTAL_FIELD_NUMBER: _ClassVar[int]
     DISPUTE_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_CHARGE_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     provider: str
     provider_event_id: str
@@ -411,7 +412,38 @@ class ApplyPaymentEventRequest(_message.Message):
     refunded_total: _common_pb2.Money
     dispute: DisputeReport
     provider_charge_id: str
-    def __init__(self, session_id: _Optional[str] = ..., provider: _Optional[str] = ..., provider_event_id: _Optional[str] = ..., kind: _Optional[_Union[EventKind, str]] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., provider_reference: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., provider_event_type: _Optional[str] = ..., refunds: _Optional[_Iterable[_Union[ProviderRefund, _Mapping]]] = ..., refunded_total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., dispute: _Optional[_Union[DisputeReport, _Mapping]] = ..., provider_charge_id: _Optional[str] = ...) -> None: ...
+    traceparent: str
+    def __init__(self, session_id: _Optional[str] = ..., provider: _Optional[str] = ..., provider_event_id: _Optional[str] = ..., kind: _Optional[_Union[EventKind, str]] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., provider_reference: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., provider_event_type: _Optional[str] = ..., refunds: _Optional[_Iterable[_Union[ProviderRefund, _Mapping]]] = ..., refunded_total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., dispute: _Optional[_Union[DisputeReport, _Mapping]] = ..., provider_charge_id: _Optional[str] = ..., traceparent: _Optional[str] = ...) -> None: ...
+
+class ApplyPaymentEventsRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[ApplyPaymentEventRequest]
+    def __init__(self, items: _Optional[_Iterable[_Union[ApplyPaymentEventRequest, _Mapping]]] = ...) -> None: ...
+
+class ItemError(_message.Message):
+    __slots__ = ("status", "code", "message")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    status: int
+    code: str
+    message: str
+    def __init__(self, status: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ApplyPaymentEventsResult(_message.Message):
+    __slots__ = ("applied", "error")
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    applied: ApplyPaymentEventResponse
+    error: ItemError
+    def __init__(self, applied: _Optional[_Union[ApplyPaymentEventResponse, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+
+class ApplyPaymentEventsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ApplyPaymentEventsResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ApplyPaymentEventsResult, _Mapping]]] = ...) -> None: ...
 
 class ApplyPaymentEventResponse(_message.Message):
     __slots__ = ("outcome", "first_outcome", "session", "quarantine_id")

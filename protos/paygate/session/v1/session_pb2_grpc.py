@@ -56,6 +56,11 @@ class SessionServiceStub:
                 request_serializer=paygate_dot_session_dot_v1_dot_session__pb2.ApplyPaymentEventRequest.SerializeToString,
                 response_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.ApplyPaymentEventResponse.FromString,
                 _registered_method=True)
+        self.ApplyPaymentEvents = channel.unary_unary(
+                '/paygate.session.v1.SessionService/ApplyPaymentEvents',
+                request_serializer=paygate_dot_session_dot_v1_dot_session__pb2.ApplyPaymentEventsRequest.SerializeToString,
+                response_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.ApplyPaymentEventsResponse.FromString,
+                _registered_method=True)
         self.ExpireSession = channel.unary_unary(
                 '/paygate.session.v1.SessionService/ExpireSession',
                 request_serializer=paygate_dot_session_dot_v1_dot_session__pb2.ExpireSessionRequest.SerializeToString,
@@ -155,6 +160,17 @@ class SessionServiceServicer:
 
     def ApplyPaymentEvent(self, request, context):
         """Applies a normalised provider event. Idempotent on (provider, provider_event_id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyPaymentEvents(self, request, context):
+        """Applies several events in one call, each exactly as ApplyPaymentEvent would (same idempotency, same
+        outcome), with one result per item in order: the item's reply, or its error (what the single call
+        would have failed with). Items succeed or fail on their own. At most 256 items (INVALID_ARGUMENT
+        `too_many_items`). Used by the gateway when events are applied together (relay batches, a burst's
+        deferred applies); a caller that meets UNIMPLEMENTED (an older service) falls back to single calls.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -292,6 +308,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.ApplyPaymentEvent,
                     request_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.ApplyPaymentEventRequest.FromString,
                     response_serializer=paygate_dot_session_dot_v1_dot_session__pb2.ApplyPaymentEventResponse.SerializeToString,
+            ),
+            'ApplyPaymentEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyPaymentEvents,
+                    request_deserializer=paygate_dot_session_dot_v1_dot_session__pb2.ApplyPaymentEventsRequest.FromString,
+                    response_serializer=paygate_dot_session_dot_v1_dot_session__pb2.ApplyPaymentEventsResponse.SerializeToString,
             ),
             'ExpireSession': grpc.unary_unary_rpc_method_handler(
                     servicer.ExpireSession,
@@ -473,6 +494,33 @@ class SessionService:
             '/paygate.session.v1.SessionService/ApplyPaymentEvent',
             paygate_dot_session_dot_v1_dot_session__pb2.ApplyPaymentEventRequest.SerializeToString,
             paygate_dot_session_dot_v1_dot_session__pb2.ApplyPaymentEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyPaymentEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygate.session.v1.SessionService/ApplyPaymentEvents',
+            paygate_dot_session_dot_v1_dot_session__pb2.ApplyPaymentEventsRequest.SerializeToString,
+            paygate_dot_session_dot_v1_dot_session__pb2.ApplyPaymentEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
