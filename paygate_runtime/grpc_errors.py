@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import NamedTuple
 
 import grpc
 
+from paygate.common.v1 import common_pb2
 from paygate_runtime.errors import (
     AlreadyExists,
     DomainError,
@@ -93,33 +93,29 @@ def is_transient(error: grpc.aio.AioRpcError) -> bool:
     }
 
 
-class ItemStatus(NamedTuple):
-    """One item's failure in a batched call (the `ItemError` message of each service's proto)."""
-
-    status: int  # grpc.StatusCode value
-    code: str
-    message: str
-
-
-def item_status(error: BaseException, what: str) -> ItemStatus:
+def item_error(error: BaseException, what: str) -> common_pb2.ItemError:
     """What the single call would have answered for a failed item of a batch: its status and stable code.
     An unexpected exception is INTERNAL without its text (as guarded_rpc for a single call) and is logged
     here instead, as `what` failed."""
     if isinstance(error, DomainError):
-        return ItemStatus(STATUS_BY_KIND[error.kind].value[0], error.code, error.message)
+        return common_pb2.ItemError(
+            status=STATUS_BY_KIND[error.kind].value[0], code=error.code, message=error.message
+        )
     log.error("%s failed", what, extra={"error": f"{type(error).__name__}: {error}"[:300]})
-    return ItemStatus(grpc.StatusCode.INTERNAL.value[0], "internal", "internal error")
+    return common_pb2.ItemError(
+        status=grpc.StatusCode.INTERNAL.value[0], code="internal", message="internal error"
+    )
 
 
 _STATUS_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
 
 
-def item_rpc_error(status: int, code: str, message: str) -> grpc.aio.AioRpcError:
+def item_rpc_error(error: common_pb2.ItemError) -> grpc.aio.AioRpcError:
     """A failed item of a batched call as the single call would have raised it, so that callers classify
     both alike (is_transient, error_code, to_domain_error). An unknown status value reads as UNKNOWN."""
     return grpc.aio.AioRpcError(
-        _STATUS_BY_VALUE.get(status, grpc.StatusCode.UNKNOWN),
+        _STATUS_BY_VALUE.get(error.status, grpc.StatusCode.UNKNOWN),
         grpc.aio.Metadata(),
-        grpc.aio.Metadata((ERROR_CODE_KEY, code)) if code else grpc.aio.Metadata(),
-        details=message,
+        grpc.aio.Metadata((ERROR_CODE_KEY, error.code)) if error.code else grpc.aio.Metadata(),
+        details=error.message,
     )

@@ -21,7 +21,7 @@ from paygate.billing.v1 import billing_pb2, billing_pb2_grpc
 from paygate.common.v1 import common_pb2
 from paygate_runtime.audit_listing import list_audit_entries
 from paygate_runtime.errors import DomainError, InvalidArgument
-from paygate_runtime.grpc_errors import item_status
+from paygate_runtime.grpc_errors import item_error
 
 log = logging.getLogger(__name__)
 _FORMATS = {billing_pb2.RENDER_FORMAT_HTML: "html", billing_pb2.RENDER_FORMAT_PDF: "pdf"}
@@ -61,7 +61,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             outcome = entry if isinstance(entry, DomainError) else next(issued)
             result = billing_pb2.IssueInvoicesResult(session_id=item.session_id)
             if isinstance(outcome, Exception):
-                result.error.CopyFrom(_item_error(outcome))
+                result.error.CopyFrom(item_error(outcome, "invoice item"))
             else:
                 result.invoice.CopyFrom(pm.invoice_to_proto(outcome))
             results.append(result)
@@ -197,10 +197,6 @@ def _issue_request(request: billing_pb2.IssueInvoiceRequest) -> IssueRequest:
         line_items=pm.line_items_from_proto(list(request.line_items), currency),
         paid_at=pm.from_timestamp(request.paid_at, request.HasField("paid_at")),
     )
-
-
-def _item_error(error: Exception) -> billing_pb2.ItemError:
-    return billing_pb2.ItemError(**item_status(error, "invoice item")._asdict())
 
 
 def _enum(table: Mapping[Any, T], value: int, field: str) -> T | None:  # keys: proto enum values (ints)

@@ -28,7 +28,7 @@ from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
 from paygate_runtime.audit_listing import list_audit_entries
 from paygate_runtime.errors import DomainError, InvalidArgument
-from paygate_runtime.grpc_errors import item_status
+from paygate_runtime.grpc_errors import item_error
 from paygate_runtime.proto_convert import mode_enum, optional_datetime, timestamp
 
 log = logging.getLogger(__name__)
@@ -113,10 +113,6 @@ def verify_reply(result: VerifyResult) -> keys_pb2.VerifyKeyResponse:
         mode=mode_enum(result.mode) if result.mode else common_pb2.MODE_UNSPECIFIED,
         scopes=result.scopes,
     )
-
-
-def _item_error(error: Exception) -> keys_pb2.ItemError:
-    return keys_pb2.ItemError(**item_status(error, "customer access item")._asdict())
 
 
 class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
@@ -357,7 +353,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             outcome = entry if isinstance(entry, DomainError) else next(issued)
             result = keys_pb2.CustomerAccessResult(session_id=item.session_id)
             if isinstance(outcome, Exception):
-                result.error.CopyFrom(_item_error(outcome))
+                result.error.CopyFrom(item_error(outcome, "customer access item"))
             else:
                 link = outcome.link
                 result.access.CopyFrom(

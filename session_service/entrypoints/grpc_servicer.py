@@ -19,7 +19,7 @@ from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime import tracing
 from paygate_runtime.audit_listing import list_audit_entries
 from paygate_runtime.errors import InvalidArgument, require
-from paygate_runtime.grpc_errors import item_status
+from paygate_runtime.grpc_errors import item_error
 from paygate_runtime.money import Money
 from paygate_runtime.proto_convert import mode_enum, optional_datetime
 from session_service.adapters import session_messages as msg
@@ -154,10 +154,8 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
             if isinstance(outcome, BaseException):
                 if not isinstance(outcome, Exception):
                     raise outcome
-                error = item_status(outcome, "payment event item")
-                results.append(
-                    session_pb2.ApplyPaymentEventsResult(error=session_pb2.ItemError(**error._asdict()))
-                )
+                error = item_error(outcome, "payment event item")
+                results.append(session_pb2.ApplyPaymentEventsResult(error=error))
             else:
                 results.append(session_pb2.ApplyPaymentEventsResult(applied=outcome))
         return session_pb2.ApplyPaymentEventsResponse(results=results)

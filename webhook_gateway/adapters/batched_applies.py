@@ -22,6 +22,7 @@ from typing import Final, TypeAlias
 
 import grpc
 
+from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime import tracing
 from paygate_runtime.grpc_errors import item_rpc_error
@@ -84,13 +85,12 @@ def _outcomes(results: Sequence[session_pb2.ApplyPaymentEventsResult], expected:
     if len(results) != expected:
         # A reply that does not answer every item cannot be matched to them: retry them all.
         raise item_rpc_error(
-            grpc.StatusCode.INTERNAL.value[0],
-            "batch_result_mismatch",
-            f"{len(results)} results for {expected} events",
+            common_pb2.ItemError(
+                status=grpc.StatusCode.INTERNAL.value[0],
+                code="batch_result_mismatch",
+                message=f"{len(results)} results for {expected} events",
+            )
         )
     return [
-        result.applied
-        if result.HasField("applied")
-        else item_rpc_error(result.error.status, result.error.code, result.error.message)
-        for result in results
+        result.applied if result.HasField("applied") else item_rpc_error(result.error) for result in results
     ]

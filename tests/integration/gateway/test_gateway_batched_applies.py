@@ -22,6 +22,7 @@ from gateway_webhook_support import (
     wait_for_session_status,
 )
 
+from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.grpc_errors import error_code
 from support.polling import eventually
@@ -108,7 +109,7 @@ class _Servicer(session_pb2_grpc.SessionServiceServicer):
             answer = self.script._answer(item)
             if isinstance(answer, tuple):
                 status, code = answer
-                error = session_pb2.ItemError(status=status.value[0], code=code, message=code)
+                error = common_pb2.ItemError(status=status.value[0], code=code, message=code)
                 results.append(session_pb2.ApplyPaymentEventsResult(error=error))
             else:
                 results.append(session_pb2.ApplyPaymentEventsResult(applied=answer))

@@ -137,16 +137,6 @@ class IssueInvoicesRequest(_message.Message):
     items: _containers.RepeatedCompositeFieldContainer[IssueInvoiceRequest]
     def __init__(self, items: _Optional[_Iterable[_Union[IssueInvoiceRequest, _Mapping]]] = ...) -> None: ...
 
-class ItemError(_message.Message):
-    __slots__ = ("status", "code", "message")
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    CODE_FIELD_NUMBER: _ClassVar[int]
-    MESSAGE_FIELD_NUMBER: _ClassVar[int]
-    status: int
-    code: str
-    message: str
-    def __init__(self, status: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
-
 class IssueInvoicesResult(_message.Message):
     __slots__ = ("session_id", "invoice", "error")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -154,8 +144,8 @@ class IssueInvoicesResult(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     invoice: Invoice
-    error: ItemError
-    def __init__(self, session_id: _Optional[str] = ..., invoice: _Optional[_Union[Invoice, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+    error: _common_pb2.ItemError
+    def __init__(self, session_id: _Optional[str] = ..., invoice: _Optional[_Union[Invoice, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.ItemError, _Mapping]] = ...) -> None: ...
 
 class IssueInvoicesResponse(_message.Message):
     __slots__ = ("results",)

@@ -26,6 +26,16 @@ class Money(_message.Message):
     exponent: int
     def __init__(self, amount_minor: _Optional[str] = ..., currency: _Optional[str] = ..., exponent: _Optional[int] = ...) -> None: ...
 
+class ItemError(_message.Message):
+    __slots__ = ("status", "code", "message")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    status: int
+    code: str
+    message: str
+    def __init__(self, status: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
 class Address(_message.Message):
     __slots__ = ("lines", "country")
     LINES_FIELD_NUMBER: _ClassVar[int]

@@ -356,16 +356,6 @@ class IssueCustomerAccessRequest(_message.Message):
     items: _containers.RepeatedCompositeFieldContainer[CustomerAccessItem]
     def __init__(self, items: _Optional[_Iterable[_Union[CustomerAccessItem, _Mapping]]] = ...) -> None: ...
 
-class ItemError(_message.Message):
-    __slots__ = ("status", "code", "message")
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    CODE_FIELD_NUMBER: _ClassVar[int]
-    MESSAGE_FIELD_NUMBER: _ClassVar[int]
-    status: int
-    code: str
-    message: str
-    def __init__(self, status: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
-
 class CustomerAccess(_message.Message):
     __slots__ = ("key", "link", "merchant_name")
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -383,8 +373,8 @@ class CustomerAccessResult(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     access: CustomerAccess
-    error: ItemError
-    def __init__(self, session_id: _Optional[str] = ..., access: _Optional[_Union[CustomerAccess, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+    error: _common_pb2.ItemError
+    def __init__(self, session_id: _Optional[str] = ..., access: _Optional[_Union[CustomerAccess, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.ItemError, _Mapping]] = ...) -> None: ...
 
 class IssueCustomerAccessResponse(_message.Message):
     __slots__ = ("results",)

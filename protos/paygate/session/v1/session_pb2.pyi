@@ -421,23 +421,13 @@ class ApplyPaymentEventsRequest(_message.Message):
     items: _containers.RepeatedCompositeFieldContainer[ApplyPaymentEventRequest]
     def __init__(self, items: _Optional[_Iterable[_Union[ApplyPaymentEventRequest, _Mapping]]] = ...) -> None: ...
 
-class ItemError(_message.Message):
-    __slots__ = ("status", "code", "message")
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    CODE_FIELD_NUMBER: _ClassVar[int]
-    MESSAGE_FIELD_NUMBER: _ClassVar[int]
-    status: int
-    code: str
-    message: str
-    def __init__(self, status: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
-
 class ApplyPaymentEventsResult(_message.Message):
     __slots__ = ("applied", "error")
     APPLIED_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     applied: ApplyPaymentEventResponse
-    error: ItemError
-    def __init__(self, applied: _Optional[_Union[ApplyPaymentEventResponse, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+    error: _common_pb2.ItemError
+    def __init__(self, applied: _Optional[_Union[ApplyPaymentEventResponse, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.ItemError, _Mapping]] = ...) -> None: ...
 
 class ApplyPaymentEventsResponse(_message.Message):
     __slots__ = ("results",)
