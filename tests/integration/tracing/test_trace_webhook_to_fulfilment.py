@@ -119,7 +119,9 @@ class TracedStack:
 
 
 @pytest.fixture
-async def traced(clean_db, stack_env, tmp_path: Path) -> AsyncIterator[TracedStack]:
+async def traced(
+    clean_db, stack_env, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[TracedStack]:
     receiver = OtlpReceiver()
     await receiver.start()
     sink = _Sink()
@@ -132,6 +134,8 @@ async def traced(clean_db, stack_env, tmp_path: Path) -> AsyncIterator[TracedSta
         "PAYGATE_SMTP_PORT": str(smtp_port),
         "PAYGATE_OUTBOX_POLL_MS": "50",
         "PAYGATE_WEBHOOK_RELAY_INTERVAL_MS": "50",
+        # A test may add variables (indirect parametrisation).
+        **getattr(request, "param", {}),
     }
     otel = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
@@ -161,17 +165,20 @@ async def traced(clean_db, stack_env, tmp_path: Path) -> AsyncIterator[TracedSta
         await receiver.stop()
 
 
-async def _paid_session(traced: TracedStack) -> tuple[str, str]:
+async def _paid_session(
+    traced: TracedStack, merchant_id: str | None = None, email: str = "buyer@example.com"
+) -> tuple[str, str]:
     """Create a session, deliver its Stripe payment to the gateway; returns (session id, event id)."""
     stack = traced.stack
-    merchant = await stack.create_merchant()
+    if merchant_id is None:
+        merchant_id = (await stack.create_merchant()).id
     reply = await stack.session.CreateSession(
         session_pb2.CreateSessionRequest(
-            merchant_id=merchant.id,
+            merchant_id=merchant_id,
             mode=common_pb2.MODE_TEST,
             amount="12.00",
             provider="stripe",
-            customer_email="buyer@example.com",
+            customer_email=email,
         ),
         timeout=10,
     )
@@ -334,6 +341,64 @@ async def test_one_trace_covers_webhook_relay_session_outbox_billing_keys_and_ma
     stamps = [line.split()[0] for line in text.splitlines()]
     assert stamps == sorted(stamps), "the timeline is in time order"
     print(text)
+
+
+@pytest.mark.parametrize("traced", [{"PAYGATE_WEBHOOK_BUSY_IN_FLIGHT": "0"}], indirect=True)
+async def test_events_applied_in_one_batched_call_each_keep_their_own_trace(traced: TracedStack) -> None:
+    """Every webhook counts as a burst here, so the relay applies them, several per ApplyPaymentEvents call
+    (one call's metadata carries one trace): each event's session-side apply, and the fulfilment behind it,
+    must still be in that event's own trace, below its own `paygate.inbox.apply`."""
+    merchant_id = (await traced.stack.create_merchant()).id
+    paid = await asyncio.gather(
+        *(_paid_session(traced, merchant_id, f"buyer-{n}@example.com") for n in range(6))
+    )
+    await eventually(
+        lambda: _async(len(traced.sink.recipients) == 6), timeout=60, interval=0.1, what="six mails"
+    )
+    conn = await traced.stack.db.admin()
+    try:
+        trace_ids = {
+            row["event_id"]: row["traceparent"].split("-")[1]
+            for row in await conn.fetch("SELECT event_id, traceparent FROM gateway.inbox_events")
+        }
+    finally:
+        await conn.close()
+    assert len(set(trace_ids.values())) == 6
+
+    def complete(trace_id: str) -> bool:
+        names = {s.name for s in traced.receiver.trace(trace_id)}
+        return {"paygate.inbox.apply", "paygate.outbox.fulfil"} <= names
+
+    await eventually(
+        lambda: _async(all(complete(t) for t in trace_ids.values())), timeout=30, interval=0.2, what="traces"
+    )
+    batched = 0
+    for _, event_id in paid:
+        spans = traced.receiver.trace(trace_ids[event_id])
+        by_id = {s.span_id: s for s in spans}
+
+        def ancestors(span: Span, by_id: dict[str, Span] = by_id) -> list[Span]:
+            chain = []
+            while span.parent_id in by_id:
+                span = by_id[span.parent_id]
+                chain.append(span)
+            return chain
+
+        (apply,) = [s for s in spans if s.name == "paygate.inbox.apply"]
+        # The session service's apply of this event: the batched item's span, or the single call's.
+        session_apply = [
+            s
+            for s in spans
+            if s.service == "paygate-session"
+            and (s.name == "paygate.session.apply_event" or s.name.endswith("/ApplyPaymentEvent"))
+        ]
+        assert len(session_apply) == 1, sorted((s.service, s.name) for s in spans)
+        assert apply in ancestors(session_apply[0])
+        batched += session_apply[0].name == "paygate.session.apply_event"
+        (fulfil,) = [s for s in spans if s.name == "paygate.outbox.fulfil"]
+        assert session_apply[0] in ancestors(fulfil)
+    # The relay claims 4 at a time during a burst: at least one claim went as a batch.
+    assert batched >= 2
 
 
 async def _async(value: object) -> object:
