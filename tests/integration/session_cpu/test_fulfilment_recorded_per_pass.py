@@ -74,7 +74,11 @@ def stack_env(stack_env: dict[str, str], inbox: tuple[MailInbox, int]) -> dict[s
 @pytest.fixture(autouse=True)
 async def _drop_counter(stack: ServiceStack) -> Any:
     yield
-    await _admin(stack, _NO_COUNTER)  # the database is shared with the tests that follow
+    # The database is shared with the tests that follow. The session service stops first: its dispatcher may
+    # still be retrying a refused row, and its transactions lock the outbox and then the sessions, the reverse
+    # of this DDL's order, which deadlocked here once in CI.
+    await stack.stop_service("session")
+    await _admin(stack, _NO_COUNTER)
 
 
 async def _admin(stack: ServiceStack, sql: str, *args: Any, fetch: bool = False) -> Any:
