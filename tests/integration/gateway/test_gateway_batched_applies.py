@@ -24,7 +24,7 @@ from gateway_webhook_support import (
 
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2, session_pb2_grpc
-from paygate_runtime.grpc_errors import error_code
+from paygate_runtime.grpc_errors import ERROR_CODE_KEY, error_code, item_rpc_error
 from support.polling import eventually
 from support.stack import ServiceStack
 from webhook_gateway.adapters.batched_applies import BatchedApplier
@@ -68,7 +68,7 @@ async def test_a_burst_is_applied_in_far_fewer_calls_than_events(stack: ServiceS
     assert calls <= 6, f"{calls:.0f} calls for 24 events"
 
 
-class _ScriptedSession:
+class _ScriptedSession(session_pb2_grpc.SessionServiceServicer):
     """A session service that answers each event by its id: `unknown` NOT_FOUND, `busy` UNAVAILABLE, `bad`
     INVALID_ARGUMENT, anything else applied; with or without the batched call (an older service)."""
 
@@ -77,49 +77,40 @@ class _ScriptedSession:
         self.batches: list[int] = []
         self.singles = 0
 
-    def _answer(self, request: session_pb2.ApplyPaymentEventRequest) -> Any:
+    @staticmethod
+    def answer(request: session_pb2.ApplyPaymentEventRequest) -> session_pb2.ApplyPaymentEventsResult:
         for marker, status, code in (
             ("unknown", grpc.StatusCode.NOT_FOUND, "session_not_found"),
             ("busy", grpc.StatusCode.UNAVAILABLE, "shutting_down"),
             ("bad", grpc.StatusCode.INVALID_ARGUMENT, "invalid_amount"),
         ):
             if marker in request.provider_event_id:
-                return status, code
-        return session_pb2.ApplyPaymentEventResponse(outcome=session_pb2.APPLY_OUTCOME_APPLIED)
-
-
-class _Servicer(session_pb2_grpc.SessionServiceServicer):
-    def __init__(self, script: _ScriptedSession) -> None:
-        self.script = script
+                error = common_pb2.ItemError(status=status.value[0], code=code, message=code)
+                return session_pb2.ApplyPaymentEventsResult(error=error)
+        applied = session_pb2.ApplyPaymentEventResponse(outcome=session_pb2.APPLY_OUTCOME_APPLIED)
+        return session_pb2.ApplyPaymentEventsResult(applied=applied)
 
     async def ApplyPaymentEvent(self, request: Any, context: Any) -> Any:
-        self.script.singles += 1
-        answer = self.script._answer(request)
-        if isinstance(answer, tuple):
-            status, code = answer
-            await context.abort(status, code, trailing_metadata=(("paygate-error-code", code),))
-        return answer
+        self.singles += 1
+        result = self.answer(request)
+        if result.HasField("error"):
+            error = item_rpc_error(result.error)  # the status and code this item stands for
+            await context.abort(
+                error.code(), error.details(), trailing_metadata=((ERROR_CODE_KEY, result.error.code),)
+            )
+        return result.applied
 
     async def ApplyPaymentEvents(self, request: Any, context: Any) -> Any:
-        if not self.script.batched:
+        if not self.batched:
             return await super().ApplyPaymentEvents(request, context)  # UNIMPLEMENTED, as an older service
-        self.script.batches.append(len(request.items))
-        results = []
-        for item in request.items:
-            answer = self.script._answer(item)
-            if isinstance(answer, tuple):
-                status, code = answer
-                error = common_pb2.ItemError(status=status.value[0], code=code, message=code)
-                results.append(session_pb2.ApplyPaymentEventsResult(error=error))
-            else:
-                results.append(session_pb2.ApplyPaymentEventsResult(applied=answer))
-        return session_pb2.ApplyPaymentEventsResponse(results=results)
+        self.batches.append(len(request.items))
+        return session_pb2.ApplyPaymentEventsResponse(results=[self.answer(item) for item in request.items])
 
 
 async def _applied_side_by_side(batched: bool) -> tuple[_ScriptedSession, dict[str, Any]]:
     script = _ScriptedSession(batched=batched)
     server = grpc.aio.server()
-    session_pb2_grpc.add_SessionServiceServicer_to_server(_Servicer(script), server)
+    session_pb2_grpc.add_SessionServiceServicer_to_server(script, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
