@@ -12,6 +12,7 @@ stops cleanly on SIGTERM within its grace period.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -306,9 +307,33 @@ async def start_deployments(dep: Deployment, *, launched: bool = False) -> None:
         await asyncio.sleep(0.5)
 
 
+async def gateways_see_their_peers(dep: Deployment, timeout_s: float = 20.0) -> None:
+    """Wait until every gateway pod reports each gRPC peer up (`paygate_peer_up` on its metrics port), as an
+    operator reads it after a rollout. A gateway's readiness never depends on its peers, and its channels
+    reconnect with up to 5 s of backoff, so a peer that became ready a moment ago may not be reachable from
+    it yet (the dev overlay starts every Deployment with the Jobs): a call then is UNAVAILABLE, which CI met
+    once on this test."""
+    gateways = [p for p in dep.pods_of("Deployment") if p.owner == "Deployment/paygate-gateway"]
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        for pod in gateways:
+            port = next(p["containerPort"] for p in pod.container["ports"] if p.get("name") == "metrics")
+            seen = ""
+            while True:
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with http.get(f"http://{pod.ip}:{port}/metrics") as response:
+                        seen = await response.text()
+                up = re.findall(r'^paygate_peer_up\{peer="(\w+)"\} (\S+)$', seen, re.MULTILINE)
+                if up and all(float(value) == 1.0 for _, value in up):
+                    break
+                assert time.monotonic() < deadline, dep.failure(f"{pod.name}: peers not all up: {up}")
+                await asyncio.sleep(0.5)
+
+
 async def take_a_payment(dep: Deployment) -> None:
     """A merchant as the docs make one, then a session paid by a signed Stripe webhook via the Service."""
     assert dep.kubelet is not None
+    await gateways_see_their_peers(dep)
     line = documented_command("kubectl -n paygate exec deploy/paygate-keys --")
     argv = shell_words(line, {})[0]
     command = argv[argv.index("--") + 1 :]
