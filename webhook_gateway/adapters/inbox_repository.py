@@ -25,6 +25,8 @@ QUARANTINED: Final = "quarantined"
 FAILED: Final = "failed"
 STATUSES: Final[frozenset[str]] = frozenset({RECEIVED, APPLIED, DUPLICATE, IGNORED, QUARANTINED, FAILED})
 UNKNOWN_SESSION: Final = "unknown_session"
+# Every provider the inbox accepts (the CHECK on inbox_events.provider, migration 0002).
+INBOX_PROVIDERS: Final[frozenset[str]] = frozenset({"stripe", "onecom", "web3"})
 
 _COLUMNS: Final = """id, provider, event_id, event_type, raw_body, received_at, status, attempts, next_attempt_at,
     last_error, outcome, session_id, provider_reference, merchant_id, mode, quarantine_id, updated_at, source,
@@ -134,6 +136,17 @@ def _event(row: asyncpg.Record) -> InboxEvent:
     )
 
 
+def _of_providers(providers: Sequence[str], parameter: str) -> str:
+    """The provider condition of a query over the due index. A relay that handles every provider (the shipped
+    gateway) has none: `provider = ANY(...)` offered the planner the (provider, event_id) index as well, and
+    with statistics taken on an empty inbox it scanned every due row and sorted them (5-10 ms a claim with
+    9,000 due, every 0.1 s of a burst) instead of reading the due index in order and stopping at the limit.
+    The parameter is still sent, so both forms take the same arguments."""
+    if INBOX_PROVIDERS.issubset(providers):
+        return f"{parameter}::text[] IS NOT NULL"
+    return f"provider = ANY({parameter}::text[])"
+
+
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
 
@@ -229,7 +242,7 @@ class InboxRepository:
             f"""WITH due AS (
                     SELECT id FROM inbox_events
                      WHERE status = 'received' AND next_attempt_at <= now() - make_interval(secs => $4)
-                       AND provider = ANY($3::text[])
+                       AND {_of_providers(providers, "$3")}
                      ORDER BY next_attempt_at
                      LIMIT $1
                      FOR UPDATE SKIP LOCKED)
@@ -250,8 +263,8 @@ class InboxRepository:
     async def longest_due_wait_s(self, providers: list[str]) -> float:
         """How long the longest-waiting due event of `providers` has been due (leased ones are not); 0 if none."""
         waited = await self.pool.fetchval(
-            """SELECT extract(epoch FROM now() - min(next_attempt_at))::float8 FROM inbox_events
-                WHERE status = 'received' AND next_attempt_at <= now() AND provider = ANY($1::text[])""",
+            f"""SELECT extract(epoch FROM now() - min(next_attempt_at))::float8 FROM inbox_events
+                 WHERE status = 'received' AND next_attempt_at <= now() AND {_of_providers(providers, "$1")}""",
             providers,
         )
         return float(waited or 0.0)
