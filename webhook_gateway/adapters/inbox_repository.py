@@ -25,7 +25,8 @@ QUARANTINED: Final = "quarantined"
 FAILED: Final = "failed"
 STATUSES: Final[frozenset[str]] = frozenset({RECEIVED, APPLIED, DUPLICATE, IGNORED, QUARANTINED, FAILED})
 UNKNOWN_SESSION: Final = "unknown_session"
-# Every provider the inbox accepts (the CHECK on inbox_events.provider, migration 0002).
+# Every provider the inbox accepts (the CHECK on inbox_events.provider, migration 0002): the relay claims
+# without a provider filter when it handles them all, and the backlog gauges are labelled with them.
 INBOX_PROVIDERS: Final[frozenset[str]] = frozenset({"stripe", "onecom", "web3"})
 
 _COLUMNS: Final = """id, provider, event_id, event_type, raw_body, received_at, status, attempts, next_attempt_at,

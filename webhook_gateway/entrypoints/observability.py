@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from paygate_runtime.logs import request_id_var
 from paygate_runtime.metrics import ServiceMetrics, set_labelled
+from webhook_gateway.adapters.inbox_repository import INBOX_PROVIDERS
 from webhook_gateway.entrypoints.app_keys import CLIENTS, POOL
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ SELECT provider, count(*) AS pending,
        coalesce(extract(epoch FROM now() - min(received_at)), 0)::float8 AS oldest
 FROM inbox_events WHERE status = 'received' GROUP BY provider
 """
-PROVIDERS = ("stripe", "onecom", "web3")
 # The chain watcher's progress per chain (one row per configured chain: a bounded label set). `head` is the
 # chain's latest block as the watcher last saw it, `last_block` the last one it scanned; `updated_at` moves on
 # every pass, so its age says whether the watcher runs at all.
@@ -84,7 +84,7 @@ class GatewayMetrics(ServiceMetrics):
             "Age of the oldest webhook event not yet applied, by provider (0 when none is pending)",
             ["provider"],
         )
-        for provider in PROVIDERS:
+        for provider in sorted(INBOX_PROVIDERS):
             self.inbox_pending.labels(provider).set(0)
             self.inbox_oldest.labels(provider).set(0)
         self.chain_lag = self.gauge(
@@ -124,7 +124,7 @@ class GatewayMetrics(ServiceMetrics):
 
     def watch(self, pool: Any) -> None:
         """Pool gauges and the inbox backlog, sampled when /metrics is scraped."""
-        seen_pending: set[tuple[str, ...]] = {(provider,) for provider in PROVIDERS}
+        seen_pending: set[tuple[str, ...]] = {(provider,) for provider in INBOX_PROVIDERS}
         seen_oldest = set(seen_pending)
 
         async def inbox(connection: Any) -> None:
