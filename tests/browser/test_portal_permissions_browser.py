@@ -7,7 +7,8 @@ a signed Stripe webhook (secret from stack.json) pays it; the access link comes 
 customer then uses the portal with JavaScript off: narrows scopes, sets an IP allow-list (and a bad CIDR is
 refused naming the field), tries a widening (a crafted form field), rolls the key by pasting the current one,
 and writes to the merchant; a form on another origin is refused. Verify (POST /v1/api_keys/verify) is checked
-after each step.
+after each step. A second flow proves the purchase's email address with the mailed code before the portal
+lists the customer's other receipts.
 """
 
 from __future__ import annotations
@@ -46,18 +47,21 @@ def _api(stack: dict[str, Any], method: str, path: str, **kwargs: Any) -> reques
     return requests.request(method, stack["gateway_url"] + path, headers=headers, timeout=20, **kwargs)
 
 
-def _paid_session(stack: dict[str, Any], scopes: list[str]) -> tuple[str, str]:
-    """A session with `scopes`, paid by a signed Stripe webhook; its id and the access link from the mail."""
+def _paid_session(
+    stack: dict[str, Any], scopes: list[str], customer: str = CUSTOMER, amount: str = "25.00"
+) -> tuple[str, str]:
+    """A session with `scopes`, paid by a signed Stripe webhook; its id and the access link from the mail
+    (the first mail to `customer` that carries one)."""
     created = _api(
         stack,
         "POST",
         "/v1/sessions",
         json={
-            "amount": "25.00",
+            "amount": amount,
             "currency": "EUR",
             "provider": "stripe",
             "scopes": scopes,
-            "customer_email": CUSTOMER,
+            "customer_email": customer,
         },
     )
     assert created.status_code == 201, created.text
@@ -66,7 +70,7 @@ def _paid_session(stack: dict[str, Any], scopes: list[str]) -> tuple[str, str]:
     raw, signed = stripe_delivery(event, stack["webhook_secrets"]["stripe"], int(time.time()))
     delivered = requests.post(f"{stack['gateway_url']}/webhooks/stripe", data=raw, headers=signed, timeout=20)
     assert delivered.status_code == 200, delivered.text
-    return session["id"], access_link(Path(stack["mail_dir"]), CUSTOMER)
+    return session["id"], access_link(Path(stack["mail_dir"]), customer)
 
 
 def _verify(stack: dict[str, Any], key: str, ip: str | None = None) -> dict[str, Any]:
@@ -235,4 +239,51 @@ async def test_customer_manages_the_key_in_headless_chromium(paygate_up: dict[st
         body = mail.get_content()  # type: ignore[attr-defined]
         assert f"Session reference: {session_id}" in body
         assert "Please raise my rate limit." in body
+        await context.close()
+
+
+async def test_other_receipts_are_listed_once_the_mailed_code_is_entered(paygate_up: dict[str, Any]) -> None:
+    from playwright.async_api import expect
+
+    stack = paygate_up
+    mail_dir = Path(stack["mail_dir"])
+    buyer = "cleo@example.com"
+    _first_id, url = _paid_session(stack, ["*"], customer=buyer, amount="10.00")
+    _paid_session(stack, ["*"], customer=buyer, amount="20.00")
+    # Both purchases fulfilled: each sends its own customer mail.
+    deadline = time.monotonic() + 60
+    while len(mailed(mail_dir, lambda m: m["To"] == buyer, timeout=60)) < 2:
+        assert time.monotonic() < deadline, "the second purchase was never mailed"
+        time.sleep(0.3)
+
+    async with launch_chromium() as browser:
+        context = await browser.new_context(java_script_enabled=False)
+        page = await context.new_page()
+        page.set_default_timeout(60_000)
+        expect.set_options(timeout=30_000)
+        await page.goto(url)
+        # Only this purchase's own documents until the address is proven.
+        assert await page.locator("tr.document").count() == 1
+        assert "10.00 EUR" in await page.text_content("#receipts") and "20.00" not in await page.content()
+        assert (await page.text_content("#email-proof-to")) == "c•••@example.com"
+        await page.click("#email-code-button")
+        assert "We sent a code to c•••@example.com" in (await page.text_content("#notice") or "")
+
+        def code_mail(message: email.message.EmailMessage) -> bool:
+            return message["To"] == buyer and message["Subject"] == "Your code to see your receipts"
+
+        (mail,) = mailed(mail_dir, code_mail, timeout=30)
+        code = mail.get_content().split("Your code: ", 1)[1][:8]  # type: ignore[attr-defined]
+        # A wrong code is refused next to the field; the right one lists both purchases.
+        await page.fill("#code", "0000 0000" if code != "00000000" else "1111 1111")
+        async with page.expect_navigation() as navigation:
+            await page.click("#email-verify-button")
+        refused = await navigation.value
+        assert refused is not None and refused.status == 400
+        assert await page.get_attribute("#form-error", "data-field") == "code"
+        await page.fill("#code", f"{code[:4]} {code[4:]}")
+        await page.click("#email-verify-button")
+        await expect(page.locator("tr.document")).to_have_count(2)
+        assert "All your receipts with this seller" in (await page.text_content("#receipts") or "")
+        assert await page.locator("#email-proof").count() == 0
         await context.close()

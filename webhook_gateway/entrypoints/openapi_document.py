@@ -1637,12 +1637,20 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                     "invalid_message",
                     "message_too_long",
                     "invalid_reply_to",
+                    "invalid_code",
+                    "code_expired",
                 ),
                 401: _PORTAL_401,
                 403: ("csrf_failed",),
                 404: ("not_found",),
-                409: ("key_revoked", "key_expired", "key_suspended", "contact_unavailable"),
-                429: ("rate_limited",),
+                409: (
+                    "key_revoked",
+                    "key_expired",
+                    "key_suspended",
+                    "contact_unavailable",
+                    "email_proof_unavailable",
+                ),
+                429: ("rate_limited", "too_many_attempts"),
                 503: ("mail_unavailable",),
             },
         )
@@ -1664,6 +1672,16 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
             ),
             ("/access/key/revoke", "Revoke the customer key", {"confirm": {"const": "yes"}}),
             ("/access/support", "Send the merchant a support message", {"message": STR, "reply_to": STR}),
+            (
+                "/access/receipts/code",
+                "Mail the purchase's email address a code that shows every receipt of the customer",
+                {},
+            ),
+            (
+                "/access/receipts/verify",
+                "Prove the purchase's email address with the mailed code (this browser's portal only)",
+                {"code": STR},
+            ),
         )
     ),
 )

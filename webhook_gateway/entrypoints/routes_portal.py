@@ -17,19 +17,22 @@ Refusals are HTML pages for browsers (Accept: text/html) and `{"error": {"code",
 Contract §12 adds, behind the same cookie: the key's permissions (narrow scopes within the merchant's grant,
 an IP allow-list, an earlier expiry), a roll that needs the current secret pasted into "Current key" (the
 link alone, which a forwarded mail carries, mints nothing), a revoke, 30-day usage with an SVG chart, every
-receipt and credit note of the customer (by opaque subject) with this merchant in this mode, and a contact
-form mailed to the merchant. Every POST checks the CSRF token (constant time) and refuses a cross-site or
-same-site-but-other-origin request by its Sec-Fetch-Site header; the Strict cookie already keeps another
-site's POST out. A secret (revealed or rolled) is rendered in exactly one response, which is no-store.
+receipt and credit note of the customer (by opaque subject) with this merchant in this mode, once the visitor
+has proven the purchase's email address with a mailed code (portal_email_proof.py says why; until then the
+purchase's own documents), and a contact form mailed to the merchant. Every POST checks the CSRF token
+(constant time) and refuses a cross-site or same-site-but-other-origin request by its Sec-Fetch-Site header;
+the Strict cookie already keeps another site's POST out. A secret (revealed or rolled) is rendered in exactly one response, which is no-store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Any
 
 import aiohttp_jinja2
@@ -40,9 +43,10 @@ from aiohttp import web
 from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
+from paygate.session.v1 import session_pb2
 from paygate_runtime.proto_convert import to_datetime
-from webhook_gateway.adapters.portal_sessions_repository import PortalSession
-from webhook_gateway.entrypoints import browser_session, portal_support
+from webhook_gateway.adapters.portal_sessions_repository import EMAIL_CODE_LIFETIME_S, PortalSession
+from webhook_gateway.entrypoints import browser_session, portal_email_proof, portal_support
 from webhook_gateway.entrypoints.app_keys import CLIENTS, PORTAL_SESSIONS, SUPPORT_MAIL
 from webhook_gateway.entrypoints.portal_views import (
     FormError,
@@ -75,7 +79,7 @@ _TITLES = {
     403: "This form has expired",
     404: "Not found",
     409: "Already revealed",
-    429: "Too many messages",
+    429: "Too many requests",
     503: "Temporarily unavailable",
 }
 
@@ -238,28 +242,67 @@ async def _key_and_usage(
 async def _documents(
     request: web.Request, portal: PortalSession, subject: str, mode: common_pb2.Mode
 ) -> list[billing_pb2.Invoice]:
-    """Every invoice and credit note of this customer with this merchant in this mode: the sessions whose
-    access links carry the same opaque subject (never matched by email text), then their documents."""
-    if not subject or mode == common_pb2.MODE_UNSPECIFIED:
+    """The invoices and credit notes the visitor may see. Once they proved the purchase's email address:
+    every one of this customer with this merchant in this mode, i.e. of the sessions whose access links carry
+    the same opaque subject (never matched by email text). Before: this purchase's own."""
+    if mode == common_pb2.MODE_UNSPECIFIED:
         return []
     clients = request.app[CLIENTS]
     try:
-        sessions = await clients.keys.ListSubjectSessions(
-            keys_pb2.ListSubjectSessionsRequest(
-                subject=subject, merchant_id=portal.merchant_id, mode=mode, limit=MAX_RECEIPTS
+        session_ids = [portal.session_id]
+        if subject and portal.email_proven:
+            sessions = await clients.keys.ListSubjectSessions(
+                keys_pb2.ListSubjectSessionsRequest(
+                    subject=subject, merchant_id=portal.merchant_id, mode=mode, limit=MAX_RECEIPTS
+                )
             )
-        )
-        if not sessions.session_ids:
-            return []
+            session_ids = list(dict.fromkeys([portal.session_id, *sessions.session_ids]))
         reply = await clients.billing.ListSessionDocuments(
             billing_pb2.ListSessionDocumentsRequest(
-                merchant_id=portal.merchant_id, mode=mode, session_ids=list(sessions.session_ids)
+                merchant_id=portal.merchant_id, mode=mode, session_ids=session_ids
             )
         )
     except grpc.aio.AioRpcError as error:
         log.info("portal: receipts unavailable", extra={"grpc_code": error.code().name})
         return []
     return list(reply.invoices)
+
+
+async def _customer_email(request: web.Request, portal: PortalSession, mode: common_pb2.Mode) -> str:
+    """The purchase's email address as the merchant recorded it ("" for none, or when it cannot be read)."""
+    try:
+        session = await request.app[CLIENTS].session.GetSession(
+            session_pb2.GetSessionRequest(
+                session_id=portal.session_id, merchant_id=portal.merchant_id, mode=mode
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        log.info("portal: session unavailable", extra={"grpc_code": error.code().name})
+        return ""
+    return session.customer_email
+
+
+async def _email_proof_view(
+    request: web.Request, portal: PortalSession, subject: str, mode: common_pb2.Mode
+) -> dict[str, Any] | None:
+    """What the receipts section offers: None when there is nothing to prove (no address on the purchase, or
+    no mail configured), else whether it is proven and, if not, where the code goes and whether one is out."""
+    if portal.email_proven:
+        return {"proven": True}
+    if not subject or mode == common_pb2.MODE_UNSPECIFIED or request.app[SUPPORT_MAIL] is None:
+        return None
+    address, pending = await asyncio.gather(
+        _customer_email(request, portal, mode),
+        request.app[PORTAL_SESSIONS].has_email_code(request.cookies.get(COOKIE)),
+    )
+    if not portal_email_proof.mailable(address):
+        return None
+    return {
+        "proven": False,
+        "to": portal_email_proof.masked(address),
+        "code_pending": pending,
+        "digits": portal_email_proof.CODE_DIGITS,
+    }
 
 
 def _money(total: common_pb2.Money) -> str:
@@ -338,8 +381,10 @@ async def _portal_page(
     mode = (
         key.mode if key is not None else common_pb2.MODE_UNSPECIFIED
     )  # the session's mode: its customer key has it
-    support, documents = await asyncio.gather(
-        _support(request, portal, mode), _documents(request, portal, subject, mode)
+    support, documents, proof = await asyncio.gather(
+        _support(request, portal, mode),
+        _documents(request, portal, subject, mode),
+        _email_proof_view(request, portal, subject, mode),
     )
     return _render(
         request,
@@ -347,6 +392,7 @@ async def _portal_page(
         status=status,
         invoice=_invoice_view(invoice),
         documents=[v for v in (_invoice_view(d) for d in documents) if v is not None],
+        proof=proof,
         key=_key_view(key),
         usage=_usage_view(usage),
         secret=secret,
@@ -660,13 +706,9 @@ async def support_contact(request: web.Request) -> web.Response:
         text=text,
         reply_to=reply_to,
     )
-    try:
-        await portal_support.send(settings, message)
-    except Exception as error:  # aiosmtplib errors, OSError, timeouts: the mail server is the dependency
-        log.warning("portal: support mail not sent", extra={"error": type(error).__name__})
-        return await _form_refusal(
-            request, post, 503, "mail_unavailable", "your message could not be sent; please try again later"
-        )
+    unsent = await _mail_or_refusal(request, post, message, "your message could not be sent")
+    if unsent is not None:
+        return unsent
     if not _wants_html(request):
         return _json({"sent": True, "session_reference": post.portal.session_id})
     return await _portal_page(
@@ -674,9 +716,103 @@ async def support_contact(request: web.Request) -> web.Response:
     )
 
 
+async def _mail_or_refusal(
+    request: web.Request, post: _Post, message: EmailMessage, failed: str
+) -> web.Response | None:
+    """Send a portal mail; None once sent, else the 503 refusal (the mail server is the dependency)."""
+    settings = request.app[SUPPORT_MAIL]
+    try:
+        if settings is None:
+            raise ConnectionError("no SMTP host configured")
+        await portal_support.send(settings, message)
+    except Exception as error:  # aiosmtplib errors, OSError, timeouts
+        log.warning(
+            "portal: mail not sent", extra={"error": type(error).__name__, "subject": message["Subject"]}
+        )
+        return await _form_refusal(
+            request, post, 503, "mail_unavailable", f"{failed}; please try again later"
+        )
+    return None
+
+
+async def receipts_code(request: web.Request) -> web.Response:
+    """Mail the purchase's address a code that, entered in this browser, shows every receipt of the customer
+    with this merchant. Three codes a purchase an hour, whichever browser asks."""
+    post = await _guard_post(request)
+    if isinstance(post, web.Response):
+        return post
+    portal = post.portal
+    if portal.email_proven:
+        return await _proof_done(request, post, "Your email address is already confirmed.")
+    settings = request.app[SUPPORT_MAIL]
+    key = await _customer_key(request, portal)
+    mode = key.mode if key is not None else common_pb2.MODE_UNSPECIFIED
+    address = await _customer_email(request, portal, mode) if mode != common_pb2.MODE_UNSPECIFIED else ""
+    if settings is None or not post.link.access_token.subject or not portal_email_proof.mailable(address):
+        return await _form_refusal(
+            request, post, 409, "email_proof_unavailable", "this purchase has no email address to confirm"
+        )
+    code = portal_email_proof.new_code()
+    session_key = request.cookies.get(COOKIE, "")
+    if not await request.app[PORTAL_SESSIONS].issue_email_code(session_key, portal.session_id, code):
+        return await _form_refusal(
+            request, post, 429, "rate_limited", "three codes an hour were sent for this purchase; try later"
+        )
+    message = portal_email_proof.build_code_message(
+        settings,
+        to=address,
+        code=code,
+        session_reference=portal.session_id,
+        minutes=EMAIL_CODE_LIFETIME_S // 60,
+    )
+    unsent = await _mail_or_refusal(request, post, message, "the code could not be sent")
+    if unsent is not None:
+        return unsent
+    to = portal_email_proof.masked(address)
+    if not _wants_html(request):
+        return _json({"sent": True, "to": to})
+    return await _portal_page(
+        request, portal, notice=f"We sent a code to {to}. Enter it below.", link=post.link
+    )
+
+
+async def receipts_verify(request: web.Request) -> web.Response:
+    """The mailed code, entered: right, and this browser's portal lists every receipt of the customer."""
+    post = await _guard_post(request)
+    if isinstance(post, web.Response):
+        return post
+    if post.portal.email_proven:
+        return await _proof_done(request, post, "Your email address is already confirmed.")
+    code = portal_email_proof.clean_code(post.form.get("code"))
+    if code is None:
+        return await _form_refusal(
+            request, post, 400, "invalid_code", "enter the 8 digits of the code we mailed you", "code"
+        )
+    checked = await request.app[PORTAL_SESSIONS].check_email_code(request.cookies.get(COOKIE, ""), code)
+    if checked == "wrong":
+        return await _form_refusal(request, post, 400, "invalid_code", "that is not the code we sent", "code")
+    if checked == "no_code":
+        return await _form_refusal(
+            request, post, 400, "code_expired", "the code has expired; ask for a new one", "code"
+        )
+    if checked == "too_many_attempts":
+        return await _form_refusal(
+            request, post, 429, "too_many_attempts", "too many wrong codes; ask for a new one", "code"
+        )
+    return await _proof_done(request, post, "Your email address is confirmed: here are all your receipts.")
+
+
+async def _proof_done(request: web.Request, post: _Post, notice: str) -> web.Response:
+    if not _wants_html(request):
+        return _json({"proven": True})
+    portal = dataclasses.replace(post.portal, email_proven=True)
+    return await _portal_page(request, portal, notice=notice, link=post.link)
+
+
 async def document_pdf(request: web.Request) -> web.Response:
-    """One of the customer's receipts or credit notes as a PDF; only documents of sessions that carry this
-    customer's subject, for this merchant and mode, are served (another id is 404)."""
+    """One of the customer's receipts or credit notes as a PDF: only a document the page lists is served
+    (this purchase's own; every one of the customer's with this merchant and mode once the purchase's email
+    address is proven in this browser). Another id is 404."""
     portal = await _current_session(request)
     if portal is None:
         return _refuse(request, 401, "no_portal_session", "your access session has ended")
@@ -744,3 +880,5 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/access/key/roll", key_roll)
     app.router.add_post("/access/key/revoke", key_revoke)
     app.router.add_post("/access/support", support_contact)
+    app.router.add_post("/access/receipts/code", receipts_code)
+    app.router.add_post("/access/receipts/verify", receipts_verify)

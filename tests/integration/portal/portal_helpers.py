@@ -148,3 +148,40 @@ async def keys_rows(stack: ServiceStack, sql: str, *args: Any) -> list[Any]:
         return list(await conn.fetch(sql, *args))
     finally:
         await conn.close()
+
+
+def code_mails(folder: Path, to: str) -> list[str]:
+    """The portal's email codes mailed to `to`, oldest first."""
+    found = []
+    for message in mails(folder):
+        if message["To"] == to and message["Subject"] == "Your code to see your receipts":
+            match = re.search(r"Your code: ([0-9]{8})", message.get_content())
+            assert match, message.get_content()
+            found.append(match.group(1))
+    return found
+
+
+async def mailed_code(folder: Path, to: str, count: int) -> str:
+    """The newest code once `count` codes have reached `to`."""
+
+    async def arrived() -> list[str] | None:
+        codes = code_mails(folder, to)
+        return codes if len(codes) >= count else None
+
+    codes = await polling.eventually(arrived, timeout=10, interval=0.1, what=f"code mail {count} to {to}")
+    return codes[-1]
+
+
+async def prove_email(stack: ServiceStack, cookie: str, sink: Any, to: str) -> str:
+    """Ask for a code in this portal session, read it from the sink, enter it; returns the page after."""
+    _status, html = await page(stack, cookie)
+    before = len(code_mails(sink.folder, to))
+    status, body = await post_form(stack, cookie, "/access/receipts/code", [("csrf_token", csrf(html))])
+    assert status == 200 and body["sent"] is True, body
+    code = await mailed_code(sink.folder, to, before + 1)
+    status, body = await post_form(
+        stack, cookie, "/access/receipts/verify", [("csrf_token", csrf(html)), ("code", code)]
+    )
+    assert status == 200 and body == {"proven": True}, body
+    _status, html = await page(stack, cookie)
+    return html
