@@ -52,6 +52,8 @@ TOKEN_REVOKED = "token_revoked"
 
 _KID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _SUBJECT_CONTEXT = b"paygate.access_token.sub.v1\x00"
+_MAIL_PROOF_CONTEXT = b"paygate.access_token.mail_proof.v1\x00"
+MAX_MAIL_PROOF_CHARS = 64
 MIN_SUBJECT_SECRET_BYTES = 16
 
 
@@ -381,6 +383,27 @@ def jwks(keyring: SigningKeyring) -> dict[str, list[dict[str, str]]]:
     """The public JWK Set served at /.well-known/jwks.json: every configured kid, active one first."""
     kids = [keyring.active_kid, *[kid for kid in keyring.kids if kid != keyring.active_kid]]
     return {"keys": [keyring.signing_key(kid).public_jwk() for kid in kids]}
+
+
+def mail_proof(jti: str, secret: bytes) -> str:
+    """The `proof` of a token's mail link: HMAC-SHA256 of the jti under the subject secret (its own context).
+
+    Only the customer's mail carries it, so opening a link with it shows the visitor read the mail sent to the
+    purchase's address; the merchant's copy of the link lacks it. Keyed by the secret that already stands for
+    the customer's identity; 128 bits, base58 like the subject.
+    """
+    if not isinstance(secret, bytes) or len(secret) < MIN_SUBJECT_SECRET_BYTES:
+        raise ValueError(f"subject secret must be at least {MIN_SUBJECT_SECRET_BYTES} bytes")
+    require(jti, "jti")
+    digest = hmac.new(secret, _MAIL_PROOF_CONTEXT + jti.encode(), hashlib.sha256).digest()
+    return b58encode_fixed(digest[:16])
+
+
+def mail_proof_matches(jti: str, proof: str, secret: bytes) -> bool:
+    """Constant-time check of a link's `proof`; False for an empty, oversized or non-ASCII one."""
+    if not proof or len(proof) > MAX_MAIL_PROOF_CHARS or not proof.isascii():
+        return False
+    return hmac.compare_digest(mail_proof(jti, secret).encode(), proof.encode())
 
 
 def opaque_subject(merchant_id: str, email_or_session: str, secret: bytes) -> str:

@@ -18,7 +18,7 @@ from keys_service.domain.api_keys import KeyMode
 from keys_service.domain.key_status import KeyStatus, VerifyResult
 from keys_service.domain.merchant_keys import MerchantKeyFacts, MerchantKeyStatus
 from keys_service.service_layer import session_access
-from keys_service.service_layer.access_links import AccessTokenService
+from keys_service.service_layer.access_links import AccessLink, AccessTokenService
 from keys_service.service_layer.customer_access import AccessRequest, CustomerAccessService
 from keys_service.service_layer.customer_keys import CustomerKeyService
 from keys_service.service_layer.customer_portal import CustomerPortalService
@@ -84,6 +84,15 @@ def merchant_key_message(key: MerchantKeyFacts, now: datetime | None = None) -> 
         if value is not None:
             getattr(message, field).CopyFrom(timestamp(value))
     return message
+
+
+def access_link_message(link: AccessLink) -> keys_pb2.AccessLink:
+    return keys_pb2.AccessLink(
+        url=link.url,
+        token=link.token,
+        access_token=access_token_message(link.stored),
+        mail_url=link.mail_url,
+    )
 
 
 def access_token_message(stored: StoredAccessToken) -> keys_pb2.AccessToken:
@@ -322,9 +331,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
         self, request: keys_pb2.GetAccessLinkRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.AccessLink:
         link = await self.access.link(session_id=request.session_id, merchant_scope=request.merchant_id)
-        return keys_pb2.AccessLink(
-            url=link.url, token=link.token, access_token=access_token_message(link.stored)
-        )
+        return access_link_message(link)
 
     async def IssueCustomerAccess(
         self, request: keys_pb2.IssueCustomerAccessRequest, context: grpc.aio.ServicerContext
@@ -359,9 +366,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
                 result.access.CopyFrom(
                     keys_pb2.CustomerAccess(
                         key=api_key_message(outcome.key),
-                        link=keys_pb2.AccessLink(
-                            url=link.url, token=link.token, access_token=access_token_message(link.stored)
-                        ),
+                        link=access_link_message(link),
                         merchant_name=outcome.merchant_name,
                     )
                 )
@@ -371,7 +376,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
     async def VerifyAccessToken(
         self, request: keys_pb2.VerifyAccessTokenRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.AccessTokenClaims:
-        verified = await self.access.verify(request.token)
+        verified = await self.access.verify(request.token, request.mail_proof)
         claims = verified.claims
         return keys_pb2.AccessTokenClaims(
             jti=claims.jti,
@@ -380,6 +385,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             merchant_id=verified.merchant_id,
             issued_at=timestamp(claims.issued_at),
             expires_at=timestamp(claims.expires_at),
+            mail_proven=verified.mail_proven,
         )
 
     async def RevokeAccessToken(
@@ -408,9 +414,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             mode=_required_mode(request.mode),
             actor=request.actor,
         )
-        return keys_pb2.AccessLink(
-            url=link.url, token=link.token, access_token=access_token_message(link.stored)
-        )
+        return access_link_message(link)
 
     async def GetJwks(
         self, request: keys_pb2.GetJwksRequest, context: grpc.aio.ServicerContext

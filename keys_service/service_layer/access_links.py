@@ -19,6 +19,8 @@ from keys_service.domain.access_tokens import (
     SigningKeyring,
     build_claims,
     jwks,
+    mail_proof,
+    mail_proof_matches,
     new_jti,
     opaque_subject,
     verify_access_token,
@@ -36,6 +38,8 @@ class AccessLink:
     url: str
     token: str
     stored: StoredAccessToken
+    # `url` with the proof that the visitor read the customer's mail (for that mail only).
+    mail_url: str = ""
 
     def __repr__(self) -> str:
         return f"AccessLink(jti={self.stored.claims.jti!r})"
@@ -54,6 +58,8 @@ class PreparedToken:
 class VerifiedAccess:
     claims: AccessClaims
     merchant_id: str
+    # The opened link carried this token's mail proof.
+    mail_proven: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,9 @@ class AccessTokenService:
                 "signing_key_retired", "the key this link was signed with is no longer configured"
             )
         token = self.settings.keyring.sign(stored.claims, stored.kid)
-        return AccessLink(f"{self.settings.public_url}/access?token={token}", token, stored)
+        url = f"{self.settings.public_url}/access?token={token}"
+        proof = mail_proof(stored.claims.jti, self.settings.subject_secret)
+        return AccessLink(url, token, stored, mail_url=f"{url}&proof={proof}")
 
     async def issue(
         self, *, merchant_id: str, session_id: str, mode: KeyMode, customer_email: str = ""
@@ -154,7 +162,7 @@ class AccessTokenService:
             raise FailedPrecondition("access_token_revoked", "this session's access token was revoked")
         return self.link_for(stored)
 
-    async def verify(self, token: str) -> VerifiedAccess:
+    async def verify(self, token: str, mail_proof: str = "") -> VerifiedAccess:
         settings = self.settings
         claims = verify_access_token(
             token,
@@ -171,7 +179,8 @@ class AccessTokenService:
             raise Unauthenticated(TOKEN_INVALID, "access token is not known")
         if stored.revoked_at is not None:
             raise Unauthenticated(TOKEN_REVOKED, "access token was revoked")
-        return VerifiedAccess(claims, stored.merchant_id)
+        proven = bool(mail_proof) and mail_proof_matches(claims.jti, mail_proof, settings.subject_secret)
+        return VerifiedAccess(claims, stored.merchant_id, mail_proven=proven)
 
     async def revoke(self, *, jti: str, merchant_scope: str) -> StoredAccessToken:
         if not jti:

@@ -166,7 +166,7 @@ class Downstream:
             if access.merchant_name:
                 self._names.put(str(session["merchant_id"]), access.merchant_name)
             if access.link.url and not access.link.access_token.HasField("revoked_at"):
-                self._links.put(str(session["id"]), access.link.url)
+                self._links.put(str(session["id"]), _mail_link(access.link))
         _check_count(outcomes, sessions)
         return outcomes
 
@@ -220,7 +220,7 @@ class Downstream:
             keys_pb2.GetAccessLinkRequest(session_id=session_id, merchant_id=merchant_id),
             timeout=self.deadline_s,
         )
-        return link.url
+        return _mail_link(link)
 
     async def close(self) -> None:
         for channel in self._channels:
@@ -274,3 +274,9 @@ def _buyer(session: Any) -> billing_pb2.Party:
             common_pb2.Address(lines=list(customer.address_lines), country=customer.country)
         )
     return party
+
+
+def _mail_link(link: keys_pb2.AccessLink) -> str:
+    """The link for the customer's mail: with the proof that its reader got the mail (an older keys service
+    sends none, and the plain link does)."""
+    return link.mail_url or link.url

@@ -7,8 +7,8 @@ a signed Stripe webhook (secret from stack.json) pays it; the access link comes 
 customer then uses the portal with JavaScript off: narrows scopes, sets an IP allow-list (and a bad CIDR is
 refused naming the field), tries a widening (a crafted form field), rolls the key by pasting the current one,
 and writes to the merchant; a form on another origin is refused. Verify (POST /v1/api_keys/verify) is checked
-after each step. A second flow proves the purchase's email address with the mailed code before the portal
-lists the customer's other receipts.
+after each step. A second flow proves the purchase's email address (the code mailed to it, or the link in the
+customer's own mail) before the portal lists the customer's other receipts.
 """
 
 from __future__ import annotations
@@ -242,26 +242,31 @@ async def test_customer_manages_the_key_in_headless_chromium(paygate_up: dict[st
         await context.close()
 
 
-async def test_other_receipts_are_listed_once_the_mailed_code_is_entered(paygate_up: dict[str, Any]) -> None:
+async def test_other_receipts_are_listed_once_the_address_is_proven(paygate_up: dict[str, Any]) -> None:
+    """The merchant's copy of the link (GET /v1/sessions/{id}) lists this purchase's own documents until the
+    code mailed to the purchase's address is entered; the link in the customer's own mail lists every one."""
     from playwright.async_api import expect
 
     stack = paygate_up
     mail_dir = Path(stack["mail_dir"])
     buyer = "cleo@example.com"
-    _first_id, url = _paid_session(stack, ["*"], customer=buyer, amount="10.00")
+    first_id, mail_url = _paid_session(stack, ["*"], customer=buyer, amount="10.00")
+    assert "&proof=" in mail_url
     _paid_session(stack, ["*"], customer=buyer, amount="20.00")
     # Both purchases fulfilled: each sends its own customer mail.
     deadline = time.monotonic() + 60
     while len(mailed(mail_dir, lambda m: m["To"] == buyer, timeout=60)) < 2:
         assert time.monotonic() < deadline, "the second purchase was never mailed"
         time.sleep(0.3)
+    handed = _api(stack, "GET", f"/v1/sessions/{first_id}").json()["access_url"]
+    assert handed and "proof" not in handed
 
     async with launch_chromium() as browser:
         context = await browser.new_context(java_script_enabled=False)
         page = await context.new_page()
         page.set_default_timeout(60_000)
         expect.set_options(timeout=30_000)
-        await page.goto(url)
+        await page.goto(handed)
         # Only this purchase's own documents until the address is proven.
         assert await page.locator("tr.document").count() == 1
         assert "10.00 EUR" in await page.text_content("#receipts") and "20.00" not in await page.content()
@@ -287,3 +292,14 @@ async def test_other_receipts_are_listed_once_the_mailed_code_is_entered(paygate
         assert "All your receipts with this seller" in (await page.text_content("#receipts") or "")
         assert await page.locator("#email-proof").count() == 0
         await context.close()
+
+        # Another browser, from the customer's own mail: every receipt at once, no code.
+        reader = await browser.new_context(java_script_enabled=False)
+        inbox_page = await reader.new_page()
+        inbox_page.set_default_timeout(60_000)
+        await inbox_page.goto(mail_url)
+        assert inbox_page.url == f"{stack['gateway_url']}/access"  # token and proof left the address bar
+        await expect(inbox_page.locator("tr.document")).to_have_count(2)
+        assert await inbox_page.locator("#email-proof").count() == 0
+        assert len(mailed(mail_dir, code_mail, timeout=5)) == 1
+        await reader.close()

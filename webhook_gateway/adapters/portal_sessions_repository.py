@@ -66,16 +66,20 @@ class PortalSessionsRepository:
         merchant_id: str,
         csrf_token: str,
         lifetime_s: int,
+        email_proven: bool = False,
     ) -> None:
         await self.pool.execute(
-            """INSERT INTO portal_sessions (id_hash, jti, session_id, merchant_id, csrf_token, expires_at)
-               VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))""",
+            """INSERT INTO portal_sessions (id_hash, jti, session_id, merchant_id, csrf_token, expires_at,
+                                            email_proven_at)
+               VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6),
+                       CASE WHEN $7 THEN now() END)""",
             _hash(session_key),
             uuid.UUID(jti),
             uuid.UUID(session_id),
             uuid.UUID(merchant_id),
             csrf_token,
             float(lifetime_s),
+            email_proven,
         )
 
     async def current(self, session_key: str | None) -> PortalSession | None:

@@ -3,9 +3,12 @@
 The portal finds a customer's receipts with a merchant by the opaque subject of the email address on the
 purchase, and that address is whatever the buyer typed at the merchant's checkout. The access link alone
 therefore proves nothing about it: a buyer who typed someone else's address would read that person's receipts
-through the link the merchant hands back. So the portal shows only this purchase's own documents until the
-visitor enters a code mailed to the address (8 digits, 15 minutes, five tries; three codes a purchase an
-hour). The proof holds for that browser's portal session only.
+through the link the merchant hands back. So the portal lists only this purchase's own documents until the
+visitor proves the address, in one of two ways:
+- the link in the customer's own mail carries `proof`, an HMAC of the token's jti that only the keys service
+  can make and only that mail carries (AccessLink.mail_url); the portal session opened with it is proven;
+- otherwise a code mailed to the address (8 digits, 15 minutes, five tries; three codes a purchase an hour).
+The proof holds for that browser's portal session only.
 
 The mail goes out over the same SMTP settings as the contact form. Its one header built from stored data,
 `To`, is the purchase's address, which must pass the contact form's strict address pattern.

@@ -64,6 +64,7 @@ TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("portal_templates")
 COOKIE = "__Host-paygate_access"
 PORTAL_SESSION_SECONDS = 30 * 60
 MAX_TOKEN_CHARS = 4096
+MAX_PROOF_CHARS = 64
 _STATUS_TEXT = {
     keys_pb2.KEY_STATUS_VALID: "active",
     keys_pb2.KEY_STATUS_EXPIRED: "expired",
@@ -141,6 +142,7 @@ async def _open_session(request: web.Request, claims: keys_pb2.AccessTokenClaims
         merchant_id=claims.merchant_id,
         csrf_token=secrets.token_urlsafe(32),
         lifetime_s=lifetime,
+        email_proven=claims.mail_proven,
     )
     return session_key, lifetime
 
@@ -409,7 +411,7 @@ async def _portal_page(
 async def access(request: web.Request) -> web.Response:
     token = request.query.get("token")
     if token is not None:
-        return await _exchange(request, token)
+        return await _exchange(request, token, request.query.get("proof", ""))
     portal = await _current_session(request)
     if portal is None:
         if request.headers.get("Sec-Fetch-Site") == "cross-site":
@@ -424,12 +426,15 @@ async def access(request: web.Request) -> web.Response:
     return await _portal_page(request, portal, link=link)
 
 
-async def _exchange(request: web.Request, token: str) -> web.Response:
+async def _exchange(request: web.Request, token: str, proof: str) -> web.Response:
+    """The link's token for a portal cookie. A link from the customer's mail also carries `proof` (the keys
+    service checks it): its visitor read the mail sent to the purchase's address, so the portal session
+    starts with the address proven (portal_email_proof.py)."""
     if not token or len(token) > MAX_TOKEN_CHARS:
         return _refuse(request, 401, "token_invalid", "this access link is not valid")
     try:
         claims = await request.app[CLIENTS].keys.VerifyAccessToken(
-            keys_pb2.VerifyAccessTokenRequest(token=token)
+            keys_pb2.VerifyAccessTokenRequest(token=token, mail_proof=proof[:MAX_PROOF_CHARS])
         )
     except grpc.aio.AioRpcError as error:
         refusal = refusal_for(error)

@@ -3,8 +3,9 @@
 -- address is whatever the buyer typed at the merchant's checkout: without the proof, anybody could buy with
 -- another person's address and read that person's receipts through the access link the merchant hands back.
 --
--- A proof holds for one portal session (one browser's cookie), never for the link: a forwarded link proves
--- nothing. The code mailed to the address is stored only as an HMAC keyed by the portal cookie's value, which
+-- A proof holds for one portal session (one browser's cookie). It comes from the link in the customer's own
+-- mail (its `proof` parameter, checked by the keys service) or from a code mailed to the address; the link the
+-- merchant hands back proves nothing. The code mailed to the address is stored only as an HMAC keyed by the portal cookie's value, which
 -- the database never sees, so a reader of this table cannot recover a code from it.
 ALTER TABLE portal_sessions ADD COLUMN email_proven_at timestamptz;
 

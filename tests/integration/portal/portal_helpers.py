@@ -185,3 +185,38 @@ async def prove_email(stack: ServiceStack, cookie: str, sink: Any, to: str) -> s
     assert status == 200 and body == {"proven": True}, body
     _status, html = await page(stack, cookie)
     return html
+
+
+MAIL_LINK = re.compile(r"https?://[^\s\"'<>]+/access\?token=([A-Za-z0-9_.\-]+)&proof=([A-Za-z0-9]+)")
+
+
+async def mail_link(folder: Path, token: str) -> tuple[str, str]:
+    """(token, proof) of the customer mail that carries the link of `token` (as the session service sent it)."""
+
+    async def arrived() -> tuple[str, str] | None:
+        for message in mails(folder):
+            if message.get_content_maintype() == "multipart":
+                parts = [p.get_content() for p in message.walk() if p.get_content_type() == "text/plain"]
+            else:
+                parts = [message.get_content()]
+            for text in parts:
+                for found in MAIL_LINK.finditer(text):
+                    if found.group(1) == token:
+                        return found.group(1), found.group(2)
+        return None
+
+    return await polling.eventually(arrived, timeout=15, interval=0.1, what="the customer mail's link")
+
+
+async def open_portal_with(stack: ServiceStack, params: dict[str, str]) -> str:
+    """open_portal with the link's own query parameters (the mail's link adds `proof`)."""
+    assert stack.http is not None
+    async with stack.http.get(
+        f"{stack.base_url}/access", params=params, headers=HTML, allow_redirects=False
+    ) as response:
+        assert response.status == 303, await response.text()
+        jar: SimpleCookie = SimpleCookie()
+        for header in response.headers.getall("Set-Cookie"):
+            jar.load(header)
+    ((name, morsel),) = jar.items()
+    return f"{name}={morsel.value}"

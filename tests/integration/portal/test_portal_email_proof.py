@@ -1,7 +1,8 @@
 """The portal lists a customer's other purchases only after the visitor proves the purchase's email address.
 
 The address on a purchase is whatever the buyer typed at the merchant's checkout, and the merchant hands the
-access link back to that buyer. Before this proof, a buyer who typed another person's address saw that
+access link back to that buyer. The link in the customer's own mail carries a proof (`&proof=`, keyed to the
+token by the keys service) and opens a proven portal; the merchant's copy, or a forged proof, does not. Before this proof, a buyer who typed another person's address saw that
 person's receipts with the merchant (the first test failed on the old portal: 2 documents listed, the
 victim's PDF served). Over real HTTP against a test-started stack of the real services, with the SMTP sink
 standing in for the mailboxes.
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import asyncpg
 from portal_helpers import (
+    PaidSession,
     code_mails,
     csrf,
+    mail_link,
     mailed_code,
     open_portal,
+    open_portal_with,
     page,
     paid_session,
     post_form,
@@ -22,7 +26,7 @@ from portal_helpers import (
 )
 
 from paygate_dev.smtp_sink import SmtpSink
-from support.stack import ServiceStack
+from support.stack import Merchant, ServiceStack
 
 VICTIM = "ann@example.com"
 
@@ -39,6 +43,13 @@ async def _invoice_id(stack: ServiceStack, merchant: object, session_id: str) ->
     status, body = await stack.request("GET", f"/v1/sessions/{session_id}", headers=merchant.headers)  # type: ignore[attr-defined]
     assert status == 200, body
     return str(body["invoice_id"])
+
+
+async def _two_purchases(stack: ServiceStack) -> tuple[Merchant, PaidSession]:
+    """Two paid purchases of VICTIM with one merchant (10.00 and 20.00 EUR); the merchant and the second."""
+    merchant = await stack.create_merchant()
+    await paid_session(stack, merchant, customer_email=VICTIM, amount="10.00")
+    return merchant, await paid_session(stack, merchant, customer_email=VICTIM, amount="20.00")
 
 
 async def test_a_purchase_made_with_another_persons_address_shows_only_its_own_documents(
@@ -88,9 +99,7 @@ async def test_a_purchase_made_with_another_persons_address_shows_only_its_own_d
 async def test_the_mailed_code_shows_every_receipt_in_that_browser_only(
     stack: ServiceStack, smtp_sink: SmtpSink
 ) -> None:
-    merchant = await stack.create_merchant()
-    await paid_session(stack, merchant, customer_email=VICTIM, amount="10.00")
-    own = await paid_session(stack, merchant, customer_email=VICTIM, amount="20.00")
+    _merchant, own = await _two_purchases(stack)
     cookie = await open_portal(stack, own.token)
     html = await prove_email(stack, cookie, smtp_sink, VICTIM)
     assert "All your receipts with this seller" in html and 'id="email-proof"' not in html
@@ -155,3 +164,25 @@ async def test_codes_are_limited_per_purchase_expire_and_refuse_other_origins(
     assert status == 400 and 'data-code="code_expired"' in text and 'data-field="code"' in text
     _status, html = await page(stack, first)
     assert html.count('class="document"') == 1
+
+
+async def test_the_link_in_the_customers_own_mail_proves_the_address(
+    stack: ServiceStack, smtp_sink: SmtpSink
+) -> None:
+    merchant, own = await _two_purchases(stack)
+    token, proof = await mail_link(smtp_sink.folder, own.token)
+    assert own.access_url.endswith(token) and "proof=" not in own.access_url  # the merchant's copy has none
+
+    cookie = await open_portal_with(stack, {"token": token, "proof": proof})
+    _status, html = await page(stack, cookie)
+    assert "All your receipts with this seller" in html and 'id="email-proof"' not in html
+    assert html.count('class="document"') == 2 and "10.00 EUR" in html and "20.00 EUR" in html
+    assert code_mails(smtp_sink.folder, VICTIM) == []  # no code was needed
+
+    # A forged, truncated or another token's proof opens the portal unproven.
+    other = await paid_session(stack, merchant, customer_email="bob@example.com", amount="30.00")
+    _other_token, other_proof = await mail_link(smtp_sink.folder, other.token)
+    for forged in ("x" * 22, proof[:-1], other_proof, proof + "0" * 64):
+        cookie = await open_portal_with(stack, {"token": token, "proof": forged})
+        _status, html = await page(stack, cookie)
+        assert html.count('class="document"') == 1 and "10.00 EUR" not in html, forged

@@ -64,11 +64,18 @@ async def test_customer_gets_the_access_link_not_the_key(
     assert "49.90 EUR" in text
     [url] = re.findall(r"https?://\S+/access\?token=\S+", text)
     link = await stack.keys.GetAccessLink(keys_pb2.GetAccessLinkRequest(session_id=session.id), timeout=5)
-    assert url == link.url
+    # The mail's link is the session's link plus the proof that its reader got this mail; the merchant's copy
+    # (`url`) has none.
+    assert url == link.mail_url and url.startswith(link.url + "&proof=")
+    query = parse_qs(urlsplit(url).query)
     claims = await stack.keys.VerifyAccessToken(
-        keys_pb2.VerifyAccessTokenRequest(token=parse_qs(urlsplit(url).query)["token"][0]), timeout=5
+        keys_pb2.VerifyAccessTokenRequest(token=query["token"][0], mail_proof=query["proof"][0]), timeout=5
     )
-    assert claims.session_id == session.id and claims.jti == session.access_token_id
+    assert claims.session_id == session.id and claims.jti == session.access_token_id and claims.mail_proven
+    plain = await stack.keys.VerifyAccessToken(
+        keys_pb2.VerifyAccessTokenRequest(token=query["token"][0]), timeout=5
+    )
+    assert not plain.mail_proven
     # The key itself never travels by mail: no `<prefix>_test_...` secret anywhere in the message.
     assert not re.search(r"acme_(test|live)_\w{10,}", message.as_string())
     # Exactly one mail, recorded as sent.

@@ -391,36 +391,42 @@ class GetAccessLinkRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., merchant_id: _Optional[str] = ...) -> None: ...
 
 class AccessLink(_message.Message):
-    __slots__ = ("url", "token", "access_token")
+    __slots__ = ("url", "token", "access_token", "mail_url")
     URL_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MAIL_URL_FIELD_NUMBER: _ClassVar[int]
     url: str
     token: str
     access_token: AccessToken
-    def __init__(self, url: _Optional[str] = ..., token: _Optional[str] = ..., access_token: _Optional[_Union[AccessToken, _Mapping]] = ...) -> None: ...
+    mail_url: str
+    def __init__(self, url: _Optional[str] = ..., token: _Optional[str] = ..., access_token: _Optional[_Union[AccessToken, _Mapping]] = ..., mail_url: _Optional[str] = ...) -> None: ...
 
 class VerifyAccessTokenRequest(_message.Message):
-    __slots__ = ("token",)
+    __slots__ = ("token", "mail_proof")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MAIL_PROOF_FIELD_NUMBER: _ClassVar[int]
     token: str
-    def __init__(self, token: _Optional[str] = ...) -> None: ...
+    mail_proof: str
+    def __init__(self, token: _Optional[str] = ..., mail_proof: _Optional[str] = ...) -> None: ...
 
 class AccessTokenClaims(_message.Message):
-    __slots__ = ("jti", "session_id", "subject", "merchant_id", "issued_at", "expires_at")
+    __slots__ = ("jti", "session_id", "subject", "merchant_id", "issued_at", "expires_at", "mail_proven")
     JTI_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    MAIL_PROVEN_FIELD_NUMBER: _ClassVar[int]
     jti: str
     session_id: str
     subject: str
     merchant_id: str
     issued_at: _timestamp_pb2.Timestamp
     expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, jti: _Optional[str] = ..., session_id: _Optional[str] = ..., subject: _Optional[str] = ..., merchant_id: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    mail_proven: bool
+    def __init__(self, jti: _Optional[str] = ..., session_id: _Optional[str] = ..., subject: _Optional[str] = ..., merchant_id: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., mail_proven: _Optional[bool] = ...) -> None: ...
 
 class RevokeAccessTokenRequest(_message.Message):
     __slots__ = ("jti", "merchant_id")
