@@ -117,16 +117,24 @@ class NewSession:
 
 
 async def insert_session(conn: asyncpg.Connection, new: NewSession) -> Record | None:
-    """Insert; None when the merchant's idempotency key is already taken (the caller reads that one)."""
+    """Insert the session and its `session_created` audit entry in one statement, so one commit holds both
+    (a failure between two statements left a session the audit trail never saw); None when the merchant's
+    idempotency key is already taken (the caller reads that one, and nothing is audited)."""
     row = await conn.fetchrow(
-        """INSERT INTO sessions (id, merchant_id, mode, status, amount_minor, currency, exponent, provider,
-                                 customer_email, metadata, description, expires_at, idempotency_key,
-                                 request_fingerprint, chain_id, deposit_address, token_address,
-                                 min_confirmations, derivation_index, scopes, customer)
-           VALUES ($1, $2, $3, 'created', $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16,
-                   $17, $18, coalesce($19::text[], '{*}'), $20::jsonb)
-           ON CONFLICT (merchant_id, mode, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-           RETURNING *, '{}'::session_history[] AS history, '{}'::session_alerts[] AS alerts""",
+        """WITH s AS (
+               INSERT INTO sessions (id, merchant_id, mode, status, amount_minor, currency, exponent, provider,
+                                     customer_email, metadata, description, expires_at, idempotency_key,
+                                     request_fingerprint, chain_id, deposit_address, token_address,
+                                     min_confirmations, derivation_index, scopes, customer)
+               VALUES ($1, $2, $3, 'created', $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15,
+                       $16, $17, $18, coalesce($19::text[], '{*}'), $20::jsonb)
+               ON CONFLICT (merchant_id, mode, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+               RETURNING *
+           ), audited AS (
+               INSERT INTO audit_log (session_id, merchant_id, actor, action, detail)
+               SELECT id, merchant_id, 'merchant', 'session_created', $21::jsonb FROM s
+           )
+           SELECT s.*, '{}'::session_history[] AS history, '{}'::session_alerts[] AS alerts FROM s""",
         new.id,
         new.merchant_id,
         new.mode,
@@ -147,11 +155,8 @@ async def insert_session(conn: asyncpg.Connection, new: NewSession) -> Record | 
         new.derivation_index,
         new.scopes,
         json.dumps(new.customer) if new.customer is not None else None,
+        json.dumps({"provider": new.provider}),
     )
-    if row is not None:
-        await write_audit(
-            conn, new.id, new.merchant_id, "merchant", "session_created", {"provider": new.provider}
-        )
     return row
 
 
