@@ -162,7 +162,9 @@ class AccessTokenService:
             raise FailedPrecondition("access_token_revoked", "this session's access token was revoked")
         return self.link_for(stored)
 
-    async def verify(self, token: str, mail_proof: str = "") -> VerifiedAccess:
+    async def verify(self, token: str, proof: str = "") -> VerifiedAccess:
+        """The stored token's claims; `proof`, the opened link's, tells whether it came from the customer's
+        mail (VerifiedAccess.mail_proven)."""
         settings = self.settings
         claims = verify_access_token(
             token,
@@ -179,7 +181,7 @@ class AccessTokenService:
             raise Unauthenticated(TOKEN_INVALID, "access token is not known")
         if stored.revoked_at is not None:
             raise Unauthenticated(TOKEN_REVOKED, "access token was revoked")
-        proven = bool(mail_proof) and mail_proof_matches(claims.jti, mail_proof, settings.subject_secret)
+        proven = bool(proof) and mail_proof_matches(claims.jti, proof, settings.subject_secret)
         return VerifiedAccess(claims, stored.merchant_id, mail_proven=proven)
 
     async def revoke(self, *, jti: str, merchant_scope: str) -> StoredAccessToken:

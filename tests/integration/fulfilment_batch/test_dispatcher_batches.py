@@ -132,7 +132,7 @@ async def test_one_claim_is_fulfilled_with_one_call_per_downstream_and_mailed_wi
         sessions,
     )
     assert all((r["invoices"], r["keys"], r["tokens"]) == (1, 1, 1) for r in rows), rows
-    # Each mail carries its own session's access link, the one GetAccessLink builds.
+    # Each mail carries its own session's access link, the mail copy GetAccessLink builds (with its proof).
     by_recipient = {str(m["To"]): m for m in handler.messages}
     for n, session_id in enumerate(sessions):
         message = by_recipient[f"buyer{n}@example.com"]
@@ -140,7 +140,7 @@ async def test_one_claim_is_fulfilled_with_one_call_per_downstream_and_mailed_wi
         text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
         [url] = re.findall(r"\S+/access\?token=\S+", text)
         link = await stack.keys.GetAccessLink(keys_pb2.GetAccessLinkRequest(session_id=session_id), timeout=5)
-        assert url == link.url
+        assert url == link.mail_url and url.startswith(link.url + "&proof=")
 
 
 async def test_a_failing_session_is_retried_alone_while_the_others_of_its_pass_complete(
