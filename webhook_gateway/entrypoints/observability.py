@@ -48,6 +48,18 @@ FROM chain_cursors
 # Peer health (contract §3: readiness is the gateway's own database; a peer's health is a metric). Each peer's
 # grpc.health.v1 overall status is checked this often, each check bounded, all peers at once.
 PEER_CHECK_INTERVAL_S = 5.0
+# What became of a portal visitor's attempt to prove the purchase's email address (routes_portal.py): the
+# bounded label set of paygate_portal_email_proofs_total.
+PORTAL_PROOF_RESULTS = (
+    "proven_by_mail_link",
+    "code_sent",
+    "proven_by_code",
+    "wrong_code",
+    "too_many_attempts",
+    "code_expired",
+    "rate_limited",
+    "mail_failed",
+)
 PEER_CHECK_TIMEOUT_S = 2.0
 
 
@@ -97,6 +109,15 @@ class GatewayMetrics(ServiceMetrics):
             "Seconds since the chain watcher last finished a pass, by chain",
             ["chain_id"],
         )
+        self.portal_proofs = Counter(
+            "paygate_portal_email_proofs_total",
+            "Customer portal email proofs by result (a burst of wrong_code or too_many_attempts is someone "
+            "guessing codes)",
+            ["result"],
+            registry=self.registry,
+        )
+        for result in PORTAL_PROOF_RESULTS:
+            self.portal_proofs.labels(result)
         self.peer_up = self.gauge(
             "paygate_peer_up",
             "1 when the peer service answered its last grpc.health.v1 check SERVING, else 0 (by peer)",
@@ -115,6 +136,9 @@ class GatewayMetrics(ServiceMetrics):
             self._request_children[(route, method, status)] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def count_portal_proof(self, result: str) -> None:
+        self.portal_proofs.labels(result).inc()
 
     def count_webhook(self, provider: str, result: str) -> None:
         child = self._webhook_children.get((provider, result))

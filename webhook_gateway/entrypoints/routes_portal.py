@@ -48,6 +48,7 @@ from paygate_runtime.proto_convert import to_datetime
 from webhook_gateway.adapters.portal_sessions_repository import EMAIL_CODE_LIFETIME_S, PortalSession
 from webhook_gateway.entrypoints import browser_session, portal_email_proof, portal_support
 from webhook_gateway.entrypoints.app_keys import CLIENTS, PORTAL_SESSIONS, SUPPORT_MAIL
+from webhook_gateway.entrypoints.observability import METRICS
 from webhook_gateway.entrypoints.portal_views import (
     FormError,
     parse_expiry,
@@ -446,6 +447,8 @@ async def _exchange(request: web.Request, token: str, proof: str) -> web.Respons
             return _refuse(request, 401, code, message)
         return _refuse(request, 503, UNAVAILABLE_CODE, _UNAVAILABLE_TEXT)
     session_key, lifetime = await _open_session(request, claims)
+    if claims.mail_proven:
+        request.app[METRICS].count_portal_proof("proven_by_mail_link")
     response = web.Response(status=303, headers={"Location": "/access"})
     browser_session.set_session_cookie(response, COOKIE, session_key, max_age=lifetime, secure=True)
     _harden(response, secrets.token_urlsafe(8))
@@ -760,6 +763,7 @@ async def receipts_code(request: web.Request) -> web.Response:
     code = portal_email_proof.new_code()
     session_key = request.cookies.get(COOKIE, "")
     if not await request.app[PORTAL_SESSIONS].issue_email_code(session_key, portal.session_id, code):
+        request.app[METRICS].count_portal_proof("rate_limited")
         return await _form_refusal(
             request, post, 429, "rate_limited", "three codes an hour were sent for this purchase; try later"
         )
@@ -772,7 +776,9 @@ async def receipts_code(request: web.Request) -> web.Response:
     )
     unsent = await _mail_or_refusal(request, post, message, "the code could not be sent")
     if unsent is not None:
+        request.app[METRICS].count_portal_proof("mail_failed")
         return unsent
+    request.app[METRICS].count_portal_proof("code_sent")
     to = portal_email_proof.masked(address)
     if not _wants_html(request):
         return _json({"sent": True, "to": to})
@@ -794,6 +800,7 @@ async def receipts_verify(request: web.Request) -> web.Response:
             request, post, 400, "invalid_code", "enter the 8 digits of the code we mailed you", "code"
         )
     checked = await request.app[PORTAL_SESSIONS].check_email_code(request.cookies.get(COOKIE, ""), code)
+    request.app[METRICS].count_portal_proof(_PROOF_RESULT[checked])
     if checked == "wrong":
         return await _form_refusal(request, post, 400, "invalid_code", "that is not the code we sent", "code")
     if checked == "no_code":
@@ -805,6 +812,14 @@ async def receipts_verify(request: web.Request) -> web.Response:
             request, post, 429, "too_many_attempts", "too many wrong codes; ask for a new one", "code"
         )
     return await _proof_done(request, post, "Your email address is confirmed: here are all your receipts.")
+
+
+_PROOF_RESULT = {
+    "proven": "proven_by_code",
+    "wrong": "wrong_code",
+    "no_code": "code_expired",
+    "too_many_attempts": "too_many_attempts",
+}
 
 
 async def _proof_done(request: web.Request, post: _Post, notice: str) -> web.Response:

@@ -48,6 +48,7 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "paygate_chain_watcher_last_pass_age_seconds": ("gauge", frozenset({"gateway"})),
     "paygate_chain_untraced_blocks": ("gauge", frozenset({"gateway"})),
     "paygate_peer_up": ("gauge", frozenset({"gateway"})),
+    "paygate_portal_email_proofs_total": ("counter", frozenset({"gateway"})),
     "paygate_fulfilment_seconds": ("histogram", frozenset({"session"})),
     # Hash-chain anchors (issue #20): every gRPC service anchors its audit chains' heads.
     "paygate_audit_chain_head_sequence": ("gauge", GRPC),

@@ -39,6 +39,16 @@ async def _pdf_status(stack: ServiceStack, cookie: str, invoice_id: str) -> int:
         return response.status
 
 
+def _proofs(stack: ServiceStack) -> dict[str, float]:
+    """paygate_portal_email_proofs_total by result, from the gateway's own registry."""
+    registry = stack.gateway.metrics.registry
+    results = ("proven_by_mail_link", "code_sent", "proven_by_code", "wrong_code", "too_many_attempts")
+    return {
+        r: registry.get_sample_value("paygate_portal_email_proofs_total", {"result": r}) or 0.0
+        for r in results
+    }
+
+
 async def _invoice_id(stack: ServiceStack, merchant: object, session_id: str) -> str:
     status, body = await stack.request("GET", f"/v1/sessions/{session_id}", headers=merchant.headers)  # type: ignore[attr-defined]
     assert status == 200, body
@@ -68,6 +78,7 @@ async def test_a_purchase_made_with_another_persons_address_shows_only_its_own_d
     assert await _pdf_status(stack, cookie, await _invoice_id(stack, merchant, attacker.id)) == 200
 
     # Asking for a code mails it to the address on the purchase, which the attacker does not read.
+    before = _proofs(stack)
     token = csrf(html)
     status, body = await post_form(stack, cookie, "/access/receipts/code", [("csrf_token", token)])
     assert status == 200 and body == {"sent": True, "to": "a•••@example.com"}
@@ -94,6 +105,15 @@ async def test_a_purchase_made_with_another_persons_address_shows_only_its_own_d
     assert status == 429 and body["error"]["code"] == "too_many_attempts"
     _status, html = await page(stack, cookie)
     assert html.count('class="document"') == 1 and "10.00 EUR" not in html
+    # Operators see the guessing: 4 wrong codes, then 2 refusals of the burnt code.
+    after = _proofs(stack)
+    assert {r: after[r] - before[r] for r in after} == {
+        "proven_by_mail_link": 0,
+        "code_sent": 1,
+        "proven_by_code": 0,
+        "wrong_code": 4,
+        "too_many_attempts": 2,
+    }
 
 
 async def test_the_mailed_code_shows_every_receipt_in_that_browser_only(
@@ -173,7 +193,9 @@ async def test_the_link_in_the_customers_own_mail_proves_the_address(
     token, proof = await mail_link(smtp_sink.folder, own.token)
     assert own.access_url.endswith(token) and "proof=" not in own.access_url  # the merchant's copy has none
 
+    before = _proofs(stack)["proven_by_mail_link"]
     cookie = await open_portal_with(stack, {"token": token, "proof": proof})
+    assert _proofs(stack)["proven_by_mail_link"] == before + 1
     _status, html = await page(stack, cookie)
     assert "All your receipts with this seller" in html and 'id="email-proof"' not in html
     assert html.count('class="document"') == 2 and "10.00 EUR" in html and "20.00 EUR" in html
