@@ -181,7 +181,7 @@ class AccessTokenService:
             raise Unauthenticated(TOKEN_INVALID, "access token is not known")
         if stored.revoked_at is not None:
             raise Unauthenticated(TOKEN_REVOKED, "access token was revoked")
-        proven = bool(proof) and mail_proof_matches(claims.jti, proof, settings.subject_secret)
+        proven = mail_proof_matches(claims.jti, proof, settings.subject_secret)
         return VerifiedAccess(claims, stored.merchant_id, mail_proven=proven)
 
     async def revoke(self, *, jti: str, merchant_scope: str) -> StoredAccessToken:

@@ -48,6 +48,7 @@ FROM chain_cursors
 # Peer health (contract §3: readiness is the gateway's own database; a peer's health is a metric). Each peer's
 # grpc.health.v1 overall status is checked this often, each check bounded, all peers at once.
 PEER_CHECK_INTERVAL_S = 5.0
+PEER_CHECK_TIMEOUT_S = 2.0
 # What became of a portal visitor's attempt to prove the purchase's email address (routes_portal.py): the
 # bounded label set of paygate_portal_email_proofs_total.
 PORTAL_PROOF_RESULTS = (
@@ -60,7 +61,6 @@ PORTAL_PROOF_RESULTS = (
     "rate_limited",
     "mail_failed",
 )
-PEER_CHECK_TIMEOUT_S = 2.0
 
 
 class GatewayMetrics(ServiceMetrics):

@@ -285,20 +285,29 @@ async def _customer_email(request: web.Request, portal: PortalSession, mode: com
     return session.customer_email
 
 
+async def _provable_address(
+    request: web.Request, portal: PortalSession, subject: str, mode: common_pb2.Mode
+) -> str:
+    """The address a code would be mailed to; "" when there is nothing to prove: no subject (the purchase has
+    no address), an unknown mode, no mail configured, or an address the strict pattern refuses."""
+    if not subject or mode == common_pb2.MODE_UNSPECIFIED or request.app[SUPPORT_MAIL] is None:
+        return ""
+    address = await _customer_email(request, portal, mode)
+    return address if portal_email_proof.mailable(address) else ""
+
+
 async def _email_proof_view(
     request: web.Request, portal: PortalSession, subject: str, mode: common_pb2.Mode
 ) -> dict[str, Any] | None:
-    """What the receipts section offers: None when there is nothing to prove (no address on the purchase, or
-    no mail configured), else whether it is proven and, if not, where the code goes and whether one is out."""
+    """What the receipts section offers: None when there is nothing to prove (_provable_address), else
+    whether it is proven and, if not, where the code goes and whether one is out."""
     if portal.email_proven:
         return {"proven": True}
-    if not subject or mode == common_pb2.MODE_UNSPECIFIED or request.app[SUPPORT_MAIL] is None:
-        return None
     address, pending = await asyncio.gather(
-        _customer_email(request, portal, mode),
+        _provable_address(request, portal, subject, mode),
         request.app[PORTAL_SESSIONS].has_email_code(request.cookies.get(COOKIE)),
     )
-    if not portal_email_proof.mailable(address):
+    if not address:
         return None
     return {
         "proven": False,
@@ -714,7 +723,7 @@ async def support_contact(request: web.Request) -> web.Response:
         text=text,
         reply_to=reply_to,
     )
-    unsent = await _mail_or_refusal(request, post, message, "your message could not be sent")
+    unsent = await _mail_or_refusal(request, post, settings, message, "your message could not be sent")
     if unsent is not None:
         return unsent
     if not _wants_html(request):
@@ -725,13 +734,14 @@ async def support_contact(request: web.Request) -> web.Response:
 
 
 async def _mail_or_refusal(
-    request: web.Request, post: _Post, message: EmailMessage, failed: str
+    request: web.Request,
+    post: _Post,
+    settings: portal_support.SupportMailSettings,
+    message: EmailMessage,
+    failed: str,
 ) -> web.Response | None:
     """Send a portal mail; None once sent, else the 503 refusal (the mail server is the dependency)."""
-    settings = request.app[SUPPORT_MAIL]
     try:
-        if settings is None:
-            raise ConnectionError("no SMTP host configured")
         await portal_support.send(settings, message)
     except Exception as error:  # aiosmtplib errors, OSError, timeouts
         log.warning(
@@ -755,8 +765,8 @@ async def receipts_code(request: web.Request) -> web.Response:
     settings = request.app[SUPPORT_MAIL]
     key = await _customer_key(request, portal)
     mode = key.mode if key is not None else common_pb2.MODE_UNSPECIFIED
-    address = await _customer_email(request, portal, mode) if mode != common_pb2.MODE_UNSPECIFIED else ""
-    if settings is None or not post.link.access_token.subject or not portal_email_proof.mailable(address):
+    address = await _provable_address(request, portal, post.link.access_token.subject, mode)
+    if settings is None or not address:
         return await _form_refusal(
             request, post, 409, "email_proof_unavailable", "this purchase has no email address to confirm"
         )
@@ -774,7 +784,7 @@ async def receipts_code(request: web.Request) -> web.Response:
         session_reference=portal.session_id,
         minutes=EMAIL_CODE_LIFETIME_S // 60,
     )
-    unsent = await _mail_or_refusal(request, post, message, "the code could not be sent")
+    unsent = await _mail_or_refusal(request, post, settings, message, "the code could not be sent")
     if unsent is not None:
         request.app[METRICS].count_portal_proof("mail_failed")
         return unsent
