@@ -966,7 +966,10 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "The customer access portal; ?token=<jwt> opens a portal session (303 to /access)",
         "portal",
         "portal",
-        (query("token", STR, "access token from the access link"),),
+        (
+            query("token", STR, "access token from the access link"),
+            query("proof", STR, "the customer mail's proof (its copy of the link); opens the portal proven"),
+        ),
         ok={200: {"type": "string"}, 303: {}},
         ok_media="text/html",
         errors={
