@@ -494,17 +494,10 @@ async def claim_outbox(conn: asyncpg.Connection, limit: int, lease_s: float) -> 
     (locked_until) keeps a row from being taken twice while its calls run with no transaction open. Each row
     comes with its session, read in the same statement, so a worker starts without another round trip."""
     rows = await conn.fetch(
-        """WITH ready AS (
-               SELECT id FROM outbox
-                WHERE status = 'pending' AND next_attempt_at <= now()
-                  AND (locked_until IS NULL OR locked_until < now())
-                ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
-           )
-           UPDATE outbox o SET locked_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
-             FROM ready, sessions s
-            WHERE o.id = ready.id AND s.id = o.session_id
-         RETURNING o.id AS outbox_id, o.kind AS outbox_kind, o.attempts AS outbox_attempts,
-                   o.traceparent AS outbox_traceparent, s.*""",
+        # claim_outbox_rows (migration 0140) leases the oldest ready rows, read in order from the ready index
+        # whatever the statistics say: planned inline, a stale estimate scanned and sorted every ready row.
+        """SELECT c.outbox_id, c.outbox_kind, c.outbox_attempts, c.outbox_traceparent, (c.session).*
+             FROM claim_outbox_rows($1, $2) AS c""",
         limit,
         lease_s,
     )
