@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Final
 
+import msgspec
 from aiohttp import web
 
 from webhook_gateway.adapters.inbox_repository import RECEIVED
@@ -20,6 +22,7 @@ log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_ENCODE_STRING: Final = msgspec.json.Encoder().encode
 
 
 def _count(request: web.Request, provider: str, result: str) -> None:
@@ -78,9 +81,18 @@ async def accept(
             inline.release()
     result = "duplicate" if not stored.inserted else ("ignored" if normalized.ignored else "received")
     _count(request, normalized.provider, result)
-    return web.json_response(
-        {"received": True, "event_id": envelope.event_id, "duplicate": not stored.inserted}
+    return _received(envelope.event_id, duplicate=not stored.inserted)
+
+
+def _received(event_id: str, *, duplicate: bool) -> web.Response:
+    """Contract §4's 200, `{"received": true, "event_id": "...", "duplicate": bool}`, in the text
+    `web.json_response` wrote (the same bytes for an ASCII id), built without its general encoder: 2 µs instead
+    of 5 on every reply (issue 16)."""
+    body = b'{"received": true, "event_id": %s, "duplicate": %s}' % (
+        _ENCODE_STRING(event_id),
+        b"true" if duplicate else b"false",
     )
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 def counted(app: web.Application, handler: Handler) -> Handler:
