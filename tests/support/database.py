@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
 import uuid
 import warnings
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -43,6 +45,26 @@ class TestDatabase:
 
     def owner_dsn(self, service: str) -> str:
         return dsn_for_role(self.admin_dsn, SERVICES[service].owner_role, self.database)
+
+    @contextlib.asynccontextmanager
+    async def admin_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A superuser connection to the test database, closed on leaving."""
+        conn = await self.admin()
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+    @contextlib.asynccontextmanager
+    async def runtime_connection(self, service: str) -> AsyncIterator[asyncpg.Connection]:
+        """A connection as `service`'s runtime role with its schema on the search path, as the service has."""
+        conn = await asyncpg.connect(
+            self.runtime_dsn(service), server_settings={"search_path": SERVICES[service].schema}
+        )
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     async def reset(self) -> None:
         """Empty every service table (not the migration records) in one statement: fast and complete."""

@@ -43,8 +43,7 @@ async def _reads(conn: asyncpg.Connection) -> tuple[int, int]:
 async def backlog(clean_db: TestDatabase) -> AsyncIterator[asyncpg.Connection]:
     """A connection of the session service's runtime role to an outbox whose statistics were taken while it was
     empty, with PENDING paid sessions' rows ready, ten of the oldest leased to another dispatcher."""
-    admin = await clean_db.admin()
-    try:
+    async with clean_db.admin_connection() as admin:
         await admin.execute("ANALYZE session.outbox")
         await admin.execute("ANALYZE session.sessions")
         await admin.execute(
@@ -64,11 +63,8 @@ async def backlog(clean_db: TestDatabase) -> AsyncIterator[asyncpg.Connection]:
                  FROM generate_series(1, $1) AS n""",
             PENDING,
         )
-    finally:
-        await admin.close()
-    conn = await asyncpg.connect(clean_db.runtime_dsn("session"), server_settings={"search_path": "session"})
-    yield conn
-    await conn.close()
+    async with clean_db.runtime_connection("session") as conn:
+        yield conn
 
 
 def _numbers(rows: list[ClaimedRow]) -> list[int]:

@@ -43,8 +43,7 @@ async def _blocks_read(conn: asyncpg.Connection) -> int:
 async def backlog(clean_db: TestDatabase) -> AsyncIterator[asyncpg.Connection]:
     """A connection of the gateway's runtime role to an inbox whose statistics were taken while it was empty,
     with DUE events due now, each with a Stripe-sized body."""
-    admin = await clean_db.admin()
-    try:
+    async with clean_db.admin_connection() as admin:
         await admin.execute("ANALYZE gateway.inbox_events")
         await admin.execute(
             """INSERT INTO gateway.inbox_events (provider, event_id, event_type, raw_body, status, attempts,
@@ -55,11 +54,8 @@ async def backlog(clean_db: TestDatabase) -> AsyncIterator[asyncpg.Connection]:
                  FROM generate_series(1, $1) AS n""",
             DUE,
         )
-    finally:
-        await admin.close()
-    conn = await asyncpg.connect(clean_db.runtime_dsn("gateway"), server_settings={"search_path": "gateway"})
-    yield conn
-    await conn.close()
+    async with clean_db.runtime_connection("gateway") as conn:
+        yield conn
 
 
 async def test_a_claim_reads_the_oldest_due_events_and_stops(backlog: asyncpg.Connection) -> None:
