@@ -46,7 +46,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--from-account", type=int, default=0, help="anvil dev account index (default 0)")
     parser.add_argument("--notify", action="store_true", help="also send the signed web3 webhook")
-    parser.add_argument("--mine", type=int, default=0, help="mine this many more blocks afterwards")
+    parser.add_argument(
+        "--mine",
+        type=int,
+        help="mine this many more blocks afterwards (default: what the session's confirmations still need; "
+        "0 leaves the payment unconfirmed)",
+    )
     parser.add_argument("--home", help="state folder (default $PAYGATE_HOME or ./.paygate)")
 
 
@@ -153,6 +158,7 @@ async def pay(args: argparse.Namespace) -> dict[str, Any]:
         "to": sent.to,
         "asset": label,
         "amount_minor": amount_minor,
+        "mined": sent.mined,
         "notified": notified,
     }
 
@@ -163,6 +169,7 @@ class SentPayment:
     to: ChecksumAddress  # the session's deposit address
     tx_hash: HexStr
     receipt: TxReceipt
+    mined: int  # blocks mined after it
 
 
 async def _send(
@@ -181,10 +188,20 @@ async def _send(
     else:
         tx_hash = HexStr(await transfer_token(w3, token, sender, to, amount_minor))
         receipt = await w3.eth.get_transaction_receipt(tx_hash)
-    if args.mine > 0:
+    mined = blocks_to_mine(args.mine, session)
+    if mined > 0:
         # anvil's own RPC: not one of web3's RPCEndpoint literals.
-        await w3.provider.make_request(RPCEndpoint("anvil_mine"), [hex(args.mine)])
-    return SentPayment(sender=sender, to=to, tx_hash=tx_hash, receipt=receipt)
+        await w3.provider.make_request(RPCEndpoint("anvil_mine"), [hex(mined)])
+    return SentPayment(sender=sender, to=to, tx_hash=tx_hash, receipt=receipt, mined=mined)
+
+
+def blocks_to_mine(requested: int | None, session: dict[str, Any]) -> int:
+    """The blocks to mine after the payment. A local node makes a block only for a transaction, so a payment
+    would wait forever for its confirmations: by default, mine the ones the session still needs (its block is
+    the first). An explicit count wins, 0 included."""
+    if requested is not None:
+        return max(0, requested)
+    return max(0, int(session["payment"].get("min_confirmations") or 1) - 1)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -198,8 +215,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(result, indent=2))
     print(
-        f"paid {result['amount_minor']} minor units of {result['asset']} in block {result['block_number']}; "
-        f"watch it with: curl -H 'X-API-Key: ...' <gateway>/v1/sessions/{result['session_id']}",
+        f"paid {result['amount_minor']} minor units of {result['asset']} in block {result['block_number']}, "
+        f"then mined {result['mined']} more; watch it with: curl -H 'X-API-Key: ...' <gateway>/v1/sessions/{result['session_id']}",
         file=sys.stderr,
     )
     return 0

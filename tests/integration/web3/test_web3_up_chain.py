@@ -111,13 +111,17 @@ def test_up_with_chain_pays_a_session_with_paygate_pay_and_keeps_the_chain(tmp_p
         anvil_accounts = [a.lower() for a in _rpc(chain["rpc_url"], "eth_accounts")]
         assert deposit.lower() not in anvil_accounts  # derived from the dev mnemonic, not anvil's
 
-        short = _pay(home, "--session", session["id"], "--amount", "1")
+        # `--mine 0`: the transfer alone, no block after it, so it stays short of the session's confirmations.
+        short = _pay(home, "--session", session["id"], "--amount", "1", "--mine", "0")
         assert short.returncode == 0, short.stderr
         assert json.loads(short.stdout)["amount_minor"] == 1_000_000
-        paid = _pay(home, "--session", session["id"], "--amount", "1.5", "--mine", "2")
+        # As README shows it, with no --mine: a local node makes blocks only for transactions, so `pay` mines
+        # what the session's confirmations still need, and the session is paid without anything else.
+        paid = _pay(home, "--session", session["id"], "--amount", "1.5")
         assert paid.returncode == 0, paid.stderr
         body = _wait_paid(stack, session["id"])
         assert body["amount_received_minor"] == 2_500_000
+        assert json.loads(paid.stdout)["mined"] == session["payment"]["min_confirmations"] - 1
 
         bad = _pay(home, "--session", "not-a-session")
         assert bad.returncode == 2 and "not a session id" in bad.stderr

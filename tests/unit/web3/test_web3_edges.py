@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from paygate_dev.chain.pay_cmd import PayError, resolve_asset, to_minor
+from paygate_dev.chain.pay_cmd import PayError, blocks_to_mine, resolve_asset, to_minor
 from paygate_runtime.config import ConfigError, Env
 from webhook_gateway.entrypoints.main import load_config
 from webhook_gateway.entrypoints.routes_web3 import normalized_hint
@@ -86,6 +88,19 @@ def test_the_asset_to_pay_with_defaults_to_the_sessions_own() -> None:
     assert resolve_asset("tusd", eth_session, chain) == (TOKEN, 6, "TUSD")
     with pytest.raises(PayError):
         resolve_asset("DOGE", eth_session, chain)
+
+
+def test_pay_mines_what_the_sessions_confirmations_still_need_unless_told() -> None:
+    def session(confirmations: int | None) -> dict[str, Any]:
+        return {"payment": {"min_confirmations": confirmations}}
+
+    assert blocks_to_mine(None, session(2)) == 1  # the payment's own block is the first confirmation
+    assert blocks_to_mine(None, session(12)) == 11
+    assert blocks_to_mine(None, session(1)) == 0
+    assert blocks_to_mine(None, session(None)) == 0
+    assert blocks_to_mine(0, session(12)) == 0  # explicit: leave it unconfirmed
+    assert blocks_to_mine(5, session(2)) == 5
+    assert blocks_to_mine(-3, session(2)) == 0
 
 
 def test_the_gateway_puts_back_the_recursion_limit_that_importing_web3_raises() -> None:
