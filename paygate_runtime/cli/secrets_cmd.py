@@ -2,8 +2,9 @@
 
 The values are in exactly the formats the services read (README "Configuration"), freshly generated where
 paygate owns the secret (database passwords, the keys service's encryption key, JWT signing key and subject
-secret, the web3 notifier's webhook secret) and taken from flags where a provider issues it (Stripe's and
-One.com's webhook secrets and API keys, the SMTP relay's credentials). docs/deploy.md shows the one command per overlay; the Kubernetes
+secret, the web3 notifier's webhook secrets) and taken from flags where a provider issues it (Stripe's and
+One.com's webhook secrets and API keys, each under the variable of its mode, and the SMTP relay's
+credentials). docs/deploy.md shows the one command per overlay; the Kubernetes
 test in tests/deploy/test_kubelet.py runs that same command and starts every pod with its output.
 
     paygate secrets generate --overlay prod [--stripe-webhook-secret whsec_...] | kubectl apply -f -
@@ -130,18 +131,7 @@ def build_secrets(args: argparse.Namespace) -> tuple[list[dict[str, object]], li
             raise SystemExit(f"paygate secrets generate: {args.db_ca_file} holds no PEM certificate")
         out.append(_secret(DB_CA_SECRET, namespace, {"ca.crt": ca}))
 
-    gateway: dict[str, str] = {}
-    if args.stripe_webhook_secret:
-        gateway["PAYGATE_STRIPE_WEBHOOK_SECRETS"] = args.stripe_webhook_secret
-    if args.stripe_api_key:
-        gateway["PAYGATE_STRIPE_API_KEY"] = args.stripe_api_key
-    if args.onecom_webhook_secret:
-        gateway["PAYGATE_ONECOM_WEBHOOK_SECRETS"] = args.onecom_webhook_secret
-    if args.onecom_api_key:
-        gateway["PAYGATE_ONECOM_API_KEY"] = args.onecom_api_key
-    # The web3 notifier is the operator's own: paygate picks its secret and the notifier is given the same.
-    gateway["PAYGATE_WEB3_WEBHOOK_SECRETS"] = args.web3_webhook_secret or _whsec()
-    out.append(_secret("paygate-gateway-secrets", namespace, gateway))
+    out.append(_secret("paygate-gateway-secrets", namespace, _gateway_secrets(args)))
     if args.chain:
         # An RPC URL usually embeds the provider's API key, so the pair lives in a Secret; the gateway and the
         # session service both read it (envFrom, optional: without it on-chain payments are off).
@@ -180,6 +170,72 @@ def build_secrets(args: argparse.Namespace) -> tuple[list[dict[str, object]], li
         )
     )
     return out, role_sql
+
+
+def _gateway_secrets(args: argparse.Namespace) -> dict[str, str]:
+    """The providers' secrets, each under the variable of its mode.
+
+    Stripe says in every event whether it is live, so its webhook secrets (one per Stripe endpoint) share one
+    variable, and an API key's mode is in its prefix. One.com's and the web3 notifier's events are as live as
+    the secret that verifies them, so those flags name their mode: the unsuffixed variables mean test, and a
+    live secret put there would verify every live event as a test one (quarantined as a mode mismatch).
+    """
+    for flag in ("onecom_webhook_secret", "onecom_api_key", "web3_webhook_secret"):
+        if getattr(args, flag) is not None:
+            name = "--" + flag.replace("_", "-")
+            raise SystemExit(
+                f"paygate secrets generate: {name} names no mode: use {name}-test or {name}-live"
+            )
+    gateway: dict[str, str] = {}
+    if args.stripe_webhook_secret:
+        gateway["PAYGATE_STRIPE_WEBHOOK_SECRETS"] = ",".join(args.stripe_webhook_secret)
+    for key in args.stripe_api_key or []:
+        mode = _stripe_key_mode(key)
+        variable = f"PAYGATE_STRIPE_API_KEY_{mode.upper()}"
+        if variable in gateway:
+            raise SystemExit(f"paygate secrets generate: two --stripe-api-key of mode {mode}")
+        gateway[variable] = key
+    for mode in ("test", "live"):
+        onecom = getattr(args, f"onecom_webhook_secret_{mode}")
+        if onecom:
+            gateway[f"PAYGATE_ONECOM_WEBHOOK_SECRETS_{mode.upper()}"] = onecom
+        key = getattr(args, f"onecom_api_key_{mode}")
+        if key:
+            gateway[f"PAYGATE_ONECOM_API_KEY_{mode.upper()}"] = key
+        # The web3 notifier is the operator's own: paygate picks its secrets, and the notifier of each mode's
+        # chain is given that mode's.
+        web3 = getattr(args, f"web3_webhook_secret_{mode}") or _whsec()
+        gateway[f"PAYGATE_WEB3_WEBHOOK_SECRETS_{mode.upper()}"] = web3
+    for provider in ("onecom", "web3"):
+        test = gateway.get(f"PAYGATE_{provider.upper()}_WEBHOOK_SECRETS_TEST")
+        if test is not None and test == gateway.get(f"PAYGATE_{provider.upper()}_WEBHOOK_SECRETS_LIVE"):
+            raise SystemExit(
+                f"paygate secrets generate: one {provider} webhook secret for both modes would let a test "
+                "signer make live events"
+            )
+    has_key = "PAYGATE_ONECOM_API_KEY_TEST" in gateway or "PAYGATE_ONECOM_API_KEY_LIVE" in gateway
+    if has_key != bool(args.onecom_api_base):
+        raise SystemExit(
+            "paygate secrets generate: --onecom-api-key-test/-live and --onecom-api-base go together"
+        )
+    if args.onecom_api_base:
+        if not args.onecom_api_base.startswith("https://"):
+            raise SystemExit(
+                "paygate secrets generate: --onecom-api-base must be https:// (egress allows 443)"
+            )
+        # Not a secret, but the key's other half: the gateway refuses to start with one and not the other.
+        gateway["PAYGATE_ONECOM_API_BASE"] = args.onecom_api_base
+    return gateway
+
+
+def _stripe_key_mode(key: str) -> str:
+    for prefix in ("sk_", "rk_"):
+        for mode in ("test", "live"):
+            if key.startswith(f"{prefix}{mode}_"):
+                return mode
+    raise SystemExit(
+        "paygate secrets generate: a --stripe-api-key starts sk_test_, sk_live_, rk_test_ or rk_live_"
+    )
 
 
 def _smtp_credentials(args: argparse.Namespace) -> dict[str, str]:
@@ -257,11 +313,30 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--role-sql",
         help="external-db: write the ALTER ROLE ... PASSWORD statements to this file (mode 0600)",
     )
-    gen.add_argument("--stripe-webhook-secret", help="Stripe's whsec_... for the endpoint (Stripe issues it)")
-    gen.add_argument("--stripe-api-key", help="sk_live_... / rk_live_... (Stripe Checkout; off without)")
-    gen.add_argument("--onecom-webhook-secret", help="One.com's Standard Webhooks secret (whsec_...)")
-    gen.add_argument("--onecom-api-key")
-    gen.add_argument("--web3-webhook-secret", help="default: a new whsec_ secret for your chain notifier")
+    gen.add_argument(
+        "--stripe-webhook-secret",
+        action="append",
+        help="Stripe's whsec_... of an endpoint (Stripe issues it); repeat for the test and the live endpoint",
+    )
+    gen.add_argument(
+        "--stripe-api-key",
+        action="append",
+        help="sk_/rk_ test or live key for Stripe Checkout and refunds, one per mode (repeat); off without",
+    )
+    for mode in ("test", "live"):
+        gen.add_argument(
+            f"--onecom-webhook-secret-{mode}",
+            help=f"One.com's Standard Webhooks secret (whsec_...) for {mode}",
+        )
+        gen.add_argument(f"--onecom-api-key-{mode}", help=f"One.com's API key for {mode} payments")
+        gen.add_argument(
+            f"--web3-webhook-secret-{mode}",
+            help=f"your {mode} chain notifier's whsec_ secret (default: a new one)",
+        )
+    gen.add_argument("--onecom-api-base", help="One.com's API base URL (https); with an --onecom-api-key-*")
+    # Replaced by the flags above, which name their mode; refused with a message saying so.
+    for flag in ("--onecom-webhook-secret", "--onecom-api-key", "--web3-webhook-secret"):
+        gen.add_argument(flag, help=argparse.SUPPRESS)
     gen.add_argument(
         "--chain",
         nargs=3,

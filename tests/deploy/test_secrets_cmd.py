@@ -182,3 +182,66 @@ def test_smtp_credentials_become_the_secret_both_mail_senders_read(
     assert "two" not in str(refused.value) and "lines" not in str(refused.value)
     with pytest.raises(SystemExit):
         main(["secrets", "generate", "--smtp-username", "u"])
+
+
+def _gateway(secrets: dict[str, dict[str, Any]]) -> Any:
+    env = Env(
+        {**secrets["paygate-gateway-secrets"]["stringData"], "PAYGATE_DATABASE_URL": "postgresql://x@h/db"}
+    )
+    check_secrets("gateway", env)
+    return gateway_config(env)
+
+
+ONECOM_TEST, ONECOM_LIVE = "whsec_" + "A" * 44, "whsec_" + "B" * 44
+
+
+def test_provider_secrets_name_their_mode_and_the_gateway_reads_each_as_that_mode(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A production deployment takes live payments: the secrets it is given must land in the live variables.
+    The unsuffixed One.com and web3 variables mean test, so a live One.com secret given the old way verified
+    every live event as a test one, and each was quarantined as a mode mismatch."""
+    secrets = generate(
+        capsys,
+        "--overlay", "prod",
+        "--stripe-webhook-secret", "whsec_live_endpoint", "--stripe-webhook-secret", "whsec_test_endpoint",
+        "--onecom-webhook-secret-live", ONECOM_LIVE, "--onecom-webhook-secret-test", ONECOM_TEST,
+        "--onecom-api-key-live", "live-api-key", "--onecom-api-key-test", "test-api-key",
+        "--onecom-api-base", "https://api.onecom.example/v1",
+    )  # fmt: skip
+    config = _gateway(secrets)
+    assert config.stripe_webhook_secrets == ["whsec_live_endpoint", "whsec_test_endpoint"]
+    assert (config.onecom_webhook_secrets, config.onecom_webhook_secrets_live) == (
+        [ONECOM_TEST],
+        [ONECOM_LIVE],
+    )
+    assert config.providers.onecom_api_keys == {"test": "test-api-key", "live": "live-api-key"}
+    assert config.providers.onecom_api_base == "https://api.onecom.example/v1"
+    # The web3 notifier is the operator's own: one new secret per mode, different from each other.
+    assert len(config.web3_webhook_secrets) == 1 and len(config.web3_webhook_secrets_live) == 1
+    assert config.web3_webhook_secrets != config.web3_webhook_secrets_live
+
+
+def test_a_onecom_api_key_comes_with_its_base_and_a_secret_without_a_mode_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Without the base the gateway refused to start (PAYGATE_ONECOM_API_BASE is required with a key).
+    with pytest.raises(SystemExit, match="--onecom-api-base"):
+        main(["secrets", "generate", "--onecom-api-key-live", "k"])
+    with pytest.raises(SystemExit, match="--onecom-api-key"):
+        main(["secrets", "generate", "--onecom-api-base", "https://api.onecom.example"])
+    with pytest.raises(SystemExit, match="https"):
+        main(["secrets", "generate", "--onecom-api-key-live", "k", "--onecom-api-base", "ftp://x"])
+    # The flags without a mode said nothing of it and meant test: each is refused, naming the two to use.
+    for flag, value in (
+        ("--onecom-webhook-secret", ONECOM_LIVE),
+        ("--onecom-api-key", "k"),
+        ("--web3-webhook-secret", ONECOM_LIVE),
+    ):
+        with pytest.raises(SystemExit, match=f"{flag}-test or {flag}-live"):
+            main(["secrets", "generate", flag, value])
+    # One secret for both modes would let a test signer make live events.
+    with pytest.raises(SystemExit, match="both modes"):
+        main(["secrets", "generate", "--onecom-webhook-secret-test", ONECOM_TEST,
+              "--onecom-webhook-secret-live", ONECOM_TEST])  # fmt: skip
+    assert _gateway(generate(capsys, "--overlay", "dev")).providers.onecom_api_keys == {}
