@@ -578,3 +578,61 @@ def test_what_the_objects_name_exists(overlay: str) -> None:
             assert endpoint["port"] in ports, endpoint
     for backup in store.of_kind("ScheduledBackup"):
         assert store.get("Cluster", k8s.namespace_of(backup), backup["spec"]["cluster"]["name"]) is not None
+
+
+def _required_secrets(template: dict[str, Any]) -> set[str]:
+    """The Secrets a pod cannot start without: volumes, envFrom and env references not marked optional."""
+    spec = template["spec"]
+    names = {
+        v["secret"]["secretName"]
+        for v in spec.get("volumes", [])
+        if "secret" in v and not v["secret"].get("optional", False)
+    }
+    for container in [*spec.get("initContainers", []), *spec["containers"]]:
+        for source in container.get("envFrom", []):
+            ref = source.get("secretRef")
+            if ref and not ref.get("optional", False):
+                names.add(ref["name"])
+        for variable in container.get("env", []):
+            ref = variable.get("valueFrom", {}).get("secretKeyRef")
+            if ref and not ref.get("optional", False):
+                names.add(ref["name"])
+    return names
+
+
+@pytest.mark.parametrize(
+    ("overlay", "flags"),
+    [
+        ("dev", ()),
+        ("prod", ()),
+        ("external-db", ("--db-host", EXTERNAL_DB_HOST, "--db-ca-file", "{ca}")),
+        # Offered by `secrets generate --help`: encrypted, the server's certificate not verified, no CA.
+        ("external-db", ("--db-host", EXTERNAL_DB_HOST, "--db-sslmode-require")),
+    ],
+)
+def test_every_secret_a_pod_needs_is_made_by_the_generator_or_a_controller(
+    overlay: str, flags: tuple[str, ...], tmp_path: Path
+) -> None:
+    """With `--db-sslmode-require` the generator makes no `paygate-db-ca`, and every pod and Job of the
+    external-db overlay mounted it as required: nothing would have started."""
+    ca = TestCA(tmp_path / "ca")
+    argv = [a.replace("{ca}", str(ca.ca_file)) for a in flags]
+    result = subprocess.run(
+        [str(Path(sys.prefix) / "bin" / "paygate"), "secrets", "generate", "--overlay", overlay, *argv,
+         "--role-sql", str(tmp_path / "roles.sql")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    made = {d["metadata"]["name"] for d in k8s.load_yaml_documents(result.stdout)}
+    objects = rendered(overlay)
+    # cert-manager writes each Certificate's Secret; CloudNativePG its Cluster's CA (`<cluster>-ca`).
+    made |= {o["spec"]["secretName"] for o in objects if o["kind"] == "Certificate"}
+    made |= {f"{o['metadata']['name']}-ca" for o in objects if o["kind"] == "Cluster"}
+    missing = {
+        f"{o['kind']}/{o['metadata']['name']}: {name}"
+        for o in objects
+        if o["kind"] in ("Deployment", "Job")
+        for name in _required_secrets(o["spec"]["template"])
+        if name not in made
+    }
+    assert not missing, f"pods that would wait forever for a Secret nobody makes: {sorted(missing)}"
