@@ -350,7 +350,10 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--smtp-password-file", help='file holding the SMTP password ("-": stdin); with --smtp-username'
     )
 
-    enc = sub.add_parser("encryption-key", help="print one new PAYGATE_KEYS_ENCRYPTION_KEYS entry")
+    enc = sub.add_parser(
+        "encryption-key",
+        help="print one new PAYGATE_KEYS_ENCRYPTION_KEYS / PAYGATE_SESSION_ENCRYPTION_KEYS entry",
+    )
     enc.add_argument("--version", type=int, required=True, help="1..255, higher than every configured one")
     jwt = sub.add_parser("jwt-key", help="print one new PAYGATE_JWT_SIGNING_KEYS entry as JSON")
     jwt.add_argument("--kid", required=True)
