@@ -208,8 +208,10 @@ def test_provider_secrets_name_their_mode_and_the_gateway_reads_each_as_that_mod
         "--onecom-webhook-secret-live", ONECOM_LIVE, "--onecom-webhook-secret-test", ONECOM_TEST,
         "--onecom-api-key-live", "live-api-key", "--onecom-api-key-test", "test-api-key",
         "--onecom-api-base", "https://api.onecom.example/v1",
+        "--stripe-api-key", "sk_live_" + "L" * 24, "--stripe-api-key", "rk_test_" + "T" * 24,
     )  # fmt: skip
     config = _gateway(secrets)
+    assert config.stripe_api_keys == {"live": "sk_live_" + "L" * 24, "test": "rk_test_" + "T" * 24}
     assert config.stripe_webhook_secrets == ["whsec_live_endpoint", "whsec_test_endpoint"]
     assert (config.onecom_webhook_secrets, config.onecom_webhook_secrets_live) == (
         [ONECOM_TEST],
@@ -240,6 +242,10 @@ def test_a_onecom_api_key_comes_with_its_base_and_a_secret_without_a_mode_is_ref
     ):
         with pytest.raises(SystemExit, match=f"{flag}-test or {flag}-live"):
             main(["secrets", "generate", flag, value])
+    with pytest.raises(SystemExit, match="two --stripe-api-key of mode live"):
+        main(["secrets", "generate", "--stripe-api-key", "sk_live_a", "--stripe-api-key", "sk_live_b"])
+    with pytest.raises(SystemExit, match="sk_test_"):
+        main(["secrets", "generate", "--stripe-api-key", "pk_live_a"])
     # One secret for both modes would let a test signer make live events.
     with pytest.raises(SystemExit, match="both modes"):
         main(["secrets", "generate", "--onecom-webhook-secret-test", ONECOM_TEST,

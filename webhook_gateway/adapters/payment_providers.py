@@ -15,14 +15,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2
 from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
 from paygate_runtime.proto_convert import mode_label
 from webhook_gateway.adapters import onecom_api
 from webhook_gateway.adapters.onecom_api import OneComClient, OneComPayment
 from webhook_gateway.adapters.provider_errors import ProviderError
-from webhook_gateway.adapters.stripe_checkout import StripeCheckout, checkout_page_url
+from webhook_gateway.adapters.stripe_checkout import (
+    StripeCheckout,
+    StripeCheckoutError,
+    checkout_page_url,
+    key_mode_name,
+)
 
 RECONCILE_PREFIX: Final = "reconcile_"
 
@@ -102,23 +106,41 @@ class PaymentProvider(Protocol):
 
 
 class StripeProvider:
-    """Stripe Checkout behind the provider interface: the payment id is the Checkout Session id."""
+    """Stripe Checkout behind the provider interface: the payment id is the Checkout Session id.
+
+    One StripeCheckout per mode that has a key (the key's prefix says its mode). Every call goes through the
+    checkout of the session's or event's mode, so a test payment never reaches Stripe with a live key, nor a
+    live one with a test key; a mode without a key is not available."""
 
     name = "stripe"
 
-    def __init__(self, checkout: StripeCheckout) -> None:
-        self.checkout = checkout
+    def __init__(self, *checkouts: StripeCheckout) -> None:
+        self.checkouts: dict[str, StripeCheckout] = {}
+        for checkout in checkouts:
+            mode = key_mode_name(checkout.settings.api_key)
+            if mode is None or mode in self.checkouts:
+                raise ValueError("one Stripe checkout per mode, each with a test or a live key")
+            self.checkouts[mode] = checkout
 
     def available(self, mode: str) -> bool:
-        wanted = common_pb2.MODE_LIVE if mode == "live" else common_pb2.MODE_TEST
-        return self.checkout.mode in (common_pb2.MODE_UNSPECIFIED, wanted)
+        return mode in self.checkouts
+
+    def checkout_for(self, mode: str) -> StripeCheckout:
+        """The checkout of `mode`; `provider_mode_mismatch` when this gateway has no Stripe key of that mode."""
+        checkout = self.checkouts.get(mode)
+        if checkout is None:
+            raise StripeCheckoutError(
+                "provider_mode_mismatch", f"this gateway has no Stripe key for {mode} mode", transient=False
+            )
+        return checkout
 
     async def create_payment(self, session: session_pb2.Session) -> CreatedPayment:
-        created = await self.checkout.create(session)
+        # StripeCheckout.create checks the session's mode against its key's once more before calling Stripe.
+        created = await self.checkout_for(mode_of(session)).create(session)
         return CreatedPayment(created.id, created.url)
 
     async def read_payment(self, mode: str, payment_id: str) -> ProviderPayment:
-        body = await self.checkout.retrieve(payment_id)
+        body = await self.checkout_for(mode).retrieve(payment_id)
         status = f"{body.get('status')}/{body.get('payment_status')}"
         final = body.get("status") == "expired" or (
             body.get("status") == "complete" and body.get("payment_status") in ("paid", "no_payment_required")
@@ -126,8 +148,12 @@ class StripeProvider:
         return ProviderPayment(payment_id, status, final, body)
 
     async def cancel_payment(self, mode: str, payment_id: str) -> ProviderPayment:
-        expired = await self.checkout.expire(payment_id)
+        expired = await self.checkout_for(mode).expire(payment_id)
         return ProviderPayment(payment_id, f"{expired.status}/unpaid", True, None)
+
+    async def retrieve_charge(self, mode: str, charge_id: str) -> dict[str, Any]:
+        """A Charge as Stripe's API shows it to the key of `mode` (the mode of the event that names it)."""
+        return await self.checkout_for(mode).retrieve_charge(charge_id)
 
     async def refund(
         self,
@@ -144,7 +170,8 @@ class StripeProvider:
             amount = iso_minor_to_stripe(amount_minor, currency, exponent)
         except ValueError as error:
             raise ProviderError("provider_rejected", str(error), transient=False) from None
-        refund = await self.checkout.refund(payment_reference, amount, idempotency_key, metadata=metadata)
+        checkout = self.checkout_for(mode)
+        refund = await checkout.refund(payment_reference, amount, idempotency_key, metadata=metadata)
         return str(refund["id"])
 
     def reconcile_event(
@@ -174,7 +201,8 @@ class StripeProvider:
         return ReconcileEvent(event_id, event_type, _encode(event), reference)
 
     async def close(self) -> None:
-        await self.checkout.close()
+        for checkout in self.checkouts.values():
+            await checkout.close()
 
 
 # One.com's API states that a webhook reports, and the webhook type that reports each.

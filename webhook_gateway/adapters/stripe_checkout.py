@@ -43,7 +43,7 @@ class StripeCheckoutError(ProviderError):
 
     `code` is the stable code shown to merchants: `provider_unavailable` (network, timeout, 5xx, rate limit:
     worth retrying), `provider_rejected` (Stripe refused the request or our key), `provider_mode_mismatch`
-    (the configured Stripe key is of the other mode), `provider_window_closed` (too little lifetime left
+    (this gateway has no Stripe key of the session's mode), `provider_window_closed` (too little lifetime left
     for a Stripe page) or `provider_session_complete` (the customer already paid on Stripe's page).
     """
 
@@ -79,6 +79,14 @@ def key_mode(api_key: str) -> int:
     if api_key.startswith(("sk_test_", "rk_test_")):
         return common_pb2.MODE_TEST
     return common_pb2.MODE_UNSPECIFIED
+
+
+def key_mode_name(api_key: str) -> str | None:
+    """The mode ("test" or "live") a Stripe secret or restricted key works in; None when its prefix names none."""
+    mode = key_mode(api_key)
+    if mode == common_pb2.MODE_UNSPECIFIED:
+        return None
+    return "live" if mode == common_pb2.MODE_LIVE else "test"
 
 
 def idempotency_key_for(session_id: str, action: str = "create") -> str:
@@ -170,7 +178,8 @@ class StripeCheckout:
         self.mode = key_mode(settings.api_key)
 
     def check_mode(self, session: session_pb2.Session) -> None:
-        # A test session must never reach a live key's Checkout page, nor a live one a test page.
+        # A test session must never reach a live key's Checkout page, nor a live one a test page. The provider
+        # picks the checkout of the session's mode; this is the last guard before Stripe is called.
         if self.mode != common_pb2.MODE_UNSPECIFIED and session.mode != self.mode:
             raise StripeCheckoutError(
                 "provider_mode_mismatch",

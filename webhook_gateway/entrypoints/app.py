@@ -155,15 +155,19 @@ def _wire_providers(app: web.Application, config: GatewayConfig, pool: asyncpg.P
 
 def _providers(config: GatewayConfig, metrics: ProviderMetrics) -> dict[str, PaymentProvider]:
     providers: dict[str, PaymentProvider] = {}
-    if config.stripe_api_key:
+    if config.stripe_api_keys:
+        # One checkout (and HTTP client) per mode with a key; StripeProvider.close closes each of them.
         providers["stripe"] = StripeProvider(
-            StripeCheckout(
-                StripeCheckoutSettings(
-                    api_key=config.stripe_api_key,
-                    public_url=config.public_url,
-                    api_base=config.stripe_api_base,
-                    timeout_s=config.stripe_timeout_s,
+            *(
+                StripeCheckout(
+                    StripeCheckoutSettings(
+                        api_key=api_key,
+                        public_url=config.public_url,
+                        api_base=config.stripe_api_base,
+                        timeout_s=config.stripe_timeout_s,
+                    )
                 )
+                for api_key in config.stripe_api_keys.values()
             )
         )
     settings: ProviderApiConfig = config.providers

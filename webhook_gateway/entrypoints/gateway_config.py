@@ -6,11 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paygate_runtime.config import ConfigError, Env
+from webhook_gateway.adapters.stripe_checkout import key_mode_name
 from webhook_gateway.chain.config import GatewayChainConfig, load_gateway_chain_config
 from webhook_gateway.entrypoints.client_address import Network, parse_trusted_proxies
 from webhook_gateway.entrypoints.portal_support import SupportMailSettings
 from webhook_gateway.entrypoints.portal_support import load_settings as load_support_mail
 from webhook_gateway.entrypoints.provider_config import ProviderApiConfig, load_provider_api_config
+
+_STRIPE_KEY = "PAYGATE_STRIPE_API_KEY"
 
 
 @dataclass(frozen=True)
@@ -23,8 +26,9 @@ class GatewayConfig:
     web3_webhook_secrets: list[str] = field(default_factory=list)
     onecom_webhook_secrets_live: list[str] = field(default_factory=list)
     web3_webhook_secrets_live: list[str] = field(default_factory=list)
-    # Stripe Checkout (issue 6): off without a key. repr=False keeps the secret key out of any printed config.
-    stripe_api_key: str | None = field(default=None, repr=False)
+    # Stripe's API (Checkout, refunds, reconciliation, charge lookups), one key per mode ("test"/"live"): a mode
+    # without a key has no Stripe API. repr=False keeps the secret keys out of any printed config.
+    stripe_api_keys: dict[str, str] = field(default_factory=dict, repr=False)
     stripe_api_base: str | None = None
     stripe_timeout_s: float = 10.0
     # Webhook inbox and relay (issue 6). The apply runs after the 200, so these bound the background work only.
@@ -69,7 +73,7 @@ def load_config(env: Env) -> GatewayConfig:
         onecom_webhook_secrets_live=onecom_live,
         web3_webhook_secrets=web3_test,
         web3_webhook_secrets_live=web3_live,
-        stripe_api_key=env.optional("PAYGATE_STRIPE_API_KEY"),
+        stripe_api_keys=_stripe_api_keys(env),
         stripe_api_base=env.optional("PAYGATE_STRIPE_API_BASE"),
         stripe_timeout_s=env.millis("PAYGATE_STRIPE_TIMEOUT_MS", 10_000, minimum=100, maximum=60_000),
         webhook_apply_deadline_s=env.millis(
@@ -107,6 +111,37 @@ def _standard_webhook_secrets(env: Env, variable: str) -> tuple[list[str], list[
     if set(test) & set(live):
         raise ConfigError(f"{base}_LIVE", "a secret must not be both a test and a live secret")
     return test, live
+
+
+def _stripe_api_keys(env: Env) -> dict[str, str]:
+    """mode -> Stripe secret or restricted key, from PAYGATE_STRIPE_API_KEY_TEST, PAYGATE_STRIPE_API_KEY_LIVE and
+    PAYGATE_STRIPE_API_KEY, which is the key of the mode its prefix names (as when it was the only variable).
+
+    A suffixed variable holding the other mode's key (or any malformed key) is not refused here: the secret
+    checks (paygate_runtime.secret_checks, run by CommonSettings.from_env before load_config) stop start-up on
+    it first, naming the variable."""
+    keys: dict[str, str] = {}
+    for mode in ("test", "live"):
+        key = env.optional(f"{_STRIPE_KEY}_{mode.upper()}")
+        if key:
+            keys[mode] = key
+    plain = env.optional(_STRIPE_KEY)
+    if plain:
+        plain_mode = key_mode_name(plain)
+        if plain_mode is None:
+            # Refused by the secret checks already at start; a key of no mode is never used for both modes.
+            raise ConfigError(_STRIPE_KEY, "is not a test or live Stripe secret or restricted key")
+        if keys.get(plain_mode, plain) != plain:
+            # Two different keys for one mode would leave it to chance which one runs.
+            raise ConfigError(
+                f"{_STRIPE_KEY}_{plain_mode.upper()}",
+                f"differs from {_STRIPE_KEY} (both are {plain_mode} mode keys)",
+            )
+        keys[plain_mode] = plain
+    if "test" in keys and keys["test"] == keys.get("live"):
+        # Modes are separate worlds: one key cannot be both (the secret checks refuse it at start, too).
+        raise ConfigError(f"{_STRIPE_KEY}_LIVE", "must not be the test key")
+    return keys
 
 
 def _chain_config(env: Env) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """POST /v1/sessions/{id}/refund (contract §8): refund a paid session, fully or partly.
 
-With the provider's API configured for the session (Stripe with PAYGATE_STRIPE_API_KEY, One.com with its API
+With the provider's API configured for the session (Stripe with a key of the session's mode, One.com with its API
 key of the session's mode) the refund goes through the provider: the session service records it `pending`
 (its amount reserved), the provider is asked with one idempotency key per refund, and the provider's webhook
 settles it (`succeeded` issues the credit note and, for the last cent, moves the session to `refunded`).
