@@ -207,6 +207,14 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as error:
             print(f"paygate audit verify: cannot read {args.expect_heads}: {error}", file=sys.stderr)
             return 2
+        # A file with no head for the chains asked about (empty, the wrong file, another service's) would turn
+        # the check it stands for, removal of the newest entries, silently off.
+        if not any(head.service in services for head in expected):
+            print(
+                f"paygate audit verify: {args.expect_heads} holds no anchored head for {', '.join(services)}",
+                file=sys.stderr,
+            )
+            return 2
     try:
         results, problems = asyncio.run(verify(dsn, services, expected))
     except (TimeoutError, OSError, asyncpg.PostgresError) as error:

@@ -383,6 +383,30 @@ async def test_new_entries_after_an_anchor_still_verify_against_it(
     assert "session: ok, 12 entries" in done.stdout
 
 
+@pytest.mark.parametrize("text", ["", "garbage\n", "{}", "[]", '{"heads": []}'])
+async def test_a_heads_file_with_no_head_is_refused_not_taken_as_nothing_to_check(
+    populated: TestDatabase, tmp_path: Path, text: str
+) -> None:
+    """Given a file that holds no anchored head (empty, not JSON, or JSON of something else), verify said ok
+    and exited 0: the check it was asked for, removal of the newest entries, silently did not run."""
+    heads_file = tmp_path / "heads.json"
+    heads_file.write_text(text)
+    done = _cli(populated, "--expect-heads", str(heads_file))
+    assert done.returncode == 2, done.stdout
+    assert "holds no anchored head" in done.stderr
+
+
+async def test_a_heads_file_without_the_verified_services_heads_is_refused(
+    populated: TestDatabase, tmp_path: Path
+) -> None:
+    results, problems = await verify(populated.admin_dsn, ["keys"], [])
+    heads_file = tmp_path / "heads.json"
+    heads_file.write_text(json.dumps(result_json(results, problems)))
+    done = _cli(populated, "--service", "session", "--expect-heads", str(heads_file))
+    assert done.returncode == 2, done.stdout
+    assert "holds no anchored head for session" in done.stderr
+
+
 async def test_fifty_concurrent_writers_on_one_chain_leave_no_fork_and_no_gap(clean_db: TestDatabase) -> None:
     writers, each = 50, 4
     conns = [await asyncpg.connect(clean_db.runtime_dsn("session")) for _ in range(writers)]
