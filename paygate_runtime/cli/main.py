@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
+import os
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -70,7 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     commands = registered_commands()
     command = argv[0] if argv and argv[0] in commands else None
     args = build_parser(command, commands).parse_args(argv)
-    return int(importlib.import_module(commands[args.command][0]).run(args) or 0)
+    try:
+        return int(importlib.import_module(commands[args.command][0]).run(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (`paygate events --json | head -1`): stop quietly, as other tools do. Python's
+        # advice: point stdout at devnull so that the interpreter's own flush at exit does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command a pipe stopped
 
 
 if __name__ == "__main__":
