@@ -33,7 +33,7 @@ from keys_service.service_layer.access_links import AccessTokenService, AccessTo
 from keys_service.service_layer.customer_keys import CustomerKeyService
 from keys_service.service_layer.key_verifier import KeyVerifier
 from keys_service.service_layer.known_merchants import KnownMerchants
-from keys_service.service_layer.merchant_event_forwarder import MerchantEventForwarder
+from keys_service.service_layer.merchant_event_forwarder import merchant_event_forwarder
 from keys_service.service_layer.merchants import MerchantService
 from paygate.keys.v1 import keys_pb2_grpc
 from paygate_runtime.config import ConfigError, Env
@@ -154,7 +154,7 @@ async def assemble(config: KeysConfig, common: CommonSettings, pool: asyncpg.Poo
     session_channel = open_channel(
         common.session_addr, tls=common.tls, default_deadline=common.rpc_deadline_s
     )
-    forwarder = MerchantEventForwarder(pool, common.database_url, session_channel)
+    forwarder = merchant_event_forwarder(pool, common.database_url, session_channel)
 
     async def close_session_channel() -> None:
         with contextlib.suppress(Exception):

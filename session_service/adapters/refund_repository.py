@@ -218,10 +218,11 @@ async def credit_notes_due(conn: asyncpg.Connection, limit: int) -> list[Record]
 
 
 async def record_credit_note(
-    conn: asyncpg.Connection, refund: Record, credit_note_id: str, number: str, snapshot: dict[str, Any]
+    conn: asyncpg.Connection, refund: Record, credit_note_id: str, number: str
 ) -> bool:
-    """Store the credit note on its refund, with its audit row and `credit_note.issued`; False when another
-    worker stored it first."""
+    """Store the credit note on its refund, with its audit row; False when another worker stored it first.
+    Its `credit_note.issued` is not emitted here: billing writes it with the credit note itself (billing
+    migration 0100), as for every credit note, a void's too."""
     async with conn.transaction():
         stored = await conn.fetchval(
             """UPDATE refunds SET credit_note_id = $2, credit_note_number = $3, updated_at = now()
@@ -239,7 +240,6 @@ async def record_credit_note(
             refund["merchant_id"],
             json.dumps({"refund_id": str(refund["id"]), "credit_note_id": credit_note_id, "number": number}),
         )
-        await emit_event(conn, refund, "credit_note.issued", credit_note_id, snapshot)
     return True
 
 

@@ -4,7 +4,9 @@ The refund use cases only record facts in the session schema (a succeeded refund
 session whose keys should be suspended, restored or revoked). This worker brings billing and keys in line
 with them: one credit note per refund (billing's IssueCreditNote is idempotent on the refund id), and the
 session's key access (keys' SetSessionKeyAccess is idempotent). A fact is marked done only after the call
-succeeded, so a crash or an unavailable service means a retry, never a lost or doubled effect.
+succeeded, so a crash or an unavailable service means a retry, never a lost or doubled effect. The credit
+note's `credit_note.issued` merchant event is not made here: billing writes it in the transaction that inserts
+the credit note (as for a void's) and forwards it to RecordMerchantEvent, rendered as GET /v1/invoices/{id}.
 
 It runs at once when a refund use case in this process commits (`wake`), and every `poll_s` otherwise (a
 refund committed by another replica, a failed call, a session whose fulfilment finished meanwhile).
@@ -127,18 +129,8 @@ class RefundEffects:
                 extra={"refund_id": str(refund["id"]), "error": describe_rpc_error(error)},
             )
             return 0
-        snapshot = {
-            "id": note.id,
-            "object": "credit_note",
-            "number": note.number,
-            "session_id": str(refund["session_id"]),
-            "refund_id": str(refund["id"]),
-            "credits_invoice_id": note.credits_invoice_id,
-            "amount_minor": str(int(refund["credited_minor"])),
-            "currency": refund["currency"],
-        }
         async with self.pool.acquire() as conn:
-            return int(await refunds_repo.record_credit_note(conn, refund, note.id, note.number, snapshot))
+            return int(await refunds_repo.record_credit_note(conn, refund, note.id, note.number))
 
 
 def _reason(session: Any) -> str:

@@ -41,6 +41,7 @@ APP_CALLS: set[tuple[str, str, int, str]] = {
     ("session", "billing", 50052, "TCP"),
     ("session", "keys", 50053, "TCP"),
     ("keys", "session", 50051, "TCP"),  # customer_key.revoked -> RecordMerchantEvent
+    ("billing", "session", 50051, "TCP"),  # credit_note.issued -> RecordMerchantEvent
     ("gateway", "internet", 443, "TCP"),  # Stripe API, One.com API (policy gateway-provider-egress)
     *(("monitoring", svc, port, "TCP") for svc, port in METRICS_PORTS.items()),
     ("gateway", "internet", 587, "TCP"),  # SMTP submission: the portal's contact form

@@ -206,8 +206,15 @@ class ServiceStack:
         # Each service binds port 0 and reports the port it got: reserving ports up front would race with every
         # other socket on the machine. The order keys, billing, session, gateway starts each service after the
         # peers it calls, so their addresses are known by then.
+        services = tuple(services)
         for service in services:
             await self.start_service(service)
+            if service == "session" and "billing" in self.servers and "billing" in services:
+                # Billing calls the session service too (it forwards credit_note.issued), and started before
+                # it: start it again on its port now that the session service's address is known, as
+                # `paygate up` (which plans every port first) starts it. Nothing has called billing yet.
+                await self.stop_service("billing", grace=0)
+                await self.start_service("billing")
         self.http = aiohttp.ClientSession()
         return self
 

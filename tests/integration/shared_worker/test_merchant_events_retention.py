@@ -12,7 +12,7 @@ import grpc
 import pytest
 from aiohttp import web
 
-from keys_service.service_layer.merchant_event_forwarder import MerchantEventForwarder
+from keys_service.service_layer.merchant_event_forwarder import merchant_event_forwarder
 from session_service.service_layer.merchant_events import Retention, prune
 from support import polling
 from support.merchant_webhooks import FAST_ENV, Receiver, create_endpoint, paid_session
@@ -233,7 +233,7 @@ async def test_the_keys_forwarder_drops_forwarded_rows_past_the_retention(stack:
             )
         channel = grpc.aio.insecure_channel("127.0.0.1:9")
         try:
-            forwarder = MerchantEventForwarder(stack.pools["keys"], "", channel, retention_days=30)
+            forwarder = merchant_event_forwarder(stack.pools["keys"], "", channel, retention_days=30)
             assert await forwarder.prune() == 1
         finally:
             await channel.close()
