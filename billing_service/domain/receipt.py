@@ -80,7 +80,9 @@ def build_receipt_view(
 
     issued = _utc(invoice.issued_at)
     if invoice.is_credit_note:
-        reference = f"Cancels invoice {credited_invoice_number or invoice.credits_invoice_id or ''}".rstrip()
+        # "Credits", not "Cancels": a refund's credit note is often for part of the invoice, which then stands for
+        # the rest; a void's cancels it whole, and the voided invoice says so ("Cancelled by credit note").
+        reference = f"Credits invoice {credited_invoice_number or invoice.credits_invoice_id or ''}".rstrip()
     elif invoice.is_void and (credit_note_number or invoice.credit_note_id):
         reference = f"Cancelled by credit note {credit_note_number or invoice.credit_note_id}"
     else:

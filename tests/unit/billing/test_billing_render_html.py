@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 from billing_service.adapters.render_html import render_invoice_html
+from billing_service.domain.credit_notes import build_refund_credit_note
 from billing_service.domain.invoices import (
     Address,
     Invoice,
@@ -96,14 +97,28 @@ def test_void_invoice_carries_a_watermark_and_its_credit_note() -> None:
     assert "Cancelled by credit note INV-2025-000043" in html
 
 
-def test_credit_note_names_the_invoice_it_cancels() -> None:
+def test_a_partial_refunds_credit_note_credits_the_invoice_and_does_not_say_it_cancels_it() -> None:
+    """A refund of 5.50 of 99.99 is a credit note for 5.50; the invoice stands for the rest. The document said
+    "Cancels invoice ...", which on a legal document is false for any partial credit."""
+    original = _invoice()
+    note = build_refund_credit_note(
+        original, 550, already_credited=0, id="cn-2", prefix="INV", sequence=44, issued_at=ISSUED_AT,
+        reason="Refund",
+    )  # fmt: skip
+    html = render_invoice_html(note, credited_invoice_number=original.number)
+    assert "Cancels" not in html
+    assert "Credits invoice INV-2025-000042" in html
+    assert "-5.50 EUR" in html
+
+
+def test_credit_note_names_the_invoice_it_credits() -> None:
     original = _invoice()
     note = build_credit_note(
         original, id="cn-1", prefix="INV", sequence=43, issued_at=ISSUED_AT, reason="Refund"
     )
     html = render_invoice_html(note, credited_invoice_number=original.number)
     assert "CREDIT NOTE" in html
-    assert "Cancels invoice INV-2025-000042" in html
+    assert "Credits invoice INV-2025-000042" in html
     assert "Reason: Refund" in html
     assert "-99.99 EUR" in html
 
