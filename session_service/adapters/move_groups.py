@@ -7,8 +7,8 @@ move whose session changed meanwhile writes nothing and is reported as not appli
 another transaction holds locked right now is skipped (SKIP LOCKED) and reported as not applied too: one
 busy session must not hold up a whole group, and groups never wait on each other's row locks, so they
 cannot deadlock. One statement means all or nothing: if any row breaks a constraint (an event recorded
-meanwhile by another replica), nothing of the group is written and the caller applies those events one by
-one.
+meanwhile by another replica, or a payment whose money another event quarantined meanwhile), nothing of the
+group is written and the caller applies those events one by one.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from session_service.adapters import state_moves
-from session_service.adapters.session_repository import Record
+from session_service.adapters.session_repository import QUARANTINED_PAYMENTS_SQL, Record
 
-_READ_SQL = """
-SELECT e.ord, s.*, p.outcome AS prior_outcome, p.quarantine_id AS prior_quarantine_id
+_READ_SQL = f"""
+SELECT e.ord, s.*, p.outcome AS prior_outcome, p.quarantine_id AS prior_quarantine_id,
+       {QUARANTINED_PAYMENTS_SQL}
   FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS e(session_id, provider, event_id, ord)
   JOIN sessions s ON s.id = e.session_id
   LEFT JOIN processed_events p ON p.provider = e.provider AND p.provider_event_id = e.event_id

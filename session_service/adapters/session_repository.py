@@ -326,23 +326,39 @@ write_move = state_moves.write_move
 
 
 # ---------------------------------------------------------------------------------------------- events
+# The payments whose money a session holds in quarantine, as (provider, provider_reference, entry id) records:
+# what `decide` needs to answer `already_quarantined` (read through quarantine_one_per_payment).
+QUARANTINED_PAYMENTS_SQL = """ARRAY(SELECT ROW(q.provider, q.provider_reference, q.id) FROM quarantine q
+                   WHERE q.session_id = s.id AND q.holds_payment) AS quarantined_payments"""
+# The unique index that keeps one entry per provider payment (migration 0160).
+ONE_ENTRY_PER_PAYMENT = "quarantine_one_per_payment"
+
+
 async def read_for_event(
     conn: asyncpg.Connection, session_id: uuid.UUID, provider: str, event_id: str
 ) -> Record | None:
-    """Read the session and whether this event was seen, without a lock: `write_move` re-checks the state
-    under the row lock. A delivery of the same event that commits after this read is caught by the
-    processed-events primary key at write time, and the caller then answers `duplicate`."""
+    """Read the session, the payments it holds in quarantine and whether this event was seen, without a lock:
+    `write_move` re-checks the state under the row lock. A delivery of the same event that commits after this
+    read is caught by the processed-events primary key at write time, and the caller then answers
+    `duplicate`; another event of the same payment that quarantines it meanwhile, by the one-entry-per-payment
+    index (`is_payment_quarantined_race`), and the caller decides again."""
     return await conn.fetchrow(
-        """SELECT s.*,
+        f"""SELECT s.*,
                   (SELECT p.outcome FROM processed_events p
                     WHERE p.provider = $2 AND p.provider_event_id = $3) AS prior_outcome,
                   (SELECT p.quarantine_id FROM processed_events p
-                    WHERE p.provider = $2 AND p.provider_event_id = $3) AS prior_quarantine_id
+                    WHERE p.provider = $2 AND p.provider_event_id = $3) AS prior_quarantine_id,
+                  {QUARANTINED_PAYMENTS_SQL}
              FROM sessions s WHERE s.id = $1""",
         session_id,
         provider,
         event_id,
     )
+
+
+def is_payment_quarantined_race(error: asyncpg.UniqueViolationError) -> bool:
+    """True when a write failed because another event of the same payment opened its entry first."""
+    return getattr(error, "constraint_name", None) == ONE_ENTRY_PER_PAYMENT
 
 
 async def processed_event(conn: asyncpg.Connection, provider: str, event_id: str) -> Record | None:

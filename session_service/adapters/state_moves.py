@@ -55,6 +55,8 @@ class Move:
     provider_event_id: str | None = None
     outcome: str | None = None
     provider_reference: str | None = None
+    # With a reason, the id of the entry this move opens; without one, the entry that already holds the
+    # event's payment (`already_quarantined`): recorded with the processed event, nothing is opened.
     quarantine_id: uuid.UUID | None = None
     quarantine_reason: str | None = None
     quarantine_amount: Money | None = None
@@ -67,6 +69,9 @@ class Move:
     expected_provider: str | None = None
     # The mode of the quarantine entry (the event's own mode when known, else the session's).
     quarantine_mode: str | None = None
+    # The entry holds one provider payment's money: at most one such entry per (session, provider,
+    # provider_reference), which the quarantine_one_per_payment index enforces.
+    quarantine_holds_payment: bool = False
     # True only for the audited quarantine override: checked against OVERRIDES instead of TRANSITIONS.
     override: bool = False
     # The W3C traceparent stored with the fulfilment outbox row, so the dispatcher continues the trace of the
@@ -122,9 +127,15 @@ def move_values(move: Move) -> tuple[object, ...]:
 
 
 def binding_values(move: Move) -> tuple[object, ...]:
-    """$27..$30: the rail to bind, the provider the decision saw, the quarantine entry's mode and the outbox
-    row's traceparent."""
-    return (move.bind_provider, move.expected_provider, move.quarantine_mode, move.traceparent)
+    """$27..$31: the rail to bind, the provider the decision saw, the quarantine entry's mode, the outbox
+    row's traceparent and whether the entry holds a payment."""
+    return (
+        move.bind_provider,
+        move.expected_provider,
+        move.quarantine_mode,
+        move.traceparent,
+        move.quarantine_holds_payment,
+    )
 
 
 # Statuses that close a session's payment (closed_at is set when a session reaches one; `refunded` comes after
@@ -177,10 +188,10 @@ WITH locked AS (
 ), quarantined AS (
     INSERT INTO quarantine (id, merchant_id, session_id, reason, note, provider, provider_event_id,
                             provider_reference, amount_minor, amount_currency, amount_exponent,
-                            surplus_minor, surplus_exponent, mode)
+                            surplus_minor, surplus_exponent, mode, holds_payment)
     SELECT $18::uuid, $10::uuid, $1::uuid, $19::text, $8::text, $14::text, $15::text, $17::text,
-           $20::numeric, $21::text, $22::smallint, $23::numeric, $24::smallint, $29::text
-     WHERE $18::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM locked)
+           $20::numeric, $21::text, $22::smallint, $23::numeric, $24::smallint, $29::text, $31::bool
+     WHERE $19::text IS NOT NULL AND EXISTS (SELECT 1 FROM locked)
 )
 SELECT EXISTS (SELECT 1 FROM locked) AS applied, now() AS at
 """
@@ -203,12 +214,13 @@ WITH m AS (
                          $7::text[], $8::text[], $9::bool[], $10::uuid[], $11::text[], $12::text[],
                          $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::uuid[],
                          $19::text[], $20::numeric[], $21::text[], $22::smallint[], $23::numeric[],
-                         $24::smallint[], $25::text[], $26::text[], $27::text[], $28::text[], $29::text[])
+                         $24::smallint[], $25::text[], $26::text[], $27::text[], $28::text[], $29::text[],
+                         $30::bool[])
         AS m(session_id, to_status, paid_reference, received_minor, received_exponent, from_status,
              source_event_id, note, history, merchant_id, actor, action, detail, provider, provider_event_id,
              outcome, provider_reference, quarantine_id, quarantine_reason, amount_minor, amount_currency,
              amount_exponent, surplus_minor, surplus_exponent, expected_paid_reference, bind_provider,
-             expected_provider, quarantine_mode, traceparent)
+             expected_provider, quarantine_mode, traceparent, quarantine_holds_payment)
 ), locked AS (
     SELECT s.id FROM sessions s JOIN m ON m.session_id = s.id
      WHERE s.status = m.from_status AND s.paid_reference IS NOT DISTINCT FROM m.expected_paid_reference
@@ -255,16 +267,16 @@ WITH m AS (
 ), quarantined AS (
     INSERT INTO quarantine (id, merchant_id, session_id, reason, note, provider, provider_event_id,
                             provider_reference, amount_minor, amount_currency, amount_exponent,
-                            surplus_minor, surplus_exponent, mode)
+                            surplus_minor, surplus_exponent, mode, holds_payment)
     SELECT quarantine_id, merchant_id, session_id, quarantine_reason, note, provider, provider_event_id,
            provider_reference, amount_minor, amount_currency, amount_exponent, surplus_minor, surplus_exponent,
-           quarantine_mode
-      FROM go WHERE quarantine_id IS NOT NULL
+           quarantine_mode, quarantine_holds_payment
+      FROM go WHERE quarantine_reason IS NOT NULL
 )
 SELECT ARRAY(SELECT session_id FROM go) AS applied, now() AS at
 """
 
-_GROUP_COLUMNS = 29
+_GROUP_COLUMNS = 30
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,14 @@ Choices a payments engineer should know about:
   arriving then is applied. The stored state decides, not the wall clock.
 - Partial payments are never summed. Each payment has its own provider reference and is judged alone; a
   short one is quarantined as `amount_mismatch` for the merchant to refund or settle.
+- One payment's money is quarantined once. A provider reports one payment under several event ids (One.com's
+  webhook and reconciliation's read of its API; Stripe's `checkout.session.completed` and
+  `payment_intent.succeeded`), and a session that quarantined money stays open, so the same payment comes
+  back. Money received (`succeeded`) whose payment (provider + provider reference) already has an entry on
+  this session is `already_quarantined`: a recorded no-op, whatever the event id and whatever the session's
+  state by then (short money quarantined while the session was open is still the same money once it has
+  expired or been paid by another payment). A second entry would be refunded a second time. The entry is
+  the payment's, so `holds_payment` marks it and the storage layer keeps one such entry per payment.
 - `pending` on `pending` is `applied` without a move or history row (Stripe reports one payment as both
   `checkout.session.completed`/unpaid and `payment_intent.processing`).
 - `expired` on `pending` is `ignored_terminal` with note `pending_never_expires`: money is in flight.
@@ -70,6 +78,7 @@ class ApplyOutcome(StrEnum):
     MODE_MISMATCH = "mode_mismatch"
     RECORDED_FOR_REVIEW = "recorded_for_review"
     PROVIDER_MISMATCH = "provider_mismatch"  # in proto order (APPLY_OUTCOME_PROVIDER_MISMATCH = 10)
+    ALREADY_QUARANTINED = "already_quarantined"  # APPLY_OUTCOME_ALREADY_QUARANTINED = 11
 
 
 class QuarantineReason(StrEnum):
@@ -123,6 +132,7 @@ class Note(StrEnum):
     REFUNDED = "refunded"
     DISPUTED = "disputed"
     LATE_PAYMENT_ACCEPTED = "late_payment_accepted"
+    ALREADY_QUARANTINED = "already_quarantined"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +148,9 @@ class SessionSnapshot:
     # "stripe", "onecom", "web3", or CARD while no card rail has claimed it. Empty only in tests of the rest
     # of the decision (then any provider matches).
     provider: str = ""
+    # The payments whose money this session already holds in quarantine, as (provider, provider_reference):
+    # the keys of its entries that `holds_payment`.
+    quarantined_payments: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +182,9 @@ class Decision:
     paid_reference: str | None = None
     # The card rail a `card` session is bound to by this event (only for a decision that records something).
     bind_provider: str | None = None
+    # The quarantine entry holds one provider payment's money (an event that reports money received), so it
+    # is the one entry of that payment (see `payment_key`).
+    holds_payment: bool = False
 
     def __post_init__(self) -> None:
         if self.new_status is not None and not self.history:
@@ -177,6 +193,8 @@ class Decision:
             raise ValueError("paid_reference is set exactly when the session becomes paid")
         if self.bind_provider is not None and not self.history:
             raise ValueError("only an event the session records binds it to a rail")
+        if self.holds_payment and self.quarantine is None:
+            raise ValueError("only a quarantine entry holds a payment")
 
 
 _CLOSED_FOR_MONEY = {
@@ -207,12 +225,23 @@ def decide(snapshot: SessionSnapshot, event: PaymentEvent) -> Decision:
                 field="provider_reference",
             )
     binding = check_binding(snapshot, event)
-    if binding is not None:
-        return binding
-    decision = _decide_bound(snapshot, event)
-    if snapshot.provider == CARD and decision.history and event.provider in CARD_RAILS:
+    decision = binding if binding is not None else _decide_bound(snapshot, event)
+    if decision.quarantine is not None and (key := payment_key(event)) is not None:
+        if key in snapshot.quarantined_payments:
+            return Decision(ApplyOutcome.ALREADY_QUARANTINED, Note.ALREADY_QUARANTINED)
+        decision = replace(decision, holds_payment=True)
+    if binding is None and snapshot.provider == CARD and decision.history and event.provider in CARD_RAILS:
         return replace(decision, bind_provider=event.provider)
     return decision
+
+
+def payment_key(event: PaymentEvent) -> tuple[str, str] | None:
+    """The provider payment whose money an event reports as received, as (provider, provider_reference); None
+    for an event that reports no money received (pending, failed, refunds and disputes: those entries are
+    about the event, not about holding a payment's money)."""
+    if event.kind is not EventKind.SUCCEEDED or not event.provider_reference:
+        return None
+    return (event.provider, event.provider_reference)
 
 
 def check_binding(snapshot: SessionSnapshot, event: PaymentEvent) -> Decision | None:

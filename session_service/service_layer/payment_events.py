@@ -13,6 +13,11 @@ decision is always taken on the state the write commits against, as under a lock
 without a BEGIN/COMMIT pair and an idle transaction around Python code. Only final outcomes are recorded;
 an unknown session raises NOT_FOUND and records nothing, so the gateway's retry can still apply the event
 once the session exists.
+
+A quarantine entry changes no session column, so two events of one payment (a webhook and reconciliation)
+can both decide, on their reads, to quarantine its money. The database keeps one entry per payment (the
+`quarantine_one_per_payment` index): the second write fails as a whole and its event is decided again, on
+the committed entry, as `already_quarantined`.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from session_service.domain.payment_events import (
     PaymentEvent,
     SessionSnapshot,
     decide,
+    payment_key,
 )
 from session_service.domain.payment_settings import PROVIDERS
 from session_service.domain.states import SessionStatus
@@ -78,7 +84,16 @@ def snapshot_of(row: Any) -> SessionSnapshot:
         paid_reference=row["paid_reference"],
         expires_at=row["expires_at"],
         provider=row["provider"],
+        quarantined_payments=frozenset(_quarantined_payments(row)),
     )
+
+
+def _quarantined_payments(row: Any) -> dict[tuple[str, str], uuid.UUID]:
+    """(provider, provider_reference) -> entry id of the payments this session holds in quarantine, from the
+    `quarantined_payments` column of an event read (absent from a plain row: then none are needed)."""
+    if "quarantined_payments" not in row:
+        return {}
+    return {(provider, reference): entry for provider, reference, entry in row["quarantined_payments"] or ()}
 
 
 def validate_command(command: EventCommand) -> None:
@@ -118,7 +133,11 @@ async def apply_payment_event(pool: asyncpg.Pool, command: EventCommand) -> Appl
         for _ in range(_MAX_ATTEMPTS):
             try:
                 applied = await _attempt(conn, command, event)
-            except asyncpg.UniqueViolationError:
+            except asyncpg.UniqueViolationError as error:
+                if repo.is_payment_quarantined_race(error):
+                    # Another event of the same payment quarantined its money between our read and our
+                    # write: decide again, on the entry it committed (`already_quarantined`).
+                    continue
                 # The same event committed between our read and our write: it is a duplicate after all.
                 return await _duplicate(conn, command)
             if applied is not None:
@@ -169,7 +188,19 @@ def plan(row: Any, command: EventCommand, event: PaymentEvent) -> Applied | Plan
             ApplyOutcome.DUPLICATE, ApplyOutcome(row["prior_outcome"]), dict(row), row["prior_quarantine_id"]
         )
     decision = decide(snapshot_of(row), event)
-    return PlannedMove(row, command, decision, uuid.uuid4() if decision.quarantine else None)
+    return PlannedMove(row, command, decision, _quarantine_id(row, event, decision))
+
+
+def _quarantine_id(row: Any, event: PaymentEvent, decision: Decision) -> uuid.UUID | None:
+    """A new entry's id; for `already_quarantined` the id of the entry that holds the payment (recorded with the
+    event and answered, so that a redelivery names it too); else None."""
+    if decision.quarantine is not None:
+        return uuid.uuid4()
+    if decision.outcome is ApplyOutcome.ALREADY_QUARANTINED:
+        key = payment_key(event)
+        assert key is not None
+        return _quarantined_payments(row)[key]
+    return None
 
 
 async def _resolve_session_id(conn: asyncpg.Connection, command: EventCommand) -> uuid.UUID:
@@ -236,6 +267,7 @@ def _move_for(
         quarantine_mode=(command.mode.value if command.mode else row["mode"])
         if decision.quarantine
         else None,
+        quarantine_holds_payment=decision.holds_payment,
         traceparent=command.traceparent,
     )
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
+from urllib.parse import urlsplit
 
 from paygate.session.v1 import session_pb2
 from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
@@ -29,6 +30,8 @@ from webhook_gateway.adapters.stripe_checkout import (
 )
 
 RECONCILE_PREFIX: Final = "reconcile_"
+# Where Stripe hosts its Checkout pages (a Checkout Session's `url`).
+STRIPE_CHECKOUT_ORIGIN: Final = "https://checkout.stripe.com"
 
 
 def mode_of(session: session_pb2.Session) -> str:
@@ -44,12 +47,14 @@ class CreatedPayment:
 @dataclass(frozen=True, slots=True)
 class ProviderPayment:
     """A payment as the provider's API reports it now. `final`: it will not change any more (paid, failed,
-    cancelled or closed), so nothing is left to reconcile. `body` is the provider's object."""
+    cancelled or closed), so nothing is left to reconcile. `body` is the provider's object. `checkout_url`:
+    the provider's hosted page for it, while the provider shows one."""
 
     payment_id: str
     status: str
     final: bool
     body: Any
+    checkout_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,10 @@ class PaymentProvider(Protocol):
 
     def available(self, mode: str) -> bool:
         """Whether this gateway can call the provider's API for sessions of `mode`."""
+        ...
+
+    def page_origins(self) -> tuple[str, ...]:
+        """The origins of the provider's hosted payment pages (the checkout page's form may redirect there)."""
         ...
 
     async def create_payment(self, session: session_pb2.Session) -> CreatedPayment: ...
@@ -125,6 +134,9 @@ class StripeProvider:
     def available(self, mode: str) -> bool:
         return mode in self.checkouts
 
+    def page_origins(self) -> tuple[str, ...]:
+        return (STRIPE_CHECKOUT_ORIGIN,)
+
     def checkout_for(self, mode: str) -> StripeCheckout:
         """The checkout of `mode`; `provider_mode_mismatch` when this gateway has no Stripe key of that mode."""
         checkout = self.checkouts.get(mode)
@@ -145,7 +157,8 @@ class StripeProvider:
         final = body.get("status") == "expired" or (
             body.get("status") == "complete" and body.get("payment_status") in ("paid", "no_payment_required")
         )
-        return ProviderPayment(payment_id, status, final, body)
+        url = body.get("url") if body.get("status") == "open" else None
+        return ProviderPayment(payment_id, status, final, body, url if isinstance(url, str) else None)
 
     async def cancel_payment(self, mode: str, payment_id: str) -> ProviderPayment:
         expired = await self.checkout_for(mode).expire(payment_id)
@@ -205,6 +218,13 @@ class StripeProvider:
             await checkout.close()
 
 
+def webhook_reference(provider: str, payment_id: str) -> str | None:
+    """The provider reference that the provider's webhooks give the payment `payment_id` of its API, when it is
+    known without reading the payment: One.com's `transaction_id` is its payment `id` (contract §11). Stripe's
+    webhooks name the PaymentIntent, which only a read of the Checkout Session tells: None."""
+    return payment_id if provider == OneComProvider.name else None
+
+
 # One.com's API states that a webhook reports, and the webhook type that reports each.
 _ONECOM_EVENT_FOR: Final[dict[str, str]] = {
     onecom_api.SUCCEEDED: "payment.succeeded",
@@ -226,6 +246,12 @@ class OneComProvider:
     def available(self, mode: str) -> bool:
         return self.client.has_mode(mode)
 
+    def page_origins(self) -> tuple[str, ...]:
+        # Its hosted page is expected on the API's origin (the test double serves both); a page found elsewhere
+        # is offered as a link instead of a redirect (routes_checkout).
+        parts = urlsplit(self.client.base)
+        return (f"{parts.scheme}://{parts.netloc}",) if parts.scheme and parts.netloc else ()
+
     async def create_payment(self, session: session_pb2.Session) -> CreatedPayment:
         payment = await self.client.create_payment(
             mode_of(session),
@@ -244,7 +270,11 @@ class OneComProvider:
 
     def _payment(self, payment: OneComPayment) -> ProviderPayment:
         return ProviderPayment(
-            payment.id, payment.status, payment.status in onecom_api.FINAL_STATUSES, payment
+            payment.id,
+            payment.status,
+            payment.status in onecom_api.FINAL_STATUSES,
+            payment,
+            payment.redirect_url,
         )
 
     async def read_payment(self, mode: str, payment_id: str) -> ProviderPayment:

@@ -168,6 +168,24 @@ class ProviderPaymentsRepository:
             provider_status,
         )
 
+    async def money_quarantined(self, payment: WatchedPayment, reference: str) -> bool:
+        """Whether a webhook already reported this payment's money (`reference` is the provider reference its
+        webhooks give it) and the session service quarantined it: short, in another currency, or late. Money
+        received is final at the provider, so reconciliation has nothing left to learn about it; read through
+        inbox_events_quarantined_money (migration 0940)."""
+        return bool(
+            await self.pool.fetchval(
+                """SELECT EXISTS (
+                       SELECT 1 FROM inbox_events
+                        WHERE provider = $1 AND provider_reference = $2 AND session_id = $3
+                          AND status = 'quarantined'
+                          AND outcome IN ('amount_mismatch', 'payment_on_closed_session'))""",
+                payment.provider,
+                reference,
+                uuid.UUID(payment.session_id),
+            )
+        )
+
     async def mark_canceled(self, provider: str, payment_id: str) -> None:
         await self.pool.execute(
             """UPDATE provider_payments SET canceled_at = coalesce(canceled_at, now()), updated_at = now()

@@ -7,6 +7,8 @@ Outcome -> inbox status (the session service's outcome is kept beside it in `out
   gateway means an earlier attempt landed but its reply was lost (a deadline, a restart).
 - already_paid -> duplicate: the same payment (provider reference) was already counted under another event
   id, e.g. `payment_intent.succeeded` after `checkout.session.completed`. Final; nothing was applied twice.
+- already_quarantined -> duplicate: the same payment's money is already in quarantine under another event id
+  (the webhook after reconciliation found it, or the other way round); `quarantine_id` names that one entry.
 - ignored_terminal -> ignored: news for a closed session (`failed` after `paid`), recorded as a no-op.
 - amount_mismatch, overpaid, payment_on_closed_session, mode_mismatch, provider_mismatch, recorded_for_review ->
   quarantined:
@@ -41,6 +43,7 @@ _KINDS: Final[dict[str, int]] = {
 _STATUS_BY_OUTCOME: Final[dict[int, str]] = {
     session_pb2.APPLY_OUTCOME_APPLIED: APPLIED,
     session_pb2.APPLY_OUTCOME_ALREADY_PAID: DUPLICATE,
+    session_pb2.APPLY_OUTCOME_ALREADY_QUARANTINED: DUPLICATE,
     session_pb2.APPLY_OUTCOME_IGNORED_TERMINAL: IGNORED,
     session_pb2.APPLY_OUTCOME_AMOUNT_MISMATCH: QUARANTINED,
     session_pb2.APPLY_OUTCOME_OVERPAID: QUARANTINED,

@@ -16,7 +16,12 @@ looks at each one `after_s` after it was created, and again with backoff (doubli
   no-op `already_paid`;
 - the session expired less than `late_window_s` ago: a payment still open at the provider is cancelled there
   first (an expiring One.com session's payment must stop taking money), and money found anyway is applied as
-  the late webhook would be: quarantined as a payment on a closed session.
+  the late webhook would be: quarantined as a payment on a closed session;
+- a quarantined payment leaves its session open (`created`, or `expired`), but its money is final at the
+  provider: once its webhook's money is in quarantine (short, another currency, late) the payment is done
+  without a read (`money_quarantined`; One.com, whose webhook names the payment by its API id). The session
+  service keeps one quarantine entry per payment anyway, so a read that races the webhook (or Stripe's, whose
+  webhook names the PaymentIntent) is applied as the recorded no-op `already_quarantined`.
 
 Replica-safe: payments are claimed with leases (`FOR UPDATE SKIP LOCKED`), and the inbox event id is a function
 of the payment and its state, so two replicas that find the same thing store one event.
@@ -38,7 +43,12 @@ from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.grpc_errors import is_transient
 from paygate_runtime.proto_convert import to_datetime
 from webhook_gateway.adapters.onecom_api import ProviderMetrics
-from webhook_gateway.adapters.payment_providers import PaymentProvider, ProviderPayment, ReconcileEvent
+from webhook_gateway.adapters.payment_providers import (
+    PaymentProvider,
+    ProviderPayment,
+    ReconcileEvent,
+    webhook_reference,
+)
 from webhook_gateway.adapters.provider_errors import ProviderError
 from webhook_gateway.adapters.provider_payments_repository import ProviderPaymentsRepository, WatchedPayment
 from webhook_gateway.service_layer.relay import EventProcessor, backoff_delay
@@ -48,6 +58,8 @@ log = logging.getLogger(__name__)
 _S = session_pb2
 _OPEN_STATUSES: Final = (_S.SESSION_STATUS_CREATED, _S.SESSION_STATUS_PENDING)
 _MAX_ERROR: Final = 300
+# The outcome of a payment finished because its webhook's money is already in quarantine.
+MONEY_QUARANTINED: Final = "money_quarantined"
 
 
 @dataclass(frozen=True)
@@ -187,6 +199,9 @@ class Reconciler:
                 await self.payments.check_again(payment, delay_s=wait, checked=False)
                 return
 
+        if await self._money_quarantined(payment):
+            return
+
         try:
             current = await provider.read_payment(payment.mode, payment.payment_id)
         except ProviderError as error:
@@ -214,6 +229,19 @@ class Reconciler:
             await self.payments.check_again(
                 payment, delay_s=self._next_delay(payment, session), provider_status=current.status
             )
+
+    async def _money_quarantined(self, payment: WatchedPayment) -> bool:
+        """Finish a payment whose money its webhook already reported and the session service quarantined
+        (short, another currency, late): the session stays open, but the payment is final at the provider and
+        its money is in its one quarantine entry, so there is nothing left to ask. Only where the webhook's
+        reference is known to be this payment's (One.com); a Stripe payment is read once more instead, and its
+        event is the recorded no-op `already_quarantined`."""
+        reference = webhook_reference(payment.provider, payment.payment_id)
+        if reference is None or not await self.payments.money_quarantined(payment, reference):
+            return False
+        await self.payments.done(payment, outcome=MONEY_QUARANTINED)
+        self._count(payment.provider, MONEY_QUARANTINED)
+        return True
 
     async def _cancel(self, provider: PaymentProvider, payment: WatchedPayment) -> ProviderPayment | None:
         """Cancel the open payment of an expired session; None when it must be tried again later."""

@@ -259,6 +259,7 @@ def test_outcome_values_match_the_proto_names() -> None:
         "mode_mismatch",
         "recorded_for_review",
         "provider_mismatch",
+        "already_quarantined",
     ]
     assert [k.value for k in EventKind] == [
         "pending",

@@ -165,7 +165,7 @@ class ApiKey(_message.Message):
     def __init__(self, id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., prefix: _Optional[str] = ..., hint: _Optional[str] = ..., status: _Optional[_Union[KeyStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revealed: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., rolled_from_id: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., granted_scopes: _Optional[_Iterable[str]] = ..., ip_allowlist: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class IssueCustomerKeyRequest(_message.Message):
-    __slots__ = ("merchant_id", "mode", "session_id", "metadata", "scopes")
+    __slots__ = ("merchant_id", "mode", "session_id", "metadata", "scopes", "set_scopes")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -178,12 +178,14 @@ class IssueCustomerKeyRequest(_message.Message):
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
+    SET_SCOPES_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     mode: _common_pb2.Mode
     session_id: str
     metadata: _containers.ScalarMap[str, str]
     scopes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., session_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+    set_scopes: bool
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., session_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., scopes: _Optional[_Iterable[str]] = ..., set_scopes: _Optional[bool] = ...) -> None: ...
 
 class RevealCustomerKeyRequest(_message.Message):
     __slots__ = ("session_id", "access_token_id")
@@ -328,7 +330,7 @@ class IssueAccessTokenRequest(_message.Message):
     def __init__(self, merchant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., customer_email: _Optional[str] = ...) -> None: ...
 
 class CustomerAccessItem(_message.Message):
-    __slots__ = ("merchant_id", "mode", "session_id", "metadata", "scopes", "customer_email")
+    __slots__ = ("merchant_id", "mode", "session_id", "metadata", "scopes", "customer_email", "set_scopes")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -342,13 +344,15 @@ class CustomerAccessItem(_message.Message):
     METADATA_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    SET_SCOPES_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     mode: _common_pb2.Mode
     session_id: str
     metadata: _containers.ScalarMap[str, str]
     scopes: _containers.RepeatedScalarFieldContainer[str]
     customer_email: str
-    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., session_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., scopes: _Optional[_Iterable[str]] = ..., customer_email: _Optional[str] = ...) -> None: ...
+    set_scopes: bool
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., session_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., scopes: _Optional[_Iterable[str]] = ..., customer_email: _Optional[str] = ..., set_scopes: _Optional[bool] = ...) -> None: ...
 
 class IssueCustomerAccessRequest(_message.Message):
     __slots__ = ("items",)

@@ -45,6 +45,7 @@ class ApplyOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     APPLY_OUTCOME_MODE_MISMATCH: _ClassVar[ApplyOutcome]
     APPLY_OUTCOME_RECORDED_FOR_REVIEW: _ClassVar[ApplyOutcome]
     APPLY_OUTCOME_PROVIDER_MISMATCH: _ClassVar[ApplyOutcome]
+    APPLY_OUTCOME_ALREADY_QUARANTINED: _ClassVar[ApplyOutcome]
 
 class QuarantineDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -78,6 +79,7 @@ APPLY_OUTCOME_PAYMENT_ON_CLOSED_SESSION: ApplyOutcome
 APPLY_OUTCOME_MODE_MISMATCH: ApplyOutcome
 APPLY_OUTCOME_RECORDED_FOR_REVIEW: ApplyOutcome
 APPLY_OUTCOME_PROVIDER_MISMATCH: ApplyOutcome
+APPLY_OUTCOME_ALREADY_QUARANTINED: ApplyOutcome
 QUARANTINE_DECISION_UNSPECIFIED: QuarantineDecision
 QUARANTINE_DECISION_REFUNDED: QuarantineDecision
 QUARANTINE_DECISION_DISMISSED: QuarantineDecision
@@ -293,7 +295,7 @@ class AttachProviderRefundRequest(_message.Message):
     def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., refund_id: _Optional[str] = ..., provider_refund_id: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
 
 class CreateSessionRequest(_message.Message):
-    __slots__ = ("merchant_id", "mode", "amount", "currency", "provider", "customer_email", "metadata", "expires_in_seconds", "idempotency_key", "request_fingerprint", "description", "scopes", "customer")
+    __slots__ = ("merchant_id", "mode", "amount", "currency", "provider", "customer_email", "metadata", "expires_in_seconds", "idempotency_key", "request_fingerprint", "description", "scopes", "set_scopes", "customer")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -313,6 +315,7 @@ class CreateSessionRequest(_message.Message):
     REQUEST_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
+    SET_SCOPES_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     mode: _common_pb2.Mode
@@ -326,8 +329,9 @@ class CreateSessionRequest(_message.Message):
     request_fingerprint: str
     description: str
     scopes: _containers.RepeatedScalarFieldContainer[str]
+    set_scopes: bool
     customer: SessionCustomer
-    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., amount: _Optional[str] = ..., currency: _Optional[str] = ..., provider: _Optional[str] = ..., customer_email: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., expires_in_seconds: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., request_fingerprint: _Optional[str] = ..., description: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., customer: _Optional[_Union[SessionCustomer, _Mapping]] = ...) -> None: ...
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., amount: _Optional[str] = ..., currency: _Optional[str] = ..., provider: _Optional[str] = ..., customer_email: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., expires_in_seconds: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., request_fingerprint: _Optional[str] = ..., description: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., set_scopes: _Optional[bool] = ..., customer: _Optional[_Union[SessionCustomer, _Mapping]] = ...) -> None: ...
 
 class CreateSessionResponse(_message.Message):
     __slots__ = ("session", "replayed")

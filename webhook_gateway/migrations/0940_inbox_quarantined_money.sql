@@ -1,0 +1,6 @@
+-- Reconciliation leaves alone a payment whose money a webhook already reported and the session service
+-- quarantined (short, another currency, or late: money received is final at the provider), instead of reading it
+-- at the provider's API again and applying it a second time. It asks the inbox by the payment's provider
+-- reference; the outcomes that say so are rare, so this index holds only those rows.
+CREATE INDEX inbox_events_quarantined_money ON inbox_events (provider, provider_reference)
+    WHERE outcome IN ('amount_mismatch', 'payment_on_closed_session');
