@@ -275,10 +275,11 @@ class BillingService:
                 raise NotFound("invoice_not_found", "no such invoice", field="invoice_id")
             ensure_voidable(original)
             if await credited_by_refunds(conn, original.id):
-                # Voiding credits the whole invoice again; refunds have credited part of it already (§8).
+                # Voiding credits the whole invoice again; refunds have credited part or all of it already
+                # (§8). The code keeps its name (clients match on it) for a fully credited invoice too.
                 raise FailedPrecondition(
                     "invoice_partially_credited",
-                    "refunds already credited part of this invoice",
+                    "refunds already credited this invoice, in part or in full",
                     field="invoice_id",
                 )
             credit_note = await insert_credit_note(

@@ -59,6 +59,16 @@ def _scope_mode(value: int) -> KeyMode | None:
     return _KEY_MODE_BY_ENUM.get(value)
 
 
+def _given_scopes(
+    request: keys_pb2.IssueCustomerKeyRequest | keys_pb2.CustomerAccessItem,
+) -> list[str] | None:
+    """The merchant's grant as the caller gave it; None when not given (the default ["*"]). With set_scopes
+    an empty list stays empty, so it is refused instead of granting every scope."""
+    if request.set_scopes or request.scopes:
+        return list(request.scopes)
+    return None
+
+
 def merchant_message(merchant: StoredMerchant) -> keys_pb2.Merchant:
     return keys_pb2.Merchant(
         id=merchant.id,
@@ -249,7 +259,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             session_id=request.session_id,
             mode=_required_mode(request.mode),
             metadata=dict(request.metadata),
-            scopes=list(request.scopes),
+            scopes=_given_scopes(request),
         )
         return api_key_message(key)
 
@@ -347,7 +357,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
                         session_id=item.session_id,
                         mode=_required_mode(item.mode),
                         metadata=dict(item.metadata),
-                        scopes=list(item.scopes),
+                        scopes=_given_scopes(item),
                         customer_email=item.customer_email[:320],
                     )
                 )

@@ -33,7 +33,7 @@ class AccessRequest:
     session_id: str
     mode: KeyMode
     metadata: Mapping[str, str] = field(default_factory=dict)
-    scopes: Sequence[str] = ()
+    scopes: Sequence[str] | None = None  # None: not given, the default grant ["*"]
     customer_email: str = ""
 
     def __repr__(self) -> str:  # never the customer's email in a log line

@@ -90,7 +90,7 @@ class CustomerKeyService:
         session_id: str,
         mode: KeyMode,
         metadata: Mapping[str, str],
-        scopes: Sequence[str] = (),
+        scopes: Sequence[str] | None = None,
     ) -> StoredApiKey:
         """The session's key, created on the first call; a retry returns the same key (no second key)."""
         prepared = await self.prepare_issue(
@@ -105,15 +105,16 @@ class CustomerKeyService:
         session_id: str,
         mode: KeyMode,
         metadata: Mapping[str, str],
-        scopes: Sequence[str] = (),
+        scopes: Sequence[str] | None = None,
     ) -> PreparedKey:
         """Everything an issue needs before the database: the checked request and a fresh key (whose secret a
         retry drops unseen). Raises the request's DomainError."""
         merchant_uuid = required_uuid(merchant_id, "merchant_id")
         session_uuid = required_uuid(session_id, "session_id")
         clean_metadata = _metadata(metadata)
-        # The merchant's grant for the session (empty: everything); the key starts with all of it.
-        granted = validate_scopes(list(scopes)) if scopes else ALL_SCOPES
+        # The merchant's grant for the session (None, not given: everything); the key starts with all of it.
+        # A grant given empty is refused by validate_scopes, never read as everything.
+        granted = ALL_SCOPES if scopes is None else validate_scopes(list(scopes))
         prefix = await self.merchants.key_prefix(merchant_uuid)
         generated = generate_customer_key(prefix, mode)
         key_id = uuid.uuid4()

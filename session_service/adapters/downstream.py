@@ -143,6 +143,7 @@ class Downstream:
                     session_id=str(s["id"]),
                     metadata={"session_id": str(s["id"])},
                     scopes=list(s.get("scopes") or ()),
+                    set_scopes=True,
                     customer_email=s.get("customer_email") or "",
                 )
                 for s in sessions
@@ -183,6 +184,7 @@ class Downstream:
                 session_id=str(session["id"]),
                 metadata={"session_id": str(session["id"])},
                 scopes=list(session.get("scopes") or ()),
+                set_scopes=True,
             ),
             timeout=self.deadline_s,
         )

@@ -155,12 +155,16 @@ async def delete_endpoint(conn: asyncpg.Connection, endpoint_id: uuid.UUID) -> R
 async def roll_secret(
     conn: asyncpg.Connection, endpoint_id: uuid.UUID, new_secret_sealed: bytes, overlap_s: float
 ) -> Record:
-    """The current secret (sealed, or plain if a previous release wrote it) becomes the previous one."""
+    """The current secret (sealed, or plain if a previous release wrote it) becomes the previous one, signing
+    for `overlap_s` more seconds; with 0 it is dropped at once (no previous secret, no end to show)."""
     return await conn.fetchrow(
         f"""UPDATE webhook_endpoints
-               SET previous_secret = secret, previous_secret_sealed = secret_sealed,
+               SET previous_secret = CASE WHEN $3::float8 > 0 THEN secret END,
+                   previous_secret_sealed = CASE WHEN $3::float8 > 0 THEN secret_sealed END,
                    secret = NULL, secret_sealed = $2,
-                   previous_secret_expires_at = now() + make_interval(secs => $3), updated_at = now()
+                   previous_secret_expires_at = CASE WHEN $3::float8 > 0
+                                                     THEN now() + make_interval(secs => $3::float8) END,
+                   updated_at = now()
              WHERE id = $1 RETURNING {_ENDPOINT_COLUMNS}""",
         endpoint_id,
         new_secret_sealed,

@@ -83,6 +83,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
                 request_fingerprint=request.request_fingerprint,
                 description=request.description,
                 scopes=tuple(request.scopes),
+                scopes_given=request.set_scopes,
                 customer=msg.customer_from_proto(request.customer) if request.HasField("customer") else None,
             ),
             max_amount_major=self.config.max_amount_major,

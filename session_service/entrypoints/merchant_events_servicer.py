@@ -174,7 +174,8 @@ class MerchantEventsServicer(merchant_events_pb2_grpc.MerchantEventsServiceServi
             self.secret_box,
             _scope(request.merchant_id, request.mode),
             request.endpoint_id,
-            int(request.overlap_seconds),
+            # Not set: the default overlap; set to 0: the old secret stops at once.
+            int(request.overlap_seconds) if request.HasField("overlap_seconds") else None,
             actor=request.actor,
         )
         return endpoint_message(row, secret)

@@ -337,14 +337,23 @@ async def delete_endpoint(pool: asyncpg.Pool, who: Scope, endpoint_id: str, *, a
 
 
 async def roll_secret(
-    pool: asyncpg.Pool, box: SecretBox, who: Scope, endpoint_id: str, overlap_s: int, *, actor: str = ""
+    pool: asyncpg.Pool,
+    box: SecretBox,
+    who: Scope,
+    endpoint_id: str,
+    overlap_s: int | None,
+    *,
+    actor: str = "",
 ) -> tuple[Any, str]:
-    if overlap_s == 0:
+    """A new signing secret. The old one keeps signing beside it for `overlap_s` seconds (None: the default
+    24 h); 0 retires it at once (a leaked secret): it is dropped, and deliveries carry the new signature only."""
+    if overlap_s is None:
         overlap_s = DEFAULT_SECRET_OVERLAP_S
-    if not 0 < overlap_s <= MAX_SECRET_OVERLAP_S:
+    if not 0 <= overlap_s <= MAX_SECRET_OVERLAP_S:
         raise InvalidArgument(
             "invalid_expires_in",
-            f"the old secret may sign for 1..{MAX_SECRET_OVERLAP_S} s",
+            f"expires_in: seconds the old secret keeps signing, 0..{MAX_SECRET_OVERLAP_S}"
+            f" (0: stops now; default {DEFAULT_SECRET_OVERLAP_S})",
             field="expires_in",
         )
     secret = new_secret()
@@ -352,6 +361,7 @@ async def roll_secret(
         row = await _load(conn, who, endpoint_id, lock=True)
         sealed = seal_secret(box, row["id"], secret)
         rolled = await repo.roll_secret(conn, row["id"], sealed, float(overlap_s))
+        ends = rolled["previous_secret_expires_at"]
         await _audit(
             conn,
             who,
@@ -359,7 +369,7 @@ async def roll_secret(
             "webhook_endpoint_secret_rolled",
             "webhook_endpoint",
             str(row["id"]),
-            {"previous_secret_expires_at": rolled["previous_secret_expires_at"].isoformat()},
+            {"previous_secret_expires_at": ends.isoformat() if ends is not None else None},
         )
         return rolled, secret
 

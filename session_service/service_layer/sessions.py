@@ -48,6 +48,8 @@ class CreateSession:
     request_fingerprint: str = ""
     description: str = ""
     scopes: tuple[str, ...] = ()
+    # True when the caller gave `scopes` (even an empty list): then they are the grant, never the default.
+    scopes_given: bool = False
     customer: Customer | None = None  # validated by check_customer (contract §9)
 
 
@@ -56,11 +58,18 @@ class CreateSession:
 _SCOPE = re.compile(r"\*|[a-z0-9_:.\-]{1,64}")
 
 
-def check_scopes(scopes: tuple[str, ...]) -> list[str]:
-    if not scopes:
+def check_scopes(scopes: tuple[str, ...], *, given: bool = False) -> list[str]:
+    """The grant: 1..32 scopes, or ["*"] when the caller gave none. A list given empty is refused: read as
+    the default it would grant every scope, the opposite of what a merchant who sends `[]` means."""
+    if not scopes and not given:
         return ["*"]
     clean = list(dict.fromkeys(scopes))
-    if len(clean) > 32 or not all(_SCOPE.fullmatch(s) for s in clean) or ("*" in clean and len(clean) > 1):
+    if (
+        not clean
+        or len(clean) > 32
+        or not all(_SCOPE.fullmatch(s) for s in clean)
+        or ("*" in clean and len(clean) > 1)
+    ):
         raise InvalidArgument(
             "invalid_scopes", 'scopes: 1 to 32 of [a-z0-9_:.-]{1,64}, or ["*"]', field="scopes"
         )
@@ -105,7 +114,7 @@ async def create_session(
     merchant_id = parse_uuid(command.merchant_id, "merchant_id")
     provider = parse_provider(command.provider)
     email = _check_email(command.customer_email)
-    scopes = check_scopes(command.scopes)
+    scopes = check_scopes(command.scopes, given=command.scopes_given)
     description = command.description or DEFAULT_DESCRIPTION
     if len(description) > _MAX_DESCRIPTION:
         raise InvalidArgument(

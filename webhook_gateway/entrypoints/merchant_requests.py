@@ -4,7 +4,7 @@ merchant events): one reading of each input, whichever page or route it comes fr
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -109,19 +109,33 @@ def create_endpoint_request(
     )
 
 
-def roll_secret_request(merchant: Any, endpoint_id: str, expires_in: Any) -> pb.RollWebhookSecretRequest:
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or not 0 <= expires_in <= 7 * 86_400:
+# `expires_in` of a webhook secret roll left out: the session service's default (24 h).
+EXPIRES_IN_OMITTED: Final = object()
+MAX_SECRET_OVERLAP_SECONDS = 7 * 86_400
+
+
+def roll_secret_request(
+    merchant: Any, endpoint_id: str, expires_in: Any = EXPIRES_IN_OMITTED
+) -> pb.RollWebhookSecretRequest:
+    """`expires_in`: seconds the old secret keeps signing beside the new one, 0..604800. 0 retires it at once
+    (sent as set, so it is never mistaken for "left out"); left out, the default 24 h."""
+    rpc = pb.RollWebhookSecretRequest(
+        **merchant.scope, endpoint_id=id_param(endpoint_id), actor=audit_actor(merchant)
+    )
+    if expires_in is EXPIRES_IN_OMITTED:
+        return rpc
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int)
+        or not 0 <= expires_in <= MAX_SECRET_OVERLAP_SECONDS
+    ):
         raise ApiError(
             400,
             "invalid_expires_in",
-            "expires_in: seconds the old secret keeps signing, 1..604800 (default 86400)",
+            "expires_in: seconds the old secret keeps signing, 0..604800 (0: stops now; default 86400)",
         )
-    return pb.RollWebhookSecretRequest(
-        **merchant.scope,
-        endpoint_id=id_param(endpoint_id),
-        overlap_seconds=expires_in,
-        actor=audit_actor(merchant),
-    )
+    rpc.overlap_seconds = expires_in
+    return rpc
 
 
 def endpoint_ref(merchant: Any, endpoint_id: str) -> pb.WebhookEndpointRef:

@@ -19,6 +19,7 @@ from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.entrypoints.merchant_auth import authenticate
 from webhook_gateway.entrypoints.merchant_requests import (
     EVENT_ID,
+    EXPIRES_IN_OMITTED,
     MAX_ID,
     audit_actor,
     create_endpoint_request,
@@ -172,7 +173,7 @@ async def roll_secret(request: web.Request) -> web.Response:
     body = await read_json_object(request, allow_empty=True)
     _only(body, {"expires_in"})
     endpoint = await merchant_events_stub(request).RollWebhookSecret(
-        roll_secret_request(merchant, endpoint_id, body.get("expires_in", 0))
+        roll_secret_request(merchant, endpoint_id, body.get("expires_in", EXPIRES_IN_OMITTED))
     )
     return web.json_response(endpoint_json(endpoint))
 

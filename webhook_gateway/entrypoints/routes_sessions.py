@@ -75,9 +75,13 @@ def build_create_request(
     if not isinstance(description, str) or len(description) > 200:
         raise _field_error("description", "invalid_description", "must be a string of at most 200 chars")
     # Contract §12: the scopes of the session's customer key; the session service checks each one.
+    # Left out, the grant is every scope (["*"]); given, it must name 1 to 32 (an empty list is refused, never
+    # read as the default: `[]` would otherwise grant everything).
     scopes = body.get("scopes", ["*"])
     if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
         raise _field_error("scopes", "invalid_scopes", 'must be a list of scope strings, like ["read"]')
+    if not scopes:
+        raise _field_error("scopes", "invalid_scopes", 'must name 1 to 32 scopes (leave it out for ["*"])')
     return session_pb2.CreateSessionRequest(
         merchant_id=merchant.merchant_id,
         mode=merchant.mode,
@@ -89,6 +93,7 @@ def build_create_request(
         expires_in_seconds=expires_in,
         description=description,
         scopes=scopes,
+        set_scopes=True,
         customer=parse_customer(body.get("customer")),
     )
 
