@@ -124,6 +124,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
                 "items": {"type": "string", "pattern": "^(\\*|[a-z0-9_:.\\-]{1,64})$"},
                 "minItems": 1,
                 "maxItems": 32,
+                "description": 'left out: ["*"] (every scope); an empty list is refused (invalid_scopes)',
             },
         },
         ["amount"],
@@ -358,7 +359,17 @@ SCHEMAS: Final[dict[str, Schema]] = {
         ["id", "prefix", "status", "mode", "session_id"],
     ),
     "ApiKeyList": list_of("ApiKey"),
-    "RollApiKey": obj({"grace_period": {"type": "integer", "minimum": 0, "maximum": 604800}}),
+    "RollApiKey": obj(
+        {
+            "grace_period": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 604800,
+                "default": 0,
+                "description": "seconds the old key keeps working; 0: it stops now",
+            }
+        }
+    ),
     "RolledApiKey": {
         "allOf": [ref("ApiKey"), obj({"secret": nullable(STR), "previous": ref("ApiKey")}, ["secret"])]
     },
@@ -753,7 +764,16 @@ SCHEMAS: Final[dict[str, Schema]] = {
         additionalProperties=False,
     ),
     "RollWebhookSecret": obj(
-        {"expires_in": {"type": "integer", "minimum": 0, "maximum": 7 * 86_400}}, additionalProperties=False
+        {
+            "expires_in": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 7 * 86_400,
+                "default": 86_400,
+                "description": "seconds the old secret keeps signing beside the new one; 0: it stops now",
+            }
+        },
+        additionalProperties=False,
     ),
     "WebhookDelivery": obj(
         {
@@ -845,6 +865,12 @@ _SESSION_CREATE_400: Final[tuple[str, ...]] = (
     "expires_in_out_of_range",
     "invalid_description",
     "invalid_scopes",
+    # The buyer (contract §9): its shape (the gateway) and its values (the session service).
+    "invalid_customer",
+    "invalid_customer_name",
+    "invalid_customer_country",
+    "invalid_customer_address",
+    "invalid_customer_vat_id",
     "invalid_idempotency_key",
     "onchain_not_configured",
     "test_chain_in_live_mode",
@@ -957,6 +983,45 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
             403: ("csrf_failed",),
             404: ("not_found",),
             409: ("session_not_open",),
+        },
+    ),
+    # Contract §6a and §11: a card session (created without `provider`) may be paid on either card rail; its
+    # checkout page offers each rail configured for its mode, and this form creates that provider's payment
+    # once per session and provider, then sends the customer to the provider's page.
+    Operation(
+        "POST",
+        "/checkout/pay",
+        "Pay a card session with the chosen card rail (checkout page form with csrf_token): 303 to the "
+        "provider's page",
+        "public",
+        "portal",
+        request=obj(
+            {"session": STR, "provider": {"type": "string", "enum": ["stripe", "onecom"]}, "csrf_token": STR}
+        ),
+        request_required=False,
+        ok={303: {}, 200: {"type": "string"}},
+        ok_media="text/html",
+        errors={
+            400: ("invalid_form", "invalid_provider"),
+            403: ("csrf_failed",),
+            404: ("not_found",),
+            409: (
+                "session_pending",
+                "session_paid",
+                "session_failed",
+                "session_expired",
+                "session_refunded",
+                "session_not_open",
+                "not_a_card_session",
+                "provider_bound",
+                "customer_details_required",
+                "provider_not_configured",
+                "provider_payment_closed",
+                "provider_rejected",
+                "provider_mode_mismatch",
+                "provider_window_closed",
+            ),
+            503: ("unavailable", "provider_unavailable"),
         },
     ),
     # --- customer portal (HTML for browsers, JSON refusals for API clients) ----------------------------
@@ -1130,6 +1195,8 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                 "provider_rejected",
                 "provider_mode_mismatch",
                 "provider_window_closed",
+                # An open card payment of a mode whose One.com API key is no longer configured.
+                "provider_not_configured",
             ),
             503: ("provider_unavailable", "provider_rejected"),
         },
@@ -1242,11 +1309,13 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         request=ref("ResolveQuarantine"),
         ok={200: ref("QuarantineEntry")},
         errors={
-            400: ("invalid_decision", "invalid_note"),
+            # missing_provider_reference: an accepted late payment whose event carried no payment reference.
+            400: ("invalid_decision", "invalid_note", "missing_provider_reference"),
             404: ("not_found",),
             409: (
                 "quarantine_already_resolved",
                 "not_a_late_payment",
+                "late_payment_amount_mismatch",
                 "session_not_expired",
                 "session_refunded",
             ),
@@ -1333,7 +1402,11 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         request=ref("VoidInvoice"),
         request_required=False,
         ok={200: ref("VoidResult")},
-        errors={400: ("invalid_reason",), 404: ("not_found",), 409: ("already_void", "not_an_invoice")},
+        errors={
+            400: ("invalid_reason",),
+            404: ("not_found",),
+            409: ("already_void", "not_an_invoice", "invoice_partially_credited"),
+        },
     ),
     Operation(
         "GET",
@@ -1519,7 +1592,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                 "unknown_field",
                 "invalid_idempotency_key",
             ),
-            409: ("idempotency_conflict",),
+            409: ("idempotency_conflict", "idempotency_in_progress"),
         },
     ),
     Operation(
@@ -1556,7 +1629,8 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation(
         "POST",
         "/v1/webhook_endpoints/{id}/roll_secret",
-        "A new signing secret; the old one keeps signing beside it for expires_in seconds (default 24 h)",
+        "A new signing secret; the old one keeps signing beside it for expires_in seconds (default 24 h,"
+        " 0: the old one stops now)",
         "merchant_events",
         parameters=(ID_PATH,),
         request=ref("RollWebhookSecret"),

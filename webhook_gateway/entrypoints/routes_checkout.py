@@ -2,6 +2,12 @@
 
 The coordination with the payment providers (create the provider's page at most once, record it, close it
 first on expiry) is service_layer.provider_checkouts; this module parses the request, calls it, and renders.
+
+A card session (created without `provider`, contract §6a) shows one button per card rail this gateway can take
+for its mode; the buttons are one form, `POST /checkout/pay` (`checkout_pay`), protected like the buyer's
+details form below, which creates that rail's payment (or finds it again) and sends the customer to the
+provider's page with a 303. The page's CSP lets its form go to the offered rails' page origins and nowhere
+else.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import uuid
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import grpc
 import jinja2
@@ -31,6 +38,7 @@ from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_erro
 from webhook_gateway.entrypoints.merchant_auth import authenticate
 from webhook_gateway.entrypoints.request_body import format_minor
 from webhook_gateway.entrypoints.rpc_refusals import UNAVAILABLE_CODE, refusal_for
+from webhook_gateway.service_layer import checkout_rules as rules
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +129,14 @@ def page_context(
     *,
     provider_api: bool = False,
     customer_form: dict[str, Any] | None = None,
+    card_rails: list[str] | None = None,
+    pay_csrf_token: str | None = None,
 ) -> dict[str, Any]:
     """The template's context. `provider_api`: this gateway creates the payment at the session's provider
     (so the page links to the provider's page, or says the card rail is unavailable when it has none).
     `customer_form`: the buyer's details are asked for first (see needs_customer), in place of the pay
-    buttons."""
+    buttons. `card_rails`: a card session's rails, one button each (none: the seller has set up no card
+    payments); `pay_csrf_token` goes in their form."""
     status = STATUS_NAMES[session.status]
     amount_minor = int(session.amount.amount_minor)
     context: dict[str, Any] = {
@@ -147,7 +158,13 @@ def page_context(
         "result": result if result in ("success", "cancel") else None,
         "web3": None,
         "customer_form": customer_form,
+        "card": None,
     }
+    if card_rails is not None:
+        context["card"] = {
+            "rails": [{"name": name, "label": rules.RAIL_LABELS[name]} for name in card_rails],
+            "csrf_token": pay_csrf_token,
+        }
     if session.provider == "web3" and session.HasField("payment"):
         uri = eip681_uri(session.payment, amount_minor)
         context["web3"] = {
@@ -161,11 +178,13 @@ def page_context(
     return context
 
 
-def _security_headers(nonce: str) -> dict[str, str]:
+def _security_headers(nonce: str, form_origins: tuple[str, ...] = ()) -> dict[str, str]:
+    # A form post's redirect is held to form-action too: the card rails' form may end on their pages.
+    form_action = " ".join(("'self'", *form_origins))
     policy = (
         "default-src 'none'; "
         f"script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-        "img-src data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        f"img-src data:; connect-src 'self'; base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
     )
     return {
         "Content-Security-Policy": policy,
@@ -176,7 +195,9 @@ def _security_headers(nonce: str) -> dict[str, str]:
     }
 
 
-def _render(template: str, http_status: int, **context: Any) -> web.Response:
+def _render(
+    template: str, http_status: int, *, form_origins: tuple[str, ...] = (), **context: Any
+) -> web.Response:
     nonce = secrets.token_urlsafe(16)
     html = templates().get_template(template).render(nonce=nonce, **context)
     return web.Response(
@@ -184,12 +205,16 @@ def _render(template: str, http_status: int, **context: Any) -> web.Response:
         status=http_status,
         content_type="text/html",
         charset="utf-8",
-        headers=_security_headers(nonce),
+        headers=_security_headers(nonce, form_origins),
     )
 
 
-def _error_page(status: int, title: str, message: str) -> web.Response:
-    return _render("checkout_error.html", status, title=title, message=message)
+def _error_page(
+    status: int, title: str, message: str, *, link: str | None = None, link_text: str | None = None
+) -> web.Response:
+    return _render(
+        "checkout_error.html", status, title=title, message=message, link=link, link_text=link_text
+    )
 
 
 def _not_found() -> web.Response:
@@ -245,6 +270,17 @@ def _set_csrf_cookie(request: web.Request, response: web.Response, token: str) -
     response.set_cookie(CSRF_COOKIE, token, path="/checkout", httponly=True, samesite="Strict", secure=secure)
 
 
+def _csrf_matches(request: web.Request, form: Mapping[str, Any]) -> bool:
+    """The form's token is the browser's CSRF cookie (double submit), compared in constant time."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    presented = form.get("csrf_token")
+    return (
+        _TOKEN_RE.fullmatch(cookie) is not None
+        and isinstance(presented, str)
+        and hmac.compare_digest(presented.encode(), cookie.encode())
+    )
+
+
 def _same_origin(request: web.Request) -> bool:
     return browser_session.same_origin(request, str(getattr(request.app[CONFIG], "public_url", "") or ""))
 
@@ -291,6 +327,17 @@ async def _page_response(
         return response
     # The provider's page is created only once it can be shown: never while the buyer's form stands first.
     session, problem = await flows.ensure(request.app[CLIENTS].session, session, pause_after_failure=True)
+    if session.provider == rules.CARD and session.status == _S.SESSION_STATUS_CREATED:
+        # A card session: a button per rail of its mode, in a form that creates the chosen rail's payment.
+        rails = flows.card_rails(session)
+        pay_token = _csrf_token(request) if rails else None
+        context = page_context(
+            session, merchant_name, None, result, card_rails=rails, pay_csrf_token=pay_token
+        )
+        response = _render("checkout.html", status, form_origins=tuple(flows.page_origins(rails)), **context)
+        if pay_token is not None:
+            _set_csrf_cookie(request, response, pay_token)
+        return response
     context = page_context(
         session, merchant_name, problem, result, provider_api=flows.provider_for(session) is not None
     )
@@ -318,13 +365,7 @@ async def checkout_customer(request: web.Request) -> web.Response:
         form = await request.post()
     except (ValueError, AssertionError):  # a malformed body (bad encoding, broken multipart)
         return _customer_refusal(request, 400, "invalid_form", "the form could not be read")
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    presented = form.get("csrf_token")
-    if (
-        not _TOKEN_RE.fullmatch(cookie)
-        or not isinstance(presented, str)
-        or not hmac.compare_digest(presented.encode(), cookie.encode())
-    ):
+    if not _csrf_matches(request, form):
         return _customer_refusal(
             request, 403, "csrf_failed", "the form has expired; reload the checkout page and try again"
         )
@@ -390,6 +431,164 @@ def _customer_message(code: str) -> str:
     }.get(code, "check what you entered")
 
 
+# ---- a card session's pay buttons (contract §6a) ------------------------------------------------------
+# `POST /checkout/pay` {session, provider, csrf_token}: the page's form, protected as the buyer's details form
+# is (same origin by Sec-Fetch-Site/Origin, the double-submit token of the HttpOnly SameSite=Strict cookie). It
+# does nothing the checkout link alone does not allow: it makes (once) the payment the chosen provider shows.
+# A refusal is a page for a browser (with the way back to the checkout) and the JSON error for anyone else; it
+# never tells more about a session than its own checkout page does.
+
+_PAY_TITLES = {
+    400: "Payment not started",
+    403: "Checkout page out of date",
+    404: "Checkout not found",
+    409: "Payment not started",
+    503: "Card payment unavailable",
+}
+
+
+def _pay_refusal(
+    request: web.Request,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    session_id: str | None = None,
+    field: str | None = None,
+) -> web.Response:
+    if _wants_html(request):
+        back = f"/checkout?session={session_id}" if session_id else None
+        return _error_page(
+            status,
+            _PAY_TITLES.get(status, "Payment not started"),
+            message,
+            link=back,
+            link_text="Back to the checkout",
+        )
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    return web.json_response({"error": body}, status=status, headers=_NO_STORE)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _provider_problem(rail: str, problem: ProviderError) -> tuple[int, str, str]:
+    """What the customer is told when the provider gave no page: never the provider's own wording."""
+    label = rules.RAIL_LABELS.get(rail, rail)
+    if problem.code == "provider_payment_closed":
+        return 409, problem.code, problem.message
+    if problem.transient:
+        return 503, problem.code, f"Payment with {label} is unavailable right now. Try again in a moment."
+    return (
+        409,
+        problem.code,
+        f"{label} cannot take this payment. Try another way to pay, or contact the seller.",
+    )
+
+
+async def checkout_pay(request: web.Request) -> web.Response:
+    """`POST /checkout/pay`: the customer chose a card rail on the checkout page. Creates that provider's payment
+    for the session (or finds the one already made: one per session and provider) and answers 303 to the
+    provider's page."""
+    if not _same_origin(request):
+        return _pay_refusal(request, 403, "csrf_failed", "This form must be sent from the checkout page.")
+    try:
+        form = await request.post()
+    except (ValueError, AssertionError):  # a malformed body (bad encoding, broken multipart)
+        return _pay_refusal(request, 400, "invalid_form", "The form could not be read.")
+    try:
+        session_id = str(uuid.UUID(_form_text(form, "session")))
+    except ValueError:
+        session_id = None
+    if not _csrf_matches(request, form):
+        return _pay_refusal(
+            request,
+            403,
+            "csrf_failed",
+            "This checkout page is out of date: reload the checkout page and try again.",
+            session_id=session_id,
+        )
+    if session_id is None:
+        return _pay_refusal(
+            request, 404, "not_found", "This checkout link is not valid. Ask the seller for a new one."
+        )
+    rail = _form_text(form, "provider")
+    if rail not in rules.CARD_RAILS:
+        return _pay_refusal(
+            request,
+            400,
+            "invalid_provider",
+            "Choose one of the payment buttons on the checkout page.",
+            session_id=session_id,
+            field="provider",
+        )
+    sessions = request.app[CLIENTS].session
+    try:
+        session = await sessions.GetSession(session_pb2.GetSessionRequest(session_id=session_id))
+    except grpc.aio.AioRpcError as error:
+        if refusal_for(error).status in (400, 404):
+            return _pay_refusal(
+                request, 404, "not_found", "This checkout link is not valid. Ask the seller for a new one."
+            )
+        return _pay_refusal(
+            request, 503, UNAVAILABLE_CODE, "Please try again shortly.", session_id=session_id
+        )
+    refusal = rules.rail_refusal(session, rail)
+    if refusal is not None:
+        return _pay_refusal(request, refusal.status, refusal.code, refusal.message, session_id=session_id)
+    if needs_customer(session):
+        return _pay_refusal(
+            request,
+            409,
+            "customer_details_required",
+            "Enter your name and country on the checkout page first.",
+            session_id=session_id,
+        )
+    flows = request.app[PROVIDER_CHECKOUTS]
+    configured = (
+        rail in flows.card_rails(session)
+        if session.provider == rules.CARD
+        else flows.provider_for(session) is not None
+    )
+    if not configured:
+        return _pay_refusal(
+            request,
+            409,
+            "provider_not_configured",
+            f"The seller has not set up card payments with {rules.RAIL_LABELS[rail]}.",
+            session_id=session_id,
+        )
+    try:
+        result = await flows.pay_with(sessions, session, rail)
+    except grpc.aio.AioRpcError:
+        return _pay_refusal(
+            request, 503, UNAVAILABLE_CODE, "Please try again shortly.", session_id=session_id
+        )
+    refusal = rules.rail_refusal(result.session, rail)
+    if refusal is not None:  # the session closed (or was bound to the other rail) meanwhile
+        return _pay_refusal(request, refusal.status, refusal.code, refusal.message, session_id=session_id)
+    url = _safe_link(result.url) if result.url else None
+    if result.problem is not None or url is None:
+        problem = result.problem or rules.not_recorded_yet("page")
+        status, code, message = _provider_problem(rail, problem)
+        return _pay_refusal(request, status, code, message, session_id=session_id)
+    if _wants_html(request) and _origin(url) not in {o.lower() for o in flows.page_origins([rail])}:
+        # The page's CSP would stop a redirect to an origin it does not name: a link goes anywhere.
+        label = rules.RAIL_LABELS[rail]
+        return _error_page(
+            200,
+            f"Continue to {label}",
+            f"Your {label} payment is ready.",
+            link=url,
+            link_text=f"Continue to {label}",
+        )
+    return web.Response(status=303, headers={"Location": url, **_NO_STORE})
+
+
 async def checkout_page(request: web.Request) -> web.Response:
     raw_id = request.query.get("session", "")
     try:
@@ -411,4 +610,5 @@ async def checkout_page(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app.router.add_get("/checkout", checkout_page)
     app.router.add_post("/checkout/customer", checkout_customer)
+    app.router.add_post("/checkout/pay", checkout_pay)
     app.router.add_post("/v1/sessions/{id}/provider_checkout", create_provider_checkout)

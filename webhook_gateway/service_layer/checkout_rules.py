@@ -7,6 +7,8 @@ expiry. The coordinator (service_layer.provider_checkouts) does the calls; these
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from paygate.session.v1 import session_pb2
 from webhook_gateway.adapters.provider_errors import ProviderError
 
@@ -76,4 +78,68 @@ def not_recorded_yet(what: str) -> ProviderError:
     the same payment back from the provider's idempotency."""
     return ProviderError(
         "provider_unavailable", f"the provider {what} could not be recorded yet", transient=True
+    )
+
+
+# ---- a card session's rails (contract §6a) ---------------------------------------------------------------
+# A session created without a provider is a card session (provider "card" until the first payment event binds
+# it to a rail). Its checkout page offers each card rail this gateway can take for the session's mode; the
+# customer's choice creates that rail's payment (one per session and rail, as the providers' idempotency keys
+# are per session).
+
+CARD = "card"
+CARD_RAILS: tuple[str, ...] = ("stripe", "onecom")
+RAIL_LABELS = {"stripe": "Stripe", "onecom": "One.com"}
+
+_CLOSED_STATES = {
+    _S.SESSION_STATUS_PENDING: ("session_pending", "A payment for this checkout is already being processed."),
+    _S.SESSION_STATUS_PAID: ("session_paid", "This checkout has already been paid."),
+    _S.SESSION_STATUS_FAILED: (
+        "session_failed",
+        "The payment for this checkout failed. Ask the seller for a new link.",
+    ),
+    _S.SESSION_STATUS_EXPIRED: (
+        "session_expired",
+        "This checkout has expired. Ask the seller for a new link.",
+    ),
+    _S.SESSION_STATUS_REFUNDED: ("session_refunded", "This checkout was paid and then refunded."),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RailRefusal:
+    """Why a session cannot be paid with the chosen card rail: an HTTP status, a stable code (contract §6a: a
+    state that forbids the request is 409 with a code that names it) and a sentence for the customer."""
+
+    status: int
+    code: str
+    message: str
+
+
+def rail_refusal(session: session_pb2.Session, rail: str) -> RailRefusal | None:
+    """None when `rail` may take the session's payment now; else why not. The session's state comes first
+    (the most useful thing to tell a customer), then its rail: web3 is never paid by card, and a session
+    created with a provider, or bound by its first payment event, takes only that provider's payments."""
+    if session.status != _S.SESSION_STATUS_CREATED:
+        code, message = _CLOSED_STATES.get(
+            session.status, ("session_not_open", "This checkout is no longer open for payment.")
+        )
+        return RailRefusal(409, code, message)
+    if session.provider == "web3":
+        return RailRefusal(409, "not_a_card_session", "This checkout is paid on chain, not by card.")
+    if session.provider not in (CARD, rail):
+        label = RAIL_LABELS.get(session.provider, session.provider)
+        return RailRefusal(409, "provider_bound", f"This checkout is paid with {label}.")
+    return None
+
+
+def rail_payment_closed(rail: str) -> ProviderError:
+    """The rail's payment for this session has finished at the provider (paid, failed, cancelled or expired):
+    there is no page left to pay on, and its outcome reaches the session by the provider's event."""
+    label = RAIL_LABELS.get(rail, rail)
+    return ProviderError(
+        "provider_payment_closed",
+        f"The {label} payment for this checkout is already complete or closed. "
+        "Reload the checkout page to see its status.",
+        transient=False,
     )

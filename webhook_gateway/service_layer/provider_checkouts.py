@@ -14,6 +14,13 @@ every session has) or when the merchant calls `POST /v1/sessions/{id}/provider_c
 shown only once the session service has recorded it, so that an expiry can always close the payment it
 belongs to.
 
+A card session (created without a provider, contract §6a) gets no payment until its customer chooses a card
+rail on the checkout page (`pay_with`): then that rail's payment is created, once per session and rail (the
+providers' idempotency keys are per session), recorded in `provider_payments` before its page is shown, and
+found there again on the next click, reload or tab. Its URL is not recorded on the session: the session
+service keeps one provider page per session, and either rail may still pay until the first payment event binds
+the session. The merchant's expiry closes every recorded payment of a card session first.
+
 Expiry: the merchant's expire closes the provider's page or payment first; if the provider cannot be reached
 our session stays open (503), and if the customer already paid there the expire is refused (409), so the
 payment on its way is applied instead of quarantined. Sessions the sweeper expires: Stripe's page is made to
@@ -31,7 +38,8 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 
 import grpc
 
@@ -40,12 +48,22 @@ from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.proto_convert import to_datetime
 from webhook_gateway.adapters.payment_providers import PaymentProvider, mode_of
 from webhook_gateway.adapters.provider_errors import ProviderError
-from webhook_gateway.adapters.provider_payments_repository import ProviderPaymentsRepository
+from webhook_gateway.adapters.provider_payments_repository import OPEN, ProviderPaymentsRepository
 from webhook_gateway.service_layer import checkout_rules as rules
 
 log = logging.getLogger(__name__)
 
 _MAX_REMEMBERED_FAILURES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class RailCheckout:
+    """A customer's choice of a card rail: the session as it stands after the payment was made or found, and the
+    provider's page to send the customer to, or why there is none."""
+
+    session: session_pb2.Session
+    url: str | None
+    problem: ProviderError | None = None
 
 
 class ProviderCheckouts:
@@ -83,6 +101,86 @@ class ProviderCheckouts:
 
     def wanted(self, session: session_pb2.Session) -> bool:
         return rules.wants_page(session, has_provider=self.provider_for(session) is not None)
+
+    def card_rails(self, session: session_pb2.Session) -> list[str]:
+        """The card rails this gateway can take `session`'s payment with: those with an API key of its mode."""
+        mode = mode_of(session)
+        return [
+            name
+            for name in rules.CARD_RAILS
+            if (provider := self.providers.get(name)) is not None and provider.available(mode)
+        ]
+
+    def page_origins(self, rails: Collection[str]) -> list[str]:
+        """Where the hosted pages of `rails` live (the checkout page's CSP lets its form redirect there)."""
+        origins: list[str] = []
+        for name in rails:
+            provider = self.providers.get(name)
+            if provider is not None:
+                origins.extend(o for o in provider.page_origins() if o not in origins)
+        return origins
+
+    async def pay_with(
+        self, sessions: session_pb2_grpc.SessionServiceStub, session: session_pb2.Session, rail: str
+    ) -> RailCheckout:
+        """The provider page on which the customer pays `session` with `rail`, which the caller has checked
+        (checkout_rules.rail_refusal, card_rails). A session created with that provider, or bound to it, has
+        its page recorded on the session (`ensure`). A card session's payment is created once per rail and
+        found again afterwards; a failed session-service call is raised as the gRPC error."""
+        if session.provider != rules.CARD:
+            session, problem = await self.ensure(sessions, session)
+            return RailCheckout(session, session.provider_checkout_url or None, problem)
+        provider = self.providers[rail]
+        mode = mode_of(session)
+        created_now: str | None = None
+        lock = self._lock(session.id)
+        try:
+            async with lock:
+                try:
+                    known = await self._known_payment(session.id, rail)
+                    if known is None:
+                        created = await provider.create_payment(session)
+                        await self._watch(rail, created.payment_id, session)
+                        created_now, url = created.payment_id, created.checkout_url
+                    else:
+                        current = await provider.read_payment(mode, known)
+                        if current.final or not current.checkout_url:
+                            return RailCheckout(session, None, rules.rail_payment_closed(rail))
+                        url = current.checkout_url
+                except ProviderError as error:
+                    log.warning(
+                        "card rail payment not created",
+                        extra={
+                            "session_id": session.id,
+                            "provider": rail,
+                            "code": error.code,
+                            "detail": error.message,
+                        },
+                    )
+                    return RailCheckout(session, None, error)
+        finally:
+            self._release(session.id)
+        after = await sessions.GetSession(session_pb2.GetSessionRequest(session_id=session.id))
+        if created_now is not None and (
+            rules.closed_while_creating(after.status) or after.provider not in (rules.CARD, rail)
+        ):
+            # Closed, or bound to the other rail, while the payment was made: that page must not take money.
+            await self.close_page(provider, mode, created_now)
+        if not url:
+            return RailCheckout(after, None, rules.not_recorded_yet("page"))
+        return RailCheckout(after, url)
+
+    async def _known_payment(self, session_id: str, rail: str) -> str | None:
+        """The id of `rail`'s payment already made for the session, if any."""
+        if self.payments is None:
+            return None  # the provider's idempotency key (per session) still returns the same payment
+        try:
+            recorded = await self.payments.for_session(session_id)
+        except Exception:
+            log.warning("provider payments not read", extra={"session_id": session_id}, exc_info=True)
+            raise rules.not_recorded_yet("payment") from None
+        ids = [p.payment_id for p in recorded if p.provider == rail]
+        return ids[-1] if ids else None
 
     def _lock(self, session_id: str) -> asyncio.Lock:
         # One provider call per session at a time in this process: concurrent requests with one idempotency
@@ -235,13 +333,52 @@ class ProviderCheckouts:
                 if provider is not None and rules.must_close_before_expiry(session, has_provider=True):
                     await self._close_or_refuse(provider, mode_of(session), session.provider_session_id)
                     closed = session.provider_session_id
+                card = session.provider == rules.CARD and session.status == session_pb2.SESSION_STATUS_CREATED
+                closed_card = await self._close_card_payments(session.id) if card else set()
                 expired = await _expire_ours(sessions, session_id, merchant_id, mode)
         finally:
             self._release(session_id)
         was_open = session.status == session_pb2.SESSION_STATUS_CREATED
         if provider is not None and rules.raced_page(was_open, closed, expired, has_provider=True):
             await self.close_page(provider, mode_of(expired), expired.provider_session_id)
+        if card:
+            # A payment another replica made between our read and the expiry (pay_with closes it itself when
+            # it reads the session after us).
+            await self._close_card_payments(expired.id, skip=closed_card, refuse=False)
         return expired
+
+    async def _close_card_payments(
+        self, session_id: str, *, skip: Collection[tuple[str, str]] = (), refuse: bool = True
+    ) -> set[tuple[str, str]]:
+        """Close the open payments recorded for a card session (one per rail the customer chose). `refuse`:
+        a payment that cannot be closed refuses the expiry (checkout_rules.ExpireRefused); else best effort."""
+        if self.payments is None:
+            return set()
+        try:
+            recorded = await self.payments.for_session(session_id)
+        except Exception:
+            log.warning("provider payments not read", extra={"session_id": session_id}, exc_info=True)
+            if refuse:
+                raise rules.ExpireRefused(
+                    "provider_unavailable",
+                    "the session's provider payments could not be read; the session was not expired",
+                    retryable=True,
+                ) from None
+            return set()
+        closed: set[tuple[str, str]] = set()
+        for payment in recorded:
+            key = (payment.provider, payment.payment_id)
+            provider = self.providers.get(payment.provider)
+            if key in skip or payment.state != OPEN or payment.canceled_at is not None:
+                continue
+            if provider is None or not provider.available(payment.mode):
+                continue  # no API to close it with any more; reconciliation keeps asking
+            if refuse:
+                await self._close_or_refuse(provider, payment.mode, payment.payment_id)
+            else:
+                await self.close_page(provider, payment.mode, payment.payment_id)
+            closed.add(key)
+        return closed
 
     async def _close_or_refuse(self, provider: PaymentProvider, mode: str, payment_id: str) -> None:
         try:

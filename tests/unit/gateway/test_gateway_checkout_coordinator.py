@@ -221,3 +221,108 @@ async def test_expire_of_an_unknown_session_raises_the_session_services_error() 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await coordinator(FakeProvider()).expire(sessions, "other", "m1")
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+# ---- a card session's rails (contract §6a) ------------------------------------------------------------------
+
+
+class FakePayments:
+    """provider_payments in memory: what the coordinator records and reads back."""
+
+    def __init__(self) -> None:
+        self.rows: list[Any] = []
+
+    async def record(self, *, provider: str, payment_id: str, session_id: str, **_: Any) -> None:
+        if not any((r.provider, r.payment_id) == (provider, payment_id) for r in self.rows):
+            self.rows.append(_Row(provider, payment_id, session_id))
+
+    async def for_session(self, session_id: str) -> list[Any]:
+        return [r for r in self.rows if r.session_id == session_id]
+
+    async def mark_canceled(self, provider: str, payment_id: str) -> None:
+        for row in self.rows:
+            if (row.provider, row.payment_id) == (provider, payment_id):
+                row.canceled_at = "now"
+
+
+class _Row:
+    def __init__(self, provider: str, payment_id: str, session_id: str) -> None:
+        self.provider, self.payment_id, self.session_id = provider, payment_id, session_id
+        self.state, self.canceled_at, self.mode = "open", None, "test"
+
+
+class ReadableProvider(FakeProvider):
+    def __init__(self, name: str = "stripe") -> None:
+        super().__init__()
+        self.name = name
+        self.reads: list[str] = []
+        self.final = False
+
+    async def read_payment(self, mode: str, payment_id: str) -> ProviderPayment:
+        self.reads.append(payment_id)
+        url = None if self.final else "https://pay.example/cs"
+        return ProviderPayment(payment_id, "open", self.final, {}, url)
+
+
+def card_flows(provider: ReadableProvider) -> tuple[ProviderCheckouts, FakePayments]:
+    payments = FakePayments()
+    return ProviderCheckouts({provider.name: provider}, payments, clock=Clock()), payments
+
+
+def test_a_rail_refusal_names_the_sessions_state_first_then_its_rail() -> None:
+    assert rules.rail_refusal(session(provider="card"), "onecom") is None
+    assert rules.rail_refusal(session(provider="onecom"), "onecom") is None
+    for status, code in (
+        (session_pb2.SESSION_STATUS_PENDING, "session_pending"),
+        (session_pb2.SESSION_STATUS_PAID, "session_paid"),
+        (session_pb2.SESSION_STATUS_FAILED, "session_failed"),
+        (EXPIRED, "session_expired"),
+        (session_pb2.SESSION_STATUS_REFUNDED, "session_refunded"),
+    ):
+        refusal = rules.rail_refusal(session(provider="web3", status=status), "stripe")
+        assert refusal is not None and (refusal.status, refusal.code) == (409, code)
+    web3 = rules.rail_refusal(session(provider="web3"), "stripe")
+    assert web3 is not None and web3.code == "not_a_card_session"
+    bound = rules.rail_refusal(session(provider="stripe"), "onecom")
+    assert bound is not None and bound.code == "provider_bound" and "Stripe" in bound.message
+
+
+async def test_a_card_rails_payment_is_made_once_recorded_first_and_found_again() -> None:
+    provider = ReadableProvider()
+    flows, payments = card_flows(provider)
+    sessions = FakeSessions(session(provider="card"))
+    first = await flows.pay_with(sessions, session(provider="card"), "stripe")
+    assert first.problem is None and first.url == "https://pay.example/cs"
+    assert [(r.provider, r.payment_id) for r in payments.rows] == [("stripe", "cs_1")]
+    again = await flows.pay_with(sessions, session(provider="card"), "stripe")
+    assert again.url == first.url and provider.created == [SID] and provider.reads == ["cs_1"]
+    # Nothing is recorded on the session itself: either rail may still pay it.
+    assert not sessions.stored.provider_session_id
+    provider.final = True
+    closed = await flows.pay_with(sessions, session(provider="card"), "stripe")
+    assert closed.url is None and closed.problem is not None
+    assert closed.problem.code == "provider_payment_closed"
+
+
+async def test_a_card_payment_made_while_the_session_closed_or_bound_elsewhere_is_closed() -> None:
+    for stored in (session(provider="card", status=EXPIRED), session(provider="onecom")):
+        provider = ReadableProvider()
+        flows, _ = card_flows(provider)
+        result = await flows.pay_with(FakeSessions(stored), session(provider="card"), "stripe")
+        assert result.session is stored and provider.cancelled == ["cs_1"]
+        assert rules.rail_refusal(result.session, "stripe") is not None
+
+
+async def test_expire_of_a_card_session_closes_each_recorded_payment_first() -> None:
+    provider = ReadableProvider()
+    flows, payments = card_flows(provider)
+    sessions = FakeSessions(session(provider="card"))
+    await flows.pay_with(sessions, session(provider="card"), "stripe")
+    provider.cancel_error = ProviderError(rules.PAID_AT_PROVIDER, "paid", transient=False)
+    with pytest.raises(rules.ExpireRefused):
+        await flows.expire(sessions, SID, "m1", common_pb2.MODE_TEST)
+    assert sessions.expired == 0
+    provider.cancel_error = None
+    expired = await flows.expire(sessions, SID, "m1", common_pb2.MODE_TEST)
+    assert expired.status == EXPIRED and provider.cancelled == ["cs_1"]
+    assert payments.rows[0].canceled_at is not None
