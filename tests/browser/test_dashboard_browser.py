@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate_dev.devtools.signing import standard_delivery
@@ -707,6 +709,7 @@ async def test_bad_input_gets_a_page_never_a_server_error(stack: ServiceStack) -
                 f"/dashboard/merchant-keys/{value}/revoke",
                 f"/dashboard/quarantine/{value}/resolve",
                 f"/dashboard/events/{value}/replay",
+                f"/dashboard/sessions/{value}/access/revoke/confirm",
                 f"/dashboard/sessions/{value}/access/revoke",
                 f"/dashboard/sessions/{value}/access/reissue",
                 f"/dashboard/invoices/{value}/void",
@@ -761,3 +764,198 @@ async def test_cookie_is_secure_and_host_prefixed_behind_https(clean_db: Any) ->
         attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
         assert {"httponly", "secure", "samesite", "path"} <= attributes and "domain" not in attributes
         assert "SameSite=Strict" in cookie and "Path=/" in cookie
+
+
+# --- forms that must not run twice, refusals, access links ---------------------------------------------------
+
+
+async def _form_fields(form: Any) -> tuple[str, dict[str, str]]:
+    """A form's action and fields (its idempotency nonce too), read before it is submitted."""
+    action, fields = await form.evaluate("f => [f.action, Object.fromEntries(new FormData(f))]")
+    return action, fields
+
+
+async def _submit_again(page: Any, stack: ServiceStack, action: str, fields: dict[str, str]) -> str:
+    """The same form sent a second time, as a double click or a stale tab sends it (same fields, same nonce),
+    with the page's cookies: the text of the page it ends on."""
+    response = await page.request.post(action, form=fields, headers={"Origin": stack.base_url})
+    assert response.status < 500, await response.text()
+    return await response.text()
+
+
+async def _audited(stack: ServiceStack, action: str) -> int:
+    conn = await stack.db.admin()
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM session.audit_log WHERE action = $1", action))
+    finally:
+        await conn.close()
+
+
+async def test_reloading_or_resubmitting_a_webhook_form_never_repeats_it(
+    stack: ServiceStack, stack_env: dict[str, str], browser: Any
+) -> None:
+    """A reload re-posts a form whose answer was a page (the new secret): Add endpoint and Roll secret must
+    not run again, and the secret is not shown again. A form sent twice (Redeliver, Delete) runs once."""
+    from playwright.async_api import expect
+
+    merchant = await stack.create_merchant()
+    await _paid_session(stack, stack_env, merchant, "12.00", "dora@example.com")  # emits merchant events
+    context = await browser.new_context()
+    page = await context.new_page()
+    await _sign_in(page, stack, merchant.api_key)
+    await page.goto(f"{stack.base_url}/dashboard/webhooks")
+
+    # Add endpoint, then reload: one endpoint, its secret shown on the first answer only.
+    await page.get_by_label("Endpoint URL").fill("http://127.0.0.1:9/once")
+    await page.get_by_role("button", name="Add endpoint").click()
+    secret = await page.locator("#new-webhook-secret-value").input_value()
+    assert secret.startswith("whsec_")
+    await page.reload()
+    await expect(page.locator("#error")).to_contain_text("That form was already submitted")
+    await _shoot(page, "webhooks-already-submitted")
+    assert secret not in await page.content()
+    assert await page.locator("#new-webhook-secret-value").count() == 0
+    status, listed = await stack.request("GET", "/v1/webhook_endpoints", headers=merchant.headers)
+    assert status == 200 and len(listed["data"]) == 1, listed
+    endpoint_id = listed["data"][0]["id"]
+
+    # Roll secret (the old one signs 24 h more), then reload: one roll, so the endpoint's first secret is the
+    # one still signing beside the new one.
+    await page.goto(f"{stack.base_url}/dashboard/webhooks")
+    row = page.locator(f"#webhook-endpoints li[data-endpoint-id='{endpoint_id}']")
+    await expect(row.get_by_label("Old secret")).to_have_value("86400")
+    await row.get_by_role("button", name="Roll secret").click()
+    rolled = await page.locator("#new-webhook-secret-value").input_value()
+    assert rolled.startswith("whsec_") and rolled != secret
+    await page.reload()
+    await expect(page.locator("#error")).to_contain_text("That form was already submitted")
+    assert rolled not in await page.content()
+    assert await _audited(stack, "webhook_endpoint_secret_rolled") == 1
+
+    # Redeliver, sent twice: one new delivery.
+    await page.goto(f"{stack.base_url}/dashboard/webhooks")
+    redeliver = page.locator("#merchant-events tbody tr").first.locator("form")
+    action, fields = await _form_fields(redeliver)
+    assert fields.get("idempotency_key")
+    await redeliver.get_by_role("button", name="Redeliver").click()
+    await expect(page.locator("#notice")).to_contain_text("queued for delivery again")
+    assert "That form was already submitted" in await _submit_again(page, stack, action, fields)
+    assert await _audited(stack, "merchant_event_redelivered") == 1
+
+    # Delete (confirmed), sent twice: the second answer says so, not "no longer exists".
+    await page.goto(f"{stack.base_url}/dashboard/webhooks")
+    await row.get_by_role("button", name="Delete").click()
+    confirm = page.locator("form", has=page.get_by_role("button", name="Yes, delete endpoint"))
+    action, fields = await _form_fields(confirm)
+    await page.get_by_role("button", name="Yes, delete endpoint").click()
+    await expect(page.locator("#notice")).to_contain_text("deleted")
+    assert "That form was already submitted" in await _submit_again(page, stack, action, fields)
+    await context.close()
+
+
+async def test_refusals_show_the_services_message_and_void_is_not_offered_once_credited(
+    stack: ServiceStack, stack_env: dict[str, str], browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    merchant = await stack.create_merchant()
+    paid = await _paid_session(stack, stack_env, merchant, "25.50", "erin@example.com")
+    # The same session paid again: a payment on a closed (paid) session, quarantined.
+    await _send_onecom(stack, stack_env, build_onecom_event("payment.succeeded", paid["id"], 2550, "EUR"))
+
+    async def quarantined() -> list[dict[str, Any]] | None:
+        status, body = await stack.request("GET", "/v1/quarantine?status=open", headers=merchant.headers)
+        return body["data"] if status == 200 and body["data"] else None
+
+    (entry,) = await eventually(quarantined, timeout=30)
+    context = await browser.new_context()
+    page = await context.new_page()
+    await _sign_in(page, stack, merchant.api_key)
+
+    # The Void page is open when a refund credits part of the invoice: billing refuses the void, and the
+    # page says why in billing's words, with the code.
+    await page.goto(f"{stack.base_url}/dashboard/invoices/{paid['invoice_id']}/void")
+    await expect(page.get_by_role("button", name="Void invoice")).to_be_visible()
+    await stack.billing.IssueCreditNote(
+        billing_pb2.IssueCreditNoteRequest(
+            merchant_id=merchant.id,
+            mode=common_pb2.MODE_TEST,
+            session_id=paid["id"],
+            refund_id=str(uuid.uuid4()),
+            amount=common_pb2.Money(amount_minor="1000", currency="EUR", exponent=2),
+            reason="refund",
+        ),
+        timeout=5,
+    )
+    await page.get_by_role("button", name="Void invoice").click()
+    error = page.locator("#error")
+    await expect(error).to_contain_text("refunds already credited this invoice")
+    await expect(error).to_contain_text("(invoice_partially_credited)")
+    await _shoot(page, "invoices-void-refused")
+    status, invoice = await stack.request(
+        "GET", f"/v1/invoices/{paid['invoice_id']}", headers=merchant.headers
+    )
+    assert status == 200 and invoice["status"] == "issued", invoice
+
+    # Opened now, the page does not offer the void: it says what refunds credited already.
+    await page.goto(f"{stack.base_url}/dashboard/invoices/{paid['invoice_id']}/void")
+    await expect(page.locator("main")).to_contain_text("refunds already credited 10.00 EUR")
+    assert "credit note for the full" not in await page.locator("main").inner_text()
+    assert await page.get_by_role("button", name="Void invoice").count() == 0
+
+    # Accepting a second payment on a paid session: the session service's reason, with the code.
+    await page.goto(f"{stack.base_url}/dashboard/quarantine")
+    item = page.locator(f"li[data-entry-id='{entry['id']}']")
+    await item.get_by_text("Resolve", exact=True).click()
+    await item.get_by_label("Accept").check()
+    await item.get_by_role("button", name="Resolve entry").click()
+    await expect(error).to_contain_text("only a late payment on an expired session can be accepted")
+    await expect(error).to_contain_text("(session_not_expired)")
+    await _shoot(page, "quarantine-refused")
+    await expect(page.locator(f"li[data-entry-id='{entry['id']}']")).to_be_visible()
+    await context.close()
+
+
+async def test_access_link_revoke_is_confirmed_and_a_new_link_is_not_said_to_be_mailed(
+    stack: ServiceStack, stack_env: dict[str, str], browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    merchant = await stack.create_merchant()
+    paid = await _paid_session(stack, stack_env, merchant, "30.00", "finn@example.com")
+    context = await browser.new_context()
+    page = await context.new_page()
+    await _sign_in(page, stack, merchant.api_key)
+    await page.goto(f"{stack.base_url}/dashboard/sessions/{paid['id']}")
+    original = await page.locator("#access-url").input_value()
+
+    # Revoke asks first; Cancel leaves the link working.
+    await page.get_by_role("button", name="Revoke link").click()
+    await expect(page.get_by_role("heading", name="Revoke the customer's access link?")).to_be_visible()
+    await expect(page.locator("main")).to_contain_text("no longer works")
+    await _shoot(page, "session-confirm-revoke-link")
+    await page.get_by_role("link", name="Cancel").click()
+    assert await page.locator("#access-url").input_value() == original
+    await page.get_by_role("button", name="Revoke link").click()
+    await page.get_by_role("button", name="Yes, revoke the link").click()
+    await expect(page.locator("#notice")).to_contain_text("revoked")
+    await expect(page.locator("#link-revoked")).to_be_visible()
+
+    # A new link is shown to the merchant to pass on: nothing is mailed, and the page says so.
+    reissue = page.locator("form", has=page.get_by_role("button", name="Issue a new link"))
+    action, fields = await _form_fields(reissue)
+    await page.get_by_role("button", name="Issue a new link").click()
+    await expect(page.locator("#notice")).to_contain_text("Nothing was mailed")
+    main = page.locator("main")
+    await expect(main).to_contain_text("not mailed")
+    await expect(main).to_contain_text("no longer works")
+    assert "got by mail" not in await main.inner_text()
+    await _shoot(page, "session-new-link")
+    fresh = await page.locator("#access-url").input_value()
+    assert fresh != original
+
+    # The same form sent again does not revoke the link just passed on.
+    assert "That form was already submitted" in await _submit_again(page, stack, action, fields)
+    await page.reload()
+    assert await page.locator("#access-url").input_value() == fresh
+    await context.close()

@@ -10,7 +10,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -28,6 +28,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "/dashboard/sign-out"),
     ("GET", "/dashboard/sessions"),
     ("GET", "/dashboard/sessions/{id}"),
+    ("POST", "/dashboard/sessions/{id}/access/revoke/confirm"),
     ("POST", "/dashboard/sessions/{id}/access/revoke"),
     ("POST", "/dashboard/sessions/{id}/access/reissue"),
     ("GET", "/dashboard/revenue"),
@@ -93,6 +94,22 @@ def safe_code(value: str | None) -> str | None:
     if value and _SAFE_CODE.match(value):
         return value
     return None
+
+
+MAX_REFUSAL_CHARS = 400
+
+
+def refusal_text(code: str, message: str, own_words: Mapping[str, str]) -> str:
+    """What the merchant reads of a refused action: the dashboard's own words for a code it has them for,
+    else the service's message (whitespace folded, cut at MAX_REFUSAL_CHARS); always with the code. The
+    template escapes it; it is shown on the page that answers the action, never carried in a URL."""
+    own = own_words.get(code)
+    if own:
+        return f"{own} ({code})"
+    readable = " ".join(message.split())[:MAX_REFUSAL_CHARS].rstrip(". ")
+    if not readable or readable == code:
+        return f"The action was refused ({code})."
+    return f"The action was refused: {readable} ({code})."
 
 
 # --- revenue -----------------------------------------------------------------------------------------------

@@ -18,6 +18,10 @@ Requests
 - Every action calls the same RPCs, or the same shared functions, as the JSON route that does it, and names
   its actor `dashboard:merchant_key:<id>` wherever the service audits one (keys, access links, customer-key
   roll and revoke, quarantine resolve, invoice void), where the JSON API names `merchant_key:<id>`.
+- An action that must not run twice (all but enabling or disabling an endpoint and revoking a key) carries a
+  one-time nonce (`idempotency_key`): the same form sent again, by a reload or a double click, runs nothing
+  and answers "already submitted", never showing a secret twice. A refusal is shown on the page the action came from, in
+  the service's words (escaped) with its code; it is never carried in a URL.
 - Failed sign-ins are counted per client: the TCP peer, or behind PAYGATE_TRUSTED_PROXIES the right-most
   untrusted X-Forwarded-For hop (client_address).
 - Lists are filtered by the services (the session list's provider, email, date and amount filters in SQL).
@@ -28,7 +32,9 @@ Reading needs no JavaScript (the revenue chart is SVG drawn here); the one scrip
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -48,7 +54,6 @@ from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import merchant_events_pb2 as pb
 from paygate.session.v1 import session_pb2
 from paygate_runtime.api_objects import STATUS_BY_NAME, session_detail, session_summary
-from paygate_runtime.grpc_errors import error_code
 from paygate_runtime.money import BUILTIN_CURRENCIES
 from paygate_runtime.proto_convert import mode_label, optional_datetime, timestamp, to_datetime
 from webhook_gateway.adapters.dashboard_sessions import DashboardSession
@@ -62,6 +67,7 @@ from webhook_gateway.entrypoints.app_keys import (
     CONFIG,
     DASHBOARD_SESSIONS,
     DEPOSITS,
+    IDEMPOTENCY,
     INBOX,
 )
 from webhook_gateway.entrypoints.client_address import client_key
@@ -77,13 +83,16 @@ from webhook_gateway.entrypoints.merchant_requests import (
     redeliver_request,
     roll_secret_request,
 )
-from webhook_gateway.entrypoints.request_body import canonical_uuid
+from webhook_gateway.entrypoints.request_body import body_fingerprint, canonical_uuid
+from webhook_gateway.entrypoints.rpc_refusals import refusal_for
 from webhook_gateway.entrypoints.session_access_links import reissue_session_link, revoke_session_links
 from webhook_gateway.entrypoints.session_lookup import load_session
 
 log = logging.getLogger(__name__)
 
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("dashboard_templates")
+# A refusal shown on the page this request renders (never carried in a URL: the text is the service's).
+REFUSAL: web.RequestKey[str] = web.RequestKey("dashboard_refusal", str)
 
 IDLE_TIMEOUT = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=12)
@@ -101,12 +110,15 @@ _GRACE_CHOICES = (
     (86_400, "Old key: 24 more hours"),
     (MAX_GRACE_PERIOD_SECONDS, "Old key: 7 more days"),
 )
-# How long a rolled webhook secret keeps signing beside the new one (0 is the service's default, 24 h).
+# How long a rolled webhook secret keeps signing beside the new one: 24 h (the API's default) is preselected,
+# and 0 retires a leaked secret at once.
 _OVERLAP_CHOICES = (
     (3600, "Old secret: 1 more hour"),
-    (0, "Old secret: 24 more hours"),
+    (86_400, "Old secret: 24 more hours"),
     (7 * 86_400, "Old secret: 7 more days"),
+    (0, "Old secret: stops now"),
 )
+_DEFAULT_OVERLAP = 86_400
 _DECISIONS = {
     "accepted": session_pb2.QUARANTINE_DECISION_ACCEPTED,
     "refunded": session_pb2.QUARANTINE_DECISION_REFUNDED,
@@ -120,8 +132,9 @@ _NOTICES = {
     "merchant_key_revoked": "The secret key was revoked. It stops working at once.",
     "quarantine_resolved": "The quarantine entry was resolved.",
     "event_replayed": "The event was replayed.",
-    "links_revoked": "Every access link of this session was revoked.",
-    "link_reissued": "A fresh 7-day access link was issued; the old ones no longer work.",
+    "links_revoked": "Every access link of this session was revoked: the customer's link no longer works.",
+    "link_reissued": "A new 7-day access link was issued. Nothing was mailed: copy it below and pass it on to "
+    "the customer. Every earlier link, the one in the customer's mail too, no longer works.",
     "invoice_voided": "The invoice was voided and a credit note issued.",
     "endpoint_enabled": "The endpoint is enabled: events are delivered to it again.",
     "endpoint_disabled": "The endpoint is disabled: nothing is delivered to it until you enable it.",
@@ -138,12 +151,16 @@ _ERRORS = {
     "unavailable": "A paygate service is unavailable right now. Try again in a moment.",
     "csrf_failed": "The form had expired. Please try again.",
     "already_done": "That form was already submitted; its new secret was shown on the first submit only.",
+    "already_submitted": "That form was already submitted, so it was not run again.",
     "invalid_url": "That URL cannot receive events: a live endpoint needs https:// to a public address, and "
     "a test endpoint may use http:// on this machine only where the operator allows it.",
     "invalid_events": "Choose the events to send, or none for all events.",
     "invalid_description": "The description is too long (500 characters at most).",
     "invalid_expires_in": "Choose how long the old secret keeps signing.",
     "invalid_endpoint": "Choose the endpoint to send the event to.",
+    "invalid_decision": "Choose a decision.",
+    "invalid_note": "The note is too long (1000 characters at most).",
+    "invalid_status": "Choose whether the endpoint is enabled or disabled.",
     "endpoint_disabled": "That endpoint is disabled: enable it first, then send the event again.",
 }
 _KEY_STATUS = {
@@ -239,6 +256,8 @@ def _render(
         base["notice"] = _NOTICES.get(notice or "")
         if error:
             base["error"] = _ERRORS.get(error, f"The action was refused ({error}).")
+        if REFUSAL in request:
+            base["error"] = request[REFUSAL]
     base.update(context)
     response = aiohttp_jinja2.render_template(
         f"dashboard/{template}", request, base, status=status, app_key=TEMPLATES
@@ -421,7 +440,7 @@ def _page(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRespo
                 ctx,
                 status=error.status_code,
                 title="Refused",
-                message=_ERRORS.get(error.code, f"The request was refused ({error.code})."),
+                message=_refusal_text(error.code, _api_message(error)),
             )
         except grpc.aio.AioRpcError as error:
             if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
@@ -432,24 +451,109 @@ def _page(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRespo
     return wrapped
 
 
-async def _act(
-    request: web.Request, back: str, call: Awaitable[Any], notice: str, **params: str
-) -> web.Response:
-    """Run an action; redirect back with a notice, or with the refusal's code (never with free text)."""
+def _api_message(error: ApiError) -> str:
+    """The readable message of an ApiError (its JSON body's `error.message`)."""
     try:
-        await call
+        message = json.loads(error.text or "")["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return message if isinstance(message, str) else ""
+
+
+def _refusal_text(code: str, message: str) -> str:
+    return views.refusal_text(code, message, _ERRORS)
+
+
+async def _refused(
+    request: web.Request, ctx: Ctx, page: Handler, status: int, code: str, message: str
+) -> web.StreamResponse:
+    """The page the action came from, rendered now with the refusal: nothing changed, so a reload may
+    send the form again (its nonce was released) and gets the same answer."""
+    request[REFUSAL] = _refusal_text(code, message)
+    response = await page(request, ctx)
+    response.set_status(status)
+    return response
+
+
+# A form nonce (form_nonce() below): anything else in the field is not one of ours and protects nothing.
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def _form_nonce(form: Any) -> str:
+    nonce = _idempotency_key(form)
+    return nonce if _NONCE.fullmatch(nonce) else ""
+
+
+@dataclass(frozen=True)
+class _FormClaim:
+    """One submission of a form, claimed by its nonce in the gateway's Idempotency-Key store (the one
+    `POST /v1/sessions` uses), for an action whose service keeps no idempotency key of its own."""
+
+    request: web.Request
+    ctx: Ctx
+    key: str
+
+    async def done(self) -> None:
+        if self.key:
+            store = self.request.app[IDEMPOTENCY]
+            await store.complete(self.ctx.session.merchant_id, self.ctx.session.mode, self.key, 303, b"")
+
+    async def release(self) -> None:
+        """Nothing was done (a refusal, a failure): the same form may be sent again."""
+        if self.key:
+            store = self.request.app[IDEMPOTENCY]
+            await store.release(self.ctx.session.merchant_id, self.ctx.session.mode, self.key)
+
+
+async def _claim_form(
+    request: web.Request, ctx: Ctx, form: Any, back: str, already: str = "already_submitted"
+) -> _FormClaim:
+    """The first submission of this form, or Refused with the "already submitted" answer: a reload that
+    re-posts it or a double click never runs the action twice. The nonce is the `idempotency_key` field
+    that form_nonce() puts in the form, as the Keys forms send it to the keys service."""
+    nonce = _form_nonce(form)
+    if not nonce:
+        return _FormClaim(request, ctx, "")
+    key = f"dashboard:{nonce}"
+    earlier = await request.app[IDEMPOTENCY].claim(
+        ctx.session.merchant_id, ctx.session.mode, key, f"dashboard {request.method} {request.path}"
+    )
+    if earlier is not None:
+        raise Refused(_back(back, error=already))
+    return _FormClaim(request, ctx, key)
+
+
+async def _act(
+    request: web.Request,
+    ctx: Ctx,
+    form: Any,
+    back: str,
+    page: Handler,
+    run: Callable[[], Awaitable[Any]],
+    notice: str,
+) -> web.StreamResponse:
+    """Run an action once per form: redirect back with a notice; a refusal is shown on `page` (the page
+    of `back`) with the service's message and code; a second submission of the form answers "already
+    submitted" and runs nothing."""
+    claim = await _claim_form(request, ctx, form, back)
+    try:
+        await run()
     except ApiError as error:
+        await claim.release()
         if error.status_code >= 500:
             raise
-        return _back(back, error=error.code, **params)
+        return await _refused(request, ctx, page, error.status_code, error.code, _api_message(error))
     except grpc.aio.AioRpcError as error:
-        if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
-            code = "not_found" if error.code() == grpc.StatusCode.NOT_FOUND else error_code(error)
-            return _back(back, error=code or "failed_precondition", **params)
-        if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
-            return _back(back, error="invalid_argument", **params)
+        await claim.release()
+        refusal = refusal_for(error)
+        if refusal.unavailable:
+            raise
+        return await _refused(request, ctx, page, refusal.status, refusal.code, refusal.message)
+    except BaseException:
+        await claim.release()
         raise
-    return _back(back, notice=notice, **params)
+    await claim.done()
+    return _back(back, notice=notice)
 
 
 # --- helpers over protos ----------------------------------------------------------------------------------
@@ -842,6 +946,9 @@ async def session_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
             {
                 "url": link.url,
                 "expires": views.when_text(optional_datetime(link.access_token, "expires_at")),
+                # The session keeps the id of its first link, the one fulfilment mails; a link issued here
+                # since then was shown to the merchant only.
+                "reissued": link.access_token.id != session.access_token_id,
             }
             if link is not None
             else None
@@ -876,22 +983,34 @@ async def session_detail_page(request: web.Request, ctx: Ctx) -> web.StreamRespo
     return await session_page(request, ctx)
 
 
-async def revoke_links(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+def _session_path(request: web.Request) -> str:
+    return f"/dashboard/sessions/{quote(request.match_info['id'][:64], safe='')}"
+
+
+async def revoke_links_confirm(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    """Revoking the links cuts the customer off the portal, the mailed link too: asked first."""
     await _form(request, ctx)
-    back = f"/dashboard/sessions/{quote(request.match_info['id'][:64], safe='')}"
-    return await _act(request, back, revoke_session_links(request, ctx.merchant, ctx.actor), "links_revoked")
+    session = await load_session(request, ctx.merchant, request.match_info["id"][:64])
+    return _render(request, "confirm_revoke_link.html", ctx, active="sessions", s=_session_row(session))
+
+
+async def revoke_links(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    form = await _form(request, ctx)
+
+    async def run() -> None:
+        await revoke_session_links(request, ctx.merchant, ctx.actor)
+
+    return await _act(request, ctx, form, _session_path(request), session_page, run, "links_revoked")
 
 
 async def reissue_link(request: web.Request, ctx: Ctx) -> web.StreamResponse:
-    await _form(request, ctx)
-    back = f"/dashboard/sessions/{quote(request.match_info['id'][:64], safe='')}"
-    try:
+    """A new link for the merchant to pass on (nothing is mailed); every earlier one stops working."""
+    form = await _form(request, ctx)
+
+    async def run() -> None:
         await reissue_session_link(request, ctx.merchant, ctx.actor)
-    except ApiError as error:
-        if error.status_code >= 500:
-            raise
-        return _back(back, error=error.code)
-    return _back(back, notice="link_reissued")
+
+    return await _act(request, ctx, form, _session_path(request), session_page, run, "link_reissued")
 
 
 # --- revenue -----------------------------------------------------------------------------------------------
@@ -1066,23 +1185,53 @@ async def invoice_pdf(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     return _harden(response)
 
 
+async def _refund_credits(
+    request: web.Request, ctx: Ctx, invoice: billing_pb2.Invoice
+) -> dict[str, Any] | None:
+    """What refunds' credit notes have credited of an invoice that is not void, from its session's documents;
+    None when nothing. Billing refuses to void such an invoice (invoice_partially_credited): a void credits
+    the whole total again."""
+    if not invoice.session_id:
+        return None
+    documents = await request.app[CLIENTS].billing.ListSessionDocuments(
+        billing_pb2.ListSessionDocumentsRequest(**ctx.merchant.scope, session_ids=[invoice.session_id])
+    )
+    notes = [
+        d
+        for d in documents.invoices
+        if d.kind == billing_pb2.DOCUMENT_KIND_CREDIT_NOTE and d.credits_invoice_id == invoice.id
+    ]
+    if not notes:
+        return None
+    credited = -sum(int(n.total.amount_minor or 0) for n in notes)
+    return {
+        "amount": views.money_text(credited, invoice.total.exponent, invoice.total.currency),
+        "numbers": [n.number for n in notes],
+    }
+
+
 async def invoice_void_confirm(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     invoice = await request.app[CLIENTS].billing.GetInvoice(
         billing_pb2.GetInvoiceRequest(**ctx.merchant.scope, invoice_id=request.match_info["id"][:64])
     )
-    return _render(request, "confirm_void.html", ctx, active="invoices", invoice=_invoice_row(invoice))
+    row = _invoice_row(invoice)
+    credited = await _refund_credits(request, ctx, invoice) if row["voidable"] else None
+    return _render(request, "confirm_void.html", ctx, active="invoices", invoice=row, credited=credited)
 
 
 async def invoice_void(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     form = await _form(request, ctx)
     reason = form.get("reason", "")
     reason = reason[:500] if isinstance(reason, str) else ""
-    call = request.app[CLIENTS].billing.VoidInvoice(
-        billing_pb2.VoidInvoiceRequest(
-            **ctx.merchant.scope, invoice_id=request.match_info["id"][:64], reason=reason, actor=ctx.actor
+
+    async def run() -> None:
+        await request.app[CLIENTS].billing.VoidInvoice(
+            billing_pb2.VoidInvoiceRequest(
+                **ctx.merchant.scope, invoice_id=request.match_info["id"][:64], reason=reason, actor=ctx.actor
+            )
         )
-    )
-    return await _act(request, "/dashboard/invoices", call, "invoice_voided")
+
+    return await _act(request, ctx, form, "/dashboard/invoices", invoice_void_confirm, run, "invoice_voided")
 
 
 # --- keys --------------------------------------------------------------------------------------------------
@@ -1157,12 +1306,15 @@ def _grace(form: Any) -> int:
     return value if 0 <= value <= MAX_GRACE_PERIOD_SECONDS else 0
 
 
-def _error_back(back: str, error: grpc.aio.AioRpcError) -> web.Response:
-    if error.code() == grpc.StatusCode.NOT_FOUND:
-        return _back(back, error="not_found")
-    if error.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
-        return _back(back, error=error_code(error) or "failed_precondition")
-    raise error
+async def _rpc_refused(
+    request: web.Request, ctx: Ctx, page: Handler, error: grpc.aio.AioRpcError
+) -> web.StreamResponse:
+    """A failed call of an action shown on `page` with the service's message and code (503 when the
+    service is down: raised, for _page)."""
+    refusal = refusal_for(error)
+    if refusal.unavailable:
+        raise error
+    return await _refused(request, ctx, page, refusal.status, refusal.code, refusal.message)
 
 
 async def roll_customer_key(request: web.Request, ctx: Ctx) -> web.StreamResponse:
@@ -1179,7 +1331,7 @@ async def roll_customer_key(request: web.Request, ctx: Ctx) -> web.StreamRespons
             )
         )
     except grpc.aio.AioRpcError as error:
-        return _error_back("/dashboard/keys", error)
+        return await _rpc_refused(request, ctx, keys_page, error)
     if not reply.secret:
         return _back("/dashboard/keys", error="already_done")
     return await keys_page(
@@ -1210,16 +1362,20 @@ async def revoke_customer_key_confirm(request: web.Request, ctx: Ctx) -> web.Str
 
 
 async def revoke_customer_key(request: web.Request, ctx: Ctx) -> web.StreamResponse:
-    await _form(request, ctx)
-    call = request.app[CLIENTS].keys.RevokeKey(
-        keys_pb2.RevokeKeyRequest(
-            merchant_id=ctx.session.merchant_id,
-            key_id=request.match_info["id"][:64],
-            mode=ctx.merchant.mode,
-            actor=ctx.actor,
+    # Revoking is idempotent (a revoked key stays revoked): the form carries no nonce.
+    form = await _form(request, ctx)
+
+    async def run() -> None:
+        await request.app[CLIENTS].keys.RevokeKey(
+            keys_pb2.RevokeKeyRequest(
+                merchant_id=ctx.session.merchant_id,
+                key_id=request.match_info["id"][:64],
+                mode=ctx.merchant.mode,
+                actor=ctx.actor,
+            )
         )
-    )
-    return await _act(request, "/dashboard/keys", call, "key_revoked")
+
+    return await _act(request, ctx, form, "/dashboard/keys", keys_page, run, "key_revoked")
 
 
 async def create_merchant_key(request: web.Request, ctx: Ctx) -> web.StreamResponse:
@@ -1234,7 +1390,7 @@ async def create_merchant_key(request: web.Request, ctx: Ctx) -> web.StreamRespo
             )
         )
     except grpc.aio.AioRpcError as error:
-        return _error_back("/dashboard/keys", error)
+        return await _rpc_refused(request, ctx, keys_page, error)
     if not reply.secret_key:
         return _back("/dashboard/keys", error="already_done")
     return await keys_page(
@@ -1262,7 +1418,7 @@ async def roll_merchant_key(request: web.Request, ctx: Ctx) -> web.StreamRespons
             )
         )
     except grpc.aio.AioRpcError as error:
-        return _error_back("/dashboard/keys", error)
+        return await _rpc_refused(request, ctx, keys_page, error)
     if not reply.secret:
         return _back("/dashboard/keys", error="already_done")
     secret = {
@@ -1295,16 +1451,20 @@ async def revoke_merchant_key_confirm(request: web.Request, ctx: Ctx) -> web.Str
 
 
 async def revoke_merchant_key(request: web.Request, ctx: Ctx) -> web.StreamResponse:
-    await _form(request, ctx)
-    call = request.app[CLIENTS].keys.RevokeMerchantKey(
-        keys_pb2.RevokeMerchantKeyRequest(
-            merchant_id=ctx.session.merchant_id,
-            key_id=request.match_info["id"][:64],
-            mode=ctx.merchant.mode,
-            actor=ctx.actor,
+    # Revoking is idempotent (a revoked key stays revoked): the form carries no nonce.
+    form = await _form(request, ctx)
+
+    async def run() -> None:
+        await request.app[CLIENTS].keys.RevokeMerchantKey(
+            keys_pb2.RevokeMerchantKeyRequest(
+                merchant_id=ctx.session.merchant_id,
+                key_id=request.match_info["id"][:64],
+                mode=ctx.merchant.mode,
+                actor=ctx.actor,
+            )
         )
-    )
-    return await _act(request, "/dashboard/keys", call, "merchant_key_revoked")
+
+    return await _act(request, ctx, form, "/dashboard/keys", keys_page, run, "merchant_key_revoked")
 
 
 # --- quarantine --------------------------------------------------------------------------------------------
@@ -1315,6 +1475,7 @@ def _quarantine_row(entry: session_pb2.QuarantineEntry) -> dict[str, Any]:
         "id": entry.id,
         "session_id": entry.session_id,
         "reason": entry.reason.replace("_", " "),
+        "late_payment": entry.reason == "payment_on_closed_session",
         "provider": entry.provider,
         "provider_event_id": entry.provider_event_id,
         "amount": _money(entry.amount) if entry.HasField("amount") else "",
@@ -1364,16 +1525,21 @@ async def resolve_quarantine(request: web.Request, ctx: Ctx) -> web.StreamRespon
         return _back("/dashboard/quarantine", error="invalid_decision")
     if not isinstance(note, str) or len(note) > _MAX_NOTE:
         return _back("/dashboard/quarantine", error="invalid_note")
-    call = request.app[CLIENTS].session.ResolveQuarantine(
-        session_pb2.ResolveQuarantineRequest(
-            **ctx.merchant.scope,
-            quarantine_id=request.match_info["id"][:64],
-            decision=_DECISIONS[decision],
-            note=note.strip(),
-            actor=ctx.actor,
+
+    async def run() -> None:
+        await request.app[CLIENTS].session.ResolveQuarantine(
+            session_pb2.ResolveQuarantineRequest(
+                **ctx.merchant.scope,
+                quarantine_id=request.match_info["id"][:64],
+                decision=_DECISIONS[decision],
+                note=note.strip(),
+                actor=ctx.actor,
+            )
         )
+
+    return await _act(
+        request, ctx, form, "/dashboard/quarantine", quarantine_page, run, "quarantine_resolved"
     )
-    return await _act(request, "/dashboard/quarantine", call, "quarantine_resolved")
 
 
 # --- events and webhooks -----------------------------------------------------------------------------------
@@ -1415,10 +1581,12 @@ async def events_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 
 
 async def replay_event(request: web.Request, ctx: Ctx) -> web.StreamResponse:
-    await _form(request, ctx)
-    return await _act(
-        request, "/dashboard/events", replay_owned_event(request, ctx.merchant, ctx.actor), "event_replayed"
-    )
+    form = await _form(request, ctx)
+
+    async def run() -> None:
+        await replay_owned_event(request, ctx.merchant, ctx.actor)
+
+    return await _act(request, ctx, form, "/dashboard/events", events_page, run, "event_replayed")
 
 
 def _endpoint_row(endpoint: pb.WebhookEndpoint) -> dict[str, Any]:
@@ -1498,6 +1666,7 @@ async def webhooks_page(
         events=events,
         event_types=views.MERCHANT_EVENT_TYPES,
         overlap_choices=_OVERLAP_CHOICES,
+        default_overlap=_DEFAULT_OVERLAP,
         secret=secret,
         draft=draft or {},
         create_error=create_error,
@@ -1505,7 +1674,9 @@ async def webhooks_page(
 
 
 async def create_webhook(request: web.Request, ctx: Ctx) -> web.StreamResponse:
-    """POST /v1/webhook_endpoints from a form: the new endpoint's secret is shown on this response only."""
+    """POST /v1/webhook_endpoints from a form: the new endpoint's secret is shown on this response only. The
+    form's nonce is the create's Idempotency-Key (as the Keys forms send theirs to the keys service): a reload
+    that re-posts the form gets the first endpoint back, without its secret, and says so."""
     form = await _form(request, ctx)
     url = form.get("url", "")
     url = url.strip() if isinstance(url, str) else ""
@@ -1516,14 +1687,23 @@ async def create_webhook(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     try:
         rpc = create_endpoint_request(ctx.merchant, url, chosen or ["*"], description)
         rpc.actor = ctx.actor
+        rpc.idempotency_key = _form_nonce(form)
+        if rpc.idempotency_key:
+            rpc.request_fingerprint = body_fingerprint(json.dumps(draft).encode())
         endpoint = await merchant_events_stub(request).CreateWebhookEndpoint(rpc)
     except ApiError as error:
-        return await webhooks_page(request, ctx, draft=draft, create_error=_why(error.code), status=400)
+        why = _refusal_text(error.code, _api_message(error))
+        return await webhooks_page(request, ctx, draft=draft, create_error=why, status=400)
     except grpc.aio.AioRpcError as error:
-        if error.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+        refusal = refusal_for(error)
+        if refusal.code in ("idempotency_conflict", "idempotency_in_progress"):
+            return _back("/dashboard/webhooks", error="already_done")
+        if refusal.unavailable:
             raise
-        code = error_code(error) or "invalid_argument"
-        return await webhooks_page(request, ctx, draft=draft, create_error=_why(code), status=400)
+        why = _refusal_text(refusal.code, refusal.message)
+        return await webhooks_page(request, ctx, draft=draft, create_error=why, status=refusal.status)
+    if endpoint.replayed or not endpoint.secret:
+        return _back("/dashboard/webhooks", error="already_done")
     return await webhooks_page(
         request,
         ctx,
@@ -1532,6 +1712,9 @@ async def create_webhook(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 
 
 async def roll_webhook_secret(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    """A new signing secret, shown on this response only. The session service keeps no idempotency key for a
+    roll, so the form's nonce is claimed here: a reload that re-posts the form rolls nothing (a second roll
+    would retire at once the secret that is meant to keep signing beside the new one)."""
     form = await _form(request, ctx)
     raw = form.get("overlap", "")
     overlap = int(raw) if isinstance(raw, str) and raw.isdecimal() and len(raw) <= 7 else -1
@@ -1539,12 +1722,19 @@ async def roll_webhook_secret(request: web.Request, ctx: Ctx) -> web.StreamRespo
         return _back("/dashboard/webhooks", error="invalid_expires_in")
     try:
         rpc = roll_secret_request(ctx.merchant, request.match_info["id"][:100], overlap)
-        rpc.actor = ctx.actor
-        endpoint = await merchant_events_stub(request).RollWebhookSecret(rpc)
     except ApiError as error:
-        return _back("/dashboard/webhooks", error=error.code)
+        return await _refused(request, ctx, webhooks_page, 400, error.code, _api_message(error))
+    rpc.actor = ctx.actor
+    claim = await _claim_form(request, ctx, form, "/dashboard/webhooks", already="already_done")
+    try:
+        endpoint = await merchant_events_stub(request).RollWebhookSecret(rpc)
     except grpc.aio.AioRpcError as error:
-        return _error_back("/dashboard/webhooks", error)
+        await claim.release()
+        return await _rpc_refused(request, ctx, webhooks_page, error)
+    except BaseException:
+        await claim.release()
+        raise
+    await claim.done()
     return await webhooks_page(
         request,
         ctx,
@@ -1567,42 +1757,52 @@ async def delete_webhook_confirm(request: web.Request, ctx: Ctx) -> web.StreamRe
 
 
 async def delete_webhook(request: web.Request, ctx: Ctx) -> web.StreamResponse:
-    await _form(request, ctx)
+    form = await _form(request, ctx)
     ref = endpoint_ref(ctx.merchant, request.match_info["id"][:100])
     ref.actor = ctx.actor
-    call = merchant_events_stub(request).DeleteWebhookEndpoint(ref)
-    return await _act(request, "/dashboard/webhooks", call, "endpoint_deleted")
+
+    async def run() -> None:
+        await merchant_events_stub(request).DeleteWebhookEndpoint(ref)
+
+    return await _act(request, ctx, form, "/dashboard/webhooks", webhooks_page, run, "endpoint_deleted")
 
 
 async def redeliver_merchant_event(request: web.Request, ctx: Ctx) -> web.StreamResponse:
-    """POST /v1/merchant_events/{id}/redeliver from a form: a new delivery to the chosen endpoint, due now."""
+    """POST /v1/merchant_events/{id}/redeliver from a form: a new delivery to the chosen endpoint, due now;
+    once per form (each call queues another delivery)."""
     form = await _form(request, ctx)
     endpoint = form.get("endpoint", "")
     try:
         rpc = redeliver_request(ctx.merchant, request.match_info["id"][:100], endpoint)
     except ApiError as error:
-        return _back("/dashboard/webhooks", error=error.code)
+        return await _refused(request, ctx, webhooks_page, 400, error.code, _api_message(error))
     rpc.actor = ctx.actor
-    call = merchant_events_stub(request).RedeliverMerchantEvent(rpc)
-    return await _act(request, "/dashboard/webhooks", call, "event_redelivered")
+
+    async def run() -> None:
+        await merchant_events_stub(request).RedeliverMerchantEvent(rpc)
+
+    return await _act(request, ctx, form, "/dashboard/webhooks", webhooks_page, run, "event_redelivered")
 
 
 async def set_webhook_status(request: web.Request, ctx: Ctx) -> web.StreamResponse:
-    """Enable or disable an endpoint: the same UpdateWebhookEndpoint call as `PATCH {"status": ...}`."""
+    """Enable or disable an endpoint: the same UpdateWebhookEndpoint call as `PATCH {"status": ...}`. It sets
+    a status, so sending the form twice changes nothing more: it carries no nonce."""
     form = await _form(request, ctx)
     status = form.get("status")
     if status not in ("enabled", "disabled"):
         return _back("/dashboard/webhooks", error="invalid_status")
-    call = merchant_events_stub(request).UpdateWebhookEndpoint(
-        pb.UpdateWebhookEndpointRequest(
-            **ctx.merchant.scope, endpoint_id=request.match_info["id"][:100], status=status, actor=ctx.actor
+
+    async def run() -> None:
+        await merchant_events_stub(request).UpdateWebhookEndpoint(
+            pb.UpdateWebhookEndpointRequest(
+                **ctx.merchant.scope,
+                endpoint_id=request.match_info["id"][:100],
+                status=status,
+                actor=ctx.actor,
+            )
         )
-    )
-    return await _act(request, "/dashboard/webhooks", call, f"endpoint_{status}")
 
-
-def _why(code: str) -> str:
-    return _ERRORS.get(code, f"paygate refused this endpoint ({code}).")
+    return await _act(request, ctx, form, "/dashboard/webhooks", webhooks_page, run, f"endpoint_{status}")
 
 
 # --- static files ------------------------------------------------------------------------------------------
@@ -1625,8 +1825,10 @@ async def root_redirect(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     browser_session.setup_templates(app, TEMPLATES)
-    # A fresh idempotency key in every form that mints a secret: submitting the same form twice (a double
-    # click, a reload) replays the first result instead of minting a second key.
+    # A fresh idempotency key in every form whose action must not run twice: submitting the same form again (a
+    # double click, a reload that re-posts it) runs nothing and answers "already submitted" (a new secret is
+    # shown on the first answer only). The keys service and the endpoint create keep the key themselves; the
+    # other actions claim it in the gateway's Idempotency-Key store (_claim_form).
     app[TEMPLATES].globals["form_nonce"] = lambda: secrets.token_urlsafe(18)
     handlers: dict[tuple[str, str], Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
         ("GET", "/dashboard"): _page(overview),
@@ -1636,6 +1838,7 @@ def setup(app: web.Application) -> None:
         ("POST", "/dashboard/sign-out"): sign_out,
         ("GET", "/dashboard/sessions"): _page(sessions_page),
         ("GET", "/dashboard/sessions/{id}"): _page(session_detail_page),
+        ("POST", "/dashboard/sessions/{id}/access/revoke/confirm"): _page(revoke_links_confirm),
         ("POST", "/dashboard/sessions/{id}/access/revoke"): _page(revoke_links),
         ("POST", "/dashboard/sessions/{id}/access/reissue"): _page(reissue_link),
         ("GET", "/dashboard/revenue"): _page(revenue_page),

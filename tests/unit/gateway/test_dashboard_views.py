@@ -146,3 +146,37 @@ def test_only_our_message_codes_come_from_a_query_string() -> None:
         and views.safe_code("a" * 65) is None
         and views.safe_code("") is None
     )
+
+
+def test_a_refusal_reads_in_the_services_words_with_its_code() -> None:
+    own = {"last_key": "This is the last active secret key of this mode."}
+    assert views.refusal_text(
+        "invoice_partially_credited", "refunds already credited this invoice, in part or in full", own
+    ) == (
+        "The action was refused: refunds already credited this invoice, in part or in full "
+        "(invoice_partially_credited)."
+    )
+    assert views.refusal_text("last_key", "cannot revoke", own) == (
+        "This is the last active secret key of this mode. (last_key)"
+    )
+    assert views.refusal_text("odd", "", own) == "The action was refused (odd)."
+    assert views.refusal_text("odd", "odd", own) == "The action was refused (odd)."
+    long = views.refusal_text("x", "word\n" * 500, own)
+    assert "\n" not in long and len(long) < views.MAX_REFUSAL_CHARS + 40
+
+
+def test_the_dashboard_templates_escape_a_refusal() -> None:
+    from aiohttp import web
+
+    from webhook_gateway.entrypoints import browser_session
+    from webhook_gateway.entrypoints.routes_dashboard import TEMPLATES
+
+    app = web.Application()
+    browser_session.setup_templates(app, TEMPLATES)
+    text = views.refusal_text("bad", "<img src=x onerror=alert(1)> & more", {})
+    html = (
+        app[TEMPLATES]
+        .get_template("dashboard/message.html")
+        .render(nav=(), ctx=None, title="Refused", message=text)
+    )
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt; &amp; more (bad)" in html
