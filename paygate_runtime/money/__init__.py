@@ -17,6 +17,7 @@ from .amounts import (
     parse_amount,
     parse_minor,
     parse_money,
+    plain_decimal_text,
 )
 from .assets import (
     MAX_DECIMALS,
@@ -48,6 +49,7 @@ __all__ = [
     "parse_amount",
     "parse_minor",
     "parse_money",
+    "plain_decimal_text",
     "reported_exponent",
     "resolve_currency",
     "validate_token_definitions",

@@ -163,6 +163,36 @@ def parse_amount(
     return Money(minor, currency, exponent)
 
 
+def plain_decimal_text(value: Decimal) -> str:
+    """An exact number in the plain notation `parse_amount` reads from text, so that forwarding a JSON number
+    as text (the gateway's wire form) changes nothing: `1E+2` -> "100", `2.50E-5` -> "0.0000250".
+
+    The fraction digits written are kept, zeros included, because they are judged against the currency's
+    exponent. A value too precise or too large for every currency becomes a short stand-in that the text
+    parser refuses with the same code the number itself gets; `1E+999999999` never becomes a billion digits.
+    NaN and Infinity keep their names and are refused as invalid.
+    """
+    if not value.is_finite():
+        return str(value)
+    sign, digits, power = value.as_tuple()
+    assert isinstance(power, int)  # finite, so never 'n'/'N'/'F'
+    negative = "-" if sign else ""
+    coefficient = "".join(map(str, digits)).lstrip("0")
+    if not coefficient:
+        return "0"  # zero in any notation, refused as not positive, as the number is
+    fraction_digits = max(0, -power)
+    if fraction_digits > MAX_EXPONENT:
+        return f"{negative}0.{'0' * MAX_EXPONENT}1"
+    if len(coefficient) + power > MAX_MINOR_DIGITS:
+        fraction = f".{'0' * fraction_digits}" if fraction_digits else ""
+        return f"{negative}1{'0' * MAX_MINOR_DIGITS}{fraction}"
+    text = coefficient + "0" * max(0, power)
+    if fraction_digits:
+        text = text.rjust(fraction_digits + 1, "0")
+        text = f"{text[:-fraction_digits]}.{text[-fraction_digits:]}"
+    return negative + text
+
+
 def parse_money(
     raw_amount: object,
     raw_currency: object,

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from paygate_runtime.money import format_major
+from paygate_runtime.money import format_major, plain_decimal_text
 from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.providers.payload import storable_text
 
@@ -132,6 +132,13 @@ def format_minor(amount_minor: int, exponent: int) -> str:
 
 
 # --- fields of JSON bodies --------------------------------------------------------------------------------
+
+
+def amount_text(raw: str | int | Decimal) -> str:
+    """The text an amount travels as to the service that prices it: a string as the client wrote it, a JSON
+    number (int, or Decimal from parse_float) in plain notation. The services read text strictly, without
+    exponents, so `1e2` must arrive as "100" to mean what the client sent."""
+    return raw if isinstance(raw, str) else plain_decimal_text(Decimal(raw))
 
 
 def parse_expires_in(raw: object, *, field: str = "expires_in") -> int:

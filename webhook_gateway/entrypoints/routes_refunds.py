@@ -43,7 +43,7 @@ from webhook_gateway.chain.verification import ChainUnavailable
 from webhook_gateway.entrypoints.app_keys import CLIENTS, PROVIDER_CHECKOUTS, WEB3_SERVICES
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
-from webhook_gateway.entrypoints.request_body import body_fingerprint, parse_json_object
+from webhook_gateway.entrypoints.request_body import amount_text, body_fingerprint, parse_json_object
 from webhook_gateway.entrypoints.session_lookup import load_session
 
 log = logging.getLogger(__name__)
@@ -89,12 +89,12 @@ def parse_refund_body(body: dict[str, Any]) -> tuple[str, str, str]:
     """(amount, reason, provider_refund_id) of a refund request; 400 naming the field otherwise."""
     amount = body.get("amount")
     if amount is None:
-        amount_text = ""
+        text = ""
     elif isinstance(amount, bool) or not isinstance(amount, str | int | Decimal):
         raise ApiError(400, "invalid_amount", "amount: must be a decimal string or a JSON number")
     else:
-        amount_text = str(amount)
-        if not amount_text.strip():
+        text = amount_text(amount)
+        if not text.strip():
             raise ApiError(400, "invalid_amount", "amount: leave it out to refund the rest")
     reason = body.get("reason", "")
     if not isinstance(reason, str) or len(reason) > _MAX_REASON:
@@ -104,7 +104,7 @@ def parse_refund_body(body: dict[str, Any]) -> tuple[str, str, str]:
         raise ApiError(
             400, "invalid_provider_refund_id", f"provider_refund_id: a string of at most {_MAX_ID} characters"
         )
-    return amount_text, reason, provider_refund_id
+    return text, reason, provider_refund_id
 
 
 def _provider_api(request: web.Request, session: session_pb2.Session) -> PaymentProvider | None:

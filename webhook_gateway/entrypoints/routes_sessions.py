@@ -17,6 +17,7 @@ from webhook_gateway.entrypoints.app_keys import BILLING_READINESS, CLIENTS, IDE
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
 from webhook_gateway.entrypoints.request_body import (
+    amount_text,
     body_fingerprint,
     page_limit,
     parse_expires_in,
@@ -85,7 +86,7 @@ def build_create_request(
     return session_pb2.CreateSessionRequest(
         merchant_id=merchant.merchant_id,
         mode=merchant.mode,
-        amount=str(amount),
+        amount=amount_text(amount),
         currency=currency,
         provider=provider,
         customer_email=email or "",

@@ -203,6 +203,14 @@ async def test_money_input_is_exact_and_validated(stack: ServiceStack) -> None:
         "POST", "/v1/sessions", data=b'{"amount": 1234.5, "currency": "JPY"}', headers=merchant.headers
     )
     assert (status, body["error"]["code"]) == (400, "amount_too_precise")
+    # JSON's exponent notation is a number like any other: 1e2 is 100.00, whichever way it is written.
+    for raw in (b'{"amount": 1e2}', b'{"amount": 1E+2}', b'{"amount": 0.1e3}', b'{"amount": 10000e-2}'):
+        status, body = await stack.request("POST", "/v1/sessions", data=raw, headers=merchant.headers)
+        assert (status, body.get("amount_minor")) == (201, 10000), raw
+    status, body = await stack.request(
+        "POST", "/v1/sessions", data=b'{"amount": 1e-3}', headers=merchant.headers
+    )
+    assert (status, body["error"]["code"]) == (400, "amount_too_precise")
     for payload, code in (
         ({"amount": "0"}, "amount_not_positive"),
         ({"amount": "-1.00"}, "amount_not_positive"),

@@ -43,6 +43,7 @@ from webhook_gateway.entrypoints.request_body import (
     parse_json_value,
     reporting_range,
 )
+from webhook_gateway.entrypoints.routes_refunds import parse_refund_body
 from webhook_gateway.entrypoints.routes_sessions import build_create_request
 from webhook_gateway.providers.errors import WebhookRejected
 from webhook_gateway.providers.payload import storable_text
@@ -220,6 +221,13 @@ def test_any_session_body_becomes_a_request_or_a_field_error(body: dict[str, Any
 @example(amount=Decimal("99.99"))
 @example(amount=Decimal("1E+400000"))
 @example(amount="1e5")
+@example(amount=Decimal("1E+2"))
+@example(amount=Decimal("1.5E+3"))
+@example(amount=Decimal("1E-7"))
+@example(amount=Decimal("5.0"))
+@example(amount=Decimal("1E-400000"))
+@example(amount=Decimal("-1E+2"))
+@example(amount=Decimal("0E+5"))
 def test_the_amount_the_gateway_sends_on_is_parsed_exactly_or_refused(amount: Decimal | int | str) -> None:
     """What the gateway forwards (the amount's text) means to the session service exactly what the client
     sent: the same number of minor units, or a refusal with an amount code, never another failure."""
@@ -241,6 +249,47 @@ def test_the_amount_the_gateway_sends_on_is_parsed_exactly_or_refused(amount: De
         return
     exact = Decimal(str(amount).strip())
     assert exact.as_integer_ratio() == (money.amount_minor, 100) or exact == Decimal(money.amount_minor) / 100
+
+
+def _amount_outcome(raw: object, exponent: int) -> int | str:
+    try:
+        return parse_amount(raw, "XTS", exponent, 10**40).amount_minor
+    except DomainError as error:
+        return error.code
+
+
+@given(
+    amount=st.one_of(
+        st.decimals(allow_nan=False, allow_infinity=False),
+        st.decimals(min_value=0, max_value=10**9, places=2),
+        st.integers(min_value=-(10**30), max_value=10**30),
+    ),
+    exponent=st.sampled_from([0, 2, 3, 18]),
+)
+@example(amount=Decimal("1E+2"), exponent=2)
+@example(amount=Decimal("1.5E+3"), exponent=0)
+@example(amount=Decimal("1E-7"), exponent=18)
+@example(amount=Decimal("2.50E-5"), exponent=18)
+@example(amount=Decimal("5.0"), exponent=0)
+@example(amount=Decimal("1E+76"), exponent=2)
+@example(amount=Decimal("1E+400000"), exponent=2)
+@example(amount=Decimal("1E-400000"), exponent=18)
+@example(amount=Decimal("-1E+2"), exponent=2)
+@example(amount=Decimal("0E+5"), exponent=2)
+def test_a_json_number_amount_means_the_same_to_the_service_whatever_its_notation(
+    amount: Decimal | int, exponent: int
+) -> None:
+    """JSON allows `1e2` and `1E-7` for 100 and 0.0000001. The gateway forwards an amount as text, and the
+    session service parses text strictly (no exponent), so the gateway must write a JSON number's exact
+    value in plain notation: what the service makes of the forwarded text is what the money module makes of
+    the number itself, for sessions and refunds alike. (`str(Decimal)` wrote 1E+2 and 1E-7, which the service
+    refused as invalid_amount while 9.999e1 went through as 99.99.)"""
+    expected = _amount_outcome(amount, exponent)
+    session_text = build_create_request(MERCHANT, {"amount": amount}).amount
+    refund_text, _, _ = parse_refund_body({"amount": amount})
+    assert _amount_outcome(session_text, exponent) == expected
+    assert _amount_outcome(refund_text, exponent) == expected
+    assert len(session_text) <= 100
 
 
 @given(seconds=st.integers(min_value=0, max_value=MAX_EXPIRES_IN_SECONDS))
