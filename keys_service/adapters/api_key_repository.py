@@ -267,10 +267,15 @@ async def list_for_merchant(
 
 
 async def cursor_position(
-    conn: asyncpg.Connection, merchant_id: uuid.UUID, key_id: uuid.UUID
+    conn: asyncpg.Connection, merchant_id: uuid.UUID, mode: KeyMode | None, key_id: uuid.UUID
 ) -> tuple[datetime, uuid.UUID] | None:
+    """Where the key sits in list_for_merchant's order, if it is an item of that list (merchant and mode)."""
     row = await conn.fetchrow(
-        "SELECT created_at, id FROM api_keys WHERE id = $1 AND merchant_id = $2", key_id, merchant_id
+        """SELECT created_at, id FROM api_keys
+            WHERE id = $1 AND merchant_id = $2 AND ($3::text IS NULL OR mode = $3)""",
+        key_id,
+        merchant_id,
+        mode.value if mode else None,
     )
     return None if row is None else (row["created_at"], row["id"])
 

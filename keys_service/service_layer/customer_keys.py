@@ -294,12 +294,12 @@ class CustomerKeyService:
                 after = (
                     None
                     if cursor_uuid is None
-                    else await api_key_repository.cursor_position(conn, merchant_uuid, cursor_uuid)
+                    else await api_key_repository.cursor_position(conn, merchant_uuid, mode, cursor_uuid)
                 )
                 if after is None:
                     raise InvalidArgument(
                         "invalid_starting_after",
-                        "starting_after is not one of your keys",
+                        "starting_after must be the id of an item of this list",
                         field="starting_after",
                     )
             rows = await api_key_repository.list_for_merchant(

@@ -227,9 +227,17 @@ class MerchantService:
         after = None
         if starting_after:
             after = parse_uuid(starting_after)
-            if after is None:
+            # Another merchant's key, a key of the other mode and a missing one: the same refusal.
+            cursor = (
+                None
+                if after is None
+                else await merchant_repository.secret_key(self.pool, merchant_uuid, after)
+            )
+            if cursor is None or (mode is not None and cursor.mode is not mode):
                 raise InvalidArgument(
-                    "invalid_starting_after", "starting_after must be a key id", field="starting_after"
+                    "invalid_starting_after",
+                    "starting_after must be the id of an item of this list",
+                    field="starting_after",
                 )
         keys = await merchant_repository.list_secret_keys(
             self.pool, merchant_uuid, mode, limit=limit, after=after

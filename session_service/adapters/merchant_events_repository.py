@@ -107,6 +107,21 @@ async def list_endpoints(
     )
 
 
+async def endpoint_in_list(
+    conn: asyncpg.Connection, merchant_id: uuid.UUID, mode: str, endpoint_id: uuid.UUID
+) -> bool:
+    """The endpoint is one of this merchant and mode's (a cursor of list_endpoints). A deleted one still
+    counts: it was on the page the cursor came from, and list_endpoints places it as well as any other."""
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM webhook_endpoints WHERE id = $1 AND merchant_id = $2 AND mode = $3",
+            endpoint_id,
+            merchant_id,
+            mode,
+        )
+    )
+
+
 async def update_endpoint(
     conn: asyncpg.Connection,
     endpoint_id: uuid.UUID,
@@ -331,6 +346,19 @@ async def list_attempts(
         event_id,
         limit,
         after,
+    )
+
+
+async def attempt_exists(
+    conn: asyncpg.Connection, merchant_id: uuid.UUID, mode: str, attempt_id: int
+) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM webhook_delivery_attempts WHERE id = $1 AND merchant_id = $2 AND mode = $3",
+            attempt_id,
+            merchant_id,
+            mode,
+        )
     )
 
 

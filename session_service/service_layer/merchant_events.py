@@ -89,6 +89,16 @@ def page(limit: int) -> int:
     return limit
 
 
+def _cursor_refused() -> InvalidArgument:
+    """Every list's cursor refusal: malformed, or no item of that list in the caller's merchant and mode (another
+    merchant's or mode's item is refused the same way, so a cursor says nothing about ids elsewhere)."""
+    return InvalidArgument(
+        "invalid_starting_after",
+        "starting_after must be the id of an item of this list",
+        field="starting_after",
+    )
+
+
 # Associated data of a sealed endpoint secret (with the endpoint id): changing it makes every blob unreadable.
 ENDPOINT_SECRET_CONTEXT = b"paygate.session.webhook_endpoint_secret.v1"
 
@@ -268,8 +278,10 @@ async def list_endpoints(
         try:
             after = uuid.UUID(starting_after)
         except ValueError:
-            raise InvalidArgument("invalid_starting_after", "starting_after must be an endpoint id") from None
+            raise _cursor_refused() from None
     async with pool.acquire() as conn:
+        if after is not None and not await repo.endpoint_in_list(conn, who.merchant_id, who.mode, after):
+            raise _cursor_refused()
         rows = await repo.list_endpoints(conn, who.merchant_id, who.mode, size + 1, after)
     return rows[:size], len(rows) > size
 
@@ -382,7 +394,7 @@ async def list_events(
     size = page(limit)
     async with pool.acquire() as conn:
         if starting_after and not await repo.event_exists(conn, who.merchant_id, who.mode, starting_after):
-            raise InvalidArgument("invalid_starting_after", "starting_after must be an event id of this mode")
+            raise _cursor_refused()
         rows = await repo.list_events(
             conn, who.merchant_id, who.mode, event_type or None, size + 1, starting_after or None
         )
@@ -395,10 +407,12 @@ async def list_attempts(
     size = page(limit)
     after = None
     if starting_after:
-        if not starting_after.isdigit() or len(starting_after) > 18:
-            raise InvalidArgument("invalid_starting_after", "starting_after must be a delivery attempt id")
+        if not (starting_after.isascii() and starting_after.isdecimal()) or len(starting_after) > 18:
+            raise _cursor_refused()
         after = int(starting_after)
     async with pool.acquire() as conn:
+        if after is not None and not await repo.attempt_exists(conn, who.merchant_id, who.mode, after):
+            raise _cursor_refused()
         endpoint = None
         if endpoint_id:
             endpoint = (await _load(conn, who, endpoint_id))["id"]

@@ -835,6 +835,8 @@ def header(name: str, schema: Schema, description: str = "") -> Schema:
 
 ID_PATH: Final[Schema] = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 LIMIT: Final[Schema] = query("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "page size (20)")
+# Malformed, or naming no item of that list for the key's merchant and mode (another merchant's item and the
+# other mode's item included): 400 invalid_starting_after on every list route.
 STARTING_AFTER: Final[Schema] = query("starting_after", STR, "id of the last item of the previous page")
 IDEMPOTENCY_KEY: Final[Schema] = header(
     "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255}, "replays return the first reply"
@@ -1284,7 +1286,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "audit",
         parameters=(LIMIT, STARTING_AFTER),
         ok={200: ref("AuditList")},
-        errors={400: ("invalid_limit", "invalid_starting_after"), 404: ("not_found",)},
+        errors={400: ("invalid_limit", "invalid_starting_after")},
     ),
     # --- merchant: quarantine and provider events --------------------------------------------------------
     Operation(
@@ -1328,7 +1330,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "events",
         parameters=(query("status", STR), LIMIT, STARTING_AFTER),
         ok={200: ref("InboxEventList")},
-        errors={400: ("invalid_status", "invalid_limit", "invalid_cursor", "invalid_starting_after")},
+        errors={400: ("invalid_status", "invalid_limit", "invalid_starting_after")},
     ),
     Operation(
         "POST",

@@ -189,8 +189,15 @@ def page_cursor(query: Mapping[str, str], field: str = "starting_after") -> str:
         return ""
     canonical = canonical_uuid(raw)
     if canonical is None:
-        raise ApiError(400, f"invalid_{field}", f"{field} must be the id of an item of the list")
+        raise cursor_refused(field)
     return canonical
+
+
+def cursor_refused(field: str = "starting_after") -> ApiError:
+    """The one refusal of a list cursor (every list route): malformed, or naming no item of that list for the
+    caller's merchant and mode. Another merchant's item and the other mode's item get exactly this answer,
+    so a cursor never tells whether an id exists elsewhere."""
+    return ApiError(400, f"invalid_{field}", f"{field} must be the id of an item of this list")
 
 
 def canonical_uuid(raw: str) -> str | None:

@@ -10,6 +10,9 @@ The gateway asks each service for one page after the cursor (ListAuditEntries) a
 order (at, service, row id), descending; an entry id is "<service>_<row id>", and a cursor of one service is
 first resolved by that service to its position in that order, from which the others continue.
 
+A cursor that is malformed or names no entry of this list (another merchant's entry, an entry about an object
+of the other mode, a missing one) is 400 `invalid_starting_after`, the one answer for all of them.
+
 Mode: entries about an object with a mode (a session, an invoice or credit note, a customer key, an access
 token, a merchant secret key) are listed for a key of that mode only; merchant-wide entries (the merchant
 itself, entries about no object with a mode) for both modes.
@@ -27,12 +30,14 @@ from aiohttp import web
 
 from paygate.common.v1 import common_pb2
 from webhook_gateway.entrypoints.app_keys import CLIENTS
-from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
+from webhook_gateway.entrypoints.http_errors import raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
-from webhook_gateway.entrypoints.request_body import page_limit
+from webhook_gateway.entrypoints.request_body import cursor_refused, page_limit
 
 SERVICES = ("billing", "keys", "session")
-_ENTRY_ID = re.compile(r"^(billing|keys|session)_([1-9][0-9]{0,18})$")
+_ENTRY_ID = re.compile(r"(billing|keys|session)_([1-9][0-9]{0,18})")
+# Row ids are int64; the largest is kept free so that the entry right after a cursor is always addressable.
+_MAX_ROW_ID = 2**63 - 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -66,11 +71,9 @@ async def list_audit(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     limit = page_limit(request.query)
     cursor = request.query.get("starting_after", "")
-    match = _ENTRY_ID.match(cursor) if cursor else None
-    if cursor and match is None:
-        raise ApiError(
-            400, "invalid_starting_after", "starting_after must be an audit entry id, e.g. session_42"
-        )
+    match = _ENTRY_ID.fullmatch(cursor) if cursor else None
+    if cursor and (match is None or int(match.group(2)) > _MAX_ROW_ID):
+        raise cursor_refused()
     clients = request.app[CLIENTS]
     # Three stub classes with one RPC in common (the generated stubs are untyped): Any.
     stubs: dict[str, Any] = {"session": clients.session, "billing": clients.billing, "keys": clients.keys}
@@ -84,9 +87,14 @@ async def list_audit(request: web.Request) -> web.Response:
     try:
         if match is not None:
             owner, row_id = match.group(1), int(match.group(2))
-            first = await stubs[owner].ListAuditEntries(
-                common_pb2.ListAuditEntriesRequest(**base, starting_after_row_id=row_id)
-            )
+            try:
+                first = await stubs[owner].ListAuditEntries(
+                    common_pb2.ListAuditEntriesRequest(**base, starting_after_row_id=row_id)
+                )
+            except grpc.aio.AioRpcError as error:
+                if error.code() == grpc.StatusCode.NOT_FOUND:  # no entry of this merchant
+                    raise cursor_refused() from None
+                raise
             entries.extend(first.entries)
             position: dict[str, Any] = {
                 "has_before": True,
@@ -95,16 +103,25 @@ async def list_audit(request: web.Request) -> web.Response:
                 "before_row_id": row_id,
             }
             others = [s for s in SERVICES if s != owner]
+            # The cursor's own entry as this key's mode sees it: the newest entry at or before it. An entry
+            # about an object of the other mode is no item of this list, and is refused like a missing one.
+            itself = {**base, **position, "before_row_id": row_id + 1, "limit": 1}
+            calls = [stubs[owner].ListAuditEntries(common_pb2.ListAuditEntriesRequest(**itself))]
         else:
-            position, others = {}, list(SERVICES)
+            position, others, calls = {}, list(SERVICES), []
         replies = await asyncio.gather(
+            *calls,
             *(
                 stubs[s].ListAuditEntries(common_pb2.ListAuditEntriesRequest(**base, **position))
                 for s in others
-            )
+            ),
         )
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
+    if match is not None:
+        probe, *replies = replies
+        if [e.id for e in probe.entries] != [cursor]:
+            raise cursor_refused()
     for reply in replies:
         entries.extend(reply.entries)
     entries.sort(key=_order_key, reverse=True)

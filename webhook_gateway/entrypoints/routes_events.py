@@ -11,7 +11,7 @@ from webhook_gateway.entrypoints.app_keys import INBOX
 from webhook_gateway.entrypoints.event_replays import belongs_to, replay_owned_event
 from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.entrypoints.merchant_auth import authenticate
-from webhook_gateway.entrypoints.request_body import page_limit
+from webhook_gateway.entrypoints.request_body import cursor_refused, page_cursor, page_limit
 from webhook_gateway.service_layer.payment_events import mode_name
 
 
@@ -52,15 +52,16 @@ async def list_events(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_status", f"status must be one of {', '.join(sorted(STATUSES))}")
     limit = page_limit(query)
     repo = request.app[INBOX]
-    starting_after = query.get("starting_after")
+    starting_after = page_cursor(query)
     if starting_after:
+        # Another merchant's event, one of the other mode and a missing one are the same refusal.
         cursor = await repo.get(starting_after)
         if cursor is None or not belongs_to(cursor, merchant):
-            raise ApiError(400, "invalid_cursor", "starting_after must be the id of one of your events")
+            raise cursor_refused()
     events, has_more = await repo.list_for_merchant(
         merchant.merchant_id,
         limit=limit,
-        starting_after=starting_after,
+        starting_after=starting_after or None,
         status=status,
         mode=mode_name(merchant.mode),
     )

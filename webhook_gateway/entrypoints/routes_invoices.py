@@ -27,6 +27,7 @@ from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.entrypoints.merchant_auth import authenticate
 from webhook_gateway.entrypoints.request_body import (
     optional_date_range,
+    page_cursor,
     page_limit,
     read_json_object,
     reporting_range,
@@ -64,9 +65,7 @@ async def list_invoices(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_kind", "kind must be invoice or credit_note")
     limit = page_limit(query)
     start, end = optional_date_range(query)
-    starting_after = query.get("starting_after", "")
-    if len(starting_after) > _MAX_ID_LENGTH:
-        raise ApiError(400, "invalid_starting_after", "starting_after names no invoice of yours")
+    starting_after = page_cursor(query)
     reply = await request.app[CLIENTS].billing.ListInvoices(
         billing_pb2.ListInvoicesRequest(
             **merchant.scope,

@@ -30,7 +30,7 @@ from webhook_gateway.entrypoints.merchant_requests import (
     parse_grace_period,
     path_key_id,
 )
-from webhook_gateway.entrypoints.request_body import page_limit, read_json_object
+from webhook_gateway.entrypoints.request_body import page_cursor, page_limit, read_json_object
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -43,7 +43,7 @@ async def list_keys(request: web.Request) -> web.Response:
                 merchant_id=merchant.merchant_id,
                 mode=merchant.mode,
                 limit=page_limit(request.query),
-                starting_after=request.query.get("starting_after", "")[:64],
+                starting_after=page_cursor(request.query),
             )
         )
     except grpc.aio.AioRpcError as error:

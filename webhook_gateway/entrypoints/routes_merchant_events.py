@@ -8,6 +8,7 @@ render the replies. `/v1/events` stays the provider inbox; merchant events live 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +21,6 @@ from webhook_gateway.entrypoints.merchant_auth import authenticate
 from webhook_gateway.entrypoints.merchant_requests import (
     EVENT_ID,
     EXPIRES_IN_OMITTED,
-    MAX_ID,
     audit_actor,
     create_endpoint_request,
     endpoint_description,
@@ -32,15 +32,25 @@ from webhook_gateway.entrypoints.merchant_requests import (
     redeliver_request,
     roll_secret_request,
 )
-from webhook_gateway.entrypoints.request_body import body_fingerprint, page_limit, read_json_object
+from webhook_gateway.entrypoints.request_body import (
+    body_fingerprint,
+    cursor_refused,
+    page_cursor,
+    page_limit,
+    read_json_object,
+)
 
 _MAX_IDEMPOTENCY_KEY = 255
+# A delivery attempt's id: a positive bigint.
+_ATTEMPT_ID = re.compile(r"[1-9][0-9]{0,17}")
 
 
-def _cursor(request: web.Request) -> str:
+def _cursor(request: web.Request, shape: re.Pattern[str]) -> str:
+    """The list's cursor in its list's id shape ("" when absent); the session service then refuses one that
+    names no item of the list in the caller's merchant and mode, with the same code."""
     raw = request.query.get("starting_after", "")
-    if len(raw) > MAX_ID or not raw.isascii() or not raw.isprintable():
-        raise ApiError(400, "invalid_starting_after", "starting_after must be an id from the previous page")
+    if raw and not shape.fullmatch(raw):
+        raise cursor_refused()
     return raw
 
 
@@ -120,7 +130,7 @@ async def list_endpoints(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     reply = await merchant_events_stub(request).ListWebhookEndpoints(
         pb.ListWebhookEndpointsRequest(
-            **merchant.scope, limit=page_limit(request.query), starting_after=_cursor(request)
+            **merchant.scope, limit=page_limit(request.query), starting_after=page_cursor(request.query)
         )
     )
     return web.json_response(
@@ -186,7 +196,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
             endpoint_id=id_param(request.query.get("endpoint")),
             event_id=id_param(request.query.get("event")),
             limit=page_limit(request.query),
-            starting_after=_cursor(request),
+            starting_after=_cursor(request, _ATTEMPT_ID),
         )
     )
     return web.json_response(
@@ -204,7 +214,7 @@ async def list_events(request: web.Request) -> web.Response:
             **merchant.scope,
             type=event_type,
             limit=page_limit(request.query),
-            starting_after=_cursor(request),
+            starting_after=_cursor(request, EVENT_ID),
         )
     )
     return web.json_response(

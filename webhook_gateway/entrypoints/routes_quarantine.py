@@ -17,7 +17,7 @@ from paygate_runtime.api_objects import quarantine_entry_json
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
-from webhook_gateway.entrypoints.request_body import page_limit, read_json_object
+from webhook_gateway.entrypoints.request_body import page_cursor, page_limit, read_json_object
 
 _DECISIONS = {
     "refunded": session_pb2.QUARANTINE_DECISION_REFUNDED,
@@ -40,7 +40,7 @@ async def list_quarantine(request: web.Request) -> web.Response:
                 **merchant.scope,
                 status=status,
                 limit=limit,
-                starting_after=request.query.get("starting_after", ""),
+                starting_after=page_cursor(request.query),
             )
         )
     except grpc.aio.AioRpcError as error:

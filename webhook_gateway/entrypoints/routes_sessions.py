@@ -19,6 +19,7 @@ from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, aut
 from webhook_gateway.entrypoints.request_body import (
     amount_text,
     body_fingerprint,
+    page_cursor,
     page_limit,
     parse_expires_in,
     parse_instant,
@@ -300,7 +301,7 @@ async def list_sessions(request: web.Request) -> web.Response:
                 **merchant.scope,
                 status=STATUS_BY_NAME.get(status_name or "", session_pb2.SESSION_STATUS_UNSPECIFIED),
                 limit=limit,
-                starting_after=query.get("starting_after", ""),
+                starting_after=page_cursor(query),
                 **filters,
             )
         )

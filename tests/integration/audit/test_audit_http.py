@@ -142,8 +142,8 @@ async def test_bad_cursors_and_limits_are_4xx(stack: ServiceStack) -> None:
         ("?starting_after=ledger_1", 400, "invalid_starting_after"),
         ("?limit=0", 400, "invalid_limit"),
         ("?limit=101", 400, "invalid_limit"),
-        ("?starting_after=session_999999", 404, "not_found"),
-        (f"?starting_after={foreign}", 404, "not_found"),  # another merchant's entry looks missing
+        ("?starting_after=session_999999", 400, "invalid_starting_after"),
+        (f"?starting_after={foreign}", 400, "invalid_starting_after"),  # another merchant's looks missing
     ):
         status, reply = await stack.request("GET", "/v1/audit" + query, headers=merchant.headers)
         assert (status, reply["error"]["code"]) == (expected, code), (query, reply)

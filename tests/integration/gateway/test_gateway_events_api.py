@@ -91,7 +91,7 @@ async def test_merchant_lists_own_events_with_status_and_pages(stack: ServiceSta
     status, body = await stack.request(
         "GET", f"/v1/events?starting_after={uuid.uuid4()}", headers=alice.headers
     )
-    assert (status, body["error"]["code"]) == (400, "invalid_cursor")
+    assert (status, body["error"]["code"]) == (400, "invalid_starting_after")
     status, body = await stack.request("GET", "/v1/events")
     assert status == 401
 
