@@ -27,6 +27,7 @@ from web3.types import RPCEndpoint, TxReceipt, Wei
 
 from paygate_dev.chain.test_token import transfer_token
 from paygate_dev.devtools.signing import standard_delivery
+from paygate_dev.devtools.stack_key import stale_key_message
 from paygate_runtime.money.assets import NATIVE_COIN, NATIVE_DECIMALS
 from paygate_runtime.stack import load_stack, paygate_home
 from webhook_gateway.chain.web3_service import connect_web3
@@ -103,8 +104,12 @@ def _decimals_of(token: str | None, session: dict[str, Any], chain: dict[str, An
     return len(session["amount"].partition(".")[2])
 
 
-async def _get_json(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> dict[str, Any]:
+async def _get_json(
+    http: aiohttp.ClientSession, url: str, headers: dict[str, str], unauthorized: str
+) -> dict[str, Any]:
     async with http.get(url, headers=headers) as response:
+        if response.status == 401:
+            raise PayError(unauthorized)
         body = await response.json(content_type=None)
         if response.status != 200:
             raise PayError(f"GET {url} -> {response.status}: {body}")
@@ -112,7 +117,8 @@ async def _get_json(http: aiohttp.ClientSession, url: str, headers: dict[str, st
 
 
 async def pay(args: argparse.Namespace) -> dict[str, Any]:
-    stack = load_stack(paygate_home(args.home))
+    home = paygate_home(args.home)
+    stack = load_stack(home)
     chain = stack.get("chain")
     if not chain:
         raise PayError("the running stack has no chain; start it with `paygate up --chain`")
@@ -122,7 +128,12 @@ async def pay(args: argparse.Namespace) -> dict[str, Any]:
         raise PayError(f"--session {args.session!r} is not a session id") from None
     headers = {"X-API-Key": stack["merchant"]["api_key"]}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-        session = await _get_json(http, f"{stack['gateway_url']}/v1/sessions/{args.session}", headers)
+        session = await _get_json(
+            http,
+            f"{stack['gateway_url']}/v1/sessions/{args.session}",
+            headers,
+            stale_key_message(stack, home),
+        )
         if session.get("provider") != "web3" or not session.get("payment"):
             raise PayError(f"session {args.session} is not a web3 session")
         token, decimals, label = resolve_asset(args.token, session, chain)

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from paygate_dev.devtools.signing import stripe_delivery
+from paygate_dev.devtools.stack_key import stale_key_message
 from paygate_dev.devtools.stripe_fixtures import build_stripe_event
 from paygate_runtime.stack import load_stack
 
@@ -44,10 +45,16 @@ def _detail(label: str, value: object) -> None:
 
 
 class Gateway:
-    def __init__(self, http: aiohttp.ClientSession, base_url: str, api_key: str) -> None:
+    """The gateway, called with stack.json's merchant key; a 401 to it fails with `unauthorized` (a line that
+    says the key no longer works and how to get one)."""
+
+    def __init__(
+        self, http: aiohttp.ClientSession, base_url: str, api_key: str, unauthorized: str | None = None
+    ) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
+        self.unauthorized = unauthorized
 
     async def call(
         self,
@@ -66,6 +73,8 @@ class Gateway:
             async with self.http.request(
                 method, self.base_url + path, json=json_body, data=data, headers=sent
             ) as response:
+                if auth and response.status == 401 and self.unauthorized:
+                    raise DemoFailed(self.unauthorized)
                 try:
                     body = await response.json(content_type=None)
                 except ValueError:
@@ -171,7 +180,9 @@ async def run_demo(args: argparse.Namespace, stack: dict[str, Any]) -> None:
         raise DemoFailed("stack.json has no webhook_secrets.stripe; restart the stack with `paygate up`")
     timeout = aiohttp.ClientTimeout(total=15)
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        gateway = Gateway(http, stack["gateway_url"], stack["merchant"]["api_key"])
+        gateway = Gateway(
+            http, stack["gateway_url"], stack["merchant"]["api_key"], unauthorized=stale_key_message(stack)
+        )
 
         _step(1, f"create a checkout session ({args.amount} {args.currency}, provider stripe)")
         session = await create_session(gateway, args)

@@ -21,6 +21,14 @@ Switches for tests and people (no auth: a local dev tool): `GET /_double` shows 
 `POST /_double/settings` `{"outage": 503|null, "drop_webhooks": bool, "delay_s": float}` makes the API
 answer that status (an outage), drop every webhook, or answer slowly; `POST /_double/payments/{id}/{pay|fail|
 short}` `{"drop_webhook": bool}` acts as the buttons do.
+
+`POST /_double/payments` `{"reference", "amount_minor", "currency", "mode": "test"|"live", "status":
+"succeeded"|"failed"|"requires_action", "webhook_url", "return_url", "id"?}` records a payment the way the page
+leaves it, but sends no webhook: the caller sends its own signed event (`paygate trigger onecom`). It settles
+the payment `id` names, else the reference's open payment of that mode (the one the gateway created for the
+session), else a new one under the mode's API key; a payment already settled stays as it is. So the event's
+`transaction_id` is a payment the double knows, and a refund of it works. 409 `no_api_key_for_mode` when the
+double holds no API key of that mode (a key is live when its name starts with `onecom_live_`).
 """
 
 from __future__ import annotations
@@ -53,6 +61,8 @@ Work = Callable[[], Awaitable[tuple[int, dict[str, Any]] | web.Response]]
 log = logging.getLogger(__name__)
 
 ACTIONS: Final = ("pay", "fail", "short")
+RECORD_STATUSES: Final = ("succeeded", "failed", "requires_action")
+MODES: Final = ("test", "live")
 _WEBHOOK_ATTEMPTS: Final = 3
 
 
@@ -132,6 +142,7 @@ class OneComDouble:
         app.router.add_post("/pay/{id}", self._page_action)
         app.router.add_get("/_double", self._state)
         app.router.add_post("/_double/settings", self._settings)
+        app.router.add_post("/_double/payments", self._control_record)
         app.router.add_post("/_double/payments/{id}/{action}", self._control_action)
         return app
 
@@ -338,6 +349,59 @@ class OneComDouble:
 
     # ---- the customer's side ---------------------------------------------------------------------------
 
+    def key_for_mode(self, mode: str) -> str | None:
+        """The API key of `mode` (a key is live when its name starts with `onecom_live_`, else test)."""
+        return next((key for key in self.api_keys if key_mode(key) == mode), None)
+
+    def record(
+        self,
+        *,
+        reference: str,
+        amount_minor: int,
+        currency: str,
+        mode: str,
+        status: str,
+        webhook_url: str,
+        return_url: str,
+        payment_id: str | None = None,
+    ) -> tuple[Payment, bool] | None:
+        """Record a payment as the hosted page leaves it, without a webhook: (payment, created), or None when
+        the double holds no API key of `mode`.
+
+        The payment is `payment_id`'s, else the newest open payment of `reference` under `mode`'s key (the one
+        the gateway created for its session), else a new one. An open payment is settled as a button settles
+        it, with `amount_minor` as what the customer paid; a settled one stays as it is."""
+        key = self.key_for_mode(mode)
+        if key is None:
+            return None
+        payment = self.payments.get(payment_id) if payment_id else None
+        if payment is None and payment_id is None:
+            payment = next(
+                (
+                    p
+                    for p in reversed(self.payments.values())
+                    if p.reference == reference and p.api_key == key and p.status == "requires_action"
+                ),
+                None,
+            )
+        created = payment is None
+        if payment is None:
+            payment = Payment(
+                id=payment_id or "pay_" + secrets.token_hex(12),
+                api_key=key,
+                amount_minor=amount_minor,
+                currency=currency.upper(),
+                reference=reference,
+                return_url=return_url,
+                webhook_url=webhook_url,
+            )
+            self.payments[payment.id] = payment
+        if payment.status == "requires_action" and status != "requires_action":
+            payment.status = status
+            if status == "succeeded":
+                payment.amount_received_minor = amount_minor
+        return payment, created
+
     async def act(self, payment: Payment, action: str, *, drop_webhook: bool = False) -> bool:
         """What a button does. False when the payment is no longer open for it."""
         if payment.status != "requires_action" or action not in ACTIONS:
@@ -440,6 +504,46 @@ class OneComDouble:
             self.delay_s = float(body["delay_s"] or 0)
         return await self._state(request)
 
+    async def _control_record(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        if isinstance(body, web.Response):
+            return body
+        amount = body.get("amount_minor")
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+            return self._error(422, "invalid_amount", "amount_minor must be a whole number, 0 or more")
+        currency = body.get("currency")
+        if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+            return self._error(422, "invalid_currency", "currency must be an ISO 4217 code")
+        text: dict[str, str] = {}
+        for name in ("reference", "webhook_url", "return_url"):
+            value = body.get(name)
+            if not isinstance(value, str) or not value:
+                return self._error(422, f"invalid_{name}", f"{name} is required")
+            text[name] = value
+        mode = body.get("mode", "test")
+        if mode not in MODES:
+            return self._error(422, "invalid_mode", f"mode must be one of {', '.join(MODES)}")
+        status = body.get("status", "succeeded")
+        if status not in RECORD_STATUSES:
+            return self._error(422, "invalid_status", f"status must be one of {', '.join(RECORD_STATUSES)}")
+        payment_id = body.get("id")
+        if payment_id is not None and (not isinstance(payment_id, str) or not payment_id):
+            return self._error(422, "invalid_id", "id must be a non-empty string")
+        recorded = self.record(
+            reference=text["reference"],
+            amount_minor=amount,
+            currency=currency,
+            mode=mode,
+            status=status,
+            webhook_url=text["webhook_url"],
+            return_url=text["return_url"],
+            payment_id=payment_id,
+        )
+        if recorded is None:
+            return self._error(409, "no_api_key_for_mode", f"the double holds no {mode}-mode API key")
+        payment, created = recorded
+        return web.json_response(payment.public(self.base_url), status=201 if created else 200)
+
     async def _control_action(self, request: web.Request) -> web.Response:
         payment = self.payments.get(request.match_info["id"])
         if payment is None:
@@ -459,6 +563,11 @@ _PAGE_HEADERS: Final = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
 }
+
+
+def key_mode(api_key: str) -> str:
+    """The mode of one of the double's API keys: live when its name says so (`onecom_live_...`), else test."""
+    return "live" if api_key.startswith("onecom_live_") else "test"
 
 
 def _money(amount_minor: int, currency: str) -> str:

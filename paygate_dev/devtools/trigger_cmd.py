@@ -1,10 +1,17 @@
 """`paygate trigger`: send a correctly signed provider event to the running gateway, as `stripe trigger` does.
 
     paygate trigger stripe payment_intent.succeeded --session <id> [--amount 9.99] [--currency EUR] [--livemode]
-    paygate trigger onecom payment.succeeded --session <id>
+    paygate trigger onecom payment.succeeded --session <id> [--amount 9.99] [--currency EUR] [--livemode]
 
 The gateway address and the webhook secrets come from $PAYGATE_HOME/stack.json. Without --amount and
 --currency the session's own price is used (read from the session service), so the event pays it exactly.
+`--livemode` sends a live-mode event: Stripe's carries `livemode: true`, One.com's is signed with the stack's
+live One.com secret (`webhook_secrets.onecom_live`), since the secret that verifies it decides its mode.
+
+When the stack runs the One.com test double (stack.json `onecom.api_base`), a One.com event's transaction is
+first recorded there as the double's payment page records it (`POST /_double/payments`: the session's open
+payment at the double, else a new one), so the `transaction_id` is a payment the double knows and a later
+refund of the session goes through it.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import grpc
@@ -57,7 +65,16 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     onecom = providers.add_parser("onecom", help="a One.com event (Standard Webhooks)")
     onecom.add_argument("event_type", choices=ONECOM_EVENT_TYPES)
-    onecom.add_argument("--transaction-id", help="One.com transaction id (default: a fresh one)")
+    onecom.add_argument(
+        "--transaction-id",
+        help="One.com transaction id (default: the session's payment at the stack's One.com test double, "
+        "else a fresh one)",
+    )
+    onecom.add_argument(
+        "--livemode",
+        action="store_true",
+        help="send a live-mode event, signed with the live One.com secret (default: test mode)",
+    )
     for child in (stripe, onecom):
         child.add_argument("--session", required=True, help="paygate session id")
         child.add_argument("--amount", help="amount in major units, e.g. 9.99 (default: the session's price)")
@@ -101,8 +118,70 @@ async def resolve_price(args: argparse.Namespace, stack: dict[str, Any]) -> Pric
     return Price(amount, currency)
 
 
+def _double_status(event_type: str) -> str:
+    """What the double's payment looks like once this event's outcome happened."""
+    return {"payment.succeeded": "succeeded", "payment.failed": "failed"}.get(event_type, "requires_action")
+
+
+async def record_at_double(
+    args: argparse.Namespace, stack: dict[str, Any], price: Price, gateway_url: str
+) -> str | None:
+    """The One.com transaction id, recorded at the stack's One.com test double as its payment page records a
+    payment; None when the stack runs no double (an invented id is sent then) or the double holds no API key
+    of the event's mode."""
+    double_url = (stack.get("onecom") or {}).get("api_base")
+    if not double_url:
+        return None
+    mode = "live" if args.livemode else "test"
+    body: dict[str, Any] = {
+        "reference": args.session,
+        "amount_minor": price.amount_minor,
+        "currency": price.currency,
+        "mode": mode,
+        "status": _double_status(args.event_type),
+        "webhook_url": f"{gateway_url}/webhooks/onecom",
+        "return_url": f"{gateway_url}/checkout?session={quote(args.session, safe='')}&result=success",
+    }
+    if args.transaction_id:
+        body["id"] = args.transaction_id
+    url = f"{double_url.rstrip('/')}/_double/payments"
+    timeout = aiohttp.ClientTimeout(total=REPLY_TIMEOUT_S)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as http, http.post(url, json=body) as reply:
+            status = reply.status
+            answer = await reply.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise TriggerError(
+            f"the One.com test double at {double_url} did not answer: {exc or type(exc).__name__}"
+        ) from None
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if status == 409 and isinstance(error, dict) and error.get("code") == "no_api_key_for_mode":
+        print(
+            f"note: the One.com test double has no {mode}-mode API key; the transaction id is not known to it",
+            file=sys.stderr,
+        )
+        return None
+    if status not in (200, 201) or not isinstance(answer, dict) or not isinstance(answer.get("id"), str):
+        raise TriggerError(f"the One.com test double refused the payment: HTTP {status} {answer}")
+    print(f"One.com test double payment {answer['id']} ({answer['status']})")
+    return str(answer["id"])
+
+
+def onecom_secret(args: argparse.Namespace, stack: dict[str, Any]) -> str:
+    """The Standard Webhooks secret of the event's mode: the one that verifies it decides its mode."""
+    name = "onecom_live" if args.livemode else "onecom"
+    secret = (stack.get("webhook_secrets") or {}).get(name)
+    if not secret:
+        raise TriggerError(f"stack.json has no webhook_secrets.{name}; restart the stack with `paygate up`")
+    return str(secret)
+
+
 def build_delivery(
-    args: argparse.Namespace, stack: dict[str, Any], price: Price, now: int
+    args: argparse.Namespace,
+    stack: dict[str, Any],
+    price: Price,
+    now: int,
+    transaction_id: str | None = None,
 ) -> tuple[str, bytes, dict[str, str]]:
     """(path, body, headers) of the signed POST."""
     secrets = stack["webhook_secrets"]
@@ -123,16 +202,25 @@ def build_delivery(
         raw, headers = stripe_delivery(event, secrets["stripe"], now)
         return "/webhooks/stripe", raw, headers
     body = build_onecom_event(
-        args.event_type, args.session, price.amount_minor, price.currency, transaction_id=args.transaction_id
+        args.event_type,
+        args.session,
+        price.amount_minor,
+        price.currency,
+        transaction_id=transaction_id or args.transaction_id,
     )
-    raw, headers = standard_delivery(body, secrets["onecom"], now, args.event_id)
+    raw, headers = standard_delivery(body, onecom_secret(args, stack), now, args.event_id)
     return "/webhooks/onecom", raw, headers
 
 
 async def trigger(args: argparse.Namespace, stack: dict[str, Any]) -> int:
     price = await resolve_price(args, stack)
-    path, raw, headers = build_delivery(args, stack, price, int(time.time()))
-    url = (args.gateway_url or stack["gateway_url"]).rstrip("/") + path
+    gateway_url = (args.gateway_url or stack["gateway_url"]).rstrip("/")
+    transaction_id = None
+    if args.provider == "onecom":
+        onecom_secret(args, stack)  # refuse a missing secret before the double records anything
+        transaction_id = await record_at_double(args, stack, price, gateway_url)
+    path, raw, headers = build_delivery(args, stack, price, int(time.time()), transaction_id)
+    url = gateway_url + path
     event_id = json.loads(raw).get("id") or headers.get("webhook-id")
     print(f"sending {args.provider} {args.event_type} {event_id} for session {args.session} to {url}")
     timeout = aiohttp.ClientTimeout(total=REPLY_TIMEOUT_S)
