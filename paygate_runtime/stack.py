@@ -75,6 +75,38 @@ def load_or_create_dev_secrets(home: Path) -> dict[str, str]:
     return existing
 
 
+def stale_key_message(stack: dict[str, Any], home: Path | None = None) -> str:
+    """One line for a 401 answered to stack.json's merchant key (`paygate demo`, `listen`, `pay`), saying how
+    to get a working key; it names no secret. `paygate merchant keys roll` of that key keeps the file in step,
+    but a roll or revoke through the API or the dashboard cannot reach the file."""
+    path = (home or paygate_home()) / "stack.json"
+    merchant = str((stack.get("merchant") or {}).get("id") or "<merchant id>")
+    return (
+        f"the merchant key in {path} no longer works (HTTP 401: it was rolled or revoked). "
+        "Restart `paygate up` to give the stack a working test key, or make one with "
+        f"`paygate merchant keys create --merchant {merchant} --mode test` and put it in stack.json's "
+        "merchant.api_key"
+    )
+
+
+def replace_stack_key(home: Path, old_secret: str, new_secret: str) -> list[Path]:
+    """After the stack's own merchant key was rolled: put the new secret wherever the old one is kept
+    (stack.json and the dev merchant file beside it), each rewritten atomically with mode 0600."""
+    changed: list[Path] = []
+    for name, where in (("stack.json", ("merchant", "api_key")), ("dev_merchant.json", ("api_key",))):
+        path = home / name
+        data = read_json(path)
+        holder = data
+        for part in where[:-1]:
+            holder = (holder or {}).get(part)
+        if data is None or not isinstance(holder, dict) or holder.get(where[-1]) != old_secret:
+            continue
+        holder[where[-1]] = new_secret
+        write_private_json(path, data)
+        changed.append(path)
+    return changed
+
+
 def load_stack(home: Path | None = None) -> dict[str, Any]:
     path = (home or paygate_home()) / "stack.json"
     stack = read_json(path)

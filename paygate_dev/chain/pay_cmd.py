@@ -27,9 +27,8 @@ from web3.types import RPCEndpoint, TxReceipt, Wei
 
 from paygate_dev.chain.test_token import transfer_token
 from paygate_dev.devtools.signing import standard_delivery
-from paygate_dev.devtools.stack_key import stale_key_message
 from paygate_runtime.money.assets import NATIVE_COIN, NATIVE_DECIMALS
-from paygate_runtime.stack import load_stack, paygate_home
+from paygate_runtime.stack import load_stack, paygate_home, stale_key_message
 from webhook_gateway.chain.web3_service import connect_web3
 
 NATIVE = NATIVE_COIN

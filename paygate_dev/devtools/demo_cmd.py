@@ -18,9 +18,8 @@ from typing import Any
 import aiohttp
 
 from paygate_dev.devtools.signing import stripe_delivery
-from paygate_dev.devtools.stack_key import stale_key_message
 from paygate_dev.devtools.stripe_fixtures import build_stripe_event
-from paygate_runtime.stack import load_stack
+from paygate_runtime.stack import load_stack, stale_key_message
 
 TERMINAL_FAILURES = {"failed", "expired"}
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from paygate_runtime.stack import load_stack
+from paygate_runtime.stack import load_stack, stale_key_message
 
 POLL_S = 0.5
 
@@ -50,10 +50,13 @@ def _attempt_line(attempt: dict[str, Any]) -> str:
 async def _listen(args: argparse.Namespace) -> int:
     gateway = args.gateway
     api_key = args.api_key
+    stale = None  # what a 401 means when the key is stack.json's
     if not gateway or not api_key:
         stack = load_stack()
         gateway = gateway or stack["gateway_url"]
-        api_key = api_key or stack["merchant"]["api_key"]
+        if not api_key:
+            api_key = stack["merchant"]["api_key"]
+            stale = stale_key_message(stack)
     events = [e.strip() for e in args.events.split(",") if e.strip()] or ["*"]
     headers = {"X-API-Key": api_key}
     stop = asyncio.Event()
@@ -68,6 +71,9 @@ async def _listen(args: argparse.Namespace) -> int:
             "/v1/webhook_endpoints",
             json={"url": args.forward_to, "events": events, "description": "paygate listen"},
         ) as response:
+            if response.status == 401 and stale:
+                print(f"paygate listen: {stale}", file=sys.stderr)
+                return 1
             body = await response.json(content_type=None)
             if response.status != 201:
                 error = (body or {}).get("error", {})
@@ -88,6 +94,9 @@ async def _listen(args: argparse.Namespace) -> int:
                         "/v1/webhook_deliveries", params={"endpoint": endpoint_id, "limit": "100"}
                     ) as response:
                         page = await response.json(content_type=None)
+                    if response.status == 401 and stale:
+                        print(f"paygate listen: {stale}", file=sys.stderr)
+                        break
                     if response.status == 200:
                         for attempt in reversed(page["data"]):
                             if attempt["id"] not in seen:

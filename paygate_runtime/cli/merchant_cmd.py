@@ -34,7 +34,7 @@ from paygate_runtime.config import ConfigError, Env
 from paygate_runtime.grpc_client import DeadlineChannel, open_channel
 from paygate_runtime.grpc_errors import error_code
 from paygate_runtime.proto_convert import mode_label, to_datetime
-from paygate_runtime.stack import load_stack
+from paygate_runtime.stack import load_stack, paygate_home, replace_stack_key
 from paygate_runtime.tls import tls_from_env
 
 MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 3600
@@ -194,7 +194,22 @@ async def _keys_create(args: argparse.Namespace, stub: keys_pb2_grpc.KeysService
     )
 
 
+async def _stack_key_id(stub: keys_pb2_grpc.KeysServiceStub) -> tuple[str, str] | None:
+    """(key id, secret) of the running stack's own merchant key, when this command talks to that stack."""
+    if Env(os.environ).optional("PAYGATE_KEYS_ADDR") is not None:
+        return None
+    secret = str((load_stack().get("merchant") or {}).get("api_key") or "")
+    if not secret:
+        return None
+    try:
+        reply = await stub.AuthenticateMerchant(keys_pb2.AuthenticateMerchantRequest(secret_key=secret))
+    except grpc.aio.AioRpcError:
+        return None  # already refused: nothing in stack.json to keep in step
+    return reply.secret_key_id, secret
+
+
 async def _keys_roll(args: argparse.Namespace, stub: keys_pb2_grpc.KeysServiceStub) -> None:
+    stack_key = await _stack_key_id(stub)
     reply = await stub.RollMerchantKey(
         keys_pb2.RollMerchantKeyRequest(
             merchant_id=args.merchant, key_id=args.key, grace_period_seconds=args.grace_period, actor=ACTOR
@@ -214,6 +229,9 @@ async def _keys_roll(args: argparse.Namespace, stub: keys_pb2_grpc.KeysServiceSt
             "The secret key is shown only now; paygate keeps only its hash.",
         ],
     )
+    if stack_key is not None and stack_key[0] == args.key:
+        for path in replace_stack_key(paygate_home(), stack_key[1], reply.secret):
+            print(f"updated {path} with the new key", file=sys.stderr)
 
 
 async def _keys_revoke(args: argparse.Namespace, stub: keys_pb2_grpc.KeysServiceStub) -> None:
