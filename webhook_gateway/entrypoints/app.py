@@ -66,7 +66,7 @@ from webhook_gateway.entrypoints.app_keys import (
     SUPPORT_MAIL,
 )
 from webhook_gateway.entrypoints.gateway_config import GatewayConfig
-from webhook_gateway.entrypoints.http_errors import error_middleware
+from webhook_gateway.entrypoints.http_errors import MAX_REQUEST_LINE_BYTES, PROTOCOL_LOG, error_middleware
 from webhook_gateway.entrypoints.observability import METRICS
 from webhook_gateway.entrypoints.provider_config import ProviderApiConfig
 from webhook_gateway.service_layer.provider_checkouts import ProviderCheckouts
@@ -105,7 +105,12 @@ ROUTE_MODULES = [
 def build_app(config: GatewayConfig, pool: asyncpg.Pool, clients: ServiceClients) -> web.Application:
     # client_max_size makes aiohttp stop reading at 1 MiB and answer 413, instead of buffering any size.
     app = web.Application(
-        client_max_size=MAX_BODY_BYTES, middlewares=[observability.observe_middleware, error_middleware]
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[observability.observe_middleware, error_middleware],
+        # To aiohttp's protocol class under any runner: request lines up to 64 KiB reach the app, whose
+        # error_middleware answers a URL over 8 KiB with a JSON 414, and aiohttp's own refusal of anything
+        # longer or malformed is logged without a traceback (http_errors says why).
+        handler_args={"max_line_size": MAX_REQUEST_LINE_BYTES, "logger": PROTOCOL_LOG},
     )
     app[CONFIG] = config
     app[POOL] = pool

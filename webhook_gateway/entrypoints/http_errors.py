@@ -2,6 +2,15 @@
 
 Nothing the client sends may produce a 500 with a stack trace; gRPC failures from the services are mapped to
 the HTTP status a client can act on.
+
+Over-long request URLs: aiohttp stops reading a request line at its `max_line_size` and answers a plain-text
+400 itself, before any middleware runs, logging the parser error with a traceback whose message repeats the
+request line (query string, access token and all). The status and body of that answer have no hook: the
+parser error becomes a fixed 400 inside aiohttp's protocol class. So the app (app.py) lets aiohttp read
+request lines up to MAX_REQUEST_LINE_BYTES, and `error_middleware` answers a URL longer than MAX_URL_CHARS
+(the old 8 KB) with 414 `uri_too_long` in the API's error shape; past MAX_REQUEST_LINE_BYTES aiohttp's own 400
+stands, and PROTOCOL_LOG (aiohttp's server logger for the app) logs it as one INFO line naming the error, with
+no traceback and nothing of the request.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from typing import Any, NoReturn
 import asyncpg
 import grpc
 from aiohttp import web
+from aiohttp.http import HttpProcessingError
 
 from paygate_runtime.errors import DomainError, ErrorKind
 from webhook_gateway.entrypoints.rpc_refusals import (
@@ -23,6 +33,34 @@ from webhook_gateway.entrypoints.rpc_refusals import (
 )
 
 log = logging.getLogger(__name__)
+
+# The longest request URL (path and query, as sent) a route is asked to answer; a longer one is 414.
+MAX_URL_CHARS = 8 * 1024
+# What aiohttp reads of a request line at all (its `max_line_size`, 8190 by default): past it, its own 400.
+MAX_REQUEST_LINE_BYTES = 64 * 1024
+URI_TOO_LONG_MESSAGE = f"the request URL is over the {MAX_URL_CHARS}-character limit"
+
+
+class _ProtocolErrorFilter(logging.Filter):
+    """A request aiohttp could not parse (a request line or header over its limit, a malformed line) is the
+    client's error: one INFO line naming it instead of aiohttp's traceback, whose message repeats what the
+    client sent (a query string carries access tokens). Every other record passes unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg = "refused a request that could not be parsed: %s (HTTP %s)"
+            record.args = (type(error).__name__, error.code)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno = min(record.levelno, logging.INFO)
+            record.levelname = logging.getLevelName(record.levelno)
+        return True
+
+
+# aiohttp's server logger for the gateway's app (app.py passes it as the `logger` handler argument).
+PROTOCOL_LOG = logging.getLogger("webhook_gateway.http_server")
+PROTOCOL_LOG.addFilter(_ProtocolErrorFilter())
 
 HTTP_STATUS_BY_KIND = {
     ErrorKind.INVALID_ARGUMENT: 400,
@@ -68,15 +106,30 @@ def raise_for_domain_error(error: DomainError) -> NoReturn:
     raise ApiError(HTTP_STATUS_BY_KIND[error.kind], error.code, error.message)
 
 
+# HTML 404 pages for people, by path prefix (the dashboard's "/dashboard/"), set by the route module that owns
+# the prefix; every other unknown address gets the API's JSON 404. Looked up here, once a route is missing,
+# rather than in a middleware of its own, which every request (each webhook reply among them) would pass.
+NOT_FOUND_PAGES: web.AppKey[dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = web.AppKey(
+    "not_found_pages"
+)
+
+
 @web.middleware
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    if len(request.raw_path) > MAX_URL_CHARS:
+        return json_error(414, "uri_too_long", URI_TOO_LONG_MESSAGE)
     try:
         return await handler(request)
     except ApiError:
         raise
     except web.HTTPNotFound:
+        pages = request.app.get(NOT_FOUND_PAGES)
+        if pages:
+            for prefix, page in pages.items():
+                if request.path.startswith(prefix):
+                    return await page(request)
         return json_error(404, "not_found", "no such route")
     except web.HTTPMethodNotAllowed as exc:
         response = json_error(405, "method_not_allowed", f"{request.method} is not allowed here")

@@ -10,8 +10,9 @@ code and body as documented). Adding a route means adding one `Operation` here, 
   access cookie) or "webhook" (a provider's signature);
 - `request`/`ok`: schemas, usually `ref("Name")` of a schema in SCHEMAS;
 - `errors`: {status: (codes...)}. Every refusal has the body `{"error": {"code", "message"}}` and the code
-  is one of the listed ones (an enum in the document). 503 `unavailable` (a dependency is down) is added to
-  every operation, and 400 `invalid_json` plus 413 `payload_too_large` to every one that takes a JSON body.
+  is one of the listed ones (an enum in the document). 503 `unavailable` (a dependency is down) and 414
+  `uri_too_long` (a request URL over http_errors.MAX_URL_CHARS) are added to every operation, and 400
+  `invalid_json` plus 413 `payload_too_large` to every one that takes a JSON body.
 
 A route that is not part of the API (the dashboard's HTML pages) goes into UNDOCUMENTED_ROUTES, with why.
 """
@@ -36,6 +37,9 @@ API_VERSION: Final[str] = "1"
 # Routes the gateway serves that are not part of the merchant/public API: operations traffic.
 UNDOCUMENTED_ROUTES: Final[Mapping[tuple[str, str], str]] = {
     ("GET", "/metrics"): "Prometheus metrics belong on the metrics port (PAYGATE_METRICS_PORT), not the API",
+    # The icon the portal and checkout pages link, and the one every browser asks any host for.
+    ("GET", "/favicon.svg"): "the customer pages' icon (image/svg+xml), not the JSON API",
+    ("GET", "/favicon.ico"): "the icon browsers ask every host for (the same SVG), not the JSON API",
     # The merchant dashboard (contract §10): HTML pages and form posts behind a session cookie, not JSON API.
     **{route: "the merchant dashboard: HTML for browsers, not the JSON API" for route in DASHBOARD_ROUTES},
 }
@@ -1776,7 +1780,7 @@ def error_schema(codes: Iterable[str]) -> Schema:
 
 
 def _errors_of(operation: Operation) -> dict[int, list[str]]:
-    implied: dict[int, tuple[str, ...]] = {503: ("unavailable",)}
+    implied: dict[int, tuple[str, ...]] = {414: ("uri_too_long",), 503: ("unavailable",)}
     if operation.auth == "merchant":
         implied[401] = ("unauthenticated",)
     if operation.request is not None:
@@ -1797,7 +1801,9 @@ def _operation_json(operation: Operation) -> Schema:
             success.setdefault("text/html", {"schema": {"type": "string"}})
         responses[str(status)] = {"description": "success", "content": success}
     for status, codes in sorted(_errors_of(operation).items()):
-        media = operation.error_media.get(status, "text/html" if operation.auth == "portal" else None)
+        # A URL too long for any route is refused before one runs: always the JSON error.
+        page = operation.auth == "portal" and status != 414
+        media = operation.error_media.get(status, "text/html" if page else None)
         content: dict[str, Any] = {}
         if media is not None:
             content[media] = {"schema": {"type": "string"}}

@@ -90,6 +90,9 @@ STATUS_LABELS = {
     "expired": "Expired",
     "refunded": "Refunded",  # contract §8: the whole amount went back to the customer
 }
+# The states no payment event moves a session out of (contract §6; session_service.domain.states.TERMINAL,
+# which a unit test holds this to): once the page shows one, it says so and stops asking for the status.
+FINAL_STATUSES: tuple[str, ...] = ("paid", "failed", "expired", "refunded")
 
 
 def eip681_uri(payment: session_pb2.Web3Payment, amount_minor: int) -> str:
@@ -148,6 +151,7 @@ def page_context(
         "status": status,
         "status_label": STATUS_LABELS[status],
         "labels": STATUS_LABELS,
+        "final_statuses": list(FINAL_STATUSES),
         "provider": session.provider,
         "test_mode": session.mode != common_pb2.MODE_LIVE,
         "stripe_url": _safe_link(session.provider_checkout_url) if session.provider_checkout_url else None,
@@ -178,12 +182,14 @@ def page_context(
 
 
 def _security_headers(nonce: str, form_origins: tuple[str, ...] = ()) -> dict[str, str]:
-    # A form post's redirect is held to form-action too: the card rails' form may end on their pages.
+    # A form post's redirect is held to form-action too: the card rails' form may end on their pages. img-src
+    # 'self' is for the favicon the page links (/favicon.svg).
     form_action = " ".join(("'self'", *form_origins))
     policy = (
         "default-src 'none'; "
         f"script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-        f"img-src data:; connect-src 'self'; base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
+        f"img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action {form_action}; "
+        "frame-ancestors 'none'"
     )
     return {
         "Content-Security-Policy": policy,

@@ -13,6 +13,8 @@ cross-site`; it gets a tiny same-origin page that re-opens /access, and that sec
 the cookie. A request without a cookie that is not cross-site gets the 401 page (no loop).
 
 Refusals are HTML pages for browsers (Accept: text/html) and `{"error": {"code", "message"}}` for API clients.
+A page says each refusal in the portal's own sentence for its stable code (portal_views.CUSTOMER_MESSAGES; a
+generic one for any other code), never a service's error text; code and field stay in data attributes.
 
 Contract §12 adds, behind the same cookie: the key's permissions (narrow scopes within the merchant's grant,
 an IP allow-list, an earlier expiry), a roll that needs the current secret pasted into "Current key" (the
@@ -51,6 +53,7 @@ from webhook_gateway.entrypoints.app_keys import CLIENTS, PORTAL_SESSIONS, SUPPO
 from webhook_gateway.entrypoints.observability import METRICS
 from webhook_gateway.entrypoints.portal_views import (
     FormError,
+    customer_message,
     parse_expiry,
     parse_grace,
     split_list,
@@ -115,6 +118,8 @@ def _wants_html(request: web.Request) -> bool:
 
 
 def _refuse(request: web.Request, status: int, code: str, message: str) -> web.Response:
+    """A refusal page (the portal's own sentence for `code`; the code only in a data attribute) for a browser,
+    the JSON error with `message` for an API client."""
     if _wants_html(request):
         response = _render(
             request,
@@ -122,7 +127,7 @@ def _refuse(request: web.Request, status: int, code: str, message: str) -> web.R
             status=status,
             title=_TITLES.get(status, "Something went wrong"),
             code=code,
-            message=message,
+            message=customer_message(code),
         )
     else:
         response = web.json_response({"error": {"code": code, "message": message}}, status=status)
@@ -493,7 +498,8 @@ async def _guard_post(request: web.Request) -> _Post | web.Response:
 async def _form_refusal(
     request: web.Request, post: _Post, status: int, code: str, message: str, field: str | None = None
 ) -> web.Response:
-    """A refused form: the portal page again with the error next to the form (HTML), or the JSON error."""
+    """A refused form: the portal page again with the portal's own sentence for `code` next to the form (HTML),
+    or the JSON error with `message` and `field`."""
     if not _wants_html(request):
         body: dict[str, Any] = {"code": code, "message": message}
         if field:
@@ -505,7 +511,7 @@ async def _form_refusal(
         request,
         post.portal,
         status=status,
-        error={"code": code, "message": message, "field": field or ""},
+        error={"code": code, "message": customer_message(code), "field": field or ""},
         link=post.link,
     )
 
