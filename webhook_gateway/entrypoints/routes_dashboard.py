@@ -53,7 +53,7 @@ from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import merchant_events_pb2 as pb
 from paygate.session.v1 import session_pb2
-from paygate_runtime.api_objects import STATUS_BY_NAME, session_detail, session_summary
+from paygate_runtime.api_objects import STATUS_BY_NAME, refund_json, session_detail, session_summary
 from paygate_runtime.money import BUILTIN_CURRENCIES
 from paygate_runtime.proto_convert import mode_label, optional_datetime, timestamp, to_datetime
 from webhook_gateway.adapters.dashboard_sessions import DashboardSession
@@ -73,7 +73,7 @@ from webhook_gateway.entrypoints.app_keys import (
 from webhook_gateway.entrypoints.client_address import client_key
 from webhook_gateway.entrypoints.deposit_objects import deposit_json
 from webhook_gateway.entrypoints.event_replays import replay_owned_event
-from webhook_gateway.entrypoints.http_errors import ApiError
+from webhook_gateway.entrypoints.http_errors import NOT_FOUND_PAGES, ApiError
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant
 from webhook_gateway.entrypoints.merchant_requests import (
     MAX_GRACE_PERIOD_SECONDS,
@@ -390,6 +390,27 @@ def _not_found(request: web.Request, ctx: Ctx | None) -> web.Response:
     )
 
 
+async def _no_such_page(request: web.Request) -> web.Response:
+    """An address under /dashboard/ that no route serves: a 404 page for a person, in the dashboard's layout
+    when signed in (the bare one otherwise), with the way back. The API's unknown paths stay JSON."""
+    ctx: Ctx | None = None
+    if request.cookies.get(_cookie_name(request)):
+        try:
+            ctx = await _signed_in(request)
+        except Refused:
+            ctx = None  # ended or never valid: the bare page; the next dashboard page asks to sign in
+        except grpc.aio.AioRpcError:
+            ctx = None
+    return _render(
+        request,
+        "message.html",
+        ctx,
+        status=404,
+        title="Page not found",
+        message="There is no dashboard page at this address. Check the address, or go back to the dashboard.",
+    )
+
+
 def _same_origin(request: web.Request) -> bool:
     # The CSRF token is checked on top of this, and the cookie is SameSite=Strict.
     return browser_session.same_origin(request, request.app[CONFIG].public_url)
@@ -575,6 +596,24 @@ def _session_row(session: session_pb2.Session) -> dict[str, Any]:
         "amount_text": f"{summary['amount']} {summary['currency']}",
         "created": views.when_text(optional_datetime(session, "created_at")),
         "short_id": session.id[:8],
+    }
+
+
+def _refund_row(refund: session_pb2.Refund) -> dict[str, Any]:
+    """A refund of the session page: the fields `refund_json` gives the merchant API (GET /v1/sessions/{id}),
+    with its amounts written in the currency's exponent from integer minor units."""
+    shown = refund_json(refund)
+    return {
+        "id": shown["id"],
+        "amount": _money(refund.amount),
+        "status": shown["status"],
+        "origin": shown["origin"],
+        "reason": shown["reason"] or "",
+        "provider_refund_id": shown["provider_refund_id"] or "",
+        "created": views.when_text(optional_datetime(refund, "created_at")),
+        "credit_note_number": shown["credit_note_number"] or "",
+        "credited": _money(refund.credited),
+        "credit_note_skipped": (shown["credit_note_skipped"] or "").replace("_", " "),
     }
 
 
@@ -928,6 +967,7 @@ async def session_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     # A move names its cause as "<provider>:<provider event id>" (older rows: the bare event id).
     by_event_id = {**{e.event_id: e for e in events}, **{f"{e.provider}:{e.event_id}": e for e in events}}
     timeline = _timeline(session, detail, by_event_id)
+    refunded_minor = int(detail["amount_refunded_minor"])
     return _render(
         request,
         "session.html",
@@ -957,6 +997,13 @@ async def session_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         paid=session.status == session_pb2.SESSION_STATUS_PAID,
         deposits=deposits,
         grace_choices=_GRACE_CHOICES,
+        # The refunds GetSession returned with the session (the loader of GET /v1/sessions/{id} and of
+        # POST /v1/sessions/{id}/refund): this merchant's, in this mode, like the session itself.
+        refunds=[_refund_row(r) for r in session.refunds],
+        # The total, as the API's `amount_refunded` counts it: in the session's currency and exponent.
+        refunded=views.money_text(refunded_minor, session.amount.exponent, session.amount.currency)
+        if refunded_minor
+        else "",
     )
 
 
@@ -1603,11 +1650,13 @@ def _endpoint_row(endpoint: pb.WebhookEndpoint) -> dict[str, Any]:
     }
 
 
-def _attempt_row(attempt: pb.WebhookDeliveryAttempt) -> dict[str, Any]:
+def _attempt_row(attempt: pb.WebhookDeliveryAttempt, urls: dict[str, str]) -> dict[str, Any]:
     return {
         "event_type": attempt.event_type,
         "event_id": attempt.event_id,
         "endpoint_id": attempt.endpoint_id,
+        # The whole URL (the template wraps it): two endpoints may differ only at its end. "" once deleted.
+        "endpoint_url": urls.get(attempt.endpoint_id, ""),
         "attempt": attempt.attempt,
         "status_code": attempt.status_code or "",
         "error": (attempt.error or "")[:160],
@@ -1653,7 +1702,8 @@ async def webhooks_page(
             raise
     else:
         endpoints = [_endpoint_row(e) for e in listed.endpoints]
-        attempts = [_attempt_row(a) for a in delivered.attempts]
+        urls = {e.id: e.url for e in listed.endpoints}
+        attempts = [_attempt_row(a, urls) for a in delivered.attempts]
         events = [_merchant_event_row(e) for e in emitted.events]
     return _render(
         request,
@@ -1825,6 +1875,9 @@ async def root_redirect(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     browser_session.setup_templates(app, TEMPLATES)
+    # An unknown address under /dashboard/ is the HTML page above; a wrong method on a dashboard route keeps
+    # the API's 405, and other unknown paths the API's JSON 404.
+    app.setdefault(NOT_FOUND_PAGES, {})["/dashboard/"] = _no_such_page
     # A fresh idempotency key in every form whose action must not run twice: submitting the same form again (a
     # double click, a reload that re-posts it) runs nothing and answers "already submitted" (a new secret is
     # shown on the first answer only). The keys service and the endpoint create keep the key themselves; the
