@@ -107,20 +107,22 @@ async def list_audit_entries(
     limit = request.limit or 20
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidArgument("invalid_limit", f"limit must be between 1 and {MAX_LIMIT}", field="limit")
-    at_column = f"a.{_LISTINGS[service].at_column}"
     async with pool.acquire() as conn:
         cursor_at_us = 0
         if request.starting_after_row_id:
-            cursor_at = await conn.fetchval(
-                f"SELECT {at_column} FROM {_LISTINGS[service].table} WHERE a.chain = $1 AND a.id = $2",
+            # The cursor's entry as this mode lists it: another merchant's entry, or one about an object of
+            # the other mode, is no entry of this list and is refused like a missing one.
+            cursor = await conn.fetchrow(
+                f"""SELECT q.at, q.mode FROM (SELECT {_LISTINGS[service].select} FROM {_LISTINGS[service].table}
+                     WHERE a.chain = $1 AND a.id = $2) q""",
                 chain,
                 request.starting_after_row_id,
             )
-            if cursor_at is None:
+            if cursor is None or (request.mode and cursor["mode"] not in (None, request.mode)):
                 raise NotFound(
-                    "audit_entry_not_found", "starting_after names no audit entry of this merchant"
+                    "audit_entry_not_found", "starting_after names no audit entry of this merchant and mode"
                 )
-            cursor_at_us = micros(cursor_at)
+            cursor_at_us = micros(cursor["at"])
             position = f"({{at}}, a.id) < ({_at('$4')}, $5::bigint)"
             args: tuple[object, ...] = (cursor_at_us, request.starting_after_row_id)
         elif request.has_before:

@@ -92,7 +92,7 @@ async def list_audit(request: web.Request) -> web.Response:
                     common_pb2.ListAuditEntriesRequest(**base, starting_after_row_id=row_id)
                 )
             except grpc.aio.AioRpcError as error:
-                if error.code() == grpc.StatusCode.NOT_FOUND:  # no entry of this merchant
+                if error.code() == grpc.StatusCode.NOT_FOUND:  # no entry of this merchant and mode
                     raise cursor_refused() from None
                 raise
             entries.extend(first.entries)
@@ -103,25 +103,16 @@ async def list_audit(request: web.Request) -> web.Response:
                 "before_row_id": row_id,
             }
             others = [s for s in SERVICES if s != owner]
-            # The cursor's own entry as this key's mode sees it: the newest entry at or before it. An entry
-            # about an object of the other mode is no item of this list, and is refused like a missing one.
-            itself = {**base, **position, "before_row_id": row_id + 1, "limit": 1}
-            calls = [stubs[owner].ListAuditEntries(common_pb2.ListAuditEntriesRequest(**itself))]
         else:
-            position, others, calls = {}, list(SERVICES), []
+            position, others = {}, list(SERVICES)
         replies = await asyncio.gather(
-            *calls,
             *(
                 stubs[s].ListAuditEntries(common_pb2.ListAuditEntriesRequest(**base, **position))
                 for s in others
-            ),
+            )
         )
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
-    if match is not None:
-        probe, *replies = replies
-        if [e.id for e in probe.entries] != [cursor]:
-            raise cursor_refused()
     for reply in replies:
         entries.extend(reply.entries)
     entries.sort(key=_order_key, reverse=True)
