@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
-import sys
 from pathlib import Path
 
+from support.cli import cli_env, run_paygate
 from support.stack import ServiceStack
 
 
 async def _run_demo(home: Path, *extra: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")}
-    env["PAYGATE_HOME"] = str(home)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "paygate_runtime.cli.main",
-        "demo",
-        *extra,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=90)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_paygate(cli_env(home), "demo", *extra)
 
 
 def _write_stack(home: Path, stack: ServiceStack, api_key: str, merchant_id: str, secret: str) -> None:

@@ -4,41 +4,20 @@ real keys service (found through PAYGATE_KEYS_ADDR, as in a cluster, and through
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from support.cli import cli_env, run_paygate
 from support.stack import Merchant, ServiceStack
 
 pytestmark = pytest.mark.slow
 
 
 async def _paygate(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    # A subprocess that does not block the event loop: the keys service it calls runs on this loop.
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "paygate_runtime.cli.main",
-        "merchant",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")}
-    env.update(extra)
-    return env
+    return await run_paygate(env, "merchant", *args, timeout=60)
 
 
 async def _json(env: dict[str, str], *args: str) -> Any:
@@ -53,7 +32,7 @@ async def _status(stack: ServiceStack, key: str) -> int:
 
 
 async def test_operator_commands_over_keys_addr(stack: ServiceStack) -> None:
-    env = _env(PAYGATE_KEYS_ADDR=stack.addr("keys"))
+    env = cli_env(PAYGATE_KEYS_ADDR=stack.addr("keys"))
     made = await _json(env, "create", "--name", "Corner Shop", "--mode", "live")
     merchant_id, live_secret = made["merchant_id"], made["secret"]
     assert live_secret.startswith("sk_live_") and await _status(stack, live_secret) == 200
@@ -109,7 +88,7 @@ async def test_operator_commands_over_keys_addr(stack: ServiceStack) -> None:
 
 async def test_commands_find_the_stack_through_stack_json(stack: ServiceStack, tmp_path: Path) -> None:
     (tmp_path / "stack.json").write_text(json.dumps({"grpc": {"keys": stack.addr("keys")}}))
-    env = _env(PAYGATE_HOME=str(tmp_path))
+    env = cli_env(PAYGATE_HOME=str(tmp_path))
     code, out, err = await _paygate(env, "create", "--name", "Shop")
     assert code == 0, err
     lines = dict(

@@ -4,35 +4,20 @@ after it is rolled: `paygate merchant keys roll` of that key writes the new secr
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import stat
-import sys
 from pathlib import Path
 
 import pytest
 
+from support.cli import cli_env, run_paygate
 from support.stack import Merchant, ServiceStack
 
 pytestmark = pytest.mark.slow
 
 
 async def _paygate(home: Path, *args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")}
-    env["PAYGATE_HOME"] = str(home)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "paygate_runtime.cli.main",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_paygate(cli_env(home), *args, timeout=60)
 
 
 def _write_stack(home: Path, stack: ServiceStack, merchant: Merchant) -> Path:
