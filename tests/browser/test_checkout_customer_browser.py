@@ -1,6 +1,6 @@
 """Contract §9 in a real headless Chromium: a live session without the buyer's name and country shows a form
 with fields labelled "Name" and "Country" before the way to pay; submitting it (a real same-origin form post,
-with the browser's own Sec-Fetch-Site and SameSite=Strict cookie) saves the buyer and shows how to pay.
+with the browser's own Sec-Fetch-Site and SameSite=Lax cookie) saves the buyer and shows how to pay.
 
 Uses Debian's /usr/bin/chromium through Playwright (never `playwright install`).
 """

@@ -242,7 +242,10 @@ async def _merchant_name(request: web.Request, merchant_id: str) -> str | None:
 # A live invoice names its buyer; a live session created without the buyer's name or country asks for them on
 # this page before the pay buttons. The form is a same-origin POST protected like the portal's forms: the
 # browser's Sec-Fetch-Site (or Origin) must say it came from our own page, and a double-submit CSRF token (an
-# HttpOnly SameSite=Strict cookie the page sets, echoed in a hidden field) must match in constant time.
+# HttpOnly SameSite=Lax cookie the page sets, echoed in a hidden field) must match in constant time.
+# Lax, not Strict: the link in the customer's mail is a cross-site navigation, on which a browser sends no
+# Strict cookie, so opening it a second time made a new token and broke the first tab's form. A Lax cookie
+# rides on that top-level link but still on no cross-site POST, which the origin check refuses as well.
 
 CSRF_COOKIE = "paygate_checkout_csrf"
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -272,7 +275,7 @@ def _csrf_token(request: web.Request) -> str:
 
 def _set_csrf_cookie(request: web.Request, response: web.Response, token: str) -> None:
     secure = request.secure or str(getattr(request.app[CONFIG], "public_url", "")).startswith("https://")
-    response.set_cookie(CSRF_COOKIE, token, path="/checkout", httponly=True, samesite="Strict", secure=secure)
+    response.set_cookie(CSRF_COOKIE, token, path="/checkout", httponly=True, samesite="Lax", secure=secure)
 
 
 def _csrf_matches(request: web.Request, form: Mapping[str, Any]) -> bool:

@@ -238,7 +238,7 @@ async def test_the_card_page_offers_a_button_per_rail_of_the_sessions_mode(
     )
     assert "onecom-instructions" not in html and "card-unavailable" not in html
     cookie = response.cookies[COOKIE]
-    assert cookie.value == token and cookie["httponly"] and cookie["samesite"] == "Strict"
+    assert cookie.value == token and cookie["httponly"] and cookie["samesite"] == "Lax"
     # The form may send the customer on to the providers' pages (a 303 after a form post is held to
     # form-action), and nowhere else.
     csp = response.headers["Content-Security-Policy"]
@@ -379,7 +379,7 @@ async def test_the_form_is_refused_without_its_token_or_from_another_site(
     token = await _open(rails, browser, sid)
     other = "x" * 43
     for presented, cookie, extra in (
-        (token, "", {}),  # no cookie: another site's post (SameSite=Strict keeps it out)
+        (token, "", {}),  # no cookie: another site's post (SameSite=Lax keeps it out of a cross-site POST)
         (token, other, {}),  # a cookie that is not the form's token
         (None, token, {}),  # no token in the form
         (token, token, {"Sec-Fetch-Site": "cross-site"}),
