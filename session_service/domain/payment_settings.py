@@ -15,10 +15,12 @@ from paygate_runtime.money import (
     NATIVE_COIN,
     Currency,
     CurrencyKind,
+    Money,
     normalise_code,
     resolve_currency,
     validate_token_definitions,
 )
+from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
 
 DEFAULT_CURRENCY = "EUR"
 PROVIDERS = ("stripe", "onecom", "web3")
@@ -78,6 +80,19 @@ def parse_provider(raw: str) -> str:
     if raw not in PROVIDERS:
         raise InvalidArgument("invalid_provider", "provider must be stripe, onecom or web3", field="provider")
     return raw
+
+
+def check_chargeable(provider: str, amount: Money) -> None:
+    """A session bound to Stripe must be priced in an amount Stripe can charge: three-decimal currencies only in
+    multiples of 10 of their minor unit (KWD 1.230, not 1.234), ISK and UGX in whole units. Anything else could
+    never get its Checkout Session, so it is refused at creation (InvalidArgument `amount_not_chargeable`).
+    One.com and card sessions keep such an amount; a card session's page then offers no Stripe button."""
+    if provider != "stripe":
+        return
+    try:
+        iso_minor_to_stripe(amount.amount_minor, amount.currency, amount.exponent)
+    except ValueError as error:
+        raise InvalidArgument("amount_not_chargeable", f"amount: {error}", field="amount") from None
 
 
 def price_currency(settings: PaymentSettings, provider: str, raw_currency: str) -> Currency:

@@ -19,6 +19,7 @@ from session_service.domain.customer import Customer
 from session_service.domain.expiry import compute_expires_at
 from session_service.domain.payment_settings import (
     DEFAULT_MAINNET_CHAIN_IDS,
+    check_chargeable,
     parse_provider,
     price_currency,
     require_chain_for_mode,
@@ -137,6 +138,7 @@ async def create_session(
             currency.exponent,
             max_minor_from_major(max_amount_major, currency.exponent),
         )
+        check_chargeable(provider, amount)
         new = repo.NewSession(
             id=uuid.uuid4(),
             merchant_id=merchant_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from paygate.session.v1 import session_pb2
+from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
 from webhook_gateway.adapters.provider_errors import ProviderError
 
 _S = session_pb2
@@ -130,7 +131,25 @@ def rail_refusal(session: session_pb2.Session, rail: str) -> RailRefusal | None:
     if session.provider not in (CARD, rail):
         label = RAIL_LABELS.get(session.provider, session.provider)
         return RailRefusal(409, "provider_bound", f"This checkout is paid with {label}.")
+    if not rail_can_charge(rail, session):
+        label = RAIL_LABELS.get(rail, rail)
+        return RailRefusal(409, "amount_not_chargeable", f"This amount cannot be paid with {label}.")
     return None
+
+
+def rail_can_charge(rail: str, session: session_pb2.Session) -> bool:
+    """Whether `rail` can charge the session's amount at all. Stripe takes three-decimal currencies only in
+    multiples of 10 of their minor unit and ISK/UGX only in whole units; a Stripe session is refused such an
+    amount at creation, but a card session keeps it and is offered only the rails that can charge it."""
+    if rail != "stripe":
+        return True
+    try:
+        iso_minor_to_stripe(
+            int(session.amount.amount_minor), session.amount.currency, session.amount.exponent
+        )
+    except ValueError:
+        return False
+    return True
 
 
 def rail_payment_closed(rail: str) -> ProviderError:

@@ -103,12 +103,15 @@ class ProviderCheckouts:
         return rules.wants_page(session, has_provider=self.provider_for(session) is not None)
 
     def card_rails(self, session: session_pb2.Session) -> list[str]:
-        """The card rails this gateway can take `session`'s payment with: those with an API key of its mode."""
+        """The card rails this gateway can take `session`'s payment with: those with an API key of its mode that
+        can charge its amount."""
         mode = mode_of(session)
         return [
             name
             for name in rules.CARD_RAILS
-            if (provider := self.providers.get(name)) is not None and provider.available(mode)
+            if (provider := self.providers.get(name)) is not None
+            and provider.available(mode)
+            and rules.rail_can_charge(name, session)
         ]
 
     def page_origins(self, rails: Collection[str]) -> list[str]:

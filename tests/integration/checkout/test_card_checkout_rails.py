@@ -469,3 +469,20 @@ async def test_a_web3_session_is_refused(stack: ServiceStack, browser: aiohttp.C
     created = await _create(stack, merchant, amount="0.05", currency="ETH", provider="web3")
     status, body, _ = await _pay(stack, browser, created["id"], "onecom", "t" * 43, html=False)
     assert (status, body["error"]["code"]) == (409, "not_a_card_session"), body
+
+
+async def test_a_card_session_stripe_cannot_charge_offers_only_the_rails_that_can(
+    rails: ServiceStack, browser: aiohttp.ClientSession, double: OneComDouble
+) -> None:
+    """KWD 1.234: Stripe takes three-decimal currencies only in multiples of 10 of their minor unit. A card
+    session keeps that amount (One.com can take it); its page offers One.com only, and a hand-made Stripe
+    choice is refused with amount_not_chargeable, creating nothing."""
+    merchant = await rails.create_merchant()
+    created = await _create(rails, merchant, amount="1.234", currency="KWD")
+    status, html, token, _ = await _page(rails, browser, created["id"])
+    assert status == 200 and token is not None
+    assert 'name="provider" value="onecom"' in html
+    assert 'name="provider" value="stripe"' not in html
+    status, body, _ = await _pay(rails, browser, created["id"], "stripe", token, html=False)
+    assert (status, body["error"]["code"]) == (409, "amount_not_chargeable"), body
+    assert not double.payments

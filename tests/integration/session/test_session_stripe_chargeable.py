@@ -1,0 +1,38 @@
+"""A Stripe session is priced only in an amount Stripe can charge. Stripe's payment partners take three-decimal
+currencies (BHD, JOD, KWD, OMR, TND) only in multiples of 10 of their minor unit, and ISK and UGX only in whole
+units: `{"amount": "1.234", "currency": "KWD", "provider": "stripe"}` was accepted, and its Checkout Session could
+never be created. Such an amount is refused at creation with `amount_not_chargeable`; other rails keep it, and a
+card session (either rail) simply offers no Stripe button for it."""
+
+from __future__ import annotations
+
+import pytest
+
+from support.stack import ServiceStack
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency"),
+    [("1.234", "KWD"), ("0.005", "BHD"), ("12.001", "TND")],
+)
+async def test_an_amount_stripe_cannot_charge_is_refused_for_a_stripe_session(
+    stack: ServiceStack, amount: str, currency: str
+) -> None:
+    merchant = await stack.create_merchant()
+    body = {"amount": amount, "currency": currency, "provider": "stripe"}
+    status, reply = await stack.request("POST", "/v1/sessions", json=body, headers=merchant.headers)
+    assert (status, reply["error"]["code"]) == (400, "amount_not_chargeable"), reply
+    assert currency in reply["error"]["message"]
+
+
+async def test_amounts_stripe_can_charge_and_other_rails_are_accepted(stack: ServiceStack) -> None:
+    merchant = await stack.create_merchant()
+    for body in (
+        {"amount": "1.230", "currency": "KWD", "provider": "stripe"},
+        {"amount": "5", "currency": "ISK", "provider": "stripe"},
+        {"amount": "1234", "currency": "JPY", "provider": "stripe"},
+        {"amount": "1.234", "currency": "KWD", "provider": "onecom"},
+        {"amount": "1.234", "currency": "KWD"},
+    ):
+        status, reply = await stack.request("POST", "/v1/sessions", json=body, headers=merchant.headers)
+        assert status == 201, (body, reply)
