@@ -37,6 +37,16 @@ SELECT provider, count(*) AS pending,
        coalesce(extract(epoch FROM now() - min(received_at)), 0)::float8 AS oldest
 FROM inbox_events WHERE status = 'received' GROUP BY provider
 """
+# Events quarantined because no session matched them (outcome unknown_session), received in the last 24 hours:
+# a provider account pointed at the wrong environment, or sessions made elsewhere. The relay quarantines them
+# after PAYGATE_WEBHOOK_UNKNOWN_SESSION_WINDOW_S and they leave the backlog, so nothing else counts them. Such
+# events have no merchant yet, so the query reads `inbox_events_unmatched_idx` (merchant_id IS NULL) by time.
+UNKNOWN_SESSION_SQL = """
+SELECT provider, count(*) AS events FROM inbox_events
+WHERE merchant_id IS NULL AND received_at > now() - interval '24 hours'
+  AND status = 'quarantined' AND outcome = 'unknown_session'
+GROUP BY provider
+"""
 # The chain watcher's progress per chain (one row per configured chain: a bounded label set). `head` is the
 # chain's latest block as the watcher last saw it, `last_block` the last one it scanned; `updated_at` moves on
 # every pass, so its age says whether the watcher runs at all.
@@ -96,9 +106,16 @@ class GatewayMetrics(ServiceMetrics):
             "Age of the oldest webhook event not yet applied, by provider (0 when none is pending)",
             ["provider"],
         )
+        self.inbox_unknown_session = self.gauge(
+            "paygate_inbox_unknown_session_events",
+            "Webhook events quarantined because they match no session (unknown_session), received in the last "
+            "24 hours, by provider: a provider account sending another environment's events",
+            ["provider"],
+        )
         for provider in sorted(INBOX_PROVIDERS):
             self.inbox_pending.labels(provider).set(0)
             self.inbox_oldest.labels(provider).set(0)
+            self.inbox_unknown_session.labels(provider).set(0)
         self.chain_lag = self.gauge(
             "paygate_chain_watcher_lag_blocks",
             "Blocks between the chain's head and the last block the watcher scanned, by chain",
@@ -150,6 +167,7 @@ class GatewayMetrics(ServiceMetrics):
         """Pool gauges and the inbox backlog, sampled when /metrics is scraped."""
         seen_pending: set[tuple[str, ...]] = {(provider,) for provider in INBOX_PROVIDERS}
         seen_oldest = set(seen_pending)
+        seen_unknown = set(seen_pending)
 
         async def inbox(connection: Any) -> None:
             rows = await connection.fetch(INBOX_BACKLOG_SQL)
@@ -157,6 +175,10 @@ class GatewayMetrics(ServiceMetrics):
                 self.inbox_pending, {(row["provider"],): row["pending"] for row in rows}, seen_pending
             )
             set_labelled(self.inbox_oldest, {(row["provider"],): row["oldest"] for row in rows}, seen_oldest)
+            rows = await connection.fetch(UNKNOWN_SESSION_SQL)
+            set_labelled(
+                self.inbox_unknown_session, {(row["provider"],): row["events"] for row in rows}, seen_unknown
+            )
 
         async def chain(connection: Any) -> None:
             for row in await connection.fetch(CHAIN_SQL):

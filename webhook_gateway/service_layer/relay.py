@@ -206,6 +206,11 @@ class EventProcessor:
                 await self.repo.finish(
                     event.id, status=QUARANTINED, outcome=UNKNOWN_SESSION, last_error=_clip(str(exc))
                 )
+                # Counted by paygate_inbox_unknown_session_events; the line says which event, for the runbook.
+                log.warning(
+                    "webhook event matches no session: quarantined as unknown_session",
+                    extra={"inbox_id": event.id, "provider": event.provider, "event_id": event.event_id},
+                )
             else:
                 await self._retry(event, f"{UNKNOWN_SESSION}: {exc}")
             return

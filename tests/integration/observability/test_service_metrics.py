@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "paygate_quarantine_open_entries": ("gauge", frozenset({"session"})),
     "paygate_inbox_pending": ("gauge", frozenset({"gateway"})),
     "paygate_inbox_oldest_pending_age_seconds": ("gauge", frozenset({"gateway"})),
+    "paygate_inbox_unknown_session_events": ("gauge", frozenset({"gateway"})),
     "paygate_http_requests_total": ("counter", frozenset({"gateway"})),
     "paygate_http_request_seconds": ("histogram", frozenset({"gateway"})),
     "paygate_webhook_events_total": ("counter", frozenset({"gateway"})),
@@ -81,6 +83,10 @@ def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
         "PAYGATE_ALLOW_LOOPBACK_WEBHOOKS": "true",
         "PAYGATE_MERCHANT_WEBHOOK_POLL_MS": "100",
         "PAYGATE_OUTBOX_POLL_MS": "100",
+        # An event for no known session is quarantined as unknown_session after this window.
+        "PAYGATE_WEBHOOK_UNKNOWN_SESSION_WINDOW_S": "1",
+        "PAYGATE_WEBHOOK_RETRY_BASE_MS": "100",
+        "PAYGATE_WEBHOOK_RETRY_MAX_MS": "300",
     }
 
 
@@ -258,6 +264,29 @@ async def test_inbox_backlog_counts_events_not_yet_applied(stack: ServiceStack, 
     assert await polling.eventually(backlog, timeout=20, what="inbox backlog") == 1
     text = await scrape("gateway")
     assert sample(text, "paygate_inbox_oldest_pending_age_seconds", provider="stripe") >= 0
+
+
+async def test_events_that_match_no_session_are_counted_once_quarantined(
+    stack: ServiceStack, scrape: Any
+) -> None:
+    """A provider event naming a session paygate does not know (the provider's account pointed at the wrong
+    environment, say) is quarantined as unknown_session once the window has passed. Nothing counted it: the
+    backlog gauge drops back to 0 and the quarantine gauge counts the session service's entries only. The
+    gauge counts such events received in the last 24 hours, per provider, so an alert can page someone."""
+    text = await scrape("gateway")
+    assert sample(text, "paygate_inbox_unknown_session_events", provider="stripe") == 0
+    event = build_stripe_event("checkout.session.completed", str(uuid.uuid4()), 500, "EUR")
+    assert await _send_stripe(stack, event) == 200
+
+    async def counted() -> float | None:
+        return (
+            sample(await scrape("gateway"), "paygate_inbox_unknown_session_events", provider="stripe") or None
+        )
+
+    assert await polling.eventually(counted, timeout=30, what="unknown-session gauge") == 1
+    text = await scrape("gateway")
+    assert sample(text, "paygate_inbox_pending", provider="stripe") == 0
+    assert sample(text, "paygate_inbox_unknown_session_events", provider="onecom") == 0
 
 
 async def test_chain_watcher_lag_and_pass_age(stack: ServiceStack, scrape: Any) -> None:
