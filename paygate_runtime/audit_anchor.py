@@ -8,10 +8,13 @@ Every `interval_s` (60 s by default, PAYGATE_AUDIT_ANCHOR_INTERVAL_S) the servic
   notary can timestamp them;
 - logs one `audit_anchor_digest` line (service, chains, entries, digest) and exports it as metrics:
   `paygate_audit_chain_head_sequence{service}` (entries over all chains: the sum of the head sequences),
-  `paygate_audit_chains{service}`, `paygate_audit_anchor_timestamp_seconds{service}` and the info-style
-  `paygate_audit_anchor_info{service,digest} 1`, digest = sha256 over the sorted "<chain> <seq> <hash>" lines
-  (`audit_chain.heads_digest`, also printed by `paygate audit verify`). Labels stay bounded: no merchant id
-  ever becomes a label; the info series is replaced, not accumulated, when the digest moves.
+  `paygate_audit_chains{service}`, `paygate_audit_anchor_timestamp_seconds{service}` and
+  `paygate_audit_anchor_digest_prefix{service}`, the digest's first 13 hex digits as a number (52 bits, exact
+  in a float), digest = sha256 over the sorted "<chain> <seq> <hash>" lines (`audit_chain.heads_digest`, also
+  printed by `paygate audit verify`). Prometheus thus keeps the digest's history beside the logs' without a
+  label per digest, which would start a new series on every anchor that moved (it was an info-style
+  `paygate_audit_anchor_info{service,digest} 1` until the operator walk of wave 2 found the churn). Labels stay
+  bounded: no merchant id or digest ever becomes a label.
 
 One small indexed read of the head table per minute; the writers never wait for it (plain SELECT, no lock).
 """
@@ -27,6 +30,9 @@ from typing import Any
 from paygate_runtime.audit_chain import AUDIT_TABLES, heads_digest
 from paygate_runtime.config import ConfigError
 from paygate_runtime.metrics import ServiceMetrics
+
+# 13 hex digits are 52 bits, which a float64 (Prometheus's sample value) holds exactly.
+DIGEST_PREFIX_HEX = 13
 
 log = logging.getLogger("paygate.audit")
 
@@ -73,12 +79,12 @@ class AuditAnchor:
             "When this service last anchored its audit heads",
             ["service"],
         ).labels(service)
-        self._info = metrics.gauge(
-            "paygate_audit_anchor_info",
-            "The digest of all audit chain heads at the last anchor (sha256 over sorted 'chain seq hash' lines)",
-            ["service", "digest"],
-        )
-        self._digest: str | None = None
+        self._digest_prefix = metrics.gauge(
+            "paygate_audit_anchor_digest_prefix",
+            "The digest of all audit chain heads at the last anchor (sha256 over sorted 'chain seq hash' lines): "
+            "its first 13 hex digits as a number; the whole digest is in the audit_anchor_digest log line",
+            ["service"],
+        ).labels(service)
 
     async def anchor_once(self) -> str:
         """Read the heads, log and export them; returns the digest."""
@@ -102,11 +108,7 @@ class AuditAnchor:
         self._sequence.set(entries)
         self._chains.set(len(heads))
         self._anchored_at.set(time.time())
-        if digest != self._digest:
-            if self._digest is not None:
-                self._info.remove(self.service, self._digest)
-            self._info.labels(self.service, digest).set(1)
-            self._digest = digest
+        self._digest_prefix.set(int(digest[:DIGEST_PREFIX_HEX], 16))
         return digest
 
     async def run(self) -> None:

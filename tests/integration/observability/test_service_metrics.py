@@ -56,7 +56,7 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "paygate_audit_chain_head_sequence": ("gauge", GRPC),
     "paygate_audit_chains": ("gauge", GRPC),
     "paygate_audit_anchor_timestamp_seconds": ("gauge", GRPC),
-    "paygate_audit_anchor_info": ("gauge", GRPC),
+    "paygate_audit_anchor_digest_prefix": ("gauge", GRPC),
     # Registered by every service's ServiceMetrics (0 where nothing is sampled, as on billing and keys).
     "paygate_metrics_sample_errors_total": ("counter", ALL),
     "paygate_merchant_webhook_deliveries_total": ("counter", frozenset({"session"})),
