@@ -227,4 +227,16 @@ def run(args: argparse.Namespace) -> int:
             print(line)
     if not all(r.ok for r in results) or problems:
         return 1
+    # A verified service with entries but no anchored head in the file had its newest entries checked against
+    # nothing: say which, and refuse, rather than let "ok" stand for a check that did not run.
+    unanchored = sorted(
+        r.service for r in results if r.entries and not any(h.service == r.service for h in expected)
+    )
+    if args.expect_heads and unanchored:
+        print(
+            f"paygate audit verify: {args.expect_heads} holds no anchored head for {', '.join(unanchored)}; "
+            "verify the services it has heads for with --service, or give their anchors too",
+            file=sys.stderr,
+        )
+        return 2
     return 2 if any(r.unreadable for r in results) else 0

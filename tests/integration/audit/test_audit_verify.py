@@ -407,6 +407,22 @@ async def test_a_heads_file_without_the_verified_services_heads_is_refused(
     assert "holds no anchored head for session" in done.stderr
 
 
+async def test_a_heads_file_missing_one_verified_services_heads_is_refused_not_passed(
+    populated: TestDatabase, tmp_path: Path
+) -> None:
+    """Heads of keys only, all three services verified: session and billing were said ok (exit 0) though
+    nothing anchored was there to check their newest entries against. A verified service that has entries
+    but no anchored head in the file is named and refused (exit 2); verifying keys alone still passes."""
+    results, problems = await verify(populated.admin_dsn, ["keys"], [])
+    heads_file = tmp_path / "heads.json"
+    heads_file.write_text(json.dumps(result_json(results, problems)))
+    done = _cli(populated, "--expect-heads", str(heads_file))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "no anchored head" in done.stderr and "session" in done.stderr, done.stderr
+    done = _cli(populated, "--service", "keys", "--expect-heads", str(heads_file))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 async def test_fifty_concurrent_writers_on_one_chain_leave_no_fork_and_no_gap(clean_db: TestDatabase) -> None:
     writers, each = 50, 4
     conns = [await asyncpg.connect(clean_db.runtime_dsn("session")) for _ in range(writers)]
