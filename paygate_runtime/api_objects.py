@@ -21,6 +21,7 @@ from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2
 from paygate_runtime.money import format_major
+from paygate_runtime.money.allocation import allocate, net_unit_price
 from paygate_runtime.proto_convert import mode_label, to_datetime
 
 # --- shared field formats ----------------------------------------------------------------------------------
@@ -253,6 +254,47 @@ def party_json(party: billing_pb2.Party) -> dict[str, Any]:
     }
 
 
+def _half_even(numerator: int, denominator: int) -> int:
+    quotient, remainder = divmod(numerator, denominator)
+    if 2 * remainder > denominator or (2 * remainder == denominator and quotient % 2 == 1):
+        quotient += 1
+    return quotient
+
+
+def invoice_lines_json(invoice: billing_pb2.Invoice) -> list[dict[str, Any]]:
+    """The document's lines as the PDF and the Factur-X XML state them: net, adding up to `subtotal`.
+
+    Billing stores each line gross (tax included: what was paid); the net of a line is its share of the
+    document's net in proportion to its gross, so `amount` adds up to `subtotal` to the minor unit.
+    `unit_amount` is the net price of one unit, exact or rounded half to even four digits past the currency
+    (the PDF's "Net unit price"); `unit_amount_minor` is it rounded half to even to the minor unit. The gross
+    figures the lines were sold at are `gross_unit_amount` and `gross_amount`. Negative on a credit note.
+    """
+    exponent = invoice.subtotal.exponent or invoice.total.exponent
+    subtotal = int(invoice.subtotal.amount_minor or 0)
+    sign = -1 if subtotal < 0 or (subtotal == 0 and int(invoice.total.amount_minor or 0) < 0) else 1
+    items = list(invoice.line_items)
+    gross = [abs(int(item.amount.amount_minor or 0)) for item in items]
+    nets = allocate(sign * subtotal, tuple(gross)) if items else ()
+    lines = []
+    for item, net in zip(items, nets, strict=True):
+        quantity = max(int(item.quantity), 1)
+        lines.append(
+            {
+                "description": item.description,
+                "quantity": item.quantity,
+                "unit_amount": ("-" if sign < 0 and net else "")
+                + format(net_unit_price(net, quantity, exponent), "f"),
+                "unit_amount_minor": sign * _half_even(net, quantity),
+                "amount": format_major(sign * net, exponent),
+                "amount_minor": sign * net,
+                **money_fields("gross_unit_amount", item.unit_amount),
+                **money_fields("gross_amount", item.amount),
+            }
+        )
+    return lines
+
+
 def invoice_json(invoice: billing_pb2.Invoice) -> dict[str, Any]:
     """The contract's fields first (id, number, session_id, amount, amount_minor, currency, issued_at, status)."""
     body: dict[str, Any] = {
@@ -273,15 +315,7 @@ def invoice_json(invoice: billing_pb2.Invoice) -> dict[str, Any]:
         **money_fields("tax", invoice.tax),
         "seller": party_json(invoice.seller),
         "buyer": party_json(invoice.buyer),
-        "line_items": [
-            {
-                "description": item.description,
-                "quantity": item.quantity,
-                **money_fields("unit_amount", item.unit_amount),
-                **money_fields("amount", item.amount),
-            }
-            for item in invoice.line_items
-        ],
+        "line_items": invoice_lines_json(invoice),
         "credits_invoice_id": invoice.credits_invoice_id or None,
         "credit_note_id": invoice.credit_note_id or None,
         "pdf_url": f"/v1/invoices/{invoice.id}/pdf",

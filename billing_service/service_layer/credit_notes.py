@@ -22,6 +22,7 @@ from billing_service.adapters import profile_repository as profiles
 from billing_service.domain.credit_notes import build_refund_credit_note
 from billing_service.domain.invoices import DocumentKind, Invoice, Mode, parse_mode
 from billing_service.domain.numbering import counter_scope
+from billing_service.domain.tax import TaxSplit
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 
 _COLUMNS = invoices._COLUMNS  # the same projection as every other read of a document
@@ -59,6 +60,18 @@ async def credited_by_refunds(conn: asyncpg.Connection, invoice_id: str) -> int:
         uuid.UUID(invoice_id),
     )
     return int(total)
+
+
+async def credited_split_by_refunds(conn: asyncpg.Connection, invoice_id: str) -> TaxSplit:
+    """The net and VAT refund credit notes have credited of an invoice so far (positive), as they were
+    issued: the next note's net and VAT are allocated from these, so rounding never drifts."""
+    row = await conn.fetchrow(
+        """SELECT COALESCE(-sum(subtotal), 0) AS net, COALESCE(-sum(tax), 0) AS tax FROM invoices
+            WHERE credits_invoice_id = $1 AND kind = 'credit_note' AND refund_id IS NOT NULL""",
+        uuid.UUID(invoice_id),
+    )
+    assert row is not None  # an aggregate always answers one row
+    return TaxSplit(net=int(row["net"]), tax=int(row["tax"]))
 
 
 class CreditNoteBuilder(Protocol):
@@ -145,7 +158,7 @@ async def issue_credit_note(
                 existing = await _by_refund(conn, refund_id)
                 if existing is not None:
                     return _same(existing, request)
-                already = await credited_by_refunds(conn, original.id)
+                already = await credited_split_by_refunds(conn, original.id)
                 build = functools.partial(
                     build_refund_credit_note,
                     original,

@@ -171,7 +171,8 @@ def test_invoice_text() -> None:
         '"tax_rate_bps":1900,"tax":"190","tax_minor":190,"seller":{"name":"Acme","email":null,'
         '"address":{"lines":["1 Road"],"country":"DE"},"tax_id":null},"buyer":{"name":null,"email":null,'
         '"address":{"lines":[],"country":null},"tax_id":null},"line_items":[{"description":"Thing",'
-        '"quantity":1,"unit_amount":"1000","unit_amount_minor":1000,"amount":"1000","amount_minor":1000}],'
+        '"quantity":1,"unit_amount":"1000","unit_amount_minor":1000,"amount":"1000","amount_minor":1000,'
+        '"gross_unit_amount":"1000","gross_unit_amount_minor":1000,"gross_amount":"1000","gross_amount_minor":1000}],'
         '"credits_invoice_id":"i0","credit_note_id":null,"pdf_url":"/v1/invoices/i1/pdf",'
         '"html_url":"/v1/invoices/i1/html"}'
     )
