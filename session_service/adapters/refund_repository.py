@@ -202,6 +202,86 @@ async def emit_event(
     )
 
 
+# ---------------------------------------------------------------------------------------------- quarantine
+async def quarantined_refunds(
+    conn: asyncpg.Connection, session_id: uuid.UUID, provider: str, keys: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    """Provider refund id -> the quarantine entry that already holds it, for those of `keys` that have one."""
+    rows = await conn.fetch(
+        """SELECT provider_refund_id, quarantine_id FROM quarantined_refunds
+            WHERE session_id = $1 AND provider = $2 AND provider_refund_id = ANY($3::text[])""",
+        session_id,
+        provider,
+        list(keys),
+    )
+    return {r["provider_refund_id"]: r["quarantine_id"] for r in rows}
+
+
+async def record_quarantined_refunds(
+    conn: asyncpg.Connection,
+    session_id: uuid.UUID,
+    provider: str,
+    keys: Sequence[str],
+    quarantine_id: uuid.UUID,
+) -> None:
+    """Remember that these provider refunds are held by `quarantine_id` (a racing insert raises
+    UniqueViolationError, and the event is decided again)."""
+    await conn.execute(
+        """INSERT INTO quarantined_refunds (session_id, provider, provider_refund_id, quarantine_id)
+           SELECT $1, $2, k, $4 FROM unnest($3::text[]) AS k""",
+        session_id,
+        provider,
+        list(keys),
+        quarantine_id,
+    )
+
+
+async def open_quarantine(
+    conn: asyncpg.Connection,
+    session: Record,
+    *,
+    reason: str,
+    note: str,
+    provider: str,
+    provider_event_id: str,
+    provider_reference: str | None,
+    amount_minor: int,
+    mode: str,
+) -> uuid.UUID:
+    """A quarantine entry about money of this session, in its currency (its AFTER INSERT trigger emits
+    `quarantine.created` in this transaction)."""
+    entry = uuid.uuid4()
+    await conn.execute(
+        """INSERT INTO quarantine (id, merchant_id, session_id, reason, note, provider, provider_event_id,
+                                   provider_reference, amount_minor, amount_currency, amount_exponent, mode)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+        entry,
+        session["merchant_id"],
+        session["id"],
+        reason,
+        note,
+        provider,
+        provider_event_id,
+        provider_reference,
+        amount_minor,
+        session["currency"],
+        session["exponent"],
+        mode,
+    )
+    return entry
+
+
+def failed_refund_note(refund: str, credit_note_number: str | None) -> str:
+    """The note of a `refund_failed` entry: what failed, and the credit note that still credits it."""
+    if credit_note_number:
+        return (
+            f"refund {refund} failed after it succeeded: the money did not go back to the customer, but credit "
+            f"note {credit_note_number} was issued for it and stands (refund the customer again, or invoice the "
+            "amount)"
+        )
+    return f"refund {refund} failed after it succeeded: the money did not go back to the customer"
+
+
 # ---------------------------------------------------------------------------------------------- effects
 async def credit_notes_due(conn: asyncpg.Connection, limit: int) -> list[Record]:
     """Succeeded refunds that credit something and have no credit note yet, of sessions whose invoice exists
@@ -224,15 +304,34 @@ async def record_credit_note(
     Its `credit_note.issued` is not emitted here: billing writes it with the credit note itself (billing
     migration 0100), as for every credit note, a void's too."""
     async with conn.transaction():
-        stored = await conn.fetchval(
+        stored = await conn.fetchrow(
             """UPDATE refunds SET credit_note_id = $2, credit_note_number = $3, updated_at = now()
-                WHERE id = $1 AND credit_note_id IS NULL RETURNING true""",
+                WHERE id = $1 AND credit_note_id IS NULL RETURNING status, provider_refund_id""",
             refund["id"],
             credit_note_id,
             number,
         )
-        if not stored:
+        if stored is None:
             return False
+        if stored["status"] == RefundStatus.FAILED.value:
+            # The refund failed while billing issued its credit note: the entry opened for the failure could
+            # not name it. The credit note stands (a legal document); the merchant is told of it.
+            session = await conn.fetchrow(
+                "SELECT id, merchant_id, mode, currency, exponent, provider, paid_reference FROM sessions"
+                " WHERE id = $1",
+                refund["session_id"],
+            )
+            await open_quarantine(
+                conn,
+                session,
+                reason="refund_failed",
+                note=failed_refund_note(stored["provider_refund_id"] or str(refund["id"]), number),
+                provider=session["provider"],
+                provider_event_id=f"refund:{refund['id']}",
+                provider_reference=session["paid_reference"],
+                amount_minor=int(refund["amount_minor"]),
+                mode=session["mode"],
+            )
         await conn.execute(
             """INSERT INTO audit_log (session_id, merchant_id, actor, action, detail)
                VALUES ($1, $2, 'refunds', 'credit_note_issued', $3::jsonb)""",

@@ -93,6 +93,10 @@ class QuarantineReason(StrEnum):
     DISPUTED = "disputed"
     # A reorg deeper than the confirmations took money back from a paid web3 session (opened by the alert).
     REORGED_AFTER_PAID = "reorged_after_paid"
+    # A provider refund in another currency than the session's: it cannot be credited (session migration 0170).
+    REFUND_CURRENCY_MISMATCH = "refund_currency_mismatch"
+    # A refund the provider reported succeeded has failed: the money did not go back (its credit note stands).
+    REFUND_FAILED = "refund_failed"
 
 
 class QuarantineStatus(StrEnum):

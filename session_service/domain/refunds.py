@@ -2,7 +2,8 @@
 
 A session that was paid keeps a ledger of refunds. Each refund has an amount, a status and, once it has
 succeeded, the amount it *credits*: that credited amount is exactly what its credit note says, so the credit
-notes of a session always add up to its `amount_refunded`. The rules:
+notes of a session add up to its `amount_refunded`, except the credit note of a refund that failed after it
+succeeded (it stands, a legal document, and a `refund_failed` quarantine entry names it). The rules:
 
 - The price is the ceiling: the credited total never exceeds the session's amount (a surplus of an overpaid
   session is quarantine money, not the invoice's). Where the provider reports the total it refunded for the
@@ -12,12 +13,17 @@ notes of a session always add up to its `amount_refunded`. The rules:
   refund id that the provider echoes back (Stripe refund metadata). A report never creates a second credit.
 - Pending refunds reserve their amount: a merchant cannot ask for more than price - credited - reserved
   (`amount_too_large`). A failed or canceled refund releases its reservation and credits nothing.
-- Statuses move forward only: pending -> succeeded | failed | canceled; a settled refund never changes again
-  (a late `pending` or a replayed report changes nothing).
+- Statuses move forward only: pending -> succeeded | failed | canceled, and succeeded -> failed (Stripe reports
+  a refund that succeeded and then failed: the money did not go back, so it stops crediting and the merchant
+  is told; see `Outcome.failed_after_success`). Otherwise a settled refund never changes again (a late
+  `pending` or a replayed report changes nothing). A refund that fails no longer counts in the provider's
+  total either, so that total never explains it as money returned.
 - When the credited total reaches the price the session moves `paid -> refunded` (the one writer does it).
 - Disputes: `created` opens one and suspends the customer keys; `closed` won (or Stripe's `warning_closed`,
   an inquiry that ended without a chargeback) restores them; lost acts as a full refund of what is left.
-  `funds_withdrawn` and `funds_reinstated` are recorded only.
+  `funds_withdrawn` and `funds_reinstated` are recorded only. A dispute's status moves one way: open -> won |
+  lost. A closed dispute never reopens: a `created` (or another `closed`) of it arriving late is a recorded
+  no-op, so the keys follow its final state.
 - Customer key access follows from the facts: revoked once the session is refunded, suspended while a
   dispute is open, else active.
 """
@@ -147,6 +153,8 @@ class Outcome:
     moves_to_refunded: bool = False
     note: str = ""
     changed: bool = True
+    # Refunds of `upserts` that had succeeded and now failed: their money did not go back after all.
+    failed_after_success: tuple[Refund, ...] = ()
 
     @property
     def key_access(self) -> KeyAccess:
@@ -260,6 +268,10 @@ def apply_reports(
         current, refund = _settle(current, report, new_id)
         if refund is not None:
             upserts.append(refund)
+    before = {r.id: r.status for r in ledger.refunds}
+    failed_after_success = tuple(
+        r for r in upserts if r.status is RefundStatus.FAILED and before.get(r.id) is RefundStatus.SUCCEEDED
+    )
     if total is not None and total > _explained(current):
         # The provider returned money no listed refund explains: record it under the total's own key.
         key = f"total:{total}"
@@ -278,7 +290,8 @@ def apply_reports(
                 current = replace(current, refunds=(*current.refunds, refund))
                 upserts.append(refund)
     changed = bool(upserts) or current.provider_total_minor != ledger.provider_total_minor
-    return _finish(ledger, current, tuple(upserts), note="refund_reported", changed=changed)
+    outcome = _finish(ledger, current, tuple(upserts), note="refund_reported", changed=changed)
+    return replace(outcome, failed_after_success=failed_after_success)
 
 
 def _explained(ledger: Ledger) -> int:
@@ -329,9 +342,28 @@ def _settle(
     updated = replace(existing, provider_refund_id=existing.provider_refund_id or report.provider_refund_id)
     if existing.status is RefundStatus.PENDING:
         updated = _advance(ledger, updated, report)
+    elif existing.status is RefundStatus.SUCCEEDED and report.status is RefundStatus.FAILED:
+        # Stripe: a refund that succeeded can still fail (the customer's bank returned it).
+        updated = replace(updated, status=RefundStatus.FAILED, credited_minor=0)
     if updated == existing:
         return ledger, None
-    return _replace_refund(ledger, updated), updated
+    after = _replace_refund(ledger, updated)
+    if updated.status in (RefundStatus.FAILED, RefundStatus.CANCELED) and existing.status not in (
+        RefundStatus.FAILED,
+        RefundStatus.CANCELED,
+    ):
+        after = _without_failed(after, existing)
+    return after, updated
+
+
+def _without_failed(ledger: Ledger, failed: Refund) -> Ledger:
+    """The provider's total once `failed` no longer counts in it (the provider gives its amount back): lowered
+    by its amount, but never below what the remaining refunds explain, so a total reported before the failure
+    cannot make the failed money look returned, and real credits are never capped away."""
+    if ledger.provider_total_minor is None:
+        return ledger
+    lowered = max(_explained(ledger), ledger.provider_total_minor - failed.amount_minor)
+    return replace(ledger, provider_total_minor=min(ledger.provider_total_minor, lowered))
 
 
 def _advance(ledger: Ledger, refund: Refund, report: RefundReport) -> Refund:
@@ -378,6 +410,12 @@ def apply_dispute(
     if action is DisputeAction.CREATED:
         if ledger.dispute_status is DisputeStatus.OPEN and ledger.dispute_id == dispute_id:
             return Outcome(ledger, note="dispute_already_open", changed=False)
+        if (
+            ledger.dispute_status in (DisputeStatus.WON, DisputeStatus.LOST)
+            and ledger.dispute_id == dispute_id
+        ):
+            # A late `created` of a dispute that is already closed: it never reopens.
+            return Outcome(ledger, note="dispute_already_closed", changed=False)
         after = replace(ledger, dispute_status=DisputeStatus.OPEN, dispute_id=dispute_id)
         return Outcome(after, note="dispute_created")
     if action is not DisputeAction.CLOSED:

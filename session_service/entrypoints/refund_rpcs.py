@@ -29,6 +29,7 @@ async def apply_refund_event(
             dispute_id=request.dispute.dispute_id,
             action=request.dispute.action,
             status=request.dispute.status,
+            amount=optional_money(request.dispute.amount) if request.dispute.HasField("amount") else None,
         )
     detail = refunds.RefundEventDetail(
         refunds=tuple(

@@ -20,8 +20,10 @@ from typing import Any
 
 import asyncpg
 
+from paygate_runtime.api_objects import dispute_json
 from paygate_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from paygate_runtime.money import Money, max_minor_from_major, parse_amount
+from paygate_runtime.proto_convert import money_message
 from session_service.adapters import refund_repository as refunds_repo
 from session_service.adapters import session_repository as repo
 from session_service.adapters import state_moves
@@ -89,6 +91,8 @@ class DisputeReport:
     dispute_id: str
     action: str
     status: str
+    # The disputed amount in the provider's dispute currency (None when the event did not carry it).
+    amount: Money | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +309,7 @@ async def _persist(
     fingerprint: str | None = None,
     charge_id: str | None = None,
     event: tuple[str, str, str] | None = None,  # (provider, provider event id, provider reference)
+    dispute_amount: Money | None = None,
 ) -> None:
     """Write a decided outcome in the caller's transaction (which holds the session's row lock)."""
     await refunds_repo.save_refunds(
@@ -345,12 +350,12 @@ async def _persist(
             session,
             _DISPUTE_EVENTS[outcome.note],
             outcome.ledger.dispute_id or "",
-            {
-                "id": outcome.ledger.dispute_id,
-                "object": "dispute",
-                "session_id": str(session["id"]),
-                "status": outcome.ledger.dispute_status.value,
-            },
+            dispute_json(
+                dispute_id=outcome.ledger.dispute_id or "",
+                session_id=str(session["id"]),
+                status=outcome.ledger.dispute_status.value,
+                amount=money_message(dispute_amount) if dispute_amount is not None else None,
+            ),
         )
 
 
@@ -428,7 +433,12 @@ async def _apply_event(
         # Another mode, another provider, a session that was never paid, or an event that does not say which
         # refund or dispute it is about: the merchant looks at it (never dropped).
         return await _quarantine(conn, session, command, decision)
-    ledger = refunds_repo.ledger_of(session, await refunds_repo.session_refunds(conn, sid))
+    foreign = _foreign_money(command, detail, session)
+    if foreign is not None:
+        # A refund in another currency cannot be credited: the merchant sees it, once per provider refund.
+        return await _quarantine_refunds(conn, session, command, detail, foreign)
+    rows = await refunds_repo.session_refunds(conn, sid)
+    ledger = refunds_repo.ledger_of(session, rows)
     outcome = _decide_event(ledger, session, command, detail)
     await _persist(
         conn,
@@ -438,8 +448,105 @@ async def _apply_event(
         actor=f"provider:{command.provider}",
         charge_id=detail.charge_id or None,
         event=(command.provider, command.provider_event_id, command.provider_reference),
+        dispute_amount=detail.dispute.amount if detail.dispute is not None else None,
     )
+    for failed in outcome.failed_after_success:
+        await _quarantine_failed_refund(conn, session, command, failed, rows)
     return Applied(ApplyOutcome.APPLIED, None, dict(await _session_with_children(conn, sid)), None)
+
+
+def _foreign_money(command: EventCommand, detail: RefundEventDetail, session: Any) -> Money | None:
+    """The money a refund event reports in another currency than the session's (what the merchant's entry
+    shows: the listed refunds' sum, else the provider's total), or None when it is in the session's currency."""
+    if command.kind is not EventKind.REFUNDED:
+        return None
+    amounts = [r.amount for r in detail.refunds if r.amount is not None]
+    foreign = [m for m in amounts if m.currency != session["currency"]]
+    if foreign:
+        return Money(sum(m.amount_minor for m in foreign), foreign[0].currency, foreign[0].exponent)
+    total = detail.refunded_total
+    if total is not None and total.currency != session["currency"]:
+        return total
+    return None
+
+
+def _refund_keys(detail: RefundEventDetail, foreign: Money) -> list[str]:
+    """What one quarantined refund event is about: its provider refund ids, or its total when it lists none."""
+    keys = [r.refund_id for r in detail.refunds if r.refund_id]
+    return keys or [f"total:{foreign.amount_minor}:{foreign.currency}"]
+
+
+async def _quarantine_refunds(
+    conn: asyncpg.Connection, session: Any, command: EventCommand, detail: RefundEventDetail, foreign: Money
+) -> Applied:
+    """Quarantine (`refund_currency_mismatch`) the refunds of an event in another currency, each provider
+    refund once: an event whose refunds all have an entry already is the recorded no-op
+    `already_quarantined`, naming that entry."""
+    keys = _refund_keys(detail, foreign)
+    known = await refunds_repo.quarantined_refunds(conn, session["id"], command.provider, keys)
+    new = [k for k in keys if k not in known]
+    reason = QuarantineReason.REFUND_CURRENCY_MISMATCH.value
+    quarantine_id: uuid.UUID = uuid.uuid4() if new else known[keys[0]]
+    outcome = ApplyOutcome.AMOUNT_MISMATCH if new else ApplyOutcome.ALREADY_QUARANTINED
+    written = await state_moves.write_move(
+        conn,
+        state_moves.Move(
+            session_id=session["id"],
+            merchant_id=session["merchant_id"],
+            from_status=session["status"],
+            to_status=None,
+            source_event_id=f"{command.provider}:{command.provider_event_id}",
+            note=reason if new else "already_quarantined",
+            history=False,
+            actor=f"provider:{command.provider}",
+            action="event_quarantined" if new else None,
+            detail={
+                "event": f"{command.provider}:{command.provider_event_id}",
+                "outcome": outcome.value,
+                "note": reason,
+                "type": command.provider_event_type,
+                "amount": foreign.display(),
+                "refunds": keys,
+            },
+            provider=command.provider,
+            provider_event_id=command.provider_event_id,
+            outcome=outcome.value,
+            provider_reference=command.provider_reference or None,
+            quarantine_id=quarantine_id,
+            quarantine_reason=reason if new else None,
+            quarantine_amount=foreign if new else None,
+            quarantine_mode=command.mode.value if command.mode else session["mode"],
+            expected_paid_reference=session["paid_reference"],
+            expected_provider=session["provider"],
+        ),
+    )
+    assert written["applied"], "the row is locked by this transaction"
+    if new:
+        await refunds_repo.record_quarantined_refunds(
+            conn, session["id"], command.provider, new, quarantine_id
+        )
+    after = dict(await _session_with_children(conn, session["id"]))
+    return Applied(outcome, None, after, quarantine_id)
+
+
+async def _quarantine_failed_refund(
+    conn: asyncpg.Connection, session: Any, command: EventCommand, failed: Refund, rows: Any
+) -> None:
+    """A refund that had succeeded failed: the money did not go back. Its credit note (a legal document) stands;
+    the merchant is told in quarantine (`refund_failed`), the note naming the credit note when one was issued."""
+    row = next((r for r in rows if r["id"] == failed.id), None)
+    number = row["credit_note_number"] if row is not None else None
+    await refunds_repo.open_quarantine(
+        conn,
+        session,
+        reason=QuarantineReason.REFUND_FAILED.value,
+        note=refunds_repo.failed_refund_note(failed.provider_refund_id or str(failed.id), number),
+        provider=command.provider,
+        provider_event_id=command.provider_event_id,
+        provider_reference=command.provider_reference or None,
+        amount_minor=failed.amount_minor,
+        mode=command.mode.value if command.mode else session["mode"],
+    )
 
 
 def _describes_itself(command: EventCommand, detail: RefundEventDetail) -> bool:

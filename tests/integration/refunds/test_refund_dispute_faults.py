@@ -1,0 +1,157 @@
+"""Refund and dispute events that cannot be applied as they come (contract §4, §8), through signed Stripe
+webhooks against the real stack: a refund in another currency is quarantined once per provider refund, a
+closed dispute never reopens, a refund that fails after it succeeded stops counting and is shown to the
+merchant, and dispute events carry the disputed money."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from refund_support import (
+    applied,
+    charge_refunded,
+    credit_notes,
+    dispute_event,
+    merchant_event_types,
+    paid_session,
+    refund_object,
+    send_stripe,
+    session_json,
+    stripe_envelope,
+    verify_code,
+    wait_credit_notes,
+)
+
+from support.stack import Merchant, ServiceStack
+
+
+async def _quarantine(stack: ServiceStack, merchant: Merchant, sid: str) -> list[dict[str, Any]]:
+    status, listed = await stack.request("GET", "/v1/quarantine", headers=merchant.headers)
+    assert status == 200, listed
+    return [e for e in listed["data"] if e["session_id"] == sid]
+
+
+async def _session_column(stack: ServiceStack, sid: str, column: str) -> Any:
+    conn = await stack.db.admin()
+    try:
+        return await conn.fetchval(f"SELECT {column} FROM session.sessions WHERE id = $1", uuid.UUID(sid))
+    finally:
+        await conn.close()
+
+
+async def _dispute_objects(stack: ServiceStack, merchant: Merchant) -> list[tuple[str, dict[str, Any]]]:
+    conn = await stack.db.admin()
+    try:
+        rows = await conn.fetch(
+            """SELECT type, snapshot FROM session.merchant_events
+                WHERE merchant_id = $1 AND type LIKE 'dispute.%' ORDER BY seq""",
+            uuid.UUID(merchant.id),
+        )
+    finally:
+        await conn.close()
+    return [
+        (r["type"], json.loads(r["snapshot"]) if isinstance(r["snapshot"], str) else r["snapshot"])
+        for r in rows
+    ]
+
+
+async def test_refund_in_another_currency_is_quarantined_once_per_refund(stack: ServiceStack) -> None:
+    merchant = await stack.create_merchant()
+    paid = await paid_session(stack, merchant, "100.00")  # EUR
+    usd = refund_object("re_usd_1", 1000, paid.payment_intent, paid.charge)
+    usd["currency"] = "usd"
+    created = stripe_envelope("refund.created", usd)
+    first = await send_stripe(stack, created)
+    assert await applied(stack, "stripe", first["event_id"]) == "quarantined"
+    assert (await send_stripe(stack, created))["duplicate"] is True
+    # The same refund again under another event (Stripe's charge.refunded, in usd): one entry still.
+    charge = charge_refunded(paid.payment_intent, paid.charge, 10000, [usd], 1000)
+    charge["data"]["object"]["currency"] = "usd"
+    second = await send_stripe(stack, charge)
+    assert await applied(stack, "stripe", second["event_id"]) == "duplicate"
+
+    [entry] = await _quarantine(stack, merchant, paid.id)
+    assert entry["reason"] == "refund_currency_mismatch" and entry["status"] == "open", entry
+    assert entry["amount"] == {"amount": "10.00", "amount_minor": 1000, "currency": "USD"}, entry
+    assert entry["provider_reference"] == paid.payment_intent
+    assert entry["provider_event_id"] == first["event_id"]
+    status, failed = await stack.request("GET", "/v1/events?status=failed", headers=merchant.headers)
+    assert status == 200 and failed["data"] == [], failed
+    session = await session_json(stack, merchant, paid.id)
+    assert session["amount_refunded"] == "0.00" and session["refunds"] == [] and session["status"] == "paid"
+    assert (await merchant_event_types(stack, merchant)).count("quarantine.created") == 1
+
+
+async def test_a_closed_dispute_never_reopens(stack: ServiceStack) -> None:
+    merchant = await stack.create_merchant()
+    won = await paid_session(stack, merchant, "20.00")
+    for event_type, status_ in (
+        ("charge.dispute.closed", "won"),
+        ("charge.dispute.created", "needs_response"),
+    ):
+        event = dispute_event(event_type, "dp_ooo_won", won.payment_intent, won.charge, 2000, status_)
+        assert await applied(stack, "stripe", (await send_stripe(stack, event))["event_id"]) == "applied"
+    session = await session_json(stack, merchant, won.id)
+    assert session["dispute_status"] == "won", session["dispute_status"]
+    assert await _session_column(stack, won.id, "key_access") == "active"
+    assert await verify_code(stack, merchant, won.key) == "VALID"
+
+    lost = await paid_session(stack, merchant, "30.00")
+    for event_type, status_ in (
+        ("charge.dispute.closed", "lost"),
+        ("charge.dispute.created", "needs_response"),
+    ):
+        event = dispute_event(event_type, "dp_ooo_lost", lost.payment_intent, lost.charge, 3000, status_)
+        assert await applied(stack, "stripe", (await send_stripe(stack, event))["event_id"]) == "applied"
+    session = await session_json(stack, merchant, lost.id)
+    assert session["status"] == "refunded" and session["dispute_status"] == "lost", session["dispute_status"]
+    assert await _session_column(stack, lost.id, "key_access") == "revoked"
+    types = [t for t in await merchant_event_types(stack, merchant) if t.startswith("dispute.")]
+    # Only the real changes: each dispute closed once, the late `created` is a recorded no-op.
+    assert types == ["dispute.closed", "dispute.closed"], types
+
+
+async def test_a_refund_that_fails_after_it_succeeded_stops_counting(stack: ServiceStack) -> None:
+    merchant = await stack.create_merchant()
+    paid = await paid_session(stack, merchant, "50.00")
+    re_ok = refund_object("re_then_failed", 2000, paid.payment_intent, paid.charge, "succeeded")
+    event = charge_refunded(paid.payment_intent, paid.charge, 5000, [re_ok], 2000)
+    assert await applied(stack, "stripe", (await send_stripe(stack, event))["event_id"]) == "applied"
+    await wait_credit_notes(stack, merchant, paid.id, 2000, 1)
+    [note] = await credit_notes(stack, merchant, paid.id)
+
+    failed = refund_object("re_then_failed", 2000, paid.payment_intent, paid.charge, "failed")
+    first = await send_stripe(stack, stripe_envelope("refund.updated", failed))
+    assert await applied(stack, "stripe", first["event_id"]) == "applied"
+    again = await send_stripe(stack, stripe_envelope("charge.refund.updated", failed))
+    assert await applied(stack, "stripe", again["event_id"]) == "applied"
+
+    session = await session_json(stack, merchant, paid.id)
+    [only] = session["refunds"]
+    assert only["status"] == "failed" and only["credited_minor"] == 0, only
+    assert session["amount_refunded"] == "0.00" and session["status"] == "paid", session["amount_refunded"]
+    # The credit note is a legal document: it stands, and the merchant is told about it.
+    assert [n.number for n in await credit_notes(stack, merchant, paid.id)] == [note.number]
+    [entry] = await _quarantine(stack, merchant, paid.id)
+    assert entry["reason"] == "refund_failed" and entry["status"] == "open", entry
+    assert note.number in entry["note"] and "re_then_failed" in entry["note"], entry["note"]
+    assert entry["amount"] == {"amount": "20.00", "amount_minor": 2000, "currency": "EUR"}
+
+
+async def test_dispute_events_carry_the_disputed_money(stack: ServiceStack) -> None:
+    merchant = await stack.create_merchant()
+    paid = await paid_session(stack, merchant, "20.00")
+    for event_type, status_ in (
+        ("charge.dispute.created", "needs_response"),
+        ("charge.dispute.closed", "won"),
+    ):
+        event = dispute_event(event_type, "dp_money", paid.payment_intent, paid.charge, 1500, status_)
+        assert await applied(stack, "stripe", (await send_stripe(stack, event))["event_id"]) == "applied"
+    objects = await _dispute_objects(stack, merchant)
+    assert [t for t, _ in objects] == ["dispute.created", "dispute.closed"]
+    for _, obj in objects:
+        assert obj["id"] == "dp_money" and obj["object"] == "dispute" and obj["session_id"] == paid.id
+        assert (obj["amount"], obj["amount_minor"], obj["currency"]) == ("15.00", 1500, "EUR"), obj
+    assert [obj["status"] for _, obj in objects] == ["open", "won"]
