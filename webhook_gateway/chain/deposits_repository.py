@@ -52,6 +52,9 @@ class DepositRow:
     source: str
     claimed: bool
     reported_as: str | None
+    # The transfer's asset (NULL on rows recorded before assets were stored: those are in the session's own).
+    currency: str | None = None
+    exponent: int | None = None
 
     @property
     def key(self) -> TransferKey:
@@ -81,7 +84,8 @@ class Confirmation:
 
 
 _DEPOSIT_COLUMNS: Final = """chain_id, tx_hash, log_index, session_id, deposit_address, token, from_address,
-    amount_minor, block_number, block_hash, block_timestamp, canonical, source, claimed, reported_as"""
+    amount_minor, block_number, block_hash, block_timestamp, canonical, source, claimed, reported_as,
+    currency, exponent"""
 
 
 def _deposit(row: asyncpg.Record) -> DepositRow:
@@ -101,6 +105,8 @@ def _deposit(row: asyncpg.Record) -> DepositRow:
         source=row["source"],
         claimed=bool(row["claimed"]),
         reported_as=row["reported_as"],
+        currency=row["currency"],
+        exponent=None if row["exponent"] is None else int(row["exponent"]),
     )
 
 
@@ -141,8 +147,8 @@ class DepositsRepository:
             inserted = await conn.fetchval(
                 """INSERT INTO chain_deposits (chain_id, tx_hash, log_index, session_id, deposit_address, token,
                                                from_address, amount_minor, block_number, block_hash,
-                                               block_timestamp, source)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                               block_timestamp, source, currency, exponent)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                    ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING
                    RETURNING true""",
                 transfer.chain_id,
@@ -157,6 +163,8 @@ class DepositsRepository:
                 transfer.block_hash,
                 transfer.block_timestamp,
                 source,
+                transfer.currency,
+                transfer.exponent,
             )
             if inserted:
                 return Recorded(RecordOutcome.INSERTED, session_id)

@@ -19,14 +19,19 @@ Money rules:
   quarantines them as `payment_on_closed_session`. They are only sent once confirmed, so a reorg cannot take
   back money that was already put in front of the merchant, and late money waits while the session is still
   open (`created` is expired first; `pending` waits for its outcome).
+- Money in another asset than the session's (ETH to a token session, another of the merchant's tokens to an
+  ETH session) never counts towards it. Once confirmed, each such transfer is sent as its own `succeeded`
+  event in its own currency (`wrong_asset`), which the session service quarantines as a currency mismatch
+  (or as money on a closed session), once per transfer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
+from paygate_runtime.money.assets import NATIVE_COIN, NATIVE_DECIMALS
 from webhook_gateway.chain.deposits_repository import Confirmation, DepositRow, TransferKey
 from webhook_gateway.chain.ledger import (
     ALERT_REORGED_AFTER_PAID,
@@ -96,14 +101,17 @@ class NativeBalances:
 
 @dataclass(frozen=True, slots=True)
 class MoneyEvent:
-    """A `succeeded` event for one transfer sent on its own (late or extra money)."""
+    """A `succeeded` event for one transfer sent on its own (late, extra or wrong-asset money)."""
 
     event_id: str
     key: TransferKey
-    reported_as: str  # "late" or "extra"
+    reported_as: str  # "late", "extra" or "wrong_asset"
     amount_minor: int
     provider_reference: str
     occurred_at: int
+    # The transfer's asset when it is not the session's own (wrong_asset); None: the session's currency.
+    currency: str | None = None
+    exponent: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +151,7 @@ class SettlementPlan:
     expire_first: bool = False
     late: tuple[MoneyEvent, ...] = ()
     extra: tuple[MoneyEvent, ...] = ()
+    wrong_asset: tuple[MoneyEvent, ...] = ()
     alerts: tuple[Alert, ...] = field(default=())
 
 
@@ -169,6 +178,8 @@ def plan_settlement(
 ) -> SettlementPlan:
     """Decide what to send for `info` now. Deterministic: the same inputs, in any order, give the same plan."""
     rows = sorted(rows, key=_chain_order)
+    foreign = [row for row in rows if not is_own_asset(info, row)]
+    rows = [row for row in rows if is_own_asset(info, row)]
     view = evaluate_deposits(
         info.session_id,
         [row.as_deposit() for row in rows],
@@ -285,8 +296,36 @@ def plan_settlement(
         expire_first=expire_first,
         late=tuple(late),
         extra=tuple(extra),
+        wrong_asset=tuple(_wrong_asset_events(info, foreign, head)),
         alerts=tuple(_unique_alerts(alerts)),
     )
+
+
+def is_own_asset(info: SessionInfo, row: DepositRow) -> bool:
+    """Whether a recorded transfer is in the session's own asset (the only money that counts for it)."""
+    if row.token is None or info.token is None:
+        return row.token is None and info.token is None
+    return row.token.lower() == info.token.lower()
+
+
+def _wrong_asset_events(info: SessionInfo, foreign: Sequence[DepositRow], head: int) -> list[MoneyEvent]:
+    """Each confirmed, canonical transfer in another asset, not yet reported: sent on its own in its own
+    currency. Only confirmed money is reported (as a right-asset payment is only paid once confirmed)."""
+    events = []
+    for row in foreign:
+        if (
+            not row.canonical
+            or row.reported_as is not None
+            or deposit_confirmations(row.as_deposit(), head) < info.min_confirmations
+        ):
+            continue
+        currency, exponent = row.currency, row.exponent
+        if row.token is None:
+            currency, exponent = NATIVE_COIN, NATIVE_DECIMALS
+        if currency is None or exponent is None:
+            continue  # a token transfer is recorded with its asset; an older row cannot be labelled
+        events.append(replace(_money_event(info, row, "wrong_asset"), currency=currency, exponent=exponent))
+    return events
 
 
 def _crossing(confirmed: Sequence[DepositRow], amount_minor: int) -> tuple[str | None, int]:

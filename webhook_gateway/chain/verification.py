@@ -19,7 +19,7 @@ from eth_typing import ChecksumAddress, HexStr
 from hexbytes import HexBytes
 from web3 import AsyncWeb3
 from web3.exceptions import BlockNotFound, ProviderConnectionError, TransactionNotFound, Web3RPCError
-from web3.types import BlockData, LogReceipt, RPCEndpoint, TxData
+from web3.types import BlockData, FilterParams, LogReceipt, RPCEndpoint, TxData
 
 from paygate_runtime.errors import InvalidArgument
 from paygate_runtime.money.assets import NATIVE_DECIMALS
@@ -93,6 +93,9 @@ class ObservedTransfer:
     from_address: str
     to_address: str
     amount_minor: int
+    # The asset's currency code and decimals, when the caller knows them (stored with the ledger row).
+    currency: str | None = None
+    exponent: int | None = None
 
 
 @dataclass(frozen=True)
@@ -402,9 +405,11 @@ async def scan_range(
     *,
     traces: bool = False,
     skip_traces: Collection[int] = (),
+    any_token: bool = False,
 ) -> BlockScan:
     """Every credit to `addresses` in blocks [from_block, to_block]: native-coin txs and the `Transfer`
-    logs of `tokens`, and with `traces` the contract-internal ETH transfers the node's `trace_block` shows.
+    logs of `tokens` (with `any_token`, of every contract: the caller decides which emitters it knows), and
+    with `traces` the contract-internal ETH transfers the node's `trace_block` shows.
     Reverted txs are skipped. Results are ordered by (block, log index), native first.
 
     A block whose traces the node refuses is reported in `untraced` (its top-level and token transfers are
@@ -464,18 +469,18 @@ async def scan_range(
                     )
                 else:
                     traced.add(number)
-        if token_set:
+        if token_set or any_token:
             watched_list = sorted(watched)
             for start in range(0, len(watched_list), _ADDRESSES_PER_LOG_QUERY):
                 chunk = watched_list[start : start + _ADDRESSES_PER_LOG_QUERY]
-                logs = await w3.eth.get_logs(
-                    {
-                        "fromBlock": from_block,
-                        "toBlock": to_block,
-                        "address": token_set,
-                        "topics": [HexStr(TRANSFER_TOPIC), None, [_address_topic(a) for a in chunk]],
-                    }
-                )
+                log_filter: FilterParams = {
+                    "fromBlock": from_block,
+                    "toBlock": to_block,
+                    "topics": [HexStr(TRANSFER_TOPIC), None, [_address_topic(a) for a in chunk]],
+                }
+                if not any_token:
+                    log_filter["address"] = token_set
+                logs = await w3.eth.get_logs(log_filter)
                 for log in logs:
                     if log.get("removed"):
                         continue

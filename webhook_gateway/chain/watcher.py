@@ -316,8 +316,17 @@ class ChainWatcher:
         waiting = {b.block_number for b in open_blocks if b.next_attempt_at > now}
         scan = BlockScan([], [], frozenset())
         if by_address and scan_to >= scan_from:
+            # With the merchants' tokens known, every Transfer log to a watched address is read: money in a
+            # merchant's other token is recorded (and quarantined), an unknown contract's is dropped below.
             scan = await scan_range(
-                w3, scan_from, scan_to, list(by_address), tokens, traces=traces, skip_traces=waiting
+                w3,
+                scan_from,
+                scan_to,
+                list(by_address),
+                tokens,
+                traces=traces,
+                skip_traces=waiting,
+                any_token=self.service.tokens is not None,
             )
         found = list(scan.transfers)
         fallback: set[str] = set()
@@ -331,10 +340,11 @@ class ChainWatcher:
         touched: dict[str, SessionInfo] = {}
         for transfer in found:
             info = by_address.get(transfer.to_address.lower())
-            # Only the session's own asset counts: ETH sent to a token session's address (or another token)
-            # is not a payment of that session.
-            if info is None or transfer.token != (_checksum(info.token) if info.token else None):
+            if info is None:
                 continue
+            # Only the session's own asset counts for it. Money in another asset the merchant's settings know
+            # (ETH to a token session, another configured token) is recorded with its asset and quarantined
+            # once confirmed; an unknown token contract's transfers are not recorded (record_observed).
             if await self.service.record_observed(info, transfer, "watcher") is not None:
                 touched[info.session_id] = info
 
@@ -497,9 +507,3 @@ def by_address_info(sessions: list[SessionInfo], session_id: str) -> SessionInfo
         if info.session_id == session_id:
             return info
     return None
-
-
-def _checksum(address: str) -> str:
-    from web3 import AsyncWeb3
-
-    return AsyncWeb3.to_checksum_address(address)

@@ -35,6 +35,7 @@ from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.grpc_errors import error_code, is_transient
 from paygate_runtime.proto_convert import mode_enum, timestamp_of_epoch
 from webhook_gateway.adapters.inbox_repository import APPLIED, IGNORED, InboxEvent
+from webhook_gateway.chain.assets import NATIVE, Asset, MerchantTokens
 from webhook_gateway.chain.deposits_repository import (
     AddressesRepository,
     AddressState,
@@ -244,8 +245,12 @@ class Web3Service:
         *,
         clock: Callable[[], float] = time.time,
         addresses: AddressesRepository | None = None,
+        tokens: MerchantTokens | None = None,
     ) -> None:
         self.w3 = w3
+        # The merchants' configured tokens: money in one of them (or in ETH) that is not the session's own
+        # asset is recorded and quarantined. None: only ETH and each session's own asset are known.
+        self.tokens = tokens
         self.session = session
         self.repo = repo
         self.addresses = addresses if addresses is not None else AddressesRepository(repo.pool)
@@ -317,17 +322,23 @@ class Web3Service:
             if waited < self.settings.tx_wait_s:
                 raise RetryLater(f"{problem}: {hint.tx_hash} is not on the chain yet")
             return InboxVerdict(status=IGNORED, outcome=problem, **owner)
+        wrong_asset = False
         if problem == "no_transfer_to_deposit_address":
-            if await self._pays_another_session(hint.tx_hash, info):
-                return InboxVerdict(status=IGNORED, outcome="session_mismatch", **owner)
+            # Not in the session's asset: in another asset paygate knows for the merchant (ETH, its tokens)?
+            other = await self._other_asset_transfers(info, hint.tx_hash)
+            if not other:
+                if await self._pays_another_session(hint.tx_hash, info):
+                    return InboxVerdict(status=IGNORED, outcome="session_mismatch", **owner)
+                return InboxVerdict(status=IGNORED, outcome=problem, **owner)
+            transfers, wrong_asset = other, True
+        elif problem is not None:
             return InboxVerdict(status=IGNORED, outcome=problem, **owner)
-        if problem is not None:
-            return InboxVerdict(status=IGNORED, outcome=problem, **owner)
+        else:
+            own = Asset(info.currency, info.exponent)
+            transfers = [_with_asset(t, own) for t in inspection.observed_transfers()]
 
         observed = [
-            t
-            for t in inspection.observed_transfers()
-            if not before_session(info, t.block_timestamp, self.settings.creation_skew_s)
+            t for t in transfers if not before_session(info, t.block_timestamp, self.settings.creation_skew_s)
         ]
         if not observed:
             # An old transfer announced as new: money the address held before this session is not its money.
@@ -338,7 +349,46 @@ class Web3Service:
         if all(o is RecordOutcome.OTHER_SESSION for o in outcomes):
             return InboxVerdict(status=IGNORED, outcome="transfer_counted_for_other_session", **owner)
         result = await self.settle(info)
+        if wrong_asset:
+            # Recorded as a deposit of the asset that arrived; quarantined (currency mismatch) once confirmed.
+            return InboxVerdict(status=APPLIED, outcome="wrong_asset_deposit", **owner)
         return InboxVerdict(status=APPLIED, outcome=f"deposit_{result.status}", **owner)
+
+    async def asset_of(self, info: SessionInfo, token: str | None) -> Asset | None:
+        """The asset of money in `token` (None: the native coin) sent to `info`'s deposit address: the
+        session's own, ETH, or one of its merchant's configured tokens; None for a contract paygate does not
+        know for the merchant (anyone can emit Transfer events)."""
+        if (token or "").lower() == (info.token or "").lower():
+            return Asset(info.currency, info.exponent)
+        if token is None:
+            return NATIVE
+        if self.tokens is None:
+            return None
+        return (await self.tokens.tokens(info.merchant_id, info.chain_id)).get(token.lower())
+
+    async def _other_asset_transfers(self, info: SessionInfo, tx_hash: str) -> list[ObservedTransfer]:
+        """What a mined, successful tx paid `info`'s deposit address in the assets the merchant knows besides
+        the session's own (each labelled with its asset)."""
+        assert self.w3 is not None
+        candidates: dict[str | None, Asset] = {}
+        if info.token is not None:
+            candidates[None] = NATIVE
+        if self.tokens is not None:
+            for address, asset in (await self.tokens.tokens(info.merchant_id, info.chain_id)).items():
+                if address != (info.token or "").lower():
+                    candidates[address] = asset
+        found: list[ObservedTransfer] = []
+        for token, asset in candidates.items():
+            inspection = await inspect_transaction(
+                self.w3,
+                tx_hash,
+                expected_chain_id=info.chain_id,
+                deposit_address=info.deposit_address,
+                token=token,
+                token_decimals=asset.exponent if token is not None else None,
+            )
+            found += [_with_asset(t, asset) for t in inspection.observed_transfers()]
+        return found
 
     async def _pays_another_session(self, tx_hash: str, info: SessionInfo) -> bool:
         """Whether the tx credits a deposit address of some other session (the notifier named the wrong one)."""
@@ -378,11 +428,16 @@ class Web3Service:
     async def record_observed(
         self, info: SessionInfo, transfer: ObservedTransfer, source: str
     ) -> RecordOutcome | None:
-        """Record a transfer for `info`'s session; None (nothing recorded) for money from before the session."""
+        """Record a transfer for `info`'s session, labelled with its asset; None (nothing recorded) for money
+        from before the session or in an asset paygate does not know for the merchant (`asset_of`). Money in
+        another known asset is recorded too: it never counts, and is quarantined once confirmed."""
         assert self.settings is not None
         if before_session(info, transfer.block_timestamp, self.settings.creation_skew_s):
             return None
-        return (await self.repo.record(transfer, info.session_id, source)).outcome
+        asset = await self.asset_of(info, transfer.token)
+        if asset is None:
+            return None
+        return (await self.repo.record(_with_asset(transfer, asset), info.session_id, source)).outcome
 
     async def internal_mode(self) -> str:
         """How contract-internal ETH transfers are found on this node: "traces", "balance" or "off"."""
@@ -510,7 +565,7 @@ class Web3Service:
             if reply is not None:
                 await self.repo.confirmation_applied(info.session_id, outcome_name(_first(reply)))
             status = self._note(result, event_id, reply) or status
-        for money in (*plan.extra, *plan.late):
+        for money in (*plan.extra, *plan.late, *plan.wrong_asset):
             status = await self._send_money(info, money, result) or status
         for alert in plan.alerts:
             raised = await self._call(
@@ -545,6 +600,9 @@ class Web3Service:
             money.occurred_at,
             money.amount_minor,
             f"chain.deposit.{money.reported_as}",
+            asset=Asset(money.currency, money.exponent)
+            if money.currency is not None and money.exponent is not None
+            else None,
         )
         if reply is None:
             return None
@@ -579,7 +637,11 @@ class Web3Service:
         occurred_at: int,
         amount_minor: int | None,
         event_type: str,
+        *,
+        asset: Asset | None = None,
     ) -> session_pb2.ApplyPaymentEventResponse | None:
+        """One payment event; its amount is in the session's currency unless `asset` says otherwise (money
+        in another asset, which the session service quarantines as a currency mismatch)."""
         request = session_pb2.ApplyPaymentEventRequest(
             session_id=info.session_id,
             provider=PROVIDER,
@@ -593,9 +655,10 @@ class Web3Service:
             mode=mode_enum(self._settings.mode),
         )
         if amount_minor is not None:
+            money = asset or Asset(info.currency, info.exponent)
             request.amount.CopyFrom(
                 common_pb2.Money(
-                    amount_minor=str(amount_minor), currency=info.currency, exponent=info.exponent
+                    amount_minor=str(amount_minor), currency=money.currency, exponent=money.exponent
                 )
             )
         return await self._call("ApplyPaymentEvent", request, session_pb2.ApplyPaymentEventResponse)
@@ -655,15 +718,19 @@ class Web3Service:
             if intact:
                 await self.repo.set_canonical([r.key for r in tx_rows if not r.canonical], True)
                 continue
-            inspection = await inspect_transaction(
-                self.w3,
-                tx_hash,
-                expected_chain_id=info.chain_id,
-                deposit_address=info.deposit_address,
-                token=info.token,
-                token_decimals=info.exponent if info.token else None,
-            )
-            observed = inspection.observed_transfers()
+            observed: list[ObservedTransfer] = []
+            # Each asset the tx's rows are in (the session's own, or another one recorded as wrong-asset money).
+            for token in sorted({row.token for row in tx_rows}, key=lambda t: t or ""):
+                asset = _recorded_asset(info, [r for r in tx_rows if r.token == token])
+                inspection = await inspect_transaction(
+                    self.w3,
+                    tx_hash,
+                    expected_chain_id=info.chain_id,
+                    deposit_address=info.deposit_address,
+                    token=token,
+                    token_decimals=asset.exponent if token else None,
+                )
+                observed += [_with_asset(t, asset) for t in inspection.observed_transfers()]
             still = set()
             for transfer in observed:
                 recorded = await self.repo.record(transfer, info.session_id, tx_rows[0].source)
@@ -730,6 +797,21 @@ class Web3Service:
                     self._expiry_blocks.clear()
                 self._expiry_blocks[info.expires_at] = (found, found_block[0])
         return found
+
+
+def _recorded_asset(info: SessionInfo, rows: list[DepositRow]) -> Asset:
+    """The asset recorded with rows of one token (a row recorded before assets were stored is in the
+    session's own asset)."""
+    for row in rows:
+        if row.currency is not None and row.exponent is not None:
+            return Asset(row.currency, row.exponent)
+    if rows and rows[0].token is None:
+        return NATIVE if info.token is not None else Asset(info.currency, info.exponent)
+    return Asset(info.currency, info.exponent)
+
+
+def _with_asset(transfer: ObservedTransfer, asset: Asset) -> ObservedTransfer:
+    return replace(transfer, currency=asset.currency, exponent=asset.exponent)
 
 
 def _unix_float_or_none(stamp: Timestamp) -> float | None:

@@ -21,6 +21,7 @@ import grpc
 from aiohttp import web
 
 from paygate.session.v1 import session_pb2
+from webhook_gateway.chain.assets import MerchantTokens
 from webhook_gateway.chain.deposits_repository import AddressesRepository, DepositsRepository
 from webhook_gateway.chain.untraced_blocks import UntracedBlockRow, UntracedBlocksRepository
 from webhook_gateway.chain.verification import ChainUnavailable
@@ -129,7 +130,12 @@ async def session_deposits(request: web.Request) -> web.Response:
             "session_id": session_id,
             "chain_head": head,
             "min_confirmations": needed,
-            "deposits": [deposit_json(row, head, needed) for row in rows],
+            "deposits": [
+                deposit_json(
+                    row, head, needed, session_asset=(session.amount.currency, session.amount.exponent)
+                )
+                for row in rows
+            ],
         }
     )
 
@@ -219,7 +225,13 @@ def build_services(app: web.Application) -> dict[str, Web3Service]:
             error_backoff_cap_s=chain.error_backoff_cap_s,
         )
         w3 = connect_web3(node.rpc_url, config.chain_rpc_timeout_s)
-        services[mode] = Web3Service(w3, app[CLIENTS].session, DepositsRepository(app[POOL]), settings)
+        services[mode] = Web3Service(
+            w3,
+            app[CLIENTS].session,
+            DepositsRepository(app[POOL]),
+            settings,
+            tokens=MerchantTokens(app[CLIENTS].session, deadline_s=settings.apply_deadline_s),
+        )
     return services
 
 

@@ -95,6 +95,9 @@ async def _rows_count(stack: ServiceStack, session_id: str, count: int) -> bool:
 async def test_eth_and_another_token_sent_to_a_token_session_do_not_count(
     stack: ServiceStack, chain: Chain
 ) -> None:
+    """Neither pays the token session. The ETH is an asset paygate knows: it is recorded as a deposit of ETH
+    and reported once as the wrong asset (quarantined: test_web3_wrong_asset.py). A token contract the merchant
+    never configured is not paygate's to read and leaves no row."""
     merchant = await web3_merchant(stack, chain, min_confirmations=1)
     session = await create_web3_session(stack, merchant, "1", "TUSD")
     deposit = session["payment"]["deposit_address"]
@@ -105,7 +108,10 @@ async def test_eth_and_another_token_sent_to_a_token_session_do_not_count(
     await wait_cursor_at_least(stack, await chain.head())  # and one more full pass
     body = await get_session(stack, merchant, session["id"])
     assert body["status"] == "created" and body["paid_at"] is None
-    assert await ledger_rows(stack, session["id"]) == []
+    rows = await ledger_rows(stack, session["id"])
+    assert [(r["currency"], r["amount_minor"], r["reported_as"]) for r in rows] == [
+        ("ETH", 5 * 10**18, "wrong_asset")
+    ]
 
 
 async def test_a_restarted_watcher_neither_misses_nor_double_counts(
