@@ -38,8 +38,7 @@ from webhook_gateway.entrypoints.deposit_objects import deposit_json
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
 from webhook_gateway.entrypoints.observability import METRICS
-from webhook_gateway.entrypoints.webhook_intake import accept, counted, read_body
-from webhook_gateway.providers.errors import WebhookRejected
+from webhook_gateway.entrypoints.webhook_intake import accept, counted, read_body, verified
 from webhook_gateway.providers.normalized import NormalizedEvent
 from webhook_gateway.providers.standard_webhooks import Web3Hint, parse_web3_hint, verify_standard
 
@@ -87,13 +86,10 @@ async def web3_webhook(request: web.Request) -> web.Response:
         "test": request.app[CONFIG].web3_webhook_secrets,
         "live": request.app[CONFIG].web3_webhook_secrets_live,
     }
-    try:
-        envelope = verify_standard(raw, request.headers, secrets, int(time.time()))
-    except WebhookRejected as rejected:
-        raise ApiError(400, rejected.code, rejected.message) from None
-    except ValueError:
-        log.error("web3 webhook signing configuration missing or invalid")
-        raise ApiError(503, "webhook_not_configured", "web3 webhooks are not configured") from None
+    # verified() counts a refusal as every provider's route does (paygate_webhook_verification_failures_total).
+    envelope = verified(
+        request, PROVIDER, lambda: verify_standard(raw, request.headers, secrets, int(time.time()))
+    )
     hint = parse_web3_hint(envelope)
     return await accept(request, envelope, normalized_hint(hint, envelope.event_type))
 

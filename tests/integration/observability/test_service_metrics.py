@@ -51,6 +51,11 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "paygate_chain_untraced_blocks": ("gauge", frozenset({"gateway"})),
     "paygate_peer_up": ("gauge", frozenset({"gateway"})),
     "paygate_portal_email_proofs_total": ("counter", frozenset({"gateway"})),
+    # The provider API client (One.com) and reconciliation: sampled once the stack calls a provider's API.
+    "paygate_provider_api_calls_total": ("counter", frozenset({"gateway"})),
+    "paygate_provider_circuit_state": ("gauge", frozenset({"gateway"})),
+    "paygate_provider_circuit_opened_total": ("counter", frozenset({"gateway"})),
+    "paygate_reconcile_checks_total": ("counter", frozenset({"gateway"})),
     "paygate_fulfilment_seconds": ("histogram", frozenset({"session"})),
     # Hash-chain anchors (issue #20): every gRPC service anchors its audit chains' heads.
     "paygate_audit_chain_head_sequence": ("gauge", GRPC),
@@ -64,13 +69,18 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "paygate_merchant_webhook_pending": ("gauge", frozenset({"session"})),
     "paygate_merchant_webhook_oldest_pending_age_seconds": ("gauge", frozenset({"session"})),
 }
-# Sampled only with a chain configured (the watcher writes `chain_cursors`): without one the gauge is
-# registered (its HELP line is served) but has no series. Every other metric must have a sample.
+# Sampled only with a chain configured (the watcher writes `chain_cursors`), or a provider's API: without one
+# the metric is registered (its HELP line is served) but has no series. Every other metric must have a sample.
 REGISTERED_ONLY = frozenset(
     {
         "paygate_chain_watcher_lag_blocks",
         "paygate_chain_watcher_last_pass_age_seconds",
         "paygate_chain_untraced_blocks",
+        # No provider API is configured in this stack (test_onecom_*.py and the reconciliation tests sample them).
+        "paygate_provider_api_calls_total",
+        "paygate_provider_circuit_state",
+        "paygate_provider_circuit_opened_total",
+        "paygate_reconcile_checks_total",
     }
 )
 
@@ -287,6 +297,28 @@ async def test_events_that_match_no_session_are_counted_once_quarantined(
     text = await scrape("gateway")
     assert sample(text, "paygate_inbox_pending", provider="stripe") == 0
     assert sample(text, "paygate_inbox_unknown_session_events", provider="onecom") == 0
+
+
+async def test_a_forged_web3_hint_is_counted_as_a_verification_failure(
+    stack: ServiceStack, scrape: Any
+) -> None:
+    """The web3 route verified its hints itself and never counted a refusal, so a rotated or wrong notifier
+    secret could not fire PaygateWebhookVerificationFailures; it counts as every provider's route does."""
+    headers = {
+        "webhook-id": "msg_forged",
+        "webhook-timestamp": str(int(time.time())),
+        "webhook-signature": "v1," + "A" * 44,
+        "Content-Type": "application/json",
+    }
+    status, body = await stack.request("POST", "/webhooks/web3", data=b'{"type": "x"}', headers=headers)
+    assert (status, body["error"]["code"]) == (400, "invalid_signature")
+    text = await scrape("gateway")
+    failures = "paygate_webhook_verification_failures_total"
+    assert sample(text, failures, provider="web3", reason="invalid_signature") == 1
+    assert (
+        sample(text, "paygate_webhook_events_total", provider="web3", result="rejected_invalid_signature")
+        == 1
+    )
 
 
 async def test_chain_watcher_lag_and_pass_age(stack: ServiceStack, scrape: Any) -> None:
