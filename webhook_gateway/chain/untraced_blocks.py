@@ -127,10 +127,3 @@ class UntracedBlocksRepository:
             chain_id,
         )
         return {str(r["session_id"]) for r in rows}
-
-    async def open_count(self, chain_id: int) -> int:
-        value = await self.pool.fetchval(
-            "SELECT count(*) FROM chain_untraced_blocks WHERE chain_id = $1 AND resolved_at IS NULL",
-            chain_id,
-        )
-        return int(value or 0)

@@ -16,8 +16,8 @@ Each pass (one replica at a time, see `WatcherLock`):
 If the node or the session service is down, the pass fails before the cursor moves and is retried. Trouble
 with ONE block is not that: when internal transfers come from traces and the node refuses to trace one block
 (an error reply for it, or its trace timing out), the block is recorded (`chain_untraced_blocks`, shown in
-GET /v1/chain/status and counted in `paygate_chain_untraced_blocks`), traced again with the address backoff
-until the node answers, and the cursor moves on. Until then the native-coin sessions whose deposit address
+GET /v1/chain/status and counted in `paygate_chain_untraced_blocks`, read from the table by every replica),
+traced again with the address backoff until the node answers, and the cursor moves on. Until then the native-coin sessions whose deposit address
 that block touched (its balance changed in the block, or it sent a tx there) are settled by balance difference
 as well, as on a node without traces: its top-level and token transfers were still read from the block.
 
@@ -37,7 +37,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 import grpc
-from prometheus_client import CollectorRegistry, Gauge
 
 from paygate.session.v1 import session_pb2
 from paygate_runtime.tasks import wait_event
@@ -80,19 +79,6 @@ class PassReport:
     found: int
     settled: int
     untraced: int = 0
-
-
-class WatcherMetrics:
-    """The watcher's own figures, on the gateway's registry (one instance per registry, for every chain)."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.untraced_blocks = Gauge(
-            "paygate_chain_untraced_blocks",
-            "Blocks the RPC node could not trace that the chain watcher moved past (retried with backoff; "
-            "alert when above 0), by chain",
-            ["chain_id"],
-            registry=registry,
-        )
 
 
 class WatcherLock:
@@ -168,7 +154,6 @@ class ChainWatcher:
         settings: WatcherSettings,
         *,
         untraced: UntracedBlocksRepository | None = None,
-        metrics: WatcherMetrics | None = None,
     ) -> None:
         self.service = service
         self.repo = repo
@@ -177,7 +162,6 @@ class ChainWatcher:
         self.lock = WatcherLock(pool, chain_id)
         # Used only when internal transfers come from traces.
         self.untraced = untraced if untraced is not None else UntracedBlocksRepository(pool)
-        self.metrics = metrics
         self.passes = 0
         self._last_head: int | None = None
 
@@ -379,10 +363,6 @@ class ChainWatcher:
             confirmed_height=head - deepest + 1,
             internal_transfers=internal,
         )
-        if traces and self.metrics is not None:
-            self.metrics.untraced_blocks.labels(str(self.chain_id)).set(
-                await self.untraced.open_count(self.chain_id)
-            )
         self._last_head = head
         self.passes += 1
         return PassReport(head, scan_from, scan_to, len(found), settled, len(scan.untraced))

@@ -52,8 +52,10 @@ GROUP BY provider
 # every pass, so its age says whether the watcher runs at all.
 CHAIN_SQL = """
 SELECT chain_id::text AS chain_id, greatest(coalesce(head, last_block) - last_block, 0)::float8 AS lag_blocks,
-       extract(epoch FROM now() - updated_at)::float8 AS since_pass
-FROM chain_cursors
+       extract(epoch FROM now() - updated_at)::float8 AS since_pass,
+       (SELECT count(*) FROM chain_untraced_blocks b
+         WHERE b.chain_id = c.chain_id AND b.resolved_at IS NULL)::float8 AS untraced
+FROM chain_cursors c
 """
 # Peer health (contract §3: readiness is the gateway's own database; a peer's health is a metric). Each peer's
 # grpc.health.v1 overall status is checked this often, each check bounded, all peers at once.
@@ -126,6 +128,14 @@ class GatewayMetrics(ServiceMetrics):
             "Seconds since the chain watcher last finished a pass, by chain",
             ["chain_id"],
         )
+        # From the table, by every replica, like the lag: the watcher runs on one replica at a time (its lock),
+        # and a gauge only that replica set would keep its last value on one that lost the lock.
+        self.chain_untraced = self.gauge(
+            "paygate_chain_untraced_blocks",
+            "Blocks the RPC node could not trace that the chain watcher moved past (retried with backoff; "
+            "alert when above 0), by chain",
+            ["chain_id"],
+        )
         self.portal_proofs = Counter(
             "paygate_portal_email_proofs_total",
             "Customer portal email proofs by result (a burst of wrong_code or too_many_attempts is someone "
@@ -184,6 +194,7 @@ class GatewayMetrics(ServiceMetrics):
             for row in await connection.fetch(CHAIN_SQL):
                 self.chain_lag.labels(row["chain_id"]).set(row["lag_blocks"])
                 self.chain_since_pass.labels(row["chain_id"]).set(row["since_pass"])
+                self.chain_untraced.labels(row["chain_id"]).set(row["untraced"])
 
         self.watch_pool(pool)
         self.sample_with(pool, [inbox, chain])

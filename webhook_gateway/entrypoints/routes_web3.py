@@ -25,7 +25,7 @@ from webhook_gateway.chain.assets import MerchantTokens
 from webhook_gateway.chain.deposits_repository import AddressesRepository, DepositsRepository
 from webhook_gateway.chain.untraced_blocks import UntracedBlockRow, UntracedBlocksRepository
 from webhook_gateway.chain.verification import ChainUnavailable
-from webhook_gateway.chain.watcher import ChainWatcher, WatcherMetrics, WatcherSettings
+from webhook_gateway.chain.watcher import ChainWatcher, WatcherSettings
 from webhook_gateway.chain.web3_service import (
     ChainSettings,
     Web3Router,
@@ -37,7 +37,6 @@ from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, POOL, PROCESSO
 from webhook_gateway.entrypoints.deposit_objects import deposit_json
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
-from webhook_gateway.entrypoints.observability import METRICS
 from webhook_gateway.entrypoints.webhook_intake import accept, counted, read_body, verified
 from webhook_gateway.providers.normalized import NormalizedEvent
 from webhook_gateway.providers.standard_webhooks import Web3Hint, parse_web3_hint, verify_standard
@@ -46,7 +45,6 @@ log = logging.getLogger(__name__)
 
 PROVIDER = "web3"
 WEB3: web.AppKey[Web3Service] = web.AppKey("web3_service")
-WATCHER_METRICS: web.AppKey[WatcherMetrics] = web.AppKey("chain_watcher_metrics")
 # Python's default. Importing web3 pulls in py_ecc, which raises the interpreter's recursion limit to 100 000
 # for its own maths (unused here). A server that parses untrusted JSON needs the default back: with it a deeply
 # nested body ends in a clean RecursionError (400 invalid_json), not in a C stack overflow that kills the process.
@@ -251,7 +249,6 @@ def setup(app: web.Application) -> None:
     restore_recursion_limit()
     service = build_service(app)
     app[WEB3] = service
-    app[WATCHER_METRICS] = WatcherMetrics(app[METRICS].registry)
     router = Web3Router(app[WEB3_SERVICES], service)
     app[PROCESSOR].register(PROVIDER, router.handle_inbox_event)
     app.on_cleanup.append(_close_web3)
@@ -283,7 +280,6 @@ def background(app: web.Application) -> list[Callable[[], Awaitable[None]]]:
                 # A standby replica asks for the lock this often; a few polls' worth keeps a takeover quick.
                 lock_retry_s=min(5.0, max(0.5, config.chain_poll_interval_s * 10)),
             ),
-            metrics=app[WATCHER_METRICS],
         )
         workers.append(watcher.run)
     return workers

@@ -328,11 +328,21 @@ async def test_chain_watcher_lag_and_pass_age(stack: ServiceStack, scrape: Any) 
             """INSERT INTO gateway.chain_cursors (chain_id, last_block, head, updated_at)
                VALUES (31337, 90, 100, now() - interval '5 seconds')"""
         )
+        # One block the node could not trace, still open, and one since traced.
+        await conn.execute(
+            """INSERT INTO gateway.chain_untraced_blocks
+                   (chain_id, block_number, block_hash, last_error, next_attempt_at, resolved_at)
+               VALUES (31337, 95, '0x95', 'trace_block timed out', now(), NULL),
+                      (31337, 96, '0x96', 'trace_block timed out', now(), now())"""
+        )
     finally:
         await conn.close()
     text = await scrape("gateway")
     assert sample(text, "paygate_chain_watcher_lag_blocks", chain_id="31337") == 10
     assert sample(text, "paygate_chain_watcher_last_pass_age_seconds", chain_id="31337") >= 5
+    # Read from the database by every replica, as the lag is: only the replica holding the watcher lock set it,
+    # and one that lost the lock kept exporting its last value, so the max() alert could never clear.
+    assert sample(text, "paygate_chain_untraced_blocks", chain_id="31337") == 1
     assert sample(text, "paygate_metrics_sample_errors_total", service="gateway") == 0
 
 

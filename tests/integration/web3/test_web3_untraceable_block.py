@@ -92,7 +92,9 @@ async def chain_status(stack: ServiceStack, merchant: Merchant) -> dict[str, Any
     return body
 
 
-def untraced_gauge(stack: ServiceStack) -> float | None:
+async def untraced_gauge(stack: ServiceStack) -> float | None:
+    """The gauge as a scrape reads it: sampled from the database when /metrics is rendered, by any replica."""
+    await stack.gateway.metrics.render()
     return stack.gateway.metrics.registry.get_sample_value(
         "paygate_chain_untraced_blocks", {"chain_id": str(CHAIN_ID)}
     )
@@ -146,8 +148,12 @@ async def test_a_block_the_node_cannot_trace_does_not_hold_back_the_watcher(
     assert rows[0]["block_hash"] == receipt["blockHash"].to_0x_hex()
     assert rows[0]["first_failed_at"] and rows[0]["next_attempt_at"]
     assert proxy.refused >= 1
+
     # The alert: a gauge of the blocks the watcher moved past untraced.
-    await wait_for(lambda: _true(untraced_gauge(stack) == 1), what="the untraced-blocks gauge at 1")
+    async def gauge_at(value: float) -> bool | None:
+        return (await untraced_gauge(stack)) == value or None
+
+    await wait_for(lambda: gauge_at(1), what="the untraced-blocks gauge at 1")
 
     # The block touched the forwarded session's address: its balance difference settles it meanwhile.
     paid = await wait_status(stack, merchant, forwarded["id"], "paid")
@@ -175,7 +181,7 @@ async def test_a_block_the_node_cannot_trace_does_not_hold_back_the_watcher(
         return (await chain_status(stack, merchant))["untraced_blocks"] == []
 
     await wait_for(resolved, timeout=20.0, what="the block to leave /v1/chain/status once traced")
-    await wait_for(lambda: _true(untraced_gauge(stack) == 0), what="the untraced-blocks gauge back at 0")
+    await wait_for(lambda: gauge_at(0), what="the untraced-blocks gauge back at 0")
 
 
 async def _true(value: bool) -> bool | None:

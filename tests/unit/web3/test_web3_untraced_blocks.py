@@ -73,9 +73,6 @@ class FakeUntraced:
     async def fallback_sessions(self, chain_id: int) -> set[str]:
         return {s for row in await self.open_blocks(chain_id) for s in row.fallback_sessions}
 
-    async def open_count(self, chain_id: int) -> int:
-        return len(await self.open_blocks(chain_id))
-
     def due_now(self) -> None:
         for number, row in self.rows.items():
             self.rows[number] = replace(row, next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
