@@ -10,6 +10,8 @@ import copy
 import json
 import secrets
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
@@ -20,7 +22,11 @@ from paygate_runtime.money.currencies import reported_exponent as iso_exponent
 from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
 from webhook_gateway.providers.standard_webhooks import WEB3_HINT_TYPE
 from webhook_gateway.providers.stripe_webhooks import (
+    CHARGE_DISPUTE_CLOSED,
     CHARGE_DISPUTE_CREATED,
+    CHARGE_DISPUTE_FUNDS_REINSTATED,
+    CHARGE_DISPUTE_FUNDS_WITHDRAWN,
+    CHARGE_REFUND_UPDATED,
     CHARGE_REFUNDED,
     CHECKOUT_ASYNC_FAILED,
     CHECKOUT_ASYNC_SUCCEEDED,
@@ -29,8 +35,46 @@ from webhook_gateway.providers.stripe_webhooks import (
     PAYMENT_INTENT_FAILED,
     PAYMENT_INTENT_PROCESSING,
     PAYMENT_INTENT_SUCCEEDED,
+    REFUND_CREATED,
+    REFUND_UPDATED,
     STRIPE_EVENT_TYPES,
 )
+
+# The refund and dispute events the gateway's Stripe normaliser applies, built by `build_stripe_money_back_event`.
+STRIPE_REFUND_EVENT_TYPES: tuple[str, ...] = (
+    REFUND_CREATED,
+    REFUND_UPDATED,
+    CHARGE_REFUNDED,
+    CHARGE_REFUND_UPDATED,
+)
+STRIPE_DISPUTE_EVENT_TYPES: tuple[str, ...] = (
+    CHARGE_DISPUTE_CREATED,
+    CHARGE_DISPUTE_CLOSED,
+    CHARGE_DISPUTE_FUNDS_WITHDRAWN,
+    CHARGE_DISPUTE_FUNDS_REINSTATED,
+)
+STRIPE_PAYMENT_EVENT_TYPES: tuple[str, ...] = tuple(
+    t for t in STRIPE_EVENT_TYPES if t not in STRIPE_REFUND_EVENT_TYPES + STRIPE_DISPUTE_EVENT_TYPES
+)
+# Stripe's own status values of a refund and of a dispute.
+STRIPE_REFUND_STATUSES: tuple[str, ...] = ("succeeded", "pending", "requires_action", "failed", "canceled")
+STRIPE_DISPUTE_STATUSES: tuple[str, ...] = (
+    "warning_needs_response",
+    "warning_under_review",
+    "warning_closed",
+    "needs_response",
+    "under_review",
+    "won",
+    "lost",
+    "prevented",
+)
+# The status each dispute event carries unless one is given.
+DEFAULT_DISPUTE_STATUS: dict[str, str] = {
+    CHARGE_DISPUTE_CREATED: "needs_response",
+    CHARGE_DISPUTE_CLOSED: "won",
+    CHARGE_DISPUTE_FUNDS_WITHDRAWN: "needs_response",
+    CHARGE_DISPUTE_FUNDS_REINSTATED: "won",
+}
 
 ONECOM_EVENT_TYPES: tuple[str, ...] = ("payment.succeeded", "payment.pending", "payment.failed")
 
@@ -43,7 +87,9 @@ def _shape(name: str) -> dict[str, Any]:
     return json.loads(text)
 
 
-def stripe_shape(name: Literal["checkout.session", "payment_intent", "event"]) -> dict[str, Any]:
+def stripe_shape(
+    name: Literal["checkout.session", "payment_intent", "charge", "refund", "dispute", "event"],
+) -> dict[str, Any]:
     """A fresh deep copy of one published Stripe object shape."""
     return copy.deepcopy(_shape(name))
 
@@ -232,6 +278,12 @@ def build_stripe_event(
         assert event_type == CHARGE_DISPUTE_CREATED
         obj = _dispute(amount, currency, payment_intent_id, livemode, created)
 
+    return _envelope(event_type, obj, livemode, event_id, created)
+
+
+def _envelope(
+    event_type: str, obj: dict[str, Any], livemode: bool, event_id: str | None, created: int
+) -> dict[str, Any]:
     event = stripe_shape("event")
     event.update(
         id=event_id or stripe_id("evt"),
@@ -244,6 +296,202 @@ def build_stripe_event(
         type=event_type,
     )
     return event
+
+
+def charge_id_for(payment_intent_id: str) -> str:
+    """The charge of a PaymentIntent: Stripe gives a PaymentIntent's first charge the same suffix
+    (`pi_3Q...` -> `ch_3Q...`), so every event of one payment names one charge."""
+    return "ch_" + payment_intent_id.split("_", 1)[-1]
+
+
+def dispute_id_for(payment_intent_id: str) -> str:
+    """The dispute of a PaymentIntent's charge (a charge is disputed at most once), so that `created` and
+    `closed` of one payment name one dispute."""
+    return "dp_" + payment_intent_id.split("_", 1)[-1]
+
+
+@dataclass(frozen=True)
+class StripeRefund:
+    """One refund of a charge, in Stripe's units."""
+
+    refund_id: str
+    amount: int
+    status: str = "succeeded"
+
+
+def _refund(refund: StripeRefund, currency: str, payment_intent_id: str, created: int) -> dict[str, Any]:
+    if refund.status not in STRIPE_REFUND_STATUSES:
+        raise ValueError(f"unknown Stripe refund status {refund.status!r}; one of {STRIPE_REFUND_STATUSES}")
+    obj = stripe_shape("refund")
+    obj.update(
+        id=refund.refund_id,
+        amount=refund.amount,
+        balance_transaction=stripe_id("txn") if refund.status in ("succeeded", "pending") else None,
+        charge=charge_id_for(payment_intent_id),
+        created=created,
+        currency=currency.lower(),
+        # A refund made in the Dashboard or through the API without metadata: only the payment names the session.
+        metadata={},
+        payment_intent=payment_intent_id,
+        status=refund.status,
+    )
+    if refund.status == "failed":
+        obj.update(failure_balance_transaction=stripe_id("txn"), failure_reason="lost_or_stolen_card")
+    return obj
+
+
+def _refunded_charge(
+    session_id: str | None,
+    charge_amount: int,
+    currency: str,
+    payment_intent_id: str,
+    refunds: Sequence[dict[str, Any]],
+    livemode: bool,
+    created: int,
+) -> dict[str, Any]:
+    charge_id = charge_id_for(payment_intent_id)
+    refunded = sum(r["amount"] for r in refunds if r["status"] in ("succeeded", "pending", "requires_action"))
+    obj = stripe_shape("charge")
+    obj.update(
+        id=charge_id,
+        amount=charge_amount,
+        amount_captured=charge_amount,
+        amount_refunded=refunded,
+        balance_transaction=stripe_id("txn"),
+        captured=True,
+        created=created - 3600,
+        currency=currency.lower(),
+        description=None,
+        livemode=livemode,
+        # Stripe copies the PaymentIntent's metadata (paygate sets `session_id` there) onto its charges.
+        metadata={"session_id": session_id} if session_id else {},
+        outcome={
+            "advice_code": None,
+            "network_advice_code": None,
+            "network_decline_code": None,
+            "network_status": "approved_by_network",
+            "reason": None,
+            "risk_level": "normal",
+            "seller_message": "Payment complete.",
+            "type": "authorized",
+        },
+        paid=True,
+        payment_intent=payment_intent_id,
+        payment_method=stripe_id("pm"),
+        receipt_url=None,
+        refunded=refunded >= charge_amount,
+        refunds={
+            "object": "list",
+            "data": list(refunds),
+            "has_more": False,
+            "url": f"/v1/charges/{charge_id}/refunds",
+        },
+        source=None,
+        status="succeeded",
+        transfer_data=None,
+    )
+    return obj
+
+
+def _shaped_dispute(
+    dispute_id: str,
+    amount: int,
+    currency: str,
+    payment_intent_id: str,
+    status: str,
+    livemode: bool,
+    created: int,
+) -> dict[str, Any]:
+    if status not in STRIPE_DISPUTE_STATUSES:
+        raise ValueError(f"unknown Stripe dispute status {status!r}; one of {STRIPE_DISPUTE_STATUSES}")
+    inquiry = status.startswith("warning_")
+    obj = stripe_shape("dispute")
+    obj.update(
+        id=dispute_id,
+        amount=amount,
+        charge=charge_id_for(payment_intent_id),
+        created=created,
+        currency=currency.lower(),
+        evidence_details={
+            "due_by": created + 7 * 86400,
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+            "enhanced_eligibility": {},
+        },
+        is_charge_refundable=inquiry,
+        livemode=livemode,
+        # A dispute carries its own (empty) metadata; only the payment leads back to the session.
+        metadata={},
+        payment_intent=payment_intent_id,
+        reason="fraudulent",
+        status=status,
+    )
+    obj["payment_method_details"]["card"]["case_type"] = "inquiry" if inquiry else "chargeback"
+    return obj
+
+
+def build_stripe_money_back_event(
+    event_type: str,
+    payment_intent_id: str,
+    amount: int,
+    currency: str,
+    *,
+    session_id: str | None = None,
+    charge_amount: int | None = None,
+    refund_id: str | None = None,
+    status: str | None = None,
+    earlier_refunds: Sequence[StripeRefund] = (),
+    dispute_id: str | None = None,
+    livemode: bool = False,
+    event_id: str | None = None,
+    created: int | None = None,
+) -> dict[str, Any]:
+    """A Stripe refund or dispute event of one payment, from Stripe's published refund, charge and dispute shapes.
+
+    Amounts are in Stripe's units. `amount` is the refund's (or the dispute's); `charge_amount` (default:
+    `amount`) is what the charge took. A `charge.refunded` lists `earlier_refunds` of the charge with this one
+    and totals them in `amount_refunded`, as Stripe does. `status` is the refund's (default `succeeded`) or the
+    dispute's (default per event: `needs_response`, `won` when closed). The charge and the dispute get ids
+    derived from the PaymentIntent (`charge_id_for`, `dispute_id_for`), so several events of one payment
+    agree. Raises ValueError for another event type or an unknown status.
+    """
+    created = int(time.time()) if created is None else created
+    if event_type in STRIPE_DISPUTE_EVENT_TYPES:
+        obj = _shaped_dispute(
+            dispute_id or dispute_id_for(payment_intent_id),
+            amount,
+            currency,
+            payment_intent_id,
+            status or DEFAULT_DISPUTE_STATUS[event_type],
+            livemode,
+            created,
+        )
+        return _envelope(event_type, obj, livemode, event_id, created)
+    if event_type not in STRIPE_REFUND_EVENT_TYPES:
+        raise ValueError(
+            f"unsupported Stripe refund or dispute event type {event_type!r}; "
+            f"one of {STRIPE_REFUND_EVENT_TYPES + STRIPE_DISPUTE_EVENT_TYPES}"
+        )
+    this = StripeRefund(refund_id or stripe_id("re"), amount, status or "succeeded")
+    refund = _refund(this, currency, payment_intent_id, created)
+    if event_type != CHARGE_REFUNDED:
+        return _envelope(event_type, refund, livemode, event_id, created)
+    listed = [
+        _refund(earlier, currency, payment_intent_id, created - 60)
+        for earlier in earlier_refunds
+        if earlier.refund_id != this.refund_id
+    ]
+    charge = _refunded_charge(
+        session_id,
+        amount if charge_amount is None else charge_amount,
+        currency,
+        payment_intent_id,
+        [refund, *listed],  # newest first, as Stripe lists them
+        livemode,
+        created,
+    )
+    return _envelope(event_type, charge, livemode, event_id, created)
 
 
 def build_onecom_event(

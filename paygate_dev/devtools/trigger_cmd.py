@@ -1,10 +1,20 @@
 """`paygate trigger`: send a correctly signed provider event to the running gateway, as `stripe trigger` does.
 
     paygate trigger stripe payment_intent.succeeded --session <id> [--amount 9.99] [--currency EUR] [--livemode]
+    paygate trigger stripe refund.created --session <id> [--amount 5.00] [--refund-id re_...] [--status failed]
+    paygate trigger stripe charge.dispute.closed --session <id> [--dispute-id dp_...] [--status won|lost]
     paygate trigger onecom payment.succeeded --session <id> [--amount 9.99] [--currency EUR] [--livemode]
 
 The gateway address and the webhook secrets come from $PAYGATE_HOME/stack.json. Without --amount and
 --currency the session's own price is used (read from the session service), so the event pays it exactly.
+
+Refund and dispute events (`refund.created`, `refund.updated`, `charge.refunded`, `charge.refund.updated`,
+`charge.dispute.*`) are built from Stripe's refund, charge and dispute shapes and name the PaymentIntent that
+paid the session (the session's `paid_reference`, unless --payment-intent), as Stripe's would, so the gateway
+finds the session by its payment. The charge and the dispute ids derive from that PaymentIntent, so a
+`charge.dispute.closed` closes the dispute an earlier `charge.dispute.created` opened. Amounts are in the
+session's currency: by default a refund is what is left to refund (`refund.updated` and
+`charge.refund.updated`: the session's latest Stripe refund, with its amount), a dispute the session's price.
 `--livemode` sends a live-mode event: Stripe's carries `livemode: true`, One.com's is signed with the stack's
 live One.com secret (`webhook_secrets.onecom_live`), since the secret that verifies it decides its mode.
 
@@ -20,7 +30,9 @@ import argparse
 import asyncio
 import json
 import sys
+import textwrap
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -33,19 +45,39 @@ from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_dev.devtools.signing import standard_delivery, stripe_delivery
 from paygate_dev.devtools.stripe_fixtures import (
     ONECOM_EVENT_TYPES,
+    STRIPE_DISPUTE_EVENT_TYPES,
+    STRIPE_DISPUTE_STATUSES,
+    STRIPE_PAYMENT_EVENT_TYPES,
+    STRIPE_REFUND_EVENT_TYPES,
+    STRIPE_REFUND_STATUSES,
+    StripeRefund,
     build_onecom_event,
     build_stripe_event,
+    build_stripe_money_back_event,
+    charge_id_for,
+    stripe_id,
 )
 from paygate_runtime.grpc_errors import error_code
 from paygate_runtime.money.currencies import reported_exponent as iso_exponent
+from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
 from paygate_runtime.stack import load_stack
-from webhook_gateway.providers.stripe_webhooks import STRIPE_EVENT_TYPES
+from webhook_gateway.providers.stripe_webhooks import CHARGE_REFUND_UPDATED, REFUND_UPDATED
 
 REPLY_TIMEOUT_S = 10.0
 
 
+STRIPE_TRIGGER_TYPES: tuple[str, ...] = (
+    STRIPE_PAYMENT_EVENT_TYPES + STRIPE_REFUND_EVENT_TYPES + STRIPE_DISPUTE_EVENT_TYPES
+)
+USAGE_EXIT = 2
+
+
 class TriggerError(Exception):
     """A problem to report in one line (exit code 1)."""
+
+
+class TriggerUsageError(TriggerError):
+    """An option that does not fit the event type (exit code 2, as argparse's usage errors)."""
 
 
 @dataclass(frozen=True)
@@ -54,17 +86,84 @@ class Price:
     currency: str
 
 
+class _EventType(argparse.Action):
+    """The event type positional: an unknown one is refused in one line (exit 2), not with argparse's usage
+    and its list of every choice."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        known: tuple[str, ...] = self.const
+        if values not in known:
+            print(
+                f"{parser.prog}: unknown event type {values!r}; see `{parser.prog} --help` for the ones it sends",
+                file=sys.stderr,
+            )
+            raise SystemExit(USAGE_EXIT)
+        setattr(namespace, self.dest, values)
+
+
+def _listing(groups: Sequence[tuple[str, tuple[str, ...]]]) -> str:
+    return "\n".join(
+        textwrap.fill(", ".join(types), 100, initial_indent=f"  {title}: ", subsequent_indent="    ")
+        for title, types in groups
+    )
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     providers = p.add_subparsers(dest="provider", required=True)
-    stripe = providers.add_parser("stripe", help="a Stripe event (Stripe-Signature)")
-    stripe.add_argument("event_type", choices=STRIPE_EVENT_TYPES)
+    stripe = providers.add_parser(
+        "stripe",
+        help="a Stripe event (Stripe-Signature)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="event types:\n"
+        + _listing(
+            [
+                ("payments", STRIPE_PAYMENT_EVENT_TYPES),
+                ("refunds", STRIPE_REFUND_EVENT_TYPES),
+                ("disputes", STRIPE_DISPUTE_EVENT_TYPES),
+            ]
+        ),
+    )
+    stripe.add_argument(
+        "event_type", metavar="EVENT_TYPE", action=_EventType, const=STRIPE_TRIGGER_TYPES, help="see below"
+    )
     stripe.add_argument("--livemode", action="store_true", help="send a live-mode event (default: test mode)")
-    stripe.add_argument("--payment-intent", help="PaymentIntent id, to send several events of one payment")
+    stripe.add_argument(
+        "--payment-intent",
+        help="PaymentIntent id, to send several events of one payment (refunds and disputes: default the one "
+        "that paid the session)",
+    )
     stripe.add_argument(
         "--payment-status", choices=["paid", "unpaid"], help="Checkout Session payment_status override"
     )
-    onecom = providers.add_parser("onecom", help="a One.com event (Standard Webhooks)")
-    onecom.add_argument("event_type", choices=ONECOM_EVENT_TYPES)
+    stripe.add_argument(
+        "--refund-id",
+        help="refunds: the Stripe refund id (default: a fresh re_...; refund.updated and charge.refund.updated: "
+        "the session's latest Stripe refund)",
+    )
+    stripe.add_argument(
+        "--dispute-id", help="disputes: the Stripe dispute id (default: one derived from the PaymentIntent)"
+    )
+    stripe.add_argument(
+        "--status",
+        metavar="STATUS",
+        help=f"refunds: the refund's status ({', '.join(STRIPE_REFUND_STATUSES)}; default succeeded); disputes: "
+        f"the dispute's ({', '.join(STRIPE_DISPUTE_STATUSES)}; default needs_response, won when closed)",
+    )
+    onecom = providers.add_parser(
+        "onecom",
+        help="a One.com event (Standard Webhooks)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="event types:\n" + _listing([("payments", ONECOM_EVENT_TYPES)]),
+    )
+    onecom.add_argument(
+        "event_type", metavar="EVENT_TYPE", action=_EventType, const=ONECOM_EVENT_TYPES, help="see below"
+    )
     onecom.add_argument(
         "--transaction-id",
         help="One.com transaction id (default: the session's payment at the stack's One.com test double, "
@@ -77,7 +176,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     for child in (stripe, onecom):
         child.add_argument("--session", required=True, help="paygate session id")
-        child.add_argument("--amount", help="amount in major units, e.g. 9.99 (default: the session's price)")
+        child.add_argument(
+            "--amount",
+            help="amount in major units, e.g. 9.99 (default: the session's price; a refund: what is left to "
+            "refund, or the refund's own amount when it updates one)"
+            if child is stripe
+            else "amount in major units, e.g. 9.99 (default: the session's price)",
+        )
         child.add_argument("--currency", help="currency code (default: the session's currency)")
         child.add_argument("--event-id", help="event id (default: a fresh one); reuse it to test redelivery")
         child.add_argument("--gateway-url", help="gateway base URL (default: from stack.json)")
@@ -95,17 +200,19 @@ def minor_units(amount: str, currency: str) -> int:
     return int(minor)
 
 
-async def session_price(session_addr: str, session_id: str) -> Price:
+async def read_session(session_addr: str, session_id: str, fallback: str) -> session_pb2.Session:
     async with grpc.aio.insecure_channel(session_addr) as channel:
         try:
-            session = await session_pb2_grpc.SessionServiceStub(channel).GetSession(
+            return await session_pb2_grpc.SessionServiceStub(channel).GetSession(
                 session_pb2.GetSessionRequest(session_id=session_id), timeout=5
             )
         except grpc.aio.AioRpcError as error:
             reason = error_code(error) or error.code().name.lower()
-            raise TriggerError(
-                f"cannot read session {session_id} ({reason}); pass --amount and --currency"
-            ) from None
+            raise TriggerError(f"cannot read session {session_id} ({reason}); {fallback}") from None
+
+
+async def session_price(session_addr: str, session_id: str) -> Price:
+    session = await read_session(session_addr, session_id, "pass --amount and --currency")
     return Price(int(session.amount.amount_minor), session.amount.currency)
 
 
@@ -176,6 +283,117 @@ def onecom_secret(args: argparse.Namespace, stack: dict[str, Any]) -> str:
     return str(secret)
 
 
+def stripe_units(amount_minor: int, currency: str) -> int:
+    """paygate's ISO minor units as Stripe's (ISK 100 -> 10000); refuses an amount Stripe could not move."""
+    try:
+        return iso_minor_to_stripe(amount_minor, currency, iso_exponent(currency))
+    except ValueError as exc:
+        raise TriggerError(str(exc)) from None
+
+
+def _check_money_back_options(args: argparse.Namespace) -> None:
+    refund = args.event_type in STRIPE_REFUND_EVENT_TYPES
+    if args.refund_id is not None and not refund:
+        raise TriggerUsageError(f"--refund-id is for refund events, not {args.event_type}")
+    if args.dispute_id is not None and refund:
+        raise TriggerUsageError(f"--dispute-id is for dispute events, not {args.event_type}")
+    statuses = STRIPE_REFUND_STATUSES if refund else STRIPE_DISPUTE_STATUSES
+    if args.status is not None and args.status not in statuses:
+        raise TriggerUsageError(f"--status of {args.event_type} is one of {', '.join(statuses)}")
+
+
+def _stripe_refunds(session: session_pb2.Session | None) -> list[tuple[str, int, str]]:
+    """(Stripe refund id, ISO minor amount, status) of the session's refunds that Stripe made, oldest first."""
+    if session is None:
+        return []
+    return [
+        (r.provider_refund_id, int(r.amount.amount_minor), r.status)
+        for r in session.refunds
+        if r.provider_refund_id.startswith("re_") and r.amount.currency == session.amount.currency
+    ]
+
+
+async def money_back_event(args: argparse.Namespace, stack: dict[str, Any]) -> dict[str, Any]:
+    """A refund or dispute event of the session's Stripe payment, with amounts in the session's currency."""
+    _check_money_back_options(args)
+    session: session_pb2.Session | None = None
+    if not (args.amount is not None and args.currency and args.payment_intent):
+        session = await read_session(
+            stack["grpc"]["session"], args.session, "pass --amount, --currency and --payment-intent"
+        )
+    currency = (args.currency or (session.amount.currency if session else "")).upper()
+    payment_intent = args.payment_intent
+    if payment_intent is None and session is not None and session.paid_reference.startswith("pi_"):
+        payment_intent = session.paid_reference
+    if payment_intent is None:
+        payment_intent = stripe_id("pi", args.livemode)
+        print(
+            f"note: session {args.session} was not paid through Stripe; the event names a PaymentIntent "
+            f"unknown to it ({payment_intent}) and the gateway will not find the session",
+            file=sys.stderr,
+        )
+    price = int(session.amount.amount_minor) if session is not None else None
+    amount = minor_units(args.amount, currency) if args.amount is not None else None
+    refunds = _stripe_refunds(session)
+    description: str
+    if args.event_type in STRIPE_REFUND_EVENT_TYPES:
+        refund_id = args.refund_id
+        if refund_id is None and args.event_type in (REFUND_UPDATED, CHARGE_REFUND_UPDATED) and refunds:
+            refund_id = refunds[-1][0]
+        refund_id = refund_id or stripe_id("re")
+        if amount is None:
+            known = [minor for rid, minor, _ in refunds if rid == refund_id]
+            if known:
+                amount = known[0]
+            else:
+                assert session is not None and price is not None
+                amount = price - int(session.amount_refunded.amount_minor or 0)
+                if amount <= 0:
+                    raise TriggerError(f"session {args.session} has nothing left to refund; pass --amount")
+        status = args.status or "succeeded"
+        earlier = [
+            StripeRefund(rid, stripe_units(minor, currency), state)
+            for rid, minor, state in reversed(refunds)
+            if state in STRIPE_REFUND_STATUSES
+        ]
+        description = f"refund {refund_id} ({status})"
+        event = build_stripe_money_back_event(
+            args.event_type,
+            payment_intent,
+            stripe_units(amount, currency),
+            currency,
+            session_id=args.session,
+            charge_amount=stripe_units(price, currency) if price is not None else None,
+            refund_id=refund_id,
+            status=status,
+            earlier_refunds=earlier,
+            livemode=args.livemode,
+            event_id=args.event_id,
+        )
+    else:
+        if amount is None:
+            assert price is not None
+            amount = price
+        event = build_stripe_money_back_event(
+            args.event_type,
+            payment_intent,
+            stripe_units(amount, currency),
+            currency,
+            dispute_id=args.dispute_id,
+            status=args.status,
+            livemode=args.livemode,
+            event_id=args.event_id,
+        )
+        obj = event["data"]["object"]
+        description = f"dispute {obj['id']} ({obj['status']})"
+    shown = Decimal(amount).scaleb(-iso_exponent(currency))
+    print(
+        f"{description} of {shown} {currency} on PaymentIntent {payment_intent} "
+        f"(charge {charge_id_for(payment_intent)})"
+    )
+    return event
+
+
 def build_delivery(
     args: argparse.Namespace,
     stack: dict[str, Any],
@@ -213,13 +431,18 @@ def build_delivery(
 
 
 async def trigger(args: argparse.Namespace, stack: dict[str, Any]) -> int:
-    price = await resolve_price(args, stack)
     gateway_url = (args.gateway_url or stack["gateway_url"]).rstrip("/")
-    transaction_id = None
-    if args.provider == "onecom":
-        onecom_secret(args, stack)  # refuse a missing secret before the double records anything
-        transaction_id = await record_at_double(args, stack, price, gateway_url)
-    path, raw, headers = build_delivery(args, stack, price, int(time.time()), transaction_id)
+    if args.provider == "stripe" and args.event_type not in STRIPE_PAYMENT_EVENT_TYPES:
+        event = await money_back_event(args, stack)
+        path = "/webhooks/stripe"
+        raw, headers = stripe_delivery(event, stack["webhook_secrets"]["stripe"], int(time.time()))
+    else:
+        price = await resolve_price(args, stack)
+        transaction_id = None
+        if args.provider == "onecom":
+            onecom_secret(args, stack)  # refuse a missing secret before the double records anything
+            transaction_id = await record_at_double(args, stack, price, gateway_url)
+        path, raw, headers = build_delivery(args, stack, price, int(time.time()), transaction_id)
     url = gateway_url + path
     event_id = json.loads(raw).get("id") or headers.get("webhook-id")
     print(f"sending {args.provider} {args.event_type} {event_id} for session {args.session} to {url}")
@@ -244,4 +467,4 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(trigger(args, stack))
     except TriggerError as exc:
         print(f"paygate: {exc}", file=sys.stderr)
-        return 1
+        return USAGE_EXIT if isinstance(exc, TriggerUsageError) else 1
