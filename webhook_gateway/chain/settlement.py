@@ -303,9 +303,12 @@ def plan_settlement(
 
 def is_own_asset(info: SessionInfo, row: DepositRow) -> bool:
     """Whether a recorded transfer is in the session's own asset (the only money that counts for it)."""
-    if row.token is None or info.token is None:
-        return row.token is None and info.token is None
-    return row.token.lower() == info.token.lower()
+    return same_token(row.token, info.token)
+
+
+def same_token(a: str | None, b: str | None) -> bool:
+    """Whether two assets are the same: both the native coin (None), or one token contract in any case."""
+    return (a or "").lower() == (b or "").lower()
 
 
 def _wrong_asset_events(info: SessionInfo, foreign: Sequence[DepositRow], head: int) -> list[MoneyEvent]:

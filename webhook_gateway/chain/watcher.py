@@ -17,9 +17,10 @@ If the node or the session service is down, the pass fails before the cursor mov
 with ONE block is not that: when internal transfers come from traces and the node refuses to trace one block
 (an error reply for it, or its trace timing out), the block is recorded (`chain_untraced_blocks`, shown in
 GET /v1/chain/status and counted in `paygate_chain_untraced_blocks`, read from the table by every replica),
-traced again with the address backoff until the node answers, and the cursor moves on. Until then the native-coin sessions whose deposit address
-that block touched (its balance changed in the block, or it sent a tx there) are settled by balance difference
-as well, as on a node without traces: its top-level and token transfers were still read from the block.
+traced again with the address backoff until the node answers, and the cursor moves on. Until then the
+native-coin sessions whose deposit address that block touched (its balance changed in the block, or it sent a
+tx there) are settled by balance difference as well, as on a node without traces: its top-level and token
+transfers were still read from the block.
 
 Trouble with ONE session (a balance read its node refuses, a settlement that raises) never stops the pass
 either: it is recorded against that session's deposit address (`chain_addresses.failures`, `last_error`), the

@@ -52,6 +52,7 @@ from webhook_gateway.chain.settlement import (
     before_session,
     confirmed_height_of,
     plan_settlement,
+    same_token,
 )
 from webhook_gateway.chain.verification import (
     TRANSFER_TOPIC,
@@ -358,7 +359,7 @@ class Web3Service:
         """The asset of money in `token` (None: the native coin) sent to `info`'s deposit address: the
         session's own, ETH, or one of its merchant's configured tokens; None for a contract paygate does not
         know for the merchant (anyone can emit Transfer events)."""
-        if (token or "").lower() == (info.token or "").lower():
+        if same_token(token, info.token):
             return Asset(info.currency, info.exponent)
         if token is None:
             return NATIVE
@@ -375,7 +376,7 @@ class Web3Service:
             candidates[None] = NATIVE
         if self.tokens is not None:
             for address, asset in (await self.tokens.tokens(info.merchant_id, info.chain_id)).items():
-                if address != (info.token or "").lower():
+                if not same_token(address, info.token):
                     candidates[address] = asset
         found: list[ObservedTransfer] = []
         for token, asset in candidates.items():

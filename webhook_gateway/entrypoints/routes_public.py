@@ -8,16 +8,13 @@ from aiohttp import web
 from paygate.session.v1 import session_pb2
 from paygate_runtime.api_objects import public_status
 from webhook_gateway.entrypoints.app_keys import CLIENTS
+from webhook_gateway.entrypoints.browser_session import TEMPLATE_DIR
 from webhook_gateway.entrypoints.http_errors import raise_for_rpc_error
 
-# The paygate mark (the dashboard's icon). The portal and checkout pages link /favicon.svg; browsers still ask
-# every host for /favicon.ico, which answers the same icon, so no visit leaves a 404 in the log. Cached for
-# 30 days (the URL carries no version: a new icon reaches a browser within that).
-FAVICON_SVG = (
-    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="8" '
-    b'fill="#4338ca"/><path d="M10 23V9h7a5 5 0 0 1 0 10h-4" fill="none" stroke="#fff" stroke-width="3" '
-    b'stroke-linecap="round" stroke-linejoin="round"/><circle cx="22.5" cy="23" r="2" fill="#a5b4fc"/></svg>'
-)
+# The paygate mark: the dashboard's own icon file, read once. The portal and checkout pages link /favicon.svg;
+# browsers still ask every host for /favicon.ico, which answers the same icon, so no visit leaves a 404 in the
+# log. Cached for 30 days (the URL carries no version: a new icon reaches a browser within that).
+FAVICON_SVG = (TEMPLATE_DIR / "dashboard" / "static" / "favicon.svg").read_bytes()
 FAVICON_CACHE = "public, max-age=2592000"
 
 
