@@ -67,3 +67,10 @@ def require(value: object, field: str) -> None:
     """Refuse a missing required field with INVALID_ARGUMENT and a code that names it."""
     if value is None or value == "" or value == 0:
         raise InvalidArgument(f"missing_{field}", f"{field} is required", field=field)
+
+
+def cursor_refused(field: str = "starting_after") -> InvalidArgument:
+    """Every list's cursor refusal (contract: one answer on every list route): malformed, or naming no item of
+    that list in the caller's merchant and mode. Another merchant's or mode's item gets exactly this, so a
+    cursor never tells whether an id exists elsewhere."""
+    return InvalidArgument(f"invalid_{field}", f"{field} must be the id of an item of this list", field=field)

@@ -45,7 +45,7 @@ from billing_service.domain.revenue import (
     validate_range,
 )
 from billing_service.service_layer.credit_notes import credited_by_refunds, insert_credit_note
-from paygate_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from paygate_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, cursor_refused
 from paygate_runtime.money import check_unit
 
 ONE_PER_SESSION = "invoices_one_per_session"
@@ -339,11 +339,7 @@ class BillingService:
                 else None
             )
             if after is None:
-                raise InvalidArgument(
-                    "invalid_starting_after",
-                    "starting_after names no invoice of yours",
-                    field="starting_after",
-                )
+                raise cursor_refused()
         return await invoices.list_page(self.pool, filters, limit=limit, after=after)
 
     async def list_session_documents(

@@ -23,7 +23,7 @@ from keys_service.service_layer.key_changes import RolledKey
 from keys_service.service_layer.key_verifier import KeyVerifier
 from keys_service.service_layer.known_merchants import KnownMerchants
 from paygate_runtime.crypto.secret_box import SecretBox, SecretBoxError
-from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound, cursor_refused
 
 log = logging.getLogger(__name__)
 
@@ -297,11 +297,7 @@ class CustomerKeyService:
                     else await api_key_repository.cursor_position(conn, merchant_uuid, mode, cursor_uuid)
                 )
                 if after is None:
-                    raise InvalidArgument(
-                        "invalid_starting_after",
-                        "starting_after must be the id of an item of this list",
-                        field="starting_after",
-                    )
+                    raise cursor_refused()
             rows = await api_key_repository.list_for_merchant(
                 conn, merchant_uuid, mode=mode, limit=limit + 1, after=after
             )

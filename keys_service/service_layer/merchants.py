@@ -31,7 +31,7 @@ from keys_service.domain.merchant_keys import (
     merchant_key_status,
     roll_expiry,
 )
-from paygate_runtime.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
+from paygate_runtime.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, cursor_refused
 
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 100
@@ -234,11 +234,7 @@ class MerchantService:
                 else await merchant_repository.secret_key(self.pool, merchant_uuid, after)
             )
             if cursor is None or (mode is not None and cursor.mode is not mode):
-                raise InvalidArgument(
-                    "invalid_starting_after",
-                    "starting_after must be the id of an item of this list",
-                    field="starting_after",
-                )
+                raise cursor_refused()
         keys = await merchant_repository.list_secret_keys(
             self.pool, merchant_uuid, mode, limit=limit, after=after
         )

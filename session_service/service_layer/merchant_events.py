@@ -22,7 +22,13 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from paygate_runtime.crypto.secret_box import SecretBox
-from paygate_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from paygate_runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    cursor_refused,
+)
 from session_service.adapters import merchant_events_repository as repo
 from session_service.adapters.session_repository import write_audit
 from session_service.domain.merchant_events import (
@@ -87,16 +93,6 @@ def page(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidArgument("invalid_limit", f"limit must be 1..{MAX_PAGE}", field="limit")
     return limit
-
-
-def _cursor_refused() -> InvalidArgument:
-    """Every list's cursor refusal: malformed, or no item of that list in the caller's merchant and mode (another
-    merchant's or mode's item is refused the same way, so a cursor says nothing about ids elsewhere)."""
-    return InvalidArgument(
-        "invalid_starting_after",
-        "starting_after must be the id of an item of this list",
-        field="starting_after",
-    )
 
 
 # Associated data of a sealed endpoint secret (with the endpoint id): changing it makes every blob unreadable.
@@ -278,10 +274,10 @@ async def list_endpoints(
         try:
             after = uuid.UUID(starting_after)
         except ValueError:
-            raise _cursor_refused() from None
+            raise cursor_refused() from None
     async with pool.acquire() as conn:
         if after is not None and not await repo.endpoint_in_list(conn, who.merchant_id, who.mode, after):
-            raise _cursor_refused()
+            raise cursor_refused()
         rows = await repo.list_endpoints(conn, who.merchant_id, who.mode, size + 1, after)
     return rows[:size], len(rows) > size
 
@@ -394,7 +390,7 @@ async def list_events(
     size = page(limit)
     async with pool.acquire() as conn:
         if starting_after and not await repo.event_exists(conn, who.merchant_id, who.mode, starting_after):
-            raise _cursor_refused()
+            raise cursor_refused()
         rows = await repo.list_events(
             conn, who.merchant_id, who.mode, event_type or None, size + 1, starting_after or None
         )
@@ -408,11 +404,11 @@ async def list_attempts(
     after = None
     if starting_after:
         if not (starting_after.isascii() and starting_after.isdecimal()) or len(starting_after) > 18:
-            raise _cursor_refused()
+            raise cursor_refused()
         after = int(starting_after)
     async with pool.acquire() as conn:
         if after is not None and not await repo.attempt_exists(conn, who.merchant_id, who.mode, after):
-            raise _cursor_refused()
+            raise cursor_refused()
         endpoint = None
         if endpoint_id:
             endpoint = (await _load(conn, who, endpoint_id))["id"]

@@ -11,7 +11,13 @@ from datetime import datetime
 
 import asyncpg
 
-from paygate_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from paygate_runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    cursor_refused,
+)
 from paygate_runtime.money import max_minor_from_major, parse_amount
 from session_service.adapters import chain_repository as chain_repo
 from session_service.adapters import session_repository as repo
@@ -284,13 +290,9 @@ async def _cursor(
     try:
         cursor = uuid.UUID(raw)
     except ValueError:
-        raise InvalidArgument(
-            "invalid_starting_after", "starting_after must be an id", field="starting_after"
-        ) from None
+        raise cursor_refused() from None
     if not await repo.cursor_exists(conn, table, merchant, mode, cursor):
-        raise InvalidArgument(
-            "invalid_starting_after", "starting_after names no item of yours", field="starting_after"
-        )
+        raise cursor_refused()
     return cursor
 
 

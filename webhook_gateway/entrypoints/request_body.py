@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from paygate_runtime import errors
 from paygate_runtime.money import format_major, plain_decimal_text
 from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.providers.payload import storable_text
@@ -197,7 +198,8 @@ def cursor_refused(field: str = "starting_after") -> ApiError:
     """The one refusal of a list cursor (every list route): malformed, or naming no item of that list for the
     caller's merchant and mode. Another merchant's item and the other mode's item get exactly this answer,
     so a cursor never tells whether an id exists elsewhere."""
-    return ApiError(400, f"invalid_{field}", f"{field} must be the id of an item of this list")
+    refused = errors.cursor_refused(field)  # the services' own refusal, word for word
+    return ApiError(400, refused.code, refused.message)
 
 
 def canonical_uuid(raw: str) -> str | None:
