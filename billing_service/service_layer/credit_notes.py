@@ -53,13 +53,8 @@ async def _by_refund(conn: asyncpg.Connection, refund_id: uuid.UUID) -> Invoice 
 
 
 async def credited_by_refunds(conn: asyncpg.Connection, invoice_id: str) -> int:
-    """What refund credit notes have credited of an invoice so far (positive)."""
-    total = await conn.fetchval(
-        """SELECT COALESCE(-sum(total), 0) FROM invoices
-            WHERE credits_invoice_id = $1 AND kind = 'credit_note' AND refund_id IS NOT NULL""",
-        uuid.UUID(invoice_id),
-    )
-    return int(total)
+    """What refund credit notes have credited of an invoice so far (positive, tax included)."""
+    return (await credited_split_by_refunds(conn, invoice_id)).total
 
 
 async def credited_split_by_refunds(conn: asyncpg.Connection, invoice_id: str) -> TaxSplit:
