@@ -380,16 +380,24 @@ class Web3Service:
                     candidates[address] = asset
         found: list[ObservedTransfer] = []
         for token, asset in candidates.items():
-            inspection = await inspect_transaction(
-                self.w3,
-                tx_hash,
-                expected_chain_id=info.chain_id,
-                deposit_address=info.deposit_address,
-                token=token,
-                token_decimals=asset.exponent if token is not None else None,
-            )
-            found += [_with_asset(t, asset) for t in inspection.observed_transfers()]
+            found += await self._transfers_in(info, tx_hash, token, asset)
         return found
+
+    async def _transfers_in(
+        self, info: SessionInfo, tx_hash: str, token: str | None, asset: Asset
+    ) -> list[ObservedTransfer]:
+        """What a mined, successful tx paid `info`'s deposit address in one asset (`token`, None: the native
+        coin), each transfer labelled with that asset."""
+        assert self.w3 is not None
+        inspection = await inspect_transaction(
+            self.w3,
+            tx_hash,
+            expected_chain_id=info.chain_id,
+            deposit_address=info.deposit_address,
+            token=token,
+            token_decimals=asset.exponent if token is not None else None,
+        )
+        return [_with_asset(t, asset) for t in inspection.observed_transfers()]
 
     async def _pays_another_session(self, tx_hash: str, info: SessionInfo) -> bool:
         """Whether the tx credits a deposit address of some other session (the notifier named the wrong one)."""
@@ -723,15 +731,7 @@ class Web3Service:
             # Each asset the tx's rows are in (the session's own, or another one recorded as wrong-asset money).
             for token in sorted({row.token for row in tx_rows}, key=lambda t: t or ""):
                 asset = _recorded_asset(info, [r for r in tx_rows if r.token == token])
-                inspection = await inspect_transaction(
-                    self.w3,
-                    tx_hash,
-                    expected_chain_id=info.chain_id,
-                    deposit_address=info.deposit_address,
-                    token=token,
-                    token_decimals=asset.exponent if token else None,
-                )
-                observed += [_with_asset(t, asset) for t in inspection.observed_transfers()]
+                observed += await self._transfers_in(info, tx_hash, token, asset)
             still = set()
             for transfer in observed:
                 recorded = await self.repo.record(transfer, info.session_id, tx_rows[0].source)
