@@ -63,6 +63,8 @@ class ItemRefused(Exception):
 # changes; a link is a bearer credential, so it is kept only for the moments between fulfilment and mail, and
 # taken out when used.
 MERCHANT_NAME_TTL_S = 60.0
+# A merchant's support address, the mail's Reply-To: a changed address reaches mails within this time.
+SUPPORT_EMAIL_TTL_S = 60.0
 ACCESS_LINK_TTL_S = 30.0
 MAX_REMEMBERED = 10_000
 
@@ -97,6 +99,7 @@ class Downstream:
         self.deadline_s = deadline_s
         self._names = _Remembered(MERCHANT_NAME_TTL_S)
         self._links = _Remembered(ACCESS_LINK_TTL_S)
+        self._support = _Remembered(SUPPORT_EMAIL_TTL_S)
         self._channels = [
             open_channel(billing_addr, tls=tls, default_deadline=deadline_s),
             open_channel(keys_addr, tls=tls, default_deadline=deadline_s),
@@ -212,6 +215,27 @@ class Downstream:
         )
         self._names.put(merchant_id, merchant.name)
         return merchant.name
+
+    async def support_email(self, merchant_id: str, mode: str) -> str:
+        """The support address of the merchant's billing profile of `mode` ("" when it has none): where a
+        customer's answer to the access mail should go."""
+        key = f"{merchant_id}:{mode}"
+        remembered = self._support.get(key)
+        if remembered is not None:
+            return remembered
+        try:
+            profile = await self.billing.GetBillingProfile(
+                billing_pb2.GetBillingProfileRequest(merchant_id=merchant_id, mode=mode_enum(mode)),
+                timeout=self.deadline_s,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            email = ""
+        else:
+            email = profile.support_email
+        self._support.put(key, email)
+        return email
 
     async def access_link(self, session_id: str, merchant_id: str) -> str:
         # Taken out when used: a mail retried later asks again (the merchant may have revoked the link).

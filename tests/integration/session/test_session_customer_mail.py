@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from session_itest_support import apply, create_session, eur, eventually
 
+from paygate.billing.v1 import billing_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2
 from support.mail import MailInbox, running_mail_inbox
@@ -36,9 +37,20 @@ def stack_env(stack_env: dict[str, str], inbox: tuple[MailInbox, int]) -> dict[s
 
 
 async def _paid_and_mailed(
-    stack: ServiceStack, handler: MailInbox
+    stack: ServiceStack, handler: MailInbox, *, support_email: str = ""
 ) -> tuple[session_pb2.Session, EmailMessage, str]:
     merchant = await stack.create_merchant("Acme Widgets", "acme")
+    if support_email:
+        await stack.billing.UpdateBillingProfile(
+            billing_pb2.UpdateBillingProfileRequest(
+                profile=billing_pb2.BillingProfile(
+                    merchant_id=merchant.id,
+                    seller=billing_pb2.Party(name="Acme Widgets"),
+                    support_email=support_email,
+                )
+            ),
+            timeout=5,
+        )
     session = await create_session(stack, merchant.id, "49.90", customer_email="buyer@example.com")
     await apply(stack, session.id, "succeeded", amount=eur(4990))
 
@@ -123,3 +135,23 @@ def session_invoice_number_in(page: str, mail_text: str) -> bool:
     """The portal shows the same invoice number the mail announced."""
     numbers = re.findall(r"[A-Z0-9]{1,12}-\d{4}-\d{6,}", mail_text)
     return bool(numbers) and numbers[0] in page
+
+
+async def test_a_reply_to_the_mail_reaches_the_merchants_support_address(
+    stack: ServiceStack, inbox: tuple[MailInbox, int]
+) -> None:
+    """The mail comes from the deployment's sender (PAYGATE_MAIL_FROM), which no merchant reads: a customer who
+    answers it must reach the merchant's support address of the session's mode, as the portal and the
+    invoice show it."""
+    handler, _ = inbox
+    _, message, _ = await _paid_and_mailed(stack, handler, support_email="help@acme.example")
+    assert message["From"].endswith("<billing@shop.example>")
+    assert message["Reply-To"] == "help@acme.example"
+
+
+async def test_without_a_support_address_the_mail_names_no_reply_to(
+    stack: ServiceStack, inbox: tuple[MailInbox, int]
+) -> None:
+    handler, _ = inbox
+    _, message, _ = await _paid_and_mailed(stack, handler)
+    assert message["Reply-To"] is None

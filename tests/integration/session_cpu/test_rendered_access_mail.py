@@ -8,6 +8,7 @@ and bodies as what send_message used to put on the wire, and the envelope is the
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import io
 import re
@@ -136,3 +137,28 @@ def test_unusable_addresses_are_refused_as_before(to: str) -> None:
 
     with pytest.raises(InvalidArgument):
         render_access_mail(_mail("Acme", to=to), "s@x.y")
+
+
+@pytest.mark.parametrize("reply_to", ["help@acme.example", "hilfe@bäckerei.de"])
+def test_the_support_address_is_the_reply_to_in_the_bytes_the_generator_writes(reply_to: str) -> None:
+    mail = dataclasses.replace(_mail("Acme"), reply_to=reply_to)
+    generated = io.BytesIO()
+    message = compose_access_mail(mail, "billing@pay.example")
+    BytesGenerator(generated, policy=message.policy.clone(linesep="\r\n"), mangle_from_=False).flatten(
+        message
+    )
+    rendered = render_access_mail(mail, "billing@pay.example")
+    assert _parsed(rendered.data)["Reply-To"] == reply_to
+    assert rendered.smtputf8 == (not reply_to.isascii())
+    if reply_to.isascii():
+        assert _without_boundary(rendered.data) == _without_boundary(generated.getvalue())
+    # Never an envelope recipient: a reply goes there, the mail itself does not.
+    assert rendered.recipients == ("buyer@example.com",)
+
+
+@pytest.mark.parametrize("reply_to", ["", "nobody", "a@b.c\r\nBcc: evil@x.y", "a@b.c, c@d.e"])
+def test_an_unusable_support_address_leaves_the_mail_without_reply_to(reply_to: str) -> None:
+    parsed = _parsed(
+        render_access_mail(dataclasses.replace(_mail("Acme"), reply_to=reply_to), "billing@pay.example").data
+    )
+    assert parsed["Reply-To"] is None and parsed["Bcc"] is None
