@@ -44,6 +44,7 @@ def ledger_of(session: Record, refunds: Sequence[Record]) -> Ledger:
             if session["provider_refunded_minor"] is not None
             else None
         ),
+        provider_total_as_of=session["provider_refunded_as_of"],
         dispute_status=DisputeStatus(session["dispute_status"]) if session["dispute_status"] else None,
         dispute_id=session["dispute_id"],
     )
@@ -151,7 +152,8 @@ async def save_ledger_facts(
     await conn.execute(
         """UPDATE sessions
               SET amount_refunded_minor = $2, provider_refunded_minor = $3, dispute_status = $4,
-                  dispute_id = $5, key_access = $6, provider_charge_id = COALESCE(provider_charge_id, $7)
+                  dispute_id = $5, key_access = $6, provider_charge_id = COALESCE(provider_charge_id, $7),
+                  provider_refunded_as_of = $8
             WHERE id = $1""",
         session_id,
         ledger.credited_minor,
@@ -160,6 +162,7 @@ async def save_ledger_facts(
         ledger.dispute_id,
         access.value,
         charge_id,
+        ledger.provider_total_as_of,
     )
 
 
@@ -315,23 +318,11 @@ async def record_credit_note(
             return False
         if stored["status"] == RefundStatus.FAILED.value:
             # The refund failed while billing issued its credit note: the entry opened for the failure could
-            # not name it. The credit note stands (a legal document); the merchant is told of it.
-            session = await conn.fetchrow(
-                "SELECT id, merchant_id, mode, currency, exponent, provider, paid_reference FROM sessions"
-                " WHERE id = $1",
-                refund["session_id"],
-            )
-            await open_quarantine(
-                conn,
-                session,
-                reason="refund_failed",
-                note=failed_refund_note(stored["provider_refund_id"] or str(refund["id"]), number),
-                provider=session["provider"],
-                provider_event_id=f"refund:{refund['id']}",
-                provider_reference=session["paid_reference"],
-                amount_minor=int(refund["amount_minor"]),
-                mode=session["mode"],
-            )
+            # not name it. The credit note stands (a legal document); the merchant is told of it in that one
+            # entry, whose note now names it (a second entry would tell of one failure twice). Only when
+            # that entry is no longer open (the merchant resolved it before the credit note existed) does a
+            # new one tell of the credit note.
+            await _name_credit_note_or_open(conn, refund, stored["provider_refund_id"], number)
         await conn.execute(
             """INSERT INTO audit_log (session_id, merchant_id, actor, action, detail)
                VALUES ($1, $2, 'refunds', 'credit_note_issued', $3::jsonb)""",
@@ -340,6 +331,41 @@ async def record_credit_note(
             json.dumps({"refund_id": str(refund["id"]), "credit_note_id": credit_note_id, "number": number}),
         )
     return True
+
+
+async def _name_credit_note_or_open(
+    conn: asyncpg.Connection, refund: Record, provider_refund_id: str | None, number: str
+) -> None:
+    """Name `number` in the open `refund_failed` entry of `refund` that names no credit note yet, or open an
+    entry naming it when there is none (in the caller's transaction)."""
+    key = provider_refund_id or str(refund["id"])
+    named = await conn.fetchval(
+        """UPDATE quarantine SET note = $3
+            WHERE id = (SELECT id FROM quarantine
+                         WHERE session_id = $1 AND reason = 'refund_failed' AND status = 'open' AND note = $2
+                         ORDER BY created_at, id LIMIT 1)
+           RETURNING id""",
+        refund["session_id"],
+        failed_refund_note(key, None),
+        failed_refund_note(key, number),
+    )
+    if named is not None:
+        return
+    session = await conn.fetchrow(
+        "SELECT id, merchant_id, mode, currency, exponent, provider, paid_reference FROM sessions WHERE id = $1",
+        refund["session_id"],
+    )
+    await open_quarantine(
+        conn,
+        session,
+        reason="refund_failed",
+        note=failed_refund_note(key, number),
+        provider=session["provider"],
+        provider_event_id=f"refund:{refund['id']}",
+        provider_reference=session["paid_reference"],
+        amount_minor=int(refund["amount_minor"]),
+        mode=session["mode"],
+    )
 
 
 async def skip_credit_note(conn: asyncpg.Connection, refund: Record, reason: str) -> bool:

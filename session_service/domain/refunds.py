@@ -18,6 +18,13 @@ succeeded (it stands, a legal document, and a `refund_failed` quarantine entry n
   is told; see `Outcome.failed_after_success`). Otherwise a settled refund never changes again (a late
   `pending` or a replayed report changes nothing). A refund that fails no longer counts in the provider's
   total either, so that total never explains it as money returned.
+- The provider's total is a snapshot, dated by the provider's event (Stripe's `created`), and the newest one
+  stands: Stripe delivers out of order, so a `charge.refunded` sent before a refund failed can arrive after
+  the failure, still counting the failed money, and must not raise the total again. A total from a newer
+  event replaces the stored one even when smaller (a failure paygate has not heard of yet); one from the same
+  second can only raise it; an older one is recorded and changes nothing. A failure lowers the stored total
+  only when that total was taken before the failure: a total taken after it (or carried by the same event)
+  already leaves the failed refund out.
 - When the credited total reaches the price the session moves `paid -> refunded` (the one writer does it).
 - Disputes: `created` opens one and suspends the customer keys; `closed` won (or Stripe's `warning_closed`,
   an inquiry that ended without a chargeback) restores them; lost acts as a full refund of what is left.
@@ -33,6 +40,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument
@@ -111,8 +119,10 @@ class Ledger:
     status: SessionStatus
     amount_minor: int  # the price: the most that can ever be credited
     refunds: tuple[Refund, ...] = ()
-    # The largest total the provider reported refunded for this payment (None: never reported).
+    # The provider's newest total refunded for this payment (None: never reported), and the time of the provider
+    # event that reported it (None: not known, as for totals stored before the time was kept).
     provider_total_minor: int | None = None
+    provider_total_as_of: datetime | None = None
     dispute_status: DisputeStatus | None = None
     dispute_id: str | None = None
 
@@ -249,26 +259,42 @@ def apply_reports(
     reports: tuple[RefundReport, ...],
     *,
     provider_total_minor: int | None,
+    reported_at: datetime | None = None,
     new_id: Callable[[], uuid.UUID] = uuid.uuid4,
 ) -> Outcome:
     """A provider event about refunds: each report settles (or creates) one refund, and `provider_total_minor`
     (the provider's running total for the payment, when the event carries it) caps what is credited.
+    `reported_at` is the provider's time of the event (None: not known; totals are then compared by size).
 
     A total larger than what the listed refunds explain (an event without its refund list) is recorded as one
     refund keyed by that total, so money the provider says it returned is never lost, and the cap keeps any
-    later report of the same money from crediting it twice."""
+    later report of the same money from crediting it twice. Only the newest total counts (`_newest_total`), so
+    an older event never credits the money of a refund that has failed since."""
     if ledger.status not in (SessionStatus.PAID, SessionStatus.REFUNDED):
         raise ValueError("refund reports apply to a session that was paid")
-    total = ledger.provider_total_minor
-    if provider_total_minor is not None:
-        total = provider_total_minor if total is None else max(total, provider_total_minor)
-    current = replace(ledger, provider_total_minor=total)
+    total, as_of, carried = _newest_total(ledger, provider_total_minor, reported_at)
+    current = replace(ledger, provider_total_minor=total, provider_total_as_of=as_of)
+    # A failure this event reports is already out of a total it carries, and out of a total taken after it.
+    total_predates = not (carried or (as_of is not None and reported_at is not None and as_of > reported_at))
     upserts: list[Refund] = []
     for report in reports:
-        current, refund = _settle(current, report, new_id)
+        current, refund = _settle(current, report, new_id, total_predates=total_predates)
         if refund is not None:
             upserts.append(refund)
     before = {r.id: r.status for r in ledger.refunds}
+    gone = (RefundStatus.FAILED, RefundStatus.CANCELED)
+    if (
+        total_predates
+        and reported_at is not None
+        and current.provider_total_minor is not None
+        and any(r.status in gone and before.get(r.id) not in (None, *gone) for r in upserts)
+    ):
+        # The total lowered by this failure is the provider's as of this event: an event older than the failure
+        # is older than it too.
+        as_of = current.provider_total_as_of
+        current = replace(
+            current, provider_total_as_of=reported_at if as_of is None else max(as_of, reported_at)
+        )
     failed_after_success = tuple(
         r for r in upserts if r.status is RefundStatus.FAILED and before.get(r.id) is RefundStatus.SUCCEEDED
     )
@@ -289,9 +315,32 @@ def apply_reports(
                 )
                 current = replace(current, refunds=(*current.refunds, refund))
                 upserts.append(refund)
-    changed = bool(upserts) or current.provider_total_minor != ledger.provider_total_minor
+    changed = (
+        bool(upserts)
+        or current.provider_total_minor != ledger.provider_total_minor
+        or current.provider_total_as_of != ledger.provider_total_as_of
+    )
     outcome = _finish(ledger, current, tuple(upserts), note="refund_reported", changed=changed)
     return replace(outcome, failed_after_success=failed_after_success)
+
+
+def _newest_total(
+    ledger: Ledger, reported: int | None, at: datetime | None
+) -> tuple[int | None, datetime | None, bool]:
+    """The provider's total after this event, the time it was taken, and whether it is this event's own. A
+    newer event's total replaces the stored one; one from the same second (or of unknown time) can only raise
+    it; an older event's changes nothing."""
+    stored, as_of = ledger.provider_total_minor, ledger.provider_total_as_of
+    if reported is None:
+        return stored, as_of, False
+    if stored is None:
+        return reported, at, True
+    if at is None or as_of is None or at == as_of:
+        newest = as_of if at is None else at if as_of is None else max(as_of, at)
+        return max(stored, reported), newest, reported >= stored
+    if at > as_of:
+        return reported, at, True
+    return stored, as_of, False
 
 
 def _explained(ledger: Ledger) -> int:
@@ -313,7 +362,7 @@ def _room(ledger: Ledger, excluding: uuid.UUID | None = None) -> int:
 
 
 def _settle(
-    ledger: Ledger, report: RefundReport, new_id: Callable[[], uuid.UUID]
+    ledger: Ledger, report: RefundReport, new_id: Callable[[], uuid.UUID], *, total_predates: bool
 ) -> tuple[Ledger, Refund | None]:
     existing = ledger.find(report.provider_refund_id, report.paygate_refund_id)
     if existing is None and report.amount_minor <= 0:
@@ -348,9 +397,14 @@ def _settle(
     if updated == existing:
         return ledger, None
     after = _replace_refund(ledger, updated)
-    if updated.status in (RefundStatus.FAILED, RefundStatus.CANCELED) and existing.status not in (
-        RefundStatus.FAILED,
-        RefundStatus.CANCELED,
+    if (
+        updated.status in (RefundStatus.FAILED, RefundStatus.CANCELED)
+        and existing.status
+        not in (
+            RefundStatus.FAILED,
+            RefundStatus.CANCELED,
+        )
+        and total_predates
     ):
         after = _without_failed(after, existing)
     return after, updated

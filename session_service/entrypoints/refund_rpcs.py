@@ -8,7 +8,7 @@ from collections.abc import Callable
 import asyncpg
 
 from paygate.session.v1 import session_pb2
-from paygate_runtime.proto_convert import optional_money
+from paygate_runtime.proto_convert import optional_datetime, optional_money
 from session_service.adapters import session_messages as msg
 from session_service.service_layer import refunds
 from session_service.service_layer.payment_events import Applied, EventCommand
@@ -44,6 +44,7 @@ async def apply_refund_event(
         refunded_total=optional_money(request.refunded_total) if request.HasField("refunded_total") else None,
         dispute=dispute,
         charge_id=request.provider_charge_id,
+        reported_at=optional_datetime(request, "occurred_at"),
     )
     return await refunds.apply_refund_event(pool, command, detail, wake=wake)
 

@@ -16,6 +16,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -103,6 +104,9 @@ class RefundEventDetail:
     refunded_total: Money | None = None
     dispute: DisputeReport | None = None
     charge_id: str = ""
+    # The provider's own time of the event (Stripe's `created`); None when the provider gives none (One.com),
+    # and then totals are compared by size. Never the time paygate applied it: a late event is not a new one.
+    reported_at: datetime | None = None
 
 
 def _status(raw: str, field: str) -> RefundStatus:
@@ -574,7 +578,7 @@ def _decide_event(ledger: Any, session: Any, command: EventCommand, detail: Refu
     total = _in_session_units(detail.refunded_total, session) if detail.refunded_total is not None else None
     if not reports and total is None:
         raise InvalidArgument("missing_refund_id", "a refund event must name its refund", field="refunds")
-    return apply_reports(ledger, reports, provider_total_minor=total)
+    return apply_reports(ledger, reports, provider_total_minor=total, reported_at=detail.reported_at)
 
 
 def _in_session_units(money: Money, session: Any) -> int:

@@ -1,13 +1,15 @@
 """Refund and dispute events that cannot be applied as they come (contract §4, §8), through signed Stripe
 webhooks against the real stack: a refund in another currency is quarantined once per provider refund, a
 closed dispute never reopens, a refund that fails after it succeeded stops counting and is shown to the
-merchant, and dispute events carry the disputed money."""
+merchant in one entry (an older `charge.refunded` never credits it again, a credit note billing issues after
+the failure is named in that entry), and dispute events carry the disputed money."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from refund_support import (
     applied,
@@ -24,6 +26,8 @@ from refund_support import (
     wait_credit_notes,
 )
 
+from session_service.adapters import refund_repository as refunds_repo
+from session_service.service_layer.refund_effects import RefundEffects
 from support.stack import Merchant, ServiceStack
 
 
@@ -138,6 +142,71 @@ async def test_a_refund_that_fails_after_it_succeeded_stops_counting(stack: Serv
     assert entry["reason"] == "refund_failed" and entry["status"] == "open", entry
     assert note.number in entry["note"] and "re_then_failed" in entry["note"], entry["note"]
     assert entry["amount"] == {"amount": "20.00", "amount_minor": 2000, "currency": "EUR"}
+
+
+async def test_an_older_charge_refunded_never_credits_a_refund_that_failed(stack: ServiceStack) -> None:
+    merchant = await stack.create_merchant()
+    paid = await paid_session(stack, merchant, "50.00")
+    re_ok = refund_object("re_stale_total", 2000, paid.payment_intent, paid.charge, "succeeded")
+    event = charge_refunded(paid.payment_intent, paid.charge, 5000, [re_ok], 2000)
+    assert await applied(stack, "stripe", (await send_stripe(stack, event))["event_id"]) == "applied"
+    await wait_credit_notes(stack, merchant, paid.id, 2000, 1)
+    failed = refund_object("re_stale_total", 2000, paid.payment_intent, paid.charge, "failed")
+    sent = await send_stripe(stack, stripe_envelope("charge.refund.updated", failed))
+    assert await applied(stack, "stripe", sent["event_id"]) == "applied"
+
+    # Stripe's older `charge.refunded` events (other ids, created before the failure) arrive late: one still
+    # listing the refund as succeeded, one with the total only. Neither credits the failed money again.
+    for listed in ([re_ok], []):
+        older = charge_refunded(paid.payment_intent, paid.charge, 5000, listed, 2000)
+        older["created"] -= 60
+        late = await send_stripe(stack, older)
+        assert await applied(stack, "stripe", late["event_id"]) in ("applied", "duplicate")
+        session = await session_json(stack, merchant, paid.id)
+        assert session["amount_refunded"] == "0.00", session["refunds"]
+        assert [(r["status"], r["credited_minor"]) for r in session["refunds"]] == [("failed", 0)]
+    # No second credit note, and the merchant's one `refund_failed` entry is all the quarantine holds.
+    await wait_credit_notes(stack, merchant, paid.id, 2000, 1)
+    assert [e["reason"] for e in await _quarantine(stack, merchant, paid.id)] == ["refund_failed"]
+
+
+async def test_a_credit_note_issued_after_its_refund_failed_keeps_one_refund_failed_entry(
+    stack: ServiceStack,
+) -> None:
+    """The worker read the refund while it had succeeded and asked billing for its credit note; the refund
+    failed (and its `refund_failed` entry opened, naming no credit note) before billing answered. The credit
+    note stands: the merchant's one entry for the refund names it, and no second entry is opened."""
+    merchant = await stack.create_merchant()
+    paid = await paid_session(stack, merchant, "50.00")
+    # Billing is down while the refund succeeds: the stack's own worker cannot issue its credit note first.
+    await stack.stop_service("billing", grace=0)
+    re_ok = refund_object("re_note_late", 2000, paid.payment_intent, paid.charge, "succeeded")
+    event = charge_refunded(paid.payment_intent, paid.charge, 5000, [re_ok], 2000)
+    assert await applied(stack, "stripe", (await send_stripe(stack, event))["event_id"]) == "applied"
+
+    class BillingAnswersAfterTheFailure:
+        async def IssueCreditNote(self, request: Any, timeout: float) -> Any:
+            failed = refund_object("re_note_late", 2000, paid.payment_intent, paid.charge, "failed")
+            sent = await send_stripe(stack, stripe_envelope("charge.refund.updated", failed))
+            assert await applied(stack, "stripe", sent["event_id"]) == "applied"
+            [opened] = await _quarantine(stack, merchant, paid.id)
+            assert opened["reason"] == "refund_failed" and "credit note" not in opened["note"], opened
+            await stack.start_service("billing")
+            return await stack.billing.IssueCreditNote(request, timeout=timeout)
+
+    downstream = SimpleNamespace(billing=BillingAnswersAfterTheFailure(), keys=None, deadline_s=5.0)
+    worker = RefundEffects(stack.pools["session"], cast(Any, downstream))
+    async with stack.pools["session"].acquire() as conn:
+        [due] = [r for r in await refunds_repo.credit_notes_due(conn, 50) if str(r["sid"]) == paid.id]
+    assert await worker._credit_note(due) == 1
+
+    [note] = await credit_notes(stack, merchant, paid.id)
+    entries = await _quarantine(stack, merchant, paid.id)
+    assert [e["reason"] for e in entries] == ["refund_failed"], entries
+    [entry] = entries
+    assert note.number in entry["note"] and "re_note_late" in entry["note"], entry["note"]
+    assert entry["status"] == "open" and entry["amount"]["amount_minor"] == 2000, entry
+    assert (await merchant_event_types(stack, merchant)).count("quarantine.created") == 1
 
 
 async def test_dispute_events_carry_the_disputed_money(stack: ServiceStack) -> None:
