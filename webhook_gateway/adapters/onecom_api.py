@@ -10,8 +10,8 @@ A circuit breaker sits in front of the network: after `breaker_threshold` failur
 attempt counts) it opens, and for `breaker_cooldown_s` every call fails at once with `provider_unavailable`
 instead of tying up a checkout page or the reconciliation worker on timeouts. Then a single trial call is let
 through (half-open): its success closes the circuit, its failure opens it again. The state is exported as
-`paygate_provider_circuit_state{provider="onecom"}` (0 closed, 1 half-open, 2 open), with the number of
-openings and of API calls by operation and result beside it.
+`paygate_provider_circuit_state{provider="onecom"}` (0 closed, 1 half-open, 2 open; read when scraped), with
+the number of openings and of API calls by operation and result beside it.
 
 No secret is ever logged: log lines name the operation, the status and One.com's error code only, and the
 settings' repr leaves the keys out.
@@ -160,17 +160,17 @@ class CircuitBreaker:
         self._state = CLOSED
         self._opened_at = 0.0
         self._trial_running = False
-        self._export()
+        if metrics is not None:
+            # Read when scraped: once the cooldown has passed the circuit is half-open (the next call is the
+            # trial) whether or not a call has come since. Set on each move instead, a quiet hour after an
+            # outage showed `open` until the next call.
+            metrics.circuit_state.labels(name).set_function(lambda: _STATE_VALUES[self.state])
 
     @property
     def state(self) -> str:
         if self._state == OPEN and self.clock() - self._opened_at >= self.cooldown_s:
             return HALF_OPEN
         return self._state
-
-    def _export(self) -> None:
-        if self.metrics is not None:
-            self.metrics.circuit_state.labels(self.name).set(_STATE_VALUES[self.state])
 
     def before_call(self) -> None:
         """Raise CircuitOpen unless a call may go out now."""
@@ -180,7 +180,6 @@ class CircuitBreaker:
         if state == HALF_OPEN and not self._trial_running:
             self._state = HALF_OPEN
             self._trial_running = True
-            self._export()
             return
         raise CircuitOpen()
 
@@ -190,7 +189,6 @@ class CircuitBreaker:
         if self._state != CLOSED:
             log.info("provider circuit closed", extra={"provider": self.name})
         self._state = CLOSED
-        self._export()
 
     def failed(self) -> None:
         self.failures += 1
@@ -205,7 +203,6 @@ class CircuitBreaker:
                     self.metrics.circuit_opened.labels(self.name).inc()
             self._state = OPEN
             self._opened_at = self.clock()
-        self._export()
 
     def abandoned(self) -> None:
         """A trial call that was cancelled proves nothing: let the next call try."""

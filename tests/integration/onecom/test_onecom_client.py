@@ -142,13 +142,18 @@ async def test_wrong_key_is_rejected_not_retried(double: OneComDouble) -> None:
 async def test_breaker_opens_fails_fast_half_opens_and_closes(double: OneComDouble) -> None:
     clock = Clock()
     client, metrics = _client(double, clock, max_attempts=1)
-    state = metrics.circuit_state.labels("onecom")
+
+    def state() -> float:
+        [family] = metrics.circuit_state.collect()
+        [sample] = [s for s in family.samples if s.labels == {"provider": "onecom"}]
+        return sample.value
+
     try:
         double.outage = 500
         for _ in range(3):
             with pytest.raises(ProviderError):
                 await _create(client)
-        assert client.breaker.state == OPEN and state._value.get() == 2
+        assert client.breaker.state == OPEN and state() == 2
         calls = len(double.requests)
         with pytest.raises(ProviderError, match="circuit open"):
             await _create(client)
@@ -163,10 +168,34 @@ async def test_breaker_opens_fails_fast_half_opens_and_closes(double: OneComDoub
         double.outage = None
         clock.now += 5.0
         await _create(client)  # the trial succeeds: closed
-        assert client.breaker.state == CLOSED and state._value.get() == 0
+        assert client.breaker.state == CLOSED and state() == 0
         assert metrics.circuit_opened.labels("onecom")._value.get() == 2
     finally:
         await client.close()
+
+
+def test_a_scrape_reads_the_circuit_as_it_is_now_not_as_the_last_call_left_it() -> None:
+    """After an outage the breaker lets a trial call out once the cooldown has passed; with no call coming
+    (a quiet hour), the gauge must say so, not show `open` until the next call happens to move it."""
+    registry = CollectorRegistry()
+    clock = Clock()
+    breaker = CircuitBreaker(
+        "onecom", threshold=1, cooldown_s=30.0, metrics=ProviderMetrics(registry), clock=clock
+    )
+
+    def exported() -> float | None:
+        return registry.get_sample_value("paygate_provider_circuit_state", {"provider": "onecom"})
+
+    assert exported() == 0
+    breaker.failed()
+    assert exported() == 2
+    clock.now += 29.0
+    assert exported() == 2
+    clock.now += 1.0
+    assert exported() == 1  # half-open: the next call is the trial
+    breaker.before_call()
+    breaker.succeeded()
+    assert exported() == 0
 
 
 def test_half_open_lets_one_trial_through_at_a_time() -> None:
