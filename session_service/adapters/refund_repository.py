@@ -300,6 +300,14 @@ async def credit_notes_due(conn: asyncpg.Connection, limit: int) -> list[Record]
     )
 
 
+async def credit_note_number(conn: asyncpg.Connection, refund_id: uuid.UUID) -> str | None:
+    """The number of the refund's credit note, as committed now (None while none is recorded)."""
+    number: str | None = await conn.fetchval(
+        "SELECT credit_note_number FROM refunds WHERE id = $1", refund_id
+    )
+    return number
+
+
 async def record_credit_note(
     conn: asyncpg.Connection, refund: Record, credit_note_id: str, number: str
 ) -> bool:

@@ -455,7 +455,7 @@ async def _apply_event(
         dispute_amount=detail.dispute.amount if detail.dispute is not None else None,
     )
     for failed in outcome.failed_after_success:
-        await _quarantine_failed_refund(conn, session, command, failed, rows)
+        await _quarantine_failed_refund(conn, session, command, failed)
     return Applied(ApplyOutcome.APPLIED, None, dict(await _session_with_children(conn, sid)), None)
 
 
@@ -534,12 +534,16 @@ async def _quarantine_refunds(
 
 
 async def _quarantine_failed_refund(
-    conn: asyncpg.Connection, session: Any, command: EventCommand, failed: Refund, rows: Any
+    conn: asyncpg.Connection, session: Any, command: EventCommand, failed: Refund
 ) -> None:
     """A refund that had succeeded failed: the money did not go back. Its credit note (a legal document) stands;
-    the merchant is told in quarantine (`refund_failed`), the note naming the credit note when one was issued."""
-    row = next((r for r in rows if r["id"] == failed.id), None)
-    number = row["credit_note_number"] if row is not None else None
+    the merchant is told in quarantine (`refund_failed`), the note naming the credit note when one was issued.
+
+    The number is read again now that this transaction has written the refund row, not taken from the read
+    the decision used: a credit note recorded in between (the worker's `record_credit_note`, which takes the
+    same row) has committed by now and is seen, and one recorded later waits for this commit, finds the
+    refund failed and names itself in this entry."""
+    number = await refunds_repo.credit_note_number(conn, failed.id)
     await refunds_repo.open_quarantine(
         conn,
         session,

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 from refund_support import (
     applied,
     charge_refunded,
@@ -26,7 +28,12 @@ from refund_support import (
     wait_credit_notes,
 )
 
+from paygate_runtime.money import Money
 from session_service.adapters import refund_repository as refunds_repo
+from session_service.domain.modes import Mode
+from session_service.domain.payment_events import ApplyOutcome, EventKind
+from session_service.service_layer import refunds
+from session_service.service_layer.payment_events import EventCommand
 from session_service.service_layer.refund_effects import RefundEffects
 from support.stack import Merchant, ServiceStack
 
@@ -207,6 +214,56 @@ async def test_a_credit_note_issued_after_its_refund_failed_keeps_one_refund_fai
     assert note.number in entry["note"] and "re_note_late" in entry["note"], entry["note"]
     assert entry["status"] == "open" and entry["amount"]["amount_minor"] == 2000, entry
     assert (await merchant_event_types(stack, merchant)).count("quarantine.created") == 1
+
+
+async def test_a_credit_note_recorded_while_the_failure_is_applied_is_named_in_its_entry(
+    stack: ServiceStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other order of the race above: the failure's transaction has read the session's refunds (no credit
+    note yet) when the worker records the refund's credit note and commits; the failure then writes the refund
+    and opens its `refund_failed` entry. The entry must name the credit note, read after the refund row is
+    written (before, it used the read that predates the credit note, and nothing named it afterwards)."""
+    merchant = await stack.create_merchant()
+    paid = await paid_session(stack, merchant, "50.00")
+    await stack.stop_service("billing", grace=0)  # the stack's own worker issues no credit note meanwhile
+    re_ok = refund_object("re_note_race", 2000, paid.payment_intent, paid.charge, "succeeded")
+    event = charge_refunded(paid.payment_intent, paid.charge, 5000, [re_ok], 2000)
+    assert await applied(stack, "stripe", (await send_stripe(stack, event))["event_id"]) == "applied"
+
+    pool = stack.pools["session"]
+    read_refunds = refunds_repo.session_refunds
+
+    async def read_then_the_worker_commits(conn: Any, session_id: uuid.UUID) -> Any:
+        rows = await read_refunds(conn, session_id)
+        [row] = [r for r in rows if r["provider_refund_id"] == "re_note_race"]
+        async with pool.acquire() as other:
+            assert await refunds_repo.record_credit_note(other, row, "cn_race", "CN-RACE-1")
+        return rows
+
+    monkeypatch.setattr(refunds_repo, "session_refunds", read_then_the_worker_commits)
+    detail = refunds.RefundEventDetail(
+        refunds=(refunds.ProviderRefundReport("re_note_race", Money(2000, "EUR", 2), "failed"),),
+        charge_id=paid.charge,
+        reported_at=datetime.now(UTC),
+    )
+    command = EventCommand(
+        session_id=paid.id,
+        provider="stripe",
+        provider_event_id=f"evt_race_{uuid.uuid4().hex[:12]}",
+        kind=EventKind.REFUNDED,
+        amount=None,
+        provider_reference=paid.payment_intent,
+        occurred_at=datetime.now(UTC),
+        mode=Mode.TEST,
+        provider_event_type="charge.refund.updated",
+    )
+    outcome = await refunds.apply_refund_event(pool, command, detail)
+    assert outcome.outcome is ApplyOutcome.APPLIED
+    monkeypatch.undo()
+
+    [entry] = await _quarantine(stack, merchant, paid.id)
+    assert entry["reason"] == "refund_failed" and "CN-RACE-1" in entry["note"], entry["note"]
+    await stack.start_service("billing")
 
 
 async def test_dispute_events_carry_the_disputed_money(stack: ServiceStack) -> None:
