@@ -124,12 +124,24 @@ async def test_a_closed_dispute_never_reopens(stack: ServiceStack) -> None:
     assert types == ["dispute.closed", "dispute.closed"], types
 
 
+async def _paid_and_refunded(
+    stack: ServiceStack, merchant: Merchant, refund_id: str, *, billing_down: bool = False
+) -> tuple[Any, dict]:
+    """A paid session of 50.00 and Stripe's `charge.refunded` for a refund of 20.00 that succeeded, applied;
+    the session and the refund object. With `billing_down`, billing is stopped before the refund, so the
+    stack's own worker issues no credit note for it."""
+    paid = await paid_session(stack, merchant, "50.00")
+    if billing_down:
+        await stack.stop_service("billing", grace=0)
+    refund = refund_object(refund_id, 2000, paid.payment_intent, paid.charge, "succeeded")
+    event = charge_refunded(paid.payment_intent, paid.charge, 5000, [refund], 2000)
+    assert await applied(stack, "stripe", (await send_stripe(stack, event))["event_id"]) == "applied"
+    return paid, refund
+
+
 async def test_a_refund_that_fails_after_it_succeeded_stops_counting(stack: ServiceStack) -> None:
     merchant = await stack.create_merchant()
-    paid = await paid_session(stack, merchant, "50.00")
-    re_ok = refund_object("re_then_failed", 2000, paid.payment_intent, paid.charge, "succeeded")
-    event = charge_refunded(paid.payment_intent, paid.charge, 5000, [re_ok], 2000)
-    assert await applied(stack, "stripe", (await send_stripe(stack, event))["event_id"]) == "applied"
+    paid, _ = await _paid_and_refunded(stack, merchant, "re_then_failed")
     await wait_credit_notes(stack, merchant, paid.id, 2000, 1)
     [note] = await credit_notes(stack, merchant, paid.id)
 
@@ -153,10 +165,7 @@ async def test_a_refund_that_fails_after_it_succeeded_stops_counting(stack: Serv
 
 async def test_an_older_charge_refunded_never_credits_a_refund_that_failed(stack: ServiceStack) -> None:
     merchant = await stack.create_merchant()
-    paid = await paid_session(stack, merchant, "50.00")
-    re_ok = refund_object("re_stale_total", 2000, paid.payment_intent, paid.charge, "succeeded")
-    event = charge_refunded(paid.payment_intent, paid.charge, 5000, [re_ok], 2000)
-    assert await applied(stack, "stripe", (await send_stripe(stack, event))["event_id"]) == "applied"
+    paid, re_ok = await _paid_and_refunded(stack, merchant, "re_stale_total")
     await wait_credit_notes(stack, merchant, paid.id, 2000, 1)
     failed = refund_object("re_stale_total", 2000, paid.payment_intent, paid.charge, "failed")
     sent = await send_stripe(stack, stripe_envelope("charge.refund.updated", failed))
@@ -184,12 +193,8 @@ async def test_a_credit_note_issued_after_its_refund_failed_keeps_one_refund_fai
     failed (and its `refund_failed` entry opened, naming no credit note) before billing answered. The credit
     note stands: the merchant's one entry for the refund names it, and no second entry is opened."""
     merchant = await stack.create_merchant()
-    paid = await paid_session(stack, merchant, "50.00")
     # Billing is down while the refund succeeds: the stack's own worker cannot issue its credit note first.
-    await stack.stop_service("billing", grace=0)
-    re_ok = refund_object("re_note_late", 2000, paid.payment_intent, paid.charge, "succeeded")
-    event = charge_refunded(paid.payment_intent, paid.charge, 5000, [re_ok], 2000)
-    assert await applied(stack, "stripe", (await send_stripe(stack, event))["event_id"]) == "applied"
+    paid, _ = await _paid_and_refunded(stack, merchant, "re_note_late", billing_down=True)
 
     class BillingAnswersAfterTheFailure:
         async def IssueCreditNote(self, request: Any, timeout: float) -> Any:
@@ -224,11 +229,7 @@ async def test_a_credit_note_recorded_while_the_failure_is_applied_is_named_in_i
     and opens its `refund_failed` entry. The entry must name the credit note, read after the refund row is
     written (before, it used the read that predates the credit note, and nothing named it afterwards)."""
     merchant = await stack.create_merchant()
-    paid = await paid_session(stack, merchant, "50.00")
-    await stack.stop_service("billing", grace=0)  # the stack's own worker issues no credit note meanwhile
-    re_ok = refund_object("re_note_race", 2000, paid.payment_intent, paid.charge, "succeeded")
-    event = charge_refunded(paid.payment_intent, paid.charge, 5000, [re_ok], 2000)
-    assert await applied(stack, "stripe", (await send_stripe(stack, event))["event_id"]) == "applied"
+    paid, _ = await _paid_and_refunded(stack, merchant, "re_note_race", billing_down=True)
 
     pool = stack.pools["session"]
     read_refunds = refunds_repo.session_refunds

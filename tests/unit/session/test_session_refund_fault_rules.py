@@ -136,6 +136,14 @@ def at(seconds: int) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
+def _reported(
+    ledger: Ledger, rid: str, amount: int, status: RefundStatus, *, total: int | None, seconds: int
+) -> Ledger:
+    """The ledger after one event reporting one refund (and the provider's total, if any) at `seconds`."""
+    report = (RefundReport(rid, amount, status),)
+    return apply_reports(ledger, report, provider_total_minor=total, reported_at=at(seconds)).ledger
+
+
 def _succeeded_then_failed(*others: RefundReport) -> Ledger:
     """re_1 (2000) succeeds in a `charge.refunded` (with `others`) at 10 s, then is reported failed at 20 s."""
     listed = (RefundReport("re_1", 2000, RefundStatus.SUCCEEDED), *others)
@@ -177,18 +185,8 @@ def test_an_older_total_never_credits_a_refund_that_failed_again() -> None:
 
 
 def test_an_older_total_never_credits_a_pending_refund_that_was_canceled() -> None:
-    pending = apply_reports(
-        _paid(),
-        (RefundReport("re_1", 2000, RefundStatus.PENDING),),
-        provider_total_minor=2000,
-        reported_at=at(10),
-    ).ledger
-    canceled = apply_reports(
-        pending,
-        (RefundReport("re_1", 2000, RefundStatus.CANCELED),),
-        provider_total_minor=None,
-        reported_at=at(20),
-    ).ledger
+    pending = _reported(_paid(), "re_1", 2000, RefundStatus.PENDING, total=2000, seconds=10)
+    canceled = _reported(pending, "re_1", 2000, RefundStatus.CANCELED, total=None, seconds=20)
     late = apply_reports(canceled, (), provider_total_minor=2000, reported_at=at(10))
     assert late.ledger.credited_minor == 0
 
@@ -206,12 +204,7 @@ def test_a_newer_total_after_a_failure_credits_what_it_lists_and_is_not_lowered_
     assert fresh.ledger.credited_minor == 3000 and fresh.failed_after_success == ()
     assert fresh.ledger.provider_total_minor == 3000
     # The same in one event for a refund that had succeeded: its failure and the new total arrive together.
-    done = apply_reports(
-        _paid(),
-        (RefundReport("re_1", 2000, RefundStatus.SUCCEEDED),),
-        provider_total_minor=2000,
-        reported_at=at(10),
-    ).ledger
+    done = _reported(_paid(), "re_1", 2000, RefundStatus.SUCCEEDED, total=2000, seconds=10)
     together = apply_reports(
         done,
         (RefundReport("re_1", 2000, RefundStatus.FAILED), RefundReport("re_2", 3000, RefundStatus.SUCCEEDED)),
@@ -228,39 +221,19 @@ def test_a_newer_total_without_its_list_is_trusted_as_it_is() -> None:
     bare = apply_reports(failed, (), provider_total_minor=3000, reported_at=at(30)).ledger
     assert bare.credited_minor == 3000 and bare.provider_total_as_of == at(30)
     # ... and the same refund named later by its own event credits nothing twice.
-    named = apply_reports(
-        bare,
-        (RefundReport("re_2", 3000, RefundStatus.SUCCEEDED),),
-        provider_total_minor=None,
-        reported_at=at(31),
-    ).ledger
+    named = _reported(bare, "re_2", 3000, RefundStatus.SUCCEEDED, total=None, seconds=31)
     assert named.credited_minor == 3000
 
 
 def test_a_failure_reported_after_a_newer_total_does_not_lower_it() -> None:
     # The newer total (5000 at 30 s: re_2 of 5000 made after re_1 failed) arrives before re_1's failure (20 s):
     # that total already leaves re_1 out, so the failure must not take 2000 off it.
-    done = apply_reports(
-        _paid(),
-        (RefundReport("re_1", 2000, RefundStatus.SUCCEEDED),),
-        provider_total_minor=2000,
-        reported_at=at(10),
-    ).ledger
+    done = _reported(_paid(), "re_1", 2000, RefundStatus.SUCCEEDED, total=2000, seconds=10)
     newer = apply_reports(done, (), provider_total_minor=5000, reported_at=at(30)).ledger
-    failed = apply_reports(
-        newer,
-        (RefundReport("re_1", 2000, RefundStatus.FAILED),),
-        provider_total_minor=None,
-        reported_at=at(20),
-    ).ledger
+    failed = _reported(newer, "re_1", 2000, RefundStatus.FAILED, total=None, seconds=20)
     assert failed.provider_total_minor == 5000 and failed.provider_total_as_of == at(30)
     # re_2, once named, credits what the total says was returned besides what still stands.
-    named = apply_reports(
-        failed,
-        (RefundReport("re_2", 5000, RefundStatus.SUCCEEDED),),
-        provider_total_minor=None,
-        reported_at=at(31),
-    ).ledger
+    named = _reported(failed, "re_2", 5000, RefundStatus.SUCCEEDED, total=None, seconds=31)
     assert named.credited_minor == 5000
 
 
