@@ -367,6 +367,8 @@ def billing_profile_json(profile: billing_pb2.BillingProfile) -> dict[str, Any]:
         "reset_numbering_yearly": profile.reset_numbering_yearly,
         "support_email": profile.support_email or None,
         "support_url": profile.support_url or None,
+        # Where customers reach the merchant: support_email, else the seller's email (billing decides).
+        "contact_email": profile.contact_email or None,
         # Whether live invoices may be issued (and live sessions created) with this profile, and what is
         # still missing for that (contract §9; billing decides).
         "complete": profile.complete,

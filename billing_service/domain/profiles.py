@@ -32,6 +32,13 @@ class BillingProfile:
     support_url: str = ""
 
 
+def contact_email(profile: BillingProfile) -> str:
+    """Where a customer reaches the merchant: its support address, else the seller's email that its invoices
+    already show; "" when it has neither. A customer who answers the access mail or writes from the portal
+    then reaches the merchant rather than nobody."""
+    return profile.support_email or profile.seller.email or ""
+
+
 def default_profile(merchant_id: str, mode: Mode) -> BillingProfile:
     """What applies to a merchant that never set a profile in this mode: prefix INV, no tax, one endless
     sequence."""

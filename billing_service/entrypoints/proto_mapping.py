@@ -17,7 +17,7 @@ from billing_service.domain.invoices import (
     Mode,
     Party,
 )
-from billing_service.domain.profiles import BillingProfile
+from billing_service.domain.profiles import BillingProfile, contact_email
 from billing_service.domain.revenue import Interval, RevenueBucket
 from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
@@ -175,6 +175,7 @@ def profile_to_proto(profile: BillingProfile) -> billing_pb2.BillingProfile:
         reset_numbering_yearly=profile.reset_numbering_yearly,
         support_email=profile.support_email,
         support_url=profile.support_url,
+        contact_email=contact_email(profile),
     )
 
 

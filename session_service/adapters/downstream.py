@@ -63,8 +63,8 @@ class ItemRefused(Exception):
 # changes; a link is a bearer credential, so it is kept only for the moments between fulfilment and mail, and
 # taken out when used.
 MERCHANT_NAME_TTL_S = 60.0
-# A merchant's support address, the mail's Reply-To: a changed address reaches mails within this time.
-SUPPORT_EMAIL_TTL_S = 60.0
+# Where a customer reaches the merchant, the mail's Reply-To: a changed address reaches mails within this time.
+CONTACT_EMAIL_TTL_S = 60.0
 ACCESS_LINK_TTL_S = 30.0
 MAX_REMEMBERED = 10_000
 
@@ -99,7 +99,7 @@ class Downstream:
         self.deadline_s = deadline_s
         self._names = _Remembered(MERCHANT_NAME_TTL_S)
         self._links = _Remembered(ACCESS_LINK_TTL_S)
-        self._support = _Remembered(SUPPORT_EMAIL_TTL_S)
+        self._contacts = _Remembered(CONTACT_EMAIL_TTL_S)
         self._channels = [
             open_channel(billing_addr, tls=tls, default_deadline=deadline_s),
             open_channel(keys_addr, tls=tls, default_deadline=deadline_s),
@@ -216,11 +216,11 @@ class Downstream:
         self._names.put(merchant_id, merchant.name)
         return merchant.name
 
-    async def support_email(self, merchant_id: str, mode: str) -> str:
-        """The support address of the merchant's billing profile of `mode` ("" when it has none): where a
-        customer's answer to the access mail should go."""
+    async def contact_email(self, merchant_id: str, mode: str) -> str:
+        """Where a customer reaches the merchant, from its billing profile of `mode` (billing's
+        `contact_email`: the support address, else the seller's email; "" when neither is set)."""
         key = f"{merchant_id}:{mode}"
-        remembered = self._support.get(key)
+        remembered = self._contacts.get(key)
         if remembered is not None:
             return remembered
         try:
@@ -233,8 +233,8 @@ class Downstream:
                 raise
             email = ""
         else:
-            email = profile.support_email
-        self._support.put(key, email)
+            email = profile.contact_email
+        self._contacts.put(key, email)
         return email
 
     async def access_link(self, session_id: str, merchant_id: str) -> str:

@@ -27,8 +27,8 @@ class AccessMail:
     invoice_number: str
     amount_display: str
     access_url: str
-    # The merchant's support address: the mail comes from the deployment's sender, which no merchant reads,
-    # so a customer's answer goes here. Empty when the merchant has none (no Reply-To then).
+    # Where a customer reaches the merchant (its support address, else the seller's email): the mail comes
+    # from the deployment's sender, which no merchant reads, so an answer goes here. Empty: no Reply-To.
     reply_to: str = ""
 
 

@@ -418,10 +418,10 @@ class OutboxDispatcher:
             )
             return _finish(outbox_id, session, "skipped", "email_skipped", {"reason": reason})
         try:
-            name, url, support = await asyncio.gather(
+            name, url, contact = await asyncio.gather(
                 self.downstream.merchant_name(str(session["merchant_id"])),
                 self.downstream.access_link(str(session_id), str(session["merchant_id"])),
-                self.downstream.support_email(str(session["merchant_id"]), session["mode"]),
+                self.downstream.contact_email(str(session["merchant_id"]), session["mode"]),
             )
         except grpc.aio.AioRpcError as error:
             raise StepFailed(describe_rpc_error(error)) from None
@@ -433,7 +433,7 @@ class OutboxDispatcher:
             invoice_number=session["invoice_number"] or "",
             amount_display=amount.display(),
             access_url=url,
-            reply_to=support,
+            reply_to=contact,
         )
         try:
             # Rendered once to the bytes SMTP sends: flattening an EmailMessage cost a fifth of this service's

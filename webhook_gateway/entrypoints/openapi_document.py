@@ -292,6 +292,12 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "reset_numbering_yearly": BOOL,
             "support_email": nullable(STR),
             "support_url": nullable(STR),
+            "contact_email": {
+                **nullable(STR),
+                "readOnly": True,
+                "description": "where customers reach the merchant (the portal's contact form, the access "
+                "mail's Reply-To): support_email, else the seller's email; null when neither is set",
+            },
             # One profile per merchant and mode (contract §6a): the key's mode's.
             "mode": MODE,
             "complete": {

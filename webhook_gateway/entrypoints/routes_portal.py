@@ -215,7 +215,8 @@ async def _support(
     url = getattr(profile, "support_url", "") or ""
     # Only http(s) links are rendered as links: a javascript: or data: URL must never become an href.
     safe_url = url if url.startswith(("https://", "http://")) else None
-    return {"email": profile.support_email or None, "url": safe_url}
+    # support_email, else the seller's email its invoices show (billing's `contact_email`).
+    return {"email": profile.contact_email or None, "url": safe_url}
 
 
 async def _customer_key(request: web.Request, portal: PortalSession) -> keys_pb2.ApiKey | None:

@@ -394,6 +394,43 @@ async def test_contact_form_mails_the_merchant_with_the_session_reference(
     await asyncio.sleep(0)
 
 
+async def test_without_a_support_address_the_customer_reaches_the_sellers_email(
+    stack: ServiceStack, smtp_sink: SmtpSink
+) -> None:
+    """A merchant that set only the seller's email its invoices print (no support_email) is still reachable
+    from the portal: the contact form mails that address. With neither, there is no form and no address."""
+    merchant = await stack.create_merchant()
+    status, _ = await stack.request(
+        "PUT",
+        "/v1/billing_profile",
+        json={"seller": {"email": "accounts@acme.test"}},
+        headers=merchant.headers,
+    )
+    assert status == 200
+    paid = await paid_session(stack, merchant, customer_email="")
+    cookie = await open_portal(stack, paid.token)
+    _status, html = await page(stack, cookie)
+    assert 'id="support-email" href="mailto:accounts@acme.test"' in html and 'id="contact-form"' in html
+    status, body = await post_form(
+        stack, cookie, "/access/support", [("csrf_token", csrf(html)), ("message", "Where is my receipt?")]
+    )
+    assert status == 200 and body["sent"] is True
+
+    async def delivered() -> list | None:
+        return [m for m in mails(smtp_sink.folder) if m["To"] == "accounts@acme.test"] or None
+
+    (mail,) = await polling.eventually(delivered, timeout=10, interval=0.1, what="support mail")
+    assert paid.id in mail["Subject"]
+
+    bare = await stack.create_merchant()
+    unreachable = await paid_session(stack, bare, customer_email="")
+    _status, html = await page(stack, await open_portal(stack, unreachable.token))
+    assert 'id="support-email"' not in html and 'id="contact-form"' not in html
+    # Nor does the page send the customer to answer the mail: without a contact address it has no Reply-To,
+    # and an answer would reach the deployment's sender, which nobody reads.
+    assert "Reply to the email" not in html and "where you bought" in html
+
+
 async def test_forms_refuse_other_origins_missing_csrf_and_no_session(stack: ServiceStack) -> None:
     merchant = await stack.create_merchant()
     paid = await paid_session(stack, merchant)

@@ -37,15 +37,15 @@ def stack_env(stack_env: dict[str, str], inbox: tuple[MailInbox, int]) -> dict[s
 
 
 async def _paid_and_mailed(
-    stack: ServiceStack, handler: MailInbox, *, support_email: str = ""
+    stack: ServiceStack, handler: MailInbox, *, support_email: str = "", seller_email: str = ""
 ) -> tuple[session_pb2.Session, EmailMessage, str]:
     merchant = await stack.create_merchant("Acme Widgets", "acme")
-    if support_email:
+    if support_email or seller_email:
         await stack.billing.UpdateBillingProfile(
             billing_pb2.UpdateBillingProfileRequest(
                 profile=billing_pb2.BillingProfile(
                     merchant_id=merchant.id,
-                    seller=billing_pb2.Party(name="Acme Widgets"),
+                    seller=billing_pb2.Party(name="Acme Widgets", email=seller_email),
                     support_email=support_email,
                 )
             ),
@@ -144,9 +144,19 @@ async def test_a_reply_to_the_mail_reaches_the_merchants_support_address(
     answers it must reach the merchant's support address of the session's mode, as the portal and the
     invoice show it."""
     handler, _ = inbox
-    _, message, _ = await _paid_and_mailed(stack, handler, support_email="help@acme.example")
+    _, message, _ = await _paid_and_mailed(
+        stack, handler, support_email="help@acme.example", seller_email="accounts@acme.example"
+    )
     assert message["From"].endswith("<billing@shop.example>")
     assert message["Reply-To"] == "help@acme.example"
+
+
+async def test_without_a_support_address_a_reply_reaches_the_sellers_email(
+    stack: ServiceStack, inbox: tuple[MailInbox, int]
+) -> None:
+    handler, _ = inbox
+    _, message, _ = await _paid_and_mailed(stack, handler, seller_email="accounts@acme.example")
+    assert message["Reply-To"] == "accounts@acme.example"
 
 
 async def test_without_a_support_address_the_mail_names_no_reply_to(

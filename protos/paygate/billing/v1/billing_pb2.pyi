@@ -275,7 +275,7 @@ class RevenueSummaryResponse(_message.Message):
     def __init__(self, buckets: _Optional[_Iterable[_Union[RevenueBucket, _Mapping]]] = ...) -> None: ...
 
 class BillingProfile(_message.Message):
-    __slots__ = ("merchant_id", "seller", "invoice_prefix", "tax_rate_bps", "reset_numbering_yearly", "support_email", "support_url", "complete", "missing_fields", "mode")
+    __slots__ = ("merchant_id", "seller", "invoice_prefix", "tax_rate_bps", "reset_numbering_yearly", "support_email", "support_url", "complete", "missing_fields", "mode", "contact_email")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     SELLER_FIELD_NUMBER: _ClassVar[int]
     INVOICE_PREFIX_FIELD_NUMBER: _ClassVar[int]
@@ -286,6 +286,7 @@ class BillingProfile(_message.Message):
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
     MISSING_FIELDS_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_EMAIL_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     seller: Party
     invoice_prefix: str
@@ -296,7 +297,8 @@ class BillingProfile(_message.Message):
     complete: bool
     missing_fields: _containers.RepeatedScalarFieldContainer[str]
     mode: _common_pb2.Mode
-    def __init__(self, merchant_id: _Optional[str] = ..., seller: _Optional[_Union[Party, _Mapping]] = ..., invoice_prefix: _Optional[str] = ..., tax_rate_bps: _Optional[int] = ..., reset_numbering_yearly: _Optional[bool] = ..., support_email: _Optional[str] = ..., support_url: _Optional[str] = ..., complete: _Optional[bool] = ..., missing_fields: _Optional[_Iterable[str]] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
+    contact_email: str
+    def __init__(self, merchant_id: _Optional[str] = ..., seller: _Optional[_Union[Party, _Mapping]] = ..., invoice_prefix: _Optional[str] = ..., tax_rate_bps: _Optional[int] = ..., reset_numbering_yearly: _Optional[bool] = ..., support_email: _Optional[str] = ..., support_url: _Optional[str] = ..., complete: _Optional[bool] = ..., missing_fields: _Optional[_Iterable[str]] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., contact_email: _Optional[str] = ...) -> None: ...
 
 class GetBillingProfileRequest(_message.Message):
     __slots__ = ("merchant_id", "mode")
