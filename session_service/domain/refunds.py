@@ -56,6 +56,8 @@ class RefundStatus(StrEnum):
 
 
 SETTLED = frozenset({RefundStatus.SUCCEEDED, RefundStatus.FAILED, RefundStatus.CANCELED})
+# Settled without money going back: a failed or canceled refund releases what it reserved or credited.
+GONE = frozenset({RefundStatus.FAILED, RefundStatus.CANCELED})
 
 
 class RefundOrigin(StrEnum):
@@ -282,12 +284,11 @@ def apply_reports(
         if refund is not None:
             upserts.append(refund)
     before = {r.id: r.status for r in ledger.refunds}
-    gone = (RefundStatus.FAILED, RefundStatus.CANCELED)
     if (
         total_predates
         and reported_at is not None
         and current.provider_total_minor is not None
-        and any(r.status in gone and before.get(r.id) not in (None, *gone) for r in upserts)
+        and any(r.status in GONE and r.id in before and before[r.id] not in GONE for r in upserts)
     ):
         # The total lowered by this failure is the provider's as of this event: an event older than the failure
         # is older than it too.
@@ -397,15 +398,7 @@ def _settle(
     if updated == existing:
         return ledger, None
     after = _replace_refund(ledger, updated)
-    if (
-        updated.status in (RefundStatus.FAILED, RefundStatus.CANCELED)
-        and existing.status
-        not in (
-            RefundStatus.FAILED,
-            RefundStatus.CANCELED,
-        )
-        and total_predates
-    ):
+    if updated.status in GONE and existing.status not in GONE and total_predates:
         after = _without_failed(after, existing)
     return after, updated
 
@@ -522,7 +515,7 @@ def attach_provider_refund(
         canceled = replace(mine, status=RefundStatus.CANCELED, reason=mine.reason or "merged")
         return _with(ledger, canceled, note="refund_merged"), holder
     updated = replace(mine, provider_refund_id=mine.provider_refund_id or provider_refund_id)
-    if updated.status is RefundStatus.PENDING and status in (RefundStatus.FAILED, RefundStatus.CANCELED):
+    if updated.status is RefundStatus.PENDING and status in GONE:
         updated = replace(updated, status=status)
     if updated == mine:
         return Outcome(ledger, note="refund_attached", changed=False), mine
