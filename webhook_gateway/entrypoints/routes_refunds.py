@@ -88,8 +88,13 @@ def parse_chain_fields(body: dict[str, Any]) -> ChainRefundFields:
 def parse_refund_body(body: dict[str, Any]) -> tuple[str, str, str]:
     """(amount, reason, provider_refund_id) of a refund request; 400 naming the field otherwise."""
     amount = body.get("amount")
-    if amount is None:
+    if "amount" not in body:
         text = ""
+    elif amount is None:
+        # Not the same as leaving it out: a null from an unset variable must never refund the whole rest.
+        raise ApiError(
+            400, "invalid_amount", "amount: leave it out to refund the rest; null is not an amount"
+        )
     elif isinstance(amount, bool) or not isinstance(amount, str | int | Decimal):
         raise ApiError(400, "invalid_amount", "amount: must be a decimal string or a JSON number")
     else:

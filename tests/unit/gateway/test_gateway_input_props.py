@@ -557,3 +557,13 @@ def test_any_signed_onecom_event_normalizes_into_storable_text(data: dict[str, A
     normalized = normalize_onecom(envelope)
     for text in (envelope.event_type, normalized.provider_reference or ""):
         assert storable_text(text), text
+
+
+def test_a_refund_amount_of_null_is_refused_not_read_as_the_rest() -> None:
+    """Leaving `amount` out refunds what is left; `null` is not leaving it out. OpenAPI's RefundRequest allows
+    a string or a number only, and a null from an unset variable in the merchant's code must never refund the
+    whole rest. (A walk found `{"amount": null}` refunding everything that was left.)"""
+    assert parse_refund_body({})[0] == ""
+    with pytest.raises(ApiError) as refused:
+        parse_refund_body({"amount": None})
+    assert refused.value.status == 400 and refused.value.code == "invalid_amount"
