@@ -202,9 +202,12 @@ def normalize_onecom(
         money_back = None
         if kind == "refunded":
             refund_id = optional_str(data.get("refund_id"), "data.refund_id")
-            if not refund_id or amount is None or amount <= 0:
-                raise MalformedPayload("payment.refunded needs data.refund_id and a positive amount_minor")
-            money_back = MoneyBack(refunds=(RefundInfo(refund_id, amount, "succeeded"),))
+            if amount is None or amount <= 0:
+                raise MalformedPayload("payment.refunded needs a positive amount_minor")
+            # Without its refund_id the refund cannot be credited (a redelivery could not be told from a
+            # second refund), but money went back: it goes on, naming no refund, and the session service
+            # quarantines it for the merchant instead of it staying an ignored inbox row nobody sees.
+            money_back = MoneyBack(refunds=(RefundInfo(refund_id, amount, "succeeded"),) if refund_id else ())
     except (MalformedPayload, ValueError, LookupError):
         return NormalizedEvent(kind=None, ignore_reason="malformed_payload", **common)
 

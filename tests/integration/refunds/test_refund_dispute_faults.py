@@ -21,6 +21,7 @@ from refund_support import (
     merchant_event_types,
     paid_session,
     refund_object,
+    send_onecom,
     send_stripe,
     session_json,
     stripe_envelope,
@@ -265,6 +266,30 @@ async def test_a_credit_note_recorded_while_the_failure_is_applied_is_named_in_i
     [entry] = await _quarantine(stack, merchant, paid.id)
     assert entry["reason"] == "refund_failed" and "CN-RACE-1" in entry["note"], entry["note"]
     await stack.start_service("billing")
+
+
+async def test_a_onecom_refund_that_names_no_refund_is_quarantined_not_dropped(stack: ServiceStack) -> None:
+    """One.com's `payment.refunded` without its `refund_id` cannot be credited (nothing says which refund it
+    is, so a redelivery could not be told from a second refund), but the money did go back: the merchant must
+    see it. (A walk found it answered 200 and stored as `ignored` / `malformed_payload`, seen by no merchant.)"""
+    merchant = await stack.create_merchant()
+    paid = await paid_session(stack, merchant, "10.00", provider="onecom")
+    body = {
+        "type": "payment.refunded",
+        "data": {
+            "session_id": paid.id,
+            "transaction_id": paid.payment_intent,
+            "amount_minor": 100,
+            "currency": "EUR",
+        },
+    }
+    sent = await send_onecom(stack, body)
+    assert await applied(stack, "onecom", sent["event_id"]) == "quarantined"
+    [entry] = await _quarantine(stack, merchant, paid.id)
+    assert entry["status"] == "open" and entry["amount"]["amount_minor"] == 100, entry
+    assert entry["reason"] == "refunded" and entry["provider"] == "onecom", entry
+    session = await session_json(stack, merchant, paid.id)
+    assert session["amount_refunded"] == "0.00" and session["status"] == "paid"
 
 
 async def test_dispute_events_carry_the_disputed_money(stack: ServiceStack) -> None:

@@ -82,8 +82,16 @@ def test_onecom_payment_refunded() -> None:
     assert normalized.money_back is not None and normalized.money_back.refunds == (
         RefundInfo("rf_1", 250, "succeeded"),
     )
+    # Without its refund_id it still goes to the session service, naming no refund: quarantined there for
+    # the merchant (test_refund_dispute_faults), never an ignored inbox row.
     del body["data"]["refund_id"]
     missing = normalize_onecom(
         VerifiedEnvelope("msg_2", "payment.refunded", body, encode_body(body), mode="test")
     )
-    assert missing.ignore_reason == "malformed_payload"
+    assert missing.kind == "refunded" and missing.ignore_reason is None
+    assert missing.money_back is not None and missing.money_back.refunds == ()
+    body["data"]["amount_minor"] = 0
+    nothing = normalize_onecom(
+        VerifiedEnvelope("msg_3", "payment.refunded", body, encode_body(body), mode="test")
+    )
+    assert nothing.ignore_reason == "malformed_payload"
