@@ -24,6 +24,7 @@ from webhook_gateway.adapters.onecom_api import OneComApiSettings, OneComClient,
 from webhook_gateway.adapters.payment_providers import OneComProvider, PaymentProvider, StripeProvider
 from webhook_gateway.adapters.portal_sessions_repository import PortalSessionsRepository
 from webhook_gateway.adapters.provider_payments_repository import ProviderPaymentsRepository
+from webhook_gateway.adapters.refund_asks_repository import RefundAsksRepository
 from webhook_gateway.adapters.service_clients import ServiceClients
 from webhook_gateway.adapters.stripe_checkout import StripeCheckout, StripeCheckoutSettings
 from webhook_gateway.chain.deposits_repository import AddressesRepository, DepositsRepository
@@ -63,6 +64,7 @@ from webhook_gateway.entrypoints.app_keys import (
     PROVIDER_CHECKOUTS,
     PROVIDER_METRICS,
     RECONCILER,
+    REFUND_ASKS,
     SUPPORT_MAIL,
 )
 from webhook_gateway.entrypoints.gateway_config import GatewayConfig
@@ -71,6 +73,7 @@ from webhook_gateway.entrypoints.observability import METRICS
 from webhook_gateway.entrypoints.provider_config import ProviderApiConfig
 from webhook_gateway.service_layer.provider_checkouts import ProviderCheckouts
 from webhook_gateway.service_layer.reconciliation import Reconciler, ReconcileSettings
+from webhook_gateway.service_layer.refund_asks import RefundAsker, RefundAskSettings
 from webhook_gateway.service_layer.stripe_charges import ChargePaymentIntents
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -152,6 +155,13 @@ def _wire_providers(app: web.Application, config: GatewayConfig, pool: asyncpg.P
         ),
         metrics=app[PROVIDER_METRICS],
     )
+    # Refunds a provider could not be asked for are asked for again, on the reconciliation's cadence.
+    app[REFUND_ASKS] = RefundAsker(
+        RefundAsksRepository(pool),
+        providers,
+        app[CLIENTS].session,
+        RefundAskSettings(interval_s=settings.reconcile_interval_s),
+    )
     stripe = providers.get("stripe")
     if isinstance(stripe, StripeProvider):
         # Stripe's charge events name a PaymentIntent, not our session: ask Stripe which session it paid.
@@ -208,6 +218,7 @@ def background_workers(app: web.Application) -> list[Worker]:
     if app[CONFIG].providers.reconcile_worker and app[RECONCILER].providers:
         # On every replica: claims are leases, so replicas share the work.
         workers.append(app[RECONCILER].run)
+        workers.append(app[REFUND_ASKS].run)
     portal_sessions = app[PORTAL_SESSIONS]
     dashboard_sessions = app[DASHBOARD_SESSIONS]
 

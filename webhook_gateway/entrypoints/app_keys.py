@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from webhook_gateway.entrypoints.portal_support import SupportMailSettings
     from webhook_gateway.service_layer.provider_checkouts import ProviderCheckouts
     from webhook_gateway.service_layer.reconciliation import Reconciler
+    from webhook_gateway.service_layer.refund_asks import RefundAsker
     from webhook_gateway.service_layer.relay import EventProcessor, IngressGauge, InlineApplier
 
 CLIENTS: web.AppKey[ServiceClients] = web.AppKey("clients")
@@ -34,6 +35,7 @@ CONFIG: web.AppKey[GatewayConfig] = web.AppKey("config")
 PROVIDER_METRICS: web.AppKey[ProviderMetrics] = web.AppKey("provider_metrics")
 PROVIDER_CHECKOUTS: web.AppKey[ProviderCheckouts] = web.AppKey("provider_checkouts")
 RECONCILER: web.AppKey[Reconciler] = web.AppKey("provider_reconciler")
+REFUND_ASKS: web.AppKey[RefundAsker] = web.AppKey("provider_refund_asks")
 IDEMPOTENCY: web.AppKey[IdempotencyStore] = web.AppKey("idempotency_store")
 DASHBOARD_SESSIONS: web.AppKey[DashboardSessionStore] = web.AppKey("dashboard_sessions")
 PORTAL_SESSIONS: web.AppKey[PortalSessionsRepository] = web.AppKey("portal_sessions")

@@ -38,13 +38,15 @@ from paygate_runtime.errors import InvalidArgument
 from paygate_runtime.money import format_major, parse_amount
 from webhook_gateway.adapters.payment_providers import PaymentProvider, mode_of
 from webhook_gateway.adapters.provider_errors import ProviderError
+from webhook_gateway.adapters.refund_asks_repository import RefundAsk
 from webhook_gateway.chain.refund_verification import RefundTxRefused, verify_refund_tx
 from webhook_gateway.chain.verification import ChainUnavailable
-from webhook_gateway.entrypoints.app_keys import CLIENTS, PROVIDER_CHECKOUTS, WEB3_SERVICES
+from webhook_gateway.entrypoints.app_keys import CLIENTS, PROVIDER_CHECKOUTS, REFUND_ASKS, WEB3_SERVICES
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
 from webhook_gateway.entrypoints.request_body import amount_text, body_fingerprint, parse_json_object
 from webhook_gateway.entrypoints.session_lookup import load_session
+from webhook_gateway.service_layer.refund_asks import ask_provider
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +54,6 @@ _MAX_REASON = 500
 _MAX_ID = 255
 _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-
-
-def idempotency_key_for_refund(refund_id: str) -> str:
-    """The provider's idempotency key of one paygate refund: every retry is the same request."""
-    return f"paygate-refund-{refund_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,45 +193,36 @@ async def _ask_provider(
     """Ask the provider to refund, then record its refund id (or its refusal) on paygate's refund."""
     if not session.paid_reference:
         raise ApiError(409, "payment_unknown", "the payment of this session has no provider reference")
-    extra: dict[str, Any] = {}
+    ask = RefundAsk(
+        refund_id=refund.id,
+        merchant_id=merchant.merchant_id,
+        mode=mode_of(session),
+        session_id=session.id,
+        provider=session.provider,
+        paid_reference=session.paid_reference,
+        amount_minor=int(refund.amount.amount_minor),
+        currency=refund.amount.currency,
+        exponent=refund.amount.exponent,
+    )
     try:
-        provider_refund_id = await provider.refund(
-            mode_of(session),
-            session.paid_reference,
-            int(refund.amount.amount_minor),
-            refund.amount.currency,
-            refund.amount.exponent,
-            idempotency_key_for_refund(refund.id),
-            # Echoed in Stripe's refund webhooks: one that overtakes this call's answer settles this very
-            # refund (matched by paygate_refund_id) instead of being merged into it afterwards.
-            metadata={"paygate_refund_id": refund.id, "session_id": session.id},
-        )
-        status = "pending"
-    except ProviderError as error:
-        if error.transient:
-            # The refund stays pending (its amount reserved); the same request again retries the provider.
-            log.warning("provider refund failed; the merchant may retry", extra={"refund_id": refund.id})
-            raise ApiError(
-                503,
-                "provider_unavailable",
-                f"{session.provider} could not be reached; retry the same request",
-            ) from None
-        # The provider refused: the refund failed and releases its amount.
-        provider_refund_id = f"refused:{refund.id}"
-        status = "failed"
-        extra["provider_error"] = {"code": error.code, "message": error.message}
-    try:
-        reply = await request.app[CLIENTS].session.AttachProviderRefund(
-            session_pb2.AttachProviderRefundRequest(
-                **merchant.scope,
-                refund_id=refund.id,
-                provider_refund_id=provider_refund_id,
-                status=status,
-            )
-        )
+        asked = await ask_provider(provider, request.app[CLIENTS].session, ask)
+    except ProviderError:
+        # The request may or may not have reached the provider: the refund stays pending (its amount
+        # reserved) and paygate asks again under the same provider idempotency key until it answers. A new
+        # refund request would be a second refund.
+        await request.app[REFUND_ASKS].keep(ask)
+        log.warning("provider refund failed; asking again later", extra={"refund_id": refund.id})
+        raise ApiError(
+            503,
+            "provider_unavailable",
+            f"{session.provider} could not be reached; the refund {refund.id} stays pending and paygate asks "
+            f"{session.provider} again until it answers. Do not send a new refund for it: the same request with "
+            "the same Idempotency-Key answers its state",
+        ) from None
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
-    return reply.refund, reply.session, extra
+    extra: dict[str, Any] = {"provider_error": asked.provider_error} if asked.provider_error else {}
+    return asked.refund, asked.session, extra
 
 
 def _refundable_minor(session: session_pb2.Session) -> int:

@@ -4,6 +4,7 @@ refund is asked at `POST /v1/payments/{id}/refunds` and settled by the double's 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from refund_support import credit_notes, fulfilled, refund, session_json, wait_credit_notes
@@ -48,6 +49,8 @@ async def stack(
         "PAYGATE_ONECOM_API_KEY": onecom_key,
         "PAYGATE_ONECOM_TIMEOUT_MS": "3000",
         "PAYGATE_WEBHOOK_RELAY_INTERVAL_MS": "200",
+        # The reconciliation's cadence, which refunds the provider could not be asked for share.
+        "PAYGATE_RECONCILE_INTERVAL_MS": "200",
     }
     async with running_stack(clean_db, env, gateway_port=gateway_port) as services:
         yield services
@@ -105,3 +108,64 @@ async def test_onecom_refund_goes_through_its_api_and_settles_on_its_webhook(
         "POST", "/v1/api_keys/verify", json={"key": secret}, headers=merchant.headers
     )
     assert status == 200 and verified["code"] == "REVOKED"
+
+
+async def _paid_onecom_session(
+    stack: ServiceStack, double: OneComDouble, merchant: Any, amount: str
+) -> tuple[str, Any]:
+    status, body = await stack.request(
+        "POST",
+        "/v1/sessions",
+        json={"amount": amount, "currency": "EUR", "provider": "onecom"},
+        headers=merchant.headers,
+    )
+    assert status == 201, body
+    [payment] = [p for p in double.payments.values() if p.reference == body["id"]]
+    assert await double.act(payment, "pay")
+    await fulfilled(stack, merchant, body["id"])
+    return body["id"], payment
+
+
+async def _settled_once(stack: ServiceStack, merchant: Any, sid: str, minor: int) -> dict[str, Any]:
+    await wait_credit_notes(stack, merchant, sid, minor, 1)
+    after = await session_json(stack, merchant, sid)
+    assert after["amount_refunded"] == f"{minor / 100:.2f}", after
+    statuses = [r["status"] for r in after["refunds"]]
+    assert statuses.count("succeeded") == 1 and set(statuses) <= {"succeeded", "canceled"}, after["refunds"]
+    assert not [r for r in after["refunds"] if r["status"] == "pending"]
+    return after
+
+
+async def test_a_refund_the_provider_could_not_be_asked_for_is_asked_again_once_it_answers(
+    stack: ServiceStack, double: OneComDouble
+) -> None:
+    """One.com is down when the merchant refunds: 503, and the refund stays pending with its amount reserved.
+    Before, it stayed pending for good (nothing asked One.com again), so that amount could never be refunded;
+    now paygate asks again under the same idempotency key once One.com answers, and its webhook settles it."""
+    merchant = await stack.create_merchant()
+    sid, payment = await _paid_onecom_session(stack, double, merchant, "20.00")
+    double.outage = 503
+    status, body = await refund(stack, merchant, sid, {"amount": "5.00"})
+    assert status == 503 and body["error"]["code"] == "provider_unavailable", body
+    assert "Do not send a new refund" in body["error"]["message"]
+    [pending] = (await session_json(stack, merchant, sid))["refunds"]
+    assert pending["status"] == "pending" and pending["amount"] == "5.00"
+    double.outage = None
+    await _settled_once(stack, merchant, sid, 500)
+    assert payment.refunded_minor == 500
+
+
+async def test_a_refund_whose_answer_was_lost_is_made_once_at_the_provider(
+    stack: ServiceStack, double: OneComDouble
+) -> None:
+    """One.com makes the refund but answers too late (the gateway's call times out): the request reached it.
+    Asking again under the same idempotency key gets that same refund back, and its webhook is merged with
+    paygate's refund: the customer is refunded once, and the merchant's books show one refund."""
+    merchant = await stack.create_merchant()
+    sid, payment = await _paid_onecom_session(stack, double, merchant, "20.00")
+    double.delay_s = 4.0  # past the gateway's 3 s timeout: every attempt reaches One.com, no answer returns
+    status, body = await refund(stack, merchant, sid, {"amount": "5.00"})
+    assert status == 503 and body["error"]["code"] == "provider_unavailable", body
+    double.delay_s = 0.0
+    await _settled_once(stack, merchant, sid, 500)
+    assert payment.refunded_minor == 500

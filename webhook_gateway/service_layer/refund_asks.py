@@ -1,0 +1,156 @@
+"""Asking a provider to refund one paygate refund: for the merchant's request, and again until the provider
+answers when it could not be reached.
+
+The session service records the refund `pending`, its amount reserved; the gateway asks the provider with one
+idempotency key per refund and records the provider's refund id (or its refusal) with AttachProviderRefund;
+the provider's webhook then settles it. When the provider cannot be reached (a timeout, a 5xx, the circuit
+open) the request may or may not have reached it, so the refund is neither cancelled nor sent again under a
+new key: it is kept (`provider_refund_asks`, migration 0960) and asked for again, with backoff, under the same
+key. A first ask that did reach the provider and an ask again are then one refund at the provider, and a
+webhook that came meanwhile is merged with it by the provider's refund id. Before, such a refund stayed
+pending for good unless the merchant resent it with the same Idempotency-Key, and a merchant who sent it again
+without a key refunded the customer twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import grpc
+
+from paygate.session.v1 import session_pb2, session_pb2_grpc
+from paygate_runtime.proto_convert import mode_enum
+from webhook_gateway.adapters.payment_providers import PaymentProvider
+from webhook_gateway.adapters.provider_errors import ProviderError
+from webhook_gateway.adapters.refund_asks_repository import RefundAsk, RefundAsksRepository
+
+log = logging.getLogger(__name__)
+
+# The session service's answers that mean the refund is no longer one to ask for (settled, merged, gone).
+_SETTLED_ELSEWHERE = frozenset(
+    {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT}
+)
+
+
+def idempotency_key_for_refund(refund_id: str) -> str:
+    """The provider's idempotency key of one paygate refund: every ask is the same request."""
+    return f"paygate-refund-{refund_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    refund: session_pb2.Refund
+    session: session_pb2.Session
+    # The provider's refusal ({"code", "message"}) when it refused: the refund is then failed.
+    provider_error: dict[str, str] | None = None
+
+
+async def ask_provider(
+    provider: PaymentProvider, sessions: session_pb2_grpc.SessionServiceStub, ask: RefundAsk
+) -> Asked:
+    """Ask the provider to refund, then record its refund id (or its refusal) on paygate's refund. Raises the
+    provider's transient ProviderError when it could not be reached (nothing recorded), and the session
+    service's errors as they come."""
+    try:
+        provider_refund_id = await provider.refund(
+            ask.mode,
+            ask.paid_reference,
+            ask.amount_minor,
+            ask.currency,
+            ask.exponent,
+            idempotency_key_for_refund(ask.refund_id),
+            # Echoed in Stripe's refund webhooks: one that overtakes this call's answer settles this very
+            # refund (matched by paygate_refund_id) instead of being merged into it afterwards.
+            metadata={"paygate_refund_id": ask.refund_id, "session_id": ask.session_id},
+        )
+        status, refusal = "pending", None
+    except ProviderError as error:
+        if error.transient:
+            raise
+        # The provider refused: the refund failed and releases its amount.
+        provider_refund_id, status = f"refused:{ask.refund_id}", "failed"
+        refusal = {"code": error.code, "message": error.message}
+    reply = await sessions.AttachProviderRefund(
+        session_pb2.AttachProviderRefundRequest(
+            merchant_id=ask.merchant_id,
+            mode=mode_enum(ask.mode),
+            refund_id=ask.refund_id,
+            provider_refund_id=provider_refund_id,
+            status=status,
+        )
+    )
+    return Asked(reply.refund, reply.session, refusal)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundAskSettings:
+    interval_s: float = 5.0
+    batch_size: int = 16
+    lease_s: float = 60.0
+    max_delay_s: float = 600.0
+
+
+class RefundAsker:
+    """Keeps the refunds a provider could not be asked for, and asks again until it answers."""
+
+    def __init__(
+        self,
+        asks: RefundAsksRepository,
+        providers: Mapping[str, PaymentProvider],
+        sessions: session_pb2_grpc.SessionServiceStub,
+        settings: RefundAskSettings,
+    ) -> None:
+        self.asks = asks
+        self.providers = providers
+        self.sessions = sessions
+        self.settings = settings
+
+    async def keep(self, ask: RefundAsk) -> None:
+        """The provider could not be reached for `ask`: ask again from the next pass on."""
+        await self.asks.remember(ask, first_in_s=self.settings.interval_s)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        while stop is None or not stop.is_set():
+            try:
+                claimed = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("refund asks pass failed; retrying", exc_info=True)
+                claimed = 0
+            if claimed < self.settings.batch_size:
+                await asyncio.sleep(self.settings.interval_s)
+
+    async def run_once(self) -> int:
+        due = await self.asks.claim_due(self.settings.batch_size, self.settings.lease_s)
+        for ask in due:
+            await self._again(ask)
+        return len(due)
+
+    async def _again(self, ask: RefundAsk) -> None:
+        provider = self.providers.get(ask.provider)
+        if provider is None or not provider.available(ask.mode):
+            await self.asks.later(
+                ask.refund_id, delay_s=self.settings.max_delay_s, error="provider_not_configured"
+            )
+            return
+        try:
+            await ask_provider(provider, self.sessions, ask)
+        except ProviderError as error:
+            delay = min(self.settings.max_delay_s, self.settings.interval_s * 2 ** min(ask.attempts, 10))
+            await self.asks.later(ask.refund_id, delay_s=delay, error=f"{error.code}: {error.message}")
+            return
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in _SETTLED_ELSEWHERE:
+                await self.asks.later(
+                    ask.refund_id, delay_s=self.settings.interval_s, error=f"session: {error.code().name}"
+                )
+                return
+            log.info(
+                "refund no longer to ask for", extra={"refund_id": ask.refund_id, "code": error.code().name}
+            )
+        log.info("provider asked again for a refund", extra={"refund_id": ask.refund_id})
+        await self.asks.done(ask.refund_id)
