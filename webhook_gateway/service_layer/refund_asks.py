@@ -23,6 +23,7 @@ import grpc
 
 from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.proto_convert import mode_enum
+from paygate_runtime.tasks import run_passes
 from webhook_gateway.adapters.payment_providers import PaymentProvider
 from webhook_gateway.adapters.provider_errors import ProviderError
 from webhook_gateway.adapters.refund_asks_repository import RefundAsk, RefundAsksRepository
@@ -113,16 +114,13 @@ class RefundAsker:
         await self.asks.remember(ask, first_in_s=self.settings.interval_s)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        while stop is None or not stop.is_set():
-            try:
-                claimed = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("refund asks pass failed; retrying", exc_info=True)
-                claimed = 0
-            if claimed < self.settings.batch_size:
-                await asyncio.sleep(self.settings.interval_s)
+        await run_passes(
+            self.run_once,
+            batch_size=self.settings.batch_size,
+            interval_s=self.settings.interval_s,
+            what="refund asks",
+            stop=stop,
+        )
 
     async def run_once(self) -> int:
         due = await self.asks.claim_due(self.settings.batch_size, self.settings.lease_s)
