@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
 
@@ -51,26 +51,3 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
     except TimeoutError:
         return False
     return True
-
-
-async def run_passes(
-    run_once: Callable[[], Awaitable[int]],
-    *,
-    batch_size: int,
-    interval_s: float,
-    what: str,
-    stop: asyncio.Event | None = None,
-) -> None:
-    """Run `run_once` (which claims up to `batch_size` items and returns how many) until `stop` is set: at
-    once again while passes come back full, else after `interval_s`. A failed pass is logged and retried: its
-    claims are leases, so nothing it held is lost."""
-    while stop is None or not stop.is_set():
-        try:
-            claimed = await run_once()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("%s pass failed; retrying", what, exc_info=True)
-            claimed = 0
-        if claimed < batch_size:
-            await asyncio.sleep(interval_s)

@@ -1,6 +1,7 @@
-"""The gateway's record of refunds it still has to ask a provider for (migration 0960).
+"""The gateway's record of refunds it still has to ask a provider for (migration 0960), as the shared lease
+worker's queue table (paygate_runtime/lease_worker.py).
 
-Claims are leases, as for the provider payments: `next_attempt_at` is pushed forward by the claimer inside one
+Claims are leases: `next_attempt_at` is pushed forward by the claimer inside one
 `UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)`, so two gateway replicas never ask for the same refund at
 once, and a crashed replica's claim becomes due again by itself.
 """
@@ -27,6 +28,7 @@ class RefundAsk:
     currency: str
     exponent: int
     attempts: int = 0
+    id: int = 0  # the queue row's key, once kept
 
 
 class RefundAsksRepository:
@@ -62,7 +64,7 @@ class RefundAsksRepository:
                         LIMIT $1
                         FOR UPDATE SKIP LOCKED) AS due
                 WHERE a.refund_id = due.refund_id
-            RETURNING a.refund_id, a.merchant_id, a.mode, a.session_id, a.provider, a.paid_reference,
+            RETURNING a.id, a.refund_id, a.merchant_id, a.mode, a.session_id, a.provider, a.paid_reference,
                       a.amount_minor, a.currency, a.exponent, a.attempts""",
             limit,
             lease_s,
@@ -79,19 +81,33 @@ class RefundAsksRepository:
                 currency=row["currency"],
                 exponent=int(row["exponent"]),
                 attempts=int(row["attempts"]),
+                id=int(row["id"]),
             )
             for row in rows
         ]
 
-    async def done(self, refund_id: str) -> None:
-        await self.pool.execute("DELETE FROM provider_refund_asks WHERE refund_id = $1", uuid.UUID(refund_id))
+    async def done(self, ask_id: int) -> None:
+        await self.pool.execute("DELETE FROM provider_refund_asks WHERE id = $1", ask_id)
 
-    async def later(self, refund_id: str, *, delay_s: float, error: str) -> None:
+    async def later(self, ask_id: int, *, delay_s: float, error: str) -> None:
         await self.pool.execute(
             """UPDATE provider_refund_asks
                   SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3
-                WHERE refund_id = $1""",
-            uuid.UUID(refund_id),
+                WHERE id = $1""",
+            ask_id,
             delay_s,
             error[:300],
         )
+
+    async def release(self, ids: list[int]) -> None:
+        """End these claims' leases (a stopping worker hands them back); their attempts stay counted."""
+        await self.pool.execute(
+            "UPDATE provider_refund_asks SET next_attempt_at = now() WHERE id = ANY($1::bigint[])", ids
+        )
+
+    async def next_due_in(self) -> float | None:
+        """Seconds until the next ask falls due (0 or less: due now), None when none is kept."""
+        seconds = await self.pool.fetchval(
+            "SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8 FROM provider_refund_asks"
+        )
+        return None if seconds is None else float(seconds)

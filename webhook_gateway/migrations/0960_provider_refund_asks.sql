@@ -4,9 +4,10 @@
 -- (`paygate-refund-<refund id>`), so a first ask that did reach the provider and an ask again make one refund.
 -- Before, such a refund stayed pending for good unless the merchant resent the request with the same
 -- Idempotency-Key: its amount could never be refunded, and a merchant who sent the refund again without a key
--- refunded the customer twice. Claims are leases (`next_attempt_at`), as for the provider payments, so
--- gateway replicas share the work.
+-- refunded the customer twice. The shared lease worker (paygate_runtime/lease_worker.py) works the table:
+-- claims are leases (`next_attempt_at`), so gateway replicas share the work; `id` is the worker's row key.
 CREATE TABLE provider_refund_asks (
+    id               bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
     refund_id        uuid PRIMARY KEY,
     merchant_id      uuid NOT NULL,
     mode             text NOT NULL CHECK (mode IN ('test', 'live')),

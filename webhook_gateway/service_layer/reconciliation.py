@@ -42,7 +42,6 @@ import grpc
 from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.grpc_errors import is_transient
 from paygate_runtime.proto_convert import to_datetime
-from paygate_runtime.tasks import run_passes
 from webhook_gateway.adapters.onecom_api import ProviderMetrics
 from webhook_gateway.adapters.payment_providers import (
     PaymentProvider,
@@ -102,13 +101,16 @@ class Reconciler:
     # ---- the loop ------------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        await run_passes(
-            self.run_once,
-            batch_size=self.settings.batch_size,
-            interval_s=self.settings.interval_s,
-            what="reconciliation",
-            stop=stop,
-        )
+        while stop is None or not stop.is_set():
+            try:
+                claimed = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("reconciliation pass failed; retrying", exc_info=True)
+                claimed = 0
+            if claimed < self.settings.batch_size:
+                await asyncio.sleep(self.settings.interval_s)
 
     async def run_once(self) -> int:
         """Claim the due payments and check each; returns how many were claimed."""

@@ -14,16 +14,16 @@ without a key refunded the customer twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Mapping
+import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
 
 from paygate.session.v1 import session_pb2, session_pb2_grpc
+from paygate_runtime.lease_worker import Backoff, LeaseSettings, LeaseWorker
 from paygate_runtime.proto_convert import mode_enum
-from paygate_runtime.tasks import run_passes
 from webhook_gateway.adapters.payment_providers import PaymentProvider
 from webhook_gateway.adapters.provider_errors import ProviderError
 from webhook_gateway.adapters.refund_asks_repository import RefundAsk, RefundAsksRepository
@@ -89,13 +89,14 @@ async def ask_provider(
 @dataclass(frozen=True, slots=True)
 class RefundAskSettings:
     interval_s: float = 5.0
-    batch_size: int = 16
+    concurrency: int = 4
     lease_s: float = 60.0
     max_delay_s: float = 600.0
 
 
 class RefundAsker:
-    """Keeps the refunds a provider could not be asked for, and asks again until it answers."""
+    """Keeps the refunds a provider could not be asked for, and asks again until it answers: a queue of the
+    shared lease worker (claims, slots, failures and a clean stop are the worker's)."""
 
     def __init__(
         self,
@@ -103,52 +104,65 @@ class RefundAsker:
         providers: Mapping[str, PaymentProvider],
         sessions: session_pb2_grpc.SessionServiceStub,
         settings: RefundAskSettings,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self.asks = asks
         self.providers = providers
         self.sessions = sessions
         self.settings = settings
+        self.backoff = Backoff(base_s=settings.interval_s, cap_s=settings.max_delay_s)
+        self.rng = rng
+        self.worker: LeaseWorker[RefundAsk] = LeaseWorker(
+            self,
+            LeaseSettings(
+                name="refund-asks", channel=None, concurrency=settings.concurrency, poll_s=settings.interval_s
+            ),
+            listen_dsn=None,
+        )
 
     async def keep(self, ask: RefundAsk) -> None:
         """The provider could not be reached for `ask`: ask again from the next pass on."""
         await self.asks.remember(ask, first_in_s=self.settings.interval_s)
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        await run_passes(
-            self.run_once,
-            batch_size=self.settings.batch_size,
-            interval_s=self.settings.interval_s,
-            what="refund asks",
-            stop=stop,
-        )
+    async def run(self) -> None:
+        await self.worker.run()
 
-    async def run_once(self) -> int:
-        due = await self.asks.claim_due(self.settings.batch_size, self.settings.lease_s)
-        for ask in due:
-            await self._again(ask)
-        return len(due)
+    # ---- the lease worker's queue ----------------------------------------------------------------------
 
-    async def _again(self, ask: RefundAsk) -> None:
-        provider = self.providers.get(ask.provider)
-        if provider is None or not provider.available(ask.mode):
-            await self.asks.later(
-                ask.refund_id, delay_s=self.settings.max_delay_s, error="provider_not_configured"
-            )
+    async def claim(self, limit: int) -> list[RefundAsk]:
+        return await self.asks.claim_due(limit, self.settings.lease_s)
+
+    def row_id(self, row: RefundAsk) -> int:
+        return row.id
+
+    async def process(self, row: RefundAsk) -> None:
+        provider = self.providers.get(row.provider)
+        if provider is None or not provider.available(row.mode):
+            await self.asks.later(row.id, delay_s=self.settings.max_delay_s, error="provider_not_configured")
             return
         try:
-            await ask_provider(provider, self.sessions, ask)
+            await ask_provider(provider, self.sessions, row)
         except ProviderError as error:
-            delay = min(self.settings.max_delay_s, self.settings.interval_s * 2 ** min(ask.attempts, 10))
-            await self.asks.later(ask.refund_id, delay_s=delay, error=f"{error.code}: {error.message}")
+            await self._later(row, f"{error.code}: {error.message}")
             return
         except grpc.aio.AioRpcError as error:
             if error.code() not in _SETTLED_ELSEWHERE:
-                await self.asks.later(
-                    ask.refund_id, delay_s=self.settings.interval_s, error=f"session: {error.code().name}"
-                )
-                return
+                raise
             log.info(
-                "refund no longer to ask for", extra={"refund_id": ask.refund_id, "code": error.code().name}
+                "refund no longer to ask for", extra={"refund_id": row.refund_id, "code": error.code().name}
             )
-        log.info("provider asked again for a refund", extra={"refund_id": ask.refund_id})
-        await self.asks.done(ask.refund_id)
+        else:
+            log.info("provider asked again for a refund", extra={"refund_id": row.refund_id})
+        await self.asks.done(row.id)
+
+    async def failed(self, row: RefundAsk, error: Exception) -> None:
+        await self._later(row, f"{type(error).__name__}: {error}")
+
+    async def release(self, row_ids: Sequence[int]) -> None:
+        await self.asks.release(list(row_ids))
+
+    async def next_due_in(self) -> float | None:
+        return await self.asks.next_due_in()
+
+    async def _later(self, row: RefundAsk, error: str) -> None:
+        await self.asks.later(row.id, delay_s=self.backoff.delay(row.attempts, self.rng), error=error)
