@@ -8,6 +8,7 @@ at once, and a crashed replica's claim becomes due again by itself.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -42,6 +43,17 @@ class WatchedPayment:
     outcome: str | None
     last_error: str | None
     canceled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutError:
+    """Why the provider's page of a session could not be made, at the last failed attempt (migration 0970)."""
+
+    code: str
+    message: str
+
+
+_MAX_ERROR_MESSAGE: Final = 1000
 
 
 def _row(row: asyncpg.Record) -> WatchedPayment:
@@ -193,6 +205,39 @@ class ProviderPaymentsRepository:
             provider,
             payment_id,
         )
+
+    async def record_checkout_error(
+        self, *, session_id: str, merchant_id: str, provider: str, code: str, message: str
+    ) -> None:
+        """Keep why the session's provider page could not be made; a later failure replaces it."""
+        await self.pool.execute(
+            """INSERT INTO provider_checkout_errors (session_id, merchant_id, provider, code, message)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (session_id) DO UPDATE
+                  SET provider = excluded.provider, code = excluded.code, message = excluded.message,
+                      failed_at = now()""",
+            uuid.UUID(session_id),
+            uuid.UUID(merchant_id),
+            provider,
+            code,
+            message[:_MAX_ERROR_MESSAGE],
+        )
+
+    async def clear_checkout_error(self, session_id: str) -> None:
+        """The session's provider page was made: no reason to show any more."""
+        await self.pool.execute(
+            "DELETE FROM provider_checkout_errors WHERE session_id = $1", uuid.UUID(session_id)
+        )
+
+    async def checkout_errors(self, session_ids: Collection[str]) -> dict[str, CheckoutError]:
+        """The kept reasons of the given sessions that have one, by session id."""
+        if not session_ids:
+            return {}
+        rows = await self.pool.fetch(
+            "SELECT session_id, code, message FROM provider_checkout_errors WHERE session_id = ANY($1::uuid[])",
+            [uuid.UUID(s) for s in session_ids],
+        )
+        return {str(row["session_id"]): CheckoutError(row["code"], row["message"]) for row in rows}
 
     async def store_reconcile_event(
         self,

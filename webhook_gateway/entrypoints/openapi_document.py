@@ -78,7 +78,20 @@ INT: Final[Schema] = {"type": "integer"}
 BOOL: Final[Schema] = {"type": "boolean"}
 TIME: Final[Schema] = {"type": "string", "format": "date-time"}
 UUID: Final[Schema] = {"type": "string", "format": "uuid"}
-DECIMAL: Final[Schema] = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
+# Plain decimal notation, exactly the shape paygate_runtime.money.parse_amount reads from text (anything else is
+# `invalid_<field>`) and every reply writes: ASCII digits without leading zeros, an optional `.` and fraction
+# digits, at most 100 characters; no exponent, `+`, spaces or bare point. The `-` is for totals in replies; an
+# amount sent must still be > 0, with no more decimals than its currency has (codes of their own).
+DECIMAL: Final[Schema] = {"type": "string", "pattern": r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$", "maxLength": 100}
+# An amount sent: that text, or a JSON number, read exactly in whatever notation JSON allows (`1e3` is 1000).
+AMOUNT_IN: Final[list[Schema]] = [
+    DECIMAL,
+    {
+        "type": "number",
+        "description": "a JSON number in any exact notation, exponent included (99.99, 1e3 = 1000, 9999E-2); "
+        "read exactly, never through a float",
+    },
+]
 MODE: Final[Schema] = {"type": "string", "enum": ["test", "live"]}
 MINOR: Final[Schema] = {"type": "integer", "description": "exact integer minor units; may exceed 2^53"}
 MONEY: Final[Schema] = obj(
@@ -107,8 +120,9 @@ SCHEMAS: Final[dict[str, Schema]] = {
     "CreateSession": obj(
         {
             "amount": {
-                "oneOf": [DECIMAL, {"type": "number"}],
-                "description": "major units, parsed exactly; no more decimals than the currency has; > 0",
+                "oneOf": AMOUNT_IN,
+                "description": "major units, parsed exactly: a plain decimal string, or a JSON number in any exact "
+                "notation (1e3 is 1000); no more decimals than the currency has; > 0",
             },
             "currency": {"type": "string", "description": "ISO 4217 or a token symbol; default: merchant's"},
             "provider": {"type": "string", "enum": ["stripe", "onecom", "web3"]},
@@ -654,7 +668,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
     "RefundRequest": obj(
         {
             "amount": {
-                "oneOf": [DECIMAL, {"type": "number"}],
+                "oneOf": AMOUNT_IN,
                 "description": "major units; left out: everything still refundable",
             },
             "reason": {"type": "string", "maxLength": 500},

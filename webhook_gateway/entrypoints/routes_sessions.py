@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -218,8 +218,24 @@ async def _create(
     session, problem = await request.app[PROVIDER_CHECKOUTS].ensure(sessions, reply.session)
     body = session_summary(session)
     if problem is not None:
-        body["provider_checkout_error"] = {"code": problem.code, "message": problem.message}
+        body["provider_checkout_error"] = _checkout_error(problem.code, problem.message)
     return web.json_response(body, status=201)
+
+
+def _checkout_error(code: str, message: str) -> dict[str, str]:
+    return {"code": code, "message": message}
+
+
+async def _show_checkout_errors(
+    request: web.Request, sessions: Sequence[session_pb2.Session], bodies: Sequence[dict[str, Any]]
+) -> None:
+    """Add `provider_checkout_error` to the bodies of sessions still without their provider page because the
+    last attempt failed (kept by service_layer.provider_checkouts), as the create said it."""
+    errors = await request.app[PROVIDER_CHECKOUTS].checkout_errors(sessions)
+    for session, body in zip(sessions, bodies, strict=True):
+        error = errors.get(session.id)
+        if error is not None:
+            body["provider_checkout_error"] = _checkout_error(error.code, error.message)
 
 
 async def access_url_for(request: web.Request, session: session_pb2.Session) -> str | None:
@@ -237,7 +253,9 @@ async def access_url_for(request: web.Request, session: session_pb2.Session) -> 
 async def get_session(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     session = await load_session(request, merchant, request.match_info["id"])
-    return web.json_response(session_detail(session, await access_url_for(request, session)))
+    body = session_detail(session, await access_url_for(request, session))
+    await _show_checkout_errors(request, [session], [body])
+    return web.json_response(body)
 
 
 LIST_PROVIDERS = ("stripe", "onecom", "web3", "card")
@@ -307,9 +325,9 @@ async def list_sessions(request: web.Request) -> web.Response:
         )
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
-    return web.json_response(
-        {"object": "list", "data": [session_summary(s) for s in reply.sessions], "has_more": reply.has_more}
-    )
+    data = [session_summary(s) for s in reply.sessions]
+    await _show_checkout_errors(request, reply.sessions, data)
+    return web.json_response({"object": "list", "data": data, "has_more": reply.has_more})
 
 
 async def expire_session(request: web.Request) -> web.Response:

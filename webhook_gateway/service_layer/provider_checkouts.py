@@ -8,7 +8,9 @@ provider's API is configured for the session's mode), both through the provider 
 Failure policy (a payments choice). Once our session is committed it is the merchant's object, so a provider
 failure never turns the create into an error that invites a blind retry (which, without an Idempotency-Key,
 would make a second session). The create answers 201 without `provider_checkout_url` and with
-`provider_checkout_error: {code, message}`; the checkout page says the card rail is unavailable. The payment
+`provider_checkout_error: {code, message}`; the checkout page says the card rail is unavailable. The reason is
+kept in the gateway's own `provider_checkout_errors` (a later failure replaces it, a recorded page deletes it),
+so the merchant's later `GET /v1/sessions/{id}` and the list show it while the session has no page. The payment
 is then created lazily, under the same provider idempotency key, when the customer opens `/checkout` (the `url`
 every session has) or when the merchant calls `POST /v1/sessions/{id}/provider_checkout`. A provider URL is
 shown only once the session service has recorded it, so that an expiry can always close the payment it
@@ -38,7 +40,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 import grpc
@@ -48,7 +50,11 @@ from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.proto_convert import to_datetime
 from webhook_gateway.adapters.payment_providers import PaymentProvider, mode_of
 from webhook_gateway.adapters.provider_errors import ProviderError
-from webhook_gateway.adapters.provider_payments_repository import OPEN, ProviderPaymentsRepository
+from webhook_gateway.adapters.provider_payments_repository import (
+    OPEN,
+    CheckoutError,
+    ProviderPaymentsRepository,
+)
 from webhook_gateway.service_layer import checkout_rules as rules
 
 log = logging.getLogger(__name__)
@@ -236,13 +242,60 @@ class ProviderCheckouts:
                         },
                     )
                     self._remember_failure(session.id, error)
+                    await self._keep_outcome(session, provider.name, error)
                     return session, error
                 self._failures.pop(session.id, None)
-                return await self._record(
+                recorded, problem = await self._record(
                     sessions, session, provider, created.payment_id, created.checkout_url or ""
                 )
+                await self._keep_outcome(session, provider.name, problem)
+                return recorded, problem
         finally:
             self._release(session.id)
+
+    async def _keep_outcome(
+        self, session: session_pb2.Session, provider: str, problem: ProviderError | None
+    ) -> None:
+        """Keep why the session has no provider page (`provider_checkout_error` on the merchant's later reads),
+        or forget it once the page is recorded. Best effort: the session is the merchant's already, and a
+        recorded page hides a reason left behind (checkout_errors)."""
+        if self.payments is None:
+            return
+        try:
+            if problem is None:
+                await self.payments.clear_checkout_error(session.id)
+            else:
+                await self.payments.record_checkout_error(
+                    session_id=session.id,
+                    merchant_id=session.merchant_id,
+                    provider=provider,
+                    code=problem.code,
+                    message=problem.message,
+                )
+        except Exception:
+            log.warning(
+                "provider checkout error not kept",
+                extra={"session_id": session.id, "provider": provider},
+                exc_info=True,
+            )
+
+    async def checkout_errors(self, sessions: Iterable[session_pb2.Session]) -> dict[str, CheckoutError]:
+        """Why each of `sessions` that still lacks its provider page has none, as the last failed attempt said
+        (the merchant reads it as `provider_checkout_error`). A session whose page is recorded, or whose
+        provider this gateway no longer talks to, shows none.
+        Best effort: unread, the reads show no reason rather than fail."""
+        waiting = [
+            s.id
+            for s in sessions
+            if not s.provider_session_id and not s.provider_checkout_url and self.provider_for(s) is not None
+        ]
+        if self.payments is None or not waiting:
+            return {}
+        try:
+            return await self.payments.checkout_errors(waiting)
+        except Exception:
+            log.warning("provider checkout errors not read", extra={"sessions": len(waiting)}, exc_info=True)
+            return {}
 
     async def _watch(self, provider: str, payment_id: str, session: session_pb2.Session) -> None:
         """Record the payment for reconciliation before it is shown anywhere: a payment the customer can reach
