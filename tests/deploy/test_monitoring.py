@@ -59,6 +59,8 @@ SHARED_DATABASE_GAUGES = (
     "paygate_quarantine_open_entries",
     "paygate_merchant_webhook_pending",
     "paygate_merchant_webhook_oldest_pending_age_seconds",
+    "paygate_provider_refund_asks_waiting",
+    "paygate_provider_refund_asks_oldest_age_seconds",
     "paygate_audit_chain_head_sequence",
     "paygate_audit_chains",
 )

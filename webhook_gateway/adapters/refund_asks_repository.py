@@ -10,8 +10,27 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any, Final
 
 import asyncpg
+
+# The providers paygate asks for refunds through their API (web3 refunds are sent on-chain, never kept here):
+# the bounded label set of the waiting-refund gauges, each exported from the start (0 when none waits).
+REFUND_ASK_PROVIDERS: Final[frozenset[str]] = frozenset({"stripe", "onecom"})
+
+# Refunds kept to be asked again, by provider, and how long the oldest has waited since the first ask failed:
+# read when /metrics is scraped (webhook_gateway/entrypoints/observability.py), never per request. The table
+# holds only refunds still waiting (an answered ask is deleted), so it stays a handful of rows.
+WAITING_SQL = """
+SELECT provider, count(*)::float8 AS waiting,
+       coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest
+FROM provider_refund_asks GROUP BY provider
+"""
+
+
+async def waiting_by_provider(connection: Any) -> dict[str, tuple[float, float]]:
+    """provider -> (refunds waiting, age in seconds of the oldest), for the providers with any waiting."""
+    return {row["provider"]: (row["waiting"], row["oldest"]) for row in await connection.fetch(WAITING_SQL)}
 
 
 @dataclass(frozen=True, slots=True)

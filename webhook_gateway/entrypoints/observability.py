@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from paygate_runtime.logs import request_id_var
 from paygate_runtime.metrics import ServiceMetrics, set_labelled
 from webhook_gateway.adapters.inbox_repository import INBOX_PROVIDERS
+from webhook_gateway.adapters.refund_asks_repository import REFUND_ASK_PROVIDERS, waiting_by_provider
 from webhook_gateway.entrypoints.app_keys import CLIENTS, POOL
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,23 @@ class GatewayMetrics(ServiceMetrics):
             self.inbox_pending.labels(provider).set(0)
             self.inbox_oldest.labels(provider).set(0)
             self.inbox_unknown_session.labels(provider).set(0)
+        # Refunds the provider could not be asked for (provider_refund_asks), asked again with backoff: from the
+        # table by every replica, like the inbox backlog.
+        self.refund_asks_waiting = self.gauge(
+            "paygate_provider_refund_asks_waiting",
+            "Refunds the provider could not be asked for (down or unreachable) that wait to be asked again, by "
+            "provider: each stays pending, its amount reserved",
+            ["provider"],
+        )
+        self.refund_asks_oldest = self.gauge(
+            "paygate_provider_refund_asks_oldest_age_seconds",
+            "Seconds since the first failed ask of the oldest refund still waiting for its provider, by provider "
+            "(0 when none waits)",
+            ["provider"],
+        )
+        for provider in sorted(REFUND_ASK_PROVIDERS):
+            self.refund_asks_waiting.labels(provider).set(0)
+            self.refund_asks_oldest.labels(provider).set(0)
         self.chain_lag = self.gauge(
             "paygate_chain_watcher_lag_blocks",
             "Blocks between the chain's head and the last block the watcher scanned, by chain",
@@ -174,10 +192,13 @@ class GatewayMetrics(ServiceMetrics):
         child.inc()
 
     def watch(self, pool: Any) -> None:
-        """Pool gauges and the inbox backlog, sampled when /metrics is scraped."""
+        """Pool gauges, the inbox backlog and the refunds waiting for a provider, sampled when /metrics is
+        scraped."""
         seen_pending: set[tuple[str, ...]] = {(provider,) for provider in INBOX_PROVIDERS}
         seen_oldest = set(seen_pending)
         seen_unknown = set(seen_pending)
+        seen_refunds: set[tuple[str, ...]] = {(provider,) for provider in REFUND_ASK_PROVIDERS}
+        seen_refunds_oldest = set(seen_refunds)
 
         async def inbox(connection: Any) -> None:
             rows = await connection.fetch(INBOX_BACKLOG_SQL)
@@ -190,6 +211,15 @@ class GatewayMetrics(ServiceMetrics):
                 self.inbox_unknown_session, {(row["provider"],): row["events"] for row in rows}, seen_unknown
             )
 
+        async def refund_asks(connection: Any) -> None:
+            waiting = await waiting_by_provider(connection)
+            set_labelled(
+                self.refund_asks_waiting, {(p,): count for p, (count, _) in waiting.items()}, seen_refunds
+            )
+            set_labelled(
+                self.refund_asks_oldest, {(p,): age for p, (_, age) in waiting.items()}, seen_refunds_oldest
+            )
+
         async def chain(connection: Any) -> None:
             for row in await connection.fetch(CHAIN_SQL):
                 self.chain_lag.labels(row["chain_id"]).set(row["lag_blocks"])
@@ -197,7 +227,7 @@ class GatewayMetrics(ServiceMetrics):
                 self.chain_untraced.labels(row["chain_id"]).set(row["untraced"])
 
         self.watch_pool(pool)
-        self.sample_with(pool, [inbox, chain])
+        self.sample_with(pool, [inbox, refund_asks, chain])
 
 
 class _VerificationFailures(Collector):

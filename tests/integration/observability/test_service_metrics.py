@@ -55,6 +55,8 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "paygate_provider_api_calls_total": ("counter", frozenset({"gateway"})),
     "paygate_provider_circuit_state": ("gauge", frozenset({"gateway"})),
     "paygate_provider_circuit_opened_total": ("counter", frozenset({"gateway"})),
+    "paygate_provider_refund_asks_waiting": ("gauge", frozenset({"gateway"})),
+    "paygate_provider_refund_asks_oldest_age_seconds": ("gauge", frozenset({"gateway"})),
     "paygate_reconcile_checks_total": ("counter", frozenset({"gateway"})),
     "paygate_fulfilment_seconds": ("histogram", frozenset({"session"})),
     # Hash-chain anchors (issue #20): every gRPC service anchors its audit chains' heads.
