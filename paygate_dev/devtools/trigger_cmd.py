@@ -21,7 +21,9 @@ live One.com secret (`webhook_secrets.onecom_live`), since the secret that verif
 When the stack runs the One.com test double (stack.json `onecom.api_base`), a One.com event's transaction is
 first recorded there as the double's payment page records it (`POST /_double/payments`: the session's open
 payment at the double, else a new one), so the `transaction_id` is a payment the double knows and a later
-refund of the session goes through it.
+refund of the session goes through it. `payment.succeeded` of a session that is no longer payable (paid,
+refunded, failed, expired) is refused with exit code 1 before anything is recorded or sent: it would be a
+second payment of the session.
 """
 
 from __future__ import annotations
@@ -223,6 +225,36 @@ async def resolve_price(args: argparse.Namespace, stack: dict[str, Any]) -> Pric
     currency = (args.currency or price.currency).upper()
     amount = minor_units(args.amount, currency) if args.amount is not None else price.amount_minor
     return Price(amount, currency)
+
+
+# The session states a payment may still be made in; any other (paid, refunded, failed, expired) is closed.
+PAYABLE_STATUSES = frozenset({session_pb2.SESSION_STATUS_CREATED, session_pb2.SESSION_STATUS_PENDING})
+ONECOM_PAYMENT_SUCCEEDED = "payment.succeeded"
+
+
+async def refuse_unpayable(session_addr: str, session_id: str) -> None:
+    """Refuse a One.com payment of a session that is no longer payable: it would be a second payment (with
+    the test double running, a new payment recorded there, that a refund could then take money back from).
+    A session the session service does not know is let through: its event is quarantined as unknown_session,
+    which is what such a trigger is for."""
+    async with grpc.aio.insecure_channel(session_addr) as channel:
+        try:
+            session = await session_pb2_grpc.SessionServiceStub(channel).GetSession(
+                session_pb2.GetSessionRequest(session_id=session_id), timeout=5
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return
+            reason = error_code(error) or error.code().name.lower()
+            raise TriggerError(f"cannot read session {session_id} ({reason})") from None
+    if session.status in PAYABLE_STATUSES:
+        return
+    status = session_pb2.SessionStatus.Name(session.status).removeprefix("SESSION_STATUS_").lower()
+    state = "already paid" if status in ("paid", "refunded") else "not payable"
+    raise TriggerError(
+        f"session {session_id} is {state} (status {status}); a {ONECOM_PAYMENT_SUCCEEDED} would be a second "
+        "payment of it, so nothing was sent (create a new session to pay again)"
+    )
 
 
 def _double_status(event_type: str) -> str:
@@ -441,6 +473,8 @@ async def trigger(args: argparse.Namespace, stack: dict[str, Any]) -> int:
         transaction_id = None
         if args.provider == "onecom":
             onecom_secret(args, stack)  # refuse a missing secret before the double records anything
+            if args.event_type == ONECOM_PAYMENT_SUCCEEDED:
+                await refuse_unpayable(stack["grpc"]["session"], args.session)
             transaction_id = await record_at_double(args, stack, price, gateway_url)
         path, raw, headers = build_delivery(args, stack, price, int(time.time()), transaction_id)
     url = gateway_url + path
