@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from paygate_runtime.money import Money
 from session_service.domain.refunds import (
     DisputeStatus,
     KeyAccess,
@@ -250,14 +251,18 @@ async def open_quarantine(
     provider_reference: str | None,
     amount_minor: int,
     mode: str,
+    surplus_minor: int | None = None,
+    refund_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """A quarantine entry about money of this session, in its currency (its AFTER INSERT trigger emits
-    `quarantine.created` in this transaction)."""
+    `quarantine.created` in this transaction). `refund_id`: the refund a `refund_failed` entry is about."""
     entry = uuid.uuid4()
     await conn.execute(
         """INSERT INTO quarantine (id, merchant_id, session_id, reason, note, provider, provider_event_id,
-                                   provider_reference, amount_minor, amount_currency, amount_exponent, mode)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+                                   provider_reference, amount_minor, amount_currency, amount_exponent, mode,
+                                   surplus_minor, surplus_exponent, refund_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                   CASE WHEN $13::numeric IS NULL THEN NULL ELSE $11::smallint END, $14)""",
         entry,
         session["merchant_id"],
         session["id"],
@@ -270,8 +275,35 @@ async def open_quarantine(
         session["currency"],
         session["exponent"],
         mode,
+        surplus_minor,
+        refund_id,
     )
     return entry
+
+
+async def quarantined_surplus(conn: asyncpg.Connection, session_id: uuid.UUID) -> int:
+    """The refund surplus this session's quarantine already shows: the sum of its `refund_exceeds_price`
+    entries, whatever their status (a dismissed entry still showed its money). Read under the session's lock."""
+    total = await conn.fetchval(
+        """SELECT COALESCE(sum(amount_minor), 0) FROM quarantine
+            WHERE session_id = $1 AND reason = 'refund_exceeds_price'""",
+        session_id,
+    )
+    return int(total)
+
+
+def refund_surplus_note(
+    refund_ids: Sequence[str], surplus: Money, price: Money, shown_before: Money | None
+) -> str:
+    """The note of a `refund_exceeds_price` entry: what the provider returned beyond the price."""
+    named = ", ".join(refund_ids) if refund_ids else "the provider's total"
+    note = (
+        f"the provider reports more refunded than the price {price.display()} ({named}): the refunds credit "
+        f"at most the price, and {surplus.display()} beyond it is in no credit note"
+    )
+    if shown_before is not None:
+        note += f" (earlier entries show {shown_before.display()} of the surplus)"
+    return note
 
 
 def failed_refund_note(refund: str, credit_note_number: str | None) -> str:
@@ -344,17 +376,18 @@ async def record_credit_note(
 async def _name_credit_note_or_open(
     conn: asyncpg.Connection, refund: Record, provider_refund_id: str | None, number: str
 ) -> None:
-    """Name `number` in the open `refund_failed` entry of `refund` that names no credit note yet, or open an
-    entry naming it when there is none (in the caller's transaction)."""
+    """Name `number` in the open `refund_failed` entry of `refund` (found by its `refund_id`, session migration
+    0200), or open an entry naming it when there is none (in the caller's transaction). A refund fails once, so
+    it has at most one such entry, and the credit note is recorded once (`record_credit_note`), so the entry
+    found names no credit note yet."""
     key = provider_refund_id or str(refund["id"])
     named = await conn.fetchval(
-        """UPDATE quarantine SET note = $3
+        """UPDATE quarantine SET note = $2
             WHERE id = (SELECT id FROM quarantine
-                         WHERE session_id = $1 AND reason = 'refund_failed' AND status = 'open' AND note = $2
+                         WHERE refund_id = $1 AND reason = 'refund_failed' AND status = 'open'
                          ORDER BY created_at, id LIMIT 1)
            RETURNING id""",
-        refund["session_id"],
-        failed_refund_note(key, None),
+        refund["id"],
         failed_refund_note(key, number),
     )
     if named is not None:
@@ -373,6 +406,7 @@ async def _name_credit_note_or_open(
         provider_reference=session["paid_reference"],
         amount_minor=int(refund["amount_minor"]),
         mode=session["mode"],
+        refund_id=refund["id"],
     )
 
 

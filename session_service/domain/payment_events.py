@@ -97,6 +97,8 @@ class QuarantineReason(StrEnum):
     REFUND_CURRENCY_MISMATCH = "refund_currency_mismatch"
     # A refund the provider reported succeeded has failed: the money did not go back (its credit note stands).
     REFUND_FAILED = "refund_failed"
+    # A provider reported more refunded than the price: the price is credited, the surplus is shown here (0190).
+    REFUND_EXCEEDS_PRICE = "refund_exceeds_price"
 
 
 class QuarantineStatus(StrEnum):

@@ -9,6 +9,13 @@ succeeded (it stands, a legal document, and a `refund_failed` quarantine entry n
   session is quarantine money, not the invoice's). Where the provider reports the total it refunded for the
   payment (Stripe's `amount_refunded` on the charge), the credited total never exceeds that either: a refund
   that would go past it credits only what is left, possibly nothing.
+- A provider can report more returned than was paid (a refund larger than the price, or refunds that add up
+  past it): the price still caps the credit, the refund shows its full amount, and the money beyond the price
+  is a surplus the merchant must see (quarantine `refund_exceeds_price`). Where the provider reports its total,
+  the surplus is bounded by that total, as the credit is. The entries of a session add up to the highest
+  surplus ever reported (a high-water mark): a report that adds nothing opens nothing, a larger surplus opens
+  one entry for what it adds, and a surplus that shrinks (a refund failed since) opens nothing and takes no
+  entry back (`Outcome.surplus_minor`, `Ledger.surplus_quarantined_minor`).
 - A refund is one refund whoever reports it: it is matched by the provider's refund id, or by paygate's own
   refund id that the provider echoes back (Stripe refund metadata). A report never creates a second credit.
 - Pending refunds reserve their amount: a merchant cannot ask for more than price - credited - reserved
@@ -127,6 +134,9 @@ class Ledger:
     provider_total_as_of: datetime | None = None
     dispute_status: DisputeStatus | None = None
     dispute_id: str | None = None
+    # The refund surplus already shown to the merchant: the sum of the session's `refund_exceeds_price`
+    # quarantine entries, whatever their status (see `refund_surplus_minor`).
+    surplus_quarantined_minor: int = 0
 
     @property
     def credited_minor(self) -> int:
@@ -167,10 +177,30 @@ class Outcome:
     changed: bool = True
     # Refunds of `upserts` that had succeeded and now failed: their money did not go back after all.
     failed_after_success: tuple[Refund, ...] = ()
+    # Money returned beyond the price that no quarantine entry shows yet: open one entry for it
+    # (`refund_exceeds_price`); already counted in `ledger.surplus_quarantined_minor`.
+    surplus_minor: int = 0
 
     @property
     def key_access(self) -> KeyAccess:
         return key_access(self.ledger.status, self.ledger.dispute_status)
+
+
+def refund_surplus_minor(ledger: Ledger) -> int:
+    """What the provider says it returned beyond the price: the full amounts of the refunds that succeeded,
+    bounded by the provider's total when it reports one (as the credit is), minus the price; never negative.
+    Merchant requests cannot make one (they are capped at what is refundable): only provider reports do."""
+    returned = sum(r.amount_minor for r in ledger.refunds if r.status is RefundStatus.SUCCEEDED)
+    if ledger.provider_total_minor is not None:
+        # The total is the provider's truth about the payment; what is credited is already returned.
+        returned = min(returned, max(ledger.provider_total_minor, ledger.credited_minor))
+    return max(0, returned - ledger.amount_minor)
+
+
+def _new_surplus(ledger: Ledger) -> tuple[Ledger, int]:
+    """The surplus no entry shows yet (above the highest one already quarantined), and the ledger counting it."""
+    new = max(0, refund_surplus_minor(ledger) - ledger.surplus_quarantined_minor)
+    return replace(ledger, surplus_quarantined_minor=ledger.surplus_quarantined_minor + new), new
 
 
 def key_access(status: SessionStatus, dispute: DisputeStatus | None) -> KeyAccess:
@@ -316,13 +346,15 @@ def apply_reports(
                 )
                 current = replace(current, refunds=(*current.refunds, refund))
                 upserts.append(refund)
+    current, surplus = _new_surplus(current)
     changed = (
         bool(upserts)
+        or surplus > 0
         or current.provider_total_minor != ledger.provider_total_minor
         or current.provider_total_as_of != ledger.provider_total_as_of
     )
     outcome = _finish(ledger, current, tuple(upserts), note="refund_reported", changed=changed)
-    return replace(outcome, failed_after_success=failed_after_success)
+    return replace(outcome, failed_after_success=failed_after_success, surplus_minor=surplus)
 
 
 def _newest_total(

@@ -31,6 +31,7 @@ from session_service.adapters import state_moves
 from session_service.domain.payment_events import ApplyOutcome, EventKind, QuarantineReason, decide
 from session_service.domain.refunds import (
     DisputeAction,
+    Ledger,
     Outcome,
     Refund,
     RefundOrigin,
@@ -443,6 +444,9 @@ async def _apply_event(
         return await _quarantine_refunds(conn, session, command, detail, foreign)
     rows = await refunds_repo.session_refunds(conn, sid)
     ledger = refunds_repo.ledger_of(session, rows)
+    if command.kind is EventKind.REFUNDED:
+        # What the quarantine already shows of a refund surplus, so a report opens only what is new.
+        ledger = replace(ledger, surplus_quarantined_minor=await refunds_repo.quarantined_surplus(conn, sid))
     outcome = _decide_event(ledger, session, command, detail)
     await _persist(
         conn,
@@ -456,6 +460,8 @@ async def _apply_event(
     )
     for failed in outcome.failed_after_success:
         await _quarantine_failed_refund(conn, session, command, failed)
+    if outcome.surplus_minor:
+        await _quarantine_refund_surplus(conn, session, command, ledger, outcome)
     return Applied(ApplyOutcome.APPLIED, None, dict(await _session_with_children(conn, sid)), None)
 
 
@@ -554,6 +560,45 @@ async def _quarantine_failed_refund(
         provider_reference=command.provider_reference or None,
         amount_minor=failed.amount_minor,
         mode=command.mode.value if command.mode else session["mode"],
+        refund_id=failed.id,
+    )
+
+
+async def _quarantine_refund_surplus(
+    conn: asyncpg.Connection, session: Any, command: EventCommand, before: Ledger, outcome: Outcome
+) -> None:
+    """The provider reported more refunded than the price: the refunds credit the price, and the money beyond it
+    is shown to the merchant in one `refund_exceeds_price` entry, in this transaction. The entry holds only
+    the surplus no earlier entry shows (the entries add up to the highest surplus reported, domain rule
+    `refund_surplus_minor`); its high-water key in `quarantined_refunds` settles two reports that race."""
+    currency, exponent = session["currency"], session["exponent"]
+    shown_before = before.surplus_quarantined_minor
+    refund_ids = [
+        r.provider_refund_id or str(r.id) for r in outcome.upserts if r.status is RefundStatus.SUCCEEDED
+    ]
+    entry = await refunds_repo.open_quarantine(
+        conn,
+        session,
+        reason=QuarantineReason.REFUND_EXCEEDS_PRICE.value,
+        note=refunds_repo.refund_surplus_note(
+            refund_ids,
+            Money(outcome.surplus_minor, currency, exponent),
+            Money(outcome.ledger.amount_minor, currency, exponent),
+            Money(shown_before, currency, exponent) if shown_before else None,
+        ),
+        provider=command.provider,
+        provider_event_id=command.provider_event_id,
+        provider_reference=command.provider_reference or None,
+        amount_minor=outcome.surplus_minor,
+        surplus_minor=outcome.surplus_minor,
+        mode=command.mode.value if command.mode else session["mode"],
+    )
+    await refunds_repo.record_quarantined_refunds(
+        conn,
+        session["id"],
+        command.provider,
+        [f"exceeds_price:{outcome.ledger.surplus_quarantined_minor}"],
+        entry,
     )
 
 

@@ -307,3 +307,42 @@ async def test_dispute_events_carry_the_disputed_money(stack: ServiceStack) -> N
         assert obj["id"] == "dp_money" and obj["object"] == "dispute" and obj["session_id"] == paid.id
         assert (obj["amount"], obj["amount_minor"], obj["currency"]) == ("15.00", 1500, "EUR"), obj
     assert [obj["status"] for _, obj in objects] == ["open", "won"]
+
+
+async def test_a_refund_failed_entry_is_found_by_its_refund_not_by_its_wording(stack: ServiceStack) -> None:
+    """The `refund_failed` entry names its refund (session migration 0200), and the credit note recorded after
+    the failure is named in that entry whatever its note says: one written by an older release, in other words,
+    is still found, and no second entry tells of the same failure."""
+    merchant = await stack.create_merchant()
+    paid, _ = await _paid_and_refunded(stack, merchant, "re_reworded", billing_down=True)
+
+    class BillingAnswersAfterTheFailure:
+        async def IssueCreditNote(self, request: Any, timeout: float) -> Any:
+            failed = refund_object("re_reworded", 2000, paid.payment_intent, paid.charge, "failed")
+            sent = await send_stripe(stack, stripe_envelope("charge.refund.updated", failed))
+            assert await applied(stack, "stripe", sent["event_id"]) == "applied"
+            conn = await stack.db.admin()
+            try:
+                linked = await conn.fetchval(
+                    """UPDATE session.quarantine q SET note = 'the refund re_reworded did not go through'
+                         FROM session.refunds r
+                        WHERE q.session_id = $1 AND q.reason = 'refund_failed' AND r.id = q.refund_id
+                          AND r.provider_refund_id = 're_reworded'
+                       RETURNING q.id""",
+                    uuid.UUID(paid.id),
+                )
+            finally:
+                await conn.close()
+            assert linked is not None, "the refund_failed entry names no refund"
+            await stack.start_service("billing")
+            return await stack.billing.IssueCreditNote(request, timeout=timeout)
+
+    downstream = SimpleNamespace(billing=BillingAnswersAfterTheFailure(), keys=None, deadline_s=5.0)
+    worker = RefundEffects(stack.pools["session"], cast(Any, downstream))
+    async with stack.pools["session"].acquire() as conn:
+        [due] = [r for r in await refunds_repo.credit_notes_due(conn, 50) if str(r["sid"]) == paid.id]
+    assert await worker._credit_note(due) == 1
+
+    [note] = await credit_notes(stack, merchant, paid.id)
+    [entry] = await _quarantine(stack, merchant, paid.id)
+    assert entry["reason"] == "refund_failed" and note.number in entry["note"], entry
