@@ -11,8 +11,10 @@ code and body as documented). Adding a route means adding one `Operation` here, 
 - `request`/`ok`: schemas, usually `ref("Name")` of a schema in SCHEMAS;
 - `errors`: {status: (codes...)}. Every refusal has the body `{"error": {"code", "message"}}` and the code
   is one of the listed ones (an enum in the document). 503 `unavailable` (a dependency is down) and 414
-  `uri_too_long` (a request URL over http_errors.MAX_URL_CHARS) are added to every operation, and 400
-  `invalid_json` plus 413 `payload_too_large` to every one that takes a JSON body.
+  `uri_too_long` (a request URL over http_errors.MAX_URL_CHARS) are added to every operation, 400
+  `invalid_json` plus 413 `payload_too_large` to every one that takes a JSON body, and to a merchant operation
+  400 `unknown_parameter` (a query parameter it does not list) and, with a body, `unknown_field` (a field its
+  request schema does not list): api_inputs reads both lists from this document and refuses anything else.
 
 A route that is not part of the API (the dashboard's HTML pages) goes into UNDOCUMENTED_ROUTES, with why.
 """
@@ -144,8 +146,24 @@ SCHEMAS: Final[dict[str, Schema]] = {
                 "maxItems": 32,
                 "description": 'left out: ["*"] (every scope); an empty list is refused (invalid_scopes)',
             },
+            # Contract §9: the buyer printed on the invoice; the session service checks the values.
+            "customer": nullable(
+                obj(
+                    {
+                        "name": STR,
+                        "country": {"type": "string", "description": "ISO 3166-1 alpha-2"},
+                        "address": {
+                            "anyOf": [STR, {"type": "array", "items": STR}],
+                            "description": "one string (lines split on newlines) or a list of lines",
+                        },
+                        "vat_id": STR,
+                    },
+                    description="only these keys; any other is refused (invalid_customer)",
+                )
+            ),
         },
         ["amount"],
+        additionalProperties=False,
         examples=[
             {"amount": "99.99", "currency": "EUR"},
             {"amount": 12, "metadata": {"order": "A-1"}, "customer_email": "buyer@example.com"},
@@ -266,7 +284,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
         ["id", "number", "session_id", "amount", "amount_minor", "currency", "issued_at", "status"],
     ),
     "InvoiceList": list_of("Invoice"),
-    "VoidInvoice": obj({"reason": {"type": "string"}}),
+    "VoidInvoice": obj({"reason": {"type": "string"}}, additionalProperties=False),
     "VoidResult": obj({"invoice": ref("Invoice"), "credit_note": ref("Invoice")}, ["invoice", "credit_note"]),
     "Revenue": obj(
         {
@@ -340,13 +358,21 @@ SCHEMAS: Final[dict[str, Schema]] = {
     ),
     "BillingProfileUpdate": obj(
         {
+            # Closed at every level: a misplaced key (`seller_name` beside `seller`, `seller.vat`) is refused
+            # (unknown_field), not dropped.
             "seller": obj(
                 {
                     "name": STR,
                     "email": STR,
                     "tax_id": STR,
-                    "address": nullable(obj({"lines": {"type": "array", "items": STR}, "country": STR})),
-                }
+                    "address": nullable(
+                        obj(
+                            {"lines": {"type": "array", "items": STR}, "country": STR},
+                            additionalProperties=False,
+                        )
+                    ),
+                },
+                additionalProperties=False,
             ),
             "invoice_prefix": {"type": "string", "pattern": "^[A-Z0-9]{1,12}$"},
             "tax_rate_bps": {"type": "integer", "minimum": 0, "maximum": 10000},
@@ -359,6 +385,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
             },
         },
         description="Fields left out keep their current value.",
+        additionalProperties=False,
     ),
     "ApiKey": obj(
         {
@@ -392,7 +419,8 @@ SCHEMAS: Final[dict[str, Schema]] = {
                 "default": 0,
                 "description": "seconds the old key keeps working; 0: it stops now",
             }
-        }
+        },
+        additionalProperties=False,
     ),
     "RolledApiKey": {
         "allOf": [ref("ApiKey"), obj({"secret": nullable(STR), "previous": ref("ApiKey")}, ["secret"])]
@@ -406,6 +434,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
             },
         },
         ["key"],
+        additionalProperties=False,
     ),
     "VerifyResult": obj(
         {
@@ -481,6 +510,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "note": {"type": "string", "maxLength": 1000},
         },
         ["decision"],
+        additionalProperties=False,
     ),
     "InboxEvent": obj(
         {
@@ -648,7 +678,9 @@ SCHEMAS: Final[dict[str, Schema]] = {
         ["id", "prefix", "last4", "mode", "status", "created_at", "last_used_at", "expires_at"],
     ),
     "MerchantKeyList": list_of("MerchantKey"),
-    "CreateMerchantKey": obj({"mode": {**MODE, "description": "must be the calling key's own mode"}}),
+    "CreateMerchantKey": obj(
+        {"mode": {**MODE, "description": "must be the calling key's own mode"}}, additionalProperties=False
+    ),
     "CreatedMerchantKey": {
         "allOf": [
             ref("MerchantKey"),
@@ -656,7 +688,8 @@ SCHEMAS: Final[dict[str, Schema]] = {
         ]
     },
     "RollMerchantKey": obj(
-        {"grace_period": {"type": ["integer", "null"], "minimum": 0, "maximum": 604800, "default": 0}}
+        {"grace_period": {"type": ["integer", "null"], "minimum": 0, "maximum": 604800, "default": 0}},
+        additionalProperties=False,
     ),
     "RolledMerchantKey": {
         "allOf": [
@@ -690,7 +723,8 @@ SCHEMAS: Final[dict[str, Schema]] = {
                 "description": "web3 sessions: the merchant's wallet the refund was sent from, when not the "
                 "deposit address",
             },
-        }
+        },
+        additionalProperties=False,
     ),
     "Refund": obj(
         {
@@ -1803,11 +1837,19 @@ def error_schema(codes: Iterable[str]) -> Schema:
 
 def _errors_of(operation: Operation) -> dict[int, list[str]]:
     implied: dict[int, tuple[str, ...]] = {414: ("uri_too_long",), 503: ("unavailable",)}
+    bad_input: list[str] = []
     if operation.auth == "merchant":
         implied[401] = ("unauthenticated",)
+        # A query parameter the operation does not list (api_inputs; the merchant API only).
+        bad_input.append("unknown_parameter")
     if operation.request is not None:
-        implied[400] = ("invalid_json",)
+        bad_input.append("invalid_json")
         implied[413] = ("payload_too_large",)
+        if operation.auth == "merchant":
+            # A body field its request schema does not list.
+            bad_input.append("unknown_field")
+    if bad_input:
+        implied[400] = tuple(bad_input)
     return _merge(implied, operation.errors)
 
 

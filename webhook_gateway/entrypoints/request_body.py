@@ -21,6 +21,7 @@ from aiohttp import web
 
 from paygate_runtime import errors
 from paygate_runtime.money import format_major, plain_decimal_text
+from webhook_gateway.entrypoints.api_inputs import unknown_field_message
 from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.providers.payload import storable_text
 
@@ -110,10 +111,22 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
 
 
 async def read_json_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    """The request's JSON object body, its fields checked against the operation's documented ones."""
     raw = await request.read()
     if allow_empty and not raw.strip():
         return {}
-    return parse_json_object(raw)
+    return request_json_object(request, raw)
+
+
+def request_json_object(request: web.Request, raw: bytes) -> dict[str, Any]:
+    """`raw` (the request's body, read already) as a JSON object, refused with 400 `unknown_field` when it
+    has a field the request's merchant operation does not document (api_inputs): a misspelled or misplaced
+    field is never dropped while the rest of the body is acted on."""
+    body = parse_json_object(raw)
+    unknown = unknown_field_message(request, body)
+    if unknown is not None:
+        raise ApiError(400, "unknown_field", unknown)
+    return body
 
 
 def body_fingerprint(raw: bytes) -> str:

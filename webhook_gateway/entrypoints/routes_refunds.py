@@ -44,7 +44,7 @@ from webhook_gateway.chain.verification import ChainUnavailable
 from webhook_gateway.entrypoints.app_keys import CLIENTS, PROVIDER_CHECKOUTS, REFUND_ASKS, WEB3_SERVICES
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
-from webhook_gateway.entrypoints.request_body import amount_text, body_fingerprint, parse_json_object
+from webhook_gateway.entrypoints.request_body import amount_text, body_fingerprint, request_json_object
 from webhook_gateway.entrypoints.session_lookup import load_session
 from webhook_gateway.service_layer.refund_asks import ask_provider
 
@@ -123,7 +123,7 @@ async def refund_session(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= _MAX_ID):
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
-    fields = parse_json_object(raw) if raw.strip() else {}
+    fields = request_json_object(request, raw) if raw.strip() else {}
     amount, reason, provider_refund_id = parse_refund_body(fields)
     chain = parse_chain_fields(fields)
     session = await load_session(request, merchant, request.match_info["id"])

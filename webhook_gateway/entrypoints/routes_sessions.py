@@ -23,7 +23,7 @@ from webhook_gateway.entrypoints.request_body import (
     page_limit,
     parse_expires_in,
     parse_instant,
-    parse_json_object,
+    request_json_object,
 )
 from webhook_gateway.entrypoints.session_lookup import load_session
 from webhook_gateway.service_layer.checkout_rules import ExpireRefused
@@ -203,7 +203,7 @@ async def create_session(request: web.Request) -> web.StreamResponse:
 async def _create(
     request: web.Request, merchant: AuthenticatedMerchant, raw: bytes, idempotency_key: str | None
 ) -> web.Response:
-    body = parse_json_object(raw)
+    body = request_json_object(request, raw)
     create = build_create_request(merchant, body)
     if idempotency_key:
         create.idempotency_key = idempotency_key
