@@ -229,6 +229,15 @@ class ProviderPaymentsRepository:
             "DELETE FROM provider_checkout_errors WHERE session_id = $1", uuid.UUID(session_id)
         )
 
+    async def remove_checkout_errors_older_than(self, age_s: float) -> int:
+        """Forget the reasons kept longer than `age_s`: their sessions have expired by then (a session lives
+        at most that long), so they no longer explain anything. Returns how many were removed."""
+        status = await self.pool.execute(
+            "DELETE FROM provider_checkout_errors WHERE failed_at < now() - make_interval(secs => $1)",
+            float(age_s),
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
     async def checkout_errors(self, session_ids: Collection[str]) -> dict[str, CheckoutError]:
         """The kept reasons of the given sessions that have one, by session id."""
         if not session_ids:

@@ -73,13 +73,15 @@ from webhook_gateway.entrypoints.http_errors import MAX_REQUEST_LINE_BYTES, PROT
 from webhook_gateway.entrypoints.observability import METRICS
 from webhook_gateway.entrypoints.openapi_document import build_document
 from webhook_gateway.entrypoints.provider_config import ProviderApiConfig
+from webhook_gateway.entrypoints.request_body import MAX_EXPIRES_IN_SECONDS
 from webhook_gateway.service_layer.provider_checkouts import ProviderCheckouts
 from webhook_gateway.service_layer.reconciliation import Reconciler, ReconcileSettings
 from webhook_gateway.service_layer.refund_asks import RefundAsker, RefundAskSettings
 from webhook_gateway.service_layer.stripe_charges import ChargePaymentIntents
 
 MAX_BODY_BYTES = 1024 * 1024
-CLEANUP_INTERVAL_S = 600.0  # stale portal and dashboard sessions
+CLEANUP_INTERVAL_S = 600.0  # stale portal and dashboard sessions, and old provider checkout errors
+CHECKOUT_ERROR_MARGIN_S = 24 * 3600.0  # kept a day past the longest session, whatever the clocks say
 
 Worker = Callable[[], Awaitable[None]]
 
@@ -232,6 +234,13 @@ def background_workers(app: web.Application) -> list[Worker]:
             routes_dashboard.SIGN_IN_WINDOW * 4, routes_dashboard.IDLE_TIMEOUT
         )
 
+    checkouts = app[PROVIDER_CHECKOUTS]
+
+    async def forget_old_checkout_errors() -> None:
+        # A session lives at most MAX_EXPIRES_IN_SECONDS; a reason kept longer explains nothing any more.
+        await checkouts.forget_old_errors(MAX_EXPIRES_IN_SECONDS + CHECKOUT_ERROR_MARGIN_S)
+
+    workers.append(browser_session.every(CLEANUP_INTERVAL_S, forget_old_checkout_errors))
     workers.append(browser_session.every(CLEANUP_INTERVAL_S, portal_sessions.remove_expired))
     workers.append(browser_session.every(CLEANUP_INTERVAL_S, remove_stale_dashboard_sessions))
     return workers

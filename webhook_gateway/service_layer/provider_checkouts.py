@@ -279,6 +279,13 @@ class ProviderCheckouts:
                 exc_info=True,
             )
 
+    async def forget_old_errors(self, age_s: float) -> int:
+        """Remove kept reasons older than `age_s` (the longest a session can live): one row was kept per
+        session whose page could not be made, and nothing else removes it once the session is over."""
+        if self.payments is None:
+            return 0
+        return await self.payments.remove_checkout_errors_older_than(age_s)
+
     async def checkout_errors(self, sessions: Iterable[session_pb2.Session]) -> dict[str, CheckoutError]:
         """Why each of `sessions` that still lacks its provider page has none, as the last failed attempt said
         (the merchant reads it as `provider_checkout_error`). A session whose page is recorded, or whose

@@ -7,12 +7,16 @@ until a later attempt records the page.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from stripe_fake import FakeStripe
 
 from support.stack import ServiceStack
+from webhook_gateway.adapters.provider_payments_repository import ProviderPaymentsRepository
+from webhook_gateway.entrypoints.app import CHECKOUT_ERROR_MARGIN_S
+from webhook_gateway.entrypoints.request_body import MAX_EXPIRES_IN_SECONDS
 
 
 @pytest.fixture
@@ -100,3 +104,32 @@ async def test_a_later_failure_replaces_the_error_and_sessions_with_a_page_have_
         "code": again["error"]["code"],
         "message": again["error"]["message"],
     }
+
+
+async def test_reasons_older_than_the_longest_session_are_forgotten(
+    stack: ServiceStack, fake_stripe: FakeStripe
+) -> None:
+    """One row is kept per session whose page could not be made, and a session that is never retried keeps it:
+    the gateway's clean-up removes those older than the longest a session can live, and no younger one."""
+    merchant = await stack.create_merchant()
+    fake_stripe.down = True
+    sids = []
+    for _ in range(2):
+        status, body = await _create(stack, merchant.headers)
+        assert status == 201 and "provider_checkout_error" in body, body
+        sids.append(body["id"])
+    old, young = sids
+    conn = await stack.db.admin()
+    try:
+        await conn.execute(
+            "UPDATE gateway.provider_checkout_errors SET failed_at = now() - interval '92 days' WHERE session_id = $1",
+            uuid.UUID(old),
+        )
+    finally:
+        await conn.close()
+    age_s = MAX_EXPIRES_IN_SECONDS + CHECKOUT_ERROR_MARGIN_S
+    assert (
+        await ProviderPaymentsRepository(stack.pools["gateway"]).remove_checkout_errors_older_than(age_s) == 1
+    )
+    kept = await stack.pools["gateway"].fetch("SELECT session_id FROM provider_checkout_errors")
+    assert {str(row["session_id"]) for row in kept} == {young}
