@@ -6,6 +6,7 @@ of it on the gateway's public port (contract §6a)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -13,16 +14,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from paygate_dev.devtools.signing import stripe_delivery
 from paygate_dev.devtools.stripe_fixtures import build_stripe_event
-from paygate_runtime.metrics import MetricsServer, ServiceMetrics
 from session_service.service_layer.webhook_delivery import attempt_result
 from support import polling
 from support.merchant_webhooks import Receiver, create_endpoint
+from support.metrics_page import metrics_port, sample
 from support.stack import Merchant, ServiceStack
 
 SERVICES = ("gateway", "session", "billing", "keys")
@@ -131,37 +131,20 @@ def test_the_readme_metric_table_matches_the_metrics_this_test_checks() -> None:
 @pytest.fixture
 async def scrape(stack: ServiceStack) -> AsyncIterator[Any]:
     """Each service's metrics served on an ephemeral port, as `paygate serve` serves them on its own."""
-    servers: dict[str, MetricsServer] = {}
-    for service in SERVICES:
-        metrics: ServiceMetrics = (
-            stack.gateway.metrics if service == "gateway" else stack.servers[service].spec.metrics
-        )
-        servers[service] = MetricsServer(metrics, "127.0.0.1", 0)
-        await servers[service].start()
+    async with contextlib.AsyncExitStack() as ports:
+        fetchers = {
+            service: await ports.enter_async_context(
+                metrics_port(
+                    stack.gateway.metrics if service == "gateway" else stack.servers[service].spec.metrics
+                )
+            )
+            for service in SERVICES
+        }
 
-    async def fetch(service: str) -> str:
-        url = f"http://127.0.0.1:{servers[service].port}/metrics"
-        async with aiohttp.ClientSession() as http, http.get(url) as response:
-            assert response.status == 200
-            assert response.headers["Content-Type"].startswith("text/plain")
-            return await response.text()
+        async def fetch(service: str) -> str:
+            return await fetchers[service]()
 
-    try:
         yield fetch
-    finally:
-        for server in servers.values():
-            await server.stop()
-
-
-def sample(text: str, name: str, **labels: str) -> float | None:
-    """The value of the one sample of `name` whose labels include `labels`."""
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
-        if all(found.get(key) == value for key, value in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 async def _paid_session(stack: ServiceStack, merchant: Merchant, amount: str = "25.00") -> dict[str, Any]:

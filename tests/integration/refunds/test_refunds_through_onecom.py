@@ -13,8 +13,12 @@ from paygate.keys.v1 import keys_pb2
 from paygate_dev.devtools.onecom_double import OneComDouble
 from support import polling
 from support.database import TestDatabase
+from support.metrics_page import metrics_port, sample
 from support.onecom import new_onecom_key, running_onecom_double
 from support.stack import ServiceStack, free_port, running_stack
+
+WAITING = "paygate_provider_refund_asks_waiting"
+OLDEST = "paygate_provider_refund_asks_oldest_age_seconds"
 
 
 @pytest.fixture
@@ -48,6 +52,8 @@ async def stack(
         "PAYGATE_ONECOM_API_BASE": double.base_url,
         "PAYGATE_ONECOM_API_KEY": onecom_key,
         "PAYGATE_ONECOM_TIMEOUT_MS": "3000",
+        # An outage opens One.com's circuit: a short cooldown lets the ask again through soon after it ends.
+        "PAYGATE_ONECOM_BREAKER_COOLDOWN_MS": "1500",
         "PAYGATE_WEBHOOK_RELAY_INTERVAL_MS": "200",
         # The reconciliation's cadence, which refunds the provider could not be asked for share.
         "PAYGATE_RECONCILE_INTERVAL_MS": "200",
@@ -169,3 +175,49 @@ async def test_a_refund_whose_answer_was_lost_is_made_once_at_the_provider(
     double.delay_s = 0.0
     await _settled_once(stack, merchant, sid, 500)
     assert payment.refunded_minor == 500
+
+
+async def test_a_refund_waiting_for_the_provider_shows_on_the_metrics_port(
+    stack: ServiceStack, double: OneComDouble
+) -> None:
+    """Refunds the gateway could not ask the provider for (`provider_refund_asks`) show on its metrics port:
+    how many wait, by provider, and how long the oldest has waited (alert `PaygateRefundAskWaiting`). Before,
+    nothing showed a provider outage that outlasted the asks: the customer unrefunded, the amount reserved."""
+    async with metrics_port(stack.gateway.metrics) as scrape:
+        # Both providers a refund can be asked of have a series from the start (0: nothing waits).
+        page = await scrape()
+        for provider in ("stripe", "onecom"):
+            assert sample(page, WAITING, provider=provider) == 0, page
+            assert sample(page, OLDEST, provider=provider) == 0, page
+
+        merchant = await stack.create_merchant()
+        sid, payment = await _paid_onecom_session(stack, double, merchant, "20.00")
+        double.outage = 503  # One.com stays down: the refund waits, asked again with backoff
+        status, body = await refund(stack, merchant, sid, {"amount": "5.00"})
+        assert status == 503 and body["error"]["code"] == "provider_unavailable", body
+
+        async def waiting_a_while() -> tuple[float, float] | None:
+            page = await scrape()
+            waiting, oldest = (
+                sample(page, WAITING, provider="onecom"),
+                sample(page, OLDEST, provider="onecom"),
+            )
+            return (waiting, oldest) if waiting == 1 and oldest is not None and oldest >= 1 else None
+
+        waiting, oldest = await polling.eventually(
+            waiting_a_while, timeout=15, what="the waiting-refund gauges"
+        )
+        assert waiting == 1 and 1 <= oldest < 60
+        assert sample(await scrape(), WAITING, provider="stripe") == 0
+
+        # One.com answers again: the refund is asked for, leaves the table, and the gauges go back to 0.
+        double.outage = None
+
+        async def drained() -> bool:
+            page = await scrape()
+            return (
+                sample(page, WAITING, provider="onecom") == 0 and sample(page, OLDEST, provider="onecom") == 0
+            )
+
+        await polling.eventually(drained, timeout=30, what="the waiting-refund gauges back to 0")
+        assert payment.refunded_minor == 500
