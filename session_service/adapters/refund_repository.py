@@ -48,6 +48,8 @@ def ledger_of(session: Record, refunds: Sequence[Record]) -> Ledger:
         provider_total_as_of=session["provider_refunded_as_of"],
         dispute_status=DisputeStatus(session["dispute_status"]) if session["dispute_status"] else None,
         dispute_id=session["dispute_id"],
+        currency=session["currency"],
+        exponent=int(session["exponent"]),
     )
 
 

@@ -7,10 +7,12 @@ stored state and the event, never on the clock: the sweeper owns time, so a rede
 Choices a payments engineer should know about:
 - State is judged before amount. Money for a `failed` or `expired` session, or a second payment (another
   provider reference) for a `paid` one, is `payment_on_closed_session` whatever its amount.
-- A payment that happened before `expires_at` but was reported after the sweeper expired the session is
-  still quarantined (`payment_on_closed_session`), never auto-applied: the merchant may already have released
-  what was sold. The note says `paid_before_expiry` so that `accepted` is an easy call; accepting it is the
-  one override (`accept_late_payment`).
+- A payment that happened before the session closed but was reported after it was expired is still
+  quarantined (`payment_on_closed_session`), never auto-applied: the merchant may already have released what
+  was sold. The note says `paid_before_expiry` so that `accepted` is an easy call; accepting it is the one
+  override (`accept_late_payment`). The session closed at the earlier of its `expires_at` and the moment it
+  was expired (`closed_at`): a merchant who expires a session early closes it then, so money paid after that
+  is `paid_after_expiry` however far `expires_at` still was (the sweeper expires only after `expires_at`).
 - A `created` session past its `expires_at` that the sweeper has not reached yet is still `created`: money
   arriving then is applied. The stored state decides, not the wall clock.
 - Partial payments are never summed. Each payment has its own provider reference and is judged alone; a
@@ -151,6 +153,8 @@ class SessionSnapshot:
     # Provider reference of the payment that paid the session; set exactly when status is paid.
     paid_reference: str | None = None
     expires_at: datetime | None = None
+    # When the session reached paid, failed or expired (the row's `closed_at`); None while it is open.
+    closed_at: datetime | None = None
     # "stripe", "onecom", "web3", or CARD while no card rail has claimed it. Empty only in tests of the rest
     # of the decision (then any provider matches).
     provider: str = ""
@@ -338,7 +342,10 @@ def _surplus(received: Money, price: Money) -> Money:
 
 
 def _paid_in_time(snapshot: SessionSnapshot, event: PaymentEvent) -> bool:
-    return snapshot.expires_at is not None and event.occurred_at <= snapshot.expires_at
+    """Whether the money was paid while the session was open: before the earlier of `expires_at` and the
+    moment it was expired (a merchant's expire closes it before `expires_at`; the sweeper's only after)."""
+    ends = [at for at in (snapshot.expires_at, snapshot.closed_at) if at is not None]
+    return bool(ends) and event.occurred_at <= min(ends)
 
 
 def _decide_news(status: SessionStatus, kind: EventKind) -> Decision:

@@ -51,6 +51,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument
+from paygate_runtime.money import Money
 
 from .states import SessionStatus, can_move
 
@@ -137,6 +138,10 @@ class Ledger:
     # The refund surplus already shown to the merchant: the sum of the session's `refund_exceeds_price`
     # quarantine entries, whatever their status (see `refund_surplus_minor`).
     surplus_quarantined_minor: int = 0
+    # The session's currency and exponent, to say amounts in the major units merchants write them in ("" when
+    # not known: then in minor units).
+    currency: str = ""
+    exponent: int = 0
 
     @property
     def credited_minor(self) -> int:
@@ -257,7 +262,7 @@ def request_refund(
     if amount_minor > refundable:
         raise InvalidArgument(
             "amount_too_large",
-            f"at most {refundable} minor units can still be refunded",
+            f"at most {_shown(ledger, refundable)} can still be refunded",
             field="amount",
         )
     if origin is RefundOrigin.OUTSIDE:
@@ -273,6 +278,13 @@ def request_refund(
     else:
         refund = Refund(refund_id, amount_minor, RefundStatus.PENDING, origin, reason=reason)
     return _with(ledger, refund, note=f"refund_{refund.status}")
+
+
+def _shown(ledger: Ledger, amount_minor: int) -> str:
+    """An amount of the session's money as a merchant reads it ("2.60 EUR")."""
+    if not ledger.currency:
+        return f"{amount_minor} minor units"
+    return Money(amount_minor, ledger.currency, ledger.exponent).display()
 
 
 @dataclass(frozen=True, slots=True)

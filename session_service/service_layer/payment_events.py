@@ -83,6 +83,7 @@ def snapshot_of(row: Any) -> SessionSnapshot:
         amount=Money(int(row["amount_minor"]), row["currency"], row["exponent"]),
         paid_reference=row["paid_reference"],
         expires_at=row["expires_at"],
+        closed_at=row["closed_at"],
         provider=row["provider"],
         quarantined_payments=frozenset(_quarantined_payments(row)),
     )

@@ -35,7 +35,7 @@ from aiohttp import web
 from paygate.session.v1 import session_pb2
 from paygate_runtime.api_objects import STATUS_NAMES, refund_fields, refund_json
 from paygate_runtime.errors import InvalidArgument
-from paygate_runtime.money import format_major, parse_amount
+from paygate_runtime.money import Money, format_major, parse_amount
 from webhook_gateway.adapters.payment_providers import PaymentProvider, mode_of
 from webhook_gateway.adapters.provider_errors import ProviderError
 from webhook_gateway.adapters.refund_asks_repository import RefundAsk
@@ -267,7 +267,10 @@ async def _verify_on_chain(
             raise ApiError(400, error.code, error.message) from None
         if wanted > refundable:
             raise ApiError(
-                400, "amount_too_large", f"at most {format_major(refundable, exponent)} can still be refunded"
+                400,
+                "amount_too_large",
+                # Worded as the session service words it for the card rails ("2.60 EUR").
+                f"at most {Money(refundable, currency, exponent).display()} can still be refunded",
             )
     elif refundable == 0:
         raise ApiError(409, "refund_in_progress", "pending refunds already cover the rest of the amount")
