@@ -22,7 +22,19 @@ import asyncpg
 
 Record: TypeAlias = asyncpg.Record  # asyncpg is untyped: Any to mypy
 
-_ENDPOINT_COLUMNS = """id, merchant_id, mode, url, events, description, status, previous_secret_expires_at,
+# The latest end of any previous secret still signing (migration 0220's rows, and the columns a previous
+# release may have written during a rolling update); NULL once every one has ended. Queries that select these
+# columns name the table `webhook_endpoints` without an alias (the expression refers to it).
+_PREVIOUS_SECRETS_END = """GREATEST(
+        (SELECT max(p.expires_at) FROM webhook_endpoint_previous_secrets p
+          WHERE p.endpoint_id = webhook_endpoints.id AND p.expires_at > now()),
+        CASE WHEN webhook_endpoints.previous_secret_expires_at > now()
+                  AND (webhook_endpoints.previous_secret_sealed IS NOT NULL
+                       OR webhook_endpoints.previous_secret IS NOT NULL)
+             THEN webhook_endpoints.previous_secret_expires_at END)"""
+
+_ENDPOINT_COLUMNS = f"""id, merchant_id, mode, url, events, description, status,
+    {_PREVIOUS_SECRETS_END} AS previous_secret_expires_at,
     failing_since, disabled_reason, disabled_at, created_at, updated_at"""
 
 
@@ -75,18 +87,26 @@ async def endpoint_by_idempotency_key(
 
 
 async def get_endpoint(
-    conn: asyncpg.Connection, merchant_id: uuid.UUID, mode: str, endpoint_id: uuid.UUID, *, lock: bool = False
+    conn: asyncpg.Connection,
+    merchant_id: uuid.UUID,
+    mode: str,
+    endpoint_id: uuid.UUID,
+    *,
+    lock: bool = False,
+    deleted: bool = False,
 ) -> Record | None:
-    """THE one place a caller's endpoint is loaded: only in its merchant AND mode; deleted ones are gone."""
+    """THE one place a caller's endpoint is loaded: only in its merchant AND mode; deleted ones are gone,
+    except with `deleted` (reading a deleted endpoint's delivery log, which stays)."""
     return await conn.fetchrow(
         f"""SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints
-             WHERE id = $1 AND merchant_id = $2 AND mode = $3 AND status <> 'deleted'"""
+             WHERE id = $1 AND merchant_id = $2 AND mode = $3 AND ($4 OR status <> 'deleted')"""
         # NO KEY UPDATE: a payment's statement fanning an event out to this endpoint takes KEY SHARE on it
         # (the deliveries' foreign key); a merchant's edit must not make that statement wait.
         + (" FOR NO KEY UPDATE" if lock else ""),
         endpoint_id,
         merchant_id,
         mode,
+        deleted,
     )
 
 
@@ -94,7 +114,7 @@ async def list_endpoints(
     conn: asyncpg.Connection, merchant_id: uuid.UUID, mode: str, limit: int, after: uuid.UUID | None
 ) -> list[Record]:
     return await conn.fetch(
-        f"""SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints e
+        f"""SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints
              WHERE merchant_id = $1 AND mode = $2 AND status <> 'deleted'
                AND ($4::uuid IS NULL OR (created_at, id) < (
                       SELECT c.created_at, c.id FROM webhook_endpoints c
@@ -153,7 +173,9 @@ async def update_endpoint(
 
 
 async def delete_endpoint(conn: asyncpg.Connection, endpoint_id: uuid.UUID) -> Record:
-    """Soft: the delivery log keeps naming it. Its pending deliveries are cancelled in the same statement."""
+    """Soft: the delivery log keeps naming it. Its pending deliveries are cancelled in the same statement, and
+    every secret it had (current and previous) is dropped."""
+    await conn.execute("DELETE FROM webhook_endpoint_previous_secrets WHERE endpoint_id = $1", endpoint_id)
     return await conn.fetchrow(
         f"""WITH cancelled AS (
                 UPDATE webhook_deliveries SET status = 'cancelled', locked_until = NULL
@@ -167,24 +189,94 @@ async def delete_endpoint(conn: asyncpg.Connection, endpoint_id: uuid.UUID) -> R
     )
 
 
-async def roll_secret(
-    conn: asyncpg.Connection, endpoint_id: uuid.UUID, new_secret_sealed: bytes, overlap_s: float
-) -> Record:
-    """The current secret (sealed, or plain if a previous release wrote it) becomes the previous one, signing
-    for `overlap_s` more seconds; with 0 it is dropped at once (no previous secret, no end to show)."""
+async def secrets_of(conn: asyncpg.Connection, endpoint_id: uuid.UUID) -> Record:
+    """The endpoint's secret columns (a roll's input): current and legacy previous, sealed or plain."""
     return await conn.fetchrow(
+        """SELECT secret, secret_sealed, previous_secret, previous_secret_sealed, previous_secret_expires_at
+             FROM webhook_endpoints WHERE id = $1""",
+        endpoint_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Rolled:
+    row: Record
+    # When the secret this roll replaced stops signing (None: at once).
+    replaced_expires_at: datetime | None
+    # Previous secrets still signing after the roll, and how many the roll ended (the cap, or `expires_in` 0).
+    signing: int
+    ended: int
+
+
+async def roll_secret(
+    conn: asyncpg.Connection,
+    endpoint_id: uuid.UUID,
+    new_secret_sealed: bytes,
+    overlap_s: float,
+    *,
+    replaced_sealed: bytes | None,
+    legacy: tuple[bytes, datetime] | None,
+    keep: int,
+) -> Rolled:
+    """The new secret becomes current. With `overlap_s` > 0 the replaced one (`replaced_sealed`) signs for
+    `overlap_s` more seconds beside every previous secret still before its own end, of which at most `keep`
+    are kept (the oldest retired ends first); `legacy` (a previous secret in the old columns, sealed, and its
+    end) moves among them. With 0 every previous secret ends at once (a leaked secret). In the caller's
+    transaction, with the endpoint locked."""
+    replaced_end: datetime | None = None
+    before = int(
+        await conn.fetchval(
+            """SELECT count(*) FROM webhook_endpoint_previous_secrets
+                WHERE endpoint_id = $1 AND expires_at > now()""",
+            endpoint_id,
+        )
+    ) + (1 if legacy is not None else 0)
+    if overlap_s > 0:
+        if legacy is not None:
+            await conn.execute(
+                """INSERT INTO webhook_endpoint_previous_secrets (endpoint_id, secret_sealed, expires_at)
+                   SELECT $1::uuid, $2::bytea, $3::timestamptz WHERE $3::timestamptz > now()""",
+                endpoint_id,
+                legacy[0],
+                legacy[1],
+            )
+        if replaced_sealed is not None:
+            replaced_end = await conn.fetchval(
+                """INSERT INTO webhook_endpoint_previous_secrets (endpoint_id, secret_sealed, expires_at)
+                   VALUES ($1, $2, now() + make_interval(secs => $3::float8)) RETURNING expires_at""",
+                endpoint_id,
+                replaced_sealed,
+                overlap_s,
+            )
+        await conn.execute(
+            """DELETE FROM webhook_endpoint_previous_secrets
+                WHERE endpoint_id = $1
+                  AND (expires_at <= now()
+                       OR seq NOT IN (SELECT seq FROM webhook_endpoint_previous_secrets
+                                       WHERE endpoint_id = $1 AND expires_at > now()
+                                       ORDER BY seq DESC LIMIT $2))""",
+            endpoint_id,
+            keep,
+        )
+    else:
+        await conn.execute(
+            "DELETE FROM webhook_endpoint_previous_secrets WHERE endpoint_id = $1", endpoint_id
+        )
+    row = await conn.fetchrow(
         f"""UPDATE webhook_endpoints
-               SET previous_secret = CASE WHEN $3::float8 > 0 THEN secret END,
-                   previous_secret_sealed = CASE WHEN $3::float8 > 0 THEN secret_sealed END,
-                   secret = NULL, secret_sealed = $2,
-                   previous_secret_expires_at = CASE WHEN $3::float8 > 0
-                                                     THEN now() + make_interval(secs => $3::float8) END,
-                   updated_at = now()
+               SET secret = NULL, secret_sealed = $2, previous_secret = NULL, previous_secret_sealed = NULL,
+                   previous_secret_expires_at = NULL, updated_at = now()
              WHERE id = $1 RETURNING {_ENDPOINT_COLUMNS}""",
         endpoint_id,
         new_secret_sealed,
-        overlap_s,
     )
+    signing = int(
+        await conn.fetchval(
+            """SELECT count(*) FROM webhook_endpoint_previous_secrets WHERE endpoint_id = $1""", endpoint_id
+        )
+    )
+    added = 1 if replaced_end is not None else 0
+    return Rolled(row, replaced_end, signing, max(0, before + added - signing))
 
 
 async def plain_secret_rows(conn: asyncpg.Connection, limit: int) -> list[Record]:
@@ -392,8 +484,15 @@ UPDATE webhook_deliveries d
   FROM candidates c, merchant_events ev, webhook_endpoints e, relaxed
  WHERE d.id = c.id AND ev.id = d.event_id AND e.id = d.endpoint_id
 RETURNING d.id AS delivery_id, d.attempts, d.window_start, d.endpoint_id, e.url, e.mode AS endpoint_mode,
-          e.secret, e.previous_secret, e.secret_sealed, e.previous_secret_sealed, e.previous_secret_expires_at, ev.id AS event_id, ev.type, ev.merchant_id,
-          ev.mode, ev.object_kind, ev.object_id, ev.snapshot, ev.object, ev.created_at
+          e.secret, e.previous_secret, e.secret_sealed, e.previous_secret_sealed, e.previous_secret_expires_at,
+          -- Every previous secret still before its end (migration 0220), newest first, with its end.
+          ARRAY(SELECT p.secret_sealed FROM webhook_endpoint_previous_secrets p
+                 WHERE p.endpoint_id = e.id AND p.expires_at > now() ORDER BY p.seq DESC) AS previous_secrets_sealed,
+          ARRAY(SELECT p.expires_at FROM webhook_endpoint_previous_secrets p
+                 WHERE p.endpoint_id = e.id AND p.expires_at > now() ORDER BY p.seq DESC)
+              AS previous_secrets_expire_at,
+          ev.id AS event_id, ev.type, ev.merchant_id, ev.mode, ev.object_kind, ev.object_id, ev.snapshot,
+          ev.object, ev.created_at
 """
 
 

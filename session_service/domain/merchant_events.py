@@ -37,6 +37,9 @@ MAX_EVENTS: Final[int] = 32
 MAX_RESPONSE_BODY: Final[int] = 4096
 DEFAULT_SECRET_OVERLAP_S: Final[int] = 24 * 3600
 MAX_SECRET_OVERLAP_S: Final[int] = 7 * 24 * 3600
+# Previous (rolled) secrets that may sign beside the current one at once, each until its own end; a roll past
+# this ends the oldest retired one.
+MAX_PREVIOUS_SECRETS: Final[int] = 5
 
 
 # ---------------------------------------------------------------------------------------------- input

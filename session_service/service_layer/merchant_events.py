@@ -16,6 +16,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +36,7 @@ from session_service.domain.merchant_events import (
     DEFAULT_SECRET_OVERLAP_S,
     ENDPOINT_STATUSES,
     EVENT_TYPES,
+    MAX_PREVIOUS_SECRETS,
     MAX_SECRET_OVERLAP_S,
     check_description,
     check_endpoint_url,
@@ -136,8 +138,12 @@ async def seal_plain_secrets(pool: asyncpg.Pool, box: SecretBox, batch: int = 50
             return sealed
 
 
-async def _load(conn: asyncpg.Connection, who: Scope, endpoint_id: str, *, lock: bool = False) -> Any:
-    row = await repo.get_endpoint(conn, who.merchant_id, who.mode, _endpoint_id(endpoint_id), lock=lock)
+async def _load(
+    conn: asyncpg.Connection, who: Scope, endpoint_id: str, *, lock: bool = False, deleted: bool = False
+) -> Any:
+    row = await repo.get_endpoint(
+        conn, who.merchant_id, who.mode, _endpoint_id(endpoint_id), lock=lock, deleted=deleted
+    )
     if row is None:
         raise NotFound("not_found", "no such webhook endpoint")
     return row
@@ -304,9 +310,6 @@ async def update_endpoint(
         raise InvalidArgument("invalid_status", "status must be enabled or disabled", field="status")
     async with pool.acquire() as conn, conn.transaction():
         row = await _load(conn, who, endpoint_id, lock=True)
-        updated = await repo.update_endpoint(
-            conn, row["id"], url=url, events=events, description=description, status=status
-        )
         changed = [
             name
             for name, value in (
@@ -317,6 +320,17 @@ async def update_endpoint(
             )
             if value is not None and value != (list(row[name]) if name == "events" else row[name])
         ]
+        if not changed:
+            # An empty or no-op update changes nothing: no write, no `updated_at` bump, no audit entry.
+            return row
+        updated = await repo.update_endpoint(
+            conn,
+            row["id"],
+            url=url if "url" in changed else None,
+            events=events if "events" in changed else None,
+            description=description if "description" in changed else None,
+            status=status if "status" in changed else None,
+        )
         detail: dict[str, Any] = {"changed": changed}
         if "url" in changed:
             detail["url_host"] = _host(updated["url"])
@@ -344,6 +358,13 @@ async def delete_endpoint(pool: asyncpg.Pool, who: Scope, endpoint_id: str, *, a
         return deleted
 
 
+def _sealed(box: SecretBox, endpoint_id: uuid.UUID, sealed: bytes | None, plain: str | None) -> bytes | None:
+    """A secret column pair as a sealed blob (a plain value is only there if a previous release wrote it)."""
+    if sealed is not None:
+        return bytes(sealed)
+    return seal_secret(box, endpoint_id, plain) if plain else None
+
+
 async def roll_secret(
     pool: asyncpg.Pool,
     box: SecretBox,
@@ -353,8 +374,12 @@ async def roll_secret(
     *,
     actor: str = "",
 ) -> tuple[Any, str]:
-    """A new signing secret. The old one keeps signing beside it for `overlap_s` seconds (None: the default
-    24 h); 0 retires it at once (a leaked secret): it is dropped, and deliveries carry the new signature only."""
+    """A new signing secret. The one it replaces keeps signing beside it for `overlap_s` seconds (None: the
+    default 24 h), and every secret retired by an earlier roll keeps signing until the end promised for it;
+    at most MAX_PREVIOUS_SECRETS previous secrets are kept (a roll past that ends the oldest retired). 0 is
+    the emergency stop (a leaked secret): the replaced secret AND every earlier one end at once, and
+    deliveries carry the new signature only. The reply's `previous_secret_expires_at` is the latest end of
+    any previous secret still signing (None when none does)."""
     if overlap_s is None:
         overlap_s = DEFAULT_SECRET_OVERLAP_S
     if not 0 <= overlap_s <= MAX_SECRET_OVERLAP_S:
@@ -367,9 +392,23 @@ async def roll_secret(
     secret = new_secret()
     async with pool.acquire() as conn, conn.transaction():
         row = await _load(conn, who, endpoint_id, lock=True)
-        sealed = seal_secret(box, row["id"], secret)
-        rolled = await repo.roll_secret(conn, row["id"], sealed, float(overlap_s))
-        ends = rolled["previous_secret_expires_at"]
+        held = await repo.secrets_of(conn, row["id"])
+        legacy: tuple[bytes, Any] | None = None
+        old_end = held["previous_secret_expires_at"]
+        if old_end is not None and old_end > datetime.now(UTC):
+            legacy_sealed = _sealed(box, row["id"], held["previous_secret_sealed"], held["previous_secret"])
+            if legacy_sealed is not None:
+                legacy = (legacy_sealed, old_end)
+        rolled = await repo.roll_secret(
+            conn,
+            row["id"],
+            seal_secret(box, row["id"], secret),
+            float(overlap_s),
+            replaced_sealed=_sealed(box, row["id"], held["secret_sealed"], held["secret"]),
+            legacy=legacy,
+            keep=MAX_PREVIOUS_SECRETS,
+        )
+        ends = rolled.replaced_expires_at
         await _audit(
             conn,
             who,
@@ -377,9 +416,14 @@ async def roll_secret(
             "webhook_endpoint_secret_rolled",
             "webhook_endpoint",
             str(row["id"]),
-            {"previous_secret_expires_at": ends.isoformat() if ends is not None else None},
+            {
+                # When the secret this roll replaced stops signing (None: at once).
+                "previous_secret_expires_at": ends.isoformat() if ends is not None else None,
+                "previous_secrets_signing": rolled.signing,
+                "previous_secrets_ended": rolled.ended,
+            },
         )
-        return rolled, secret
+        return rolled.row, secret
 
 
 async def list_events(
@@ -411,7 +455,8 @@ async def list_attempts(
             raise cursor_refused()
         endpoint = None
         if endpoint_id:
-            endpoint = (await _load(conn, who, endpoint_id))["id"]
+            # A deleted endpoint's log stays (contract §7: "its delivery log stays"): still readable by it.
+            endpoint = (await _load(conn, who, endpoint_id, deleted=True))["id"]
         if event_id and not await repo.event_exists(conn, who.merchant_id, who.mode, event_id):
             raise NotFound("not_found", "no such event")
         rows = await repo.list_attempts(

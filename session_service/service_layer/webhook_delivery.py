@@ -6,7 +6,8 @@ How a delivery is processed, and why nothing is lost or sent more often than at-
    leases), the whole process at most `concurrency`. A hanging endpoint thus holds at most its own few slots
    for at most the 10 s timeout; other endpoints' deliveries are claimed and sent meanwhile.
 2. send: the event's body (rendered once from what the trigger stored), signed with the Standard Webhooks
-   library with every secret that signs right now (the new and, during a roll's overlap, the old one), POSTed
+   library with every secret that signs right now (the current one and every rolled one still within the end
+   promised for it), POSTed
    with a 10 s timeout through the hardened client (`adapters/webhook_http.py`).
 3. record: one statement appends the attempt to the log and moves the delivery (delivered, retry at a later
    time, or failed once the retry window is over) and the endpoint's failure clock.
@@ -81,16 +82,24 @@ def _secret(box: SecretBox, row: Any, sealed: str, plain: str) -> str | None:
 
 
 def signing_secrets(box: SecretBox, row: Any, now: datetime) -> list[str]:
+    """The current secret, then every previous one still before its own end: the rolled ones (migration
+    0220, newest first; at most MAX_PREVIOUS_SECRETS) and one a previous release may have left in the old
+    columns during a rolling update. Each secret once."""
     current = _secret(box, row, "secret_sealed", "secret")
     if current is None:
         raise SecretBoxError("the endpoint has no signing secret")
     secrets = [current]
+    for sealed, expires in zip(
+        row["previous_secrets_sealed"] or (), row["previous_secrets_expire_at"] or (), strict=True
+    ):
+        if expires > now:
+            secrets.append(open_secret(box, row["endpoint_id"], sealed))
     expires = row["previous_secret_expires_at"]
     if expires is not None and expires > now:
         previous = _secret(box, row, "previous_secret_sealed", "previous_secret")
         if previous is not None:
             secrets.append(previous)
-    return secrets
+    return list(dict.fromkeys(secrets))
 
 
 def attempt_result(delivered: bool, error: str | None) -> str:

@@ -780,17 +780,30 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "url": STR,
             "events": {"type": "array", "items": STR},
             "description": STR,
-            "status": {"type": "string", "enum": ["enabled", "disabled", "deleted"]},
+            "status": {
+                "type": "string",
+                "enum": ["enabled", "disabled", "deleted"],
+                "description": "a disabled endpoint gets no deliveries: those pending wait and resume when it is"
+                " enabled again; events emitted while it is disabled are never delivered to it (redeliver"
+                " one to send it)",
+            },
             "mode": MODE,
             "created_at": TIME,
             "updated_at": TIME,
             "disabled_reason": nullable(STR),
             "failing_since": nullable(TIME),
-            "previous_secret_expires_at": nullable(TIME),
+            "previous_secret_expires_at": {
+                **nullable(TIME),
+                "description": "while rolled secrets still sign beside the current one: the latest end among"
+                " them (each rolled secret signs until the end its roll promised; at most 5 are kept, a roll"
+                " past that ends the oldest; a roll with expires_in 0 ends them all); null when none does",
+            },
             "secret": {"type": "string", "description": "whsec_...; only in the create and roll replies"},
             "deleted": BOOL,
         },
         ["id", "url", "events", "status", "mode"],
+        description="A merchant's webhook endpoint. A disabled endpoint is sent nothing: its pending deliveries"
+        " resume when it is enabled again, and events emitted while it is disabled are not delivered to it.",
     ),
     "WebhookEndpointList": list_of("WebhookEndpoint"),
     "CreateWebhookEndpoint": obj(
@@ -1691,8 +1704,8 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation(
         "POST",
         "/v1/webhook_endpoints/{id}/roll_secret",
-        "A new signing secret; the old one keeps signing beside it for expires_in seconds (default 24 h,"
-        " 0: the old one stops now)",
+        "A new signing secret; the old one keeps signing beside it for expires_in seconds (default 24 h; up to"
+        " 5 retired secrets sign until their own ends; 0: every old secret stops now)",
         "merchant_events",
         parameters=(ID_PATH,),
         request=ref("RollWebhookSecret"),

@@ -219,6 +219,9 @@ async def redeliver(request: web.Request) -> web.Response:
     if not EVENT_ID.fullmatch(event_id):
         raise ApiError(404, "not_found", "no such event")
     body = await read_json_object(request)
+    if body.get("endpoint") is None:
+        # Left out (or null): the field is missing, as the OpenAPI document lists; a wrong value is invalid.
+        raise ApiError(400, "missing_endpoint", "endpoint is required: the id of the webhook endpoint")
     reply = await merchant_events_stub(request).RedeliverMerchantEvent(
         redeliver_request(merchant, event_id, body.get("endpoint"))
     )

@@ -165,7 +165,7 @@ async def test_update_disable_delete_and_redelivery_refusals(stack: ServiceStack
             json={"endpoint": endpoint["id"]},
         )
         assert status == 409 and reply["error"]["code"] == "endpoint_disabled"
-        for body, code in (({}, "invalid_endpoint"), ({"endpoint": 3}, "invalid_endpoint")):
+        for body, code in (({}, "missing_endpoint"), ({"endpoint": 3}, "invalid_endpoint")):
             status, reply = await stack.request(
                 "POST", f"/v1/merchant_events/{event_id}/redeliver", headers=merchant.headers, json=body
             )

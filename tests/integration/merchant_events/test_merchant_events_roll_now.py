@@ -84,6 +84,10 @@ async def test_left_out_the_old_secret_keeps_signing_for_24_hours_and_the_bounds
     status, rolled = await _roll(stack, merchant, endpoint["id"])
     assert status == 200, rolled
     assert 86_390 < _seconds_ahead(rolled["previous_secret_expires_at"]) <= 86_400, rolled
+    # The endpoint shows the latest end of any previous secret still signing: each roll's own end shows once
+    # a roll with 0 has ended the earlier ones.
+    status, rolled = await _roll(stack, merchant, endpoint["id"], expires_in=0)
+    assert status == 200 and rolled["previous_secret_expires_at"] is None, rolled
     status, rolled = await _roll(stack, merchant, endpoint["id"], expires_in=10)
     assert status == 200 and 0 < _seconds_ahead(rolled["previous_secret_expires_at"]) <= 10, rolled
     status, rolled = await _roll(stack, merchant, endpoint["id"], expires_in=604_800)
