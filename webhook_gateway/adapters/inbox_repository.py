@@ -110,6 +110,21 @@ class Finish:
     mode: str | None = None
     quarantine_id: str | None = None
     last_error: str | None = None
+    # The session the apply matched the event to (a dispute names only its charge); recorded only where the
+    # event named none itself.
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookHealth:
+    """A merchant's inbox events of one mode received since a moment, counted by status in the database."""
+
+    received: int
+    applied: int
+    failed: int
+    waiting: int
+    stale_waiting: int  # waiting (not final) and received before the caller's `stale_before`
+    last_received_at: datetime | None  # the newest event of the mode, however old
 
 
 def _event(row: asyncpg.Record) -> InboxEvent:
@@ -150,6 +165,14 @@ def _of_providers(providers: Sequence[str], parameter: str) -> str:
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
+
+
+def _session_uuid(value: str | None) -> uuid.UUID | None:
+    """A session id learned from a reply: recorded only if it is one (never fails a batch of finishes)."""
+    try:
+        return _uuid_or_none(value)
+    except ValueError:
+        return None
 
 
 class InboxRepository:
@@ -302,10 +325,11 @@ class InboxRepository:
         mode: str | None = None,
         quarantine_id: str | None = None,
         last_error: str | None = None,
+        session_id: str | None = None,
     ) -> None:
         """Record a final status (or `failed`); only a `received` row moves, so a late writer loses."""
         await self.finish_many(
-            [Finish(inbox_id, status, outcome, merchant_id, mode, quarantine_id, last_error)]
+            [Finish(inbox_id, status, outcome, merchant_id, mode, quarantine_id, last_error, session_id)]
         )
 
     async def finish_many(self, items: Sequence[Finish]) -> list[None]:
@@ -319,9 +343,13 @@ class InboxRepository:
                       -- session's: a live event that named a test session stays in the live world.
                       merchant_id = COALESCE(f.merchant_id, e.merchant_id), mode = COALESCE(e.mode, f.mode),
                       quarantine_id = COALESCE(f.quarantine_id, e.quarantine_id), last_error = f.last_error,
+                      -- The session the apply matched (a dispute names only its charge); a session the
+                      -- event named on arrival is never replaced.
+                      session_id = COALESCE(e.session_id, f.session_id),
                       next_attempt_at = NULL, updated_at = now()
                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[],
-                             $7::text[]) AS f(id, status, outcome, merchant_id, mode, quarantine_id, last_error)
+                             $7::text[], $8::uuid[])
+                      AS f(id, status, outcome, merchant_id, mode, quarantine_id, last_error, session_id)
                 WHERE e.id = f.id AND e.status = 'received'""",
             [uuid.UUID(i.inbox_id) for i in firsts],
             [i.status for i in firsts],
@@ -330,6 +358,7 @@ class InboxRepository:
             [i.mode for i in firsts],
             [i.quarantine_id for i in firsts],
             [i.last_error for i in firsts],
+            [_session_uuid(i.session_id) for i in firsts],
         )
         return [None] * len(items)
 
@@ -381,6 +410,77 @@ class InboxRepository:
         )
         events = [_event(row) for row in rows]
         return events[:limit], len(events) > limit
+
+    async def list_for_session(
+        self, merchant_id: str, session_id: str, *, mode: str, limit: int
+    ) -> list[InboxEvent]:
+        """A session's events of `mode`, oldest first: the merchant's events that name it or that the apply
+        matched to it. Read by (merchant_id, session_id) on the index of migration 0980."""
+        try:
+            session = uuid.UUID(session_id)
+        except ValueError:
+            return []
+        rows = await self.pool.fetch(
+            f"""SELECT {_COLUMNS} FROM inbox_events
+                 WHERE merchant_id = $1 AND session_id = $2 AND mode = $3
+                 ORDER BY received_at, id
+                 LIMIT $4""",
+            uuid.UUID(merchant_id),
+            session,
+            mode,
+            limit,
+        )
+        return [_event(row) for row in rows]
+
+    async def find_for_merchant(
+        self, merchant_id: str, keys: Sequence[tuple[str, str]], *, mode: str
+    ) -> list[InboxEvent]:
+        """The merchant's events of `mode` among (provider, event id) pairs, read on their unique key."""
+        if not keys:
+            return []
+        rows = await self.pool.fetch(
+            f"""SELECT {_COLUMNS} FROM inbox_events
+                 WHERE (provider, event_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+                   AND merchant_id = $1 AND mode = $4""",
+            uuid.UUID(merchant_id),
+            [provider for provider, _ in keys],
+            [event_id for _, event_id in keys],
+            mode,
+        )
+        return [_event(row) for row in rows]
+
+    async def health_since(
+        self, merchant_id: str, *, mode: str, since: datetime, stale_before: datetime
+    ) -> WebhookHealth:
+        """The merchant's events of `mode` received since `since`, counted by status in one aggregate over
+        the merchant index (merchant_id, received_at); with the newest event's time, however old."""
+        row = await self.pool.fetchrow(
+            """SELECT count(*) AS received,
+                      count(*) FILTER (WHERE status IN ('applied', 'duplicate')) AS applied,
+                      count(*) FILTER (WHERE status = 'failed') AS failed,
+                      count(*) FILTER (WHERE status IN ('received', 'failed')
+                                          OR (status = 'quarantined' AND outcome = 'unknown_session'))
+                          AS waiting,
+                      count(*) FILTER (WHERE (status IN ('received', 'failed')
+                                              OR (status = 'quarantined' AND outcome = 'unknown_session'))
+                                             AND received_at < $4) AS stale_waiting,
+                      (SELECT max(received_at) FROM inbox_events
+                        WHERE merchant_id = $1 AND mode = $2) AS last_received_at
+                 FROM inbox_events
+                WHERE merchant_id = $1 AND mode = $2 AND received_at >= $3""",
+            uuid.UUID(merchant_id),
+            mode,
+            since,
+            stale_before,
+        )
+        return WebhookHealth(
+            received=row["received"],
+            applied=row["applied"],
+            failed=row["failed"],
+            waiting=row["waiting"],
+            stale_waiting=row["stale_waiting"],
+            last_received_at=row["last_received_at"],
+        )
 
     async def list_unmatched(self, *, limit: int) -> list[InboxEvent]:
         """Events that name a session nobody knows (yet): no merchant learned, retried or quarantined."""

@@ -57,8 +57,8 @@ from paygate_runtime.api_objects import STATUS_BY_NAME, refund_json, session_det
 from paygate_runtime.money import BUILTIN_CURRENCIES
 from paygate_runtime.proto_convert import mode_label, optional_datetime, timestamp, to_datetime
 from webhook_gateway.adapters.dashboard_sessions import DashboardSession
+from webhook_gateway.adapters.inbox_repository import INBOX_PROVIDERS, InboxEvent
 from webhook_gateway.adapters.inbox_repository import STATUSES as EVENT_STATUSES
-from webhook_gateway.adapters.inbox_repository import InboxEvent
 from webhook_gateway.entrypoints import browser_session
 from webhook_gateway.entrypoints import dashboard_views as views
 from webhook_gateway.entrypoints.app_keys import (
@@ -786,14 +786,20 @@ async def overview(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     today = views.period_start(now, "day")
     month = views.period_start(now, "month")
     repo = request.app[INBOX]
-    today_buckets, month_buckets, counts, quarantine, (events, _), recent = await asyncio.gather(
+    today_buckets, month_buckets, counts, quarantine, inbox, recent = await asyncio.gather(
         _revenue(request, ctx, today, now, "day"),
         _revenue(request, ctx, month, now, "month"),
         _status_counts(request, ctx, now - timedelta(days=30)),
         request.app[CLIENTS].session.ListQuarantine(
             session_pb2.ListQuarantineRequest(**ctx.merchant.scope, status="open", limit=100)
         ),
-        repo.list_for_merchant(ctx.session.merchant_id, limit=100, mode=ctx.session.mode),
+        # Every event of the last 24 h, counted by status in one query (not the newest 100 of them).
+        repo.health_since(
+            ctx.session.merchant_id,
+            mode=ctx.session.mode,
+            since=now - timedelta(days=1),
+            stale_before=now - timedelta(minutes=5),
+        ),
         request.app[CLIENTS].session.ListSessions(
             session_pb2.ListSessionsRequest(**ctx.merchant.scope, limit=6)
         ),
@@ -810,17 +816,13 @@ async def overview(request: web.Request, ctx: Ctx) -> web.StreamResponse:
             for c, v in sorted(totals.items())
         ]
 
-    day_ago = now - timedelta(days=1)
-    recent_events = [e for e in events if e.received_at >= day_ago]
-    waiting = [e for e in events if not e.is_final]
-    failed = [e for e in recent_events if e.status == "failed"]
     health = {
-        "received_24h": len(recent_events),
-        "applied_24h": sum(1 for e in recent_events if e.status in ("applied", "duplicate")),
-        "waiting": len(waiting),
-        "failed_24h": len(failed),
-        "last": views.when_text(events[0].received_at) if events else "",
-        "ok": not failed and not any(e.received_at < now - timedelta(minutes=5) for e in waiting),
+        "received_24h": inbox.received,
+        "applied_24h": inbox.applied,
+        "waiting": inbox.waiting,
+        "failed_24h": inbox.failed,
+        "last": views.when_text(inbox.last_received_at),
+        "ok": not inbox.failed and not inbox.stale_waiting,
     }
     open_count = f"{len(quarantine.entries)}+" if quarantine.has_more else str(len(quarantine.entries))
     return _render(
@@ -904,10 +906,52 @@ async def sessions_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     )
 
 
+# A session's provider events shown on its page (a session has a handful: payment, refunds, a dispute).
+SESSION_EVENTS_LIMIT = 200
+
+
 async def _events_for_session(request: web.Request, ctx: Ctx, session_id: str) -> list[InboxEvent]:
-    repo = request.app[INBOX]
-    events, _ = await repo.list_for_merchant(ctx.session.merchant_id, limit=100, mode=ctx.session.mode)
-    return sorted((e for e in events if e.session_id == session_id), key=lambda e: e.received_at)
+    """The session's own events, read by session (merchant- and mode-scoped), oldest first."""
+    return await request.app[INBOX].list_for_session(
+        ctx.session.merchant_id, session_id, mode=ctx.session.mode, limit=SESSION_EVENTS_LIMIT
+    )
+
+
+def _named_event_keys(session: session_pb2.Session, known: dict[str, InboxEvent]) -> list[tuple[str, str]]:
+    """(provider, event id) of the events the session's history names that are not among `known`: an event
+    recorded before the apply's matched session was (a dispute), or a bare event id of an older move."""
+    keys: list[tuple[str, str]] = []
+    for move in session.history:
+        source = move.source_event_id
+        if not source or source in known:
+            continue
+        provider, _, event_id = source.partition(":")
+        if event_id and provider in INBOX_PROVIDERS:
+            keys.append((provider, event_id))
+        else:
+            keys.extend((p, source) for p in sorted(INBOX_PROVIDERS))
+    return keys
+
+
+async def _history_events(
+    request: web.Request, ctx: Ctx, session: session_pb2.Session, events: list[InboxEvent]
+) -> dict[str, InboxEvent]:
+    """The inbox events the session's history names, by "<provider>:<event id>" and by bare event id."""
+
+    def by_id(found: list[InboxEvent]) -> dict[str, InboxEvent]:
+        return {**{e.event_id: e for e in found}, **{f"{e.provider}:{e.event_id}": e for e in found}}
+
+    known = by_id(events)
+    keys = _named_event_keys(session, known)
+    if keys:
+        known.update(
+            by_id(
+                await request.app[INBOX].find_for_merchant(
+                    ctx.session.merchant_id, keys[:SESSION_EVENTS_LIMIT], mode=ctx.session.mode
+                )
+            )
+        )
+    return known
 
 
 async def _nothing() -> None:
@@ -963,9 +1007,12 @@ async def session_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         _events_for_session(request, ctx, session.id),
         _deposits(request, session),
     )
-    detail = session_detail(session, None)
     # A move names its cause as "<provider>:<provider event id>" (older rows: the bare event id).
-    by_event_id = {**{e.event_id: e for e in events}, **{f"{e.provider}:{e.event_id}": e for e in events}}
+    credited, by_event_id = await asyncio.gather(
+        _credited_invoice_ids(request, ctx, [invoice] if invoice is not None else []),
+        _history_events(request, ctx, session, events),
+    )
+    detail = session_detail(session, None)
     timeline = _timeline(session, detail, by_event_id)
     refunded_minor = int(detail["amount_refunded_minor"])
     return _render(
@@ -980,7 +1027,7 @@ async def session_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         received=detail.get("amount_received"),
         timeline=timeline,
         events=[_event_row(e) for e in events],
-        invoice=_invoice_row(invoice) if invoice is not None else None,
+        invoice=_invoice_row(invoice, invoice.id in credited) if invoice is not None else None,
         key=_customer_key_row(key) if key is not None else None,
         link=(
             {
@@ -1160,7 +1207,9 @@ async def revenue_csv(request: web.Request, ctx: Ctx) -> web.StreamResponse:
 # --- invoices ----------------------------------------------------------------------------------------------
 
 
-def _invoice_row(invoice: billing_pb2.Invoice) -> dict[str, Any]:
+def _invoice_row(invoice: billing_pb2.Invoice, credited: bool = False) -> dict[str, Any]:
+    """`credited`: refunds' credit notes credit this invoice (in part or in full), so Void is not offered:
+    billing refuses it (invoice_partially_credited), and the confirm page says why."""
     kind = "credit note" if invoice.kind == billing_pb2.DOCUMENT_KIND_CREDIT_NOTE else "invoice"
     return {
         "id": invoice.id,
@@ -1171,8 +1220,39 @@ def _invoice_row(invoice: billing_pb2.Invoice) -> dict[str, Any]:
         "issued": views.when_text(optional_datetime(invoice, "issued_at")),
         "status": "void" if invoice.status == billing_pb2.INVOICE_STATUS_VOID else "issued",
         "buyer": invoice.buyer.name or invoice.buyer.email,
-        "voidable": kind == "invoice" and invoice.status != billing_pb2.INVOICE_STATUS_VOID,
+        "voidable": kind == "invoice" and invoice.status != billing_pb2.INVOICE_STATUS_VOID and not credited,
     }
+
+
+async def _credited_invoice_ids(
+    request: web.Request, ctx: Ctx, invoices: list[billing_pb2.Invoice]
+) -> set[str]:
+    """Which of these invoices (not void) a credit note credits, from their sessions' documents in one call:
+    what `_refund_credits` reads for the confirm page."""
+    session_ids = sorted(
+        {
+            i.session_id
+            for i in invoices
+            if i.session_id
+            and i.kind != billing_pb2.DOCUMENT_KIND_CREDIT_NOTE
+            and i.status != billing_pb2.INVOICE_STATUS_VOID
+        }
+    )
+    if not session_ids:
+        return set()
+    credited: set[str] = set()
+    for start in range(0, len(session_ids), 100):  # ListSessionDocuments takes 1..100 sessions
+        documents = await request.app[CLIENTS].billing.ListSessionDocuments(
+            billing_pb2.ListSessionDocumentsRequest(
+                **ctx.merchant.scope, session_ids=session_ids[start : start + 100]
+            )
+        )
+        credited.update(
+            d.credits_invoice_id
+            for d in documents.invoices
+            if d.kind == billing_pb2.DOCUMENT_KIND_CREDIT_NOTE and d.credits_invoice_id
+        )
+    return credited
 
 
 async def invoices_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
@@ -1195,7 +1275,8 @@ async def invoices_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
             starting_after=cursor,
         )
     )
-    rows = [_invoice_row(i) for i in reply.invoices]
+    credited = await _credited_invoice_ids(request, ctx, list(reply.invoices))
+    rows = [_invoice_row(i, i.id in credited) for i in reply.invoices]
     filters = {k: v for k, v in (("status", status), ("kind", kind)) if v}
     next_url = ""
     if reply.has_more and rows:
@@ -1517,10 +1598,13 @@ async def revoke_merchant_key(request: web.Request, ctx: Ctx) -> web.StreamRespo
 # --- quarantine --------------------------------------------------------------------------------------------
 
 
-def _quarantine_row(entry: session_pb2.QuarantineEntry) -> dict[str, Any]:
+def _quarantine_row(entry: session_pb2.QuarantineEntry, mode: str) -> dict[str, Any]:
+    """`mode`: the dashboard's. A mode_mismatch entry names a session of the other mode (a live event that
+    named a test session), whose page is not there in this mode: its id is shown without a link."""
     return {
         "id": entry.id,
         "session_id": entry.session_id,
+        "session_mode": ("test" if mode == "live" else "live") if entry.reason == "mode_mismatch" else "",
         "reason": entry.reason.replace("_", " "),
         "late_payment": entry.reason == "payment_on_closed_session",
         "provider": entry.provider,
@@ -1547,7 +1631,7 @@ async def quarantine_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
             starting_after=cursor,
         )
     )
-    rows = [_quarantine_row(e) for e in reply.entries]
+    rows = [_quarantine_row(e, ctx.session.mode) for e in reply.entries]
     return _render(
         request,
         "quarantine.html",
@@ -1636,6 +1720,12 @@ async def replay_event(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     return await _act(request, ctx, form, "/dashboard/events", events_page, run, "event_replayed")
 
 
+def _previous_secret_until(endpoint: pb.WebhookEndpoint) -> str:
+    """Until when the old secret keeps signing after a roll; "" once that time has passed (it signs no more)."""
+    until = optional_datetime(endpoint, "previous_secret_expires_at")
+    return views.when_text(until) if until is not None and until > datetime.now(UTC) else ""
+
+
 def _endpoint_row(endpoint: pb.WebhookEndpoint) -> dict[str, Any]:
     return {
         "id": endpoint.id,
@@ -1645,7 +1735,7 @@ def _endpoint_row(endpoint: pb.WebhookEndpoint) -> dict[str, Any]:
         "status": endpoint.status,
         "disabled_reason": endpoint.disabled_reason,
         "failing_since": views.when_text(optional_datetime(endpoint, "failing_since")),
-        "previous_until": views.when_text(optional_datetime(endpoint, "previous_secret_expires_at")),
+        "previous_until": _previous_secret_until(endpoint),
         "created": views.when_text(optional_datetime(endpoint, "created_at")),
     }
 
@@ -1792,7 +1882,7 @@ async def roll_webhook_secret(request: web.Request, ctx: Ctx) -> web.StreamRespo
             "value": endpoint.secret,
             "url": endpoint.url,
             "what": "rolled",
-            "previous_until": views.when_text(optional_datetime(endpoint, "previous_secret_expires_at")),
+            "previous_until": _previous_secret_until(endpoint),
         },
     )
 

@@ -64,6 +64,9 @@ class InboxVerdict:
     mode: str | None = None
     quarantine_id: str | None = None
     last_error: str | None = None
+    # The session the session service matched the event to: recorded on the row where the event named none
+    # itself (a Stripe dispute or refund names only the charge; InboxRepository.finish_many keeps a named one).
+    session_id: str | None = None
 
 
 def outcome_name(outcome: int) -> str:
@@ -159,4 +162,5 @@ def verdict_for(reply: session_pb2.ApplyPaymentEventResponse) -> InboxVerdict:
         merchant_id=session.merchant_id or None,
         mode=mode_name(session.mode),
         quarantine_id=reply.quarantine_id or None,
+        session_id=session.id or None,
     )

@@ -230,6 +230,8 @@ class EventProcessor:
                 mode=verdict.mode,
                 quarantine_id=verdict.quarantine_id,
                 last_error=verdict.last_error,
+                # Recorded only where the event named no session itself (InboxRepository.finish_many).
+                session_id=verdict.session_id,
             )
         )
 
