@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
@@ -194,25 +195,14 @@ async def test_a_credit_note_issued_after_its_refund_failed_keeps_one_refund_fai
     failed (and its `refund_failed` entry opened, naming no credit note) before billing answered. The credit
     note stands: the merchant's one entry for the refund names it, and no second entry is opened."""
     merchant = await stack.create_merchant()
-    # Billing is down while the refund succeeds: the stack's own worker cannot issue its credit note first.
-    paid, _ = await _paid_and_refunded(stack, merchant, "re_note_late", billing_down=True)
 
-    class BillingAnswersAfterTheFailure:
-        async def IssueCreditNote(self, request: Any, timeout: float) -> Any:
-            failed = refund_object("re_note_late", 2000, paid.payment_intent, paid.charge, "failed")
-            sent = await send_stripe(stack, stripe_envelope("charge.refund.updated", failed))
-            assert await applied(stack, "stripe", sent["event_id"]) == "applied"
-            [opened] = await _quarantine(stack, merchant, paid.id)
-            assert opened["reason"] == "refund_failed" and "credit note" not in opened["note"], opened
-            await stack.start_service("billing")
-            return await stack.billing.IssueCreditNote(request, timeout=timeout)
+    async def entry_names_no_credit_note(paid: Any) -> None:
+        [opened] = await _quarantine(stack, merchant, paid.id)
+        assert opened["reason"] == "refund_failed" and "credit note" not in opened["note"], opened
 
-    downstream = SimpleNamespace(billing=BillingAnswersAfterTheFailure(), keys=None, deadline_s=5.0)
-    worker = RefundEffects(stack.pools["session"], cast(Any, downstream))
-    async with stack.pools["session"].acquire() as conn:
-        [due] = [r for r in await refunds_repo.credit_notes_due(conn, 50) if str(r["sid"]) == paid.id]
-    assert await worker._credit_note(due) == 1
-
+    paid = await _credit_note_issued_after_failure(
+        stack, merchant, "re_note_late", entry_names_no_credit_note
+    )
     [note] = await credit_notes(stack, merchant, paid.id)
     entries = await _quarantine(stack, merchant, paid.id)
     assert [e["reason"] for e in entries] == ["refund_failed"], entries
@@ -314,26 +304,43 @@ async def test_a_refund_failed_entry_is_found_by_its_refund_not_by_its_wording(s
     the failure is named in that entry whatever its note says: one written by an older release, in other words,
     is still found, and no second entry tells of the same failure."""
     merchant = await stack.create_merchant()
-    paid, _ = await _paid_and_refunded(stack, merchant, "re_reworded", billing_down=True)
+
+    async def reworded(paid: Any) -> None:
+        conn = await stack.db.admin()
+        try:
+            linked = await conn.fetchval(
+                """UPDATE session.quarantine q SET note = 'the refund re_reworded did not go through'
+                     FROM session.refunds r
+                    WHERE q.session_id = $1 AND q.reason = 'refund_failed' AND r.id = q.refund_id
+                      AND r.provider_refund_id = 're_reworded'
+                   RETURNING q.id""",
+                uuid.UUID(paid.id),
+            )
+        finally:
+            await conn.close()
+        assert linked is not None, "the refund_failed entry names no refund"
+
+    paid = await _credit_note_issued_after_failure(stack, merchant, "re_reworded", reworded)
+    [note] = await credit_notes(stack, merchant, paid.id)
+    [entry] = await _quarantine(stack, merchant, paid.id)
+    assert entry["reason"] == "refund_failed" and note.number in entry["note"], entry
+
+
+async def _credit_note_issued_after_failure(
+    stack: ServiceStack, merchant: Merchant, refund_id: str, meanwhile: Callable[[Any], Awaitable[None]]
+) -> Any:
+    """A refund of 20.00 succeeds while billing is down, so the stack's own worker cannot issue its credit note;
+    a worker then reads it as succeeded and asks billing, and the refund fails (its `refund_failed` entry
+    opens) before billing answers. `meanwhile(paid)` runs between the failure and billing's answer. Returns
+    the paid session, its credit note issued."""
+    paid, _ = await _paid_and_refunded(stack, merchant, refund_id, billing_down=True)
 
     class BillingAnswersAfterTheFailure:
         async def IssueCreditNote(self, request: Any, timeout: float) -> Any:
-            failed = refund_object("re_reworded", 2000, paid.payment_intent, paid.charge, "failed")
+            failed = refund_object(refund_id, 2000, paid.payment_intent, paid.charge, "failed")
             sent = await send_stripe(stack, stripe_envelope("charge.refund.updated", failed))
             assert await applied(stack, "stripe", sent["event_id"]) == "applied"
-            conn = await stack.db.admin()
-            try:
-                linked = await conn.fetchval(
-                    """UPDATE session.quarantine q SET note = 'the refund re_reworded did not go through'
-                         FROM session.refunds r
-                        WHERE q.session_id = $1 AND q.reason = 'refund_failed' AND r.id = q.refund_id
-                          AND r.provider_refund_id = 're_reworded'
-                       RETURNING q.id""",
-                    uuid.UUID(paid.id),
-                )
-            finally:
-                await conn.close()
-            assert linked is not None, "the refund_failed entry names no refund"
+            await meanwhile(paid)
             await stack.start_service("billing")
             return await stack.billing.IssueCreditNote(request, timeout=timeout)
 
@@ -342,7 +349,4 @@ async def test_a_refund_failed_entry_is_found_by_its_refund_not_by_its_wording(s
     async with stack.pools["session"].acquire() as conn:
         [due] = [r for r in await refunds_repo.credit_notes_due(conn, 50) if str(r["sid"]) == paid.id]
     assert await worker._credit_note(due) == 1
-
-    [note] = await credit_notes(stack, merchant, paid.id)
-    [entry] = await _quarantine(stack, merchant, paid.id)
-    assert entry["reason"] == "refund_failed" and note.number in entry["note"], entry
+    return paid
