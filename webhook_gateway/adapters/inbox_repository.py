@@ -69,6 +69,13 @@ class InboxEvent:
         return not (self.status == QUARANTINED and self.outcome == UNKNOWN_SESSION)
 
 
+# `not InboxEvent.is_final`, as SQL over a row of inbox_events: an event still waiting to be applied (a replay
+# may claim it; the dashboard's health card counts it).
+_WAITING_SQL: Final = (
+    f"(status IN ('{RECEIVED}', '{FAILED}') OR (status = '{QUARANTINED}' AND outcome = '{UNKNOWN_SESSION}'))"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Stored:
     event: InboxEvent | None  # the new row; None for a redelivery
@@ -298,9 +305,7 @@ class InboxRepository:
         row = await self.pool.fetchrow(
             f"""WITH target AS (
                     SELECT id FROM inbox_events
-                     WHERE id = $1
-                       AND (status IN ('received', 'failed')
-                            OR (status = 'quarantined' AND outcome = 'unknown_session'))
+                     WHERE id = $1 AND {_WAITING_SQL}
                      FOR UPDATE SKIP LOCKED)
                 UPDATE inbox_events AS e
                    SET status = 'received',
@@ -455,19 +460,15 @@ class InboxRepository:
         """The merchant's events of `mode` received since `since`, counted by status in one aggregate over
         the merchant index (merchant_id, received_at); with the newest event's time, however old."""
         row = await self.pool.fetchrow(
-            """SELECT count(*) AS received,
-                      count(*) FILTER (WHERE status IN ('applied', 'duplicate')) AS applied,
-                      count(*) FILTER (WHERE status = 'failed') AS failed,
-                      count(*) FILTER (WHERE status IN ('received', 'failed')
-                                          OR (status = 'quarantined' AND outcome = 'unknown_session'))
-                          AS waiting,
-                      count(*) FILTER (WHERE (status IN ('received', 'failed')
-                                              OR (status = 'quarantined' AND outcome = 'unknown_session'))
-                                             AND received_at < $4) AS stale_waiting,
-                      (SELECT max(received_at) FROM inbox_events
-                        WHERE merchant_id = $1 AND mode = $2) AS last_received_at
-                 FROM inbox_events
-                WHERE merchant_id = $1 AND mode = $2 AND received_at >= $3""",
+            f"""SELECT count(*) AS received,
+                       count(*) FILTER (WHERE status IN ('applied', 'duplicate')) AS applied,
+                       count(*) FILTER (WHERE status = 'failed') AS failed,
+                       count(*) FILTER (WHERE waiting) AS waiting,
+                       count(*) FILTER (WHERE waiting AND received_at < $4) AS stale_waiting,
+                       (SELECT max(received_at) FROM inbox_events
+                         WHERE merchant_id = $1 AND mode = $2) AS last_received_at
+                  FROM (SELECT status, received_at, {_WAITING_SQL} AS waiting FROM inbox_events
+                         WHERE merchant_id = $1 AND mode = $2 AND received_at >= $3) AS recent""",
             uuid.UUID(merchant_id),
             mode,
             since,
