@@ -18,7 +18,7 @@ Body fields are checked at the top level, and inside a nested object whose schem
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -45,6 +45,10 @@ class AcceptedInputs:
 
 
 ACCEPTED_INPUTS: web.AppKey[AcceptedInputs] = web.AppKey("accepted_inputs")
+
+# The merchant authentication (merchant_auth.authenticate, wired by app.py) that a refusal of the query waits
+# for: a caller without a valid key hears 401, as on any other refusal, before anything about its parameters.
+AUTHENTICATE_FIRST: web.AppKey[Callable[[web.Request], Awaitable[object]]] = web.AppKey("authenticate_first")
 
 
 def accepted_inputs(document: Mapping[str, Any]) -> AcceptedInputs:

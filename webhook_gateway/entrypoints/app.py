@@ -49,7 +49,7 @@ from webhook_gateway.entrypoints import (
     routes_web3,
     routes_webhooks,
 )
-from webhook_gateway.entrypoints.api_inputs import ACCEPTED_INPUTS, accepted_inputs
+from webhook_gateway.entrypoints.api_inputs import ACCEPTED_INPUTS, AUTHENTICATE_FIRST, accepted_inputs
 from webhook_gateway.entrypoints.app_keys import (
     ADDRESSES,
     BILLING_READINESS,
@@ -70,6 +70,7 @@ from webhook_gateway.entrypoints.app_keys import (
 )
 from webhook_gateway.entrypoints.gateway_config import GatewayConfig
 from webhook_gateway.entrypoints.http_errors import MAX_REQUEST_LINE_BYTES, PROTOCOL_LOG, error_middleware
+from webhook_gateway.entrypoints.merchant_auth import authenticate
 from webhook_gateway.entrypoints.observability import METRICS
 from webhook_gateway.entrypoints.openapi_document import build_document
 from webhook_gateway.entrypoints.provider_config import ProviderApiConfig
@@ -133,6 +134,7 @@ def build_app(config: GatewayConfig, pool: asyncpg.Pool, clients: ServiceClients
     # The query parameters and body fields each merchant operation takes, read once from the OpenAPI
     # document: anything else is refused (http_errors, request_body).
     app[ACCEPTED_INPUTS] = accepted_inputs(build_document())
+    app[AUTHENTICATE_FIRST] = authenticate
     for module in ROUTE_MODULES:
         module.setup(app)
     # After observability (its metrics registry) and routes_webhooks (its event processor).

@@ -25,7 +25,7 @@ from aiohttp import web
 from aiohttp.http import HttpProcessingError
 
 from paygate_runtime.errors import DomainError, ErrorKind
-from webhook_gateway.entrypoints.api_inputs import unknown_parameter_message
+from webhook_gateway.entrypoints.api_inputs import AUTHENTICATE_FIRST, unknown_parameter_message
 from webhook_gateway.entrypoints.rpc_refusals import (
     NOT_FOUND_CODE,
     UNAVAILABLE_CODE,
@@ -121,13 +121,17 @@ async def error_middleware(
 ) -> web.StreamResponse:
     if len(request.raw_path) > MAX_URL_CHARS:
         return json_error(414, "uri_too_long", URI_TOO_LONG_MESSAGE)
-    if request.query_string:
-        # Only a request with a query pays for this (a provider webhook has none): a merchant operation's
-        # parameter its OpenAPI entry does not list is refused, never ignored (api_inputs).
-        unknown = unknown_parameter_message(request)
-        if unknown is not None:
-            return json_error(400, "unknown_parameter", unknown)
     try:
+        if request.query_string:
+            # Only a request with a query pays for this (a provider webhook has none): a merchant operation's
+            # parameter its OpenAPI entry does not list is refused, never ignored (api_inputs), once the
+            # caller has shown a valid key.
+            unknown = unknown_parameter_message(request)
+            if unknown is not None:
+                authenticate = request.app.get(AUTHENTICATE_FIRST)
+                if authenticate is not None:
+                    await authenticate(request)
+                return json_error(400, "unknown_parameter", unknown)
         return await handler(request)
     except ApiError:
         raise

@@ -92,6 +92,20 @@ async def test_unknown_parameter_among_documented_ones_is_refused(
     assert_refused(status, body, "unknown_parameter", "mode")
 
 
+async def test_a_caller_without_a_valid_key_is_refused_401_before_its_query_is_read(
+    shared_stack: ServiceStack, merchant: Merchant
+) -> None:
+    """Authentication comes first, as on every other refusal: a request with no key, or a key that is not one,
+    is 401 `unauthenticated` whatever its query, and only an authenticated caller hears which parameter is
+    unknown."""
+    for headers in ({}, {"Authorization": "Bearer sk_test_" + "0" * 32}):
+        status, body = await shared_stack.request("GET", "/v1/invoices?session_id=abc", headers=headers)
+        assert status == 401, body
+        assert body["error"]["code"] == "unauthenticated", body
+    status, body = await shared_stack.request("GET", "/v1/invoices?session_id=abc", headers=merchant.headers)
+    assert_refused(status, body, "unknown_parameter", "session_id")
+
+
 async def test_documented_parameters_still_work(shared_stack: ServiceStack, merchant: Merchant) -> None:
     status, body = await shared_stack.request(
         "GET", "/v1/invoices?status=issued&kind=invoice&limit=5", headers=merchant.headers
