@@ -33,8 +33,20 @@ _PREVIOUS_SECRETS_END = """GREATEST(
                        OR webhook_endpoints.previous_secret IS NOT NULL)
              THEN webhook_endpoints.previous_secret_expires_at END)"""
 
+# The end of each previous secret still signing, latest first: the same secrets as _PREVIOUS_SECRETS_END.
+_PREVIOUS_SECRETS_ENDS = """ARRAY(
+        SELECT p.expires_at FROM webhook_endpoint_previous_secrets p
+         WHERE p.endpoint_id = webhook_endpoints.id AND p.expires_at > now()
+        UNION ALL
+        SELECT webhook_endpoints.previous_secret_expires_at
+         WHERE webhook_endpoints.previous_secret_expires_at > now()
+           AND (webhook_endpoints.previous_secret_sealed IS NOT NULL
+                OR webhook_endpoints.previous_secret IS NOT NULL)
+        ORDER BY 1 DESC)"""
+
 _ENDPOINT_COLUMNS = f"""id, merchant_id, mode, url, events, description, status,
     {_PREVIOUS_SECRETS_END} AS previous_secret_expires_at,
+    {_PREVIOUS_SECRETS_ENDS} AS previous_secrets_expire_at,
     failing_since, disabled_reason, disabled_at, created_at, updated_at"""
 
 

@@ -47,6 +47,7 @@ def endpoint_message(row: Any, secret: str = "") -> pb.WebhookEndpoint:
     )
     if row["previous_secret_expires_at"] is not None:
         message.previous_secret_expires_at.CopyFrom(ts(row["previous_secret_expires_at"]))
+    message.previous_secrets_expire_at.extend(ts(end) for end in row["previous_secrets_expire_at"])
     if row["failing_since"] is not None:
         message.failing_since.CopyFrom(ts(row["failing_since"]))
     return message

@@ -798,6 +798,12 @@ SCHEMAS: Final[dict[str, Schema]] = {
                 " them (each rolled secret signs until the end its roll promised; at most 5 are kept, a roll"
                 " past that ends the oldest; a roll with expires_in 0 ends them all); null when none does",
             },
+            "previous_secrets": {
+                "type": "array",
+                "items": obj({"expires_at": TIME}, ["expires_at"]),
+                "description": "every rolled secret still signing beside the current one, latest end first,"
+                " each with the end its roll promised (the secrets themselves are never shown again)",
+            },
             "secret": {"type": "string", "description": "whsec_...; only in the create and roll replies"},
             "deleted": BOOL,
         },

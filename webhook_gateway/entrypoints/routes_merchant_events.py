@@ -70,6 +70,7 @@ def endpoint_json(endpoint: pb.WebhookEndpoint) -> dict[str, Any]:
         "previous_secret_expires_at": iso(
             endpoint.previous_secret_expires_at, endpoint.HasField("previous_secret_expires_at")
         ),
+        "previous_secrets": [{"expires_at": iso(end)} for end in endpoint.previous_secrets_expire_at],
     }
     if endpoint.secret:
         body["secret"] = endpoint.secret

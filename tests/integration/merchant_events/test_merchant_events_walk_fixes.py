@@ -129,6 +129,36 @@ async def test_a_passed_previous_secret_expiry_shows_null(stack: ServiceStack) -
     assert status == 200 and listed["data"][0]["previous_secret_expires_at"] is None, listed
 
 
+async def test_the_endpoint_lists_each_previous_secret_still_signing_with_its_own_end(
+    stack: ServiceStack, receiver: Receiver
+) -> None:
+    """`previous_secret_expires_at` is the latest end only; a receiver that moved to the newest secret still needs
+    to know when each older one stops. `previous_secrets` lists every previous secret still signing, latest end
+    first, with no secret in it; an ended one leaves the list, and `expires_in: 0` empties it."""
+    merchant = await stack.create_merchant()
+    endpoint = await create_endpoint(stack, merchant, receiver.url, ["session.paid"])
+    assert endpoint["previous_secrets"] == [], endpoint
+    await _roll(stack, merchant, endpoint["id"], expires_in=1)
+    await _roll(stack, merchant, endpoint["id"], expires_in=600)
+    third = await _roll(stack, merchant, endpoint["id"], expires_in=3600)
+    ends = [entry["expires_at"] for entry in third["previous_secrets"]]
+    assert len(ends) == 3 and ends == sorted(ends, reverse=True), third
+    assert ends[0] == third["previous_secret_expires_at"], third
+    assert [round(_seconds_ahead(end), -1) for end in ends[:2]] == [3600, 600], ends
+    assert all(set(entry) == {"expires_at"} for entry in third["previous_secrets"]), third
+
+    await asyncio.sleep(1.2)  # the first roll's 1 s has passed
+    status, shown = await stack.request(
+        "GET", f"/v1/webhook_endpoints/{endpoint['id']}", headers=merchant.headers
+    )
+    assert status == 200 and [e["expires_at"] for e in shown["previous_secrets"]] == ends[:2], shown
+    status, listed = await stack.request("GET", "/v1/webhook_endpoints", headers=merchant.headers)
+    assert status == 200 and listed["data"][0]["previous_secrets"] == shown["previous_secrets"], listed
+
+    ended = await _roll(stack, merchant, endpoint["id"], expires_in=0)
+    assert ended["previous_secrets"] == [] and ended["previous_secret_expires_at"] is None, ended
+
+
 async def test_a_deleted_endpoints_log_stays_readable_by_endpoint(
     stack: ServiceStack, receiver: Receiver
 ) -> None:
