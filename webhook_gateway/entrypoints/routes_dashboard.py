@@ -1221,6 +1221,8 @@ def _invoice_row(invoice: billing_pb2.Invoice, credited: bool = False) -> dict[s
         "status": "void" if invoice.status == billing_pb2.INVOICE_STATUS_VOID else "issued",
         "buyer": invoice.buyer.name or invoice.buyer.email,
         "voidable": kind == "invoice" and invoice.status != billing_pb2.INVOICE_STATUS_VOID and not credited,
+        # A voided invoice: the credit note that cancelled it (its PDF says which invoice it cancels).
+        "credit_note_id": invoice.credit_note_id or None,
     }
 
 

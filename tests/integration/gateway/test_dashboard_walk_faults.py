@@ -7,7 +7,9 @@
 - a live quarantine entry of a test session does not link to a page that is not there in live mode;
 - a refunded session's access-link text does not promise a new link it cannot get;
 - an old endpoint secret's overlap is not shown once it has passed;
-- session metadata is shown in its own labelled block, not among the session's own fields."""
+- session metadata is shown in its own labelled block, not among the session's own fields;
+- a session's page names its buyer (name, country, address, VAT id) and, once its invoice is voided, the
+  credit note that cancelled it."""
 
 from __future__ import annotations
 
@@ -313,3 +315,40 @@ async def test_session_metadata_is_a_labelled_block_of_its_own(stack: ServiceSta
     metadata = section(text, ">Metadata</h3>")
     assert re.search(r"<dt[^>]*>\s*Status\s*</dt>\s*<dd[^>]*>\s*shipped", metadata), metadata
     assert re.search(r"<dt[^>]*>\s*n\s*</dt>\s*<dd[^>]*>\s*1\s*</dd>", metadata), metadata
+
+
+# -- 6 ---------------------------------------------------------------------------------------------------------
+
+
+async def test_a_session_page_names_its_buyer_and_the_credit_note_that_voided_its_invoice(
+    stack: ServiceStack,
+) -> None:
+    """An auditor's walk: the page said "Customer —" for a session with a buyer's name, country and VAT id
+    (it showed the email only), and a voided invoice did not name the credit note that cancelled it."""
+    merchant = await stack.create_merchant()
+    buyer = {
+        "name": "Erika Mustermann GmbH",
+        "country": "DE",
+        "vat_id": "DE123456789",
+        "address": ["Hauptstr. 1"],
+    }
+    sid, _ = await paid_and_fulfilled(stack, merchant, customer=buyer)
+    async with signed_in(stack, merchant.api_key) as http:
+        details = section(await page(http, stack, f"/dashboard/sessions/{sid}"), "<h2>Details</h2>")
+        for shown in ("Erika Mustermann GmbH", "DE123456789", "Hauptstr. 1"):
+            assert shown in details, details
+
+        status, invoice = await stack.request("GET", "/v1/invoices?status=issued", headers=merchant.headers)
+        assert status == 200, invoice
+        invoice_id = next(i["id"] for i in invoice["data"] if i["session_id"] == sid)
+        status, voided = await stack.request(
+            "POST",
+            f"/v1/invoices/{invoice_id}/void",
+            json={"reason": "issued in error"},
+            headers=merchant.headers,
+        )
+        assert status == 200, voided
+        credit_note_id = voided["credit_note"]["id"]
+        box = section(await page(http, stack, f"/dashboard/sessions/{sid}"), "<h2>Invoice</h2>")
+    assert f"/dashboard/invoices/{credit_note_id}/pdf" in box, box
+    assert "Cancelled by credit note" in box, box
