@@ -71,8 +71,10 @@ _LISTINGS = {
         "billing.billing_audit a",
         "at",
         """a.id, a.event AS action,
-           CASE WHEN a.event = 'credit_note_issued' THEN 'credit_note' ELSE 'invoice' END AS object_type,
-           a.invoice_id::text AS object_id, a.at, a.actor, a.hash, a.prev_hash, a.chain_seq, a.mode""",
+           CASE a.event WHEN 'credit_note_issued' THEN 'credit_note'
+                        WHEN 'billing_profile_updated' THEN 'billing_profile' ELSE 'invoice' END AS object_type,
+           -- A profile change names its version (billing_profile_versions), which the entry's hash covers.
+           COALESCE(a.invoice_id, a.related_id)::text AS object_id, a.at, a.actor, a.hash, a.prev_hash, a.chain_seq, a.mode""",
     ),
 }
 SERVICES = tuple(sorted(_LISTINGS))

@@ -58,9 +58,10 @@ def build_facturx_xml(einvoice: EInvoice) -> bytes:
     if einvoice.preceding_invoice_number:
         settlement.invoice_referenced_document.issuer_assigned_id = einvoice.preceding_invoice_number
     if einvoice.due > 0:
-        # BR-CO-25: an amount due needs payment terms or a due date.
+        # BR-CO-25: an amount due needs payment terms or a due date. A settled document has nothing due and
+        # states no terms (the words of a refund that already happened would read as a promise).
         terms = PaymentTerms()
-        terms.description = "Refunded to the original means of payment."
+        terms.description = einvoice.payment_terms
         settlement.terms.add(terms)
 
     for line in einvoice.lines:

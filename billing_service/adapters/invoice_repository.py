@@ -30,19 +30,18 @@ from billing_service.domain.revenue import RevenueRow
 
 _COLUMNS = """id, merchant_id, mode, kind, number, sequence, session_id, seller, buyer, line_items, currency,
     exponent, subtotal, tax_rate_bps, tax, total, issued_at, paid_at, status, credits_invoice_id,
-    credit_note_id, reason"""
+    credit_note_id, reason, refund_id"""
+
+# The unique index on a printed number (merchant, mode, number).
+NUMBER_TAKEN = "invoices_merchant_id_mode_number_key"
 
 # One statement draws the next number and inserts the document. The counter row stays locked only while
 # the server runs this statement and commits; no client round trip ever happens while it is held. If the
 # insert fails (a concurrent issue for the same session), the whole statement, counter included, rolls back,
-# so no number is burned.
+# so no number is burned. draw_invoice_sequence (migration 0110) increments the counter and skips numbers of
+# the series the merchant's other counter already printed (a mid-year switch of reset_numbering_yearly).
 _INSERT_NUMBERED = """
-WITH counter AS (
-    INSERT INTO invoice_counters AS c (merchant_id, mode, period, last_sequence)
-    VALUES ($2, $3, $4, 1)
-    ON CONFLICT (merchant_id, mode, period) DO UPDATE SET last_sequence = c.last_sequence + 1
-    RETURNING last_sequence
-)
+WITH counter AS (SELECT draw_invoice_sequence($2, $3, $4, $6, $7) AS last_sequence)
 INSERT INTO invoices (id, merchant_id, mode, kind, number, counter_period, sequence, session_id, seller, buyer,
                       line_items, currency, exponent, subtotal, tax_rate_bps, tax, total, issued_at, paid_at,
                       credits_invoice_id, reason, refund_id)
@@ -125,6 +124,8 @@ def row_to_invoice(row: asyncpg.Record) -> Invoice:
         credit_note_id=str(row["credit_note_id"]) if row["credit_note_id"] else None,
         reason=row["reason"],
         paid_at=row["paid_at"],
+        # Stored documents always say: "" for an invoice or a void's credit note.
+        refund_id=str(row["refund_id"]) if row["refund_id"] else "",
     )
 
 
@@ -151,7 +152,8 @@ async def insert_numbered(
 ) -> Invoice:
     """Draw the next number of (merchant, mode, period) and insert the document with it, in one statement.
 
-    Raises asyncpg.UniqueViolationError when the session already has an invoice (nothing is consumed).
+    Raises asyncpg.UniqueViolationError when the session already has an invoice (nothing is consumed), or on
+    NUMBER_TAKEN when the other counter of the series committed the same number meanwhile (a retry skips it).
     Only the drawn sequence comes back: the document is rebuilt from what was sent, by the domain, and its
     number must agree with the stored one.
     """

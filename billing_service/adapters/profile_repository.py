@@ -44,8 +44,19 @@ def profile_from_json(row: Mapping[str, Any]) -> BillingProfile:
     )
 
 
-async def put_profile(conn: asyncpg.Connection | asyncpg.Pool, profile: BillingProfile) -> None:
-    """Replace the profile of its mode (insert or overwrite); the caller validated it."""
+async def put_profile(conn: asyncpg.Connection, profile: BillingProfile, *, actor: str = "") -> None:
+    """Replace the profile of its mode (insert or overwrite); the caller validated it.
+
+    A trigger (migration 0120) keeps the written profile as a version and audits it as `billing_profile_updated`
+    in the same statement; `actor` (who asked, "" for nobody) reaches it as the transaction-local setting
+    `paygate.actor`, so it is never left behind for a later write. Hence one transaction for both statements.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT set_config('paygate.actor', $1, true)", actor)
+        await _upsert(conn, profile)
+
+
+async def _upsert(conn: asyncpg.Connection, profile: BillingProfile) -> None:
     seller = profile.seller
     await conn.execute(
         """INSERT INTO billing_profiles (merchant_id, seller_name, seller_email, seller_address_lines,

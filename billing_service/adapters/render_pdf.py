@@ -217,9 +217,10 @@ def _draw(pdf: _ReceiptPdf, view: ReceiptView, einvoice: EInvoice, notes: list[s
             (f"VAT {rate} % on {_amount(einvoice, tax.basis, sign)}", _amount(einvoice, tax.amount, sign), "")
         )
     totals.append(("Total", _amount(einvoice, einvoice.grand_total, sign), "B"))
+    # The labels are the receipt view's (the HTML says the same); the amounts are the ones the XML states.
     if einvoice.prepaid:
-        totals.append(("Paid", _amount(einvoice, einvoice.prepaid, sign), ""))
-    totals.append(("Refund due" if sign < 0 else "Amount due", _amount(einvoice, einvoice.due, sign), ""))
+        totals.append((view.settled_label, _amount(einvoice, einvoice.prepaid, sign), ""))
+    totals.append((view.due_label, _amount(einvoice, einvoice.due, sign), ""))
     pdf.set_font(_FONT, "B", 11)
     label_width = max(60.0, max(pdf.get_string_width(printable(label)) for label, _, _ in totals) + 4)
     value_width = max(45.0, max(pdf.get_string_width(printable(value)) for _, value, _ in totals) + 2)
@@ -234,6 +235,8 @@ def _draw(pdf: _ReceiptPdf, view: ReceiptView, einvoice: EInvoice, notes: list[s
         _line(pdf, view.reference, style="B")
     if view.reason:
         _line(pdf, f"Reason: {view.reason}")
+    if view.settlement_statement:
+        _line(pdf, view.settlement_statement)
     pdf.ln(4)
     for note in notes:
         _line(pdf, note, size=8)

@@ -28,6 +28,7 @@ from decimal import Decimal
 from paygate_runtime.money.allocation import allocate, net_unit_price
 from paygate_runtime.money.currencies import iso_currency
 
+from .credit_notes import reason_words, settlement
 from .invoices import Address, Invoice, Party
 from .profiles import BillingProfile
 
@@ -132,6 +133,7 @@ class EInvoice:
     grand_total: int
     prepaid: int
     due: int
+    payment_terms: str  # BR-CO-25: stated when an amount is due, "" when nothing is
     preceding_invoice_number: str
     notes: tuple[str, ...]
     is_test: bool
@@ -180,7 +182,12 @@ def build_einvoice(
     if str(invoice.mode) == "test":
         notes.insert(0, TEST_DOCUMENT_NOTE)
     if invoice.is_credit_note and invoice.reason:
-        notes.append(f"Reason: {invoice.reason}")
+        notes.append(f"Reason: {reason_words(invoice.reason)}")
+    money = settlement(invoice, credited_invoice_number=preceding_invoice_number)
+    prepaid, due = sign * money.settled, sign * money.due
+    # What is due is said in the payment terms; a settled credit note says in a note that it was refunded.
+    if money.statement and not due:
+        notes.append(money.statement)
     issued = invoice.issued_at.astimezone(UTC)
     return EInvoice(
         type_code=TYPE_CREDIT_NOTE if invoice.is_credit_note else TYPE_INVOICE,
@@ -196,9 +203,11 @@ def build_einvoice(
         net_total=net_total,
         tax_total=tax_total,
         grand_total=grand_total,
-        # An invoice is issued for a session that is already paid; a credit note's amount is owed back.
-        prepaid=0 if invoice.is_credit_note else grand_total,
-        due=grand_total if invoice.is_credit_note else 0,
+        # BR-CO-16: due = grand total - prepaid. An invoice is issued for a session already paid, a refund's or
+        # a lost dispute's credit note once the money went back; a void's amount is still owed to the buyer.
+        prepaid=prepaid,
+        due=due,
+        payment_terms=money.statement if due else "",
         preceding_invoice_number=preceding_invoice_number,
         notes=tuple(notes),
         is_test=str(invoice.mode) == "test",

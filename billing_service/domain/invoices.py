@@ -110,6 +110,9 @@ class Invoice:
     credit_note_id: str | None = None  # void invoice -> the credit note that cancels it
     reason: str = ""  # printed on a credit note
     paid_at: datetime | None = None  # supply date of an invoice
+    # A refund's or lost dispute's credit note: its refund; "" for any other stored document; None for one
+    # built in memory and not read back (credit_notes.credit_origin then reads its line).
+    refund_id: str | None = None
 
     @property
     def is_credit_note(self) -> bool:

@@ -1,12 +1,19 @@
 """Invoice numbers: `{PREFIX}-{YYYY}-{NNNNNN}`, gapless per merchant and mode.
 
 The sequence itself lives in a counter row (the service layer increments it inside the issuing transaction);
-this module only decides *which* counter a document draws from and how its number is spelled.
+this module only decides *which* counter a document draws from, which of its sequences it may hand out, and
+how its number is spelled.
+
+Two counters print into one series: the never-resetting one (period 0) and the year's one both spell
+`{PREFIX}-{YYYY}-{NNNNNN}` with the year of issue, so a merchant who switches `reset_numbering_yearly` (or its
+prefix) part-way through a year meets numbers the other counter already printed. `first_free_sequence` is the
+rule that keeps both unique and moving; migration 0110 (`draw_invoice_sequence`) applies it in the database.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -109,3 +116,19 @@ def parse_invoice_number(number: str) -> InvoiceNumber:
     raise InvalidArgument(
         "invalid_invoice_number", "invoice number must look like INV-2025-000001", field="number"
     )
+
+
+def first_free_sequence(drawn: int, taken: Container[int]) -> int:
+    """The sequence a counter hands out after drawing `drawn`: `drawn` itself unless its printed number is
+    already `taken` (printed by the other counter of the series), else the first free one after it.
+
+    The smallest free one, so that nothing free is passed over: a counter switched mid-year carries on right
+    after the numbers the other counter printed, and the series stays gapless. The database applies the
+    same rule with one index probe per candidate (migration 0110, draw_invoice_sequence).
+    """
+    if isinstance(drawn, bool) or not isinstance(drawn, int) or drawn < 1:
+        raise InvalidArgument("invalid_sequence", "sequence must be a positive integer", field="sequence")
+    sequence = drawn
+    while sequence in taken:
+        sequence += 1
+    return sequence

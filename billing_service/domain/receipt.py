@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from .credit_notes import CreditOrigin, credit_origin, reason_words, settlement
 from .invoices import Invoice, Party, format_money
 from .tax import format_rate
 
@@ -47,9 +48,15 @@ class ReceiptView:
     tax_label: str  # "Tax (19 %)"
     tax: str
     total: str  # "99.99 EUR"
+    settled_label: str  # "Paid" | "Refunded" | "Refunded (chargeback)"
+    settled: str  # "" when nothing was settled (a void's credit note)
+    due_label: str  # "Amount due" | "Refund due"
+    due: str
+    settlement_statement: str  # a credit note's words on where the money stands
     currency: str
-    reference: str  # credit note -> invoice it cancels; void invoice -> credit note that cancels it
-    reason: str
+    # A credit note: the invoice it credits or cancels; a void invoice: the credit note that cancels it.
+    reference: str
+    reason: str  # in words, never a machine code
     support_email: str
 
 
@@ -66,6 +73,18 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _reference(invoice: Invoice, credited_number: str | None, credit_note_number: str | None) -> str:
+    if invoice.is_credit_note:
+        credited = credited_number or invoice.credits_invoice_id or ""
+        # A refund's credit note "Credits" the invoice (often in part, and the invoice then stands for the rest);
+        # a void's cancels it whole, and the voided invoice says so too ("Cancelled by credit note").
+        verb = "Cancels" if credit_origin(invoice) is CreditOrigin.VOID else "Credits"
+        return f"{verb} invoice {credited}".rstrip()
+    if invoice.is_void and (credit_note_number or invoice.credit_note_id):
+        return f"Cancelled by credit note {credit_note_number or invoice.credit_note_id}"
+    return ""
+
+
 def build_receipt_view(
     invoice: Invoice,
     *,
@@ -79,14 +98,7 @@ def build_receipt_view(
         return format_money(minor, invoice.exponent, invoice.currency)
 
     issued = _utc(invoice.issued_at)
-    if invoice.is_credit_note:
-        # "Credits", not "Cancels": a refund's credit note is often for part of the invoice, which then stands for
-        # the rest; a void's cancels it whole, and the voided invoice says so ("Cancelled by credit note").
-        reference = f"Credits invoice {credited_invoice_number or invoice.credits_invoice_id or ''}".rstrip()
-    elif invoice.is_void and (credit_note_number or invoice.credit_note_id):
-        reference = f"Cancelled by credit note {credit_note_number or invoice.credit_note_id}"
-    else:
-        reference = ""
+    money_state = settlement(invoice, credited_invoice_number=credited_invoice_number or "")
     return ReceiptView(
         title="CREDIT NOTE" if invoice.is_credit_note else "INVOICE",
         number=invoice.number,
@@ -106,9 +118,14 @@ def build_receipt_view(
         tax_label=f"Tax ({format_rate(invoice.tax_rate_bps)} %)",
         tax=money(invoice.tax),
         total=money(invoice.total),
+        settled_label=money_state.settled_label,
+        settled=money(money_state.settled) if money_state.settled else "",
+        due_label=money_state.due_label,
+        due=money(money_state.due),
+        settlement_statement=money_state.statement,
         currency=invoice.currency,
-        reference=reference,
-        reason=invoice.reason,
+        reference=_reference(invoice, credited_invoice_number, credit_note_number),
+        reason=reason_words(invoice.reason),
         support_email=support_email,
     )
 

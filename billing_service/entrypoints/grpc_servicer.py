@@ -175,7 +175,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self, request: billing_pb2.UpdateBillingProfileRequest, context: grpc.aio.ServicerContext
     ) -> billing_pb2.BillingProfile:
         mode = pm.mode_from_proto(request.mode, default=Mode.TEST)
-        saved = await self.service.update_profile(pm.profile_from_proto(request.profile, mode))
+        saved = await self.service.update_profile(
+            pm.profile_from_proto(request.profile, mode), actor=request.actor
+        )
         return pm.profile_to_proto(saved)
 
 

@@ -91,6 +91,11 @@ def _invoice_id(value: str) -> uuid.UUID:
     return parsed
 
 
+def _audit_actor(actor: str) -> str:
+    """Who asked, for the billing audit: printable characters only, within the column's bound."""
+    return "".join(c for c in actor[:200] if c.isprintable())
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -197,7 +202,7 @@ class BillingService:
         """One item in its own statement, answering a concurrent call for the same session with its invoice."""
         async with self.pool.acquire() as conn:
             try:
-                return await self._issue_on(conn, checked)
+                return await self._issue_retrying_taken_number(conn, checked)
             except asyncpg.UniqueViolationError as error:
                 if error.constraint_name != ONE_PER_SESSION:
                     raise
@@ -206,6 +211,17 @@ class BillingService:
             existing = await invoices.find_by_session(conn, checked.session_id)
             assert existing is not None
             return _same(existing, checked)
+
+    async def _issue_retrying_taken_number(self, conn: asyncpg.Connection, checked: _Checked) -> Invoice:
+        """_issue_on, once more when its number was taken meanwhile. The two counters of a printed series
+        (numbering.first_free_sequence) may draw the same number at the same moment: the later insert waits
+        for the earlier and fails; that number is committed by then, so the second draw skips it."""
+        try:
+            return await self._issue_on(conn, checked)
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name != invoices.NUMBER_TAKEN:
+                raise
+        return await self._issue_on(conn, checked)
 
     async def _issue_on(self, conn: asyncpg.Connection, checked: _Checked) -> Invoice:
         """One session's invoice on the caller's connection: the one it has, or a new one. Raises
@@ -409,7 +425,12 @@ class BillingService:
         """The profile of one mode (contract §6a): the test world's never answers for the live one."""
         return await profiles.get_profile(self.pool, _require(merchant_id, "merchant_id"), parse_mode(mode))
 
-    async def update_profile(self, profile: BillingProfile) -> BillingProfile:
+    async def update_profile(self, profile: BillingProfile, actor: str = "") -> BillingProfile:
+        """Replace the profile of its mode. The database versions and audits every change with `actor` (who
+        asked: "merchant_key:<id>", "dashboard:merchant_key:<id>"; "" for nobody). A write that would change
+        nothing is skipped, so it writes no audit entry, also for a merchant that never set a profile."""
         valid = validate_profile(profile)
-        await profiles.put_profile(self.pool, valid)
+        async with self.pool.acquire() as conn:
+            if await profiles.get_profile(conn, valid.merchant_id, valid.mode) != valid:
+                await profiles.put_profile(conn, valid, actor=_audit_actor(actor))
         return valid

@@ -231,7 +231,7 @@ async def put_billing_profile(request: web.Request) -> web.Response:
         profile.support_url = url
     profile.merchant_id = merchant.merchant_id
     saved = await billing.UpdateBillingProfile(
-        billing_pb2.UpdateBillingProfileRequest(profile=profile, mode=merchant.mode)
+        billing_pb2.UpdateBillingProfileRequest(profile=profile, mode=merchant.mode, actor=merchant.api_actor)
     )
     if merchant.mode == common_pb2.MODE_LIVE:
         # A live profile made incomplete again refuses the next live session here at once.

@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
 
+from billing_service.domain.credit_notes import (
+    REFUND_LINE_PREFIX,
+    CreditOrigin,
+    build_refund_credit_note,
+    credit_origin,
+    reason_words,
+    settlement,
+)
 from billing_service.domain.invoices import (
     DocumentKind,
     Invoice,
@@ -106,3 +115,41 @@ def test_credit_note_validates_its_own_identity() -> None:
     with pytest.raises(InvalidArgument) as err:
         _credit_note(_invoice(), reason="x" * 501)
     assert err.value.code == "invalid_reason"
+
+
+def test_a_credit_notes_origin_and_reason_words_come_from_the_stored_document() -> None:
+    original = _invoice()
+    refund = build_refund_credit_note(
+        original, 500, already_credited=0, id="cn-2", prefix="ACME", sequence=43, issued_at=VOIDED_AT,
+        reason="refund",
+    )  # fmt: skip
+    dispute = build_refund_credit_note(
+        original, 11_999, already_credited=0, id="cn-3", prefix="ACME", sequence=44, issued_at=VOIDED_AT,
+        reason="dispute_lost",
+    )  # fmt: skip
+    void = _credit_note(original, reason="dispute_lost is not a void's reason, but the lines tell")
+    assert [credit_origin(n) for n in (refund, dispute, void)] == [
+        CreditOrigin.REFUND,
+        CreditOrigin.DISPUTE,
+        CreditOrigin.VOID,
+    ]
+    assert dispute.reason == "dispute_lost"  # stored as the code; only its rendering is words
+    assert reason_words("dispute_lost") == "payment disputed by the cardholder and lost"
+    assert reason_words("Duplicate charge") == "Duplicate charge"
+    assert (settlement(refund).settled, settlement(refund).due) == (-500, 0)
+    assert (settlement(void).settled, settlement(void).due) == (0, -11_999)
+
+
+def test_a_stored_credit_note_is_known_by_its_refund_not_by_its_line() -> None:
+    """A void copies the invoice's lines: an invoice whose one line happens to read "Refund of invoice ..." must
+    not make its void's credit note look like a refund's once it is read back (refund_id "" for it)."""
+    original = dataclasses.replace(
+        _invoice(), line_items=(LineItem(f"{REFUND_LINE_PREFIX}ACME-2026-000001", 1, 11_999),)
+    )
+    void = dataclasses.replace(_credit_note(original, reason="issued in error"), refund_id="")
+    assert (
+        credit_origin(dataclasses.replace(void, refund_id=None)) is CreditOrigin.REFUND
+    )  # in memory: the line
+    assert credit_origin(void) is CreditOrigin.VOID
+    refund = dataclasses.replace(void, refund_id="5f0c7e4e-8d1b-4d5e-9a65-0f6a1b2c3d4e")
+    assert credit_origin(refund) is CreditOrigin.REFUND

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from billing_service.domain.numbering import (
     NO_RESET_PERIOD,
     counter_scope,
+    first_free_sequence,
     format_invoice_number,
     parse_invoice_number,
     validate_prefix,
@@ -107,3 +108,31 @@ def test_counter_scope_refuses_bad_input() -> None:
     with pytest.raises(InvalidArgument) as err:
         counter_scope("", "live", reset_yearly=False, issued_at=datetime(2025, 1, 1, tzinfo=UTC))
     assert err.value.code == "missing_merchant_id"
+
+
+def test_a_drawn_sequence_whose_number_is_free_is_kept() -> None:
+    assert first_free_sequence(1, frozenset()) == 1
+    assert first_free_sequence(7, frozenset({1, 2, 8})) == 7
+
+
+def test_taken_numbers_are_skipped_so_a_switched_counter_carries_on_after_them() -> None:
+    # Yearly numbering turned on after INV-2026-000001 was printed by the never-resetting counter.
+    assert first_free_sequence(1, frozenset({1})) == 2
+    # And back: the never-resetting counter (at 2) carries on after the year's 2 and 3.
+    assert first_free_sequence(2, frozenset({1, 2, 3})) == 4
+
+
+@given(drawn=st.integers(1, 60), taken=st.frozensets(st.integers(1, 80), max_size=40))
+def test_first_free_sequence_is_the_smallest_free_one_from_the_drawn_one(
+    drawn: int, taken: frozenset[int]
+) -> None:
+    chosen = first_free_sequence(drawn, taken)
+    assert chosen >= drawn and chosen not in taken
+    assert all(s in taken for s in range(drawn, chosen))  # nothing free was passed over: no gap made
+
+
+@pytest.mark.parametrize("drawn", [0, -3, True])
+def test_first_free_sequence_refuses_a_non_positive_start(drawn: int) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        first_free_sequence(drawn, frozenset())
+    assert err.value.code == "invalid_sequence"

@@ -118,7 +118,8 @@ def test_credit_note_names_the_invoice_it_credits() -> None:
     )
     html = render_invoice_html(note, credited_invoice_number=original.number)
     assert "CREDIT NOTE" in html
-    assert "Credits invoice INV-2025-000042" in html
+    # A void's credit note cancels the invoice whole (a refund's "Credits" it, see above).
+    assert "Cancels invoice INV-2025-000042" in html
     assert "Reason: Refund" in html
     assert "-99.99 EUR" in html
 

@@ -93,7 +93,8 @@ def test_long_credit_note_spans_pages_and_keeps_its_reference() -> None:
     assert "CREDIT NOTE" in text
     assert "INV-2025-000043" in text
     assert "-60.00 EUR" in text
-    assert "Credits invoice INV-2025-000042" in text
+    # A void's credit note cancels the invoice whole (a refund's "Credits" it).
+    assert "Cancels invoice INV-2025-000042" in text
     assert "Item 59" in text
 
 

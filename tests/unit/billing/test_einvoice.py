@@ -23,6 +23,7 @@ from pypdf import PdfReader
 
 from billing_service.adapters.facturx_xml import build_facturx_xml
 from billing_service.adapters.render_pdf import FACTURX_NOTE, render_invoice_documents
+from billing_service.domain.credit_notes import build_refund_credit_note
 from billing_service.domain.einvoice import (
     TYPE_CREDIT_NOTE,
     TYPE_INVOICE,
@@ -76,6 +77,13 @@ def _credit_note(original: Invoice) -> Invoice:
     )
 
 
+def _refund_credit_note(original: Invoice, amount_minor: int, reason: str) -> Invoice:
+    return build_refund_credit_note(
+        original, amount_minor, already_credited=0, id="cn-2", prefix="INV", sequence=44, issued_at=ISSUED_AT,
+        reason=reason,
+    )  # fmt: skip
+
+
 DOCUMENTS = {
     "one line, 19 %": lambda: _invoice(),
     "three lines, 7.5 %": lambda: _invoice(
@@ -86,7 +94,10 @@ DOCUMENTS = {
     "zero rate": lambda: _invoice(tax_rate_bps=0),
     "JPY, no decimals": lambda: _invoice(amount_minor=1_234, currency="JPY", exponent=0, tax_rate_bps=1_000),
     "test mode": lambda: _invoice(mode="test"),
-    "credit note": lambda: _credit_note(_invoice()),
+    "credit note": lambda: _credit_note(_invoice()),  # a void's: the amount is still due to the buyer
+    # Settled already (the refund succeeded, the chargeback took the money back): prepaid, nothing due.
+    "refund credit note": lambda: _refund_credit_note(_invoice(), 2_500, "refund"),
+    "lost dispute credit note": lambda: _refund_credit_note(_invoice(), 9_999, "dispute_lost"),
     "void invoice": lambda: mark_void(_invoice(), _credit_note(_invoice())),
 }
 
@@ -244,6 +255,16 @@ def test_the_xml_validates_and_states_what_the_page_states(name: str) -> None:
     summation = ".//ram:SpecifiedTradeSettlementHeaderMonetarySummation/"
     assert _money_on_page(text, "Net total", one(summation + "ram:TaxBasisTotalAmount"), currency, negative)
     assert _money_on_page(text, "Total", one(summation + "ram:GrandTotalAmount"), currency, negative)
+    # BR-CO-16 on the page too: what was paid or refunded already, and what is still due.
+    prepaid, due = one(summation + "ram:TotalPrepaidAmount"), one(summation + "ram:DuePayableAmount")
+    sign = "-" if negative and Decimal(due) else ""
+    assert re.search(rf"(Amount|Refund) due {sign}{re.escape(due)} {currency}", text)
+    if Decimal(prepaid):
+        sign = "-" if negative else ""
+        assert re.search(
+            rf"(Paid|Refunded|Refunded \(chargeback\)) {sign}{re.escape(prepaid)} {currency}", text
+        )
+    assert Decimal(one(summation + "ram:GrandTotalAmount")) == Decimal(prepaid) + Decimal(due)
     for tax in root.iterfind(".//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax", NS):
         rate = Decimal(tax.findtext("ram:RateApplicablePercent", namespaces=NS)).normalize()
         basis, amount = (

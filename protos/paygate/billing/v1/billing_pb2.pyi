@@ -309,12 +309,14 @@ class GetBillingProfileRequest(_message.Message):
     def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
 
 class UpdateBillingProfileRequest(_message.Message):
-    __slots__ = ("profile", "mode")
+    __slots__ = ("profile", "mode", "actor")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     profile: BillingProfile
     mode: _common_pb2.Mode
-    def __init__(self, profile: _Optional[_Union[BillingProfile, _Mapping]] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
+    actor: str
+    def __init__(self, profile: _Optional[_Union[BillingProfile, _Mapping]] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class ListSessionDocumentsRequest(_message.Message):
     __slots__ = ("merchant_id", "mode", "session_ids")
