@@ -135,7 +135,12 @@ SCHEMAS: Final[dict[str, Schema]] = {
                 "propertyNames": {"maxLength": 40},
                 "additionalProperties": {"type": "string", "maxLength": 500},
             },
-            "expires_in": {"type": "integer", "minimum": 0, "maximum": 90 * 24 * 3600},
+            "expires_in": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 90 * 24 * 3600,
+                "description": "seconds; leave it out for 24 h (each provider narrows the range further)",
+            },
             "mode": MODE,
             "description": {"type": "string", "maxLength": 200},
             # Contract §12: what the session's customer key may do; default ["*"].

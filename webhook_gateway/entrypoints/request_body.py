@@ -156,10 +156,11 @@ def amount_text(raw: str | int | Decimal) -> str:
 
 
 def parse_expires_in(raw: object, *, field: str = "expires_in") -> int:
-    """Whole seconds, 0 (or absent/null) meaning the default lifetime. An integral JSON number written with a
-    fraction or exponent (3600.0, 3.6e3) counts as whole. Non-numbers are `invalid_<field>`; whole numbers
-    outside 0..MAX_EXPIRES_IN_SECONDS are `<field>_out_of_range`, as the session service names its own
-    (narrower, per provider) bounds."""
+    """Whole seconds; absent or null is 0 on the wire, which the session service reads as the default lifetime.
+    An integral JSON number written with a fraction or exponent (3600.0, 3.6e3) counts as whole. Non-numbers are
+    `invalid_<field>`; whole numbers outside 1..MAX_EXPIRES_IN_SECONDS are `<field>_out_of_range`, as the session
+    service names its own (narrower, per provider) bounds. A given 0 is refused here: on the wire it would mean
+    "the default", which a client asking for no lifetime at all did not ask for."""
     if raw is None:
         return 0
     if isinstance(raw, bool) or not isinstance(raw, int | Decimal):
@@ -168,17 +169,19 @@ def parse_expires_in(raw: object, *, field: str = "expires_in") -> int:
         if not raw.is_finite() or raw != raw.to_integral_value():
             raise ApiError(400, f"invalid_{field}", f"{field} must be a whole number of seconds")
         # Compare before converting: int(Decimal("1e999999999")) would build a gigantic integer.
-        if not 0 <= raw <= MAX_EXPIRES_IN_SECONDS:
+        if not 1 <= raw <= MAX_EXPIRES_IN_SECONDS:
             raise _expires_out_of_range(field)
         return int(raw)
-    if not 0 <= raw <= MAX_EXPIRES_IN_SECONDS:
+    if not 1 <= raw <= MAX_EXPIRES_IN_SECONDS:
         raise _expires_out_of_range(field)
     return raw
 
 
 def _expires_out_of_range(field: str) -> ApiError:
     return ApiError(
-        400, f"{field}_out_of_range", f"{field} must be between 0 and {MAX_EXPIRES_IN_SECONDS} seconds"
+        400,
+        f"{field}_out_of_range",
+        f"{field} must be between 1 and {MAX_EXPIRES_IN_SECONDS} seconds (leave it out for 24 h)",
     )
 
 

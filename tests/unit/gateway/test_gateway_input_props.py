@@ -205,7 +205,10 @@ def test_any_session_body_becomes_a_request_or_a_field_error(body: dict[str, Any
             "expires_in_out_of_range",
         }
     else:
-        assert 0 <= request.expires_in_seconds <= MAX_EXPIRES_IN_SECONDS
+        # 0 is the wire's "absent": only a body without expires_in (or with null) gets it.
+        assert 1 <= request.expires_in_seconds <= MAX_EXPIRES_IN_SECONDS or (
+            request.expires_in_seconds == 0 and body.get("expires_in") is None
+        )
         assert request.merchant_id == MERCHANT.merchant_id and request.mode == MERCHANT.mode
         assert len(request.metadata) <= 50
 
@@ -292,7 +295,7 @@ def test_a_json_number_amount_means_the_same_to_the_service_whatever_its_notatio
     assert len(session_text) <= 100
 
 
-@given(seconds=st.integers(min_value=0, max_value=MAX_EXPIRES_IN_SECONDS))
+@given(seconds=st.integers(min_value=1, max_value=MAX_EXPIRES_IN_SECONDS))
 def test_expires_in_whole_seconds_round_trip_in_every_json_form(seconds: int) -> None:
     assert parse_expires_in(seconds) == seconds
     assert parse_expires_in(Decimal(seconds)) == seconds
