@@ -250,13 +250,18 @@ async def list_for_merchant(
     mode: KeyMode | None,
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
+    session_id: uuid.UUID | None = None,
 ) -> list[StoredApiKey]:
-    """Newest first; `limit + 1` rows are read by the caller to learn whether more follow."""
+    """Newest first; `limit + 1` rows are read by the caller to learn whether more follow. With `session_id`,
+    only that session's keys (read by api_keys_by_session)."""
     args: list[Any] = [merchant_id, mode.value if mode else None, limit]
     cursor = ""
     if after is not None:
         cursor = " AND (created_at, id) < ($4, $5)"
         args.extend(after)
+    if session_id is not None:
+        args.append(session_id)
+        cursor += f" AND session_id = ${len(args)}"
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM api_keys
              WHERE merchant_id = $1 AND ($2::text IS NULL OR mode = $2){cursor}

@@ -321,6 +321,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             mode=_scope_mode(request.mode),
             limit=request.limit,
             starting_after=request.starting_after,
+            session_id=request.session_id,
         )
         return keys_pb2.ListKeysResponse(keys=[api_key_message(k) for k in keys], has_more=has_more)
 

@@ -280,9 +280,11 @@ class CustomerKeyService:
         return revoked
 
     async def list(
-        self, *, merchant_id: str, mode: KeyMode | None, limit: int, starting_after: str
+        self, *, merchant_id: str, mode: KeyMode | None, limit: int, starting_after: str, session_id: str = ""
     ) -> tuple[list[StoredApiKey], bool]:
+        """The merchant's keys of `mode`, newest first; with `session_id`, only that session's."""
         merchant_uuid = required_uuid(merchant_id, "merchant_id")
+        session_uuid = required_uuid(session_id, "session_id") if session_id else None
         if limit == 0:
             limit = DEFAULT_LIST_LIMIT
         if not 1 <= limit <= MAX_LIST_LIMIT:
@@ -299,6 +301,6 @@ class CustomerKeyService:
                 if after is None:
                     raise cursor_refused()
             rows = await api_key_repository.list_for_merchant(
-                conn, merchant_uuid, mode=mode, limit=limit + 1, after=after
+                conn, merchant_uuid, mode=mode, limit=limit + 1, after=after, session_id=session_uuid
             )
         return rows[:limit], len(rows) > limit

@@ -2,7 +2,8 @@
 
 The key itself is revealed once, in the portal behind the link, so a mailbox that leaks later leaks at most
 a link that expires in 7 days and can be revoked. The Message-ID is derived from the session, so a resend
-after a crash (SMTP is at-least-once) is recognisable as the same message.
+after a crash (SMTP is at-least-once) is recognisable as the same message. Every mail carries `Date:` (RFC 5322
+§3.6): AccessMail.sent_at, else the moment it is rendered.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email import policy
 from email.charset import QP, Charset
 from email.contentmanager import raw_data_manager
 from email.message import EmailMessage
-from email.utils import formataddr
+from email.utils import format_datetime, formataddr
 
 from paygate_runtime.errors import InvalidArgument
 
@@ -30,6 +32,9 @@ class AccessMail:
     # Where a customer reaches the merchant (its support address, else the seller's email): the mail comes
     # from the deployment's sender, which no merchant reads, so an answer goes here. Empty: no Reply-To.
     reply_to: str = ""
+    # The mail's `Date:` (RFC 5322 §3.6 requires one, and relays often add none). None: the moment it is
+    # rendered, i.e. sent. A caller that wants a resend to be byte for byte the same passes a fixed time.
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +81,8 @@ def render_access_mail(mail: AccessMail, sender: str) -> RenderedMail:
     is written directly: headers that fit on a line as they are, longer ones folded by the compat32 policy
     (as the stdlib generator would), each body quoted-printable. The bytes are those the stdlib's compat32
     generator writes for compose_access_mail's message (tests/integration/session_cpu pins that), with a
-    boundary derived from the session, so a resend after a crash is byte for byte the same mail."""
+    boundary derived from the session, so a resend after a crash is byte for byte the same mail when the
+    caller fixes `sent_at` (else only its `Date:` differs)."""
     content = _content(mail, sender)
     boundary = f"===============paygate-{hashlib.sha256(mail.session_id.encode()).hexdigest()[:24]}=="
     lines = [_wire_header(name, value) for name, value in content.headers]
@@ -103,6 +109,8 @@ def _content(mail: AccessMail, sender: str) -> _Content:
         ("Subject", _header_text(f"Your access from {merchant}")),
         ("From", formataddr((merchant, sender), charset="utf-8")),
         ("To", mail.to),
+        # format_datetime of an aware time: "Mon, 07 Dec 2026 09:13:49 +0000", a few microseconds a mail.
+        ("Date", format_datetime(mail.sent_at or datetime.now(UTC))),
         # Billing checks a support address when it is saved; one that is still unusable here is left out
         # rather than failing the customer's mail.
         *((("Reply-To", mail.reply_to),) if _single_address(mail.reply_to) else ()),

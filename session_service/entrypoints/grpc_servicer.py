@@ -85,6 +85,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
                 scopes=tuple(request.scopes),
                 scopes_given=request.set_scopes,
                 customer=msg.customer_from_proto(request.customer) if request.HasField("customer") else None,
+                actor=request.actor,
             ),
             max_amount_major=self.config.max_amount_major,
             now=self.clock(),
@@ -211,7 +212,11 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     ) -> session_pb2.Session:
         return msg.session_message(
             await sessions.expire_session(
-                self.pool, request.session_id, request.merchant_id, msg.scope_mode(request.mode)
+                self.pool,
+                request.session_id,
+                request.merchant_id,
+                msg.scope_mode(request.mode),
+                actor=request.actor,
             )
         )
 
@@ -225,6 +230,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
             request.limit,
             request.starting_after,
             msg.scope_mode(request.mode),
+            session_id=request.session_id,
         )
         return session_pb2.ListQuarantineResponse(
             entries=[msg.quarantine_message(row) for row in rows], has_more=has_more

@@ -78,6 +78,7 @@ async def refund_session(
             via_provider=request.via_provider,
             provider_refund_id=request.provider_refund_id,
             chain_tx_hash=request.chain_tx_hash,
+            actor=request.actor,
         ),
         max_amount_major=max_amount_major,
         wake=wake,

@@ -32,8 +32,12 @@ async def list_quarantine(
     limit: int,
     starting_after: str,
     mode: str | None = None,
+    *,
+    session_id: str = "",
 ) -> tuple[list[repo.Record], bool]:
+    """The merchant's entries of `mode`, newest first; with `session_id`, only that session's."""
     merchant = parse_uuid(merchant_id, "merchant_id")
+    session = parse_uuid(session_id, "session_id", not_found="session_not_found") if session_id else None
     if status and status not in _STATUSES:
         raise InvalidArgument(
             "invalid_status", "status must be open, refunded, dismissed or accepted", field="status"
@@ -41,7 +45,9 @@ async def list_quarantine(
     page = _page_size(limit)
     async with pool.acquire() as conn:
         after = await _cursor(conn, "quarantine", merchant, mode, starting_after)
-        rows = await repo.list_quarantine(conn, merchant, mode, status or None, page + 1, after)
+        rows = await repo.list_quarantine(
+            conn, merchant, mode, status or None, page + 1, after, session_id=session
+        )
     return rows[:page], len(rows) > page
 
 

@@ -51,7 +51,7 @@ from session_service.service_layer.payment_events import (
     snapshot_of,
     validate_command,
 )
-from session_service.service_layer.sessions import caller_scope, parse_uuid
+from session_service.service_layer.sessions import audit_actor, caller_scope, parse_uuid
 
 _MAX_REASON = 500
 _TX_HASH = re.compile(r"^0x[0-9a-f]{64}$")
@@ -71,6 +71,8 @@ class RefundRequest:
     provider_refund_id: str = ""
     # Web3: the refund tx the gateway verified on the session's chain (see `_chain_tx_hash`).
     chain_tx_hash: str = ""
+    # Who asks, as the gateway names it for the audit trail ("merchant_key:<id>"); see `audit_actor`.
+    actor: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,7 @@ async def refund_session(
             field="provider_refund_id",
         )
     chain_tx = _chain_tx_hash(request)
+    who = audit_actor(request.actor, f"merchant:{merchant}")
     key = request.idempotency_key or None
     async with pool.acquire() as conn:
         if key is not None:
@@ -192,7 +195,7 @@ async def refund_session(
                     session,
                     outcome,
                     source=f"refund:{refund_id}",
-                    actor=f"merchant:{merchant}",
+                    actor=who,
                     idempotency_key=key,
                     fingerprint=request.request_fingerprint or None,
                 )
@@ -338,7 +341,7 @@ async def _persist(
             # A change of money or dispute is in the session's history even when the status stays.
             history=outcome.changed,
             actor=actor,
-            action=f"session_{to_status}" if to_status else (outcome.note if outcome.changed else None),
+            action=_audit_action(outcome, to_status),
             detail=detail,
             provider=provider,
             provider_event_id=event_id,
@@ -362,6 +365,21 @@ async def _persist(
                 amount=money_message(dispute_amount) if dispute_amount is not None else None,
             ),
         )
+
+
+def _audit_action(outcome: Outcome, to_status: str | None) -> str | None:
+    """The audit row's action: the move, else what changed; None (no audit row) for a recorded no-op.
+
+    A provider's refund report that settles no refund and finds no surplus changed only the provider's running
+    total (kept to cap later reports): no money moved, so it is a no-op to the audit trail, as a duplicate
+    event is. Audited, it read as a second refund (`GET /v1/audit` shows no detail)."""
+    if to_status:
+        return f"session_{to_status}"
+    if not outcome.changed:
+        return None
+    if outcome.note == "refund_reported" and not outcome.upserts and not outcome.surplus_minor:
+        return None
+    return outcome.note
 
 
 _DISPUTE_EVENTS = {

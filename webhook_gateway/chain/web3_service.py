@@ -531,7 +531,10 @@ class Web3Service:
         if plan.expire_first:
             expired = await self._call(
                 "ExpireSession",
-                session_pb2.ExpireSessionRequest(session_id=info.session_id, merchant_id=info.merchant_id),
+                # The chain watcher acts for itself, as the expiry sweeper does: never as the merchant.
+                session_pb2.ExpireSessionRequest(
+                    session_id=info.session_id, merchant_id=info.merchant_id, actor="chain_watcher"
+                ),
                 session_pb2.Session,
             )
             if expired is not None:

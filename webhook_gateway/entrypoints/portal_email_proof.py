@@ -10,18 +10,24 @@ visitor proves the address, in one of two ways:
 - otherwise a code mailed to the address (8 digits, 15 minutes, five tries; three codes a purchase an hour).
 The proof holds for that browser's portal session only.
 
-The mail goes out over the same SMTP settings as the contact form. Its one header built from stored data,
-`To`, is the purchase's address, which must pass the contact form's strict address pattern.
+The mail goes out over the same SMTP settings as the contact form. Its headers built from stored data: `To`,
+the purchase's address, which must pass the contact form's strict address pattern; like the customer's access
+mail (session_service.domain.customer_mail), `From` names the seller (the merchant's name as a display name,
+control characters dropped) and `Reply-To` is the merchant's contact address (billing's `contact_email`:
+support_email, else the seller's email) when it passes the same pattern, since nobody reads the deployment's
+sender.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Final
 
-from webhook_gateway.entrypoints.portal_support import SupportMailSettings, is_address
+from webhook_gateway.entrypoints.portal_support import SupportMailSettings, is_address, mail_date
 
 CODE_DIGITS: Final[int] = 8
 _SEPARATORS: Final[str] = " -\t"
@@ -52,27 +58,46 @@ def masked(address: str) -> str:
 
 
 def build_code_message(
-    settings: SupportMailSettings, *, to: str, code: str, session_reference: str, minutes: int
+    settings: SupportMailSettings,
+    *,
+    to: str,
+    code: str,
+    session_reference: str,
+    minutes: int,
+    merchant_name: str = "",
+    reply_to: str = "",
 ) -> EmailMessage:
+    """The code mail. `merchant_name`: the seller, named in From and in the text ("" when unknown: the mail
+    then says "the seller"). `reply_to`: the merchant's contact address ("" or unusable: no Reply-To)."""
+    seller = _CONTROL.sub(" ", merchant_name).strip()
     message = EmailMessage()
-    message["From"] = settings.sender
+    message["From"] = Address(display_name=seller, addr_spec=settings.sender) if seller else settings.sender
     message["To"] = to
+    if reply_to and is_address(reply_to):
+        message["Reply-To"] = reply_to
     message["Subject"] = "Your code to see your receipts"
+    message["Date"] = mail_date()
     message["Message-ID"] = make_msgid(domain=settings.sender.rpartition("@")[2] or "localhost")
-    message.set_content(
-        "\n".join(
-            [
-                "Someone opened the access page of a purchase made with this email address and asked to see",
-                "every receipt of this address with the seller.",
-                "",
-                f"Your code: {code}",
-                "",
-                f"It is valid for {minutes} minutes, in the browser that asked for it.",
-                f"Purchase reference: {session_reference}",
-                "",
-                "If this was not you, ignore this mail: nothing is shown without the code.",
-                "",
-            ]
-        )
-    )
+    message.set_content("\n".join(_code_text(seller or "the seller", code, session_reference, minutes)))
     return message
+
+
+def _code_text(seller: str, code: str, session_reference: str, minutes: int) -> list[str]:
+    return [
+        "Someone opened the access page of a purchase made with this email address and asked to see",
+        f"every receipt of this address with {seller}.",
+        "",
+        f"Your code: {code}",
+        "",
+        f"It is valid for {minutes} minutes, in the browser that asked for it.",
+        f"Purchase reference: {session_reference}",
+        "",
+        "If this was not you, ignore this mail: nothing is shown without the code.",
+        "",
+        f"-- {seller}, via paygate",
+        "",
+    ]
+
+
+# A merchant name is the merchant's own text: no control character may reach a header (or the text).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")

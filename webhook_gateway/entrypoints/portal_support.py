@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import format_datetime, make_msgid
 
 from paygate_runtime.config import ConfigError, Env
 from paygate_runtime.smtp import SmtpSettings, load_smtp_settings, send_message
@@ -51,6 +52,12 @@ def load_settings(env: Env) -> SupportMailSettings | None:
 
 def is_address(value: str) -> bool:
     return bool(_ADDRESS.fullmatch(value)) and ".." not in value
+
+
+def mail_date() -> str:
+    """The `Date:` of a mail built now (it is sent right after): RFC 5322 §3.6 requires one, and relays often
+    add none. paygate_runtime.smtp sends the message as given, so each builder sets it."""
+    return format_datetime(datetime.now(UTC))
 
 
 def clean_message(raw: object) -> str:
@@ -90,6 +97,7 @@ def build_message(
     message["From"] = settings.sender
     message["To"] = to
     message["Subject"] = f"Customer message about purchase {session_reference}"
+    message["Date"] = mail_date()
     message["Message-ID"] = make_msgid(domain=settings.sender.rpartition("@")[2] or "localhost")
     if reply_to:
         message["Reply-To"] = reply_to

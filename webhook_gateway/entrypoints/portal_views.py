@@ -81,6 +81,24 @@ def customer_message(code: str) -> str:
     return CUSTOMER_MESSAGES.get(code, GENERIC_MESSAGE)
 
 
+def scope_words(scopes: list[str], seller: str) -> str:
+    """Permissions as a customer reads them: the scope names, or words for "*" (every scope), which means
+    nothing to someone who never read the merchant's API documentation."""
+    if "*" in scopes:
+        return f"all of {seller}'s API" if seller else "everything"
+    return ", ".join(scopes)
+
+
+def refund_state(paid_minor: int, refunded_minor: int, *, refunded_in_full: bool) -> str | None:
+    """What a purchase's refunds add up to: None while nothing was refunded, else "refunded" (the whole
+    amount went back, as the session's own status says) or "partially refunded". Integer minor units only."""
+    if refunded_minor <= 0:
+        return None
+    if refunded_in_full or refunded_minor >= paid_minor > 0:
+        return "refunded"
+    return "partially refunded"
+
+
 class FormError(ValueError):
     """A form field the customer must fix: 400 with `code`, naming `field`."""
 

@@ -28,13 +28,14 @@ from aiohttp import web
 
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
-from paygate.session.v1 import session_pb2
+from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.api_objects import STATUS_NAMES, customer_json, session_detail
 from webhook_gateway.adapters.provider_errors import ProviderError
 from webhook_gateway.entrypoints import browser_session
 from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, PROVIDER_CHECKOUTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
+from webhook_gateway.entrypoints.portal_email_proof import masked
 from webhook_gateway.entrypoints.request_body import format_minor
 from webhook_gateway.entrypoints.rpc_refusals import UNAVAILABLE_CODE, refusal_for
 from webhook_gateway.service_layer import checkout_rules as rules
@@ -133,12 +134,14 @@ def page_context(
     customer_form: dict[str, Any] | None = None,
     card_rails: list[str] | None = None,
     pay_csrf_token: str | None = None,
+    late_payment: str | None = None,
 ) -> dict[str, Any]:
     """The template's context. `provider_api`: this gateway creates the payment at the session's provider
     (so the page links to the provider's page, or says the card rail is unavailable when it has none).
     `customer_form`: the buyer's details are asked for first (see needs_customer), in place of the pay
     buttons. `card_rails`: a card session's rails, one button each (none: the seller has set up no card
-    payments); `pay_csrf_token` goes in their form."""
+    payments); `pay_csrf_token` goes in their form. `late_payment`: the quarantine status ("open",
+    "refunded", "dismissed") of money paid after the session closed (see late_payment_status)."""
     status = STATUS_NAMES[session.status]
     amount_minor = int(session.amount.amount_minor)
     context: dict[str, Any] = {
@@ -162,7 +165,17 @@ def page_context(
         "web3": None,
         "customer_form": customer_form,
         "card": None,
+        # paygate mails the access link to this address once the session is fulfilled; the page shows it
+        # masked, as the portal does, so a shared checkout link does not give the address away.
+        "mailed_to": masked(session.customer_email) if session.customer_email else None,
+        "fulfilled": session.fulfilment_status == "done",
+        "late_payment": None,
     }
+    if late_payment in LATE_PAYMENT_LABELS and status in ("expired", "failed"):
+        context["status_label"] = LATE_PAYMENT_LABELS[late_payment]
+        # Only a late payment on an expired session can be accepted (session_service accept_late_payment);
+        # a failed session's money can only be refunded.
+        context["late_payment"] = {"status": late_payment, "can_accept": status == "expired"}
     if card_rails is not None:
         context["card"] = {
             "rails": [{"name": name, "label": rules.RAIL_LABELS[name]} for name in card_rails],
@@ -179,6 +192,47 @@ def page_context(
             "min_confirmations": session.payment.min_confirmations,
         }
     return context
+
+
+# ---- money paid after the session closed ---------------------------------------------------------------
+# Such money is quarantined as `payment_on_closed_session` for the merchant to accept (the session then
+# becomes paid) or refund; the card was charged. The page must not send the customer to pay a second time, so
+# it says the payment arrived and follows the merchant's decision. The session carries no trace of the entry
+# (no history row, no alert): the page reads the session's own entries (ListQuarantine by session_id).
+
+QUARANTINE_LATE = "payment_on_closed_session"
+# More than a session ever has: one entry per payment the provider reported after the session closed.
+_LATE_ENTRIES_READ = 100
+# The entry's status, most telling first: an open entry is what the customer waits on.
+LATE_PAYMENT_LABELS = {
+    "open": "Payment under review",
+    "refunded": "Payment refunded",
+    "dismissed": "Closed",
+}
+
+
+async def late_payment_status(
+    sessions: session_pb2_grpc.SessionServiceStub, session: session_pb2.Session
+) -> str | None:
+    """The status of the quarantine entry of money paid after `session` closed, or None (none, the session is
+    not closed for money, or the quarantine is unreadable: the page then says what the session's status
+    says)."""
+    if session.status not in (_S.SESSION_STATUS_EXPIRED, _S.SESSION_STATUS_FAILED):
+        return None
+    try:
+        reply = await sessions.ListQuarantine(
+            session_pb2.ListQuarantineRequest(
+                merchant_id=session.merchant_id,
+                mode=session.mode,
+                session_id=session.id,
+                limit=_LATE_ENTRIES_READ,
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        log.info("checkout: quarantine unavailable", extra={"grpc_code": error.code().name})
+        return None
+    found = {e.status for e in reply.entries if e.session_id == session.id and e.reason == QUARANTINE_LATE}
+    return next((status for status in LATE_PAYMENT_LABELS if status in found), None)
 
 
 def _security_headers(nonce: str, form_origins: tuple[str, ...] = ()) -> dict[str, str]:
@@ -343,7 +397,12 @@ async def _page_response(
             _set_csrf_cookie(request, response, pay_token)
         return response
     context = page_context(
-        session, merchant_name, problem, result, provider_api=flows.provider_for(session) is not None
+        session,
+        merchant_name,
+        problem,
+        result,
+        provider_api=flows.provider_for(session) is not None,
+        late_payment=await late_payment_status(request.app[CLIENTS].session, session),
     )
     return _render("checkout.html", status, **context)
 

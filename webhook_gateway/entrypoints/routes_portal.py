@@ -32,6 +32,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -50,12 +51,15 @@ from paygate_runtime.proto_convert import to_datetime
 from webhook_gateway.adapters.portal_sessions_repository import EMAIL_CODE_LIFETIME_S, PortalSession
 from webhook_gateway.entrypoints import browser_session, portal_email_proof, portal_support
 from webhook_gateway.entrypoints.app_keys import CLIENTS, PORTAL_SESSIONS, SUPPORT_MAIL
+from webhook_gateway.entrypoints.merchant_requests import MAX_GRACE_PERIOD_SECONDS
 from webhook_gateway.entrypoints.observability import METRICS
 from webhook_gateway.entrypoints.portal_views import (
     FormError,
     customer_message,
     parse_expiry,
     parse_grace,
+    refund_state,
+    scope_words,
     split_list,
     usage_bars,
 )
@@ -203,20 +207,34 @@ async def _support(
     request: web.Request, portal: PortalSession, mode: common_pb2.Mode
 ) -> dict[str, str | None]:
     """The merchant's support contact from its billing profile of the session's mode (test and live each
-    have their own, contract §6a): an email, a URL, or neither. An unknown mode shows neither."""
+    have their own, contract §6a): an email, a URL, or neither. An unknown mode shows neither. `seller` is the
+    profile's seller name (what its invoices print), the page's fallback when the merchant has no name."""
     if mode not in (common_pb2.MODE_TEST, common_pb2.MODE_LIVE):
-        return {"email": None, "url": None}
+        return {"email": None, "url": None, "seller": None}
     try:
         profile = await request.app[CLIENTS].billing.GetBillingProfile(
             billing_pb2.GetBillingProfileRequest(merchant_id=portal.merchant_id, mode=mode)
         )
     except grpc.aio.AioRpcError:
-        return {"email": None, "url": None}
+        return {"email": None, "url": None, "seller": None}
     url = getattr(profile, "support_url", "") or ""
     # Only http(s) links are rendered as links: a javascript: or data: URL must never become an href.
     safe_url = url if url.startswith(("https://", "http://")) else None
     # support_email, else the seller's email its invoices show (billing's `contact_email`).
-    return {"email": profile.contact_email or None, "url": safe_url}
+    return {"email": profile.contact_email or None, "url": safe_url, "seller": profile.seller.name or None}
+
+
+async def _merchant_name(request: web.Request, portal: PortalSession) -> str:
+    """The merchant's display name, as the checkout page shows it ("" when it cannot be read: the page then
+    falls back to the billing profile's seller name, or to "this seller")."""
+    try:
+        merchant = await request.app[CLIENTS].keys.GetMerchant(
+            keys_pb2.GetMerchantRequest(merchant_id=portal.merchant_id)
+        )
+    except grpc.aio.AioRpcError as error:
+        log.info("portal: merchant unavailable", extra={"grpc_code": error.code().name})
+        return ""
+    return merchant.name
 
 
 async def _customer_key(request: web.Request, portal: PortalSession) -> keys_pb2.ApiKey | None:
@@ -277,18 +295,29 @@ async def _documents(
     return list(reply.invoices)
 
 
-async def _customer_email(request: web.Request, portal: PortalSession, mode: common_pb2.Mode) -> str:
-    """The purchase's email address as the merchant recorded it ("" for none, or when it cannot be read)."""
+async def _session(
+    request: web.Request, portal: PortalSession, mode: common_pb2.Mode = common_pb2.MODE_UNSPECIFIED
+) -> session_pb2.Session | None:
+    """The portal's own session (None when it cannot be read). Scoped to the portal session's merchant; the
+    mode may be left out because the session id itself came from the verified access token."""
     try:
-        session = await request.app[CLIENTS].session.GetSession(
+        return await request.app[CLIENTS].session.GetSession(
             session_pb2.GetSessionRequest(
                 session_id=portal.session_id, merchant_id=portal.merchant_id, mode=mode
             )
         )
     except grpc.aio.AioRpcError as error:
         log.info("portal: session unavailable", extra={"grpc_code": error.code().name})
-        return ""
-    return session.customer_email
+        return None
+
+
+def _can_prove(request: web.Request, subject: str, mode: common_pb2.Mode) -> bool:
+    """Whether an address could be proven at all: the purchase has one (a subject), a known mode, mail set up."""
+    return bool(subject) and mode != common_pb2.MODE_UNSPECIFIED and request.app[SUPPORT_MAIL] is not None
+
+
+def _mailable(address: str) -> str:
+    return address if portal_email_proof.mailable(address) else ""
 
 
 async def _provable_address(
@@ -296,25 +325,29 @@ async def _provable_address(
 ) -> str:
     """The address a code would be mailed to; "" when there is nothing to prove: no subject (the purchase has
     no address), an unknown mode, no mail configured, or an address the strict pattern refuses."""
-    if not subject or mode == common_pb2.MODE_UNSPECIFIED or request.app[SUPPORT_MAIL] is None:
+    if not _can_prove(request, subject, mode):
         return ""
-    address = await _customer_email(request, portal, mode)
-    return address if portal_email_proof.mailable(address) else ""
+    session = await _session(request, portal, mode)
+    return _mailable(session.customer_email) if session is not None else ""
 
 
 async def _email_proof_view(
-    request: web.Request, portal: PortalSession, subject: str, mode: common_pb2.Mode
+    request: web.Request,
+    portal: PortalSession,
+    subject: str,
+    mode: common_pb2.Mode,
+    session: session_pb2.Session | None,
 ) -> dict[str, Any] | None:
-    """What the receipts section offers: None when there is nothing to prove (_provable_address), else
-    whether it is proven and, if not, where the code goes and whether one is out."""
+    """What the receipts section offers: None when there is nothing to prove (_provable_address; the page
+    already read the session, so its address is not read again), else whether it is proven and, if not,
+    where the code goes and whether one is out."""
     if portal.email_proven:
         return {"proven": True}
-    address, pending = await asyncio.gather(
-        _provable_address(request, portal, subject, mode),
-        request.app[PORTAL_SESSIONS].has_email_code(request.cookies.get(COOKIE)),
-    )
+    provable = session is not None and _can_prove(request, subject, mode)
+    address = _mailable(session.customer_email) if provable and session is not None else ""
     if not address:
         return None
+    pending = await request.app[PORTAL_SESSIONS].has_email_code(request.cookies.get(COOKIE))
     return {
         "proven": False,
         "to": portal_email_proof.masked(address),
@@ -330,18 +363,58 @@ def _money(total: common_pb2.Money) -> str:
         return total.amount_minor
 
 
-def _invoice_view(invoice: billing_pb2.Invoice | None) -> dict[str, str] | None:
+def _invoice_view(
+    invoice: billing_pb2.Invoice | None, numbers: Mapping[str, str] | None = None
+) -> dict[str, str] | None:
+    """One document. A credit note names the invoice it credits (`credits`, its number from `numbers`, the
+    listed documents by id): "Credit note INV-7 −300" alone does not say which purchase got money back."""
     if invoice is None or not invoice.number:
         return None
     total = invoice.total
     issued = to_datetime(invoice.issued_at) if invoice.HasField("issued_at") else None
+    credit_note = invoice.kind == billing_pb2.DOCUMENT_KIND_CREDIT_NOTE
     return {
         "id": invoice.id,
         "number": invoice.number,
         "amount": _money(total),
         "currency": total.currency,
         "date": issued.date().isoformat() if issued else "",
-        "kind": "Credit note" if invoice.kind == billing_pb2.DOCUMENT_KIND_CREDIT_NOTE else "Receipt",
+        "kind": "Credit note" if credit_note else "Receipt",
+        "credits": (numbers or {}).get(invoice.credits_invoice_id, "") if credit_note else "",
+    }
+
+
+def _documents_view(
+    documents: list[billing_pb2.Invoice], invoice: billing_pb2.Invoice | None
+) -> list[dict[str, str]]:
+    # A credit note credits an invoice of its own session, which is listed beside it (or is the page's invoice).
+    numbers = {d.id: d.number for d in (*documents, *([invoice] if invoice else [])) if d.number}
+    return [v for v in (_invoice_view(d, numbers) for d in documents) if v is not None]
+
+
+def _minor(money: common_pb2.Money) -> int:
+    try:
+        return int(money.amount_minor or "0")
+    except ValueError:
+        return 0
+
+
+def _refund_view(session: session_pb2.Session | None) -> dict[str, str] | None:
+    """What went back to the customer, in the session's currency and exponent (None while nothing did)."""
+    if session is None:
+        return None
+    refunded = _minor(session.amount_refunded)
+    state = refund_state(
+        _minor(session.amount),
+        refunded,
+        refunded_in_full=session.status == session_pb2.SESSION_STATUS_REFUNDED,
+    )
+    if state is None:
+        return None
+    return {
+        "amount": format_minor(refunded, session.amount.exponent),
+        "currency": session.amount.currency,
+        "status": state,
     }
 
 
@@ -351,12 +424,14 @@ def _time_text(message: Any, field: str) -> str | None:
     return to_datetime(getattr(message, field)).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _key_view(key: keys_pb2.ApiKey | None) -> dict[str, Any] | None:
+def _key_view(key: keys_pb2.ApiKey | None, seller: str = "") -> dict[str, Any] | None:
     if key is None:
         return None
     granted = list(key.granted_scopes) or ["*"]
     scopes = list(key.scopes) or ["*"]
     return {
+        "scopes_text": scope_words(scopes, seller),
+        "granted_text": scope_words(granted, seller),
         "hint": key.hint,
         "revealed": key.revealed,
         "can_reveal": not key.revealed and key.status == keys_pb2.KEY_STATUS_VALID and not key.rolled_from_id,
@@ -372,6 +447,47 @@ def _key_view(key: keys_pb2.ApiKey | None) -> dict[str, Any] | None:
     }
 
 
+def _previous_keys_view(keys: list[keys_pb2.ApiKey]) -> list[dict[str, str | None]]:
+    """Older keys of the purchase that still verify (a roll's grace period): their hint and end, never more."""
+    return [{"hint": k.hint, "until": _time_text(k, "expires_at")} for k in keys]
+
+
+async def _live_predecessors(
+    request: web.Request, portal: PortalSession, key: keys_pb2.ApiKey | None
+) -> list[keys_pb2.ApiKey]:
+    """The keys this purchase's current key replaced that still work (rolled with a grace period), newest
+    first. Without them the customer would believe the old secret dead while it still opens the API.
+
+    One read of the session's own keys (ListKeys by session_id), following the roll chain (rolled_from_id)
+    through them. A roll's grace ends at most MAX_GRACE_PERIOD_SECONDS after it (the new key's created_at), so
+    an older roll is not looked into at all."""
+    if key is None or not key.rolled_from_id or key.status != keys_pb2.KEY_STATUS_VALID:
+        return []
+    rolled_ago = datetime.now(UTC) - to_datetime(key.created_at)
+    if rolled_ago.total_seconds() > MAX_GRACE_PERIOD_SECONDS + 60:  # 60 s: the roll's own clock and commit
+        return []
+    try:
+        reply = await request.app[CLIENTS].keys.ListKeys(
+            keys_pb2.ListKeysRequest(
+                merchant_id=portal.merchant_id, mode=key.mode, session_id=portal.session_id, limit=100
+            )
+        )
+    except grpc.aio.AioRpcError as error:
+        log.info("portal: previous keys unavailable", extra={"grpc_code": error.code().name})
+        return []
+    by_id = {listed.id: listed for listed in reply.keys if listed.session_id == portal.session_id}
+    found: list[keys_pb2.ApiKey] = []
+    wanted = key.rolled_from_id
+    for _ in range(len(by_id)):  # a chain visits each key once
+        listed = by_id.get(wanted)
+        if listed is None:
+            break
+        if listed.status == keys_pb2.KEY_STATUS_VALID:
+            found.append(listed)
+        wanted = listed.rolled_from_id
+    return found
+
+
 def _usage_view(usage: keys_pb2.CustomerKeyUsage | None) -> dict[str, Any] | None:
     if usage is None:
         return None
@@ -384,6 +500,13 @@ def _usage_view(usage: keys_pb2.CustomerKeyUsage | None) -> dict[str, Any] | Non
     }
 
 
+def _page_mode(key: keys_pb2.ApiKey | None, session: session_pb2.Session | None) -> common_pb2.Mode:
+    """The session's mode: its customer key has it; before the key exists, the session itself."""
+    if key is not None:
+        return key.mode
+    return session.mode if session is not None else common_pb2.MODE_UNSPECIFIED
+
+
 async def _portal_page(
     request: web.Request,
     portal: PortalSession,
@@ -394,24 +517,34 @@ async def _portal_page(
     notice: str | None = None,
     link: keys_pb2.AccessLink | None = None,
 ) -> web.Response:
-    invoice, (key, usage) = await asyncio.gather(_invoice(request, portal), _key_and_usage(request, portal))
+    invoice, (key, usage), session, merchant_name = await asyncio.gather(
+        _invoice(request, portal),
+        _key_and_usage(request, portal),
+        _session(request, portal),
+        _merchant_name(request, portal),
+    )
     subject = link.access_token.subject if link is not None else ""
-    mode = (
-        key.mode if key is not None else common_pb2.MODE_UNSPECIFIED
-    )  # the session's mode: its customer key has it
-    support, documents, proof = await asyncio.gather(
+    mode = _page_mode(key, session)
+    support, documents, proof, previous = await asyncio.gather(
         _support(request, portal, mode),
         _documents(request, portal, subject, mode),
-        _email_proof_view(request, portal, subject, mode),
+        _email_proof_view(request, portal, subject, mode, session),
+        _live_predecessors(request, portal, key),
     )
+    # The merchant's name, as the checkout page showed it; else the seller its invoices print.
+    seller = merchant_name or support["seller"] or ""
     return _render(
         request,
         "portal.html",
         status=status,
+        seller=seller,
+        test_mode=mode == common_pb2.MODE_TEST,
         invoice=_invoice_view(invoice),
-        documents=[v for v in (_invoice_view(d) for d in documents) if v is not None],
+        refund=_refund_view(session),
+        documents=_documents_view(documents, invoice),
         proof=proof,
-        key=_key_view(key),
+        key=_key_view(key, seller),
+        previous_keys=_previous_keys_view(previous),
         usage=_usage_view(usage),
         secret=secret,
         csrf_token=portal.csrf_token,
@@ -784,12 +917,16 @@ async def receipts_code(request: web.Request) -> web.Response:
         return await _form_refusal(
             request, post, 429, "rate_limited", "three codes an hour were sent for this purchase; try later"
         )
+    # Named and answerable as the access mail is: the seller in From and in the text, replies to its contact.
+    support = await _support(request, portal, mode)
     message = portal_email_proof.build_code_message(
         settings,
         to=address,
         code=code,
         session_reference=portal.session_id,
         minutes=EMAIL_CODE_LIFETIME_S // 60,
+        merchant_name=await _merchant_name(request, portal) or support["seller"] or "",
+        reply_to=support["email"] or "",
     )
     unsent = await _mail_or_refusal(request, post, settings, message, "the code could not be sent")
     if unsent is not None:

@@ -163,6 +163,8 @@ async def refund_session(request: web.Request) -> web.Response:
                 via_provider=provider is not None,
                 provider_refund_id=provider_refund_id,
                 chain_tx_hash=chain_tx_hash,
+                # The audit trail names the key that asked for the refund, not just the merchant.
+                actor=merchant.api_actor,
             )
         )
     except grpc.aio.AioRpcError as error:

@@ -97,6 +97,8 @@ def build_create_request(
         scopes=scopes,
         set_scopes=True,
         customer=parse_customer(body.get("customer")),
+        # The audit trail names the key that created it, not just the merchant.
+        actor=merchant.api_actor,
     )
 
 
@@ -335,7 +337,11 @@ async def expire_session(request: web.Request) -> web.Response:
     # Stripe's page is expired first, so that it can no longer take money for a session we closed.
     try:
         session = await request.app[PROVIDER_CHECKOUTS].expire(
-            request.app[CLIENTS].session, request.match_info["id"], merchant.merchant_id, merchant.mode
+            request.app[CLIENTS].session,
+            request.match_info["id"],
+            merchant.merchant_id,
+            merchant.mode,
+            actor=merchant.api_actor,
         )
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)

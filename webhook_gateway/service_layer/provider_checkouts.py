@@ -379,12 +379,14 @@ class ProviderCheckouts:
         session_id: str,
         merchant_id: str,
         mode: common_pb2.Mode = common_pb2.MODE_UNSPECIFIED,
+        actor: str = "",
     ) -> session_pb2.Session:
         """Merchant expiry: the provider's page or payment first (so it stops taking money), then our
-        session. `mode` is the caller's key's mode: a session of the other mode is NOT_FOUND. Raises the
-        session service's gRPC error, or rules.ExpireRefused when the provider's page could not be closed."""
+        session. `mode` is the caller's key's mode: a session of the other mode is NOT_FOUND; `actor` is the
+        key that asked, for the audit trail. Raises the session service's gRPC error, or rules.ExpireRefused
+        when the provider's page could not be closed."""
         if not self.providers:
-            return await _expire_ours(sessions, session_id, merchant_id, mode)
+            return await _expire_ours(sessions, session_id, merchant_id, mode, actor)
         lock = self._lock(session_id)
         try:
             async with lock:  # waits for a page being created for this session right now
@@ -398,7 +400,7 @@ class ProviderCheckouts:
                     closed = session.provider_session_id
                 card = session.provider == rules.CARD and session.status == session_pb2.SESSION_STATUS_CREATED
                 closed_card = await self._close_card_payments(session.id) if card else set()
-                expired = await _expire_ours(sessions, session_id, merchant_id, mode)
+                expired = await _expire_ours(sessions, session_id, merchant_id, mode, actor)
         finally:
             self._release(session_id)
         was_open = session.status == session_pb2.SESSION_STATUS_CREATED
@@ -461,7 +463,10 @@ async def _expire_ours(
     session_id: str,
     merchant_id: str,
     mode: common_pb2.Mode = common_pb2.MODE_UNSPECIFIED,
+    actor: str = "",
 ) -> session_pb2.Session:
     return await sessions.ExpireSession(
-        session_pb2.ExpireSessionRequest(session_id=session_id, merchant_id=merchant_id, mode=mode)
+        session_pb2.ExpireSessionRequest(
+            session_id=session_id, merchant_id=merchant_id, mode=mode, actor=actor
+        )
     )

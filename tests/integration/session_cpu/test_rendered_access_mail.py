@@ -12,6 +12,7 @@ import dataclasses
 import email
 import io
 import re
+from datetime import UTC, datetime
 from email import policy
 from email.generator import BytesGenerator
 from email.message import EmailMessage
@@ -38,10 +39,14 @@ _BOUNDARY = re.compile(rb'boundary="([^"]+)"')
 # Content-Type differs by its boundary only; From is compared by its parsed address (below), because the old
 # wire lost the quotes of a long quoted display name when it refolded the header.
 _COMPARED_APART = ("Content-Type", "From")
+SENT_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _mail(merchant: str, to: str = "buyer@example.com", invoice: str = "ACME-2026-000017") -> AccessMail:
-    return AccessMail("7f1c2f0e-8a5b-4c1d-9e2f-0123456789ab", to, merchant, invoice, "49,90 €", LINK)
+    # A fixed Date: the composed message and the rendered bytes are compared, and two calls may straddle a second.
+    return AccessMail(
+        "7f1c2f0e-8a5b-4c1d-9e2f-0123456789ab", to, merchant, invoice, "49,90 €", LINK, sent_at=SENT_AT
+    )
 
 
 def _without_boundary(raw: bytes) -> bytes:
@@ -110,7 +115,7 @@ def test_a_merchant_name_cannot_add_headers() -> None:
     parsed = _parsed(render_access_mail(_mail("Evil\r\nBcc: thief@example.com"), "billing@pay.example").data)
     assert parsed["Bcc"] is None
     assert sorted(parsed.keys()) == sorted(
-        ["Subject", "From", "To", "Message-ID", "X-Paygate-Session", "MIME-Version", "Content-Type"]
+        ["Subject", "From", "To", "Date", "Message-ID", "X-Paygate-Session", "MIME-Version", "Content-Type"]
     )
 
 

@@ -98,6 +98,7 @@ def test_property_no_customer_text_reaches_a_header(text: str) -> None:
     assert set(parsed.keys()) == {
         "From",
         "To",
+        "Date",
         "Subject",
         "Message-ID",
         "Content-Type",

@@ -52,5 +52,5 @@ def test_a_merchant_name_cannot_add_headers(merchant: str) -> None:
     assert parsed["Bcc"] is None
     assert "\n" not in parsed["Subject"] and "\r" not in parsed["Subject"]
     assert sorted(parsed.keys()) == sorted(
-        ["Subject", "From", "To", "Message-ID", "X-Paygate-Session", "MIME-Version", "Content-Type"]
+        ["Subject", "From", "To", "Date", "Message-ID", "X-Paygate-Session", "MIME-Version", "Content-Type"]
     )

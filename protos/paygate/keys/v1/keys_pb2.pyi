@@ -278,16 +278,18 @@ class RevokeKeyRequest(_message.Message):
     def __init__(self, merchant_id: _Optional[str] = ..., key_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class ListKeysRequest(_message.Message):
-    __slots__ = ("merchant_id", "mode", "limit", "starting_after")
+    __slots__ = ("merchant_id", "mode", "limit", "starting_after", "session_id")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     STARTING_AFTER_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     mode: _common_pb2.Mode
     limit: int
     starting_after: str
-    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., limit: _Optional[int] = ..., starting_after: _Optional[str] = ...) -> None: ...
+    session_id: str
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., limit: _Optional[int] = ..., starting_after: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class ListKeysResponse(_message.Message):
     __slots__ = ("keys", "has_more")

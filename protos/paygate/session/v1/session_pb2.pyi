@@ -247,7 +247,7 @@ class DisputeReport(_message.Message):
     def __init__(self, dispute_id: _Optional[str] = ..., action: _Optional[str] = ..., status: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class RefundSessionRequest(_message.Message):
-    __slots__ = ("merchant_id", "mode", "session_id", "amount", "reason", "idempotency_key", "request_fingerprint", "via_provider", "provider_refund_id", "chain_tx_hash")
+    __slots__ = ("merchant_id", "mode", "session_id", "amount", "reason", "idempotency_key", "request_fingerprint", "via_provider", "provider_refund_id", "chain_tx_hash", "actor")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -258,6 +258,7 @@ class RefundSessionRequest(_message.Message):
     VIA_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_REFUND_ID_FIELD_NUMBER: _ClassVar[int]
     CHAIN_TX_HASH_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     mode: _common_pb2.Mode
     session_id: str
@@ -268,7 +269,8 @@ class RefundSessionRequest(_message.Message):
     via_provider: bool
     provider_refund_id: str
     chain_tx_hash: str
-    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., session_id: _Optional[str] = ..., amount: _Optional[str] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., request_fingerprint: _Optional[str] = ..., via_provider: _Optional[bool] = ..., provider_refund_id: _Optional[str] = ..., chain_tx_hash: _Optional[str] = ...) -> None: ...
+    actor: str
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., session_id: _Optional[str] = ..., amount: _Optional[str] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., request_fingerprint: _Optional[str] = ..., via_provider: _Optional[bool] = ..., provider_refund_id: _Optional[str] = ..., chain_tx_hash: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class RefundSessionResponse(_message.Message):
     __slots__ = ("refund", "session", "replayed")
@@ -295,7 +297,7 @@ class AttachProviderRefundRequest(_message.Message):
     def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., refund_id: _Optional[str] = ..., provider_refund_id: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
 
 class CreateSessionRequest(_message.Message):
-    __slots__ = ("merchant_id", "mode", "amount", "currency", "provider", "customer_email", "metadata", "expires_in_seconds", "idempotency_key", "request_fingerprint", "description", "scopes", "set_scopes", "customer")
+    __slots__ = ("merchant_id", "mode", "amount", "currency", "provider", "customer_email", "metadata", "expires_in_seconds", "idempotency_key", "request_fingerprint", "description", "actor", "scopes", "set_scopes", "customer")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -314,6 +316,7 @@ class CreateSessionRequest(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
     SET_SCOPES_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_FIELD_NUMBER: _ClassVar[int]
@@ -328,10 +331,11 @@ class CreateSessionRequest(_message.Message):
     idempotency_key: str
     request_fingerprint: str
     description: str
+    actor: str
     scopes: _containers.RepeatedScalarFieldContainer[str]
     set_scopes: bool
     customer: SessionCustomer
-    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., amount: _Optional[str] = ..., currency: _Optional[str] = ..., provider: _Optional[str] = ..., customer_email: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., expires_in_seconds: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., request_fingerprint: _Optional[str] = ..., description: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., set_scopes: _Optional[bool] = ..., customer: _Optional[_Union[SessionCustomer, _Mapping]] = ...) -> None: ...
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., amount: _Optional[str] = ..., currency: _Optional[str] = ..., provider: _Optional[str] = ..., customer_email: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., expires_in_seconds: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., request_fingerprint: _Optional[str] = ..., description: _Optional[str] = ..., actor: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., set_scopes: _Optional[bool] = ..., customer: _Optional[_Union[SessionCustomer, _Mapping]] = ...) -> None: ...
 
 class CreateSessionResponse(_message.Message):
     __slots__ = ("session", "replayed")
@@ -452,14 +456,16 @@ class ApplyPaymentEventResponse(_message.Message):
     def __init__(self, outcome: _Optional[_Union[ApplyOutcome, str]] = ..., first_outcome: _Optional[_Union[ApplyOutcome, str]] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., quarantine_id: _Optional[str] = ...) -> None: ...
 
 class ExpireSessionRequest(_message.Message):
-    __slots__ = ("session_id", "merchant_id", "mode")
+    __slots__ = ("session_id", "merchant_id", "mode", "actor")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     merchant_id: str
     mode: _common_pb2.Mode
-    def __init__(self, session_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
+    actor: str
+    def __init__(self, session_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class QuarantineEntry(_message.Message):
     __slots__ = ("id", "merchant_id", "session_id", "reason", "provider", "provider_event_id", "provider_reference", "amount", "expected", "surplus", "status", "resolution_note", "created_at", "resolved_at", "mode", "note")
@@ -498,18 +504,20 @@ class QuarantineEntry(_message.Message):
     def __init__(self, id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., reason: _Optional[str] = ..., provider: _Optional[str] = ..., provider_event_id: _Optional[str] = ..., provider_reference: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., expected: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., surplus: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., status: _Optional[str] = ..., resolution_note: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., note: _Optional[str] = ...) -> None: ...
 
 class ListQuarantineRequest(_message.Message):
-    __slots__ = ("merchant_id", "status", "limit", "starting_after", "mode")
+    __slots__ = ("merchant_id", "status", "limit", "starting_after", "mode", "session_id")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     STARTING_AFTER_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     status: str
     limit: int
     starting_after: str
     mode: _common_pb2.Mode
-    def __init__(self, merchant_id: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., starting_after: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ...) -> None: ...
+    session_id: str
+    def __init__(self, merchant_id: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., starting_after: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class ListQuarantineResponse(_message.Message):
     __slots__ = ("entries", "has_more")
