@@ -35,10 +35,11 @@ async def paid_session(
     scopes: list[str] | None = None,
     customer_email: str = "ann@example.com",
     amount: str = "25.00",
+    currency: str = "EUR",
 ) -> PaidSession:
     """The real flow: POST /v1/sessions (with scopes), a signed Stripe payment, fulfilment by the session
     service (invoice, key with the granted scopes, access link)."""
-    body: dict[str, Any] = {"amount": amount, "currency": "EUR", "provider": "stripe"}
+    body: dict[str, Any] = {"amount": amount, "currency": currency, "provider": "stripe"}
     if scopes is not None:
         body["scopes"] = scopes
     if customer_email:

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-import time
-from typing import Any
 
 from portal_helpers import (
-    PaidSession,
     csrf,
     mail_link,
     open_portal,
@@ -25,11 +22,9 @@ from portal_helpers import (
     verify,
 )
 
-from paygate_dev.devtools.signing import stripe_delivery
-from paygate_dev.devtools.stripe_fixtures import build_stripe_event
 from paygate_dev.smtp_sink import SmtpSink
 from support import polling
-from support.stack import Merchant, ServiceStack
+from support.stack import ServiceStack
 
 SELLER = "Kumo Tools"
 
@@ -51,27 +46,6 @@ def _title(html: str) -> str:
     match = re.search(r"<title>(.*?)</title>", html, re.S)
     assert match, html
     return _text(match.group(1))
-
-
-async def _paid_jpy(stack: ServiceStack, merchant: Merchant, amount: str) -> PaidSession:
-    """A JPY session (exponent 0) paid by a signed Stripe webhook and fulfilled (invoice, key, access link)."""
-    body = {"amount": amount, "currency": "JPY", "provider": "stripe", "customer_email": "ken@example.com"}
-    status, session = await stack.request("POST", "/v1/sessions", json=body, headers=merchant.headers)
-    assert status == 201, session
-    event = build_stripe_event(
-        "payment_intent.succeeded", session["id"], session["amount_minor"], session["currency"]
-    )
-    secret = stack.env["PAYGATE_STRIPE_WEBHOOK_SECRETS"].split(",")[0]
-    raw, headers = stripe_delivery(event, secret, int(time.time()))
-    status, reply = await stack.request("POST", "/webhooks/stripe", data=raw, headers=headers)
-    assert status == 200, reply
-
-    async def fulfilled() -> dict[str, Any] | None:
-        status, got = await stack.request("GET", f"/v1/sessions/{session['id']}", headers=merchant.headers)
-        return got if status == 200 and got.get("access_url") and got.get("invoice_id") else None
-
-    got = await polling.eventually(fulfilled, timeout=30, interval=0.1, what="session fulfilled")
-    return PaidSession(session["id"], got["access_url"], got["access_url"].split("token=", 1)[1])
 
 
 async def _page_once(stack: ServiceStack, cookie: str, wanted: str) -> str:
@@ -105,7 +79,9 @@ async def test_the_portal_names_the_seller_and_marks_a_test_purchase(
 
 async def test_a_partial_then_full_refund_shows_in_your_purchase(stack: ServiceStack) -> None:
     merchant = await stack.create_merchant(name=SELLER, prefix="kumo")
-    paid = await _paid_jpy(stack, merchant, "1000")
+    paid = await paid_session(
+        stack, merchant, amount="1000", currency="JPY", customer_email="ken@example.com"
+    )
     cookie = await open_portal(stack, paid.token)
     _status, html = await page(stack, cookie)
     invoice_number = _element(html, "invoice-number")
