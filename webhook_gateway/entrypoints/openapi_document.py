@@ -1380,11 +1380,12 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "quarantine",
         parameters=(
             query("status", {"type": "string", "enum": ["open", "refunded", "dismissed", "accepted"]}),
+            query("session_id", UUID, "only this session's entries"),
             LIMIT,
             STARTING_AFTER,
         ),
         ok={200: ref("QuarantineList")},
-        errors={400: ("invalid_status", "invalid_limit", "invalid_starting_after")},
+        errors={400: ("invalid_status", "invalid_session_id", "invalid_limit", "invalid_starting_after")},
     ),
     Operation(
         "POST",

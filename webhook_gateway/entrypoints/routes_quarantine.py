@@ -17,7 +17,7 @@ from paygate_runtime.api_objects import quarantine_entry_json
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
-from webhook_gateway.entrypoints.request_body import page_cursor, page_limit, read_json_object
+from webhook_gateway.entrypoints.request_body import canonical_uuid, page_cursor, page_limit, read_json_object
 
 _DECISIONS = {
     "refunded": session_pb2.QUARANTINE_DECISION_REFUNDED,
@@ -33,12 +33,18 @@ async def list_quarantine(request: web.Request) -> web.Response:
     status = request.query.get("status", "")
     if "status" in request.query and status not in _STATUSES:  # `?status=` too: say which, or leave it out
         raise ApiError(400, "invalid_status", "status must be open, refunded, dismissed or accepted")
+    session_id = ""
+    if "session_id" in request.query:
+        session_id = canonical_uuid(request.query["session_id"]) or ""
+        if not session_id:
+            raise ApiError(400, "invalid_session_id", "session_id must be a session's id (a UUID)")
     limit = page_limit(request.query)
     try:
         reply = await request.app[CLIENTS].session.ListQuarantine(
             session_pb2.ListQuarantineRequest(
                 **merchant.scope,
                 status=status,
+                session_id=session_id,
                 limit=limit,
                 starting_after=page_cursor(request.query),
             )

@@ -11,6 +11,7 @@ HTTP against a test-started stack of the real services.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from paygate_dev.devtools.signing import stripe_delivery
@@ -152,3 +153,24 @@ async def test_a_paid_session_with_a_customer_email_says_the_link_was_mailed(sta
     assert status == 201, bare
     html = await _page(stack, bare["id"])
     assert "The seller will send your access details" in html
+
+
+async def test_the_merchant_can_list_one_sessions_quarantine_entries(stack: ServiceStack) -> None:
+    """What the checkout page reads is the merchant's too: `GET /v1/quarantine?session_id=` lists that session's
+    entries only (none of a session without any; a malformed id is 400 `invalid_session_id`)."""
+    merchant = await stack.create_merchant()
+    late = await _expired_session(stack, merchant)
+    entry = await _pay_late(stack, merchant, late)
+    other = await _expired_session(stack, merchant)
+    await _pay_late(stack, merchant, other)
+
+    status, listed = await stack.request(
+        "GET", f"/v1/quarantine?session_id={late['id']}", headers=merchant.headers
+    )
+    assert status == 200 and [e["id"] for e in listed["data"]] == [entry["id"]], listed
+    status, listed = await stack.request(
+        "GET", f"/v1/quarantine?session_id={uuid.uuid4()}", headers=merchant.headers
+    )
+    assert status == 200 and listed["data"] == [] and listed["has_more"] is False, listed
+    status, refused = await stack.request("GET", "/v1/quarantine?session_id=abc", headers=merchant.headers)
+    assert status == 400 and refused["error"]["code"] == "invalid_session_id", refused
