@@ -133,6 +133,24 @@ def unknown_parameter_message(request: web.Request) -> str | None:
     return None
 
 
+def repeated_parameter_message(request: web.Request) -> str | None:
+    """The refusal of the first query parameter a merchant operation was given more than once: a second value is
+    never silently dropped (`?status=paid&status=created` is no "either"); None when each appears once, or the
+    route is not a merchant operation."""
+    inputs = request.app.get(ACCEPTED_INPUTS)
+    resource = request.match_info.route.resource
+    if inputs is None or resource is None:
+        return None
+    method = "GET" if request.method == "HEAD" else request.method
+    if (method, resource.canonical) not in inputs.query:
+        return None
+    query = request.query
+    for name in query:
+        if len(query.getall(name)) > 1:
+            return f"query parameter {_quoted(name)} is given more than once; give it once"
+    return None
+
+
 def unknown_field_message(request: web.Request, body: Mapping[str, Any]) -> str | None:
     """The refusal of the first body field (`seller.name` style when nested) the request's merchant
     operation does not document; None when all are known or the body is not a documented closed one."""

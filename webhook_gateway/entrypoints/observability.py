@@ -269,7 +269,9 @@ async def observe_middleware(
         response.headers["X-Request-Id"] = request_id
         return response
     except web.HTTPException as exc:
+        # A refusal (ApiError and aiohttp's own) carries the id too: it is what a developer quotes to support.
         status = exc.status
+        exc.headers["X-Request-Id"] = request_id
         raise
     finally:
         request_id_var.reset(token)

@@ -13,8 +13,8 @@ code and body as documented). Adding a route means adding one `Operation` here, 
   is one of the listed ones (an enum in the document). 503 `unavailable` (a dependency is down) and 414
   `uri_too_long` (a request URL over http_errors.MAX_URL_CHARS) are added to every operation, 400
   `invalid_json` plus 413 `payload_too_large` to every one that takes a JSON body, and to a merchant operation
-  400 `unknown_parameter` (a query parameter it does not list) and, with a body, `unknown_field` (a field its
-  request schema does not list): api_inputs reads both lists from this document and refuses anything else.
+  400 `unknown_parameter` (a query parameter it does not list), `repeated_parameter` (one given twice) and, with
+  a body, `unknown_field` (a field its request schema does not list): api_inputs reads both lists from this document and refuses anything else.
 
 A route that is not part of the API (the dashboard's HTML pages) goes into UNDOCUMENTED_ROUTES, with why.
 """
@@ -921,7 +921,16 @@ LIMIT: Final[Schema] = query("limit", {"type": "integer", "minimum": 1, "maximum
 # other mode's item included): 400 invalid_starting_after on every list route.
 STARTING_AFTER: Final[Schema] = query("starting_after", STR, "id of the last item of the previous page")
 IDEMPOTENCY_KEY: Final[Schema] = header(
-    "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255}, "replays return the first reply"
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255},
+    "replays return the first reply, with Idempotent-Replayed: true",
+)
+# A refund's replay answers the refund as it stands now (with `Idempotent-Replayed: true`): its credit note and
+# the session may have moved on since the first reply.
+REFUND_IDEMPOTENCY_KEY: Final[Schema] = header(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255},
+    "a replay with the same body answers the refund's current state, with Idempotent-Replayed: true",
 )
 # Key routes read an empty Idempotency-Key as none.
 OPTIONAL_IDEMPOTENCY_KEY: Final[Schema] = header(
@@ -1292,7 +1301,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "/v1/sessions/{id}/refund",
         "Refund a paid session, fully or partly (through the provider's API when configured)",
         "sessions",
-        parameters=(ID_PATH, IDEMPOTENCY_KEY),
+        parameters=(ID_PATH, REFUND_IDEMPOTENCY_KEY),
         request=ref("RefundRequest"),
         ok={202: ref("RefundAccepted")},
         errors={
@@ -1865,8 +1874,8 @@ def _errors_of(operation: Operation) -> dict[int, list[str]]:
     bad_input: list[str] = []
     if operation.auth == "merchant":
         implied[401] = ("unauthenticated",)
-        # A query parameter the operation does not list (api_inputs; the merchant API only).
-        bad_input.append("unknown_parameter")
+        # A query parameter the operation does not list, or one given twice (api_inputs; the merchant API only).
+        bad_input.extend(("unknown_parameter", "repeated_parameter"))
     if operation.request is not None:
         bad_input.append("invalid_json")
         implied[413] = ("payload_too_large",)

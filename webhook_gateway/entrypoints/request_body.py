@@ -66,7 +66,16 @@ def parse_json_value(raw: bytes) -> Any:
     if nesting_exceeds(raw):
         raise ApiError(400, "invalid_json", f"request body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        value = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+        value = json.loads(
+            raw,
+            parse_float=Decimal,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_object_of_unique_keys,
+        )
+    except _RepeatedKey as repeated:
+        raise ApiError(
+            400, "invalid_json", f"request body gives the key {repeated.name} more than once"
+        ) from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
     where = unstorable_text(value)
@@ -74,6 +83,26 @@ def parse_json_value(raw: bytes) -> Any:
         raise ApiError(
             400, "invalid_json", f"{where}: text must not contain NUL characters or unpaired surrogates"
         )
+    return value
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        # Quoted for the message; a key whose text could not be sent back is not repeated to the client.
+        self.name = repr(key[:40]) if not _bad_text(key) and key.isprintable() else "(unprintable)"
+
+
+def _object_of_unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different. A key given twice is refused, never resolved: Python's json
+    keeps the last value, other readers of the same body (a proxy, an audit log) may keep the first."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
     return value
 
 

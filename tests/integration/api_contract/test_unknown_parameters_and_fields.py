@@ -273,7 +273,7 @@ async def test_document_lists_the_two_codes_where_they_can_happen(shared_stack: 
                 continue
             codes = operation["responses"]["400"]["content"]["application/json"]["schema"]["allOf"][1]
             enum = codes["properties"]["error"]["properties"]["code"]["enum"]
-            assert "unknown_parameter" in enum, (method, path)
+            assert "unknown_parameter" in enum and "repeated_parameter" in enum, (method, path)
             if "requestBody" in operation:
                 assert "unknown_field" in enum, (method, path)
 
