@@ -107,10 +107,18 @@ async def _listen(args: argparse.Namespace) -> int:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), POLL_S)
         finally:
-            async with http.delete(f"/v1/webhook_endpoints/{endpoint_id}") as response:
-                removed = response.status == 200
+            removed = False
+            try:
+                async with http.delete(f"/v1/webhook_endpoints/{endpoint_id}") as response:
+                    removed = response.status == 200
+            except (aiohttp.ClientError, TimeoutError):
+                # The stack stopped first (the usual order: stop `up`, then `listen`): one line, no traceback.
+                pass
             _say(
-                f"Removed endpoint {endpoint_id}." if removed else f"Could not remove endpoint {endpoint_id}."
+                f"Removed endpoint {endpoint_id}."
+                if removed
+                else f"Could not remove endpoint {endpoint_id}: delete it with"
+                f" DELETE /v1/webhook_endpoints/{endpoint_id} once paygate is reachable."
             )
     return 0
 

@@ -182,6 +182,7 @@ async def create_session(request: web.Request) -> web.StreamResponse:
             status=previous.status_code,
             body=previous.body,
             content_type="application/json",
+            charset="utf-8",  # as the first reply's web.json_response said
             headers={"Idempotent-Replayed": "true"},
         )
     try:

@@ -74,3 +74,22 @@ async def _session_count(stack: ServiceStack, merchant: Merchant) -> int:
     assert status == 200, listed
     data: list[Any] = listed["data"]
     return len(data)
+
+
+async def test_a_replayed_session_reply_has_the_first_replys_content_type(
+    shared_stack: ServiceStack, merchant: Merchant
+) -> None:
+    """The walk's cosmetic one: a replay answered `application/json` where the first reply said
+    `application/json; charset=utf-8`; a client that checks the header saw two kinds of reply."""
+    assert shared_stack.http is not None
+    headers = {**merchant.headers, "Idempotency-Key": "walk-replay-1"}
+    seen = []
+    for _ in range(2):
+        async with shared_stack.http.post(
+            shared_stack.base_url + "/v1/sessions", json={"amount": "3.00"}, headers=headers
+        ) as reply:
+            assert reply.status == 201, await reply.text()
+            seen.append((reply.headers["Content-Type"], reply.headers.get("Idempotent-Replayed")))
+    assert seen == [("application/json; charset=utf-8", None), ("application/json; charset=utf-8", "true")], (
+        seen
+    )

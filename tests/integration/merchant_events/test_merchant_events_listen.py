@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from merchant_events_support import FAST_ENV, Receiver, eventually, paid_session
 from standardwebhooks.webhooks import Webhook
 
@@ -83,6 +84,52 @@ async def test_paygate_listen_prints_a_delivery_for_a_paid_session(
             await proc.wait()
         reader.cancel()
         await receiver.stop()
+
+
+async def test_paygate_listen_stopped_after_the_stack_says_so_in_one_line(tmp_path: Path) -> None:
+    """A developer's walk: stopping `up` first, then `listen`, printed two tracebacks (the endpoint's DELETE
+    could not connect). Now one line says the endpoint is left and how to delete it, and the exit is clean. The
+    stack here is a stand-in that registers the endpoint and is then shut down."""
+    app = web.Application()
+
+    async def create(request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.json_response(
+            {"id": "we_1", "url": body["url"], "events": body["events"], "secret": "whsec_x"}, status=201
+        )
+
+    async def deliveries(request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [], "has_more": False})
+
+    app.router.add_post("/v1/webhook_endpoints", create)
+    app.router.add_get("/v1/webhook_deliveries", deliveries)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")}
+    env["PAYGATE_HOME"] = str(tmp_path)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "paygate_runtime.cli.main", "listen", "--forward-to", "http://127.0.0.1:9/",
+        "--gateway", f"http://127.0.0.1:{port}", "--api-key", "sk_test_x",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        while b"Ctrl-C" not in await asyncio.wait_for(proc.stdout.readline(), 30):
+            pass
+        await runner.cleanup()  # the stack stops first
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await runner.cleanup()
+    assert proc.returncode == 0, err.decode()
+    assert b"Traceback" not in err, err.decode()
+    assert b"Could not remove endpoint we_1: delete it with DELETE /v1/webhook_endpoints/we_1" in out, out
 
 
 async def _first(lines: list[str], needle: str) -> str | None:
