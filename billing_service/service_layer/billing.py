@@ -45,6 +45,7 @@ from billing_service.domain.revenue import (
     validate_range,
 )
 from billing_service.service_layer.credit_notes import credited_by_refunds, insert_credit_note
+from paygate_runtime.audit_actor import clean_actor
 from paygate_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, cursor_refused
 from paygate_runtime.money import check_unit
 
@@ -89,11 +90,6 @@ def _invoice_id(value: str) -> uuid.UUID:
         # another merchant's id.
         raise NotFound("invoice_not_found", "no such invoice", field="invoice_id")
     return parsed
-
-
-def _audit_actor(actor: str) -> str:
-    """Who asked, for the billing audit: printable characters only, within the column's bound."""
-    return "".join(c for c in actor[:200] if c.isprintable())
 
 
 def _utc_now() -> datetime:
@@ -305,9 +301,7 @@ class BillingService:
                 issued_at=self.clock(),
             )
             mark_void(original, credit_note)
-            # Who asked, for the billing audit: printable characters only, within the column's bound.
-            who = "".join(c for c in actor[:200] if c.isprintable())
-            voided = await invoices.mark_void(conn, original.id, credit_note.id, who)
+            voided = await invoices.mark_void(conn, original.id, credit_note.id, clean_actor(actor))
         return voided, credit_note
 
     # --- reading --------------------------------------------------------------------------------------
@@ -432,5 +426,5 @@ class BillingService:
         valid = validate_profile(profile)
         async with self.pool.acquire() as conn:
             if await profiles.get_profile(conn, valid.merchant_id, valid.mode) != valid:
-                await profiles.put_profile(conn, valid, actor=_audit_actor(actor))
+                await profiles.put_profile(conn, valid, actor=clean_actor(actor))
         return valid

@@ -15,7 +15,6 @@ from keys_service.domain.key_status import rolled_key_expiry
 from paygate_runtime.errors import FailedPrecondition
 
 LAST4_CHARS = 4
-MAX_ACTOR_CHARS = 200
 
 
 class MerchantKeyStatus(StrEnum):
@@ -97,8 +96,3 @@ def roll_expiry(target: MerchantKeyFacts, *, now: datetime, grace_period_seconds
     return rolled_key_expiry(
         now=now, grace_period_seconds=grace_period_seconds, current_expires_at=target.expires_at
     )
-
-
-def clean_actor(actor: str) -> str:
-    """The audit trail's free-text actor, cut to a sane size and stripped of control characters."""
-    return "".join(c for c in actor[:MAX_ACTOR_CHARS] if c.isprintable())

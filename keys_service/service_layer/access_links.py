@@ -28,8 +28,8 @@ from keys_service.domain.access_tokens import (
 from keys_service.domain.api_keys import KeyMode
 from keys_service.domain.audit_events import AuditEvent
 from keys_service.domain.ids import parse_uuid, required_uuid
-from keys_service.domain.merchant_keys import clean_actor
 from keys_service.service_layer.known_merchants import KnownMerchants
+from paygate_runtime.audit_actor import clean_actor
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 
 

@@ -17,11 +17,11 @@ from keys_service.domain.audit_events import AuditEvent
 from keys_service.domain.ids import parse_uuid, required_uuid
 from keys_service.domain.key_permissions import ALL_SCOPES, validate_scopes
 from keys_service.domain.key_status import validate_grace_period
-from keys_service.domain.merchant_keys import clean_actor
 from keys_service.service_layer import key_changes
 from keys_service.service_layer.key_changes import RolledKey
 from keys_service.service_layer.key_verifier import KeyVerifier
 from keys_service.service_layer.known_merchants import KnownMerchants
+from paygate_runtime.audit_actor import clean_actor
 from paygate_runtime.crypto.secret_box import SecretBox, SecretBoxError
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound, cursor_refused
 

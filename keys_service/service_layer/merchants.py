@@ -26,11 +26,11 @@ from keys_service.domain.key_status import validate_grace_period
 from keys_service.domain.merchant_keys import (
     MerchantKeyFacts,
     check_revocable,
-    clean_actor,
     last4,
     merchant_key_status,
     roll_expiry,
 )
+from paygate_runtime.audit_actor import clean_actor
 from paygate_runtime.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, cursor_refused
 
 DEFAULT_LIST_LIMIT = 100

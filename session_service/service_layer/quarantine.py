@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from paygate_runtime.audit_actor import clean_actor
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from paygate_runtime.money import Money
 from session_service.adapters import session_repository as repo
@@ -62,7 +63,7 @@ async def resolve(
 ) -> repo.Record:
     merchant = parse_uuid(merchant_id, "merchant_id")
     # The caller names who decided (the API key or the dashboard session's key); without one, the merchant.
-    who = "".join(c for c in actor[:200] if c.isprintable()) or f"merchant:{merchant}"
+    who = clean_actor(actor, f"merchant:{merchant}")
     entry_id = parse_uuid(quarantine_id, "quarantine_id", not_found="quarantine_not_found")
     note = note[:1000]
     async with pool.acquire() as conn:

@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from paygate_runtime.api_objects import dispute_json
+from paygate_runtime.audit_actor import clean_actor
 from paygate_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from paygate_runtime.money import Money, max_minor_from_major, parse_amount
 from paygate_runtime.proto_convert import money_message
@@ -51,7 +52,7 @@ from session_service.service_layer.payment_events import (
     snapshot_of,
     validate_command,
 )
-from session_service.service_layer.sessions import audit_actor, caller_scope, parse_uuid
+from session_service.service_layer.sessions import caller_scope, parse_uuid
 
 _MAX_REASON = 500
 _TX_HASH = re.compile(r"^0x[0-9a-f]{64}$")
@@ -71,7 +72,7 @@ class RefundRequest:
     provider_refund_id: str = ""
     # Web3: the refund tx the gateway verified on the session's chain (see `_chain_tx_hash`).
     chain_tx_hash: str = ""
-    # Who asks, as the gateway names it for the audit trail ("merchant_key:<id>"); see `audit_actor`.
+    # Who asks, as the gateway names it for the audit trail ("merchant_key:<id>"); see paygate_runtime.audit_actor.
     actor: str = ""
 
 
@@ -156,7 +157,7 @@ async def refund_session(
             field="provider_refund_id",
         )
     chain_tx = _chain_tx_hash(request)
-    who = audit_actor(request.actor, f"merchant:{merchant}")
+    who = clean_actor(request.actor, f"merchant:{merchant}")
     key = request.idempotency_key or None
     async with pool.acquire() as conn:
         if key is not None:

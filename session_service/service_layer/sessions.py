@@ -11,6 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
+from paygate_runtime.audit_actor import clean_actor
 from paygate_runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -36,7 +37,6 @@ from session_service.domain.states import SessionStatus, can_move, parse_status
 
 _MAX_DESCRIPTION = 200
 _MAX_EMAIL = 254
-_MAX_ACTOR = 200
 DEFAULT_DESCRIPTION = "API access"
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -59,7 +59,7 @@ class CreateSession:
     # True when the caller gave `scopes` (even an empty list): then they are the grant, never the default.
     scopes_given: bool = False
     customer: Customer | None = None  # validated by check_customer (contract §9)
-    # Who creates it, as the gateway names it for the audit trail ("merchant_key:<id>"); see `audit_actor`.
+    # Who creates it, as the gateway names it for the audit trail ("merchant_key:<id>"); see paygate_runtime.audit_actor.
     actor: str = ""
 
 
@@ -94,13 +94,6 @@ class Created:
 
 class _KeyTaken(Exception):
     """The idempotency key was claimed by a concurrent request; roll back and replay that one."""
-
-
-def audit_actor(raw: str, fallback: str) -> str:
-    """The audit row's actor the gateway sent (the API key or the dashboard session's key), kept printable and
-    at most 200 characters as quarantine decisions keep it; `fallback` (what the row said before the gateway
-    sent one) when it is empty, as from an older gateway during a rolling deploy."""
-    return "".join(c for c in raw[:_MAX_ACTOR] if c.isprintable()) or fallback
 
 
 def parse_uuid(raw: str, field_name: str, *, not_found: str | None = None) -> uuid.UUID:
@@ -169,7 +162,7 @@ async def create_session(
             expires_at=compute_expires_at(now, command.expires_in_seconds, provider),
             idempotency_key=key,
             request_fingerprint=command.request_fingerprint or None,
-            actor=audit_actor(command.actor, "merchant"),
+            actor=clean_actor(command.actor, "merchant"),
         )
         if provider != "web3":
             row = await repo.insert_session(conn, new)
@@ -311,9 +304,9 @@ async def expire_session(
     pool: asyncpg.Pool, session_id: str, merchant_id: str, mode: str | None = None, actor: str = ""
 ) -> repo.Record:
     """The merchant ends a `created` session, or a `pending` web3 one (its partial money is quarantined by the
-    gateway). Expiring an expired one again returns it unchanged. `actor`: who did it (see `audit_actor`)."""
+    gateway). Expiring an expired one again returns it unchanged. `actor`: who did it (paygate_runtime.audit_actor)."""
     merchant, scope_mode = caller_scope(merchant_id, mode)
-    who = audit_actor(actor, f"merchant:{merchant}")
+    who = clean_actor(actor, f"merchant:{merchant}")
     sid = parse_uuid(session_id, "session_id", not_found="session_not_found")
     async with pool.acquire() as conn:
         async with conn.transaction():

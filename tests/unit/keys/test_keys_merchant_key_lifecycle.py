@@ -14,10 +14,10 @@ from keys_service.domain.merchant_keys import (
     MerchantKeyFacts,
     MerchantKeyStatus,
     check_revocable,
-    clean_actor,
     merchant_key_status,
     roll_expiry,
 )
+from paygate_runtime.audit_actor import clean_actor
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
