@@ -116,9 +116,11 @@ def _accepted(names: Iterable[str]) -> str:
     return f"accepted: {listed}" if listed else "this route takes none"
 
 
-def unknown_parameter_message(request: web.Request) -> str | None:
-    """The refusal of the first query parameter the request's merchant operation does not document; None
-    when every one is documented, or the route is not a merchant operation (or not a route)."""
+def query_refusal(request: web.Request) -> tuple[str, str] | None:
+    """(code, message) refusing the query of the request's merchant operation: `unknown_parameter` for the first
+    parameter it does not document, else `repeated_parameter` for the first given more than once (a second value
+    is never silently dropped: `?status=paid&status=created` is no "either"). None when the query is as
+    documented, or the route is not a merchant operation (or not a route)."""
     inputs = request.app.get(ACCEPTED_INPUTS)
     resource = request.match_info.route.resource
     if inputs is None or resource is None:
@@ -127,27 +129,16 @@ def unknown_parameter_message(request: web.Request) -> str | None:
     accepted = inputs.query.get((method, resource.canonical))
     if accepted is None:
         return None
-    for name in request.query:
-        if name not in accepted:
-            return f"unknown query parameter {_quoted(name)}; {_accepted(accepted)}"
-    return None
-
-
-def repeated_parameter_message(request: web.Request) -> str | None:
-    """The refusal of the first query parameter a merchant operation was given more than once: a second value is
-    never silently dropped (`?status=paid&status=created` is no "either"); None when each appears once, or the
-    route is not a merchant operation."""
-    inputs = request.app.get(ACCEPTED_INPUTS)
-    resource = request.match_info.route.resource
-    if inputs is None or resource is None:
-        return None
-    method = "GET" if request.method == "HEAD" else request.method
-    if (method, resource.canonical) not in inputs.query:
-        return None
     query = request.query
     for name in query:
+        if name not in accepted:
+            return "unknown_parameter", f"unknown query parameter {_quoted(name)}; {_accepted(accepted)}"
+    for name in query:
         if len(query.getall(name)) > 1:
-            return f"query parameter {_quoted(name)} is given more than once; give it once"
+            return (
+                "repeated_parameter",
+                f"query parameter {_quoted(name)} is given more than once; give it once",
+            )
     return None
 
 

@@ -25,11 +25,7 @@ from aiohttp import web
 from aiohttp.http import HttpProcessingError
 
 from paygate_runtime.errors import DomainError, ErrorKind
-from webhook_gateway.entrypoints.api_inputs import (
-    AUTHENTICATE_FIRST,
-    repeated_parameter_message,
-    unknown_parameter_message,
-)
+from webhook_gateway.entrypoints.api_inputs import AUTHENTICATE_FIRST, query_refusal
 from webhook_gateway.entrypoints.rpc_refusals import (
     NOT_FOUND_CODE,
     UNAVAILABLE_CODE,
@@ -130,7 +126,7 @@ async def error_middleware(
             # Only a request with a query pays for this (a provider webhook has none): a merchant operation's
             # parameter its OpenAPI entry does not list is refused, never ignored (api_inputs), once the
             # caller has shown a valid key.
-            refusal = _query_refusal(request)
+            refusal = query_refusal(request)
             if refusal is not None:
                 authenticate = request.app.get(AUTHENTICATE_FIRST)
                 if authenticate is not None:
@@ -172,15 +168,6 @@ async def error_middleware(
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         return json_error(500, "internal_error", "internal error")
-
-
-def _query_refusal(request: web.Request) -> tuple[str, str] | None:
-    """(code, message) for a merchant operation's query it must refuse: an undocumented or a repeated parameter."""
-    unknown = unknown_parameter_message(request)
-    if unknown is not None:
-        return "unknown_parameter", unknown
-    repeated = repeated_parameter_message(request)
-    return None if repeated is None else ("repeated_parameter", repeated)
 
 
 def error_payload(code: str, message: str) -> dict[str, Any]:
