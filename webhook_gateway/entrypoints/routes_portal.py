@@ -316,7 +316,9 @@ def _can_prove(request: web.Request, subject: str, mode: common_pb2.Mode) -> boo
     return bool(subject) and mode != common_pb2.MODE_UNSPECIFIED and request.app[SUPPORT_MAIL] is not None
 
 
-def _mailable(address: str) -> str:
+def _address_to_prove(session: session_pb2.Session | None) -> str:
+    """The session's address a code can be mailed to; "" when it has none or the strict pattern refuses it."""
+    address = session.customer_email if session is not None else ""
     return address if portal_email_proof.mailable(address) else ""
 
 
@@ -327,8 +329,7 @@ async def _provable_address(
     no address), an unknown mode, no mail configured, or an address the strict pattern refuses."""
     if not _can_prove(request, subject, mode):
         return ""
-    session = await _session(request, portal, mode)
-    return _mailable(session.customer_email) if session is not None else ""
+    return _address_to_prove(await _session(request, portal, mode))
 
 
 async def _email_proof_view(
@@ -343,8 +344,7 @@ async def _email_proof_view(
     where the code goes and whether one is out."""
     if portal.email_proven:
         return {"proven": True}
-    provable = session is not None and _can_prove(request, subject, mode)
-    address = _mailable(session.customer_email) if provable and session is not None else ""
+    address = _address_to_prove(session) if _can_prove(request, subject, mode) else ""
     if not address:
         return None
     pending = await request.app[PORTAL_SESSIONS].has_email_code(request.cookies.get(COOKIE))
