@@ -22,18 +22,10 @@ import asyncpg
 
 Record: TypeAlias = asyncpg.Record  # asyncpg is untyped: Any to mypy
 
-# The latest end of any previous secret still signing (migration 0220's rows, and the columns a previous
-# release may have written during a rolling update); NULL once every one has ended. Queries that select these
-# columns name the table `webhook_endpoints` without an alias (the expression refers to it).
-_PREVIOUS_SECRETS_END = """GREATEST(
-        (SELECT max(p.expires_at) FROM webhook_endpoint_previous_secrets p
-          WHERE p.endpoint_id = webhook_endpoints.id AND p.expires_at > now()),
-        CASE WHEN webhook_endpoints.previous_secret_expires_at > now()
-                  AND (webhook_endpoints.previous_secret_sealed IS NOT NULL
-                       OR webhook_endpoints.previous_secret IS NOT NULL)
-             THEN webhook_endpoints.previous_secret_expires_at END)"""
-
-# The end of each previous secret still signing, latest first: the same secrets as _PREVIOUS_SECRETS_END.
+# The end of each previous secret still signing, latest first (migration 0220's rows, and the columns a previous
+# release may have written during a rolling update); empty once every one has ended. The first is the endpoint's
+# `previous_secret_expires_at`. Queries that select it name the table `webhook_endpoints` without an alias (the
+# expression refers to it).
 _PREVIOUS_SECRETS_ENDS = """ARRAY(
         SELECT p.expires_at FROM webhook_endpoint_previous_secrets p
          WHERE p.endpoint_id = webhook_endpoints.id AND p.expires_at > now()
@@ -45,7 +37,6 @@ _PREVIOUS_SECRETS_ENDS = """ARRAY(
         ORDER BY 1 DESC)"""
 
 _ENDPOINT_COLUMNS = f"""id, merchant_id, mode, url, events, description, status,
-    {_PREVIOUS_SECRETS_END} AS previous_secret_expires_at,
     {_PREVIOUS_SECRETS_ENDS} AS previous_secrets_expire_at,
     failing_since, disabled_reason, disabled_at, created_at, updated_at"""
 

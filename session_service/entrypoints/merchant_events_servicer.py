@@ -45,9 +45,11 @@ def endpoint_message(row: Any, secret: str = "") -> pb.WebhookEndpoint:
         updated_at=ts(row["updated_at"]),
         disabled_reason=row["disabled_reason"] or "",
     )
-    if row["previous_secret_expires_at"] is not None:
-        message.previous_secret_expires_at.CopyFrom(ts(row["previous_secret_expires_at"]))
-    message.previous_secrets_expire_at.extend(ts(end) for end in row["previous_secrets_expire_at"])
+    # Every previous secret still signing, latest end first; the first is the latest end of them all.
+    ends = row["previous_secrets_expire_at"]
+    if ends:
+        message.previous_secret_expires_at.CopyFrom(ts(ends[0]))
+    message.previous_secrets_expire_at.extend(ts(end) for end in ends)
     if row["failing_since"] is not None:
         message.failing_since.CopyFrom(ts(row["failing_since"]))
     return message
