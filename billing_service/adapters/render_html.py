@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from importlib.metadata import version
 
 import jinja2
 
@@ -11,6 +12,8 @@ from billing_service.domain.receipt import build_receipt_view
 
 HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 _TEMPLATE = "receipt.html.j2"
+# Stored beside each first rendering (billing migration 0130); bump with any change to what the receipt prints.
+HTML_RENDERER_VERSION = f"receipt-html/1 jinja2/{version('jinja2')}"
 
 
 @cache

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import unicodedata
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 
 from facturx.facturx import FACTURX_LEVEL2xmp, generate_xmp_object
@@ -47,6 +48,11 @@ _FONT = "DejaVu"
 _FONT_DIR = Path(__file__).resolve().parent / "fonts"
 _FONT_FILES = {"": _FONT_DIR / "DejaVuSans.ttf", "B": _FONT_DIR / "DejaVuSans-Bold.ttf"}
 _PRODUCER = "paygate billing"
+# Stored beside each first rendering (billing migration 0130): which code produced the bytes a buyer received.
+# Bump the revision with any change to what this module or the receipt view prints.
+PDF_RENDERER_VERSION = " ".join(
+    ["receipt-pdf/1", *(f"{library}/{version(library)}" for library in ("fpdf2", "drafthorse", "factur-x"))]
+)
 
 # Letters NFKD does not decompose, and punctuation that has a close ASCII spelling.
 _SUBSTITUTES = {

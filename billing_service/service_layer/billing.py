@@ -17,8 +17,13 @@ import asyncpg
 
 from billing_service.adapters import invoice_repository as invoices
 from billing_service.adapters import profile_repository as profiles
-from billing_service.adapters.render_html import HTML_CONTENT_TYPE, render_invoice_html
-from billing_service.adapters.render_pdf import PDF_CONTENT_TYPE, render_invoice_pdf
+from billing_service.adapters import rendering_repository as renderings
+from billing_service.adapters.render_html import HTML_CONTENT_TYPE, HTML_RENDERER_VERSION, render_invoice_html
+from billing_service.adapters.render_pdf import (
+    PDF_CONTENT_TYPE,
+    PDF_RENDERER_VERSION,
+    render_invoice_documents,
+)
 from billing_service.domain.invoices import (
     DocumentKind,
     Invoice,
@@ -54,6 +59,8 @@ DEFAULT_PAGE = 20
 MAX_PAGE = 100
 # Items of one IssueInvoices call: a dispatcher pass claims at most its concurrency (64 by default).
 MAX_BATCH = 500
+# The formats a caller may download (the Factur-X XML is stored with its PDF, and served inside it).
+_CONTENT_TYPES = {"pdf": PDF_CONTENT_TYPE, "html": HTML_CONTENT_TYPE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,34 +373,60 @@ class BillingService:
     async def render_invoice(
         self, merchant_id: str, invoice_id: str, fmt: str, mode: Mode | None = None
     ) -> Rendered:
-        """`fmt` is "html" or "pdf"; related numbers and the support email are looked up for the receipt."""
-        if fmt not in ("html", "pdf"):
+        """`fmt` is "html" or "pdf". The document as it was first rendered in its state and that format: a
+        document once sent never changes, whatever the rendering code or the profile say by a later download
+        (migration 0130)."""
+        content_type = _CONTENT_TYPES.get(fmt)
+        if content_type is None:
             raise InvalidArgument("invalid_format", "format must be HTML or PDF", field="format")
         invoice = await self.get_invoice(merchant_id, invoice_id, mode=mode)
+        document_id = uuid.UUID(invoice.id)
+        # Keyed by state too: after a void, the download is a copy stamped VOID (stored in its turn), never the
+        # copy sent while the invoice was valid.
+        status = str(invoice.status)
+        content = await renderings.stored(self.pool, document_id, status, fmt)
+        if content is None:
+            # Rendered on the first download, never at issue: issuing is on the payment hot path.
+            first = await self._render_first(invoice, fmt)
+            async with self.pool.acquire() as conn:
+                await renderings.store_first(conn, document_id, status, first)
+                # Whatever is stored, ours or a concurrent first download's: every caller gets the same bytes.
+                content = await renderings.stored(conn, document_id, status, fmt)
+            if content is None:
+                raise RuntimeError(f"the {fmt} rendering of {invoice.id} was stored but cannot be read back")
+        return Rendered(content, content_type, receipt_filename(invoice, fmt))
+
+    async def _render_first(self, invoice: Invoice, fmt: str) -> list[renderings.Rendering]:
+        """The renderings to store on a document's first download in `fmt`: a PDF together with the Factur-X XML
+        it embeds (the very bytes inside it), PDF first. Related numbers and the support email are looked up
+        now; once stored, later changes to them no longer reach the document."""
         related = [i for i in (invoice.credits_invoice_id, invoice.credit_note_id) if i]
         async with self.pool.acquire() as conn:
-            numbers = await invoices.numbers_of(conn, merchant_id, related) if related else {}
-            profile = await profiles.get_profile(conn, merchant_id, invoice.mode)
+            numbers = await invoices.numbers_of(conn, invoice.merchant_id, related) if related else {}
+            profile = await profiles.get_profile(conn, invoice.merchant_id, invoice.mode)
         credited_number = numbers.get(invoice.credits_invoice_id or "")
         credit_note_number = numbers.get(invoice.credit_note_id or "")
         if fmt == "pdf":
             # fpdf2 is pure Python and takes milliseconds; a thread keeps the event loop answering meanwhile.
-            content = await asyncio.to_thread(
-                lambda: render_invoice_pdf(
+            pdf, xml = await asyncio.to_thread(
+                lambda: render_invoice_documents(
                     invoice,
                     credited_invoice_number=credited_number,
                     credit_note_number=credit_note_number,
                     support_email=profile.support_email,
                 )
             )
-            return Rendered(content, PDF_CONTENT_TYPE, receipt_filename(invoice, "pdf"))
+            first = [renderings.Rendering("pdf", pdf, PDF_RENDERER_VERSION)]
+            if xml is not None:
+                first.append(renderings.Rendering("xml", xml, PDF_RENDERER_VERSION))
+            return first
         html = render_invoice_html(
             invoice,
             credited_invoice_number=credited_number,
             credit_note_number=credit_note_number,
             support_email=profile.support_email,
         )
-        return Rendered(html.encode(), HTML_CONTENT_TYPE, receipt_filename(invoice, "html"))
+        return [renderings.Rendering("html", html.encode(), HTML_RENDERER_VERSION)]
 
     async def revenue_summary(
         self,
