@@ -19,6 +19,11 @@ amounts not divisible by 100 get `invalid_charge_amount_no_decimal_compatible`).
   does not concern checkout amounts, so they need no entry here.
 - Every other currency Stripe supports is two-decimal. IQD and LYD are three-decimal in ISO but not
   Stripe presentment currencies; converting one follows the default (2) and never rounds.
+- Minimum charge amounts (section "Minimum and maximum charge amounts", https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts):
+  Stripe states a minimum per settlement currency (0.50 USD, 0.30 GBP, 50 JPY, ...), and a charge in
+  another currency must convert to at least the settlement currency's. paygate knows no exchange rate, so it
+  holds a charge in one of those currencies to that currency's own minimum (a 0.01 EUR session could never
+  be charged) and leaves other currencies to Stripe.
 
 Conversions never round: an amount that does not convert exactly raises ValueError.
 """
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from .amounts import format_major
 from .currencies import ISO_4217
 
 STRIPE_ZERO_DECIMAL: Final[frozenset[str]] = frozenset(
@@ -36,6 +42,32 @@ STRIPE_THREE_DECIMAL: Final[frozenset[str]] = frozenset({"BHD", "JOD", "KWD", "O
 # Whole-unit currencies that Stripe's API still writes with two (always zero) decimals.
 STRIPE_TWO_DECIMAL_WHOLE_UNITS: Final[frozenset[str]] = frozenset({"ISK", "UGX"})
 STRIPE_DEFAULT_EXPONENT: Final = 2
+# Stripe's minimum charge per currency it states one for, in Stripe's API units (0.50 USD is 50).
+STRIPE_MINIMUM_CHARGE: Final[dict[str, int]] = {
+    "AED": 200,
+    "AUD": 50,
+    "BRL": 50,
+    "CAD": 50,
+    "CHF": 50,
+    "CZK": 1500,
+    "DKK": 250,
+    "EUR": 50,
+    "GBP": 30,
+    "HKD": 400,
+    "HUF": 17500,
+    "INR": 50,
+    "JPY": 50,
+    "MXN": 1000,
+    "MYR": 200,
+    "NOK": 300,
+    "NZD": 50,
+    "PLN": 200,
+    "RON": 200,
+    "SEK": 300,
+    "SGD": 50,
+    "THB": 1000,
+    "USD": 50,
+}
 
 
 def _check_code(currency: str) -> str:
@@ -103,6 +135,24 @@ def iso_minor_to_stripe(amount: int, currency: str, iso_exponent: int) -> int:
     if stripe_amount % step:
         raise ValueError(f"Stripe charges {code} only in multiples of {step} units, got {stripe_amount}")
     return stripe_amount
+
+
+def stripe_charge_refusal(amount: int, currency: str, iso_exponent: int) -> str | None:
+    """None when Stripe can charge `amount` (ISO minor units) exactly and it is at least Stripe's minimum
+    charge in that currency; else why not, in words. For the checks that need the answer, not the amount: a
+    session's create (the session service for a Stripe session, the gateway for a card session) and the rails
+    a card session's page offers. (Refunds and reported amounts are converted by iso_minor_to_stripe and
+    stripe_to_iso_minor, which have no minimum: a partial refund may be smaller than any charge.)"""
+    try:
+        stripe_amount = iso_minor_to_stripe(amount, currency, iso_exponent)
+    except ValueError as error:
+        return str(error)
+    code = currency.upper()
+    minimum = STRIPE_MINIMUM_CHARGE.get(code)
+    if minimum is not None and stripe_amount < minimum:
+        shown = format_major(stripe_to_iso_minor(minimum, code, iso_exponent), iso_exponent)
+        return f"Stripe's minimum charge in {code} is {shown} {code}"
+    return None
 
 
 def stripe_currency_exponent(currency: str) -> int:

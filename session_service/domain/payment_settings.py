@@ -20,7 +20,7 @@ from paygate_runtime.money import (
     resolve_currency,
     validate_token_definitions,
 )
-from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
+from paygate_runtime.money.stripe_minor_units import stripe_charge_refusal
 
 DEFAULT_CURRENCY = "EUR"
 PROVIDERS = ("stripe", "onecom", "web3")
@@ -86,13 +86,15 @@ def check_chargeable(provider: str, amount: Money) -> None:
     """A session bound to Stripe must be priced in an amount Stripe can charge: three-decimal currencies only in
     multiples of 10 of their minor unit (KWD 1.230, not 1.234), ISK and UGX in whole units. Anything else could
     never get its Checkout Session, so it is refused at creation (InvalidArgument `amount_not_chargeable`).
-    One.com and card sessions keep such an amount; a card session's page then offers no Stripe button."""
+    One.com sessions keep such an amount. So do card sessions here: which card rails exist is the gateway's
+    configuration, so the gateway refuses a card session none of its rails can charge, and a card session's
+    page offers no Stripe button for such an amount."""
     if provider != "stripe":
         return
-    try:
-        iso_minor_to_stripe(amount.amount_minor, amount.currency, amount.exponent)
-    except ValueError as error:
-        raise InvalidArgument("amount_not_chargeable", f"amount: {error}", field="amount") from None
+    reason = stripe_charge_refusal(amount.amount_minor, amount.currency, amount.exponent)
+    if reason is not None:
+        # The gateway refuses a card session that only Stripe could take with this very code and message.
+        raise InvalidArgument("amount_not_chargeable", f"amount: {reason}", field="amount")
 
 
 def price_currency(settings: PaymentSettings, provider: str, raw_currency: str) -> Currency:

@@ -13,6 +13,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2
 from paygate_runtime.api_objects import STATUS_BY_NAME, session_detail, session_summary
+from paygate_runtime.errors import InvalidArgument
+from paygate_runtime.money import MAX_AMOUNT_MINOR, CurrencyKind, Money, parse_amount, resolve_currency
 from webhook_gateway.entrypoints.app_keys import BILLING_READINESS, CLIENTS, IDEMPOTENCY, PROVIDER_CHECKOUTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
@@ -26,6 +28,7 @@ from webhook_gateway.entrypoints.request_body import (
     request_json_object,
 )
 from webhook_gateway.entrypoints.session_lookup import load_session
+from webhook_gateway.service_layer import checkout_rules as rules
 from webhook_gateway.service_layer.checkout_rules import ExpireRefused
 
 _PROVIDERS = {"stripe", "onecom", "web3"}
@@ -133,13 +136,20 @@ def parse_customer(raw: object) -> session_pb2.SessionCustomer | None:
     )
 
 
-async def _require_live_billing_profile(request: web.Request, merchant_id: str) -> None:
-    """409 billing_profile_incomplete unless the merchant's live seller profile allows live invoices."""
+async def _require_live_billing_profile(
+    request: web.Request, merchant: AuthenticatedMerchant, raw: bytes
+) -> None:
+    """409 billing_profile_incomplete unless the merchant's live seller profile allows live invoices. A request
+    that is wrong in itself (a test `mode` on a live key, a malformed amount, ...) gets its 400 first: a
+    client learns what is wrong with its own request before being told about the account's state."""
     try:
-        missing = await request.app[BILLING_READINESS].missing_fields(merchant_id)
+        missing = await request.app[BILLING_READINESS].missing_fields(merchant.merchant_id)
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
     if missing:
+        # Checked only on the way to this refusal, so a sound request pays nothing for it; like the 409, a 400
+        # raised here is not stored under the Idempotency-Key (see create_session).
+        await checked_create_request(request, merchant, raw)
         raise ApiError(
             409,
             "billing_profile_incomplete",
@@ -154,14 +164,14 @@ def fingerprint(raw: bytes) -> str:
 
 async def create_session(request: web.Request) -> web.StreamResponse:
     merchant = await authenticate(request)
-    if merchant.mode_name == "live":
-        # Before the Idempotency-Key is claimed: the refusal is not stored, so the same key works once the
-        # merchant completes the profile (contract §9).
-        await _require_live_billing_profile(request, merchant.merchant_id)
     raw = await request.read()
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= 255):
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+    if merchant.mode_name == "live":
+        # Before the Idempotency-Key is claimed: the refusal is not stored, so the same key works once the
+        # merchant completes the profile (contract §9).
+        await _require_live_billing_profile(request, merchant, raw)
     if key is None:
         return await _create(request, merchant, raw, None)
     store = request.app[IDEMPOTENCY]
@@ -206,8 +216,7 @@ async def create_session(request: web.Request) -> web.StreamResponse:
 async def _create(
     request: web.Request, merchant: AuthenticatedMerchant, raw: bytes, idempotency_key: str | None
 ) -> web.Response:
-    body = request_json_object(request, raw)
-    create = build_create_request(merchant, body)
+    create = await checked_create_request(request, merchant, raw)
     if idempotency_key:
         create.idempotency_key = idempotency_key
         create.request_fingerprint = fingerprint(raw)
@@ -223,6 +232,58 @@ async def _create(
     if problem is not None:
         body["provider_checkout_error"] = _checkout_error(problem.code, problem.message)
     return web.json_response(body, status=201)
+
+
+async def checked_create_request(
+    request: web.Request, merchant: AuthenticatedMerchant, raw: bytes
+) -> session_pb2.CreateSessionRequest:
+    """The CreateSession request for the body `raw`, after every check the gateway makes (400 on a fault)."""
+    create = build_create_request(merchant, request_json_object(request, raw))
+    await _require_a_card_rail_for_the_amount(request, merchant, create)
+    return create
+
+
+async def _require_a_card_rail_for_the_amount(
+    request: web.Request, merchant: AuthenticatedMerchant, create: session_pb2.CreateSessionRequest
+) -> None:
+    """Contract §6a: a card session (no `provider`) is paid by one of the card rails this gateway has for its
+    mode. When every such rail limits amounts (Stripe alone), an amount none of them can charge is refused now,
+    with the code and message a `stripe` session gets from the session service (400 amount_not_chargeable),
+    rather than met later by a customer on a checkout page with no way to pay. Only the gateway knows its rails,
+    so the check is made here, before the session exists."""
+    if create.provider:
+        return
+    rails = request.app[PROVIDER_CHECKOUTS].configured_card_rails(merchant.mode_name)
+    if not rules.card_amount_matters(rails):
+        return
+    amount = await _card_amount(request, create)
+    if amount is None:
+        return
+    reason = rules.card_session_refusal(rails, amount.amount_minor, amount.currency, amount.exponent)
+    if reason is not None:
+        raise _field_error("amount", "amount_not_chargeable", reason)
+
+
+async def _card_amount(request: web.Request, create: session_pb2.CreateSessionRequest) -> Money | None:
+    """The card session's amount as the session service will price it (the merchant's default currency when
+    none is given), or None when that service will refuse it with its own code (an unknown or non-fiat currency,
+    a malformed or over-precise amount)."""
+    code = create.currency
+    if not code:
+        try:
+            settings = await request.app[CLIENTS].session.GetPaymentSettings(
+                session_pb2.GetPaymentSettingsRequest(merchant_id=create.merchant_id)
+            )
+        except grpc.aio.AioRpcError as error:
+            raise_for_rpc_error(error)
+        code = settings.default_currency
+    try:
+        currency = resolve_currency(code)
+        if currency.kind is not CurrencyKind.FIAT:
+            return None
+        return parse_amount(create.amount, currency.code, currency.exponent, MAX_AMOUNT_MINOR)
+    except InvalidArgument:
+        return None
 
 
 def _checkout_error(code: str, message: str) -> dict[str, str]:

@@ -7,10 +7,11 @@ expiry. The coordinator (service_layer.provider_checkouts) does the calls; these
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from paygate.session.v1 import session_pb2
-from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
+from paygate_runtime.money.stripe_minor_units import stripe_charge_refusal
 from webhook_gateway.adapters.provider_errors import ProviderError
 
 _S = session_pb2
@@ -141,15 +142,41 @@ def rail_can_charge(rail: str, session: session_pb2.Session) -> bool:
     """Whether `rail` can charge the session's amount at all. Stripe takes three-decimal currencies only in
     multiples of 10 of their minor unit and ISK/UGX only in whole units; a Stripe session is refused such an
     amount at creation, but a card session keeps it and is offered only the rails that can charge it."""
-    if rail != "stripe":
+    if rail not in AMOUNT_LIMITED_RAILS:
         return True
-    try:
-        iso_minor_to_stripe(
-            int(session.amount.amount_minor), session.amount.currency, session.amount.exponent
-        )
-    except ValueError:
-        return False
-    return True
+    amount = session.amount
+    return rail_charge_refusal(rail, int(amount.amount_minor), amount.currency, amount.exponent) is None
+
+
+def rail_charge_refusal(rail: str, amount_minor: int, currency: str, exponent: int) -> str | None:
+    """None when `rail` can charge the amount (ISO minor units); else why not. Only Stripe limits amounts."""
+    if rail not in AMOUNT_LIMITED_RAILS:
+        return None
+    return stripe_charge_refusal(amount_minor, currency, exponent)
+
+
+# The card rails that refuse some amounts (see rail_charge_refusal); One.com charges any fiat amount.
+AMOUNT_LIMITED_RAILS = frozenset({"stripe"})
+
+
+def card_amount_matters(rails: Collection[str]) -> bool:
+    """Whether a new card session's amount can decide its create with these configured `rails`: only when there
+    is at least one and every one of them limits amounts (else a rail takes any amount, or there is none)."""
+    return bool(rails) and all(rail in AMOUNT_LIMITED_RAILS for rail in rails)
+
+
+def card_session_refusal(
+    rails: Collection[str], amount_minor: int, currency: str, exponent: int
+) -> str | None:
+    """Why a new card session of this amount must be refused, or None. A card session is created to be paid by
+    card, so at least one card rail this gateway has for its mode must be able to charge it; otherwise its
+    checkout page could offer no way to pay. The reason is the first rail's, in the words its own session
+    would be refused with (a `stripe` session: `amount_not_chargeable`). With no card rail configured for
+    the mode there is nothing to check it against: the page says the seller has not set up card payments."""
+    reasons = [rail_charge_refusal(rail, amount_minor, currency, exponent) for rail in rails]
+    if not reasons or any(reason is None for reason in reasons):
+        return None
+    return reasons[0]
 
 
 def rail_payment_closed(rail: str) -> ProviderError:

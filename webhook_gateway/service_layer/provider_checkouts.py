@@ -108,16 +108,22 @@ class ProviderCheckouts:
     def wanted(self, session: session_pb2.Session) -> bool:
         return rules.wants_page(session, has_provider=self.provider_for(session) is not None)
 
-    def card_rails(self, session: session_pb2.Session) -> list[str]:
-        """The card rails this gateway can take `session`'s payment with: those with an API key of its mode that
-        can charge its amount."""
-        mode = mode_of(session)
+    def configured_card_rails(self, mode: str) -> list[str]:
+        """The card rails this gateway has an API key of `mode` for (a new card session is checked against
+        them: checkout_rules.card_session_refusal)."""
         return [
             name
             for name in rules.CARD_RAILS
-            if (provider := self.providers.get(name)) is not None
-            and provider.available(mode)
-            and rules.rail_can_charge(name, session)
+            if (provider := self.providers.get(name)) is not None and provider.available(mode)
+        ]
+
+    def card_rails(self, session: session_pb2.Session) -> list[str]:
+        """The card rails this gateway can take `session`'s payment with: those with an API key of its mode that
+        can charge its amount."""
+        return [
+            name
+            for name in self.configured_card_rails(mode_of(session))
+            if rules.rail_can_charge(name, session)
         ]
 
     def page_origins(self, rails: Collection[str]) -> list[str]:

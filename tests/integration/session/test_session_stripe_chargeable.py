@@ -36,3 +36,29 @@ async def test_amounts_stripe_can_charge_and_other_rails_are_accepted(stack: Ser
     ):
         status, reply = await stack.request("POST", "/v1/sessions", json=body, headers=merchant.headers)
         assert status == 201, (body, reply)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minimum"),
+    [
+        ("0.49", "USD", "0.50 USD"),
+        ("0.01", "EUR", "0.50 EUR"),
+        ("0.29", "GBP", "0.30 GBP"),
+        ("49", "JPY", "50 JPY"),
+    ],
+)
+async def test_an_amount_below_stripes_minimum_charge_is_refused_for_a_stripe_session(
+    stack: ServiceStack, amount: str, currency: str, minimum: str
+) -> None:
+    """Stripe refuses a Checkout Session below its minimum charge (0.50 USD, 0.30 GBP, 50 JPY, ...): such a
+    session could only ever fail at its checkout page, so it is refused when it is created."""
+    merchant = await stack.create_merchant()
+    body = {"amount": amount, "currency": currency, "provider": "stripe"}
+    status, reply = await stack.request("POST", "/v1/sessions", json=body, headers=merchant.headers)
+    assert (status, reply["error"]["code"]) == (400, "amount_not_chargeable"), reply
+    assert minimum in reply["error"]["message"]
+    # At the minimum it is taken, and One.com keeps the smaller amount.
+    minimum_amount = minimum.split()[0]
+    for ok in ({**body, "amount": minimum_amount}, {**body, "provider": "onecom"}):
+        status, reply = await stack.request("POST", "/v1/sessions", json=ok, headers=merchant.headers)
+        assert status == 201, (ok, reply)

@@ -6,9 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paygate_runtime.money.currencies import iso_exponent
+from paygate_runtime.money.currencies import ISO_4217, iso_exponent
 from paygate_runtime.money.stripe_minor_units import (
+    STRIPE_MINIMUM_CHARGE,
+    STRIPE_TWO_DECIMAL_WHOLE_UNITS,
     iso_minor_to_stripe,
+    stripe_charge_refusal,
     stripe_charge_step,
     stripe_currency_exponent,
     stripe_exponent,
@@ -141,3 +144,27 @@ def test_round_trip_is_exact_for_chargeable_amounts(currency: str, whole_units: 
         stripe_to_iso_minor(iso_minor_to_stripe(iso_amount, currency, exponent), currency, exponent)
         == iso_amount
     )
+
+
+@pytest.mark.parametrize(
+    ("currency", "exponent"), sorted((c, ISO_4217[c].exponent) for c in STRIPE_MINIMUM_CHARGE)
+)
+def test_a_charge_below_stripes_minimum_is_refused_and_the_minimum_itself_is_not(
+    currency: str, exponent: int
+) -> None:
+    minimum = stripe_to_iso_minor(STRIPE_MINIMUM_CHARGE[currency], currency, exponent)
+    assert stripe_charge_refusal(minimum, currency, exponent) is None
+    below = minimum - (100 if currency in STRIPE_TWO_DECIMAL_WHOLE_UNITS else 1)
+    reason = stripe_charge_refusal(below, currency, exponent)
+    assert reason is not None and "minimum" in reason and currency in reason
+
+
+def test_the_minimums_are_stripes_stated_figures() -> None:
+    # https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts
+    assert stripe_charge_refusal(49, "USD", 2) == "Stripe's minimum charge in USD is 0.50 USD"
+    assert stripe_charge_refusal(29, "gbp", 2) == "Stripe's minimum charge in GBP is 0.30 GBP"
+    assert stripe_charge_refusal(49, "JPY", 0) == "Stripe's minimum charge in JPY is 50 JPY"
+    assert stripe_charge_refusal(17_499, "HUF", 2) == "Stripe's minimum charge in HUF is 175.00 HUF"
+    # No stated minimum: only exactness counts (Stripe converts to the settlement currency's minimum itself).
+    assert stripe_charge_refusal(1, "ISK", 0) is None
+    assert stripe_charge_refusal(10, "KWD", 3) is None
