@@ -15,6 +15,10 @@ code and body as documented). Adding a route means adding one `Operation` here, 
   `invalid_json` plus 413 `payload_too_large` to every one that takes a JSON body, and to a merchant operation
   400 `unknown_parameter` (a query parameter it does not list), `repeated_parameter` (one given twice) and, with
   a body, `unknown_field` (a field its request schema does not list): api_inputs reads both lists from this document and refuses anything else.
+- `replayed`: the statuses a replay for a repeated Idempotency-Key answers, if its handler sends
+  `Idempotent-Replayed`. Response headers are declared once in RESPONSE_HEADERS (components.headers) and
+  referenced by the builder: X-Request-Id on every response, WWW-Authenticate on a merchant 401, Location on a
+  redirect (tests/integration/gateway/test_openapi_headers.py checks real replies against them).
 
 A route that is not part of the API (the dashboard's HTML pages) goes into UNDOCUMENTED_ROUTES, with why.
 """
@@ -932,6 +936,13 @@ REFUND_IDEMPOTENCY_KEY: Final[Schema] = header(
     {"type": "string", "minLength": 1, "maxLength": 255},
     "a replay with the same body answers the refund's current state, with Idempotent-Replayed: true",
 )
+# A webhook endpoint's replay answers the endpoint as it stands now (routes_merchant_events.create_endpoint).
+ENDPOINT_IDEMPOTENCY_KEY: Final[Schema] = header(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255},
+    "a replay with the same body answers 201 with the endpoint's current state (deleted included), never its"
+    " secret, with Idempotent-Replayed: true",
+)
 # Key routes read an empty Idempotency-Key as none.
 OPTIONAL_IDEMPOTENCY_KEY: Final[Schema] = header(
     "Idempotency-Key", {"type": "string", "maxLength": 255}, "replays return the first reply; empty: none"
@@ -997,6 +1008,11 @@ class Operation:
     errors: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
     # Statuses whose body is not JSON (HTML pages for browsers): status -> media type.
     error_media: Mapping[int, str] = field(default_factory=dict)
+    # The operation's longer text (OpenAPI `description`), when the summary cannot say enough.
+    description: str = ""
+    # Statuses a replay for a repeated Idempotency-Key may answer: they document `Idempotent-Replayed`. Only
+    # the handlers that set the header (routes_sessions, routes_refunds, routes_merchant_events) list any.
+    replayed: tuple[int, ...] = ()
 
 
 def _merge(*maps: Mapping[int, Iterable[str]]) -> dict[int, list[str]]:
@@ -1205,6 +1221,14 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
             request=ref("CreateSession"),
             ok={201: ref("Session")},
             errors={400: _SESSION_CREATE_400, 409: _SESSION_CREATE_409},
+            description="A request's own faults (400) come before the account's state: a live key gets 409"
+            " billing_profile_incomplete only for an otherwise sound request, and neither refusal is stored under"
+            " the Idempotency-Key. A card session (no `provider`) must be chargeable by a card rail this gateway"
+            " has for the key's mode: with Stripe the only one, an `amount` Stripe cannot charge (KWD 1.234) is"
+            " 400 amount_not_chargeable as for a `stripe` session; else its page offers only the rails that can.",
+            # routes_sessions stores the first reply once it claimed the key, a refusal too, and replays it with
+            # the header (billing_profile_incomplete, and a 400 met on the way to it, are never stored).
+            replayed=(201, 400, 409),
         )
         for path, summary in (
             ("/v1/sessions", "Create a checkout session"),
@@ -1304,6 +1328,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         parameters=(ID_PATH, REFUND_IDEMPOTENCY_KEY),
         request=ref("RefundRequest"),
         ok={202: ref("RefundAccepted")},
+        replayed=(202,),
         errors={
             400: (
                 "invalid_json",
@@ -1677,9 +1702,16 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "/v1/webhook_endpoints",
         "Register a webhook endpoint; the reply carries its secret, once (not on an idempotent replay)",
         "merchant_events",
-        parameters=(IDEMPOTENCY_KEY,),
+        parameters=(ENDPOINT_IDEMPOTENCY_KEY,),
         request=ref("CreateWebhookEndpoint"),
         ok={201: ref("WebhookEndpoint")},
+        replayed=(201,),
+        description="The signing secret (`secret`, whsec_...) is in this reply only; roll it if it is lost. "
+        "With an Idempotency-Key, the same key and body answer 201 with `Idempotent-Replayed: true` and the "
+        "endpoint this key created, as it stands now (like a refund's replay), and never the secret again. "
+        'After a DELETE that is the deleted endpoint (`"status": "deleted"`, `"deleted": true`, as the DELETE '
+        "reply said): the key stays used and makes no new endpoint; send a new key to register another. The "
+        "same key with another body is 409 idempotency_conflict.",
         errors={
             400: (
                 "invalid_url",
@@ -1860,6 +1892,72 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
 )
 
 
+# --- response headers --------------------------------------------------------------------------------------
+
+# What the gateway really sends on the documented routes, and no more: X-Request-Id on every reply
+# (observability.observe_middleware, refusals included), WWW-Authenticate on a merchant 401 (merchant_auth),
+# Allow on a 405 (http_errors.error_middleware), Idempotent-Replayed on a replayed idempotent POST and Location on
+# a redirect. Nothing here sends Retry-After (only the dashboard's sign-in does, outside this document), and
+# lists page in the body (`has_more`, `starting_after`), not in headers.
+RESPONSE_HEADERS: Final[dict[str, Schema]] = {
+    "X-Request-Id": {
+        "description": "on every reply, refusals included: the caller's own X-Request-Id (its first 64 "
+        "characters) or 32 random hex digits; the gateway's log lines carry it: quote it to support",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+    },
+    "Idempotent-Replayed": {
+        "description": "only on a reply to a repeated Idempotency-Key (same key, same body): it answers the "
+        "first request, no new object was made",
+        "required": False,
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "WWW-Authenticate": {
+        "description": "the scheme a merchant secret key is sent with (or X-API-Key)",
+        "required": True,
+        "schema": {"type": "string", "enum": ["Bearer"]},
+    },
+    "Allow": {
+        "description": "the methods the path does serve, comma separated",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[A-Z]+(,[A-Z]+)*$"},
+    },
+    "Location": {"description": "where the redirect goes", "required": True, "schema": STR},
+}
+
+
+def header_ref(name: str) -> Schema:
+    return {"$ref": f"#/components/headers/{name}"}
+
+
+def _response_headers(operation: Operation, status: int) -> dict[str, Schema]:
+    names = ["X-Request-Id"]
+    if 300 <= status < 400:
+        names.append("Location")
+    if status == 401 and operation.auth == "merchant":
+        # The portal's 401s (its cookie) send no WWW-Authenticate: only merchant_auth does.
+        names.append("WWW-Authenticate")
+    if status in operation.replayed:
+        names.append("Idempotent-Replayed")
+    return {name: header_ref(name) for name in names}
+
+
+def _method_not_allowed() -> Schema:
+    """A method a path does not serve has no operation to hang its 405 on: a reusable response instead."""
+    return {
+        "description": "the path exists, but not with this method; error; codes: method_not_allowed",
+        "headers": {name: header_ref(name) for name in ("X-Request-Id", "Allow")},
+        "content": {"application/json": {"schema": error_schema(["method_not_allowed"])}},
+    }
+
+
+def _servers(server_url: str) -> list[Schema]:
+    if server_url == "/":
+        # No public URL to name: relative to wherever the document was fetched from.
+        return [{"url": "/", "description": "the host that served this document"}]
+    return [{"url": server_url, "description": "this gateway (PAYGATE_PUBLIC_URL)"}]
+
+
 # --- building the document ---------------------------------------------------------------------------------
 
 
@@ -1890,14 +1988,15 @@ def _errors_of(operation: Operation) -> dict[int, list[str]]:
 def _operation_json(operation: Operation) -> Schema:
     responses: dict[str, Any] = {}
     for status, schema in operation.ok.items():
+        headers = _response_headers(operation, status)
         if 300 <= status < 400:
-            responses[str(status)] = {"description": "redirect", "headers": {"Location": {"schema": STR}}}
+            responses[str(status)] = {"description": "redirect", "headers": headers}
             continue
         success: dict[str, Any] = {operation.ok_media: {"schema": schema}}
         if operation.auth == "portal":
             # The portal answers a browser (Accept: text/html) with its page, an API client with JSON.
             success.setdefault("text/html", {"schema": {"type": "string"}})
-        responses[str(status)] = {"description": "success", "content": success}
+        responses[str(status)] = {"description": "success", "headers": headers, "content": success}
     for status, codes in sorted(_errors_of(operation).items()):
         # A URL too long for any route is refused before one runs: always the JSON error.
         page = operation.auth == "portal" and status != 414
@@ -1909,11 +2008,13 @@ def _operation_json(operation: Operation) -> Schema:
             content["application/json"] = {"schema": error_schema(codes)}
         responses[str(status)] = {
             "description": "error; codes: " + (", ".join(codes) if codes else "(see body)"),
+            "headers": _response_headers(operation, status),
             "content": content,
         }
     body: Schema = {
         "operationId": _operation_id(operation),
         "summary": operation.summary,
+        **({"description": operation.description} if operation.description else {}),
         "tags": [operation.tag],
         "parameters": [copy.deepcopy(p) for p in operation.parameters],
         "responses": responses,
@@ -1944,7 +2045,8 @@ def operation_keys(operations: Iterable[Operation] = OPERATIONS) -> set[tuple[st
     return {(op.method, op.path) for op in operations}
 
 
-def build_document(operations: Iterable[Operation] = OPERATIONS) -> Schema:
+def build_document(operations: Iterable[Operation] = OPERATIONS, *, server_url: str = "/") -> Schema:
+    """The document; `server_url` is the gateway's public base URL ("/": relative to where it was fetched)."""
     paths: dict[str, dict[str, Any]] = {}
     seen: set[tuple[str, str]] = set()
     for operation in operations:
@@ -1962,12 +2064,17 @@ def build_document(operations: Iterable[Operation] = OPERATIONS) -> Schema:
                 "Merchant API (secret key in X-API-Key or Authorization: Bearer), public routes, the "
                 "customer portal and provider webhooks. Every refusal is "
                 '{"error": {"code", "message"}} with one of the codes listed per response. '
-                "A test key sees only test objects and a live key only live ones."
+                "A test key sees only test objects and a live key only live ones. Every reply carries "
+                "X-Request-Id; a method a path does not serve is 405 method_not_allowed with Allow "
+                "(components.responses.MethodNotAllowed)."
             ),
         },
+        "servers": _servers(server_url),
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": copy.deepcopy(SCHEMAS),
+            "headers": copy.deepcopy(RESPONSE_HEADERS),
+            "responses": {"MethodNotAllowed": _method_not_allowed()},
             "securitySchemes": {
                 "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "BearerKey": {
@@ -1981,5 +2088,6 @@ def build_document(operations: Iterable[Operation] = OPERATIONS) -> Schema:
 
 
 @cache
-def document_bytes() -> bytes:
-    return json.dumps(build_document(), separators=(",", ":")).encode()
+def document_bytes(server_url: str = "/") -> bytes:
+    """The served document, built once per server URL (one per process in practice: the configured one)."""
+    return json.dumps(build_document(server_url=server_url), separators=(",", ":")).encode()

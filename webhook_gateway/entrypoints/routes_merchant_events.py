@@ -102,8 +102,9 @@ def event_json(event: pb.MerchantEvent) -> dict[str, Any]:
 
 async def create_endpoint(request: web.Request) -> web.Response:
     """With an `Idempotency-Key` (as POST /v1/sessions): the session service keeps the key with the endpoint,
-    so the same key and body give the same endpoint (its secret was shown once and is not shown again) and
-    the same key with another body gets 409 `idempotency_conflict`."""
+    so the same key and body give the same endpoint as it stands now, a deleted one too (its secret was shown
+    once and is not shown again: `replayed_endpoint_json`), and the same key with another body gets 409
+    `idempotency_conflict`."""
     merchant = await authenticate(request)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= _MAX_IDEMPOTENCY_KEY):
@@ -116,8 +117,23 @@ async def create_endpoint(request: web.Request) -> web.Response:
         create.idempotency_key = key
         create.request_fingerprint = body_fingerprint(await request.read())
     endpoint = await merchant_events_stub(request).CreateWebhookEndpoint(create)
-    headers = {"Idempotent-Replayed": "true"} if endpoint.replayed else None
-    return web.json_response(endpoint_json(endpoint), status=201, headers=headers)
+    if not endpoint.replayed:
+        return web.json_response(endpoint_json(endpoint), status=201)
+    return web.json_response(
+        replayed_endpoint_json(endpoint), status=201, headers={"Idempotent-Replayed": "true"}
+    )
+
+
+def replayed_endpoint_json(endpoint: pb.WebhookEndpoint) -> dict[str, Any]:
+    """A replayed create answers 201 and the endpoint as it stands now, as a refund's replay does: the key's
+    create did happen, and a client retrying after a lost reply must not read a refusal as "not created" and
+    register a second endpoint under a new key. A deleted endpoint is said so exactly as its DELETE reply said
+    (`"deleted": true`). The secret was shown once: never here, even should the service send one."""
+    body = endpoint_json(endpoint)
+    body.pop("secret", None)
+    if endpoint.status == "deleted":
+        body["deleted"] = True
+    return body
 
 
 async def list_endpoints(request: web.Request) -> web.Response:

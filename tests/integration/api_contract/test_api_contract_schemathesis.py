@@ -35,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     ignored_auth,
     negative_data_rejection,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -60,6 +61,7 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    response_headers_conformance,  # every header the document says a reply carries (X-Request-Id, ...)
     negative_data_rejection,  # a request the document calls invalid must be refused (4xx)
     ignored_auth,  # a merchant operation must refuse a request without a key
 ]
