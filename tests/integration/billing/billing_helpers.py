@@ -3,15 +3,47 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
+import asyncpg
 import grpc
 
 from paygate.billing.v1 import billing_pb2, billing_pb2_grpc
 from paygate.common.v1 import common_pb2
 from paygate_runtime.grpc_errors import error_code
 
+if TYPE_CHECKING:
+    from support.stack import ServiceStack
+
 TEST = common_pb2.MODE_TEST
 LIVE = common_pb2.MODE_LIVE
+
+
+def acme_profile(merchant_id: str, prefix: str, *, support_email: str = "") -> billing_pb2.BillingProfile:
+    """A complete German seller profile (19 % VAT) numbering with `prefix`."""
+    return billing_pb2.BillingProfile(
+        merchant_id=merchant_id,
+        seller=billing_pb2.Party(
+            name="Acme GmbH",
+            address=common_pb2.Address(lines=["Hauptstr. 1", "10115 Berlin"], country="DE"),
+            tax_id="DE123456789",
+        ),
+        invoice_prefix=prefix,
+        tax_rate_bps=1900,
+        support_email=support_email,
+    )
+
+
+@asynccontextmanager
+async def runtime_connection(stack: ServiceStack) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection as the billing service's own role: what a bug in the service could do."""
+    conn = await asyncpg.connect(stack.db.runtime_dsn("billing"), server_settings={"search_path": "billing"})
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 def money(minor: int | str, currency: str = "EUR", exponent: int = 2) -> common_pb2.Money:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from billing_helpers import issue
+from billing_helpers import issue, runtime_connection
 
 from paygate.billing.v1 import billing_pb2
 from support.stack import ServiceStack
@@ -15,12 +15,8 @@ from support.stack import ServiceStack
 
 @pytest.fixture
 async def runtime_conn(stack: ServiceStack) -> AsyncIterator[asyncpg.Connection]:
-    """A direct connection as the billing service's own role, i.e. what a bug in the service could do."""
-    conn = await asyncpg.connect(stack.db.runtime_dsn("billing"), server_settings={"search_path": "billing"})
-    try:
+    async with runtime_connection(stack) as conn:
         yield conn
-    finally:
-        await conn.close()
 
 
 REFUSED = (asyncpg.InsufficientPrivilegeError, asyncpg.IntegrityConstraintViolationError)

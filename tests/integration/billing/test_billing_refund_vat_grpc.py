@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import facturx
-from billing_helpers import LIVE, issue, money
+from billing_helpers import LIVE, acme_profile, issue, money
 
 from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
@@ -14,16 +14,7 @@ from support.stack import ServiceStack
 
 
 def _profile(merchant: str) -> billing_pb2.BillingProfile:
-    return billing_pb2.BillingProfile(
-        merchant_id=merchant,
-        seller=billing_pb2.Party(
-            name="Acme GmbH",
-            address=common_pb2.Address(lines=["Hauptstr. 1", "10115 Berlin"], country="DE"),
-            tax_id="DE123456789",
-        ),
-        invoice_prefix="VAT",
-        tax_rate_bps=1900,
-    )
+    return acme_profile(merchant, "VAT")
 
 
 async def _credit(stack: ServiceStack, merchant: str, session_id: str, minor: int) -> billing_pb2.Invoice:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
-from billing_helpers import LIVE, issue
+from billing_helpers import LIVE, acme_profile, issue, runtime_connection
 from pypdf import PdfReader
 
 from billing_service.adapters import render_html, render_pdf
@@ -29,17 +29,7 @@ REFUSED = (asyncpg.InsufficientPrivilegeError, asyncpg.IntegrityConstraintViolat
 
 
 def _profile(merchant: str, support_email: str) -> billing_pb2.BillingProfile:
-    return billing_pb2.BillingProfile(
-        merchant_id=merchant,
-        seller=billing_pb2.Party(
-            name="Acme GmbH",
-            address=common_pb2.Address(lines=["Hauptstr. 1", "10115 Berlin"], country="DE"),
-            tax_id="DE123456789",
-        ),
-        invoice_prefix="KEEP",
-        tax_rate_bps=1900,
-        support_email=support_email,
-    )
+    return acme_profile(merchant, "KEEP", support_email=support_email)
 
 
 async def _set_support_email(stack: ServiceStack, merchant: str, email: str) -> None:
@@ -86,12 +76,8 @@ def _embedded_xml(pdf: bytes) -> bytes:
 
 @pytest.fixture
 async def runtime_conn(stack: ServiceStack) -> AsyncIterator[asyncpg.Connection]:
-    """A direct connection as the billing service's own role."""
-    conn = await asyncpg.connect(stack.db.runtime_dsn("billing"), server_settings={"search_path": "billing"})
-    try:
+    async with runtime_connection(stack) as conn:
         yield conn
-    finally:
-        await conn.close()
 
 
 async def test_a_later_download_serves_the_bytes_of_the_first(
