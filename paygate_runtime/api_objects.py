@@ -11,6 +11,7 @@ Pure: proto messages in, JSON-ready dicts out. Money is rendered from integer mi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.message import Message
@@ -35,16 +36,22 @@ def iso(ts: Timestamp, present: bool = True) -> str | None:
 
 
 def iso_millis(ts: Timestamp) -> str:
-    return to_datetime(ts).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_millis(to_datetime(ts))
+
+
+def utc_millis(moment: datetime) -> str:
+    """The one format of every time in the API's JSON: UTC, milliseconds, `Z` ("2026-01-02T03:04:05.678Z").
+    Cut, not rounded, so a key's expiry never reads later than it is. (Audit entries keep their microseconds:
+    that is the value their hash chain holds and their merged order.)"""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def proto_time(message: Message, field: str) -> str | None:
-    """A Timestamp field as UTC ISO 8601 with the microseconds it has ("...:05Z", "...:05.000123Z"); None
-    when unset. The key objects have always been shown this way, unlike the millisecond `iso` above."""
+    """A Timestamp field of a key object in the API's one format (utc_millis); None when unset."""
     if not message.HasField(field):
         return None
     ts: Timestamp = getattr(message, field)
-    return to_datetime(ts).isoformat().replace("+00:00", "Z")
+    return iso_millis(ts)
 
 
 def money_fields(name: str, money: common_pb2.Money) -> dict[str, Any]:

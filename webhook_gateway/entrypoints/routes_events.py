@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
+from paygate_runtime.api_objects import utc_millis
 from webhook_gateway.adapters.inbox_repository import STATUSES, InboxEvent
 from webhook_gateway.entrypoints.app_keys import INBOX
 from webhook_gateway.entrypoints.event_replays import belongs_to, replay_owned_event
@@ -15,10 +17,8 @@ from webhook_gateway.entrypoints.request_body import cursor_refused, page_cursor
 from webhook_gateway.service_layer.payment_events import mode_name
 
 
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else utc_millis(value)
 
 
 def event_json(event: InboxEvent) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from paygate_runtime.api_objects import (
     billing_profile_json,
     invoice_json,
     revenue_bucket_json,
+    utc_millis,
 )
 from paygate_runtime.proto_convert import timestamp
 from webhook_gateway.entrypoints.app_keys import BILLING_READINESS, CLIENTS
@@ -150,8 +151,8 @@ async def revenue(request: web.Request) -> web.Response:
             "object": "revenue_summary",
             "mode": merchant.mode_name,
             "interval": interval,
-            "from": start.isoformat().replace("+00:00", "Z"),
-            "to": end.isoformat().replace("+00:00", "Z"),
+            "from": utc_millis(start),
+            "to": utc_millis(end),
             "buckets": [revenue_bucket_json(b) for b in reply.buckets],
         }
     )

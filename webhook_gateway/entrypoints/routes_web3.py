@@ -21,6 +21,7 @@ import grpc
 from aiohttp import web
 
 from paygate.session.v1 import session_pb2
+from paygate_runtime.api_objects import utc_millis
 from webhook_gateway.chain.assets import MerchantTokens
 from webhook_gateway.chain.deposits_repository import AddressesRepository, DepositsRepository
 from webhook_gateway.chain.untraced_blocks import UntracedBlockRow, UntracedBlocksRepository
@@ -168,7 +169,7 @@ async def chain_status(request: web.Request) -> web.Response:
             "scanned_block": scanned,
             "confirmed_height": status.confirmed_height if status is not None else None,
             "lag_blocks": max(0, head - scanned) if head is not None and scanned is not None else None,
-            "last_pass_at": status.updated_at.isoformat() if status is not None else None,
+            "last_pass_at": utc_millis(status.updated_at) if status is not None else None,
             "internal_transfers": status.internal_transfers if status is not None else None,
             "watcher_enabled": request.app[CONFIG].chain_watcher_enabled,
             "failing_addresses": [
@@ -177,8 +178,8 @@ async def chain_status(request: web.Request) -> web.Response:
                     "deposit_address": a.deposit_address,
                     "failures": a.failures,
                     "last_error": a.last_error,
-                    "last_error_at": a.last_error_at.isoformat() if a.last_error_at else None,
-                    "next_attempt_at": a.next_attempt_at.isoformat() if a.next_attempt_at else None,
+                    "last_error_at": utc_millis(a.last_error_at) if a.last_error_at else None,
+                    "next_attempt_at": utc_millis(a.next_attempt_at) if a.next_attempt_at else None,
                 }
                 for a in failing
             ],
@@ -193,9 +194,9 @@ def untraced_json(block: UntracedBlockRow) -> dict[str, Any]:
         "block_hash": block.block_hash,
         "failures": block.failures,
         "last_error": block.last_error,
-        "first_failed_at": block.first_failed_at.isoformat(),
-        "last_error_at": block.last_error_at.isoformat(),
-        "next_attempt_at": block.next_attempt_at.isoformat(),
+        "first_failed_at": utc_millis(block.first_failed_at),
+        "last_error_at": utc_millis(block.last_error_at),
+        "next_attempt_at": utc_millis(block.next_attempt_at),
     }
 
 

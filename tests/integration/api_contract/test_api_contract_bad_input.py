@@ -134,7 +134,7 @@ async def test_revenue_without_dates_covers_the_last_30_days(
         "GET", "/v1/revenue", params={"to": "2025-03-31"}, headers=merchant.headers
     )
     assert status == 200, body
-    assert (body["from"], body["to"]) == ("2025-03-01T00:00:00Z", "2025-03-31T00:00:00Z")
+    assert (body["from"], body["to"]) == ("2025-03-01T00:00:00.000Z", "2025-03-31T00:00:00.000Z")
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -49,18 +50,24 @@ def _money(minor: int, currency: str = "EUR", exponent: int = 2) -> common_pb2.M
     return common_pb2.Money(amount_minor=str(minor), currency=currency, exponent=exponent)
 
 
-def test_timestamps_keep_their_two_formats() -> None:
-    """Sessions, quarantine entries and invoices show milliseconds; keys show the microseconds there are."""
-    stamp = _ts("2026-03-04T05:06:07.123456Z")
+def test_every_object_shows_its_timestamps_in_milliseconds() -> None:
+    """One format on every object: UTC, milliseconds, `Z` (a developer's walk found keys in microseconds or
+    none beside everything else in milliseconds). Cut, not rounded: a key's expiry never reads later."""
+    stamp = _ts("2026-03-04T05:06:07.123999Z")
     assert api_objects.iso(stamp) == "2026-03-04T05:06:07.123Z"
     assert api_objects.iso(stamp, present=False) is None
     assert api_objects.iso(_ts("2026-03-04T05:06:07Z")) == "2026-03-04T05:06:07.000Z"
     key = keys_pb2.ApiKey(created_at=stamp)
-    assert api_objects.proto_time(key, "created_at") == "2026-03-04T05:06:07.123456Z"
+    assert api_objects.proto_time(key, "created_at") == "2026-03-04T05:06:07.123Z"
     assert api_objects.proto_time(keys_pb2.ApiKey(created_at=_ts("2026-03-04T05:06:07Z")), "created_at") == (
-        "2026-03-04T05:06:07Z"
+        "2026-03-04T05:06:07.000Z"
     )
     assert api_objects.proto_time(key, "revoked_at") is None
+    moment = datetime(2026, 3, 4, 5, 6, 7, 123999, tzinfo=UTC)
+    assert api_objects.utc_millis(moment) == "2026-03-04T05:06:07.123Z"
+    assert (
+        api_objects.utc_millis(moment.astimezone(timezone(timedelta(hours=2)))) == "2026-03-04T05:06:07.123Z"
+    )
 
 
 def test_session_detail_text() -> None:
@@ -195,7 +202,7 @@ def test_api_key_text() -> None:
     assert _text(api_objects.api_key_json(key)) == (
         '{"id":"k1","object":"api_key","prefix":"ck_live_ab","hint":"wxyz","status":"REVOKED","mode":"live",'
         '"session_id":"s1","revealed":false,"metadata":{},"rolled_from_id":null,'
-        '"created_at":"2026-01-02T03:04:05.500000Z","expires_at":null,"revoked_at":"2026-01-03T00:00:00Z",'
+        '"created_at":"2026-01-02T03:04:05.500Z","expires_at":null,"revoked_at":"2026-01-03T00:00:00.000Z",'
         '"last_used_at":null,"scopes":["sessions:read"],"granted_scopes":["sessions:read"],'
         '"ip_allowlist":["203.0.113.0/24"]}'
     )
