@@ -24,6 +24,7 @@ from paygate.keys.v1 import keys_pb2
 from paygate_runtime.api_objects import KEY_STATUS_NAMES, api_key_json
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
+from webhook_gateway.entrypoints.key_replies import NO_STORE, key_reply_headers
 from webhook_gateway.entrypoints.merchant_auth import authenticate
 from webhook_gateway.entrypoints.merchant_requests import (
     idempotency_key_header,
@@ -31,8 +32,6 @@ from webhook_gateway.entrypoints.merchant_requests import (
     path_key_id,
 )
 from webhook_gateway.entrypoints.request_body import page_cursor, page_limit, read_json_object
-
-_NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def list_keys(request: web.Request) -> web.Response:
@@ -50,7 +49,7 @@ async def list_keys(request: web.Request) -> web.Response:
         raise_for_rpc_error(error)
     return web.json_response(
         {"object": "list", "data": [api_key_json(k) for k in reply.keys], "has_more": reply.has_more},
-        headers=_NO_STORE,
+        headers=NO_STORE,
     )
 
 
@@ -75,7 +74,7 @@ async def roll_key(request: web.Request) -> web.Response:
     # Shown this once; an idempotent replay has no secret to show again.
     payload["secret"] = reply.secret or None
     payload["previous"] = api_key_json(reply.previous)
-    return web.json_response(payload, headers=_NO_STORE)
+    return web.json_response(payload, headers=key_reply_headers(idempotency_key, reply.secret))
 
 
 async def revoke_key(request: web.Request) -> web.Response:
@@ -91,7 +90,7 @@ async def revoke_key(request: web.Request) -> web.Response:
         )
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
-    return web.json_response(api_key_json(reply), headers=_NO_STORE)
+    return web.json_response(api_key_json(reply), headers=NO_STORE)
 
 
 def _caller_ip(value: Any) -> str:
@@ -135,7 +134,7 @@ async def verify_key(request: web.Request) -> web.Response:
             "mode": {1: "test", 2: "live"}.get(reply.mode),
             "scopes": list(reply.scopes) if code != "NOT_FOUND" else None,
         },
-        headers=_NO_STORE,
+        headers=NO_STORE,
     )
 
 

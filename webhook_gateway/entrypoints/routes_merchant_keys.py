@@ -23,6 +23,7 @@ from paygate_runtime.api_objects import proto_time
 from paygate_runtime.proto_convert import mode_label
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
+from webhook_gateway.entrypoints.key_replies import NO_STORE, key_reply_headers
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
 from webhook_gateway.entrypoints.merchant_requests import (
     idempotency_key_header,
@@ -37,7 +38,6 @@ _STATUS_NAMES = {
     keys_pb2.MERCHANT_KEY_STATUS_REVOKED: "revoked",
     keys_pb2.MERCHANT_KEY_STATUS_EXPIRED: "expired",
 }
-_NO_STORE = {"Cache-Control": "no-store"}
 
 
 def merchant_key_json(key: keys_pb2.MerchantKey) -> dict[str, Any]:
@@ -86,7 +86,7 @@ async def list_merchant_keys(request: web.Request) -> web.Response:
         raise_for_rpc_error(error)
     return web.json_response(
         {"object": "list", "data": [merchant_key_json(k) for k in reply.keys], "has_more": reply.has_more},
-        headers=_NO_STORE,
+        headers=NO_STORE,
     )
 
 
@@ -109,7 +109,9 @@ async def create_merchant_key(request: web.Request) -> web.Response:
     payload = merchant_key_json(reply.key)
     # Shown this once; an idempotent replay has no secret to show again.
     payload["secret"] = reply.secret_key or None
-    return web.json_response(payload, status=201, headers=_NO_STORE)
+    return web.json_response(
+        payload, status=201, headers=key_reply_headers(idempotency_key, reply.secret_key)
+    )
 
 
 async def roll_merchant_key(request: web.Request) -> web.Response:
@@ -133,7 +135,7 @@ async def roll_merchant_key(request: web.Request) -> web.Response:
     payload = merchant_key_json(reply.key)
     payload["secret"] = reply.secret or None
     payload["previous"] = merchant_key_json(reply.previous)
-    return web.json_response(payload, headers=_NO_STORE)
+    return web.json_response(payload, headers=key_reply_headers(idempotency_key, reply.secret))
 
 
 async def revoke_merchant_key(request: web.Request) -> web.Response:
@@ -149,7 +151,7 @@ async def revoke_merchant_key(request: web.Request) -> web.Response:
         )
     except grpc.aio.AioRpcError as error:
         raise_for_rpc_error(error)
-    return web.json_response(merchant_key_json(reply), headers=_NO_STORE)
+    return web.json_response(merchant_key_json(reply), headers=NO_STORE)
 
 
 def setup(app: web.Application) -> None:
