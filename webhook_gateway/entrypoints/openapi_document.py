@@ -82,7 +82,11 @@ def list_of(item: str) -> Schema:
 STR: Final[Schema] = {"type": "string"}
 INT: Final[Schema] = {"type": "integer"}
 BOOL: Final[Schema] = {"type": "boolean"}
-TIME: Final[Schema] = {"type": "string", "format": "date-time"}
+TIME: Final[Schema] = {
+    "type": "string",
+    "format": "date-time",
+    "description": "UTC with milliseconds and Z (2026-12-07T11:41:26.123Z)",
+}
 UUID: Final[Schema] = {"type": "string", "format": "uuid"}
 # Plain decimal notation, exactly the shape paygate_runtime.money.parse_amount reads from text (anything else is
 # `invalid_<field>`) and every reply writes: ASCII digits without leading zeros, an optional `.` and fraction
@@ -239,8 +243,10 @@ SCHEMAS: Final[dict[str, Schema]] = {
                 {
                     "paid_at": nullable(TIME),
                     "invoice_id": nullable(STR),
+                    "invoice_number": nullable(STR),
                     "api_key_id": nullable(STR),
                     "access_url": nullable(STR),
+                    "fulfilment_status": {"type": "string", "enum": ["none", "pending", "done"]},
                     "history": {
                         "type": "array",
                         "items": obj(
@@ -248,11 +254,34 @@ SCHEMAS: Final[dict[str, Schema]] = {
                                 "from": nullable(STR),
                                 "to": nullable(STR),
                                 "at": TIME,
-                                "source_event_id": nullable(STR),
+                                "source_event_id": {
+                                    **nullable(STR),
+                                    "description": "what made the move, namespaced by its source: "
+                                    "`<provider>:<event id>` (`stripe:evt_...`, `onecom:...`), `merchant:expire`, "
+                                    "`quarantine:<entry id>`, ...; the provider's own event id is the part "
+                                    "after the first colon",
+                                },
+                                "note": {
+                                    **nullable(STR),
+                                    "description": "why, when the move needs saying (paid_after_expiry, ...)",
+                                },
                             },
                             ["from", "to", "at", "source_event_id"],
                         ),
                     },
+                    "alerts": {
+                        "type": "array",
+                        "description": "what the merchant should look at on this session (a reorg after paid, ...)",
+                        "items": obj(
+                            {"code": STR, "detail": STR, "reference": nullable(STR), "at": nullable(TIME)},
+                            ["code", "detail", "reference", "at"],
+                        ),
+                    },
+                    "amount_received": {
+                        **DECIMAL,
+                        "description": "on-chain sessions: what the chain has paid so far, when not nothing",
+                    },
+                    "amount_received_minor": MINOR,
                     # Contract §8.
                     "amount_refunded": DECIMAL,
                     "amount_refunded_minor": MINOR,
@@ -286,9 +315,44 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "issued_at": TIME,
             "status": {"type": "string", "enum": ["issued", "void"]},
             "kind": {"type": "string", "enum": ["invoice", "credit_note"]},
+            "object": {"type": "string", "enum": ["invoice", "credit_note"]},
             "mode": MODE,
+            "sequence": {"type": "integer", "minimum": 1, "description": "its place in the numbering series"},
+            "exponent": INT,
+            "subtotal": DECIMAL,
+            "subtotal_minor": MINOR,
+            "tax_rate_bps": INT,
+            "tax": DECIMAL,
+            "tax_minor": MINOR,
             "seller": PARTY,
             "buyer": PARTY,
+            "line_items": {
+                "type": "array",
+                "description": "stated net, as the PDF and the XML state them: their `amount`s add up to"
+                " `subtotal`; the gross figures they were sold at beside them; negative on a credit note",
+                "items": obj(
+                    {
+                        "description": STR,
+                        "quantity": INT,
+                        "unit_amount": {"type": "string", "description": "net price of one unit, exact"},
+                        "unit_amount_minor": MINOR,
+                        "amount": DECIMAL,
+                        "amount_minor": MINOR,
+                        "gross_unit_amount": DECIMAL,
+                        "gross_unit_amount_minor": MINOR,
+                        "gross_amount": DECIMAL,
+                        "gross_amount_minor": MINOR,
+                    },
+                    ["description", "quantity", "amount", "amount_minor"],
+                ),
+            },
+            "credits_invoice_id": {**nullable(STR), "description": "a credit note: the invoice it credits"},
+            "credit_note_id": {
+                **nullable(STR),
+                "description": "a voided invoice: the credit note that voids it",
+            },
+            "pdf_url": STR,
+            "html_url": STR,
         },
         ["id", "number", "session_id", "amount", "amount_minor", "currency", "issued_at", "status"],
     ),
@@ -466,6 +530,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "object": {"const": "quarantine_entry"},
             "session_id": STR,
             "reason": STR,
+            "mode": MODE,
             "provider": STR,
             "provider_event_id": STR,
             "provider_reference": nullable(STR),
@@ -490,7 +555,11 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "action": STR,
             "object_type": STR,
             "object_id": nullable(STR),
-            "at": TIME,
+            "at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "UTC with the microseconds its hash chain holds (2026-12-07T11:41:26.123456Z)",
+            },
             "actor": nullable(STR),
             "mode": nullable(MODE),
             "sequence": {"type": "integer", "minimum": 1},
@@ -945,7 +1014,9 @@ ENDPOINT_IDEMPOTENCY_KEY: Final[Schema] = header(
 )
 # Key routes read an empty Idempotency-Key as none.
 OPTIONAL_IDEMPOTENCY_KEY: Final[Schema] = header(
-    "Idempotency-Key", {"type": "string", "maxLength": 255}, "replays return the first reply; empty: none"
+    "Idempotency-Key",
+    {"type": "string", "maxLength": 255},
+    "a replay returns the first reply's key, never its secret again, with Idempotent-Replayed: true; empty: none",
 )
 DATE: Final[Schema] = {"type": "string", "description": "ISO 8601 date or date-time (UTC if no offset)"}
 
@@ -1011,7 +1082,8 @@ class Operation:
     # The operation's longer text (OpenAPI `description`), when the summary cannot say enough.
     description: str = ""
     # Statuses a replay for a repeated Idempotency-Key may answer: they document `Idempotent-Replayed`. Only
-    # the handlers that set the header (routes_sessions, routes_refunds, routes_merchant_events) list any.
+    # the handlers that set the header (routes_sessions, routes_refunds, routes_merchant_events, routes_keys,
+    # routes_merchant_keys) list any.
     replayed: tuple[int, ...] = ()
 
 
@@ -1598,10 +1670,11 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         "/v1/api_keys/{id}/roll",
         "Replace a customer key; the old one works for grace_period seconds",
         "api_keys",
-        parameters=(ID_PATH, header("Idempotency-Key", {"type": "string", "maxLength": 255})),
+        parameters=(ID_PATH, OPTIONAL_IDEMPOTENCY_KEY),
         request=ref("RollApiKey"),
         request_required=False,
         ok={200: ref("RolledApiKey")},
+        replayed=(200,),
         errors={
             400: ("invalid_grace_period", "invalid_idempotency_key"),
             404: ("not_found",),
@@ -1639,6 +1712,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         request=ref("CreateMerchantKey"),
         request_required=False,
         ok={201: ref("CreatedMerchantKey")},
+        replayed=(201,),
         errors={
             400: ("invalid_mode", "mode_mismatch", "invalid_idempotency_key"),
             409: ("idempotency_conflict",),
@@ -1653,6 +1727,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         request=ref("RollMerchantKey"),
         request_required=False,
         ok={200: ref("RolledMerchantKey")},
+        replayed=(200,),
         errors={
             400: ("invalid_grace_period", "invalid_idempotency_key"),
             404: ("not_found",),
@@ -1958,6 +2033,196 @@ def _servers(server_url: str) -> list[Schema]:
     return [{"url": server_url, "description": "this gateway (PAYGATE_PUBLIC_URL)"}]
 
 
+# --- merchant events (contract §7): what paygate POSTs to a merchant's webhook endpoints -------------------
+# The document's top-level `webhooks`: one entry per event type. The types are the session service's
+# EVENT_TYPES (session_service/domain/merchant_events.py; the gateway may not import it), and
+# tests/integration/merchant_events/test_merchant_events_openapi.py keeps the two lists equal and validates real
+# deliveries against these schemas. `data.object` is rendered by the API's own renderers
+# (paygate_runtime.api_objects), so it is the schema the GET routes answer with, narrowed to what the event
+# fixes (a session event's status is its type's, its `access_url` is always null: a bearer link is never sent).
+
+# One (type, `data.object`'s schema, when it is sent) per event type, in contract §7's order.
+_MERCHANT_EVENTS: Final[tuple[tuple[str, Schema, str], ...]] = (
+    *(
+        (
+            f"session.{status}",
+            {
+                "allOf": [
+                    ref("SessionDetail"),
+                    obj(
+                        {"status": {"const": status}, "access_url": {"type": "null"}},
+                        ["status", "access_url"],
+                    ),
+                ]
+            },
+            f"a session moved to `{status}` ({why}); the session as GET /v1/sessions/{{id}} returns it at "
+            "that commit, with `access_url` null",
+        )
+        for status, why in (
+            ("paid", "its payment was applied"),
+            ("failed", "the provider reported the payment failed"),
+            ("expired", "the merchant expired it, or its time ran out"),
+            ("refunded", "refunds, or a lost dispute, credited its whole price"),
+        )
+    ),
+    *(
+        (
+            f"{kind}.issued",
+            {
+                "allOf": [
+                    ref("Invoice"),
+                    obj({"object": {"const": kind}, "kind": {"const": kind}}, ["object", "kind"]),
+                ]
+            },
+            f"billing issued {what}; the document as GET /v1/invoices/{{id}} returns it",
+        )
+        for kind, what in (
+            ("invoice", "a paid session's invoice"),
+            ("credit_note", "a credit note (a refund's, a lost dispute's or a void's)"),
+        )
+    ),
+    (
+        "customer_key.revoked",
+        {"allOf": [ref("ApiKey"), obj({"revoked_at": TIME}, ["revoked_at"])]},
+        "a session's customer key was revoked, whoever revoked it (the merchant, the customer, a full refund or a "
+        "lost dispute); the key as GET /v1/api_keys lists it",
+    ),
+    (
+        "quarantine.created",
+        ref("QuarantineEntry"),
+        "money that needs a person was recorded; the entry as GET /v1/quarantine lists it",
+    ),
+    (
+        "dispute.created",
+        {"allOf": [ref("Dispute"), obj({"status": {"const": "open"}}, ["status"])]},
+        "the provider opened a dispute on a paid session",
+    ),
+    (
+        "dispute.closed",
+        {"allOf": [ref("Dispute"), obj({"status": {"enum": ["won", "lost"]}}, ["status"])]},
+        "a dispute was closed: won, or lost (the disputed money is then refunded and credited)",
+    ),
+)
+
+EVENT_SCHEMAS: Final[dict[str, Schema]] = {
+    # Rendered by paygate_runtime.api_objects.dispute_json; no API route returns a dispute (a session shows
+    # its `dispute_status`).
+    "Dispute": obj(
+        {
+            "id": {"type": "string", "description": "the provider's dispute id (Stripe's dp_...)"},
+            "object": {"const": "dispute"},
+            "session_id": UUID,
+            "status": {"type": "string", "enum": ["open", "won", "lost"]},
+            "amount": {**nullable(DECIMAL), "description": "the disputed money, in the dispute's currency"},
+            "amount_minor": nullable(MINOR),
+            "currency": nullable(STR),
+        },
+        ["id", "object", "session_id", "status", "amount", "amount_minor", "currency"],
+        additionalProperties=False,
+        description="A dispute as a merchant event shows it; the money is null when the provider's event did not "
+        "carry it.",
+    ),
+}
+
+WEBHOOK_HEADERS: Final[tuple[Schema, ...]] = (
+    {
+        "name": "webhook-id",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^evt_[0-9a-f]{32}$"},
+        "description": "the event's id (the body's `id`); the same on every retry and redelivery: deduplicate "
+        "on it (delivery is at least once)",
+    },
+    {
+        "name": "webhook-timestamp",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+        "description": "Unix seconds when this attempt was signed; refuse one far from your clock (the Standard "
+        "Webhooks libraries allow 5 minutes) so a captured message cannot be replayed",
+    },
+    {
+        "name": "webhook-signature",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^v1,[A-Za-z0-9+/]+={0,2}( v1,[A-Za-z0-9+/]+={0,2})*$"},
+        "description": "space-separated `v1,<base64 HMAC-SHA256>` of `{webhook-id}.{webhook-timestamp}.{body}`, "
+        "one per secret that signs now (the endpoint's `whsec_...`, and after roll_secret each rolled secret "
+        "until its end): accept the message when any one matches (any Standard Webhooks library does this)",
+    },
+)
+
+WEBHOOK_RESPONSES: Final[dict[str, Schema]] = {
+    "2XX": {
+        "description": "delivered: no further attempt. Answer within 10 s; the body is ignored (its first 4096 "
+        "characters are kept in the delivery log, GET /v1/webhook_deliveries)",
+    },
+    "default": {
+        "description": "any other status (a 3xx too: redirects are not followed), or no answer within 10 s: the "
+        "attempt failed and is retried with exponential backoff and full jitter: after the n-th failure a wait "
+        "drawn uniformly up to min(5 s x 2^(n-1), 3 h), for 3 days from the first attempt, after which the "
+        "delivery is failed (POST /v1/merchant_events/{id}/redeliver sends it again). An endpoint with no "
+        "success for 5 days is disabled. These are the defaults (PAYGATE_MERCHANT_WEBHOOK_TIMEOUT_MS, "
+        "_BACKOFF_BASE_MS, _BACKOFF_CAP_MS, _RETRY_WINDOW_S)",
+    },
+}
+
+
+def _event_schema_name(event_type: str) -> str:
+    """`session.paid` -> `SessionPaidEvent`, `credit_note.issued` -> `CreditNoteIssuedEvent`."""
+    words = event_type.replace(".", "_").split("_")
+    return "".join(word.capitalize() for word in words) + "Event"
+
+
+def _event_envelope(event_type: str, object_schema: Schema) -> Schema:
+    """The delivered body (session_service.domain.merchant_events.event_body): closed at both levels."""
+    return obj(
+        {
+            "id": {
+                "type": "string",
+                "pattern": "^evt_[0-9a-f]{32}$",
+                "description": "= the webhook-id header",
+            },
+            "type": {"const": event_type},
+            "created": {"type": "integer", "description": "Unix seconds when the event was emitted"},
+            "mode": MODE,
+            "data": obj({"object": object_schema}, ["object"], additionalProperties=False),
+        },
+        ["id", "type", "created", "mode", "data"],
+        additionalProperties=False,
+        description=f"The body of a `{event_type}` merchant event, as GET /v1/merchant_events lists it too.",
+    )
+
+
+def event_schemas() -> dict[str, Schema]:
+    """The components the `webhooks` entries name: Dispute and one envelope per event type."""
+    envelopes = {_event_schema_name(t): _event_envelope(t, schema) for t, schema, _ in _MERCHANT_EVENTS}
+    return {**copy.deepcopy(EVENT_SCHEMAS), **envelopes}
+
+
+def _webhooks() -> dict[str, Schema]:
+    return {
+        event_type: {
+            "post": {
+                "operationId": "merchant_event_" + event_type.replace(".", "_"),
+                "summary": f"`{event_type}`: {when}",
+                "description": "paygate POSTs this to every enabled endpoint subscribed to the type (or to `*`) "
+                "when the change commits, signed per Standard Webhooks. Verify the signature over the exact "
+                "bytes received before parsing them.",
+                "tags": ["merchant_events"],
+                "parameters": copy.deepcopy(list(WEBHOOK_HEADERS)),
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref(_event_schema_name(event_type))}},
+                },
+                "responses": copy.deepcopy(WEBHOOK_RESPONSES),
+                "security": [],
+            }
+        }
+        for event_type, _, when in _MERCHANT_EVENTS
+    }
+
+
 # --- building the document ---------------------------------------------------------------------------------
 
 
@@ -2071,8 +2336,10 @@ def build_document(operations: Iterable[Operation] = OPERATIONS, *, server_url: 
         },
         "servers": _servers(server_url),
         "paths": dict(sorted(paths.items())),
+        # What paygate POSTs to the merchant's own endpoints (contract §7).
+        "webhooks": _webhooks(),
         "components": {
-            "schemas": copy.deepcopy(SCHEMAS),
+            "schemas": {**copy.deepcopy(SCHEMAS), **event_schemas()},
             "headers": copy.deepcopy(RESPONSE_HEADERS),
             "responses": {"MethodNotAllowed": _method_not_allowed()},
             "securitySchemes": {

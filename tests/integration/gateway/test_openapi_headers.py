@@ -177,3 +177,30 @@ async def test_servers_name_the_configured_public_url(document: dict[str, Any]) 
     assert document.get("servers") == [
         {"url": PUBLIC_URL, "description": "this gateway (PAYGATE_PUBLIC_URL)"}
     ], document.get("servers")
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/v1/merchant_keys", 201), ("/v1/merchant_keys/{id}/roll", 200), ("/v1/api_keys/{id}/roll", 200)],
+)
+async def test_the_key_routes_document_their_replays(
+    document: dict[str, Any], path: str, status: int
+) -> None:
+    """routes_keys and routes_merchant_keys mark a replay with Idempotent-Replayed
+    (tests/integration/keys/test_key_replays_marked.py); the document says so."""
+    headers = declared_headers(document, operation_response(document, "POST", path, status))
+    assert "Idempotent-Replayed" in headers, (path, status)
+
+
+async def test_a_merchant_key_create_replay_is_documented_and_marked(
+    gateway: ServiceStack, document: dict[str, Any], merchant: Merchant
+) -> None:
+    key = {**merchant.headers, "Idempotency-Key": f"hdr-{uuid.uuid4()}"}
+    status, first, created = await call(gateway, "POST", "/v1/merchant_keys", headers=key, json={})
+    assert status == 201 and created["secret"], created
+    documented = operation_response(document, "POST", "/v1/merchant_keys", 201)
+    assert_carries_documented_headers(document, documented, first, "POST /v1/merchant_keys 201")
+    assert "Idempotent-Replayed" not in first
+    status, replay, again = await call(gateway, "POST", "/v1/merchant_keys", headers=key, json={})
+    assert status == 201 and again["id"] == created["id"] and not again.get("secret"), again
+    assert replay["Idempotent-Replayed"] == "true"
