@@ -12,6 +12,7 @@ import grpc
 
 from paygate.billing.v1 import billing_pb2, billing_pb2_grpc
 from paygate.common.v1 import common_pb2
+from paygate_runtime.db import create_pool
 from paygate_runtime.grpc_errors import error_code
 
 if TYPE_CHECKING:
@@ -44,6 +45,16 @@ async def runtime_connection(stack: ServiceStack) -> AsyncIterator[asyncpg.Conne
         yield conn
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def runtime_pool(stack: ServiceStack) -> AsyncIterator[asyncpg.Pool]:
+    """A pool as the billing service's own role, for tests that run the service layer in-process."""
+    pool = await create_pool(stack.db.runtime_dsn("billing"), "billing", min_size=1, max_size=4)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 def money(minor: int | str, currency: str = "EUR", exponent: int = 2) -> common_pb2.Money:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from billing_helpers import TEST, issue
+from billing_helpers import TEST, issue, runtime_pool
 
 from billing_service.adapters import invoice_repository as invoices
 from billing_service.domain.invoices import DocumentKind, Party, draft_invoice
@@ -21,7 +21,6 @@ from billing_service.domain.numbering import NO_RESET_PERIOD
 from billing_service.domain.profiles import BillingProfile
 from billing_service.service_layer.billing import BillingService, IssueRequest
 from paygate.billing.v1 import billing_pb2, billing_pb2_grpc
-from paygate_runtime.db import create_pool
 from support.stack import ServiceStack
 
 
@@ -74,11 +73,8 @@ async def test_a_prefix_change_and_back_with_both_counters_never_collides(stack:
 
 @pytest.fixture
 async def billing_pool(stack: ServiceStack) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(stack.db.runtime_dsn("billing"), "billing", min_size=1, max_size=4)
-    try:
+    async with runtime_pool(stack) as pool:
         yield pool
-    finally:
-        await pool.close()
 
 
 async def _wait_for_a_lock_wait(stack: ServiceStack) -> None:

@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from billing_helpers import LIVE, TEST, issue
+from billing_helpers import LIVE, TEST, issue, runtime_pool
 
 from billing_service.adapters.invoice_repository import REVENUE_SQL
 from billing_service.domain.invoices import DocumentKind
 from billing_service.service_layer.billing import BillingService, IssueRequest
 from paygate.billing.v1 import billing_pb2
-from paygate_runtime.db import create_pool
 from support.stack import ServiceStack
 
 
@@ -65,11 +64,8 @@ async def test_credit_note_nets_out_per_currency(stack: ServiceStack) -> None:
 
 @pytest.fixture
 async def billing_pool(stack: ServiceStack) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(stack.db.runtime_dsn("billing"), "billing", min_size=1, max_size=4)
-    try:
+    async with runtime_pool(stack) as pool:
         yield pool
-    finally:
-        await pool.close()
 
 
 class FakeClock:
