@@ -81,6 +81,12 @@ PARTY: Final[Schema] = obj(
     }
 )
 
+# What a merchant sets on a webhook endpoint, when creating it and when updating it.
+ENDPOINT_FIELDS: Final[dict[str, Schema]] = {
+    "url": {"type": "string", "maxLength": 2048},
+    "events": {"type": "array", "items": {"type": "string", "maxLength": 64}, "minItems": 1, "maxItems": 32},
+    "description": {"type": "string", "maxLength": 500},
+}
 SCHEMAS: Final[dict[str, Schema]] = {
     "Error": obj(
         {"error": obj({"code": STR, "message": STR}, ["code", "message"])},
@@ -850,32 +856,9 @@ SCHEMAS: Final[dict[str, Schema]] = {
         " resume when it is enabled again, and events emitted while it is disabled are not delivered to it.",
     ),
     "WebhookEndpointList": list_of("WebhookEndpoint"),
-    "CreateWebhookEndpoint": obj(
-        {
-            "url": {"type": "string", "maxLength": 2048},
-            "events": {
-                "type": "array",
-                "items": {"type": "string", "maxLength": 64},
-                "minItems": 1,
-                "maxItems": 32,
-            },
-            "description": {"type": "string", "maxLength": 500},
-        },
-        ["url"],
-        additionalProperties=False,
-    ),
+    "CreateWebhookEndpoint": obj(ENDPOINT_FIELDS, ["url"], additionalProperties=False),
     "UpdateWebhookEndpoint": obj(
-        {
-            "url": {"type": "string", "maxLength": 2048},
-            "events": {
-                "type": "array",
-                "items": {"type": "string", "maxLength": 64},
-                "minItems": 1,
-                "maxItems": 32,
-            },
-            "description": {"type": "string", "maxLength": 500},
-            "status": {"type": "string", "enum": ["enabled", "disabled"]},
-        },
+        {**ENDPOINT_FIELDS, "status": {"type": "string", "enum": ["enabled", "disabled"]}},
         additionalProperties=False,
     ),
     "RollWebhookSecret": obj(
