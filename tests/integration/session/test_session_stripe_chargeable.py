@@ -57,6 +57,9 @@ async def test_an_amount_below_stripes_minimum_charge_is_refused_for_a_stripe_se
     status, reply = await stack.request("POST", "/v1/sessions", json=body, headers=merchant.headers)
     assert (status, reply["error"]["code"]) == (400, "amount_not_chargeable"), reply
     assert minimum in reply["error"]["message"]
+    # The refusal made nothing.
+    status, listed = await stack.request("GET", "/v1/sessions", headers=merchant.headers)
+    assert (status, listed["data"]) == (200, []), listed
     # At the minimum it is taken, and One.com keeps the smaller amount.
     minimum_amount = minimum.split()[0]
     for ok in ({**body, "amount": minimum_amount}, {**body, "provider": "onecom"}):
