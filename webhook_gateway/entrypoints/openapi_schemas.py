@@ -903,17 +903,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
         ],
     ),
     "WebhookDeliveryList": list_of("WebhookDelivery"),
-    "MerchantEvent": obj(
-        {
-            "id": STR,
-            "type": STR,
-            "created": INT,
-            "mode": MODE,
-            "data": obj({"object": {"type": "object"}}, ["object"]),
-        },
-        ["id", "type", "created", "mode", "data"],
-        description="Exactly the body delivered to endpoints (Standard Webhooks, webhook-id = id).",
-    ),
+    # "MerchantEvent", the list's item, is one of the delivered bodies: openapi_webhooks.event_schemas().
     "MerchantEventList": list_of("MerchantEvent"),
     "Redeliver": obj({"endpoint": STR}, ["endpoint"], additionalProperties=False),
     "RedeliveryQueued": obj(

@@ -179,10 +179,25 @@ def _event_envelope(event_type: str, object_schema: Schema) -> Schema:
     )
 
 
+def _any_event(envelopes: dict[str, str]) -> Schema:
+    """GET /v1/merchant_events' item: exactly one of the delivered bodies, told apart by `type`, so a client's
+    generated types are the webhooks' own (a loose `data.object` typed nothing)."""
+    return {
+        "oneOf": [ref(name) for name in envelopes.values()],
+        "discriminator": {
+            "propertyName": "type",
+            "mapping": {event_type: ref(name)["$ref"] for event_type, name in envelopes.items()},
+        },
+        "description": "Exactly the body delivered to endpoints (Standard Webhooks, webhook-id = id).",
+    }
+
+
 def event_schemas() -> dict[str, Schema]:
-    """The components the `webhooks` entries name: Dispute and one envelope per event type."""
-    envelopes = {_event_schema_name(t): _event_envelope(t, schema) for t, schema, _ in _MERCHANT_EVENTS}
-    return {**copy.deepcopy(EVENT_SCHEMAS), **envelopes}
+    """The components the `webhooks` entries name (Dispute and one envelope per event type), and
+    MerchantEvent, the union of the envelopes that GET /v1/merchant_events lists."""
+    names = {event_type: _event_schema_name(event_type) for event_type, _, _ in _MERCHANT_EVENTS}
+    envelopes = {names[t]: _event_envelope(t, schema) for t, schema, _ in _MERCHANT_EVENTS}
+    return {**copy.deepcopy(EVENT_SCHEMAS), **envelopes, "MerchantEvent": _any_event(names)}
 
 
 def webhooks() -> dict[str, Schema]:

@@ -3,9 +3,9 @@
 A developer generates types from `GET /openapi.json` and validates what arrives against it, so the document's
 `webhooks[<type>]` must describe the body and the Standard Webhooks headers of every event type the code can
 emit. Checked here the way a merchant receives them: a real stack, an endpoint subscribed to everything that
-points at an aiohttp receiver in this test, real changes (payments, a refund, an expiry, a failure, a
-quarantined payment, a Stripe dispute won and one lost, a revoked customer key), and every body validated with
-jsonschema against the served document, `$ref`s resolved inside it."""
+points at an aiohttp receiver in this test, real changes (payments, a refund, a refund that failed, an expiry, a
+failure, a quarantined payment, a Stripe dispute won and one lost, a revoked customer key), and every body
+validated with jsonschema against the served document, `$ref`s resolved inside it."""
 
 from __future__ import annotations
 
@@ -65,22 +65,31 @@ def _pointer(*parts: str) -> str:
     return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
 
 
-def request_validator(document: dict[str, Any], event_type: str) -> Draft202012Validator:
-    """The validator of `webhooks[event_type]`'s JSON request body, with the whole document as its registry."""
+def document_validator(document: dict[str, Any], *where: str) -> Draft202012Validator:
+    """The validator of the schema at `where` in the document, with the whole document as its registry."""
     registry: Registry[Any] = Registry().with_resource(DOCUMENT_URI, DRAFT202012.create_resource(document))
-    where = _pointer("webhooks", event_type, "post", "requestBody", "content", "application/json", "schema")
     return Draft202012Validator(
-        {"$ref": DOCUMENT_URI + "#" + where},
+        {"$ref": DOCUMENT_URI + "#" + _pointer(*where)},
         registry=registry,
         format_checker=FORMATS,
     )
 
 
-def _errors(document: dict[str, Any], event_type: str, body: Any) -> list[str]:
-    validator = request_validator(document, event_type)
+def request_validator(document: dict[str, Any], event_type: str) -> Draft202012Validator:
+    """The validator of `webhooks[event_type]`'s JSON request body."""
+    return document_validator(
+        document, "webhooks", event_type, "post", "requestBody", "content", "application/json", "schema"
+    )
+
+
+def _messages(validator: Draft202012Validator, body: Any) -> list[str]:
     return [
         f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}" for e in validator.iter_errors(body)
     ]
+
+
+def _errors(document: dict[str, Any], event_type: str, body: Any) -> list[str]:
+    return _messages(request_validator(document, event_type), body)
 
 
 def _header_errors(document: dict[str, Any], event_type: str, delivery: Delivery) -> list[str]:
@@ -197,6 +206,15 @@ async def _cause_every_event(stack: ServiceStack, merchant: Merchant) -> None:
             )
             sent = await refund_support.send_stripe(stack, event)
             assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+    # refund.succeeded came with the refunds above; refund.failed: a refund Stripe reports pending, then failed.
+    refunding = await refund_support.paid_session(stack, merchant, "20.00")
+    refund_id = f"re_failing_{uuid.uuid4().hex[:8]}"
+    for status_ in ("pending", "failed"):
+        obj = refund_support.refund_object(
+            refund_id, 500, refunding.payment_intent, refunding.charge, status_
+        )
+        sent = await refund_support.send_stripe(stack, refund_support.stripe_envelope("refund.updated", obj))
+        assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
 
 
 async def test_real_deliveries_of_every_event_type_match_the_documented_webhooks(
@@ -228,3 +246,29 @@ async def test_real_deliveries_of_every_event_type_match_the_documented_webhooks
             f"{event_type} {body['id']}: {p}" for p in _header_errors(document, event_type, delivery)
         ]
     assert not problems, "\n".join(problems)
+
+    # GET /v1/merchant_events lists the same bodies: each is held to the list's item schema, which must be as
+    # exact as the webhooks' (a client's types are generated from it), so a body of one type dressed as
+    # another's is refused by it.
+    listed = await _listed_events(stack, merchant)
+    assert {event["type"] for event in listed} >= set(EVENT_TYPES)
+    item = document_validator(document, "components", "schemas", "MerchantEvent")
+    problems = [f"{e['type']} {e['id']}: {p}" for e in listed for p in _messages(item, e)]
+    assert not problems, "\n".join(problems)
+    by_type = {event["type"]: event for event in listed}
+    forged = {**by_type["session.paid"], "data": by_type["invoice.issued"]["data"]}
+    assert _messages(item, forged), "MerchantEvent accepted a session.paid whose object is an invoice"
+    assert _messages(item, {**by_type["session.paid"], "data": {"object": {}}}), "an empty object passed"
+
+
+async def _listed_events(stack: ServiceStack, merchant: Merchant) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = []
+    after = ""
+    while True:
+        query = "limit=100" + (f"&starting_after={after}" if after else "")
+        status, page = await stack.request("GET", f"/v1/merchant_events?{query}", headers=merchant.headers)
+        assert status == 200, page
+        listed += page["data"]
+        if not page["has_more"]:
+            return listed
+        after = page["data"][-1]["id"]
