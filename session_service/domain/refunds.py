@@ -239,9 +239,15 @@ def request_refund(
     starts `pending` (the webhook settles it); recorded as made outside paygate it has succeeded already.
 
     InvalidArgument `invalid_amount` (not positive) or `amount_too_large` (more than is still refundable);
-    FailedPrecondition `session_not_paid` / `session_refunded`, or `refund_in_progress` when pending refunds
-    hold the whole rest."""
+    FailedPrecondition `session_not_paid` / `session_refunded`, `dispute_open` while a dispute of the payment
+    is open, or `refund_in_progress` when pending refunds hold the whole rest."""
     require_refundable_session(ledger.status)
+    if ledger.dispute_status is DisputeStatus.OPEN:
+        # The card network holds the disputed money: a refund now would pay the customer twice if the dispute
+        # is then lost (a lost dispute counts as a full refund). Stripe refuses it too. Once won, refund.
+        raise FailedPrecondition(
+            "dispute_open", "a dispute of this payment is open; refund once it is closed", field="status"
+        )
     if origin not in (RefundOrigin.MERCHANT, RefundOrigin.OUTSIDE):
         raise ValueError("a merchant's request is a merchant or outside refund")
     if provider_refund_id and ledger.find(provider_refund_id) is not None:

@@ -496,6 +496,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
             409: (
                 "session_not_paid",
                 "session_refunded",
+                "dispute_open",
                 "refund_in_progress",
                 "refund_already_recorded",
                 "use_provider",
