@@ -42,6 +42,20 @@ def test_a_refund_needs_a_paid_session() -> None:
     assert caught.value.code == "session_refunded"
 
 
+def test_a_merchant_refund_waits_while_a_dispute_is_open() -> None:
+    for origin in (RefundOrigin.MERCHANT, RefundOrigin.OUTSIDE):
+        with pytest.raises(FailedPrecondition) as caught:
+            request_refund(
+                _paid(dispute_status=DisputeStatus.OPEN), 100, refund_id=uuid.uuid4(), origin=origin
+            )
+        assert caught.value.code == "dispute_open"
+    for closed in (None, DisputeStatus.WON):
+        outcome = request_refund(
+            _paid(dispute_status=closed), 100, refund_id=uuid.uuid4(), origin=RefundOrigin.OUTSIDE
+        )
+        assert outcome.ledger.credited_minor == 100
+
+
 def test_more_than_refundable_is_amount_too_large() -> None:
     with pytest.raises(InvalidArgument) as caught:
         request_refund(_paid(), PRICE + 1, refund_id=uuid.uuid4(), origin=RefundOrigin.OUTSIDE)
