@@ -8,6 +8,10 @@ entries (`starting_after_row_id`, whose position is returned so the gateway can 
 Mode: an entry carries the mode of the object it audits when that object has one (a session's, an invoice's,
 a customer key's, an access token's, a merchant secret key's) and none for merchant-wide entries (the merchant
 itself, a system entry). A request with a mode gets the entries of that mode and the merchant-wide ones.
+
+Canonical form: each entry carries the exact text its hash covers (`canonical`), built by audit_chain's own
+`canonical_bytes` from the columns of the very row listed, so that the API and `paygate audit verify` share one
+definition and a client can recompute every hash with the listing alone (routes_audit.py says how).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from paygate.common.v1 import common_pb2
-from paygate_runtime.audit_chain import micros
+from paygate_runtime.audit_chain import AUDIT_TABLES, VERSION_LINE, canonical_bytes, micros
 from paygate_runtime.errors import InvalidArgument, NotFound
 
 # A page is at most 100 entries; the gateway asks one more to know whether another page follows.
@@ -78,11 +82,37 @@ _LISTINGS = {
     ),
 }
 SERVICES = tuple(sorted(_LISTINGS))
+CANONICAL_VERSION = VERSION_LINE.decode().rstrip("\n")
+# The canonical form's columns are selected under a prefix: some of the listing's own names (action, actor, mode)
+# are derived values, not the stored columns of that name that the hash covers.
+_C = "c_"
+
+
+def _canonical_columns(service: str) -> str:
+    """The columns `canonical_bytes` reads beyond chain_seq, id and at (which the listing selects as stored);
+    jsonb as its text output, as the trigger and the verifier read it."""
+    spec = AUDIT_TABLES[service]
+    return ", ".join(
+        f"a.{name}::text AS {_C}{name}" if name in spec.json_fields else f"a.{name} AS {_C}{name}"
+        for name in ("chain", *spec.fields)
+    )
+
+
+def _canonical(service: str, r: asyncpg.Record) -> str:
+    """The entry's canonical form as text: UTF-8 by construction, so a string field carries it exactly."""
+    row = {
+        "chain": r[f"{_C}chain"],
+        "chain_seq": r["chain_seq"],
+        "id": r["id"],
+        "at": r["at"],
+        **{name: r[f"{_C}{name}"] for name in AUDIT_TABLES[service].fields},
+    }
+    return canonical_bytes(service, row).decode()
 
 
 def _sql(service: str, position: str) -> str:
     spec = _LISTINGS[service]
-    return f"""SELECT * FROM (SELECT {spec.select} FROM {spec.table}
+    return f"""SELECT * FROM (SELECT {spec.select}, {_canonical_columns(service)} FROM {spec.table}
                 WHERE a.chain = $1 AND {position.format(at=f"a.{spec.at_column}")}
                 ORDER BY a.{spec.at_column} DESC, a.id DESC) q
                 WHERE $2::text = '' OR q.mode IS NULL OR q.mode = $2::text
@@ -155,6 +185,8 @@ async def list_audit_entries(
                 prev_hash=r["prev_hash"],
                 mode=r["mode"] or "",
                 sequence=r["chain_seq"],
+                canonical=_canonical(service, r),
+                canonical_version=CANONICAL_VERSION,
             )
             for r in rows
         ],

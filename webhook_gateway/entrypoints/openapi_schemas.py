@@ -531,6 +531,18 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "sequence": {"type": "integer", "minimum": 1},
             "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
             "prev_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "canonical": {
+                "type": "string",
+                "description": "The exact text the hash covers: hash = hex(sha256(utf8(canonical) || the bytes of "
+                "prev_hash)). Its first line is the version; then one line per field, `<name>=~` (NULL) or "
+                "`<name>=<UTF-8 byte length>:<text>`; its service, chain (the merchant id), seq, id and at (UTC "
+                "microseconds) lines name this entry. Hash it as given, never re-serialised.",
+            },
+            "canonical_version": {
+                "type": "string",
+                "enum": ["paygate-audit-v1"],
+                "description": "The canonical form's version: its first line, without the newline.",
+            },
         },
         [
             "id",
@@ -544,6 +556,8 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "mode",
             "sequence",
             "hash",
+            "canonical",
+            "canonical_version",
             "prev_hash",
         ],
     ),

@@ -3,8 +3,28 @@
 - GET /v1/audit?limit=20&starting_after=<entry id>
 
 Lists the audit entries of the session, keys and billing services for the calling merchant, newest first:
-each entry with its place in its service's hash chain (`sequence`, `hash`, `prev_hash`), so a merchant can
-check entries against the heads paygate anchors (`paygate audit verify` does the whole walk for operators).
+each entry with its place in its service's hash chain (`sequence`, `hash`, `prev_hash`) and the exact text its
+hash covers (`canonical`, with `canonical_version`), so a merchant's auditor can recompute every hash from
+this listing alone (`paygate audit verify` does the whole walk in the database for operators).
+
+How a client checks the listing (contract §9, "hash = SHA-256 over the entry's canonical form and prev_hash"):
+
+- One entry: `sha256(canonical.encode("utf-8") + bytes.fromhex(prev_hash)).hexdigest() == hash`. The canonical
+  text is "paygate-audit-v1\\n" (the `canonical_version` line) and then one line per field, `<name>=~` for NULL
+  or `<name>=<UTF-8 byte length>:<text>` (the length lets a text hold newlines); the fields `service`, `chain`
+  (the merchant id), `seq`, `id` and `at` (UTC microseconds) must be the entry's own `service`, the merchant,
+  `sequence`, the row id after the "<service>_" of `id`, and `at`, or the text is some other entry's.
+  The remaining fields are the service's stored columns (paygate_runtime/audit_chain.py `AUDIT_TABLES`), jsonb
+  as PostgreSQL's text output: the text is hashed as given, never re-serialised.
+- The links: each service's entries of one merchant form one chain (its `chain` line). Sorted by `sequence`,
+  an entry whose number follows the previous listed one by exactly 1 must have `prev_hash` equal to that
+  entry's `hash`; entry 1 has 64 zeros as `prev_hash`.
+- Gaps: a key lists its own mode's entries and the merchant-wide ones, so the other mode's entries are missing
+  numbers. Across a gap the auditor can still recompute each listed entry's hash, but cannot check the link
+  (the prev_hash of the entry after the gap names a hash that is not listed), nor tell the other mode's
+  entries from removed ones: both modes' listings together (the other mode's key) link whole, and the
+  operator's `paygate audit verify` walks every entry. Removal of the newest entries leaves no gap at all:
+  compare the last `hash` with a head paygate anchored.
 
 The gateway asks each service for one page after the cursor (ListAuditEntries) and merges the answers in the
 order (at, service, row id), descending; an entry id is "<service>_<row id>", and a cursor of one service is
@@ -64,6 +84,8 @@ def entry_json(entry: common_pb2.AuditEntry) -> dict[str, Any]:
         "sequence": entry.sequence,
         "hash": entry.hash,
         "prev_hash": entry.prev_hash,
+        "canonical": entry.canonical,
+        "canonical_version": entry.canonical_version,
     }
 
 

@@ -90,6 +90,8 @@ async def test_a_paid_session_is_audited_by_every_service_and_listed_newest_firs
             "sequence",
             "hash",
             "prev_hash",
+            "canonical",
+            "canonical_version",
         }
         assert len(entry["hash"]) == 64 and len(entry["prev_hash"]) == 64
     # Newest first: by time, then service, then row id.

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1epaygate/common/v1/common.proto\x12\x11paygate.common.v1\"A\n\x05Money\x12\x14\n\x0c\x61mount_minor\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x10\n\x08\x65xponent\x18\x03 \x01(\x05\":\n\tItemError\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\")\n\x07\x41\x64\x64ress\x12\r\n\x05lines\x18\x01 \x03(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\"\xc0\x01\n\nAuditEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x13\n\x0bobject_type\x18\x04 \x01(\t\x12\x11\n\tobject_id\x18\x05 \x01(\t\x12\r\n\x05\x61t_us\x18\x06 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12\x0c\n\x04hash\x18\x08 \x01(\t\x12\x11\n\tprev_hash\x18\t \x01(\t\x12\x0c\n\x04mode\x18\n \x01(\t\x12\x10\n\x08sequence\x18\x0b \x01(\x03\"\xc3\x01\n\x17ListAuditEntriesRequest\x12\x13\n\x0bmerchant_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x12\n\nhas_before\x18\x04 \x01(\x08\x12\x14\n\x0c\x62\x65\x66ore_at_us\x18\x05 \x01(\x03\x12\x16\n\x0e\x62\x65\x66ore_service\x18\x06 \x01(\t\x12\x15\n\rbefore_row_id\x18\x07 \x01(\x03\x12\x1d\n\x15starting_after_row_id\x18\x08 \x01(\x03\"`\n\x18ListAuditEntriesResponse\x12.\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.paygate.common.v1.AuditEntry\x12\x14\n\x0c\x63ursor_at_us\x18\x02 \x01(\x03*:\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\r\n\tMODE_TEST\x10\x01\x12\r\n\tMODE_LIVE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1epaygate/common/v1/common.proto\x12\x11paygate.common.v1\"A\n\x05Money\x12\x14\n\x0c\x61mount_minor\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x10\n\x08\x65xponent\x18\x03 \x01(\x05\":\n\tItemError\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\")\n\x07\x41\x64\x64ress\x12\r\n\x05lines\x18\x01 \x03(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\"\xee\x01\n\nAuditEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x13\n\x0bobject_type\x18\x04 \x01(\t\x12\x11\n\tobject_id\x18\x05 \x01(\t\x12\r\n\x05\x61t_us\x18\x06 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12\x0c\n\x04hash\x18\x08 \x01(\t\x12\x11\n\tprev_hash\x18\t \x01(\t\x12\x0c\n\x04mode\x18\n \x01(\t\x12\x10\n\x08sequence\x18\x0b \x01(\x03\x12\x11\n\tcanonical\x18\x0c \x01(\t\x12\x19\n\x11\x63\x61nonical_version\x18\r \x01(\t\"\xc3\x01\n\x17ListAuditEntriesRequest\x12\x13\n\x0bmerchant_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x12\n\nhas_before\x18\x04 \x01(\x08\x12\x14\n\x0c\x62\x65\x66ore_at_us\x18\x05 \x01(\x03\x12\x16\n\x0e\x62\x65\x66ore_service\x18\x06 \x01(\t\x12\x15\n\rbefore_row_id\x18\x07 \x01(\x03\x12\x1d\n\x15starting_after_row_id\x18\x08 \x01(\x03\"`\n\x18ListAuditEntriesResponse\x12.\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.paygate.common.v1.AuditEntry\x12\x14\n\x0c\x63ursor_at_us\x18\x02 \x01(\x03*:\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\r\n\tMODE_TEST\x10\x01\x12\r\n\tMODE_LIVE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'paygate.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODE']._serialized_start=714
-  _globals['_MODE']._serialized_end=772
+  _globals['_MODE']._serialized_start=760
+  _globals['_MODE']._serialized_end=818
   _globals['_MONEY']._serialized_start=53
   _globals['_MONEY']._serialized_end=118
   _globals['_ITEMERROR']._serialized_start=120
@@ -40,9 +40,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADDRESS']._serialized_start=180
   _globals['_ADDRESS']._serialized_end=221
   _globals['_AUDITENTRY']._serialized_start=224
-  _globals['_AUDITENTRY']._serialized_end=416
-  _globals['_LISTAUDITENTRIESREQUEST']._serialized_start=419
-  _globals['_LISTAUDITENTRIESREQUEST']._serialized_end=614
-  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_start=616
-  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=712
+  _globals['_AUDITENTRY']._serialized_end=462
+  _globals['_LISTAUDITENTRIESREQUEST']._serialized_start=465
+  _globals['_LISTAUDITENTRIESREQUEST']._serialized_end=660
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_start=662
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=758
 # @@protoc_insertion_point(module_scope)

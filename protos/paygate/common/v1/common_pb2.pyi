@@ -45,7 +45,7 @@ class Address(_message.Message):
     def __init__(self, lines: _Optional[_Iterable[str]] = ..., country: _Optional[str] = ...) -> None: ...
 
 class AuditEntry(_message.Message):
-    __slots__ = ("id", "service", "action", "object_type", "object_id", "at_us", "actor", "hash", "prev_hash", "mode", "sequence")
+    __slots__ = ("id", "service", "action", "object_type", "object_id", "at_us", "actor", "hash", "prev_hash", "mode", "sequence", "canonical", "canonical_version")
     ID_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +57,8 @@ class AuditEntry(_message.Message):
     PREV_HASH_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    CANONICAL_FIELD_NUMBER: _ClassVar[int]
+    CANONICAL_VERSION_FIELD_NUMBER: _ClassVar[int]
     id: str
     service: str
     action: str
@@ -68,7 +70,9 @@ class AuditEntry(_message.Message):
     prev_hash: str
     mode: str
     sequence: int
-    def __init__(self, id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ..., object_type: _Optional[str] = ..., object_id: _Optional[str] = ..., at_us: _Optional[int] = ..., actor: _Optional[str] = ..., hash: _Optional[str] = ..., prev_hash: _Optional[str] = ..., mode: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
+    canonical: str
+    canonical_version: str
+    def __init__(self, id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ..., object_type: _Optional[str] = ..., object_id: _Optional[str] = ..., at_us: _Optional[int] = ..., actor: _Optional[str] = ..., hash: _Optional[str] = ..., prev_hash: _Optional[str] = ..., mode: _Optional[str] = ..., sequence: _Optional[int] = ..., canonical: _Optional[str] = ..., canonical_version: _Optional[str] = ...) -> None: ...
 
 class ListAuditEntriesRequest(_message.Message):
     __slots__ = ("merchant_id", "mode", "limit", "has_before", "before_at_us", "before_service", "before_row_id", "starting_after_row_id")
