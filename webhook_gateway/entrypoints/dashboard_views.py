@@ -31,6 +31,8 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "/dashboard/sessions/{id}/access/revoke/confirm"),
     ("POST", "/dashboard/sessions/{id}/access/revoke"),
     ("POST", "/dashboard/sessions/{id}/access/reissue"),
+    ("POST", "/dashboard/sessions/{id}/refund/confirm"),
+    ("POST", "/dashboard/sessions/{id}/refund"),
     ("GET", "/dashboard/revenue"),
     ("GET", "/dashboard/revenue.csv"),
     ("GET", "/dashboard/invoices"),

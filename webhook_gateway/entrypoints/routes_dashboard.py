@@ -17,7 +17,10 @@ Requests
   Referrer-Policy: no-referrer, Cache-Control: no-store, no framing.
 - Every action calls the same RPCs, or the same shared functions, as the JSON route that does it, and names
   its actor `dashboard:merchant_key:<id>` wherever the service audits one (keys, access links, customer-key
-  roll and revoke, quarantine resolve, invoice void), where the JSON API names `merchant_key:<id>`.
+  roll and revoke, quarantine resolve, invoice void, refunds), where the JSON API names `merchant_key:<id>`.
+- Refund (a session's page -> confirm -> refund_requests.request_refund, the writer of POST
+  /v1/sessions/{id}/refund): the form's nonce is the refund's Idempotency-Key, kept by the session service with
+  the refund itself, so the same form again answers "already submitted". What is offered: dashboard_refunds.
 - An action that must not run twice (all but enabling or disabling an endpoint and revoking a key) carries a
   one-time nonce (`idempotency_key`): the same form sent again, by a reload or a double click, runs nothing
   and answers "already submitted", never showing a secret twice. A refusal is shown on the page the action came from, in
@@ -60,6 +63,7 @@ from webhook_gateway.adapters.dashboard_sessions import DashboardSession
 from webhook_gateway.adapters.inbox_repository import INBOX_PROVIDERS, InboxEvent
 from webhook_gateway.adapters.inbox_repository import STATUSES as EVENT_STATUSES
 from webhook_gateway.entrypoints import browser_session
+from webhook_gateway.entrypoints import dashboard_refunds as refunds_ui
 from webhook_gateway.entrypoints import dashboard_views as views
 from webhook_gateway.entrypoints.app_keys import (
     ADDRESSES,
@@ -83,6 +87,7 @@ from webhook_gateway.entrypoints.merchant_requests import (
     redeliver_request,
     roll_secret_request,
 )
+from webhook_gateway.entrypoints.refund_requests import provider_api, request_refund
 from webhook_gateway.entrypoints.request_body import body_fingerprint, canonical_uuid
 from webhook_gateway.entrypoints.rpc_refusals import refusal_for
 from webhook_gateway.entrypoints.session_access_links import reissue_session_link, revoke_session_links
@@ -136,6 +141,9 @@ _NOTICES = {
     "link_reissued": "A new 7-day access link was issued. Nothing was mailed: copy it below and pass it on to "
     "the customer. Every earlier link, the one in the customer's mail too, no longer works.",
     "invoice_voided": "The invoice was voided and a credit note issued.",
+    "refund_recorded": "The refund was recorded as made elsewhere; its credit note is issued. paygate moved no money.",
+    "refund_requested": "The refund was sent to the provider: it is pending until the provider confirms it.",
+    "refund_failed": "The provider refused the refund: nothing was refunded (see the refund below).",
     "endpoint_enabled": "The endpoint is enabled: events are delivered to it again.",
     "endpoint_disabled": "The endpoint is disabled: nothing is delivered to it until you enable it.",
     "endpoint_deleted": "The endpoint was deleted; its pending deliveries are cancelled, its log stays.",
@@ -1047,6 +1055,8 @@ async def session_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         # The refunds GetSession returned with the session (the loader of GET /v1/sessions/{id} and of
         # POST /v1/sessions/{id}/refund): this merchant's, in this mode, like the session itself.
         refunds=[_refund_row(r) for r in session.refunds],
+        refund=_refund_offer(request, session),
+        reason_max=refunds_ui.MAX_REASON,
         # The total, as the API's `amount_refunded` counts it: in the session's currency and exponent.
         refunded=views.money_text(refunded_minor, session.amount.exponent, session.amount.currency)
         if refunded_minor
@@ -1105,6 +1115,79 @@ async def reissue_link(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         await reissue_session_link(request, ctx.merchant, ctx.actor)
 
     return await _act(request, ctx, form, _session_path(request), session_page, run, "link_reissued")
+
+
+# --- refunds -----------------------------------------------------------------------------------------------
+
+
+def _refund_offer(request: web.Request, session: session_pb2.Session) -> refunds_ui.RefundOffer:
+    return refunds_ui.refund_offer(session, via_provider=provider_api(request, session) is not None)
+
+
+async def _refund_refused(request: web.Request, ctx: Ctx, error: ApiError) -> web.StreamResponse:
+    """The session's page, rendered now with the refusal in the refund's own words: nothing was refunded."""
+    request[REFUSAL] = refunds_ui.refusal_text(error.code, _api_message(error))
+    response = await session_page(request, ctx)
+    response.set_status(error.status_code)
+    return response
+
+
+async def refund_confirm(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    """The refund the session page's form asks for, said exactly before anything happens: how much, through
+    the provider or recorded as made elsewhere, and what stays refundable."""
+    form = await _form(request, ctx)
+    session = await load_session(request, ctx.merchant, request.match_info["id"][:64])
+    try:
+        plan = refunds_ui.plan_refund(_refund_offer(request, session), form.get("amount"), form.get("reason"))
+    except ApiError as error:
+        return await _refund_refused(request, ctx, error)
+    return _render(request, "confirm_refund.html", ctx, active="sessions", s=_session_row(session), plan=plan)
+
+
+async def refund(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    """Make the confirmed refund through refund_requests.request_refund, the writer of POST
+    /v1/sessions/{id}/refund. The form's nonce is the refund's Idempotency-Key, kept by the session service
+    with the refund: the same form again (a reload, a double click) answers the refund it made, so this
+    redirects with "already submitted" and refunds nothing twice, even after the last cent."""
+    form = await _form(request, ctx)
+    nonce = _form_nonce(form)
+    if not nonce:
+        # Every refund form carries one: without it a re-POST could refund twice.
+        return _forbidden(request)
+    session = await load_session(request, ctx.merchant, request.match_info["id"][:64])
+    amount = form.get("amount")
+    amount = amount.strip() if isinstance(amount, str) else ""
+    reason = form.get("reason")
+    reason = reason.strip() if isinstance(reason, str) else ""
+    offer = _refund_offer(request, session)
+    try:
+        if not amount:
+            # The confirmed form names its amount: a missing one never means "the rest".
+            raise ApiError(400, "invalid_amount", "amount: the confirmed form names the amount")
+        if offer.refused_code in ("web3_refund", "dispute_open"):
+            # Never offered here; the other refusals are the session service's, after its replay check.
+            raise offer.refused()
+        made = await request_refund(
+            request,
+            ctx.merchant,
+            session,
+            amount=amount,
+            reason=reason,
+            idempotency_key=f"dashboard:{nonce}",
+            fingerprint=body_fingerprint(json.dumps({"amount": amount, "reason": reason}).encode()),
+            actor=ctx.actor,
+        )
+    except ApiError as error:
+        if error.status_code >= 500 and error.code != "provider_unavailable":
+            raise
+        return await _refund_refused(request, ctx, error)
+    back = _session_path(request)
+    if made.replayed:
+        return _back(back, error="already_submitted")
+    notice = {"pending": "refund_requested", "failed": "refund_failed"}.get(
+        made.refund.status, "refund_recorded"
+    )
+    return _back(back, notice=notice)
 
 
 # --- revenue -----------------------------------------------------------------------------------------------
@@ -1986,6 +2069,8 @@ def setup(app: web.Application) -> None:
         ("POST", "/dashboard/sessions/{id}/access/revoke/confirm"): _page(revoke_links_confirm),
         ("POST", "/dashboard/sessions/{id}/access/revoke"): _page(revoke_links),
         ("POST", "/dashboard/sessions/{id}/access/reissue"): _page(reissue_link),
+        ("POST", "/dashboard/sessions/{id}/refund/confirm"): _page(refund_confirm),
+        ("POST", "/dashboard/sessions/{id}/refund"): _page(refund),
         ("GET", "/dashboard/revenue"): _page(revenue_page),
         ("GET", "/dashboard/revenue.csv"): _page(revenue_csv),
         ("GET", "/dashboard/invoices"): _page(invoices_page),

@@ -19,49 +19,30 @@ succeeds once it is confirmed); the same tx again answers the refund it made.
 `Idempotency-Key` is kept by the session service with the refund itself (scoped to merchant and mode): a
 replay answers the same refund, and retries the provider call if an earlier attempt could not reach it (the
 provider's own idempotency key makes that safe). Replies are 202 with the refund.
+
+This module parses and answers the request; the refund is made by refund_requests.request_refund, the writer the
+dashboard's Refund action calls too.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import grpc
 from aiohttp import web
 
-from paygate.session.v1 import session_pb2
-from paygate_runtime.api_objects import STATUS_NAMES, refund_fields, refund_json
-from paygate_runtime.errors import InvalidArgument
-from paygate_runtime.money import Money, format_major, parse_amount
-from webhook_gateway.adapters.payment_providers import PaymentProvider, mode_of
-from webhook_gateway.adapters.provider_errors import ProviderError
-from webhook_gateway.adapters.refund_asks_repository import RefundAsk
-from webhook_gateway.chain.refund_verification import RefundTxRefused, verify_refund_tx
-from webhook_gateway.chain.verification import ChainUnavailable
-from webhook_gateway.entrypoints.app_keys import CLIENTS, PROVIDER_CHECKOUTS, REFUND_ASKS, WEB3_SERVICES
-from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
-from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
+from paygate_runtime.api_objects import refund_fields, refund_json
+from webhook_gateway.entrypoints.http_errors import ApiError
+from webhook_gateway.entrypoints.merchant_auth import authenticate
+from webhook_gateway.entrypoints.refund_requests import ChainRefundFields, request_refund, status_name
 from webhook_gateway.entrypoints.request_body import amount_text, body_fingerprint, request_json_object
 from webhook_gateway.entrypoints.session_lookup import load_session
-from webhook_gateway.service_layer.refund_asks import ask_provider
-
-log = logging.getLogger(__name__)
 
 _MAX_REASON = 500
 _MAX_ID = 255
 _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-
-
-@dataclass(frozen=True, slots=True)
-class ChainRefundFields:
-    """The web3-only fields of a refund request."""
-
-    tx_hash: str  # lower-case 0x hex, "" when absent
-    from_address: str  # "" when absent
 
 
 def parse_chain_fields(body: dict[str, Any]) -> ChainRefundFields:
@@ -109,14 +90,6 @@ def parse_refund_body(body: dict[str, Any]) -> tuple[str, str, str]:
     return text, reason, provider_refund_id
 
 
-def _provider_api(request: web.Request, session: session_pb2.Session) -> PaymentProvider | None:
-    """The provider API that refunds this session's payment, when this gateway has one for its mode."""
-    provider = request.app[PROVIDER_CHECKOUTS].provider_for(session)
-    if provider is None or not provider.available(mode_of(session)):
-        return None
-    return provider
-
-
 async def refund_session(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     raw = await request.read()
@@ -127,200 +100,28 @@ async def refund_session(request: web.Request) -> web.Response:
     amount, reason, provider_refund_id = parse_refund_body(fields)
     chain = parse_chain_fields(fields)
     session = await load_session(request, merchant, request.match_info["id"])
-    chain_tx_hash = ""
-    if session.provider == "web3":
-        if provider_refund_id:
-            raise ApiError(
-                400,
-                "invalid_provider_refund_id",
-                "a web3 refund is identified by its tx_hash, not provider_refund_id",
-            )
-        amount, chain_tx_hash = await _verify_on_chain(request, session, amount, chain)
-    elif chain.tx_hash or chain.from_address:
-        raise ApiError(
-            400,
-            "invalid_tx_hash" if chain.tx_hash else "invalid_from_address",
-            "tx_hash and from_address are for refunds of web3 sessions only",
-        )
-    provider = _provider_api(request, session)
-    if provider is not None and provider_refund_id:
-        raise ApiError(
-            409,
-            "use_provider",
-            f"refunds of this {session.provider} session go through {session.provider}'s API: "
-            "leave out provider_refund_id and paygate asks the provider",
-        )
-    sessions = request.app[CLIENTS].session
-    try:
-        reply = await sessions.RefundSession(
-            session_pb2.RefundSessionRequest(
-                **merchant.scope,
-                session_id=session.id,
-                amount=amount,
-                reason=reason,
-                idempotency_key=key or "",
-                request_fingerprint=body_fingerprint(raw) if key else "",
-                via_provider=provider is not None,
-                provider_refund_id=provider_refund_id,
-                chain_tx_hash=chain_tx_hash,
-                # The audit trail names the key that asked for the refund, not just the merchant.
-                actor=merchant.api_actor,
-            )
-        )
-    except grpc.aio.AioRpcError as error:
-        raise_for_rpc_error(error)
-    refund, after = reply.refund, reply.session
-    body_extra: dict[str, Any] = {}
-    if (
-        provider is not None
-        and refund.status == "pending"
-        and refund.origin == "merchant"
-        and not refund.provider_refund_id
-    ):
-        refund, after, body_extra = await _ask_provider(request, merchant, provider, after, refund)
-    body = refund_json(refund)
-    body.update(body_extra)
-    body["session"] = {"id": after.id, "status": _status_name(after), **refund_fields(after)}
-    headers = {"Idempotent-Replayed": "true"} if reply.replayed else None
+    made = await request_refund(
+        request,
+        merchant,
+        session,
+        amount=amount,
+        reason=reason,
+        provider_refund_id=provider_refund_id,
+        chain=chain,
+        idempotency_key=key or "",
+        fingerprint=body_fingerprint(raw) if key else "",
+        # The audit trail names the key that asked for the refund, not just the merchant.
+        actor=merchant.api_actor,
+    )
+    body = refund_json(made.refund)
+    body.update(made.extra)
+    body["session"] = {
+        "id": made.session.id,
+        "status": status_name(made.session),
+        **refund_fields(made.session),
+    }
+    headers = {"Idempotent-Replayed": "true"} if made.replayed else None
     return web.json_response(body, status=202, headers=headers)
-
-
-async def _ask_provider(
-    request: web.Request,
-    merchant: AuthenticatedMerchant,
-    provider: PaymentProvider,
-    session: session_pb2.Session,
-    refund: session_pb2.Refund,
-) -> tuple[session_pb2.Refund, session_pb2.Session, dict[str, Any]]:
-    """Ask the provider to refund, then record its refund id (or its refusal) on paygate's refund."""
-    if not session.paid_reference:
-        raise ApiError(409, "payment_unknown", "the payment of this session has no provider reference")
-    ask = RefundAsk(
-        refund_id=refund.id,
-        merchant_id=merchant.merchant_id,
-        mode=mode_of(session),
-        session_id=session.id,
-        provider=session.provider,
-        paid_reference=session.paid_reference,
-        amount_minor=int(refund.amount.amount_minor),
-        currency=refund.amount.currency,
-        exponent=refund.amount.exponent,
-    )
-    try:
-        asked = await ask_provider(provider, request.app[CLIENTS].session, ask)
-    except ProviderError:
-        # The request may or may not have reached the provider: the refund stays pending (its amount
-        # reserved) and paygate asks again under the same provider idempotency key until it answers. A new
-        # refund request would be a second refund.
-        await request.app[REFUND_ASKS].keep(ask)
-        log.warning("provider refund failed; asking again later", extra={"refund_id": refund.id})
-        raise ApiError(
-            503,
-            "provider_unavailable",
-            f"{session.provider} could not be reached; the refund {refund.id} stays pending and paygate asks "
-            f"{session.provider} again until it answers. Do not send a new refund for it: the same request with "
-            "the same Idempotency-Key answers its state",
-        ) from None
-    except grpc.aio.AioRpcError as error:
-        raise_for_rpc_error(error)
-    extra: dict[str, Any] = {"provider_error": asked.provider_error} if asked.provider_error else {}
-    return asked.refund, asked.session, extra
-
-
-def _refundable_minor(session: session_pb2.Session) -> int:
-    """What may still be refunded, as the session service counts it: price - credited - pending."""
-    credited = sum(int(r.credited.amount_minor or 0) for r in session.refunds)
-    pending = sum(int(r.amount.amount_minor or 0) for r in session.refunds if r.status == "pending")
-    return max(0, int(session.amount.amount_minor) - credited - pending)
-
-
-async def _verify_on_chain(
-    request: web.Request, session: session_pb2.Session, amount: str, chain: ChainRefundFields
-) -> tuple[str, str]:
-    """Check a web3 refund's tx on the chain of the session's mode; (the refund's amount in major units, the
-    verified tx hash). Refusals are 4xx with the codes of refund_verification; nothing is recorded."""
-    if not chain.tx_hash:
-        raise ApiError(
-            400,
-            "missing_tx_hash",
-            "tx_hash: a web3 refund names the transaction that sent the money back; paygate verifies it on chain",
-        )
-    earlier = next((r for r in session.refunds if r.provider_refund_id == chain.tx_hash), None)
-    if earlier is not None:
-        # The same tx again (a retry, even after it refunded the last cent): the session service answers the
-        # refund it made, without reading the chain again.
-        return format_major(int(earlier.amount.amount_minor), earlier.amount.exponent), chain.tx_hash
-    # The state is checked before the chain, so that a refused request answers what is really wrong.
-    if session.status == session_pb2.SESSION_STATUS_REFUNDED:
-        raise ApiError(409, "session_refunded", "this session is already fully refunded")
-    if session.status != session_pb2.SESSION_STATUS_PAID:
-        raise ApiError(
-            409,
-            "session_not_paid",
-            f"only a paid session can be refunded, this one is {_status_name(session)}",
-        )
-    exponent, currency = session.amount.exponent, session.amount.currency
-    refundable = _refundable_minor(session)
-    wanted: int | None = None
-    if amount:
-        try:
-            wanted = parse_amount(amount, currency, exponent, int(session.amount.amount_minor)).amount_minor
-        except InvalidArgument as error:
-            raise ApiError(400, error.code, error.message) from None
-        if wanted > refundable:
-            raise ApiError(
-                400,
-                "amount_too_large",
-                # Worded as the session service words it for the card rails ("2.60 EUR").
-                f"at most {Money(refundable, currency, exponent).display()} can still be refunded",
-            )
-    elif refundable == 0:
-        raise ApiError(409, "refund_in_progress", "pending refunds already cover the rest of the amount")
-    service = request.app[WEB3_SERVICES].get(mode_of(session))
-    if service is None or not service.configured:
-        raise ApiError(
-            409,
-            "chain_not_configured",
-            f"this gateway has no chain for {mode_of(session)} sessions to verify on",
-        )
-    assert service.w3 is not None and service.settings is not None
-    payers = sorted(
-        {
-            row.from_address
-            for row in await service.repo.for_session(session.id)
-            if row.canonical and row.from_address
-        }
-    )
-    if not payers:
-        raise ApiError(
-            409, "refund_payer_unknown", "paygate holds no on-chain deposit of this session to refund to"
-        )
-    sources = [session.payment.deposit_address] + ([chain.from_address] if chain.from_address else [])
-    try:
-        verified = await verify_refund_tx(
-            service.w3,
-            chain.tx_hash,
-            expected_chain_id=session.payment.chain_id,
-            token=session.payment.token or None,
-            sources=sources,
-            payers=payers,
-            min_amount_minor=wanted if wanted is not None else 1,
-            min_confirmations=session.payment.min_confirmations,
-        )
-    except RefundTxRefused as refused:
-        raise ApiError(refused.status, refused.code, refused.message) from None
-    except ChainUnavailable:
-        log.warning("chain node failed while verifying a refund", extra={"session_id": session.id})
-        raise ApiError(
-            503, "unavailable", "the chain node could not be reached; retry the same request"
-        ) from None
-    # Without an amount the refund is what the tx sent back, never more than is still refundable.
-    minor = wanted if wanted is not None else min(verified.amount_minor, refundable)
-    return format_major(minor, exponent), verified.tx_hash
-
-
-def _status_name(session: session_pb2.Session) -> str:
-    return STATUS_NAMES.get(session.status, "unknown")
 
 
 def setup(app: web.Application) -> None:

@@ -1,0 +1,173 @@
+"""What the dashboard's Refund action offers and asks (the handlers are in routes_dashboard): whether a session can
+be refunded from the dashboard, its refundable rest, the form's amount parsed exactly, and the sentences of the
+confirm page. The refund itself is made by refund_requests.request_refund, the writer the JSON route uses too.
+
+Offered as the API accepts it: a paid session (partly refunded ones too) with something left that no pending
+refund holds. Not offered, each with a sentence saying why:
+- web3 sessions: their refund is a transaction the merchant sends from their own wallet, which the dashboard
+  cannot send; the API records it by its tx_hash once confirmed on chain, and a merchant who has just sent it is
+  better served by a call that can be retried until the tx has its confirmations than by a form;
+- while a dispute is open: the disputed money is held by the card network, and a refund now could pay the
+  customer twice (Stripe refuses it). The API refuses it too (409 `dispute_open`, session_service.domain.refunds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from paygate.session.v1 import session_pb2
+from paygate_runtime.api_objects import STATUS_NAMES
+from paygate_runtime.errors import InvalidArgument
+from paygate_runtime.money import MAX_AMOUNT_MINOR, format_major, parse_amount
+from webhook_gateway.entrypoints import dashboard_views as views
+from webhook_gateway.entrypoints.http_errors import ApiError
+from webhook_gateway.entrypoints.refund_requests import refundable_minor
+
+MAX_REASON = 500  # as the API (routes_refunds) and the session service accept it
+_MAX_AMOUNT_CHARS = 40
+
+# The refusal codes of POST /v1/sessions/{id}/refund (and this form's own), as the merchant reads them here.
+REFUSALS = {
+    "session_refunded": "This session is already fully refunded: there is nothing left to refund.",
+    "session_not_paid": "Only a paid session can be refunded.",
+    "refund_in_progress": "Refunds still pending already cover the rest of this session; wait until the "
+    "provider confirms or refuses them.",
+    "amount_too_large": "That is more than can still be refunded.",
+    "amount_not_positive": "Enter an amount greater than zero.",
+    "invalid_amount": "Enter the amount in the session's currency, such as 12.50.",
+    "amount_too_precise": "The amount has more decimal places than the session's currency has.",
+    "invalid_reason": f"The reason is too long ({MAX_REASON} characters at most).",
+    "dispute_open": "A dispute of this payment is open: refund once it is closed.",
+    "web3_refund": "A web3 payment is refunded by a transaction you send yourself.",
+    "use_provider": "This session's refunds go through its provider.",
+    "payment_unknown": "The provider's reference of this payment is unknown, so it cannot be asked to refund.",
+    "provider_unavailable": "The provider could not be reached. The refund stays pending and paygate asks "
+    "again until the provider answers: do not refund it again.",
+    "already_submitted": "That refund form was already submitted, so nothing was refunded again.",
+}
+
+
+def refusal_text(code: str, message: str) -> str:
+    return views.refusal_text(code, message, REFUSALS)
+
+
+# How the pages name a session's provider ("paygate asks Stripe to refund ...").
+PROVIDER_NAMES = {"stripe": "Stripe", "onecom": "One.com"}
+
+
+def provider_name(provider: str) -> str:
+    return PROVIDER_NAMES.get(provider, provider)
+
+
+@dataclass(frozen=True)
+class RefundOffer:
+    """The Refund action of one session's page: offered, or the code and sentence saying why not."""
+
+    refundable_minor: int
+    currency: str
+    exponent: int
+    provider: str  # as the pages name it: "Stripe", "One.com"
+    via_provider: bool
+    refused_code: str = ""
+    why_not: str = ""
+
+    @property
+    def available(self) -> bool:
+        return not self.refused_code
+
+    @property
+    def default_amount(self) -> str:
+        """The whole refundable rest in major units, as the amount field shows it ("25.00")."""
+        return format_major(self.refundable_minor, self.exponent)
+
+    def money(self, minor: int) -> str:
+        return views.money_text(minor, self.exponent, self.currency)
+
+    def refused(self) -> ApiError:
+        return ApiError(409, self.refused_code, self.why_not)
+
+
+def refund_offer(session: session_pb2.Session, *, via_provider: bool) -> RefundOffer:
+    """What the session's page offers; checked again when the form is confirmed."""
+    rest = refundable_minor(session)
+    offer = RefundOffer(
+        refundable_minor=rest,
+        currency=session.amount.currency,
+        exponent=session.amount.exponent,
+        provider=provider_name(session.provider),
+        via_provider=via_provider,
+    )
+    refused = _why_not(session, rest)
+    if refused is None:
+        return offer
+    code, sentence = refused
+    return RefundOffer(rest, offer.currency, offer.exponent, offer.provider, via_provider, code, sentence)
+
+
+def _why_not(session: session_pb2.Session, rest: int) -> tuple[str, str] | None:
+    if session.status == session_pb2.SESSION_STATUS_REFUNDED:
+        return "session_refunded", "this session is already fully refunded"
+    if session.status != session_pb2.SESSION_STATUS_PAID:
+        status = STATUS_NAMES.get(session.status, "unknown")
+        return "session_not_paid", f"only a paid session can be refunded, this one is {status}"
+    if session.provider == "web3":
+        return (
+            "web3_refund",
+            "paygate cannot send a web3 refund: send it from your wallet to the address that paid, then record "
+            "it with POST /v1/sessions/{id}/refund naming its tx_hash, which paygate verifies on chain",
+        )
+    if session.dispute_status == "open":
+        return "dispute_open", "a dispute of this payment is open; refund once it is closed"
+    if rest == 0:
+        return "refund_in_progress", "pending refunds already cover the rest of the amount"
+    return None
+
+
+@dataclass(frozen=True)
+class RefundPlan:
+    """What the confirm page says will happen, and what its form sends."""
+
+    amount_minor: int
+    amount: str  # major units, the session's exponent ("10.00"): the form's field, sent as the API's `amount`
+    amount_text: str  # "10.00 EUR"
+    rest_text: str  # what stays refundable after it, "15.00 EUR"
+    rest_minor: int
+    reason: str
+    via_provider: bool
+    provider: str
+
+
+def plan_refund(offer: RefundOffer, amount_field: object, reason_field: object) -> RefundPlan:
+    """The refund the form asks for: the amount typed in major units (empty: the whole rest), parsed exactly
+    by the money module; ApiError 400 naming the code otherwise, 409 when the session offers no refund."""
+    if not offer.available:
+        raise offer.refused()
+    text = amount_field.strip() if isinstance(amount_field, str) else ""
+    if len(text) > _MAX_AMOUNT_CHARS:
+        raise ApiError(400, "invalid_amount", "amount: not an amount")
+    if text:
+        try:
+            # Bounded by the largest amount paygate holds; the refundable rest is compared below, in the API's words.
+            minor = parse_amount(text, offer.currency, offer.exponent, MAX_AMOUNT_MINOR).amount_minor
+        except InvalidArgument as error:
+            raise ApiError(400, error.code, error.message) from None
+    else:
+        minor = offer.refundable_minor
+    if minor > offer.refundable_minor:
+        raise ApiError(
+            400, "amount_too_large", f"at most {offer.money(offer.refundable_minor)} can still be refunded"
+        )
+    reason = reason_field.strip() if isinstance(reason_field, str) else ""
+    if len(reason) > MAX_REASON:
+        raise ApiError(400, "invalid_reason", f"reason: at most {MAX_REASON} characters")
+    rest = offer.refundable_minor - minor
+    return RefundPlan(
+        amount_minor=minor,
+        amount=format_major(minor, offer.exponent),
+        amount_text=offer.money(minor),
+        rest_text=offer.money(rest),
+        rest_minor=rest,
+        reason=reason,
+        via_provider=offer.via_provider,
+        provider=offer.provider,
+    )
