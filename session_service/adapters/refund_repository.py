@@ -11,7 +11,10 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from paygate_runtime.api_objects import refund_json
 from paygate_runtime.money import Money
+from session_service.adapters.session_messages import refund_message
+from session_service.domain.merchant_events import refund_outcome_event
 from session_service.domain.refunds import (
     DisputeStatus,
     KeyAccess,
@@ -112,12 +115,19 @@ async def save_refunds(
     idempotency_key: str | None = None,
     request_fingerprint: str | None = None,
 ) -> None:
-    """Insert new refunds and update changed ones, in one statement. The idempotency key goes to new rows
-    only (a merchant's request makes exactly one)."""
+    """Insert new refunds and update changed ones, in one statement, and emit `refund.succeeded` /
+    `refund.failed` (contract §7) for each refund this write settled, in the caller's transaction. The
+    idempotency key goes to new rows only (a merchant's request makes exactly one).
+
+    This is the one writer of a refund's status, so an outcome commits exactly with its event. The status a
+    refund had is read in the same statement (one snapshot, under the session's row lock that every refund
+    write holds): a replayed or late report that writes the status again sends nothing."""
     if not refunds:
         return
-    await conn.execute(
-        """INSERT INTO refunds AS r (id, session_id, merchant_id, mode, amount_minor, credited_minor, currency,
+    rows = await conn.fetch(
+        f"""WITH prior AS (SELECT id, status FROM refunds WHERE id = ANY($7::uuid[])),
+                 saved AS (
+           INSERT INTO refunds AS r (id, session_id, merchant_id, mode, amount_minor, credited_minor, currency,
                                      exponent, status, origin, provider, provider_refund_id, reason,
                                      idempotency_key, request_fingerprint)
            SELECT u.id, $1, $2, $3, u.amount, u.credited, $4, $5, u.status, u.origin, $6, u.provider_refund_id,
@@ -129,7 +139,9 @@ async def save_refunds(
               SET amount_minor = EXCLUDED.amount_minor, credited_minor = EXCLUDED.credited_minor,
                   status = EXCLUDED.status, provider_refund_id = EXCLUDED.provider_refund_id,
                   reason = EXCLUDED.reason, updated_at = now(),
-                  idempotency_key = r.idempotency_key, request_fingerprint = r.request_fingerprint""",
+                  idempotency_key = r.idempotency_key, request_fingerprint = r.request_fingerprint
+           RETURNING {_REFUND_COLUMNS})
+           SELECT saved.*, prior.status AS status_before FROM saved LEFT JOIN prior USING (id)""",
         session["id"],
         session["merchant_id"],
         session["mode"],
@@ -146,6 +158,13 @@ async def save_refunds(
         request_fingerprint,
         [r.reason for r in refunds],
     )
+    saved = {row["id"]: row for row in rows}
+    for refund in refunds:  # in the decision's order
+        row = saved[refund.id]
+        event_type = refund_outcome_event(row["status_before"], row["status"])
+        if event_type is not None:
+            # The refund as the merchant API shows it (GET /v1/sessions/{id}), as it is now committed.
+            await emit_event(conn, session, event_type, str(row["id"]), refund_json(refund_message(row)))
 
 
 async def save_ledger_facts(

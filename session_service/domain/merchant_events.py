@@ -13,14 +13,15 @@ from urllib.parse import urlsplit
 
 from paygate_runtime.errors import InvalidArgument
 
-# Contract §7. `session.refunded`, `credit_note.issued` and `dispute.*` are known (an endpoint may subscribe
-# to them) but nothing emits them until refunds and disputes land.
+# Contract §7: what an endpoint may subscribe to, and all the code emits.
 EVENT_TYPES: Final[frozenset[str]] = frozenset(
     {
         "session.paid",
         "session.failed",
         "session.expired",
         "session.refunded",
+        "refund.succeeded",
+        "refund.failed",
         "invoice.issued",
         "credit_note.issued",
         "customer_key.revoked",
@@ -29,6 +30,10 @@ EVENT_TYPES: Final[frozenset[str]] = frozenset(
         "dispute.closed",
     }
 )
+# A refund's outcome, by the status it settled in. Pending is no outcome yet, and canceled is not one the
+# merchant acts on: paygate cancels its own pending record when the provider's refund stands for it (a merge),
+# and a canceled refund moved no money.
+REFUND_OUTCOME_EVENTS: Final[dict[str, str]] = {"succeeded": "refund.succeeded", "failed": "refund.failed"}
 ENDPOINT_STATUSES: Final[frozenset[str]] = frozenset({"enabled", "disabled"})
 MAX_URL: Final[int] = 2048
 MAX_DESCRIPTION: Final[int] = 500
@@ -195,6 +200,16 @@ class RetryPolicy:
         doubling: int = 2 ** min(max(attempts - 1, 0), 30)  # a non-negative power: an int
         ceiling = min(self.cap_s, self.base_s * doubling)
         return max(min(self.base_s, 1.0) / 2, rng() * ceiling)
+
+
+# ---------------------------------------------------------------------------------------------- refunds
+def refund_outcome_event(before: str | None, after: str) -> str | None:
+    """The event a refund's write sends: its outcome when the write settled it in a status it was not in
+    (`before` None: the refund is new). Statuses move forward only (pending -> succeeded | failed, succeeded ->
+    failed), so each outcome is sent once; a replayed or late report writes the same status and sends nothing."""
+    if before == after:
+        return None
+    return REFUND_OUTCOME_EVENTS.get(after)
 
 
 # ---------------------------------------------------------------------------------------------- body

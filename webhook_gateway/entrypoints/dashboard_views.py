@@ -67,6 +67,8 @@ MERCHANT_EVENT_TYPES = (
     "session.failed",
     "session.expired",
     "session.refunded",
+    "refund.succeeded",
+    "refund.failed",
     "invoice.issued",
     "credit_note.issued",
     "customer_key.revoked",

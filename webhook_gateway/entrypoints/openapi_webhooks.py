@@ -26,7 +26,8 @@ from webhook_gateway.entrypoints.openapi_schemas import (
 # (paygate_runtime.api_objects), so it is the schema the GET routes answer with, narrowed to what the event
 # fixes (a session event's status is its type's, its `access_url` is always null: a bearer link is never sent).
 
-# One (type, `data.object`'s schema, when it is sent) per event type, in contract §7's order.
+# One (type, `data.object`'s schema, when it is sent) per event type, in contract §7's order (the refund
+# outcomes, which paygate adds to §7's list, after the session's).
 _MERCHANT_EVENTS: Final[tuple[tuple[str, Schema, str], ...]] = (
     *(
         (
@@ -49,6 +50,27 @@ _MERCHANT_EVENTS: Final[tuple[tuple[str, Schema, str], ...]] = (
             ("expired", "the merchant expired it, or its time ran out"),
             ("refunded", "refunds, or a lost dispute, credited its whole price"),
         )
+    ),
+    (
+        "refund.succeeded",
+        {"allOf": [ref("Refund"), obj({"status": {"const": "succeeded"}}, ["status"])]},
+        "a refund succeeded and the money went back to the customer (asked through the provider and settled by its "
+        "webhook, recorded as made outside paygate, reported by the provider, or a lost dispute's); the refund "
+        "as GET /v1/sessions/{id} lists it at that commit (its credit note follows, as `credit_note.issued`)",
+    ),
+    (
+        "refund.failed",
+        {
+            "allOf": [
+                ref("Refund"),
+                obj(
+                    {"status": {"const": "failed"}, "credited_minor": {"const": 0}},
+                    ["status", "credited_minor"],
+                ),
+            ]
+        },
+        "a refund failed at the provider, or failed after it had succeeded: the money did not go back to the "
+        "customer; the refund as GET /v1/sessions/{id} lists it at that commit",
     ),
     *(
         (

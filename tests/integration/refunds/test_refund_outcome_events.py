@@ -1,0 +1,247 @@
+"""`refund.succeeded` and `refund.failed` (contract §7): a refund's outcome reaches the merchant's endpoint, once.
+
+Driven the way a merchant sees it, over the real stack: refunds asked through Stripe's API (a local server in
+Stripe's format) and settled by Stripe's signed webhooks, a refund recorded as made outside paygate, and a
+loopback receiver collecting the signed deliveries. Each outcome is one event whose `data.object` is the refund
+as the merchant API shows it; a replayed or late provider event sends nothing new."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import refund_support
+from refund_support import FakeStripeRefunds
+from standardwebhooks.webhooks import Webhook
+
+from support import polling
+from support.merchant_webhooks import FAST_ENV, Delivery, Receiver, create_endpoint
+from support.stack import Merchant, ServiceStack
+
+OUTCOME_TYPES = ["refund.succeeded", "refund.failed"]
+# What GET /v1/sessions/{id} shows of a refund and does not change once it settled (its credit note is issued
+# after the event, by the refund worker).
+SETTLED_FIELDS = (
+    "id",
+    "object",
+    "session_id",
+    "amount",
+    "amount_minor",
+    "currency",
+    "status",
+    "origin",
+    "provider_refund_id",
+    "reason",
+    "credited",
+    "credited_minor",
+    "created_at",
+)
+
+
+@pytest.fixture
+async def fake_stripe() -> AsyncIterator[FakeStripeRefunds]:
+    async with FakeStripeRefunds() as fake:
+        yield fake
+
+
+@pytest.fixture
+def stack_env(stack_env: dict[str, str], fake_stripe: FakeStripeRefunds) -> dict[str, str]:
+    return {**stack_env, **FAST_ENV, **fake_stripe.env()}
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    started = await Receiver().start()
+    yield started
+    await started.stop()
+
+
+async def _deliveries(receiver: Receiver, event_type: str, count: int) -> list[Delivery]:
+    async def arrived() -> list[Delivery] | None:
+        found = receiver.of_type(event_type)
+        return found if len(found) >= count else None
+
+    found: list[Delivery] = await polling.eventually(
+        arrived, timeout=20, what=f"{count} {event_type} deliveries"
+    )
+    return found
+
+
+async def _stored(stack: ServiceStack, merchant: Merchant) -> list[tuple[str, str]]:
+    """(type, object id) of the merchant's refund outcome events, in emission order."""
+    conn = await stack.db.admin()
+    try:
+        rows = await conn.fetch(
+            """SELECT type, object_id FROM session.merchant_events
+                WHERE merchant_id = $1 AND type LIKE 'refund.%' ORDER BY seq""",
+            uuid.UUID(merchant.id),
+        )
+    finally:
+        await conn.close()
+    return [(r["type"], r["object_id"]) for r in rows]
+
+
+async def _api_refund(stack: ServiceStack, merchant: Merchant, sid: str, refund_id: str) -> dict[str, Any]:
+    session = await refund_support.session_json(stack, merchant, sid)
+    [found] = [r for r in session["refunds"] if r["id"] == refund_id]
+    return found
+
+
+def _settled(obj: dict[str, Any]) -> dict[str, Any]:
+    return {key: obj[key] for key in SETTLED_FIELDS}
+
+
+async def _quiet(receiver: Receiver) -> list[str]:
+    """The types delivered so far, after giving a wrong extra delivery the time to arrive."""
+    await asyncio.sleep(1.0)
+    return sorted(d.json["type"] for d in receiver.deliveries)
+
+
+async def test_refund_outcomes_through_stripe_reach_the_endpoint_once_each(
+    stack: ServiceStack, fake_stripe: FakeStripeRefunds, receiver: Receiver
+) -> None:
+    merchant = await stack.create_merchant()
+    endpoint = await create_endpoint(stack, merchant, receiver.url, OUTCOME_TYPES)
+    assert endpoint["events"] == OUTCOME_TYPES
+    paid = await refund_support.paid_session(stack, merchant, "100.00")
+    fake_stripe.payments[paid.payment_intent] = 10000
+
+    # A partial refund asked through Stripe: pending (no outcome, no event), then Stripe's webhook settles it.
+    status, asked = await refund_support.refund(stack, merchant, paid.id, {"amount": "40.00"}, key="ok-1")
+    assert status == 202 and asked["status"] == "pending", asked
+    re_ok = asked["provider_refund_id"]
+    done = refund_support.refund_object(re_ok, 4000, paid.payment_intent, paid.charge, "succeeded")
+    updated = refund_support.stripe_envelope("refund.updated", done)
+    sent = await refund_support.send_stripe(stack, updated)
+    assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+    [succeeded] = await _deliveries(receiver, "refund.succeeded", 1)
+    Webhook(endpoint["secret"]).verify(succeeded.body, succeeded.headers)
+    body = succeeded.json
+    assert body["mode"] == "test" and body["id"].startswith("evt_"), body
+    obj = body["data"]["object"]
+    assert (obj["object"], obj["id"], obj["session_id"]) == ("refund", asked["id"], paid.id), obj
+    assert (obj["status"], obj["amount"], obj["amount_minor"], obj["currency"]) == (
+        "succeeded",
+        "40.00",
+        4000,
+        "EUR",
+    ), obj
+    assert (obj["origin"], obj["provider_refund_id"], obj["credited_minor"]) == ("merchant", re_ok, 4000)
+    # The refund as the merchant API shows it (its credit note comes after, from the refund worker).
+    assert set(obj) == set(await _api_refund(stack, merchant, paid.id, asked["id"]))
+    assert _settled(obj) == _settled(await _api_refund(stack, merchant, paid.id, asked["id"]))
+
+    # Stripe delivers the same event again, then a late charge.refunded listing the same refund as succeeded,
+    # then an out-of-order `pending` of it: the outcome is recorded once, so nothing new is sent.
+    again = await refund_support.send_stripe(stack, updated)
+    assert again["duplicate"] is True, again
+    listed = refund_support.charge_refunded(paid.payment_intent, paid.charge, 10000, [done], 4000)
+    sent = await refund_support.send_stripe(stack, listed)
+    assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+    late = refund_support.stripe_envelope(
+        "refund.updated",
+        refund_support.refund_object(re_ok, 4000, paid.payment_intent, paid.charge, "pending"),
+    )
+    sent = await refund_support.send_stripe(stack, late)
+    assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+    assert await _quiet(receiver) == ["refund.succeeded"]
+
+    # A second refund that the customer's bank refuses: Stripe reports it failed.
+    status, asked_2 = await refund_support.refund(stack, merchant, paid.id, {"amount": "10.00"}, key="ko-1")
+    assert status == 202 and asked_2["status"] == "pending", asked_2
+    re_ko = asked_2["provider_refund_id"]
+    failed_obj = refund_support.refund_object(re_ko, 1000, paid.payment_intent, paid.charge, "failed")
+    failed_obj["failure_reason"] = "expired_or_canceled_card"
+    failed_event = refund_support.stripe_envelope("charge.refund.updated", failed_obj)
+    sent = await refund_support.send_stripe(stack, failed_event)
+    assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+    [failed] = await _deliveries(receiver, "refund.failed", 1)
+    obj = failed.json["data"]["object"]
+    assert (obj["id"], obj["session_id"], obj["status"]) == (asked_2["id"], paid.id, "failed"), obj
+    assert (obj["amount"], obj["amount_minor"], obj["credited_minor"], obj["provider_refund_id"]) == (
+        "10.00",
+        1000,
+        0,
+        re_ko,
+    ), obj
+    assert _settled(obj) == _settled(await _api_refund(stack, merchant, paid.id, asked_2["id"]))
+
+    # The failure replayed (its own id again, and the same refund under a new event id): nothing new.
+    again = await refund_support.send_stripe(stack, failed_event)
+    assert again["duplicate"] is True, again
+    sent = await refund_support.send_stripe(
+        stack, refund_support.stripe_envelope("refund.updated", failed_obj)
+    )
+    assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+    assert await _quiet(receiver) == ["refund.failed", "refund.succeeded"]
+    assert await _stored(stack, merchant) == [
+        ("refund.succeeded", asked["id"]),
+        ("refund.failed", asked_2["id"]),
+    ]
+
+
+async def test_a_refund_that_failed_after_it_succeeded_sends_refund_failed(
+    stack: ServiceStack, fake_stripe: FakeStripeRefunds, receiver: Receiver
+) -> None:
+    merchant = await stack.create_merchant()
+    await create_endpoint(stack, merchant, receiver.url, OUTCOME_TYPES)
+    paid = await refund_support.paid_session(stack, merchant, "30.00")
+    fake_stripe.payments[paid.payment_intent] = 3000
+
+    status, asked = await refund_support.refund(stack, merchant, paid.id, {"amount": "5.00"}, key="later-1")
+    assert status == 202, asked
+    re_id = asked["provider_refund_id"]
+    for refund_status in ("succeeded", "failed"):
+        obj = refund_support.refund_object(re_id, 500, paid.payment_intent, paid.charge, refund_status)
+        sent = await refund_support.send_stripe(stack, refund_support.stripe_envelope("refund.updated", obj))
+        assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+    [failed] = await _deliveries(receiver, "refund.failed", 1)
+    obj = failed.json["data"]["object"]
+    assert (obj["id"], obj["status"], obj["credited_minor"]) == (asked["id"], "failed", 0), obj
+    assert await _quiet(receiver) == ["refund.failed", "refund.succeeded"]
+    assert await _stored(stack, merchant) == [
+        ("refund.succeeded", asked["id"]),
+        ("refund.failed", asked["id"]),
+    ]
+
+
+async def test_a_refund_recorded_as_made_elsewhere_sends_refund_succeeded(
+    stack: ServiceStack, receiver: Receiver
+) -> None:
+    merchant = await stack.create_merchant()
+    await create_endpoint(stack, merchant, receiver.url, ["refund.succeeded"])
+    # Paid through One.com, whose API is not configured here: the merchant records a refund made elsewhere.
+    paid = await refund_support.paid_session(stack, merchant, "20.00", provider="onecom")
+    status, made = await refund_support.refund(
+        stack,
+        merchant,
+        paid.id,
+        {"amount": "2.50", "provider_refund_id": "re_elsewhere_1", "reason": "goodwill"},
+        key="elsewhere-1",
+    )
+    assert status == 202 and made["status"] == "succeeded", made
+    [delivery] = await _deliveries(receiver, "refund.succeeded", 1)
+    obj = delivery.json["data"]["object"]
+    assert (obj["id"], obj["session_id"], obj["origin"], obj["reason"]) == (
+        made["id"],
+        paid.id,
+        "outside",
+        "goodwill",
+    ), obj
+    assert (obj["amount"], obj["amount_minor"], obj["provider_refund_id"]) == ("2.50", 250, "re_elsewhere_1")
+    assert _settled(obj) == _settled(await _api_refund(stack, merchant, paid.id, made["id"]))
+
+    # The merchant's retry with the same key is the same refund: no second event.
+    status, again = await refund_support.refund(
+        stack,
+        merchant,
+        paid.id,
+        {"amount": "2.50", "provider_refund_id": "re_elsewhere_1", "reason": "goodwill"},
+        key="elsewhere-1",
+    )
+    assert status == 202 and again["id"] == made["id"], again
+    assert await _quiet(receiver) == ["refund.succeeded"]
+    assert await _stored(stack, merchant) == [("refund.succeeded", made["id"])]
