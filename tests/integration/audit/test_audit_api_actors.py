@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from integration.refunds.refund_support import paid_session, refund
-
+from support.refund_flows import paid_session, refund
 from support.stack import Merchant, ServiceStack
 
 

@@ -8,16 +8,16 @@ import uuid
 
 import asyncpg
 import pytest
-from integration.modes.modes_support import (
+
+from paygate_runtime.cli.audit_cmd import verify
+from support.stack import ServiceStack
+from support.two_modes import (
     LIVE_SECRETS_ENV,
     create_session,
     fulfilled,
     send_onecom,
     two_mode_merchant,
 )
-
-from paygate_runtime.cli.audit_cmd import verify
-from support.stack import ServiceStack
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from stripe_fake import FakeStripe
 
 from paygate.session.v1 import session_pb2
 from paygate_dev.devtools.onecom_double import OneComDouble
@@ -33,6 +32,7 @@ from support.database import TestDatabase
 from support.onecom import new_onecom_key, running_onecom_double
 from support.polling import eventually
 from support.stack import Merchant, ServiceStack, free_port, running_stack
+from support.stripe_fake import FakeStripe
 
 COOKIE = "paygate_checkout_csrf"
 HTML = {"Accept": "text/html"}

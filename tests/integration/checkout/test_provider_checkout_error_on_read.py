@@ -11,9 +11,9 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from stripe_fake import FakeStripe
 
 from support.stack import ServiceStack
+from support.stripe_fake import FakeStripe
 from webhook_gateway.adapters.provider_payments_repository import ProviderPaymentsRepository
 from webhook_gateway.entrypoints.app import CHECKOUT_ERROR_MARGIN_S
 from webhook_gateway.entrypoints.request_body import MAX_EXPIRES_IN_SECONDS

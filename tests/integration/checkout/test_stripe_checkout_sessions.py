@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from stripe_fake import FakeStripe
 
 from paygate.session.v1 import session_pb2
 from support.stack import ServiceStack
+from support.stripe_fake import FakeStripe
 
 STATUS = {v: k.removeprefix("SESSION_STATUS_").lower() for k, v in session_pb2.SessionStatus.items()}
 

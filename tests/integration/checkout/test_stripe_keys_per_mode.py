@@ -4,10 +4,8 @@ every request and, like Stripe, knows a charge only under the key of its own mod
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +15,7 @@ from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate_dev.devtools.stripe_fixtures import build_stripe_event, stripe_id
 from support import polling
-from support.stack import Merchant, ServiceStack
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "refunds"))
-from refund_support import (
+from support.refund_flows import (
     FakeStripeRefunds,
     applied,
     refund,
@@ -29,7 +24,8 @@ from refund_support import (
     shape,
     stripe_envelope,
 )
-from stripe_fake import Recorded
+from support.stack import Merchant, ServiceStack
+from support.stripe_fake import Recorded
 
 LIVE_KEY = "rk_live_fake_0123456789abcdef"
 

@@ -16,7 +16,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from integration.modes.modes_support import (
+
+from support.stack import Merchant, ServiceStack
+from support.two_modes import (
     LIVE_SECRETS_ENV,
     TwoModeMerchant,
     create_session,
@@ -24,8 +26,6 @@ from integration.modes.modes_support import (
     send_onecom,
     two_mode_merchant,
 )
-
-from support.stack import Merchant, ServiceStack
 
 GENESIS = "0" * 64
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -15,9 +15,7 @@
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,9 +26,7 @@ from paygate.session.v1 import session_pb2
 from support.database import TestDatabase
 from support.onecom import new_onecom_key, running_onecom_double
 from support.stack import Merchant, ServiceStack, running_stack
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "checkout"))
-from stripe_fake import FakeStripe
+from support.stripe_fake import FakeStripe
 
 HTML = {"Accept": "text/html"}
 

@@ -9,15 +9,13 @@ import argparse
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from html import unescape
 from typing import Any
 
 import aiohttp
 import pytest
-from gateway_webhook_support import FAST_RELAY_ENV, send_stripe, stripe_event, wait_for_status
+from gateway_webhook_support import FAST_RELAY_ENV, send_stripe, signed_in, stripe_event, wait_for_status
 
 from paygate_dev.devtools import trigger_cmd
 from support.stack import Merchant, ServiceStack
@@ -26,17 +24,6 @@ from support.stack import Merchant, ServiceStack
 @pytest.fixture
 def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
     return {**stack_env, **FAST_RELAY_ENV}
-
-
-@asynccontextmanager
-async def signed_in(stack: ServiceStack, secret_key: str) -> AsyncIterator[aiohttp.ClientSession]:
-    # unsafe: the jar keeps cookies of an IP-address host (the test gateway is 127.0.0.1).
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.post(
-            f"{stack.base_url}/dashboard/sign-in", data={"secret_key": secret_key}, allow_redirects=False
-        ) as response:
-            assert response.status == 303, await response.text()
-        yield http
 
 
 async def paid_session(stack: ServiceStack, merchant: Merchant, amount: str = "25.00") -> str:

@@ -17,8 +17,6 @@ import argparse
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +26,7 @@ from gateway_webhook_support import (
     FAST_RELAY_ENV,
     create_session,
     send_stripe,
+    signed_in,
     stripe_event,
     wait_for_session_status,
     wait_for_status,
@@ -47,17 +46,6 @@ from webhook_gateway.entrypoints import routes_dashboard
 @pytest.fixture
 def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
     return {**stack_env, **FAST_RELAY_ENV}
-
-
-@asynccontextmanager
-async def signed_in(stack: ServiceStack, secret_key: str) -> AsyncIterator[aiohttp.ClientSession]:
-    # unsafe: the jar keeps cookies of an IP-address host (the test gateway is 127.0.0.1).
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.post(
-            f"{stack.base_url}/dashboard/sign-in", data={"secret_key": secret_key}, allow_redirects=False
-        ) as response:
-            assert response.status == 303, await response.text()
-        yield http
 
 
 async def page(http: aiohttp.ClientSession, stack: ServiceStack, path: str) -> str:

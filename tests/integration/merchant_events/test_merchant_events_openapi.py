@@ -9,11 +9,9 @@ validated with jsonschema against the served document, `$ref`s resolved inside i
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,12 +25,10 @@ from standardwebhooks.webhooks import Webhook
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2
 from session_service.domain.merchant_events import EVENT_TYPES
-from support.stack import Merchant, ServiceStack
 
-# The refund tests' Stripe helpers (disputes arrive as signed Stripe webhooks), as refund_support itself
-# borrows the checkout folder's fake.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "refunds"))
-import refund_support
+# The refund tests' Stripe helpers: disputes arrive as signed Stripe webhooks.
+from support import refund_flows
+from support.stack import Merchant, ServiceStack
 
 # The served document is registered under this URI so that its own `#/components/...` references resolve.
 DOCUMENT_URI = "urn:paygate:openapi"
@@ -195,26 +191,24 @@ async def _cause_every_event(stack: ServiceStack, merchant: Merchant) -> None:
     assert (await _apply(stack, mismatched, session_pb2.EVENT_KIND_SUCCEEDED, 500)).quarantine_id
     # dispute.created and dispute.closed (won, and lost: that one also refunds and credits), through Stripe.
     for outcome in ("won", "lost"):
-        paid = await refund_support.paid_session(stack, merchant, "20.00")
+        paid = await refund_flows.paid_session(stack, merchant, "20.00")
         dispute_id = f"dp_{outcome}_{uuid.uuid4().hex[:8]}"
         for event_type, status_ in (
             ("charge.dispute.created", "needs_response"),
             ("charge.dispute.closed", outcome),
         ):
-            event = refund_support.dispute_event(
+            event = refund_flows.dispute_event(
                 event_type, dispute_id, paid.payment_intent, paid.charge, paid.amount_minor, status_
             )
-            sent = await refund_support.send_stripe(stack, event)
-            assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+            sent = await refund_flows.send_stripe(stack, event)
+            assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
     # refund.succeeded came with the refunds above; refund.failed: a refund Stripe reports pending, then failed.
-    refunding = await refund_support.paid_session(stack, merchant, "20.00")
+    refunding = await refund_flows.paid_session(stack, merchant, "20.00")
     refund_id = f"re_failing_{uuid.uuid4().hex[:8]}"
     for status_ in ("pending", "failed"):
-        obj = refund_support.refund_object(
-            refund_id, 500, refunding.payment_intent, refunding.charge, status_
-        )
-        sent = await refund_support.send_stripe(stack, refund_support.stripe_envelope("refund.updated", obj))
-        assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+        obj = refund_flows.refund_object(refund_id, 500, refunding.payment_intent, refunding.charge, status_)
+        sent = await refund_flows.send_stripe(stack, refund_flows.stripe_envelope("refund.updated", obj))
+        assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
 
 
 async def test_real_deliveries_of_every_event_type_match_the_documented_webhooks(

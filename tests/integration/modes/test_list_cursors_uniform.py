@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from modes_support import (
+
+from support import polling
+from support.database import TestDatabase
+from support.merchant_webhooks import FAST_ENV, Receiver, create_endpoint
+from support.stack import Merchant, ServiceStack
+from support.two_modes import (
     TwoModeMerchant,
     create_session,
     final_inbox_row,
@@ -24,11 +29,6 @@ from modes_support import (
     two_mode_merchant,
     two_mode_stack,
 )
-
-from support import polling
-from support.database import TestDatabase
-from support.merchant_webhooks import FAST_ENV, Receiver, create_endpoint
-from support.stack import Merchant, ServiceStack
 from webhook_gateway.entrypoints.openapi_document import OPERATIONS
 
 

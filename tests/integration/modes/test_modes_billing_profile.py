@@ -13,7 +13,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from modes_support import (
+from pypdf import PdfReader
+
+from support.database import TestDatabase
+from support.stack import Merchant, ServiceStack
+from support.two_modes import (
     TwoModeMerchant,
     create_session,
     final_inbox_row,
@@ -22,10 +26,6 @@ from modes_support import (
     two_mode_merchant,
     two_mode_stack,
 )
-from pypdf import PdfReader
-
-from support.database import TestDatabase
-from support.stack import Merchant, ServiceStack
 
 LIVE_PROFILE = {
     "seller": {

@@ -16,15 +16,6 @@ from typing import Any
 
 import grpc
 import pytest
-from modes_support import (
-    TwoModeMerchant,
-    create_session,
-    final_inbox_row,
-    send_onecom,
-    send_stripe,
-    two_mode_merchant,
-    two_mode_stack,
-)
 
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2
@@ -35,6 +26,15 @@ from session_service.domain.payment_events import EventKind
 from session_service.service_layer.payment_events import EventCommand, apply_payment_event
 from support.database import TestDatabase
 from support.stack import ServiceStack
+from support.two_modes import (
+    TwoModeMerchant,
+    create_session,
+    final_inbox_row,
+    send_onecom,
+    send_stripe,
+    two_mode_merchant,
+    two_mode_stack,
+)
 
 MODES = ("test", "live")
 SESSION_PROVIDERS = ("stripe", "onecom", "web3", "card")

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from modes_support import (
+
+from paygate.keys.v1 import keys_pb2
+from support.database import TestDatabase
+from support.stack import Merchant, ServiceStack
+from support.two_modes import (
     TwoModeMerchant,
     admin_fetchrow,
     create_session,
@@ -27,10 +31,6 @@ from modes_support import (
     two_mode_merchant,
     two_mode_stack,
 )
-
-from paygate.keys.v1 import keys_pb2
-from support.database import TestDatabase
-from support.stack import Merchant, ServiceStack
 from webhook_gateway.entrypoints.openapi_document import OPERATIONS
 
 # How a route finds "the first merchant's object": which id fills `{id}`, and what body to send so that the

@@ -10,10 +10,8 @@ report is a recorded no-op (`already_quarantined`).
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,9 +22,7 @@ from paygate_dev.devtools.signing import standard_delivery, stripe_delivery
 from paygate_dev.devtools.stripe_fixtures import build_stripe_event
 from support.polling import eventually
 from support.stack import Merchant, ServiceStack
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "checkout"))
-from stripe_fake import FakeStripe
+from support.stripe_fake import FakeStripe
 
 
 @pytest.fixture

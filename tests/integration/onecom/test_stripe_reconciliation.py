@@ -3,18 +3,14 @@ applied as Stripe's `checkout.session.completed` would be (Stripe's API faked by
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support.polling import eventually
 from support.stack import ServiceStack
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "checkout"))
-from stripe_fake import FakeStripe
+from support.stripe_fake import FakeStripe
 
 
 @pytest.fixture

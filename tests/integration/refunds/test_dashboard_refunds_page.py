@@ -10,12 +10,12 @@ import re
 from typing import Any
 
 import aiohttp
-from refund_support import applied, fulfilled, refund, send_onecom, session_json
 
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate_dev.devtools.stripe_fixtures import build_onecom_event
 from support import polling
+from support.refund_flows import applied, fulfilled, refund, send_onecom, session_json
 from support.stack import Merchant, ServiceStack
 
 

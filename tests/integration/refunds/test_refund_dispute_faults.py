@@ -14,7 +14,15 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
-from refund_support import (
+
+from paygate_runtime.money import Money
+from session_service.adapters import refund_repository as refunds_repo
+from session_service.domain.modes import Mode
+from session_service.domain.payment_events import ApplyOutcome, EventKind
+from session_service.service_layer import refunds
+from session_service.service_layer.payment_events import EventCommand
+from session_service.service_layer.refund_effects import RefundEffects
+from support.refund_flows import (
     applied,
     charge_refunded,
     credit_notes,
@@ -29,14 +37,6 @@ from refund_support import (
     verify_code,
     wait_credit_notes,
 )
-
-from paygate_runtime.money import Money
-from session_service.adapters import refund_repository as refunds_repo
-from session_service.domain.modes import Mode
-from session_service.domain.payment_events import ApplyOutcome, EventKind
-from session_service.service_layer import refunds
-from session_service.service_layer.payment_events import EventCommand
-from session_service.service_layer.refund_effects import RefundEffects
 from support.stack import Merchant, ServiceStack
 
 

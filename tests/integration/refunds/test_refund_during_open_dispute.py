@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from refund_support import (
+from support.refund_flows import (
     PaidSession,
     applied,
     dispute_event,
@@ -18,7 +18,6 @@ from refund_support import (
     send_stripe,
     session_json,
 )
-
 from support.stack import ServiceStack
 
 

@@ -3,9 +3,8 @@ pure, no services (contract §8)."""
 
 from __future__ import annotations
 
-from refund_support import charge_refunded, dispute_event, refund_object, stripe_envelope
-
 from paygate_dev.devtools.signing import encode_body
+from support.refund_flows import charge_refunded, dispute_event, refund_object, stripe_envelope
 from webhook_gateway.providers.normalized import RefundInfo, VerifiedEnvelope
 from webhook_gateway.providers.standard_webhooks import normalize_onecom
 from webhook_gateway.providers.stripe_webhooks import normalize_stripe

@@ -13,12 +13,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import refund_support
-from refund_support import FakeStripeRefunds
 from standardwebhooks.webhooks import Webhook
 
-from support import polling
+from support import polling, refund_flows
 from support.merchant_webhooks import FAST_ENV, Delivery, Receiver, create_endpoint
+from support.refund_flows import FakeStripeRefunds
 from support.stack import Merchant, ServiceStack
 
 OUTCOME_TYPES = ["refund.succeeded", "refund.failed"]
@@ -85,7 +84,7 @@ async def _stored(stack: ServiceStack, merchant: Merchant) -> list[tuple[str, st
 
 
 async def _api_refund(stack: ServiceStack, merchant: Merchant, sid: str, refund_id: str) -> dict[str, Any]:
-    session = await refund_support.session_json(stack, merchant, sid)
+    session = await refund_flows.session_json(stack, merchant, sid)
     [found] = [r for r in session["refunds"] if r["id"] == refund_id]
     return found
 
@@ -106,17 +105,17 @@ async def test_refund_outcomes_through_stripe_reach_the_endpoint_once_each(
     merchant = await stack.create_merchant()
     endpoint = await create_endpoint(stack, merchant, receiver.url, OUTCOME_TYPES)
     assert endpoint["events"] == OUTCOME_TYPES
-    paid = await refund_support.paid_session(stack, merchant, "100.00")
+    paid = await refund_flows.paid_session(stack, merchant, "100.00")
     fake_stripe.payments[paid.payment_intent] = 10000
 
     # A partial refund asked through Stripe: pending (no outcome, no event), then Stripe's webhook settles it.
-    status, asked = await refund_support.refund(stack, merchant, paid.id, {"amount": "40.00"}, key="ok-1")
+    status, asked = await refund_flows.refund(stack, merchant, paid.id, {"amount": "40.00"}, key="ok-1")
     assert status == 202 and asked["status"] == "pending", asked
     re_ok = asked["provider_refund_id"]
-    done = refund_support.refund_object(re_ok, 4000, paid.payment_intent, paid.charge, "succeeded")
-    updated = refund_support.stripe_envelope("refund.updated", done)
-    sent = await refund_support.send_stripe(stack, updated)
-    assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+    done = refund_flows.refund_object(re_ok, 4000, paid.payment_intent, paid.charge, "succeeded")
+    updated = refund_flows.stripe_envelope("refund.updated", done)
+    sent = await refund_flows.send_stripe(stack, updated)
+    assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
     [succeeded] = await _deliveries(receiver, "refund.succeeded", 1)
     Webhook(endpoint["secret"]).verify(succeeded.body, succeeded.headers)
     body = succeeded.json
@@ -136,28 +135,28 @@ async def test_refund_outcomes_through_stripe_reach_the_endpoint_once_each(
 
     # Stripe delivers the same event again, then a late charge.refunded listing the same refund as succeeded,
     # then an out-of-order `pending` of it: the outcome is recorded once, so nothing new is sent.
-    again = await refund_support.send_stripe(stack, updated)
+    again = await refund_flows.send_stripe(stack, updated)
     assert again["duplicate"] is True, again
-    listed = refund_support.charge_refunded(paid.payment_intent, paid.charge, 10000, [done], 4000)
-    sent = await refund_support.send_stripe(stack, listed)
-    assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
-    late = refund_support.stripe_envelope(
+    listed = refund_flows.charge_refunded(paid.payment_intent, paid.charge, 10000, [done], 4000)
+    sent = await refund_flows.send_stripe(stack, listed)
+    assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
+    late = refund_flows.stripe_envelope(
         "refund.updated",
-        refund_support.refund_object(re_ok, 4000, paid.payment_intent, paid.charge, "pending"),
+        refund_flows.refund_object(re_ok, 4000, paid.payment_intent, paid.charge, "pending"),
     )
-    sent = await refund_support.send_stripe(stack, late)
-    assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+    sent = await refund_flows.send_stripe(stack, late)
+    assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
     assert await _quiet(receiver) == ["refund.succeeded"]
 
     # A second refund that the customer's bank refuses: Stripe reports it failed.
-    status, asked_2 = await refund_support.refund(stack, merchant, paid.id, {"amount": "10.00"}, key="ko-1")
+    status, asked_2 = await refund_flows.refund(stack, merchant, paid.id, {"amount": "10.00"}, key="ko-1")
     assert status == 202 and asked_2["status"] == "pending", asked_2
     re_ko = asked_2["provider_refund_id"]
-    failed_obj = refund_support.refund_object(re_ko, 1000, paid.payment_intent, paid.charge, "failed")
+    failed_obj = refund_flows.refund_object(re_ko, 1000, paid.payment_intent, paid.charge, "failed")
     failed_obj["failure_reason"] = "expired_or_canceled_card"
-    failed_event = refund_support.stripe_envelope("charge.refund.updated", failed_obj)
-    sent = await refund_support.send_stripe(stack, failed_event)
-    assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+    failed_event = refund_flows.stripe_envelope("charge.refund.updated", failed_obj)
+    sent = await refund_flows.send_stripe(stack, failed_event)
+    assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
     [failed] = await _deliveries(receiver, "refund.failed", 1)
     obj = failed.json["data"]["object"]
     assert (obj["id"], obj["session_id"], obj["status"]) == (asked_2["id"], paid.id, "failed"), obj
@@ -170,12 +169,10 @@ async def test_refund_outcomes_through_stripe_reach_the_endpoint_once_each(
     assert _settled(obj) == _settled(await _api_refund(stack, merchant, paid.id, asked_2["id"]))
 
     # The failure replayed (its own id again, and the same refund under a new event id): nothing new.
-    again = await refund_support.send_stripe(stack, failed_event)
+    again = await refund_flows.send_stripe(stack, failed_event)
     assert again["duplicate"] is True, again
-    sent = await refund_support.send_stripe(
-        stack, refund_support.stripe_envelope("refund.updated", failed_obj)
-    )
-    assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+    sent = await refund_flows.send_stripe(stack, refund_flows.stripe_envelope("refund.updated", failed_obj))
+    assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
     assert await _quiet(receiver) == ["refund.failed", "refund.succeeded"]
     assert await _stored(stack, merchant) == [
         ("refund.succeeded", asked["id"]),
@@ -188,16 +185,16 @@ async def test_a_refund_that_failed_after_it_succeeded_sends_refund_failed(
 ) -> None:
     merchant = await stack.create_merchant()
     await create_endpoint(stack, merchant, receiver.url, OUTCOME_TYPES)
-    paid = await refund_support.paid_session(stack, merchant, "30.00")
+    paid = await refund_flows.paid_session(stack, merchant, "30.00")
     fake_stripe.payments[paid.payment_intent] = 3000
 
-    status, asked = await refund_support.refund(stack, merchant, paid.id, {"amount": "5.00"}, key="later-1")
+    status, asked = await refund_flows.refund(stack, merchant, paid.id, {"amount": "5.00"}, key="later-1")
     assert status == 202, asked
     re_id = asked["provider_refund_id"]
     for refund_status in ("succeeded", "failed"):
-        obj = refund_support.refund_object(re_id, 500, paid.payment_intent, paid.charge, refund_status)
-        sent = await refund_support.send_stripe(stack, refund_support.stripe_envelope("refund.updated", obj))
-        assert await refund_support.applied(stack, "stripe", sent["event_id"]) == "applied"
+        obj = refund_flows.refund_object(re_id, 500, paid.payment_intent, paid.charge, refund_status)
+        sent = await refund_flows.send_stripe(stack, refund_flows.stripe_envelope("refund.updated", obj))
+        assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
     [failed] = await _deliveries(receiver, "refund.failed", 1)
     obj = failed.json["data"]["object"]
     assert (obj["id"], obj["status"], obj["credited_minor"]) == (asked["id"], "failed", 0), obj
@@ -214,8 +211,8 @@ async def test_a_refund_recorded_as_made_elsewhere_sends_refund_succeeded(
     merchant = await stack.create_merchant()
     await create_endpoint(stack, merchant, receiver.url, ["refund.succeeded"])
     # Paid through One.com, whose API is not configured here: the merchant records a refund made elsewhere.
-    paid = await refund_support.paid_session(stack, merchant, "20.00", provider="onecom")
-    status, made = await refund_support.refund(
+    paid = await refund_flows.paid_session(stack, merchant, "20.00", provider="onecom")
+    status, made = await refund_flows.refund(
         stack,
         merchant,
         paid.id,
@@ -235,7 +232,7 @@ async def test_a_refund_recorded_as_made_elsewhere_sends_refund_succeeded(
     assert _settled(obj) == _settled(await _api_refund(stack, merchant, paid.id, made["id"]))
 
     # The merchant's retry with the same key is the same refund: no second event.
-    status, again = await refund_support.refund(
+    status, again = await refund_flows.refund(
         stack,
         merchant,
         paid.id,

@@ -4,7 +4,7 @@ second refund in `GET /v1/audit` (which shows no detail: a reader counts entries
 
 from __future__ import annotations
 
-from refund_support import (
+from support.refund_flows import (
     applied,
     charge_refunded,
     paid_session,
@@ -14,7 +14,6 @@ from refund_support import (
     stripe_envelope,
     wait_credit_notes,
 )
-
 from support.stack import ServiceStack
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from refund_support import (
+from support.refund_flows import (
     applied,
     charge_refunded,
     merchant_event_types,
@@ -22,7 +22,6 @@ from refund_support import (
     session_json,
     wait_credit_notes,
 )
-
 from support.stack import Merchant, ServiceStack
 
 

@@ -4,8 +4,7 @@ currency, as the merchant writes amounts ("2.60 EUR"), not a count of minor unit
 
 from __future__ import annotations
 
-from refund_support import paid_session, refund
-
+from support.refund_flows import paid_session, refund
 from support.stack import ServiceStack
 
 

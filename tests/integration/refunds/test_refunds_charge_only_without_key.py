@@ -4,8 +4,15 @@ matched (paygate has no way to ask Stripe): it is quarantined, never dropped, an
 from __future__ import annotations
 
 import pytest
-from refund_support import applied, paid_session, refund_object, send_stripe, session_json, stripe_envelope
 
+from support.refund_flows import (
+    applied,
+    paid_session,
+    refund_object,
+    send_stripe,
+    session_json,
+    stripe_envelope,
+)
 from support.stack import ServiceStack
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 
-from refund_support import (
+from paygate.keys.v1 import keys_pb2
+from support import polling
+from support.refund_flows import (
     applied,
     charge_refunded,
     credited_sum,
@@ -20,9 +22,6 @@ from refund_support import (
     verify_code,
     wait_credit_notes,
 )
-
-from paygate.keys.v1 import keys_pb2
-from support import polling
 from support.stack import ServiceStack
 
 

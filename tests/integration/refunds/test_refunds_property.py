@@ -8,7 +8,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from refund_support import (
+
+from support import polling
+from support.refund_flows import (
     applied,
     charge_refunded,
     credited_sum,
@@ -19,8 +21,6 @@ from refund_support import (
     session_json,
     stripe_envelope,
 )
-
-from support import polling
 from support.stack import ServiceStack
 
 PRICE = 10000  # 100.00 EUR

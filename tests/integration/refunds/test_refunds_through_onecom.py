@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from refund_support import credit_notes, fulfilled, refund, session_json, wait_credit_notes
 
 from paygate.keys.v1 import keys_pb2
 from paygate_dev.devtools.onecom_double import OneComDouble
@@ -15,6 +14,7 @@ from support import polling
 from support.database import TestDatabase
 from support.metrics_page import metrics_port, sample
 from support.onecom import new_onecom_key, running_onecom_double
+from support.refund_flows import credit_notes, fulfilled, refund, session_json, wait_credit_notes
 from support.stack import ServiceStack, free_port, running_stack
 
 WAITING = "paygate_provider_refund_asks_waiting"

@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from refund_support import (
+
+from support import polling
+from support.refund_flows import (
     FakeStripeRefunds,
     applied,
     charge_refunded,
@@ -23,8 +25,6 @@ from refund_support import (
     verify_code,
     wait_credit_notes,
 )
-
-from support import polling
 from support.stack import ServiceStack
 
 

@@ -5,20 +5,16 @@ from its xpub); anvil impersonates it here to send the refund."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from refund_support import credited_sum, fulfilled, refund, session_json, wait_credit_notes
 
 from paygate_dev.chain.test_token import transfer_token
+from support.refund_flows import credited_sum, fulfilled, refund, session_json, wait_credit_notes
 from support.stack import Merchant, ServiceStack
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web3"))
-from web3_itest_support import (
+from support.web3_chain import (
     CHAIN_ID,
     Chain,
     RpcProxy,

@@ -4,8 +4,7 @@ the OpenAPI document's 409 codes of the route (README: the exact list of codes).
 
 from __future__ import annotations
 
-from refund_support import paid_session, refund, session_json, wait_credit_notes
-
+from support.refund_flows import paid_session, refund, session_json, wait_credit_notes
 from support.stack import ServiceStack
 
 VOID = "/v1/invoices/{id}/void"

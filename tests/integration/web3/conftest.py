@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from web3_itest_support import Chain, running_chain
+
+from support.web3_chain import Chain, running_chain
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,11 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from web3_itest_support import (
+
+from paygate.session.v1 import session_pb2
+from session_service.domain.deposit_addresses import derive_deposit_address
+from support.stack import ServiceStack
+from support.web3_chain import (
     Chain,
     chain_env,
     create_web3_session,
@@ -19,10 +23,6 @@ from web3_itest_support import (
     wait_status,
     web3_merchant,
 )
-
-from paygate.session.v1 import session_pb2
-from session_service.domain.deposit_addresses import derive_deposit_address
-from support.stack import ServiceStack
 
 pytestmark = pytest.mark.chain
 

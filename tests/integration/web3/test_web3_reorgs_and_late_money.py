@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from web3_itest_support import (
+
+from paygate.session.v1 import session_pb2
+from support.stack import ServiceStack
+from support.web3_chain import (
     Chain,
     chain_env,
     create_web3_session,
@@ -19,9 +22,6 @@ from web3_itest_support import (
     wait_status,
     web3_merchant,
 )
-
-from paygate.session.v1 import session_pb2
-from support.stack import ServiceStack
 
 pytestmark = pytest.mark.chain
 

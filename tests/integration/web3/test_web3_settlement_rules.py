@@ -11,7 +11,12 @@ from typing import Any
 
 import grpc
 import pytest
-from web3_itest_support import (
+
+from paygate.session.v1 import session_pb2
+from paygate_dev.chain.test_token import TEST_TOKEN_DECIMALS, TEST_TOKEN_SYMBOL
+from session_service.domain.deposit_addresses import derive_deposit_address
+from support.stack import Merchant, ServiceStack
+from support.web3_chain import (
     CHAIN_ID,
     Chain,
     chain_env,
@@ -28,11 +33,6 @@ from web3_itest_support import (
     wait_status,
     web3_merchant,
 )
-
-from paygate.session.v1 import session_pb2
-from paygate_dev.chain.test_token import TEST_TOKEN_DECIMALS, TEST_TOKEN_SYMBOL
-from session_service.domain.deposit_addresses import derive_deposit_address
-from support.stack import Merchant, ServiceStack
 
 pytestmark = pytest.mark.chain
 

@@ -12,11 +12,11 @@ import uuid
 from typing import Any
 
 import pytest
-from web3_itest_support import create_web3_session, random_xpub, wait_for
 
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2
 from support.stack import Merchant, ServiceStack
+from support.web3_chain import create_web3_session, random_xpub, wait_for
 
 # Addresses only need to be well-formed: nothing is sent to them, the payment event is applied directly.
 TOKENS = {"UNI": 18, "OP": 18, "X": 0, "DAI": 6}

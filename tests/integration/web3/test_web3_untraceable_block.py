@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from web3_itest_support import (
+
+from support.stack import Merchant, ServiceStack
+from support.web3_chain import (
     CHAIN_ID,
     Chain,
     RpcProxy,
@@ -24,8 +26,6 @@ from web3_itest_support import (
     wait_status,
     web3_merchant,
 )
-
-from support.stack import Merchant, ServiceStack
 
 pytestmark = pytest.mark.chain
 

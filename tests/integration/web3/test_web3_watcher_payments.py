@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from web3_itest_support import (
+
+from support.stack import ServiceStack
+from support.web3_chain import (
     Chain,
     chain_env,
     create_web3_session,
@@ -18,8 +20,6 @@ from web3_itest_support import (
     watcher_cursor,
     web3_merchant,
 )
-
-from support.stack import ServiceStack
 
 pytestmark = pytest.mark.chain
 

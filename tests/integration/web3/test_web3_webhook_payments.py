@@ -15,7 +15,13 @@ from typing import Any
 
 import pytest
 from web3 import AsyncWeb3
-from web3_itest_support import (
+
+from paygate.common.v1 import common_pb2
+from paygate.keys.v1 import keys_pb2
+from paygate_dev.chain.test_token import token_contract
+from paygate_dev.devtools.signing import standard_delivery
+from support.stack import Merchant, ServiceStack
+from support.web3_chain import (
     CHAIN_ID,
     Chain,
     RpcProxy,
@@ -30,12 +36,6 @@ from web3_itest_support import (
     wait_status,
     web3_merchant,
 )
-
-from paygate.common.v1 import common_pb2
-from paygate.keys.v1 import keys_pb2
-from paygate_dev.chain.test_token import token_contract
-from paygate_dev.devtools.signing import standard_delivery
-from support.stack import Merchant, ServiceStack
 
 pytestmark = pytest.mark.chain
 

@@ -13,7 +13,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from web3_itest_support import (
+
+from paygate.session.v1 import session_pb2
+from paygate_dev.chain.test_token import TEST_TOKEN_SYMBOL
+from session_service.domain.deposit_addresses import derive_deposit_address
+from support.stack import Merchant, ServiceStack
+from support.web3_chain import (
     Chain,
     chain_env,
     create_web3_session,
@@ -25,11 +30,6 @@ from web3_itest_support import (
     wait_inbox_final,
     web3_merchant,
 )
-
-from paygate.session.v1 import session_pb2
-from paygate_dev.chain.test_token import TEST_TOKEN_SYMBOL
-from session_service.domain.deposit_addresses import derive_deposit_address
-from support.stack import Merchant, ServiceStack
 
 pytestmark = pytest.mark.chain
 

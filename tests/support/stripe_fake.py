@@ -1,5 +1,7 @@
 """A local HTTP server that answers like Stripe's API for Checkout Sessions (create, retrieve, expire).
 
+Shared by the checkout, refund, gateway and One.com integration tests (refund_flows.FakeStripeRefunds extends it).
+
 The real `stripe` library talks to it (its api base pointed here), so these tests see exactly the form
 fields and headers the library sends. It keeps Stripe's idempotency rules: the same Idempotency-Key with the
 same parameters replays the first answer; with other parameters it is a 400 `idempotency_error`.
@@ -8,18 +10,16 @@ same parameters replays the first answer; with other parameters it is a 400 `ide
 from __future__ import annotations
 
 import copy
-import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Self
 
 from aiohttp import web
 
-SHAPE = json.loads(
-    (Path(__file__).parents[3] / "paygate_dev/devtools/stripe_shapes/checkout.session.json").read_text()
-)
+from paygate_dev.devtools.stripe_fixtures import stripe_shape
+
+SHAPE = stripe_shape("checkout.session")
 
 
 @dataclass

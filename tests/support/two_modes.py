@@ -1,5 +1,7 @@
-"""Helpers for the tests of modes as separate worlds and of the provider/mode binding of events (issue 12):
-a merchant with a key of each mode, signed deliveries in either mode, and waits on the real stack."""
+"""Test and live mode side by side for integration tests (issue 12): a stack taking signed deliveries of both
+modes, a merchant with a key of each mode, signed deliveries in either mode, and waits on the real stack.
+
+Used by the modes tests and by the gateway and audit tests that need both modes."""
 
 from __future__ import annotations
 

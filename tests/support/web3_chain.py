@@ -1,4 +1,7 @@
-"""Helpers for the on-chain payment integration tests: a real anvil node, web3 merchants, signed hints."""
+"""On-chain payments for integration tests: a real anvil node, web3 merchants, signed hints, chain reads.
+
+Used by the web3 tests (whose conftest starts one shared node with `running_chain`) and by the on-chain refund
+tests."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import aiohttp
 from aiohttp import web
 from bip_utils import Bip44, Bip44Coins
 from web3 import AsyncWeb3
+from web3.types import Wei
 
 from paygate.session.v1 import session_pb2
 from paygate_dev.chain.anvil import AnvilProcess, start_anvil
@@ -67,7 +71,7 @@ class Chain:
 
     async def pay_eth(self, to: str, wei: int, sender: str | None = None) -> str:
         tx_hash = await self.w3.eth.send_transaction(
-            {"from": sender or self.payer, "to": AsyncWeb3.to_checksum_address(to), "value": wei}
+            {"from": sender or self.payer, "to": AsyncWeb3.to_checksum_address(to), "value": Wei(wei)}
         )
         await self.w3.eth.wait_for_transaction_receipt(tx_hash)
         return tx_hash.to_0x_hex()

@@ -1,17 +1,15 @@
-"""Helpers of the refund and dispute tests: Stripe events built from Stripe's published object shapes, a fake
-of Stripe's API that also refunds, paid and fulfilled sessions, and reads of what billing and keys hold."""
+"""Refund and dispute flows for integration tests: Stripe events built from Stripe's published object shapes,
+a fake of Stripe's API that also refunds, paid and fulfilled sessions, and reads of what billing and keys hold.
+
+Used by the refund tests and by the checkout, merchant-events and audit tests that need a paid session."""
 
 from __future__ import annotations
 
-import copy
-import json
 import secrets
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -20,18 +18,20 @@ from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2
 from paygate_dev.devtools.signing import standard_delivery, stripe_delivery
-from paygate_dev.devtools.stripe_fixtures import build_onecom_event, build_stripe_event, stripe_id
+from paygate_dev.devtools.stripe_fixtures import (
+    build_onecom_event,
+    build_stripe_event,
+    stripe_id,
+    stripe_shape,
+)
 from support import polling
 from support.stack import Merchant, ServiceStack
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "checkout"))
-from stripe_fake import FakeStripe
-
-_SHAPES = Path(__file__).resolve().parent / "stripe_shapes"
+from support.stripe_fake import FakeStripe
 
 
-def shape(name: str) -> dict[str, Any]:
-    return copy.deepcopy(json.loads((_SHAPES / f"{name}.json").read_text()))
+def shape(name: Literal["charge", "refund", "dispute"]) -> dict[str, Any]:
+    """A fresh copy of one of Stripe's published object shapes (the ones paygate_dev ships)."""
+    return stripe_shape(name)
 
 
 # ------------------------------------------------------------------------------------------------ Stripe events
