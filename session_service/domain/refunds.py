@@ -244,7 +244,9 @@ def request_refund(
     require_refundable_session(ledger.status)
     if ledger.dispute_status is DisputeStatus.OPEN:
         # The card network holds the disputed money: a refund now would pay the customer twice if the dispute
-        # is then lost (a lost dispute counts as a full refund). Stripe refuses it too. Once won, refund.
+        # is then lost (a lost dispute counts as a full refund); Stripe does not refund a payment under a formal
+        # dispute either. An inquiry, which a refund may settle, is not told apart here: the merchant refunds it
+        # at the provider, and the refund the provider reports applies. Once won, refund.
         raise FailedPrecondition(
             "dispute_open", "a dispute of this payment is open; refund once it is closed", field="status"
         )

@@ -8,7 +8,8 @@ refund holds. Not offered, each with a sentence saying why:
   cannot send; the API records it by its tx_hash once confirmed on chain, and a merchant who has just sent it is
   better served by a call that can be retried until the tx has its confirmations than by a form;
 - while a dispute is open: the disputed money is held by the card network, and a refund now could pay the
-  customer twice (Stripe refuses it). The API refuses it too (409 `dispute_open`, session_service.domain.refunds).
+  customer twice (Stripe does not refund a payment under a formal dispute). The API refuses it too (409
+  `dispute_open`, session_service.domain.refunds).
 """
 
 from __future__ import annotations
