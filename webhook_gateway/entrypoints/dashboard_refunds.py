@@ -14,15 +14,15 @@ refund holds. Not offered, each with a sentence saying why:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from paygate.session.v1 import session_pb2
-from paygate_runtime.api_objects import STATUS_NAMES
 from paygate_runtime.errors import InvalidArgument
 from paygate_runtime.money import MAX_AMOUNT_MINOR, format_major, parse_amount
 from webhook_gateway.entrypoints import dashboard_views as views
 from webhook_gateway.entrypoints.http_errors import ApiError
-from webhook_gateway.entrypoints.refund_requests import refundable_minor
+from webhook_gateway.entrypoints.refund_requests import refundable_minor, status_name
 
 MAX_REASON = 500  # as the API (routes_refunds) and the session service accept it
 _MAX_AMOUNT_CHARS = 40
@@ -102,15 +102,14 @@ def refund_offer(session: session_pb2.Session, *, via_provider: bool) -> RefundO
     if refused is None:
         return offer
     code, sentence = refused
-    return RefundOffer(rest, offer.currency, offer.exponent, offer.provider, via_provider, code, sentence)
+    return dataclasses.replace(offer, refused_code=code, why_not=sentence)
 
 
 def _why_not(session: session_pb2.Session, rest: int) -> tuple[str, str] | None:
     if session.status == session_pb2.SESSION_STATUS_REFUNDED:
         return "session_refunded", "this session is already fully refunded"
     if session.status != session_pb2.SESSION_STATUS_PAID:
-        status = STATUS_NAMES.get(session.status, "unknown")
-        return "session_not_paid", f"only a paid session can be refunded, this one is {status}"
+        return "session_not_paid", f"only a paid session can be refunded, this one is {status_name(session)}"
     if session.provider == "web3":
         return (
             "web3_refund",

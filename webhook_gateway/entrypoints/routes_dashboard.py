@@ -1164,8 +1164,9 @@ async def refund(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         if not amount:
             # The confirmed form names its amount: a missing one never means "the rest".
             raise ApiError(400, "invalid_amount", "amount: the confirmed form names the amount")
-        if offer.refused_code in ("web3_refund", "dispute_open"):
-            # Never offered here; the other refusals are the session service's, after its replay check.
+        if offer.refused_code == "web3_refund":
+            # Never made here (the merchant sends it); every other refusal, an open dispute's too, is the
+            # session service's, after its replay check.
             raise offer.refused()
         made = await request_refund(
             request,
