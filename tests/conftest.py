@@ -10,6 +10,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from support.database import TestDatabase, start_test_database
+from support.merchant_webhooks import Receiver
 from support.stack import ServiceStack, default_stack_env, running_stack
 from support.watchdog import HangGuard
 
@@ -72,3 +73,11 @@ def stack_env() -> dict[str, str]:
 async def stack(clean_db: TestDatabase, stack_env: dict[str, str]) -> AsyncIterator[ServiceStack]:
     async with running_stack(clean_db, stack_env) as services:
         yield services
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A loopback endpoint that collects the signed merchant-event deliveries sent to it."""
+    started = await Receiver().start()
+    yield started
+    await started.stop()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,13 +22,6 @@ from support.stack import Merchant, ServiceStack
 @pytest.fixture
 def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
     return {**stack_env, **FAST_ENV}
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = await Receiver().start()
-    yield started
-    await started.stop()
 
 
 async def _invoice_id(stack: ServiceStack, merchant: Merchant, session_id: str) -> str:

@@ -4,7 +4,6 @@ refunds (amount_refunded, refunds, dispute_status) as GET /v1/sessions/{id} show
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,13 +16,6 @@ from support.stack import ServiceStack
 @pytest.fixture
 def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
     return {**stack_env, **FAST_ENV}
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = await Receiver().start()
-    yield started
-    await started.stop()
 
 
 async def _fulfilled(stack: ServiceStack, merchant_id: str, session_id: str) -> None:

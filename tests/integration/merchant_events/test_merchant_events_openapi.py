@@ -10,7 +10,6 @@ validated with jsonschema against the served document, `$ref`s resolved inside i
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -48,13 +47,6 @@ def _date_time(value: object) -> bool:
 @pytest.fixture
 def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
     return {**stack_env, **FAST_ENV}
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = await Receiver().start()
-    yield started
-    await started.stop()
 
 
 def _pointer(*parts: str) -> str:

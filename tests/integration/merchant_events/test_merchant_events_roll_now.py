@@ -5,7 +5,6 @@ receiver, signatures checked with the reference `standardwebhooks` library."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,13 +23,6 @@ from support.stack import ServiceStack
 @pytest.fixture
 def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
     return {**stack_env, **FAST_ENV}
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = await Receiver().start()
-    yield started
-    await started.stop()
 
 
 def _events(stack: ServiceStack) -> merchant_events_pb2_grpc.MerchantEventsServiceStub:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,13 +19,6 @@ from support.stack import ServiceStack
 @pytest.fixture
 def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
     return {**stack_env, **FAST_ENV}
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = await Receiver().start()
-    yield started
-    await started.stop()
 
 
 async def _row(stack: ServiceStack, endpoint_id: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,13 +27,6 @@ from support.stack import Merchant, ServiceStack
 @pytest.fixture
 def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
     return {**stack_env, **FAST_ENV}
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = await Receiver().start()
-    yield started
-    await started.stop()
 
 
 async def _async(value: Any) -> Any:

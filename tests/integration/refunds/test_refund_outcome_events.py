@@ -51,13 +51,6 @@ def stack_env(stack_env: dict[str, str], fake_stripe: FakeStripeRefunds) -> dict
     return {**stack_env, **FAST_ENV, **fake_stripe.env()}
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = await Receiver().start()
-    yield started
-    await started.stop()
-
-
 async def _deliveries(receiver: Receiver, event_type: str, count: int) -> list[Delivery]:
     async def arrived() -> list[Delivery] | None:
         found = receiver.of_type(event_type)
