@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
-
-import aiohttp
 
 from paygate_dev.devtools.signing import standard_delivery, stripe_delivery
 from paygate_dev.devtools.stripe_fixtures import build_onecom_event, build_stripe_event
@@ -127,15 +124,3 @@ async def wait_for_session_status(
         return body if body["status"] == status else None
 
     return await wait_until(check, timeout=timeout, what=f"session {session_id} {status}")
-
-
-@asynccontextmanager
-async def signed_in(stack: ServiceStack, secret_key: str) -> AsyncIterator[aiohttp.ClientSession]:
-    """An HTTP client signed in to the dashboard with a merchant secret key (its cookie in the jar)."""
-    # unsafe: the jar keeps cookies of an IP-address host (the test gateway is 127.0.0.1).
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.post(
-            f"{stack.base_url}/dashboard/sign-in", data={"secret_key": secret_key}, allow_redirects=False
-        ) as response:
-            assert response.status == 303, await response.text()
-        yield http

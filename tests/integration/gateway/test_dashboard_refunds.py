@@ -15,9 +15,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gateway_webhook_support import FAST_RELAY_ENV, send_stripe, signed_in, stripe_event, wait_for_status
+from gateway_webhook_support import FAST_RELAY_ENV, send_stripe, stripe_event, wait_for_status
 
 from paygate_dev.devtools import trigger_cmd
+from support.dashboard import signed_in
 from support.stack import Merchant, ServiceStack
 
 

@@ -26,7 +26,6 @@ from gateway_webhook_support import (
     FAST_RELAY_ENV,
     create_session,
     send_stripe,
-    signed_in,
     stripe_event,
     wait_for_session_status,
     wait_for_status,
@@ -39,6 +38,7 @@ from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import merchant_events_pb2 as pb
 from paygate.session.v1 import session_pb2
 from paygate_dev.devtools import trigger_cmd
+from support.dashboard import signed_in
 from support.stack import Merchant, ServiceStack
 from webhook_gateway.entrypoints import routes_dashboard
 
