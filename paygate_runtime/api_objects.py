@@ -182,6 +182,8 @@ def refund_json(refund: session_pb2.Refund) -> dict[str, Any]:
         "origin": refund.origin,
         "provider_refund_id": refund.provider_refund_id or None,
         "reason": refund.reason or None,
+        # Why a failed refund failed (the provider's reason or refusal code); null unless it failed.
+        "failure_reason": (refund.failure_reason or None) if refund.status == "failed" else None,
         "credited": format_major(credited, refund.amount.exponent),
         "credited_minor": credited,
         # "skipped:<reason>": billing refused a credit note because the invoice was already voided.
@@ -193,13 +195,15 @@ def refund_json(refund: session_pb2.Refund) -> dict[str, Any]:
 
 
 def refund_fields(session: session_pb2.Session) -> dict[str, Any]:
-    """`amount_refunded`, `refunds` and `dispute_status` of a session (contract §8)."""
+    """`amount_refunded`, `refunds`, `dispute_status` and `dispute_kind` of a session (contract §8)."""
     refunded = int(session.amount_refunded.amount_minor or 0)
     return {
         "amount_refunded": format_major(refunded, session.amount.exponent),
         "amount_refunded_minor": refunded,
         "refunds": [refund_json(r) for r in session.refunds],
         "dispute_status": session.dispute_status or None,
+        # Additive (contract §8): "inquiry" (a refund is allowed and usually settles it) or "chargeback".
+        "dispute_kind": (session.dispute_kind or None) if session.dispute_status else None,
     }
 
 

@@ -16,6 +16,7 @@ from paygate_runtime.money import Money
 from session_service.adapters.session_messages import refund_message
 from session_service.domain.merchant_events import refund_outcome_event
 from session_service.domain.refunds import (
+    DisputeKind,
     DisputeStatus,
     KeyAccess,
     Ledger,
@@ -29,7 +30,7 @@ Record: TypeAlias = asyncpg.Record  # asyncpg is untyped: Any to mypy
 
 _REFUND_COLUMNS = """id, session_id, merchant_id, mode, amount_minor, credited_minor, currency, exponent, status,
     origin, provider, provider_refund_id, reason, idempotency_key, request_fingerprint, credit_note_id,
-    credit_note_number, created_at, updated_at"""
+    credit_note_number, created_at, updated_at, failure_reason"""
 
 
 async def session_refunds(conn: asyncpg.Connection, session_id: uuid.UUID) -> list[Record]:
@@ -51,6 +52,7 @@ def ledger_of(session: Record, refunds: Sequence[Record]) -> Ledger:
         provider_total_as_of=session["provider_refunded_as_of"],
         dispute_status=DisputeStatus(session["dispute_status"]) if session["dispute_status"] else None,
         dispute_id=session["dispute_id"],
+        dispute_kind=DisputeKind(session["dispute_kind"]) if session["dispute_kind"] else None,
         currency=session["currency"],
         exponent=int(session["exponent"]),
     )
@@ -65,6 +67,7 @@ def refund_of(row: Record) -> Refund:
         credited_minor=int(row["credited_minor"]),
         provider_refund_id=row["provider_refund_id"],
         reason=row["reason"],
+        failure_reason=row["failure_reason"],
     )
 
 
@@ -129,16 +132,16 @@ async def save_refunds(
                  saved AS (
            INSERT INTO refunds AS r (id, session_id, merchant_id, mode, amount_minor, credited_minor, currency,
                                      exponent, status, origin, provider, provider_refund_id, reason,
-                                     idempotency_key, request_fingerprint)
+                                     idempotency_key, request_fingerprint, failure_reason)
            SELECT u.id, $1, $2, $3, u.amount, u.credited, $4, $5, u.status, u.origin, $6, u.provider_refund_id,
-                  u.reason, $13, $14
+                  u.reason, $13, $14, u.failure_reason
              FROM unnest($7::uuid[], $8::numeric[], $9::numeric[], $10::text[], $11::text[], $12::text[],
-                         $15::text[])
-                  AS u(id, amount, credited, status, origin, provider_refund_id, reason)
+                         $15::text[], $16::text[])
+                  AS u(id, amount, credited, status, origin, provider_refund_id, reason, failure_reason)
            ON CONFLICT (id) DO UPDATE
               SET amount_minor = EXCLUDED.amount_minor, credited_minor = EXCLUDED.credited_minor,
                   status = EXCLUDED.status, provider_refund_id = EXCLUDED.provider_refund_id,
-                  reason = EXCLUDED.reason, updated_at = now(),
+                  reason = EXCLUDED.reason, failure_reason = EXCLUDED.failure_reason, updated_at = now(),
                   idempotency_key = r.idempotency_key, request_fingerprint = r.request_fingerprint
            RETURNING {_REFUND_COLUMNS})
            SELECT saved.*, prior.status AS status_before FROM saved LEFT JOIN prior USING (id)""",
@@ -157,6 +160,7 @@ async def save_refunds(
         idempotency_key,
         request_fingerprint,
         [r.reason for r in refunds],
+        [r.failure_reason for r in refunds],
     )
     saved = {row["id"]: row for row in rows}
     for refund in refunds:  # in the decision's order
@@ -175,7 +179,7 @@ async def save_ledger_facts(
         """UPDATE sessions
               SET amount_refunded_minor = $2, provider_refunded_minor = $3, dispute_status = $4,
                   dispute_id = $5, key_access = $6, provider_charge_id = COALESCE(provider_charge_id, $7),
-                  provider_refunded_as_of = $8
+                  provider_refunded_as_of = $8, dispute_kind = $9
             WHERE id = $1""",
         session_id,
         ledger.credited_minor,
@@ -185,6 +189,7 @@ async def save_ledger_facts(
         access.value,
         charge_id,
         ledger.provider_total_as_of,
+        ledger.dispute_kind.value if ledger.dispute_kind else None,
     )
 
 

@@ -127,11 +127,14 @@ def session_message(row: Mapping[str, Any]) -> session_pb2.Session:
 
 
 def add_refund_fields(message: session_pb2.Session, row: Mapping[str, Any]) -> None:
-    """Contract §8: amount_refunded, dispute_status, and the refunds when the row was read with them."""
+    """Contract §8: amount_refunded, dispute_status and dispute_kind, and the refunds when the row was read with
+    them."""
     refunded = row.get("amount_refunded_minor")
     if refunded is not None:
         message.amount_refunded.CopyFrom(money(refunded, row["currency"], row["exponent"]))
     message.dispute_status = row.get("dispute_status") or ""
+    # The kind only of a dispute the session has (an event of a dispute not yet opened may record its kind).
+    message.dispute_kind = (row.get("dispute_kind") or "") if message.dispute_status else ""
     message.paid_reference = row.get("paid_reference") or ""
     for refund in row.get("refunds") or ():
         message.refunds.append(refund_message(refund))
@@ -150,6 +153,7 @@ def refund_message(row: Mapping[str, Any]) -> session_pb2.Refund:
         credit_note_id=row["credit_note_id"] or "",
         credit_note_number=row["credit_note_number"] or "",
         created_at=ts(row["created_at"]),
+        failure_reason=row["failure_reason"] or "",
     )
 
 

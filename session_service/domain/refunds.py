@@ -34,10 +34,16 @@ succeeded (it stands, a legal document, and a `refund_failed` quarantine entry n
   already leaves the failed refund out.
 - When the credited total reaches the price the session moves `paid -> refunded` (the one writer does it).
 - Disputes: `created` opens one and suspends the customer keys; `closed` won (or Stripe's `warning_closed`,
-  an inquiry that ended without a chargeback) restores them; lost acts as a full refund of what is left.
-  `funds_withdrawn` and `funds_reinstated` are recorded only. A dispute's status moves one way: open -> won |
-  lost. A closed dispute never reopens: a `created` (or another `closed`) of it arriving late is a recorded
-  no-op, so the keys follow its final state.
+  an inquiry that ended without a chargeback) restores them; lost acts as a full refund of what is left of
+  the price (a refund made before, during an inquiry, still counts: the loss never credits past the price).
+  `funds_withdrawn`, `funds_reinstated` and `updated` are otherwise recorded only. A dispute's status moves one
+  way: open -> won | lost. A closed dispute never reopens: a `created` (or another `closed`) of it arriving late
+  is a recorded no-op, so the keys follow its final state.
+- A dispute is an inquiry or a chargeback (`DisputeKind`). Stripe's inquiries (pre-dispute retrievals, status
+  `warning_*`) withdraw no money and the charge stays refundable (`is_charge_refundable`): a merchant's refund
+  is allowed and usually settles it. A chargeback (any other status) is refused (`dispute_open`): the network
+  holds the money. An inquiry escalates on a later event of the same dispute with a non-warning status, or
+  when its funds are withdrawn; a chargeback never becomes an inquiry again. Both kinds suspend the keys.
 - Customer key access follows from the facts: revoked once the session is refunded, suspended while a
   dispute is open, else active.
 """
@@ -90,6 +96,15 @@ class DisputeAction(StrEnum):
     CLOSED = "closed"
     FUNDS_WITHDRAWN = "funds_withdrawn"
     FUNDS_REINSTATED = "funds_reinstated"
+    # Stripe's charge.dispute.updated: the dispute's status changed (an inquiry escalating, evidence sent).
+    UPDATED = "updated"
+
+
+class DisputeKind(StrEnum):
+    # A pre-dispute retrieval (Stripe `warning_*`): no money withdrawn, the charge still refundable.
+    INQUIRY = "inquiry"
+    # A formal dispute: the network holds the money; a lost one counts as a full refund.
+    CHARGEBACK = "chargeback"
 
 
 class KeyAccess(StrEnum):
@@ -101,6 +116,8 @@ class KeyAccess(StrEnum):
 # Stripe's dispute statuses that end a dispute in the merchant's favour: won, an inquiry closed without a
 # chargeback (warning_closed), and a dispute the network prevented (prevented).
 _WON = frozenset({"won", "warning_closed", "prevented"})
+# Stripe's statuses of an inquiry (warning_closed: one that ended without a chargeback).
+_INQUIRY = frozenset({"warning_needs_response", "warning_under_review", "warning_closed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +129,15 @@ class Refund:
     credited_minor: int = 0
     provider_refund_id: str | None = None
     reason: str = ""
+    # Why it failed, as the provider said (a short token, paygate_runtime.refund_failures); only a failed
+    # refund has one, and it keeps the first one it failed with.
+    failure_reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.amount_minor <= 0:
             raise ValueError("a refund is for a positive amount")
+        if self.failure_reason is not None and self.status is not RefundStatus.FAILED:
+            raise ValueError("only a failed refund has a failure reason")
         if not 0 <= self.credited_minor <= self.amount_minor:
             raise ValueError("a refund credits at most its amount")
         if self.credited_minor and self.status is not RefundStatus.SUCCEEDED:
@@ -135,6 +157,9 @@ class Ledger:
     provider_total_as_of: datetime | None = None
     dispute_status: DisputeStatus | None = None
     dispute_id: str | None = None
+    # Whether the dispute `dispute_id` is an inquiry or a chargeback (None: never told; an open dispute without
+    # a kind is a chargeback, the side that never pays the customer twice).
+    dispute_kind: DisputeKind | None = None
     # The refund surplus already shown to the merchant: the sum of the session's `refund_exceeds_price`
     # quarantine entries, whatever their status (see `refund_surplus_minor`).
     surplus_quarantined_minor: int = 0
@@ -239,16 +264,19 @@ def request_refund(
     starts `pending` (the webhook settles it); recorded as made outside paygate it has succeeded already.
 
     InvalidArgument `invalid_amount` (not positive) or `amount_too_large` (more than is still refundable);
-    FailedPrecondition `session_not_paid` / `session_refunded`, `dispute_open` while a dispute of the payment
-    is open, or `refund_in_progress` when pending refunds hold the whole rest."""
+    FailedPrecondition `session_not_paid` / `session_refunded`, `dispute_open` while a formal dispute
+    (chargeback) of the payment is open (an open inquiry allows the refund), or `refund_in_progress` when pending refunds hold the whole rest."""
     require_refundable_session(ledger.status)
-    if ledger.dispute_status is DisputeStatus.OPEN:
+    if ledger.dispute_status is DisputeStatus.OPEN and ledger.dispute_kind is not DisputeKind.INQUIRY:
         # The card network holds the disputed money: a refund now would pay the customer twice if the dispute
         # is then lost (a lost dispute counts as a full refund); Stripe does not refund a payment under a formal
-        # dispute either. An inquiry, which a refund may settle, is not told apart here: the merchant refunds it
-        # at the provider, and the refund the provider reports applies. Once won, refund.
+        # dispute either. An inquiry withdrew nothing and Stripe refunds it (a refund usually settles it); if it
+        # escalates and is lost, the loss credits only what is left of the price. Once won, refund.
         raise FailedPrecondition(
-            "dispute_open", "a dispute of this payment is open; refund once it is closed", field="status"
+            "dispute_open",
+            "a dispute of this payment is open (a chargeback: the card network holds the money); refund once it "
+            "is closed",
+            field="status",
         )
     if origin not in (RefundOrigin.MERCHANT, RefundOrigin.OUTSIDE):
         raise ValueError("a merchant's request is a merchant or outside refund")
@@ -304,6 +332,8 @@ class RefundReport:
     status: RefundStatus
     # paygate's refund id when the provider echoes it back (metadata of a refund paygate created).
     paygate_refund_id: uuid.UUID | None = None
+    # With status failed: the provider's reason, when it gave one.
+    failure_reason: str | None = None
 
 
 def apply_reports(
@@ -429,6 +459,7 @@ def _settle(
                 report.status,
                 RefundOrigin.PROVIDER,
                 provider_refund_id=report.provider_refund_id,
+                failure_reason=_failure_reason(report),
             )
         else:
             refund = Refund(
@@ -446,7 +477,13 @@ def _settle(
         updated = _advance(ledger, updated, report)
     elif existing.status is RefundStatus.SUCCEEDED and report.status is RefundStatus.FAILED:
         # Stripe: a refund that succeeded can still fail (the customer's bank returned it).
-        updated = replace(updated, status=RefundStatus.FAILED, credited_minor=0)
+        updated = replace(
+            updated, status=RefundStatus.FAILED, credited_minor=0, failure_reason=_failure_reason(report)
+        )
+    elif existing.status is RefundStatus.FAILED and existing.failure_reason is None:
+        # A failure first reported without its reason (a charge's refund list) learns it from a later report;
+        # a reason once known is never replaced nor erased.
+        updated = replace(updated, failure_reason=_failure_reason(report))
     if updated == existing:
         return ledger, None
     after = _replace_refund(ledger, updated)
@@ -473,7 +510,11 @@ def _advance(ledger: Ledger, refund: Refund, report: RefundReport) -> Refund:
         amount = report.amount_minor if report.amount_minor > 0 else refund.amount_minor
         credited = min(amount, _room(ledger, excluding=refund.id))
         return replace(refund, amount_minor=amount, status=RefundStatus.SUCCEEDED, credited_minor=credited)
-    return replace(refund, status=report.status, credited_minor=0)
+    return replace(refund, status=report.status, credited_minor=0, failure_reason=_failure_reason(report))
+
+
+def _failure_reason(report: RefundReport) -> str | None:
+    return report.failure_reason if report.status is RefundStatus.FAILED else None
 
 
 def _replace_refund(ledger: Ledger, refund: Refund) -> Ledger:
@@ -506,8 +547,12 @@ def apply_dispute(
     """A provider event about a dispute on the session's payment."""
     if ledger.status not in (SessionStatus.PAID, SessionStatus.REFUNDED):
         raise ValueError("disputes apply to a session that was paid")
+    kind = _kind_after(ledger, action, dispute_id, provider_status)
     if action is DisputeAction.CREATED:
         if ledger.dispute_status is DisputeStatus.OPEN and ledger.dispute_id == dispute_id:
+            if kind is not ledger.dispute_kind:
+                # The same dispute, re-sent with an escalated status: a chargeback from now on.
+                return Outcome(replace(ledger, dispute_kind=kind), note="dispute_escalated")
             return Outcome(ledger, note="dispute_already_open", changed=False)
         if (
             ledger.dispute_status in (DisputeStatus.WON, DisputeStatus.LOST)
@@ -515,28 +560,43 @@ def apply_dispute(
         ):
             # A late `created` of a dispute that is already closed: it never reopens.
             return Outcome(ledger, note="dispute_already_closed", changed=False)
-        after = replace(ledger, dispute_status=DisputeStatus.OPEN, dispute_id=dispute_id)
+        after = replace(
+            ledger,
+            dispute_status=DisputeStatus.OPEN,
+            dispute_id=dispute_id,
+            dispute_kind=kind or DisputeKind.CHARGEBACK,
+        )
         return Outcome(after, note="dispute_created")
     if action is not DisputeAction.CLOSED:
-        # Money moved between the merchant's balance and the network; the session's facts do not change.
-        return Outcome(replace(ledger, dispute_id=ledger.dispute_id or dispute_id), note=f"dispute_{action}")
+        # Money moved between the merchant's balance and the network, or the status changed; the session's facts
+        # do not change, except an inquiry that escalates (or the kind of a dispute not opened here yet).
+        after = replace(ledger, dispute_id=ledger.dispute_id or dispute_id)
+        note = f"dispute_{action}"
+        if after.dispute_id == dispute_id and kind is not None and kind is not ledger.dispute_kind:
+            after = replace(after, dispute_kind=kind)
+            if ledger.dispute_status is DisputeStatus.OPEN and kind is DisputeKind.CHARGEBACK:
+                note = "dispute_escalated"
+        return Outcome(after, note=note)
     if ledger.dispute_status in (DisputeStatus.WON, DisputeStatus.LOST) and ledger.dispute_id == dispute_id:
         return Outcome(ledger, note="dispute_already_closed", changed=False)
     if provider_status in _WON:
-        return Outcome(
-            replace(ledger, dispute_status=DisputeStatus.WON, dispute_id=dispute_id), note="dispute_won"
-        )
+        won = replace(ledger, dispute_status=DisputeStatus.WON, dispute_id=dispute_id, dispute_kind=kind)
+        return Outcome(won, note="dispute_won")
     if provider_status != "lost":
         raise InvalidArgument(
             "invalid_dispute_status",
             "a closed dispute is won, warning_closed or lost",
             field="dispute_status",
         )
-    closed = replace(ledger, dispute_status=DisputeStatus.LOST, dispute_id=dispute_id)
-    left = _room(closed)
+    closed = replace(
+        ledger, dispute_status=DisputeStatus.LOST, dispute_id=dispute_id, dispute_kind=DisputeKind.CHARGEBACK
+    )
+    # Lost: the network took back what the refunds have not returned yet. Not capped by the provider's refunded
+    # total: that is the charge's refunds (Stripe's amount_refunded), and a chargeback is not one of them.
+    left = max(0, closed.amount_minor - closed.credited_minor)
     if left <= 0 or closed.find(dispute_id) is not None:
         return _finish(ledger, closed, (), note="dispute_lost", changed=True)
-    # Lost: the network took the money back; it is a refund of everything not yet credited.
+    # It is a refund of everything not yet credited (a refund made during an inquiry is not paid twice).
     refund = Refund(
         new_id(),
         left,
@@ -550,8 +610,30 @@ def apply_dispute(
     return _finish(ledger, after, (refund,), note="dispute_lost", changed=True)
 
 
+def _kind_after(
+    ledger: Ledger, action: DisputeAction, dispute_id: str, provider_status: str
+) -> DisputeKind | None:
+    """The kind of dispute `dispute_id` after an event of it (None: not told). One way: a chargeback never
+    becomes an inquiry again, so a late event still carrying a `warning_*` snapshot changes nothing."""
+    known = ledger.dispute_kind if ledger.dispute_id == dispute_id else None
+    if known is None and ledger.dispute_id == dispute_id and ledger.dispute_status is DisputeStatus.OPEN:
+        known = DisputeKind.CHARGEBACK  # opened before the kind was kept: refused as before
+    if known is DisputeKind.CHARGEBACK or action is DisputeAction.FUNDS_WITHDRAWN:
+        # An inquiry withdraws nothing: funds withdrawn mean a chargeback, whatever status the event carries.
+        return DisputeKind.CHARGEBACK
+    if provider_status in _INQUIRY:
+        return DisputeKind.INQUIRY
+    if provider_status:
+        return DisputeKind.CHARGEBACK
+    return known
+
+
 def attach_provider_refund(
-    ledger: Ledger, refund_id: uuid.UUID, provider_refund_id: str, status: RefundStatus
+    ledger: Ledger,
+    refund_id: uuid.UUID,
+    provider_refund_id: str,
+    status: RefundStatus,
+    failure_reason: str | None = None,
 ) -> tuple[Outcome, Refund]:
     """The provider's API answered a refund paygate asked for: remember its id (the webhook settles it). An
     answer of failed or canceled settles it at once. Returns the outcome and the refund that now stands for
@@ -568,7 +650,9 @@ def attach_provider_refund(
         return _with(ledger, canceled, note="refund_merged"), holder
     updated = replace(mine, provider_refund_id=mine.provider_refund_id or provider_refund_id)
     if updated.status is RefundStatus.PENDING and status in GONE:
-        updated = replace(updated, status=status)
+        # A refusal's reason is the provider's error code (failed only; a cancel has none).
+        reason = failure_reason if status is RefundStatus.FAILED else None
+        updated = replace(updated, status=status, failure_reason=reason)
     if updated == mine:
         return Outcome(ledger, note="refund_attached", changed=False), mine
     return _with(ledger, updated, note="refund_attached"), updated

@@ -38,6 +38,7 @@ async def apply_refund_event(
                 amount=optional_money(r.amount),
                 status=r.status,
                 paygate_refund_id=r.paygate_refund_id,
+                failure_reason=r.failure_reason,
             )
             for r in request.refunds
         ),
@@ -96,6 +97,7 @@ async def attach_provider_refund(
         request.refund_id,
         request.provider_refund_id,
         request.status,
+        failure_reason=request.failure_reason,
         wake=wake,
     )
     return _reply(result)

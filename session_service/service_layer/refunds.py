@@ -26,6 +26,7 @@ from paygate_runtime.audit_actor import clean_actor
 from paygate_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from paygate_runtime.money import Money, max_minor_from_major, parse_amount
 from paygate_runtime.proto_convert import money_message
+from paygate_runtime.refund_failures import failure_reason_of
 from session_service.adapters import refund_repository as refunds_repo
 from session_service.adapters import session_repository as repo
 from session_service.adapters import state_moves
@@ -89,6 +90,8 @@ class ProviderRefundReport:
     amount: Money | None
     status: str
     paygate_refund_id: str = ""
+    # A failed refund's reason (Stripe's failure_reason); empty when none was given.
+    failure_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,12 @@ def _status(raw: str, field: str) -> RefundStatus:
         raise InvalidArgument(
             f"invalid_{field}", f"{field} must be pending, succeeded, failed or canceled", field=field
         ) from None
+
+
+def _failure_reason(raw: str) -> str | None:
+    """A provider's failure reason as stored: None when it gave none, `unknown` for a value that is no short
+    token (the gateway bounds it already; this holds for any caller, and the table's CHECK agrees)."""
+    return failure_reason_of(raw) if raw else None
 
 
 def _reason(raw: str) -> str:
@@ -281,9 +290,11 @@ async def attach(
     provider_refund_id: str,
     status: str,
     *,
+    failure_reason: str = "",
     wake: Callable[[], None] = lambda: None,
 ) -> RefundResult:
-    """The provider's API answered the refund paygate asked it for."""
+    """The provider's API answered the refund paygate asked it for (`failure_reason`: the error code it refused
+    the refund with)."""
     merchant, scope_mode = caller_scope(merchant_id, mode)
     rid = parse_uuid(refund_id, "refund_id", not_found="refund_not_found")
     if not provider_refund_id or len(provider_refund_id) > 255:
@@ -299,7 +310,9 @@ async def attach(
             session = await repo.lock_session(conn, refund["session_id"])
             assert session is not None
             ledger = refunds_repo.ledger_of(session, await refunds_repo.session_refunds(conn, session["id"]))
-            outcome, standing = attach_provider_refund(ledger, rid, provider_refund_id, answered)
+            outcome, standing = attach_provider_refund(
+                ledger, rid, provider_refund_id, answered, _failure_reason(failure_reason)
+            )
             if outcome.changed:
                 await _persist(conn, session, outcome, source=f"refund:{rid}", actor="gateway")
         wake()
@@ -329,6 +342,8 @@ async def _persist(
     detail: dict[str, Any] = {"note": outcome.note, "refunds": [_refund_detail(r) for r in outcome.upserts]}
     if outcome.ledger.dispute_status is not None:
         detail["dispute_status"] = outcome.ledger.dispute_status.value
+    if outcome.ledger.dispute_kind is not None:
+        detail["dispute_kind"] = outcome.ledger.dispute_kind.value
     provider, event_id, reference = event if event else (None, None, None)
     written = await state_moves.write_move(
         conn,
@@ -398,6 +413,8 @@ def _refund_detail(refund: Refund) -> dict[str, Any]:
         "status": refund.status.value,
         "origin": refund.origin.value,
         "provider_refund_id": refund.provider_refund_id,
+        # Only a failed refund's entry names why (entries of other refunds keep their former shape).
+        **({"failure_reason": refund.failure_reason} if refund.failure_reason else {}),
     }
 
 
@@ -681,6 +698,7 @@ def _report(report: ProviderRefundReport, session: Any) -> RefundReport:
         amount_minor=_in_session_units(report.amount, session) if report.amount is not None else 0,
         status=_status(report.status, "refund_status"),
         paygate_refund_id=paygate_id,
+        failure_reason=_failure_reason(report.failure_reason),
     )
 
 

@@ -47,8 +47,8 @@ class StripeCheckoutError(ProviderError):
     for a Stripe page) or `provider_session_complete` (the customer already paid on Stripe's page).
     """
 
-    def __init__(self, code: str, message: str, *, transient: bool) -> None:
-        super().__init__(code, message, transient=transient)
+    def __init__(self, code: str, message: str, *, transient: bool, provider_code: str | None = None) -> None:
+        super().__init__(code, message, transient=transient, provider_code=provider_code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +157,14 @@ def _classify(error: stripe.StripeError, action: str) -> StripeCheckoutError:
     detail = f"Stripe {action} failed: {error.user_message or type(error).__name__}"
     if error.request_id:
         detail += f" (request {error.request_id})"
+    # Stripe's own code says why it refused (a refused refund keeps it as its failure reason): a card's
+    # decline_code is the more precise one (expired_card under card_declined).
+    provider_code = getattr(error, "decline_code", None) or error.code
     return StripeCheckoutError(
-        "provider_unavailable" if transient else "provider_rejected", detail, transient=transient
+        "provider_unavailable" if transient else "provider_rejected",
+        detail,
+        transient=transient,
+        provider_code=provider_code if isinstance(provider_code, str) else None,
     )
 
 

@@ -7,9 +7,11 @@ refund holds. Not offered, each with a sentence saying why:
 - web3 sessions: their refund is a transaction the merchant sends from their own wallet, which the dashboard
   cannot send; the API records it by its tx_hash once confirmed on chain, and a merchant who has just sent it is
   better served by a call that can be retried until the tx has its confirmations than by a form;
-- while a dispute is open: the disputed money is held by the card network, and a refund now could pay the
-  customer twice (Stripe does not refund a payment under a formal dispute). The API refuses it too (409
-  `dispute_open`, session_service.domain.refunds).
+- while a formal dispute (chargeback) is open: the disputed money is held by the card network, and a refund now
+  could pay the customer twice (Stripe does not refund a payment under a formal dispute). The API refuses it
+  too (409 `dispute_open`, session_service.domain.refunds). During an inquiry (Stripe's pre-dispute retrieval,
+  `dispute_kind` "inquiry") no money was withdrawn and the charge stays refundable: Refund is offered, with a
+  sentence that a refund usually settles the inquiry.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ REFUSALS = {
     "invalid_amount": "Enter the amount in the session's currency, such as 12.50.",
     "amount_too_precise": "The amount has more decimal places than the session's currency has.",
     "invalid_reason": f"The reason is too long ({MAX_REASON} characters at most).",
-    "dispute_open": "A dispute of this payment is open: refund once it is closed.",
+    "dispute_open": "A dispute (chargeback) of this payment is open: refund once it is closed.",
     "web3_refund": "A web3 payment is refunded by a transaction you send yourself.",
     "use_provider": "This session's refunds go through its provider.",
     "payment_unknown": "The provider's reference of this payment is unknown, so it cannot be asked to refund.",
@@ -71,6 +73,8 @@ class RefundOffer:
     via_provider: bool
     refused_code: str = ""
     why_not: str = ""
+    # An inquiry of the payment is open: the page says a refund usually settles it.
+    inquiry: bool = False
 
     @property
     def available(self) -> bool:
@@ -97,6 +101,7 @@ def refund_offer(session: session_pb2.Session, *, via_provider: bool) -> RefundO
         exponent=session.amount.exponent,
         provider=provider_name(session.provider),
         via_provider=via_provider,
+        inquiry=_open_inquiry(session),
     )
     refused = _why_not(session, rest)
     if refused is None:
@@ -116,11 +121,20 @@ def _why_not(session: session_pb2.Session, rest: int) -> tuple[str, str] | None:
             "paygate cannot send a web3 refund: send it from your wallet to the address that paid, then record "
             "it with POST /v1/sessions/{id}/refund naming its tx_hash, which paygate verifies on chain",
         )
-    if session.dispute_status == "open":
-        return "dispute_open", "a dispute of this payment is open; refund once it is closed"
+    if session.dispute_status == "open" and not _open_inquiry(session):
+        return (
+            "dispute_open",
+            "a dispute of this payment is open (a chargeback: the card network holds the money); refund once it "
+            "is closed",
+        )
     if rest == 0:
         return "refund_in_progress", "pending refunds already cover the rest of the amount"
     return None
+
+
+def _open_inquiry(session: session_pb2.Session) -> bool:
+    # Only an inquiry is refundable while open; a dispute of no known kind is a chargeback, as the API rules.
+    return session.dispute_status == "open" and session.dispute_kind == "inquiry"
 
 
 @dataclass(frozen=True)

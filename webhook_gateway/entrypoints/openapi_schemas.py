@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from webhook_gateway.providers.stripe_webhooks import STRIPE_EVENT_TYPES, STRIPE_MONEY_BACK_TYPES
+
 Schema = dict[str, Any]
 
 
@@ -82,6 +84,15 @@ PARTY: Final[Schema] = obj(
 )
 
 # What a merchant sets on a webhook endpoint, when creating it and when updating it.
+DISPUTE_KIND: Final[Schema] = nullable(
+    {
+        "type": "string",
+        "enum": ["inquiry", "chargeback"],
+        "description": "the dispute's kind: an inquiry (Stripe's pre-dispute retrieval, status warning_*: no money "
+        "withdrawn, refunds are accepted and usually settle it) or a chargeback (a formal dispute: refunds are 409 "
+        "dispute_open while it is open; an inquiry that escalates becomes one); null without a dispute",
+    }
+)
 ENDPOINT_FIELDS: Final[dict[str, Schema]] = {
     "url": {"type": "string", "maxLength": 2048},
     "events": {"type": "array", "items": {"type": "string", "maxLength": 64}, "minItems": 1, "maxItems": 32},
@@ -253,6 +264,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
                     "amount_refunded_minor": MINOR,
                     "refunds": {"type": "array", "items": ref("Refund")},
                     "dispute_status": nullable({"type": "string", "enum": ["open", "won", "lost"]}),
+                    "dispute_kind": DISPUTE_KIND,
                 },
                 ["provider", "paid_at", "invoice_id", "api_key_id", "access_url", "history"],
             ),
@@ -620,19 +632,8 @@ SCHEMAS: Final[dict[str, Schema]] = {
                 "anyOf": [
                     {
                         "type": "string",
-                        "enum": [
-                            "checkout.session.completed",
-                            "checkout.session.async_payment_succeeded",
-                            "checkout.session.async_payment_failed",
-                            "checkout.session.expired",
-                            "payment_intent.succeeded",
-                            "payment_intent.processing",
-                            "payment_intent.payment_failed",
-                            "charge.refunded",
-                            "refund.updated",
-                            "charge.dispute.created",
-                            "charge.dispute.closed",
-                        ],
+                        # Every type the gateway applies, from the normaliser's own lists.
+                        "enum": [*STRIPE_EVENT_TYPES, *STRIPE_MONEY_BACK_TYPES],
                     },
                     STR,
                 ]
@@ -796,6 +797,19 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "origin": {"type": "string", "enum": ["merchant", "outside", "provider", "dispute"]},
             "provider_refund_id": nullable(STR),
             "reason": nullable(STR),
+            "failure_reason": nullable(
+                {
+                    "type": "string",
+                    "maxLength": 64,
+                    "pattern": "^[a-z][a-z0-9_]*$",
+                    "description": "why a failed refund failed: the provider's reason (Stripe's refund "
+                    "failure_reason: charge_for_pending_refund_disputed, declined, expired_or_canceled_card, "
+                    "insufficient_funds, lost_or_stolen_card, merchant_request, unknown; Stripe may add values) or "
+                    "the error code the provider's API refused the refund with, lower-cased; unknown when the "
+                    "provider's value was not a short lowercase token; null unless status is failed, or when the "
+                    "provider gave no reason",
+                }
+            ),
             "credited": DECIMAL,
             "credited_minor": MINOR,
             "credit_note_id": nullable(STR),
@@ -818,6 +832,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
                             "amount_refunded_minor": MINOR,
                             "refunds": {"type": "array", "items": ref("Refund")},
                             "dispute_status": nullable({"type": "string", "enum": ["open", "won", "lost"]}),
+                            "dispute_kind": DISPUTE_KIND,
                         },
                         ["id", "status", "amount_refunded", "refunds", "dispute_status"],
                     ),

@@ -59,6 +59,7 @@ from paygate.session.v1 import session_pb2
 from paygate_runtime.api_objects import STATUS_BY_NAME, refund_json, session_detail, session_summary
 from paygate_runtime.money import BUILTIN_CURRENCIES
 from paygate_runtime.proto_convert import mode_label, optional_datetime, timestamp, to_datetime
+from paygate_runtime.refund_failures import failure_wording
 from webhook_gateway.adapters.dashboard_sessions import DashboardSession
 from webhook_gateway.adapters.inbox_repository import INBOX_PROVIDERS, InboxEvent
 from webhook_gateway.adapters.inbox_repository import STATUSES as EVENT_STATUSES
@@ -622,6 +623,9 @@ def _refund_row(refund: session_pb2.Refund) -> dict[str, Any]:
         "credit_note_number": shown["credit_note_number"] or "",
         "credited": _money(refund.credited),
         "credit_note_skipped": (shown["credit_note_skipped"] or "").replace("_", " "),
+        # A failed refund: the provider's reason, and a sentence for it (an unlisted code is shown as is).
+        "failure_reason": shown["failure_reason"] or "",
+        "failure_text": failure_wording(shown["failure_reason"]) if shown["failure_reason"] else "",
     }
 
 

@@ -51,6 +51,9 @@ class RefundInfo:
     status: str  # pending, succeeded, failed or canceled
     # paygate's own refund id, when the provider echoes it back (refund metadata).
     paygate_refund_id: str | None = None
+    # Why a failed refund failed (Stripe's failure_reason, bounded by paygate_runtime.refund_failures); None
+    # for any other status, and when the provider gave none.
+    failure_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,7 @@ class MoneyBack:
     # The provider's running total refunded for the payment (Stripe's amount_refunded), when reported.
     refunded_total_minor: int | None = None
     dispute_id: str | None = None
-    dispute_action: str | None = None  # created, closed, funds_withdrawn, funds_reinstated
+    dispute_action: str | None = None  # created, closed, funds_withdrawn, funds_reinstated, updated
     dispute_status: str | None = None  # the provider's own status (won, lost, ...)
     # The charge the event names (refunds and disputes may name only the charge).
     charge_id: str | None = None

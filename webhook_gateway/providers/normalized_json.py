@@ -27,7 +27,9 @@ from webhook_gateway.providers.normalized import (
 )
 from webhook_gateway.providers.payload import storable_text
 
-VERSION: Final[int] = 1
+# 2: a refund carries its failure_reason (a fifth item). Rows of version 1 are read afresh from their raw body,
+# so a failed refund stored before it still reaches the session with its reason.
+VERSION: Final[int] = 2
 # The stored form is written on the reply path. msgspec writes the same compact text as this encoder (no
 # spaces, non-ASCII as is) in a fifth of the time; the encoder stays for text msgspec cannot write (an unpaired
 # surrogate, which storable_normalized then refuses). Built once: json.dumps with any non-default option
@@ -60,7 +62,8 @@ def dump_normalized(event: NormalizedEvent) -> str:
     if back is not None:
         body["money_back"] = {
             "refunds": [
-                [r.refund_id, str(r.amount_minor), r.status, r.paygate_refund_id] for r in back.refunds
+                [r.refund_id, str(r.amount_minor), r.status, r.paygate_refund_id, r.failure_reason]
+                for r in back.refunds
             ],
             "refunded_total_minor": _minor(back.refunded_total_minor),
             "dispute_id": back.dispute_id,
@@ -114,14 +117,18 @@ def _money_back(body: object) -> MoneyBack | None:
         raise ValueError("stored normalised event: money_back is not an object with refunds")
     refunds = []
     for item in body["refunds"]:
-        if not isinstance(item, list) or len(item) != 4:
-            raise ValueError("stored normalised event: a refund is not [id, amount, status, paygate id]")
-        refund_id, amount, status, paygate_id = item
+        if not isinstance(item, list) or len(item) != 5:
+            raise ValueError(
+                "stored normalised event: a refund is not [id, amount, status, paygate id, reason]"
+            )
+        refund_id, amount, status, paygate_id, failure_reason = item
+        if failure_reason is not None and not isinstance(failure_reason, str):
+            raise ValueError("stored normalised event: a refund's failure reason is not a string")
         if not (isinstance(refund_id, str) and isinstance(status, str) and isinstance(amount, str)):
             raise ValueError("stored normalised event: a refund's id, amount or status is not a string")
         if not amount.isdigit() or (paygate_id is not None and not isinstance(paygate_id, str)):
             raise ValueError("stored normalised event: a refund's amount or paygate id is malformed")
-        refunds.append(RefundInfo(refund_id, int(amount), status, paygate_id))
+        refunds.append(RefundInfo(refund_id, int(amount), status, paygate_id, failure_reason))
     return MoneyBack(
         refunds=tuple(refunds),
         refunded_total_minor=_opt_minor(body, "refunded_total_minor"),

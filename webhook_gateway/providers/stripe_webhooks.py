@@ -8,6 +8,7 @@ from typing import Any, Final
 import stripe
 
 from paygate_runtime.money.stripe_minor_units import stripe_currency_exponent, stripe_to_iso_minor
+from paygate_runtime.refund_failures import failure_reason_of
 from webhook_gateway.providers.errors import WebhookRejected
 from webhook_gateway.providers.normalized import (
     EventKind,
@@ -53,6 +54,8 @@ CHARGE_DISPUTE_CREATED: Final[str] = "charge.dispute.created"
 CHARGE_DISPUTE_CLOSED: Final[str] = "charge.dispute.closed"
 CHARGE_DISPUTE_FUNDS_WITHDRAWN: Final[str] = "charge.dispute.funds_withdrawn"
 CHARGE_DISPUTE_FUNDS_REINSTATED: Final[str] = "charge.dispute.funds_reinstated"
+# A dispute's status changed: an inquiry escalating to a chargeback is told here first.
+CHARGE_DISPUTE_UPDATED: Final[str] = "charge.dispute.updated"
 
 # The event types of contract §4, in the order a person would read them.
 STRIPE_EVENT_TYPES: Final[tuple[str, ...]] = (
@@ -74,6 +77,7 @@ STRIPE_MONEY_BACK_TYPES: Final[tuple[str, ...]] = (
     CHARGE_DISPUTE_CLOSED,
     CHARGE_DISPUTE_FUNDS_WITHDRAWN,
     CHARGE_DISPUTE_FUNDS_REINSTATED,
+    CHARGE_DISPUTE_UPDATED,
 )
 
 _OBJECT_OF_TYPE: Final[dict[str, str]] = {
@@ -92,6 +96,7 @@ _OBJECT_OF_TYPE: Final[dict[str, str]] = {
     CHARGE_DISPUTE_CLOSED: "dispute",
     CHARGE_DISPUTE_FUNDS_WITHDRAWN: "dispute",
     CHARGE_DISPUTE_FUNDS_REINSTATED: "dispute",
+    CHARGE_DISPUTE_UPDATED: "dispute",
 }
 # What each dispute event does to a session's dispute (contract §8).
 _DISPUTE_ACTION: Final[dict[str, str]] = {
@@ -99,6 +104,7 @@ _DISPUTE_ACTION: Final[dict[str, str]] = {
     CHARGE_DISPUTE_CLOSED: "closed",
     CHARGE_DISPUTE_FUNDS_WITHDRAWN: "funds_withdrawn",
     CHARGE_DISPUTE_FUNDS_REINSTATED: "funds_reinstated",
+    CHARGE_DISPUTE_UPDATED: "updated",
 }
 # Stripe's refund statuses as paygate's (requires_action: the customer must act; still on its way).
 _REFUND_STATUS: Final[dict[str, str]] = {
@@ -301,7 +307,13 @@ def _refund_info(refund: object, currency: str, exponent: int) -> RefundInfo:
     paygate_id = optional_str(
         as_dict(obj.get("metadata")).get("paygate_refund_id"), "metadata.paygate_refund_id"
     )
-    return RefundInfo(refund_id, stripe_to_iso_minor(amount, currency, exponent), status, paygate_id)
+    # Only a failed refund has a reason. An odd one is `unknown` rather than a malformed event: the failure
+    # itself (money not returned) must reach the session whatever Stripe says about why.
+    raw_reason = obj.get("failure_reason")
+    reason = failure_reason_of(raw_reason) if status == "failed" and raw_reason is not None else None
+    return RefundInfo(
+        refund_id, stripe_to_iso_minor(amount, currency, exponent), status, paygate_id, failure_reason=reason
+    )
 
 
 def _money_back(event_type: str, obj: dict[str, Any], currency: str, exponent: int) -> MoneyBack:

@@ -132,6 +132,7 @@ def add_money_back(request: session_pb2.ApplyPaymentEventRequest, event: Normali
                 amount=money(refund.amount_minor),
                 status=refund.status,
                 paygate_refund_id=refund.paygate_refund_id or "",
+                failure_reason=refund.failure_reason or "",
             )
         )
     if back.refunded_total_minor is not None:

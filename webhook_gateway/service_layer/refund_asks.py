@@ -24,6 +24,7 @@ import grpc
 from paygate.session.v1 import session_pb2, session_pb2_grpc
 from paygate_runtime.lease_worker import Backoff, LeaseSettings, LeaseWorker
 from paygate_runtime.proto_convert import mode_enum
+from paygate_runtime.refund_failures import failure_reason_of
 from webhook_gateway.adapters.payment_providers import PaymentProvider
 from webhook_gateway.adapters.provider_errors import ProviderError
 from webhook_gateway.adapters.refund_asks_repository import RefundAsk, RefundAsksRepository
@@ -67,13 +68,17 @@ async def ask_provider(
             # refund (matched by paygate_refund_id) instead of being merged into it afterwards.
             metadata={"paygate_refund_id": ask.refund_id, "session_id": ask.session_id},
         )
-        status, refusal = "pending", None
+        status, refusal, reason = "pending", None, ""
     except ProviderError as error:
         if error.transient:
             raise
-        # The provider refused: the refund failed and releases its amount.
+        # The provider refused: the refund failed and releases its amount. The provider's own error code
+        # (Stripe's decline_code or code, One.com's error.code) is why; codes are matched case-blind, and one
+        # that is no short token is `unknown`. Empty when the provider sent no code.
         provider_refund_id, status = f"refused:{ask.refund_id}", "failed"
         refusal = {"code": error.code, "message": error.message}
+        code = error.provider_code
+        reason = failure_reason_of(code.lower()) if code else ""
     reply = await sessions.AttachProviderRefund(
         session_pb2.AttachProviderRefundRequest(
             merchant_id=ask.merchant_id,
@@ -81,6 +86,7 @@ async def ask_provider(
             refund_id=ask.refund_id,
             provider_refund_id=provider_refund_id,
             status=status,
+            failure_reason=reason,
         )
     )
     return Asked(reply.refund, reply.session, refusal)

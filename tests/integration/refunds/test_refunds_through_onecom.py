@@ -12,6 +12,7 @@ from paygate.keys.v1 import keys_pb2
 from paygate_dev.devtools.onecom_double import OneComDouble
 from support import polling
 from support.database import TestDatabase
+from support.merchant_webhooks import FAST_ENV, Delivery, Receiver, create_endpoint
 from support.metrics_page import metrics_port, sample
 from support.onecom import new_onecom_key, running_onecom_double
 from support.refund_flows import credit_notes, fulfilled, refund, session_json, wait_credit_notes
@@ -47,6 +48,8 @@ async def stack(
 ) -> AsyncIterator[ServiceStack]:
     env = {
         **stack_env,
+        # Merchant events reach a receiver on this host at once (the refusal's refund.failed).
+        **FAST_ENV,
         # The double's webhooks must reach this gateway.
         "PAYGATE_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
         "PAYGATE_ONECOM_API_BASE": double.base_url,
@@ -221,3 +224,41 @@ async def test_a_refund_waiting_for_the_provider_shows_on_the_metrics_port(
 
         await polling.eventually(drained, timeout=30, what="the waiting-refund gauges back to 0")
         assert payment.refunded_minor == 500
+
+
+async def test_a_refusal_by_onecoms_api_records_its_error_code(
+    stack: ServiceStack, double: OneComDouble, receiver: Receiver
+) -> None:
+    """A refund One.com's API refuses fails with One.com's error code as its `failure_reason`, in the API and in
+    the `refund.failed` merchant event."""
+    merchant = await stack.create_merchant()
+    await create_endpoint(stack, merchant, receiver.url, ["refund.failed"])
+    status, body = await stack.request(
+        "POST",
+        "/v1/sessions",
+        json={"amount": "20.00", "currency": "EUR", "provider": "onecom"},
+        headers=merchant.headers,
+    )
+    assert status == 201, body
+    sid = body["id"]
+    [payment] = double.payments.values()
+    assert await double.act(payment, "pay")
+    await fulfilled(stack, merchant, sid)
+    # One.com counts the payment as refunded already (a refund in its own dashboard): it refuses paygate's
+    # refund with 422 {"error": {"code": "amount_too_large"}}.
+    payment.refunded_minor = payment.amount_minor
+
+    status, refused = await refund(stack, merchant, sid, {"amount": "5.00"}, key="onecom-refused")
+    assert status < 500, refused
+    assert refused["status"] == "failed", refused
+    assert refused["failure_reason"] == "amount_too_large", refused
+    [shown] = [r for r in (await session_json(stack, merchant, sid))["refunds"] if r["id"] == refused["id"]]
+    assert shown["failure_reason"] == "amount_too_large", shown
+    [event] = await polling.eventually(
+        lambda: _some(receiver.of_type("refund.failed")), timeout=20, what="refund.failed"
+    )
+    assert event.json["data"]["object"]["failure_reason"] == "amount_too_large", event.json
+
+
+async def _some(found: list[Delivery]) -> list[Delivery] | None:
+    return found or None

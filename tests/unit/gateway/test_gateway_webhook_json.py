@@ -150,7 +150,7 @@ def test_the_stored_form_is_the_text_the_standard_encoder_wrote(
     written = dump_normalized(event)
     before = standard.encode(
         {
-            "v": 1, "provider": "stripe", "event_id": event_id, "event_type": "checkout.session.completed",
+            "v": 2, "provider": "stripe", "event_id": event_id, "event_type": "checkout.session.completed",
             "kind": "succeeded", "ignore_reason": None, "session_id": None, "provider_reference": reference,
             "amount_minor": None if amount is None else str(amount), "currency": currency, "exponent": 2,
             "livemode": False, "occurred_at": "2026-12-06T05:00:00+00:00",

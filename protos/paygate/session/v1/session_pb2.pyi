@@ -126,7 +126,7 @@ class SessionAlert(_message.Message):
     def __init__(self, code: _Optional[str] = ..., detail: _Optional[str] = ..., reference: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Session(_message.Message):
-    __slots__ = ("id", "merchant_id", "mode", "status", "payment_status", "amount", "provider", "customer_email", "metadata", "created_at", "expires_at", "paid_at", "invoice_id", "api_key_id", "access_token_id", "fulfilment_status", "history", "provider_checkout_url", "provider_session_id", "payment", "amount_received", "alerts", "description", "invoice_number", "scopes", "amount_refunded", "refunds", "dispute_status", "paid_reference", "customer")
+    __slots__ = ("id", "merchant_id", "mode", "status", "payment_status", "amount", "provider", "customer_email", "metadata", "created_at", "expires_at", "paid_at", "invoice_id", "api_key_id", "access_token_id", "fulfilment_status", "history", "provider_checkout_url", "provider_session_id", "payment", "amount_received", "alerts", "description", "invoice_number", "scopes", "amount_refunded", "refunds", "dispute_status", "paid_reference", "customer", "dispute_kind")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +164,7 @@ class Session(_message.Message):
     DISPUTE_STATUS_FIELD_NUMBER: _ClassVar[int]
     PAID_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    DISPUTE_KIND_FIELD_NUMBER: _ClassVar[int]
     id: str
     merchant_id: str
     mode: _common_pb2.Mode
@@ -194,10 +195,11 @@ class Session(_message.Message):
     dispute_status: str
     paid_reference: str
     customer: SessionCustomer
-    def __init__(self, id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., status: _Optional[_Union[SessionStatus, str]] = ..., payment_status: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., provider: _Optional[str] = ..., customer_email: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., invoice_id: _Optional[str] = ..., api_key_id: _Optional[str] = ..., access_token_id: _Optional[str] = ..., fulfilment_status: _Optional[str] = ..., history: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., provider_checkout_url: _Optional[str] = ..., provider_session_id: _Optional[str] = ..., payment: _Optional[_Union[Web3Payment, _Mapping]] = ..., amount_received: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., alerts: _Optional[_Iterable[_Union[SessionAlert, _Mapping]]] = ..., description: _Optional[str] = ..., invoice_number: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., amount_refunded: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., refunds: _Optional[_Iterable[_Union[Refund, _Mapping]]] = ..., dispute_status: _Optional[str] = ..., paid_reference: _Optional[str] = ..., customer: _Optional[_Union[SessionCustomer, _Mapping]] = ...) -> None: ...
+    dispute_kind: str
+    def __init__(self, id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., status: _Optional[_Union[SessionStatus, str]] = ..., payment_status: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., provider: _Optional[str] = ..., customer_email: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., invoice_id: _Optional[str] = ..., api_key_id: _Optional[str] = ..., access_token_id: _Optional[str] = ..., fulfilment_status: _Optional[str] = ..., history: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., provider_checkout_url: _Optional[str] = ..., provider_session_id: _Optional[str] = ..., payment: _Optional[_Union[Web3Payment, _Mapping]] = ..., amount_received: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., alerts: _Optional[_Iterable[_Union[SessionAlert, _Mapping]]] = ..., description: _Optional[str] = ..., invoice_number: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., amount_refunded: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., refunds: _Optional[_Iterable[_Union[Refund, _Mapping]]] = ..., dispute_status: _Optional[str] = ..., paid_reference: _Optional[str] = ..., customer: _Optional[_Union[SessionCustomer, _Mapping]] = ..., dispute_kind: _Optional[str] = ...) -> None: ...
 
 class Refund(_message.Message):
-    __slots__ = ("id", "session_id", "amount", "status", "origin", "provider_refund_id", "reason", "credited", "credit_note_id", "credit_note_number", "created_at")
+    __slots__ = ("id", "session_id", "amount", "status", "origin", "provider_refund_id", "reason", "credited", "credit_note_id", "credit_note_number", "created_at", "failure_reason")
     ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -209,6 +211,7 @@ class Refund(_message.Message):
     CREDIT_NOTE_ID_FIELD_NUMBER: _ClassVar[int]
     CREDIT_NOTE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
     id: str
     session_id: str
     amount: _common_pb2.Money
@@ -220,19 +223,22 @@ class Refund(_message.Message):
     credit_note_id: str
     credit_note_number: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., session_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., status: _Optional[str] = ..., origin: _Optional[str] = ..., provider_refund_id: _Optional[str] = ..., reason: _Optional[str] = ..., credited: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., credit_note_id: _Optional[str] = ..., credit_note_number: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    failure_reason: str
+    def __init__(self, id: _Optional[str] = ..., session_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., status: _Optional[str] = ..., origin: _Optional[str] = ..., provider_refund_id: _Optional[str] = ..., reason: _Optional[str] = ..., credited: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., credit_note_id: _Optional[str] = ..., credit_note_number: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_reason: _Optional[str] = ...) -> None: ...
 
 class ProviderRefund(_message.Message):
-    __slots__ = ("refund_id", "amount", "status", "paygate_refund_id")
+    __slots__ = ("refund_id", "amount", "status", "paygate_refund_id", "failure_reason")
     REFUND_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PAYGATE_REFUND_ID_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
     refund_id: str
     amount: _common_pb2.Money
     status: str
     paygate_refund_id: str
-    def __init__(self, refund_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., status: _Optional[str] = ..., paygate_refund_id: _Optional[str] = ...) -> None: ...
+    failure_reason: str
+    def __init__(self, refund_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., status: _Optional[str] = ..., paygate_refund_id: _Optional[str] = ..., failure_reason: _Optional[str] = ...) -> None: ...
 
 class DisputeReport(_message.Message):
     __slots__ = ("dispute_id", "action", "status", "amount")
@@ -283,18 +289,20 @@ class RefundSessionResponse(_message.Message):
     def __init__(self, refund: _Optional[_Union[Refund, _Mapping]] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class AttachProviderRefundRequest(_message.Message):
-    __slots__ = ("merchant_id", "mode", "refund_id", "provider_refund_id", "status")
+    __slots__ = ("merchant_id", "mode", "refund_id", "provider_refund_id", "status", "failure_reason")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     REFUND_ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_REFUND_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     mode: _common_pb2.Mode
     refund_id: str
     provider_refund_id: str
     status: str
-    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., refund_id: _Optional[str] = ..., provider_refund_id: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
+    failure_reason: str
+    def __init__(self, merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., refund_id: _Optional[str] = ..., provider_refund_id: _Optional[str] = ..., status: _Optional[str] = ..., failure_reason: _Optional[str] = ...) -> None: ...
 
 class CreateSessionRequest(_message.Message):
     __slots__ = ("merchant_id", "mode", "amount", "currency", "provider", "customer_email", "metadata", "expires_in_seconds", "idempotency_key", "request_fingerprint", "description", "actor", "scopes", "set_scopes", "customer")
