@@ -208,15 +208,18 @@ def refund_fields(session: session_pb2.Session) -> dict[str, Any]:
 
 
 def dispute_json(
-    *, dispute_id: str, session_id: str, status: str, amount: common_pb2.Money | None
+    *, dispute_id: str, session_id: str, status: str, kind: str | None, amount: common_pb2.Money | None
 ) -> dict[str, Any]:
     """A dispute as a merchant event shows it (contract §7, §8): the provider's dispute id, paygate's status
-    of it, and the disputed money in the provider's dispute currency (null when the event did not carry it)."""
+    of it, its kind (`inquiry` or `chargeback`: a merchant refunds the one and answers the other with
+    evidence), and the disputed money in the provider's dispute currency (null when the event did not carry
+    it)."""
     body: dict[str, Any] = {
         "id": dispute_id,
         "object": "dispute",
         "session_id": session_id,
         "status": status,
+        "kind": kind,
         "amount": None,
         "amount_minor": None,
         "currency": None,

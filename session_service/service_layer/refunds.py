@@ -378,6 +378,7 @@ async def _persist(
                 dispute_id=outcome.ledger.dispute_id or "",
                 session_id=str(session["id"]),
                 status=outcome.ledger.dispute_status.value,
+                kind=outcome.ledger.dispute_kind.value if outcome.ledger.dispute_kind else None,
                 amount=money_message(dispute_amount) if dispute_amount is not None else None,
             ),
         )

@@ -120,11 +120,17 @@ EVENT_SCHEMAS: Final[dict[str, Schema]] = {
             "object": {"const": "dispute"},
             "session_id": UUID,
             "status": {"type": "string", "enum": ["open", "won", "lost"]},
+            "kind": {
+                **nullable({"type": "string", "enum": ["inquiry", "chargeback"]}),
+                "description": "an inquiry (Stripe's pre-dispute retrieval: no money withdrawn, a refund usually "
+                "settles it) or a chargeback (the network holds the money; refunds are refused while it is "
+                "open); null when not known",
+            },
             "amount": {**nullable(DECIMAL), "description": "the disputed money, in the dispute's currency"},
             "amount_minor": nullable(MINOR),
             "currency": nullable(STR),
         },
-        ["id", "object", "session_id", "status", "amount", "amount_minor", "currency"],
+        ["id", "object", "session_id", "status", "kind", "amount", "amount_minor", "currency"],
         additionalProperties=False,
         description="A dispute as a merchant event shows it; the money is null when the provider's event did not "
         "carry it.",

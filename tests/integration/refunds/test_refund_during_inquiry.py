@@ -15,6 +15,7 @@ import pytest
 
 from support import polling
 from support.dashboard import dashboard_page
+from support.merchant_webhooks import FAST_ENV, Receiver, create_endpoint
 from support.refund_flows import (
     FakeStripeRefunds,
     PaidSession,
@@ -43,6 +44,8 @@ def stack_env(stack_env: dict[str, str], request: pytest.FixtureRequest) -> dict
     # elsewhere (refused with `use_provider` while the API is configured).
     if "fake_stripe" in request.fixturenames:
         return {**stack_env, **request.getfixturevalue("fake_stripe").env()}
+    if "receiver" in request.fixturenames:
+        return {**stack_env, **FAST_ENV}
     return stack_env
 
 
@@ -192,3 +195,32 @@ async def test_an_inquiry_escalated_by_charge_dispute_updated_alone_refuses_refu
     session = await session_json(stack, merchant, paid.id)
     assert (session["dispute_status"], session["dispute_kind"]) == ("open", "chargeback"), session
     await _refused(stack, merchant, paid.id, {"amount": "5.00", "provider_refund_id": "re_updated_1"})
+
+
+async def test_dispute_events_say_whether_an_inquiry_or_a_chargeback_opened(
+    stack: ServiceStack, receiver: Receiver
+) -> None:
+    """A merchant's system answers the two differently (refund an inquiry, send evidence for a chargeback): the
+    `dispute.created` and `dispute.closed` events carry the dispute's `kind`."""
+    merchant = await stack.create_merchant()
+    await create_endpoint(stack, merchant, receiver.url, ["dispute.created", "dispute.closed"])
+    inquired = await paid_session(stack, merchant, "30.00")
+    await _dispute(stack, inquired, "dp_inquiry_event", "charge.dispute.created", "warning_needs_response")
+    await _dispute(stack, inquired, "dp_inquiry_event", "charge.dispute.closed", "warning_closed")
+    disputed = await paid_session(stack, merchant, "30.00")
+    await _dispute(stack, disputed, "dp_formal_event", "charge.dispute.created", "needs_response")
+
+    async def four() -> list[tuple[str, str, str, str | None]] | None:
+        seen = [
+            (d.json["type"], d.json["data"]["object"]["id"], d.json["data"]["object"]["status"],
+             d.json["data"]["object"].get("kind"))
+            for d in receiver.deliveries
+        ]  # fmt: skip
+        return seen if len(seen) >= 3 else None
+
+    seen = await polling.eventually(four, timeout=20, what="three dispute events")
+    assert sorted(seen) == [
+        ("dispute.closed", "dp_inquiry_event", "won", "inquiry"),
+        ("dispute.created", "dp_formal_event", "open", "chargeback"),
+        ("dispute.created", "dp_inquiry_event", "open", "inquiry"),
+    ], seen
