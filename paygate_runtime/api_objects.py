@@ -182,8 +182,9 @@ def refund_json(refund: session_pb2.Refund) -> dict[str, Any]:
         "origin": refund.origin,
         "provider_refund_id": refund.provider_refund_id or None,
         "reason": refund.reason or None,
-        # Why a failed refund failed (the provider's reason or refusal code); null unless it failed.
-        "failure_reason": (refund.failure_reason or None) if refund.status == "failed" else None,
+        # Why a failed refund failed (the provider's reason or refusal code); only a failed refund has one
+        # (session_service.domain.refunds.Refund, and the refunds table's CHECK).
+        "failure_reason": refund.failure_reason or None,
         "credited": format_major(credited, refund.amount.exponent),
         "credited_minor": credited,
         # "skipped:<reason>": billing refused a credit note because the invoice was already voided.
@@ -202,8 +203,9 @@ def refund_fields(session: session_pb2.Session) -> dict[str, Any]:
         "amount_refunded_minor": refunded,
         "refunds": [refund_json(r) for r in session.refunds],
         "dispute_status": session.dispute_status or None,
-        # Additive (contract §8): "inquiry" (a refund is allowed and usually settles it) or "chargeback".
-        "dispute_kind": (session.dispute_kind or None) if session.dispute_status else None,
+        # Additive (contract §8): "inquiry" (a refund is allowed and usually settles it) or "chargeback"; the
+        # session service sets it only beside a dispute_status (session_messages.add_refund_fields).
+        "dispute_kind": session.dispute_kind or None,
     }
 
 
