@@ -16,6 +16,7 @@ from aiohttp import web
 
 from paygate.common.v1 import common_pb2
 from paygate.session.v1 import session_pb2
+from support.polling import eventually
 from support.stack import Merchant, ServiceStack
 
 FAST_ENV = {
@@ -99,6 +100,18 @@ class Receiver:
 
     def of_type(self, event_type: str) -> list[Delivery]:
         return [d for d in self.deliveries if d.json.get("type") == event_type]
+
+    async def wait_for(self, event_type: str, count: int = 1, timeout: float = 20.0) -> list[Delivery]:
+        """The deliveries of `event_type`, once at least `count` of them have arrived."""
+
+        async def arrived() -> list[Delivery] | None:
+            found = self.of_type(event_type)
+            return found if len(found) >= count else None
+
+        found: list[Delivery] = await eventually(
+            arrived, timeout=timeout, what=f"{count} {event_type} deliveries"
+        )
+        return found
 
 
 async def create_endpoint(

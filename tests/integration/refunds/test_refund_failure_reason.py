@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from support import polling, refund_flows
+from support import refund_flows
 from support.dashboard import dashboard_page
-from support.merchant_webhooks import FAST_ENV, Delivery, Receiver, create_endpoint
+from support.merchant_webhooks import FAST_ENV, Receiver, create_endpoint
 from support.refund_flows import FakeStripeRefunds
 from support.stack import Merchant, ServiceStack
 
@@ -31,15 +31,6 @@ async def fake_stripe() -> AsyncIterator[FakeStripeRefunds]:
 @pytest.fixture
 def stack_env(stack_env: dict[str, str], fake_stripe: FakeStripeRefunds) -> dict[str, str]:
     return {**stack_env, **FAST_ENV, **fake_stripe.env()}
-
-
-async def _failed_events(receiver: Receiver, count: int) -> list[Delivery]:
-    async def arrived() -> list[Delivery] | None:
-        found = receiver.of_type("refund.failed")
-        return found if len(found) >= count else None
-
-    found: list[Delivery] = await polling.eventually(arrived, timeout=20, what=f"{count} refund.failed")
-    return found
 
 
 async def _api_refund(stack: ServiceStack, merchant: Merchant, sid: str, refund_id: str) -> dict[str, Any]:
@@ -88,7 +79,7 @@ async def test_stripes_failure_reason_reaches_the_refund_and_its_event(
 
     shown = await _api_refund(stack, merchant, paid.id, asked["id"])
     assert (shown["status"], shown["failure_reason"]) == ("failed", "expired_or_canceled_card"), shown
-    [event] = await _failed_events(receiver, 1)
+    [event] = await receiver.wait_for("refund.failed")
     obj = event.json["data"]["object"]
     assert (obj["id"], obj["status"], obj["failure_reason"]) == (
         asked["id"],
@@ -111,9 +102,7 @@ async def test_stripes_failure_reason_reaches_the_refund_and_its_event(
     sent = await refund_flows.send_stripe(stack, refund_flows.stripe_envelope("refund.updated", done))
     assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
     assert (await _api_refund(stack, merchant, paid.id, ok["id"]))["failure_reason"] is None
-    [succeeded] = await polling.eventually(
-        lambda: _some(receiver.of_type("refund.succeeded")), timeout=20, what="refund.succeeded"
-    )
+    [succeeded] = await receiver.wait_for("refund.succeeded")
     assert succeeded.json["data"]["object"]["failure_reason"] is None
 
     # The dashboard's session page words the reason next to the failed refund, and nothing by the other.
@@ -129,10 +118,6 @@ async def _dashboard_rows(stack: ServiceStack, merchant: Merchant, sid: str) -> 
         refund_id: " ".join(html.unescape(re.sub(r"<[^>]+>", " ", cells)).split())
         for refund_id, cells in re.findall(r'<tr data-refund-id="([^"]+)">(.*?)</tr>', page, re.S)
     }
-
-
-async def _some(found: list[Delivery]) -> list[Delivery] | None:
-    return found or None
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from support import polling, refund_flows
-from support.merchant_webhooks import FAST_ENV, Delivery, Receiver, create_endpoint
+from support import refund_flows
+from support.merchant_webhooks import FAST_ENV, Receiver, create_endpoint
 from support.refund_flows import FakeStripeRefunds
 from support.stack import Merchant, ServiceStack
 
@@ -49,17 +49,6 @@ async def fake_stripe() -> AsyncIterator[FakeStripeRefunds]:
 @pytest.fixture
 def stack_env(stack_env: dict[str, str], fake_stripe: FakeStripeRefunds) -> dict[str, str]:
     return {**stack_env, **FAST_ENV, **fake_stripe.env()}
-
-
-async def _deliveries(receiver: Receiver, event_type: str, count: int) -> list[Delivery]:
-    async def arrived() -> list[Delivery] | None:
-        found = receiver.of_type(event_type)
-        return found if len(found) >= count else None
-
-    found: list[Delivery] = await polling.eventually(
-        arrived, timeout=20, what=f"{count} {event_type} deliveries"
-    )
-    return found
 
 
 async def _stored(stack: ServiceStack, merchant: Merchant) -> list[tuple[str, str]]:
@@ -109,7 +98,7 @@ async def test_refund_outcomes_through_stripe_reach_the_endpoint_once_each(
     updated = refund_flows.stripe_envelope("refund.updated", done)
     sent = await refund_flows.send_stripe(stack, updated)
     assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
-    [succeeded] = await _deliveries(receiver, "refund.succeeded", 1)
+    [succeeded] = await receiver.wait_for("refund.succeeded")
     Webhook(endpoint["secret"]).verify(succeeded.body, succeeded.headers)
     body = succeeded.json
     assert body["mode"] == "test" and body["id"].startswith("evt_"), body
@@ -150,7 +139,7 @@ async def test_refund_outcomes_through_stripe_reach_the_endpoint_once_each(
     failed_event = refund_flows.stripe_envelope("charge.refund.updated", failed_obj)
     sent = await refund_flows.send_stripe(stack, failed_event)
     assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
-    [failed] = await _deliveries(receiver, "refund.failed", 1)
+    [failed] = await receiver.wait_for("refund.failed")
     obj = failed.json["data"]["object"]
     assert (obj["id"], obj["session_id"], obj["status"]) == (asked_2["id"], paid.id, "failed"), obj
     assert (obj["amount"], obj["amount_minor"], obj["credited_minor"], obj["provider_refund_id"]) == (
@@ -188,7 +177,7 @@ async def test_a_refund_that_failed_after_it_succeeded_sends_refund_failed(
         obj = refund_flows.refund_object(re_id, 500, paid.payment_intent, paid.charge, refund_status)
         sent = await refund_flows.send_stripe(stack, refund_flows.stripe_envelope("refund.updated", obj))
         assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
-    [failed] = await _deliveries(receiver, "refund.failed", 1)
+    [failed] = await receiver.wait_for("refund.failed")
     obj = failed.json["data"]["object"]
     assert (obj["id"], obj["status"], obj["credited_minor"]) == (asked["id"], "failed", 0), obj
     assert await _quiet(receiver) == ["refund.failed", "refund.succeeded"]
@@ -213,7 +202,7 @@ async def test_a_refund_recorded_as_made_elsewhere_sends_refund_succeeded(
         key="elsewhere-1",
     )
     assert status == 202 and made["status"] == "succeeded", made
-    [delivery] = await _deliveries(receiver, "refund.succeeded", 1)
+    [delivery] = await receiver.wait_for("refund.succeeded")
     obj = delivery.json["data"]["object"]
     assert (obj["id"], obj["session_id"], obj["origin"], obj["reason"]) == (
         made["id"],

@@ -12,7 +12,7 @@ from paygate.keys.v1 import keys_pb2
 from paygate_dev.devtools.onecom_double import OneComDouble
 from support import polling
 from support.database import TestDatabase
-from support.merchant_webhooks import FAST_ENV, Delivery, Receiver, create_endpoint
+from support.merchant_webhooks import FAST_ENV, Receiver, create_endpoint
 from support.metrics_page import metrics_port, sample
 from support.onecom import new_onecom_key, running_onecom_double
 from support.refund_flows import credit_notes, fulfilled, refund, session_json, wait_credit_notes
@@ -254,11 +254,5 @@ async def test_a_refusal_by_onecoms_api_records_its_error_code(
     assert refused["failure_reason"] == "amount_too_large", refused
     [shown] = [r for r in (await session_json(stack, merchant, sid))["refunds"] if r["id"] == refused["id"]]
     assert shown["failure_reason"] == "amount_too_large", shown
-    [event] = await polling.eventually(
-        lambda: _some(receiver.of_type("refund.failed")), timeout=20, what="refund.failed"
-    )
+    [event] = await receiver.wait_for("refund.failed")
     assert event.json["data"]["object"]["failure_reason"] == "amount_too_large", event.json
-
-
-async def _some(found: list[Delivery]) -> list[Delivery] | None:
-    return found or None
