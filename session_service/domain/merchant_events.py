@@ -27,9 +27,20 @@ EVENT_TYPES: Final[frozenset[str]] = frozenset(
         "customer_key.revoked",
         "quarantine.created",
         "dispute.created",
+        "dispute.updated",
         "dispute.closed",
     }
 )
+# A dispute's change a merchant acts on, by the note of the dispute rules' outcome (domain/refunds.py
+# `apply_dispute`): opened, escalated from an inquiry to a chargeback (answered with evidence before it closes, so
+# `dispute.closed` is too late to tell it), closed. The other notes (funds moved, an update that changes no kind,
+# a late or re-sent event) are recorded only: each change is sent once, with the transaction that makes it.
+DISPUTE_EVENTS: Final[dict[str, str]] = {
+    "dispute_created": "dispute.created",
+    "dispute_escalated": "dispute.updated",
+    "dispute_won": "dispute.closed",
+    "dispute_lost": "dispute.closed",
+}
 # A refund's outcome, by the status it settled in. Pending is no outcome yet, and canceled is not one the
 # merchant acts on: paygate cancels its own pending record when the provider's refund stands for it (a merge),
 # and a canceled refund moved no money.
@@ -210,6 +221,12 @@ def refund_outcome_event(before: str | None, after: str) -> str | None:
     if before == after:
         return None
     return REFUND_OUTCOME_EVENTS.get(after)
+
+
+# ---------------------------------------------------------------------------------------------- disputes
+def dispute_event(note: str) -> str | None:
+    """The event a dispute's write sends, from its outcome's note; None for a change that is recorded only."""
+    return DISPUTE_EVENTS.get(note)
 
 
 # ---------------------------------------------------------------------------------------------- body

@@ -30,6 +30,7 @@ from paygate_runtime.refund_failures import failure_reason_of
 from session_service.adapters import refund_repository as refunds_repo
 from session_service.adapters import session_repository as repo
 from session_service.adapters import state_moves
+from session_service.domain.merchant_events import dispute_event
 from session_service.domain.payment_events import ApplyOutcome, EventKind, QuarantineReason, decide
 from session_service.domain.refunds import (
     DisputeAction,
@@ -368,11 +369,12 @@ async def _persist(
         ),
     )
     assert written["applied"], "the row is locked by this transaction"
-    if event is not None and outcome.ledger.dispute_status is not None and outcome.note in _DISPUTE_EVENTS:
+    event_type = dispute_event(outcome.note)
+    if event is not None and outcome.ledger.dispute_status is not None and event_type is not None:
         await refunds_repo.emit_event(
             conn,
             session,
-            _DISPUTE_EVENTS[outcome.note],
+            event_type,
             outcome.ledger.dispute_id or "",
             dispute_json(
                 dispute_id=outcome.ledger.dispute_id or "",
@@ -397,13 +399,6 @@ def _audit_action(outcome: Outcome, to_status: str | None) -> str | None:
     if outcome.note == "refund_reported" and not outcome.upserts and not outcome.surplus_minor:
         return None
     return outcome.note
-
-
-_DISPUTE_EVENTS = {
-    "dispute_created": "dispute.created",
-    "dispute_won": "dispute.closed",
-    "dispute_lost": "dispute.closed",
-}
 
 
 def _refund_detail(refund: Refund) -> dict[str, Any]:

@@ -74,6 +74,7 @@ MERCHANT_EVENT_TYPES = (
     "customer_key.revoked",
     "quarantine.created",
     "dispute.created",
+    "dispute.updated",
     "dispute.closed",
 )
 

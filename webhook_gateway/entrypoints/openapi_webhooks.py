@@ -105,6 +105,18 @@ _MERCHANT_EVENTS: Final[tuple[tuple[str, Schema, str], ...]] = (
         "the provider opened a dispute on a paid session",
     ),
     (
+        "dispute.updated",
+        {
+            "allOf": [
+                ref("Dispute"),
+                obj({"status": {"const": "open"}, "kind": {"const": "chargeback"}}, ["status", "kind"]),
+            ]
+        },
+        "an open inquiry escalated to a chargeback (a later event of the same dispute with a non-warning status, "
+        "or its funds withdrawn): refunds are refused from now on and the chargeback is answered with evidence "
+        "before it closes; sent once per escalation",
+    ),
+    (
         "dispute.closed",
         {"allOf": [ref("Dispute"), obj({"status": {"enum": ["won", "lost"]}}, ["status"])]},
         "a dispute was closed: won, or lost (the disputed money is then refunded and credited)",

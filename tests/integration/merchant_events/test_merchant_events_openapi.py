@@ -4,8 +4,8 @@ A developer generates types from `GET /openapi.json` and validates what arrives 
 `webhooks[<type>]` must describe the body and the Standard Webhooks headers of every event type the code can
 emit. Checked here the way a merchant receives them: a real stack, an endpoint subscribed to everything that
 points at an aiohttp receiver in this test, real changes (payments, a refund, a refund that failed, an expiry, a
-failure, a quarantined payment, a Stripe dispute won and one lost, a revoked customer key), and every body
-validated with jsonschema against the served document, `$ref`s resolved inside it."""
+failure, a quarantined payment, a Stripe dispute won and an inquiry that escalates and is lost, a revoked
+customer key), and every body validated with jsonschema against the served document, `$ref`s resolved inside it."""
 
 from __future__ import annotations
 
@@ -177,14 +177,21 @@ async def _cause_every_event(stack: ServiceStack, merchant: Merchant) -> None:
     # quarantine.created: a payment of the wrong amount.
     mismatched = await _open_session(stack, merchant)
     assert (await _apply(stack, mismatched, session_pb2.EVENT_KIND_SUCCEEDED, 500)).quarantine_id
-    # dispute.created and dispute.closed (won, and lost: that one also refunds and credits), through Stripe.
-    for outcome in ("won", "lost"):
+    # dispute.created and dispute.closed (won, and lost: that one also refunds and credits), through Stripe;
+    # the lost one opens as an inquiry that escalates to a chargeback first (dispute.updated).
+    for outcome, steps in (
+        ("won", [("charge.dispute.created", "needs_response")]),
+        (
+            "lost",
+            [
+                ("charge.dispute.created", "warning_needs_response"),
+                ("charge.dispute.updated", "needs_response"),
+            ],
+        ),
+    ):
         paid = await refund_flows.paid_session(stack, merchant, "20.00")
         dispute_id = f"dp_{outcome}_{uuid.uuid4().hex[:8]}"
-        for event_type, status_ in (
-            ("charge.dispute.created", "needs_response"),
-            ("charge.dispute.closed", outcome),
-        ):
+        for event_type, status_ in (*steps, ("charge.dispute.closed", outcome)):
             event = refund_flows.dispute_event(
                 event_type, dispute_id, paid.payment_intent, paid.charge, paid.amount_minor, status_
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -222,3 +223,75 @@ async def test_dispute_events_say_whether_an_inquiry_or_a_chargeback_opened(
         ("dispute.created", "dp_formal_event", "open", "chargeback"),
         ("dispute.created", "dp_inquiry_event", "open", "inquiry"),
     ], seen
+
+
+async def _emitted(stack: ServiceStack, merchant: Merchant, event_type: str) -> list[dict[str, Any]]:
+    """The merchant's events of `event_type` as GET /v1/merchant_events lists them (what was emitted, whatever
+    the deliveries' timing)."""
+    status, page = await stack.request("GET", "/v1/merchant_events?limit=100", headers=merchant.headers)
+    assert status == 200, page
+    return [event for event in page["data"] if event["type"] == event_type]
+
+
+async def test_an_escalation_tells_the_merchant_once_with_dispute_updated(
+    stack: ServiceStack, receiver: Receiver
+) -> None:
+    """An inquiry that escalates to a chargeback must reach the merchant when it happens: the chargeback is
+    answered with evidence, and `dispute.closed` comes too late for that. One `dispute.updated` per escalation,
+    its object the dispute as `dispute.created` shows it, now a chargeback; a re-sent event, a later update of
+    the same status and the funds withdrawn afterwards send nothing more."""
+    merchant = await stack.create_merchant()
+    await create_endpoint(stack, merchant, receiver.url, ["*"])
+    paid = await paid_session(stack, merchant, "30.00")
+    dispute_id = f"dp_{uuid.uuid4().hex[:10]}"
+    await _dispute(stack, paid, dispute_id, "charge.dispute.created", "warning_needs_response")
+    # An update that keeps it an inquiry is no escalation.
+    await _dispute(stack, paid, dispute_id, "charge.dispute.updated", "warning_under_review")
+
+    escalation = dispute_event(
+        "charge.dispute.updated",
+        dispute_id,
+        paid.payment_intent,
+        paid.charge,
+        paid.amount_minor,
+        "needs_response",
+    )
+    assert await applied(stack, "stripe", (await send_stripe(stack, escalation))["event_id"]) == "applied"
+    [delivered] = await receiver.wait_for("dispute.updated", 1)
+    obj = delivered.json["data"]["object"]
+    assert (obj["object"], obj["id"], obj["session_id"], obj["status"], obj["kind"]) == (
+        "dispute",
+        dispute_id,
+        paid.id,
+        "open",
+        "chargeback",
+    ), obj
+    assert (obj["amount_minor"], obj["currency"]) == (paid.amount_minor, "EUR"), obj
+
+    # The same Stripe event again, the same status in a new event, then the funds withdrawn: no escalation.
+    await send_stripe(stack, escalation)
+    await _dispute(stack, paid, dispute_id, "charge.dispute.updated", "needs_response")
+    await _dispute(stack, paid, dispute_id, "charge.dispute.funds_withdrawn", "needs_response")
+    await _dispute(stack, paid, dispute_id, "charge.dispute.closed", "lost")
+    await receiver.wait_for("dispute.closed", 1)
+    assert [e["data"]["object"]["kind"] for e in await _emitted(stack, merchant, "dispute.updated")] == [
+        "chargeback"
+    ]
+    assert len(receiver.of_type("dispute.updated")) == 1
+
+
+async def test_a_chargeback_from_the_start_sends_no_dispute_updated(
+    stack: ServiceStack, receiver: Receiver
+) -> None:
+    """Only an inquiry escalates: a formal dispute's later events (updated, funds withdrawn) tell nothing new."""
+    merchant = await stack.create_merchant()
+    await create_endpoint(stack, merchant, receiver.url, ["*"])
+    paid = await paid_session(stack, merchant, "30.00")
+    dispute_id = f"dp_{uuid.uuid4().hex[:10]}"
+    await _dispute(stack, paid, dispute_id, "charge.dispute.created", "needs_response")
+    await _dispute(stack, paid, dispute_id, "charge.dispute.updated", "under_review")
+    await _dispute(stack, paid, dispute_id, "charge.dispute.funds_withdrawn", "under_review")
+    await _dispute(stack, paid, dispute_id, "charge.dispute.closed", "won")
+    await receiver.wait_for("dispute.closed", 1)
+    assert await _emitted(stack, merchant, "dispute.updated") == []
+    assert receiver.of_type("dispute.updated") == []
