@@ -18,6 +18,15 @@ from paygate_dev.devtools.stripe_fixtures import build_onecom_event
 from support.chromium import launch_chromium
 from support.polling import eventually
 from support.stack import Merchant, ServiceStack
+from support.web3_chain import (
+    Chain,
+    chain_env,
+    create_web3_session,
+    running_chain,
+    send_hint,
+    wait_status,
+    web3_merchant,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -92,4 +101,78 @@ async def test_refund_part_of_a_session_by_clicking_through_the_dashboard(
     status, body = await stack.request("GET", f"/v1/sessions/{sid}", headers=merchant.headers)
     assert status == 200, body
     assert [r["amount"] for r in body["refunds"]] == ["12.50"], body["refunds"]
+    await context.close()
+
+
+# --- a web3 session: "Record a refund you sent" ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def chain() -> AsyncIterator[Chain]:
+    async with running_chain() as chain:
+        yield chain
+
+
+@pytest.fixture
+def stack_env(stack_env: dict[str, str], request: pytest.FixtureRequest) -> dict[str, str]:
+    # Only a test that asks for the chain gets a stack that reads it; the card test's stack stays as it was.
+    if "chain" not in request.fixturenames:
+        return stack_env
+    return {**stack_env, **chain_env(request.getfixturevalue("chain"), watcher=False)}
+
+
+async def _paid_web3_session(
+    stack: ServiceStack, chain: Chain, merchant: Merchant, payer: str
+) -> dict[str, Any]:
+    """A 0.05 ETH web3 session paid by `payer`, proved by a hint and confirmed."""
+    session = await create_web3_session(stack, merchant, "0.05", "ETH")
+    tx = await chain.pay_eth(session["payment"]["deposit_address"], 50 * 10**15, sender=payer)
+    await chain.mine(1)
+    status, _ = await send_hint(stack, tx, session["id"])
+    assert status == 200
+    await wait_status(stack, merchant, session["id"], "paid")
+    return session
+
+
+@pytest.mark.chain
+async def test_record_a_sent_web3_refund_by_clicking_through_the_dashboard(
+    stack: ServiceStack, chain: Chain, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    merchant = await web3_merchant(stack, chain, min_confirmations=1)
+    payer = chain.anvil.accounts[1]
+    session = await _paid_web3_session(stack, chain, merchant, payer)
+    sid, deposit = session["id"], session["payment"]["deposit_address"]
+    # The merchant holds the deposit address's key: anvil sends from it here, with ETH for gas.
+    await chain.anvil.rpc("anvil_impersonateAccount", [deposit])
+    await chain.anvil.rpc("anvil_setBalance", [deposit, hex(10**18)])
+    back = await chain.pay_eth(payer, 10 * 10**15, sender=deposit)
+    await chain.mine(1)
+
+    context = await browser.new_context()
+    page = await context.new_page()
+    await _sign_in(page, stack, merchant.api_key)
+    await page.goto(f"{stack.base_url}/dashboard/sessions/{sid}")
+    await expect(page.get_by_role("heading", name="Record a refund you sent")).to_be_visible()
+
+    # A hash mistyped: a sentence, nothing recorded, the form still there.
+    await page.get_by_label("Transaction hash").fill(back[:-2])
+    await page.get_by_role("button", name="Record refund").click()
+    main = page.locator("main")
+    await expect(main).to_contain_text("That is not a transaction hash")
+
+    await page.get_by_label("Transaction hash").fill(back)
+    await page.get_by_label("Reason").fill("Returned the goods")
+    await page.get_by_role("button", name="Record refund").click()
+    await expect(page.locator("#notice")).to_contain_text("Recorded: your refund of 0.010000000000000000 ETH")
+    row = page.locator("#refunds tbody tr")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text(back.lower())
+    await expect(row).to_contain_text("Returned the goods")
+
+    status, body = await stack.request("GET", f"/v1/sessions/{sid}", headers=merchant.headers)
+    assert status == 200, body
+    assert body["amount_refunded"] == "0.010000000000000000", body
+    assert [r["provider_refund_id"] for r in body["refunds"]] == [back.lower()], body["refunds"]
     await context.close()

@@ -4,14 +4,20 @@ confirm page. The refund itself is made by refund_requests.request_refund, the w
 
 Offered as the API accepts it: a paid session (partly refunded ones too) with something left that no pending
 refund holds. Not offered, each with a sentence saying why:
-- web3 sessions: their refund is a transaction the merchant sends from their own wallet, which the dashboard
-  cannot send; the API records it by its tx_hash once confirmed on chain, and a merchant who has just sent it is
-  better served by a call that can be retried until the tx has its confirmations than by a form;
 - while a formal dispute (chargeback) is open: the disputed money is held by the card network, and a refund now
   could pay the customer twice (Stripe does not refund a payment under a formal dispute). The API refuses it
   too (409 `dispute_open`, session_service.domain.refunds). During an inquiry (Stripe's pre-dispute retrieval,
   `dispute_kind` "inquiry") no money was withdrawn and the charge stays refundable: Refund is offered, with a
   sentence that a refund usually settles the inquiry.
+
+Web3 sessions get "Record a refund you sent" instead of Refund: their refund is a transaction the merchant sends
+from their own wallet, which the dashboard cannot send. The form names that transaction (its hash; the sending
+address when it is not the session's deposit address; a reason) and goes straight to request_refund, as
+`POST /v1/sessions/{id}/refund` with `tx_hash` does: the gateway reads the tx back from the session's chain, and
+the refund is what it sent back to the payer (capped at the refundable rest), so the form asks no amount and
+needs no confirm page (it records money already moved; it moves none). Its nonce is the Idempotency-Key, and a
+tx hash is one refund: the same form, or another naming the same tx, records nothing twice. A tx without its
+confirmations yet, or a node that cannot be reached, records nothing: the merchant sends the form again later.
 """
 
 from __future__ import annotations
@@ -24,7 +30,12 @@ from paygate_runtime.errors import InvalidArgument
 from paygate_runtime.money import MAX_AMOUNT_MINOR, format_major, parse_amount
 from webhook_gateway.entrypoints import dashboard_views as views
 from webhook_gateway.entrypoints.http_errors import ApiError
-from webhook_gateway.entrypoints.refund_requests import refundable_minor, status_name
+from webhook_gateway.entrypoints.refund_requests import (
+    ChainRefundFields,
+    chain_refund_fields,
+    refundable_minor,
+    status_name,
+)
 
 MAX_REASON = 500  # as the API (routes_refunds) and the session service accept it
 _MAX_AMOUNT_CHARS = 40
@@ -41,12 +52,47 @@ REFUSALS = {
     "amount_too_precise": "The amount has more decimal places than the session's currency has.",
     "invalid_reason": f"The reason is too long ({MAX_REASON} characters at most).",
     "dispute_open": "A dispute (chargeback) of this payment is open: refund once it is closed.",
-    "web3_refund": "A web3 payment is refunded by a transaction you send yourself.",
+    "web3_refund": "A web3 payment is refunded by a transaction you send yourself: record it with "
+    '"Record a refund you sent" on the session\'s page.',
     "use_provider": "This session's refunds go through its provider.",
     "payment_unknown": "The provider's reference of this payment is unknown, so it cannot be asked to refund.",
     "provider_unavailable": "The provider could not be reached. The refund stays pending and paygate asks "
     "again until the provider answers: do not refund it again.",
     "already_submitted": "That refund form was already submitted, so nothing was refunded again.",
+    # Recording a web3 refund the merchant sent (the codes of refund_requests and refund_verification).
+    "missing_tx_hash": "Enter the hash of the refund transaction you sent.",
+    "invalid_tx_hash": "That is not a transaction hash: it is 0x followed by 64 hex digits, as your wallet or "
+    "block explorer shows it.",
+    "invalid_from_address": "The sending address is 0x followed by 40 hex digits. Leave it empty when you sent "
+    "the refund from the session's deposit address.",
+    "refund_tx_not_found": "That transaction was not found on chain: check the hash, and that you sent it on "
+    "the session's network. Nothing was recorded.",
+    "refund_tx_unconfirmed": "That transaction does not have enough confirmations yet, so nothing was recorded: "
+    "try again in a minute.",
+    "refund_tx_no_matching_transfer": "That transaction does not send the session's asset from its deposit "
+    "address (or from the sending address you named) back to the address that paid, or sends less than the "
+    "refund: nothing was recorded.",
+    "refund_tx_failed": "That transaction failed on chain and moved nothing: nothing was recorded.",
+    "refund_tx_wrong_chain": "That transaction is not on the session's network: nothing was recorded.",
+    "refund_tx_already_used": "That transaction is already recorded as the refund of another session: a "
+    "transaction is one refund. Nothing was recorded.",
+    "refund_payer_unknown": "paygate holds no on-chain payment of this session, so it cannot check a refund to "
+    "the payer. Nothing was recorded.",
+    "chain_not_configured": "This gateway reads no chain for this mode's sessions, so it cannot check the "
+    "refund. Nothing was recorded.",
+    "unavailable": "The chain node or a paygate service could not be reached, so nothing was recorded: try "
+    "again in a minute.",
+    "idempotency_conflict": "That form was already used for another refund: reload the page and fill in the "
+    "new form.",
+}
+
+# The outcome of "Record a refund you sent", said on the session's page (the refund named by its id, read back
+# from the session: nothing the URL carries is shown but a code).
+CHAIN_NOTICES = {
+    "chain_refund_recorded": "Recorded: your refund of {amount} (transaction {tx}) was verified on chain. "
+    "paygate moved no money; it issues the refund's credit note.",
+    "chain_refund_already_recorded": "Transaction {tx} is already recorded as a refund of {amount}: a "
+    "transaction is one refund, so nothing was recorded again.",
 }
 
 
@@ -79,6 +125,11 @@ class RefundOffer:
     @property
     def available(self) -> bool:
         return not self.refused_code
+
+    @property
+    def records_chain_tx(self) -> bool:
+        """A web3 session's page offers "Record a refund you sent" where card sessions offer Refund."""
+        return self.refused_code == "web3_refund"
 
     @property
     def default_amount(self) -> str:
@@ -119,7 +170,8 @@ def _why_not(session: session_pb2.Session, rest: int) -> tuple[str, str] | None:
         return (
             "web3_refund",
             "paygate cannot send a web3 refund: send it from your wallet to the address that paid, then record "
-            "it with POST /v1/sessions/{id}/refund naming its tx_hash, which paygate verifies on chain",
+            'it with "Record a refund you sent" (or POST /v1/sessions/{id}/refund naming its tx_hash), which '
+            "paygate verifies on chain",
         )
     if session.dispute_status == "open" and not _open_inquiry(session):
         return (
@@ -185,3 +237,48 @@ def plan_refund(offer: RefundOffer, amount_field: object, reason_field: object) 
         via_provider=offer.via_provider,
         provider=offer.provider,
     )
+
+
+@dataclass(frozen=True)
+class ChainRefundForm:
+    """What "Record a refund you sent" sends to request_refund: the tx (and its sender), and the reason."""
+
+    chain: ChainRefundFields
+    reason: str
+
+    def fingerprint_fields(self) -> dict[str, str]:
+        """The request the form's nonce stands for: the same nonce with other fields is another request."""
+        return {"tx_hash": self.chain.tx_hash, "from_address": self.chain.from_address, "reason": self.reason}
+
+
+def chain_refund_form(tx_field: object, from_field: object, reason_field: object) -> ChainRefundForm:
+    """The form's fields, checked by the API's own parser of `tx_hash` and `from_address`: ApiError 400 naming
+    the code, so that a malformed hash is a sentence on the page, never a failure deeper down. An empty field is
+    an absent one."""
+    tx_text = _field(tx_field)
+    if not tx_text:
+        raise ApiError(400, "missing_tx_hash", "tx_hash: the hash of the refund transaction you sent")
+    chain = chain_refund_fields(tx_text, _field(from_field) or None)
+    reason = _field(reason_field)
+    if len(reason) > MAX_REASON:
+        raise ApiError(400, "invalid_reason", f"reason: at most {MAX_REASON} characters")
+    return ChainRefundForm(chain, reason)
+
+
+def _field(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def chain_refund_notice(session: session_pb2.Session, code: str | None, refund_id: str | None) -> str | None:
+    """The sentence of a recorded web3 refund, for the page the form redirects to; None when the code or the
+    refund (one of this session's, with its tx) is not one of ours."""
+    wording = CHAIN_NOTICES.get(code or "")
+    if wording is None or session.provider != "web3":
+        return None
+    refund = next(
+        (r for r in session.refunds if refund_id and r.id == refund_id and r.provider_refund_id), None
+    )
+    if refund is None:
+        return None
+    amount = views.money_text(int(refund.amount.amount_minor), refund.amount.exponent, refund.amount.currency)
+    return wording.format(amount=amount, tx=refund.provider_refund_id)

@@ -10,6 +10,7 @@ when the refund goes through one. See routes_refunds for the whole story of a re
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,28 @@ class ChainRefundFields:
 
     tx_hash: str  # lower-case 0x hex, "" when absent
     from_address: str  # "" when absent
+
+
+_TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def chain_refund_fields(tx_hash: object, from_address: object) -> ChainRefundFields:
+    """`tx_hash` and `from_address` as the API's JSON and the dashboard's form give them (None when absent):
+    0x hex each, else 400 naming the field. One parser for both, so the two cannot accept different input."""
+    if tx_hash is None:
+        tx_text = ""
+    elif not isinstance(tx_hash, str) or not _TX_HASH.fullmatch(tx_hash.strip()):
+        raise ApiError(400, "invalid_tx_hash", "tx_hash: 0x followed by 64 hex digits")
+    else:
+        tx_text = tx_hash.strip().lower()
+    if from_address is None:
+        from_text = ""
+    elif not isinstance(from_address, str) or not _ADDRESS.fullmatch(from_address.strip()):
+        raise ApiError(400, "invalid_from_address", "from_address: 0x followed by 40 hex digits")
+    else:
+        from_text = from_address.strip()
+    return ChainRefundFields(tx_text, from_text)
 
 
 def provider_api(request: web.Request, session: session_pb2.Session) -> PaymentProvider | None:

@@ -21,6 +21,8 @@ Requests
 - Refund (a session's page -> confirm -> refund_requests.request_refund, the writer of POST
   /v1/sessions/{id}/refund): the form's nonce is the refund's Idempotency-Key, kept by the session service with
   the refund itself, so the same form again answers "already submitted". What is offered: dashboard_refunds.
+  A web3 session's page offers "Record a refund you sent" instead, posted to the same route: its tx, checked
+  on chain by the same writer, without a confirm page (it records money the merchant already sent).
 - An action that must not run twice (all but enabling or disabling an endpoint and revoking a key) carries a
   one-time nonce (`idempotency_key`): the same form sent again, by a reload or a double click, runs nothing
   and answers "already submitted", never showing a secret twice. A refusal is shown on the page the action came from, in
@@ -1061,6 +1063,7 @@ async def session_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         refunds=[_refund_row(r) for r in session.refunds],
         refund=_refund_offer(request, session),
         reason_max=refunds_ui.MAX_REASON,
+        **_chain_refund_notice(request, session),
         # The total, as the API's `amount_refunded` counts it: in the session's currency and exponent.
         refunded=views.money_text(refunded_minor, session.amount.exponent, session.amount.currency)
         if refunded_minor
@@ -1128,6 +1131,14 @@ def _refund_offer(request: web.Request, session: session_pb2.Session) -> refunds
     return refunds_ui.refund_offer(session, via_provider=provider_api(request, session) is not None)
 
 
+def _chain_refund_notice(request: web.Request, session: session_pb2.Session) -> dict[str, Any]:
+    """The page's notice after "Record a refund you sent": the refund it names, read back from the session."""
+    notice = refunds_ui.chain_refund_notice(
+        session, views.safe_code(request.query.get("notice")), request.query.get("refund", "")[:64]
+    )
+    return {"notice": notice} if notice else {}
+
+
 async def _refund_refused(request: web.Request, ctx: Ctx, error: ApiError) -> web.StreamResponse:
     """The session's page, rendered now with the refusal in the refund's own words: nothing was refunded."""
     request[REFUSAL] = refunds_ui.refusal_text(error.code, _api_message(error))
@@ -1159,19 +1170,18 @@ async def refund(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         # Every refund form carries one: without it a re-POST could refund twice.
         return _forbidden(request)
     session = await load_session(request, ctx.merchant, request.match_info["id"][:64])
+    if session.provider == "web3":
+        # Never made here (the merchant sends it): the page's form records the tx the merchant sent.
+        return await _record_chain_refund(request, ctx, form, nonce, session)
     amount = form.get("amount")
     amount = amount.strip() if isinstance(amount, str) else ""
     reason = form.get("reason")
     reason = reason.strip() if isinstance(reason, str) else ""
-    offer = _refund_offer(request, session)
     try:
         if not amount:
             # The confirmed form names its amount: a missing one never means "the rest".
             raise ApiError(400, "invalid_amount", "amount: the confirmed form names the amount")
-        if offer.refused_code == "web3_refund":
-            # Never made here (the merchant sends it); every other refusal, an open dispute's too, is the
-            # session service's, after its replay check.
-            raise offer.refused()
+        # Every refusal, an open dispute's too, is the session service's, after its replay check.
         made = await request_refund(
             request,
             ctx.merchant,
@@ -1193,6 +1203,38 @@ async def refund(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         made.refund.status, "refund_recorded"
     )
     return _back(back, notice=notice)
+
+
+async def _record_chain_refund(
+    request: web.Request, ctx: Ctx, form: Any, nonce: str, session: session_pb2.Session
+) -> web.StreamResponse:
+    """Record a web3 refund the merchant sent from their wallet ("Record a refund you sent"), through
+    refund_requests.request_refund as POST /v1/sessions/{id}/refund with `tx_hash` does: the tx is read back
+    from the session's chain and the refund is what it sent back. The form's nonce is the Idempotency-Key and a
+    tx is one refund, so the same form again (or another naming the same tx) records nothing twice. Refusals,
+    an unconfirmed tx or an unreachable node included, are the session page with a sentence: nothing recorded."""
+    try:
+        asked = refunds_ui.chain_refund_form(
+            form.get("tx_hash"), form.get("from_address"), form.get("reason")
+        )
+        made = await request_refund(
+            request,
+            ctx.merchant,
+            session,
+            amount="",  # the refund is what the tx sent back, capped at the refundable rest
+            reason=asked.reason,
+            chain=asked.chain,
+            idempotency_key=f"dashboard:{nonce}",
+            fingerprint=body_fingerprint(json.dumps(asked.fingerprint_fields()).encode()),
+            actor=ctx.actor,
+        )
+    except ApiError as error:
+        # An unreachable node or service (503 `unavailable`) recorded nothing: said on the page, to retry.
+        if error.status_code >= 500 and error.code != "unavailable":
+            raise
+        return await _refund_refused(request, ctx, error)
+    notice = "chain_refund_already_recorded" if made.replayed else "chain_refund_recorded"
+    return _back(_session_path(request), notice=notice, refund=made.refund.id)
 
 
 # --- revenue -----------------------------------------------------------------------------------------------

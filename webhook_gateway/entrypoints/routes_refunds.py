@@ -26,7 +26,6 @@ dashboard's Refund action calls too.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -35,32 +34,12 @@ from aiohttp import web
 from paygate_runtime.api_objects import refund_fields, refund_json
 from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.entrypoints.merchant_auth import authenticate
-from webhook_gateway.entrypoints.refund_requests import ChainRefundFields, request_refund, status_name
+from webhook_gateway.entrypoints.refund_requests import chain_refund_fields, request_refund, status_name
 from webhook_gateway.entrypoints.request_body import amount_text, body_fingerprint, request_json_object
 from webhook_gateway.entrypoints.session_lookup import load_session
 
 _MAX_REASON = 500
 _MAX_ID = 255
-_TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-
-
-def parse_chain_fields(body: dict[str, Any]) -> ChainRefundFields:
-    tx_hash = body.get("tx_hash")
-    if tx_hash is None:
-        tx_text = ""
-    elif not isinstance(tx_hash, str) or not _TX_HASH.match(tx_hash.strip()):
-        raise ApiError(400, "invalid_tx_hash", "tx_hash: 0x followed by 64 hex digits")
-    else:
-        tx_text = tx_hash.strip().lower()
-    from_address = body.get("from_address")
-    if from_address is None:
-        from_text = ""
-    elif not isinstance(from_address, str) or not _ADDRESS.match(from_address.strip()):
-        raise ApiError(400, "invalid_from_address", "from_address: 0x followed by 40 hex digits")
-    else:
-        from_text = from_address.strip()
-    return ChainRefundFields(tx_text, from_text)
 
 
 def parse_refund_body(body: dict[str, Any]) -> tuple[str, str, str]:
@@ -98,7 +77,7 @@ async def refund_session(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
     fields = request_json_object(request, raw) if raw.strip() else {}
     amount, reason, provider_refund_id = parse_refund_body(fields)
-    chain = parse_chain_fields(fields)
+    chain = chain_refund_fields(fields.get("tx_hash"), fields.get("from_address"))
     session = await load_session(request, merchant, request.match_info["id"])
     made = await request_refund(
         request,
