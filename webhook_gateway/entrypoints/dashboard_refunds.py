@@ -39,6 +39,7 @@ from webhook_gateway.entrypoints.refund_requests import (
 
 MAX_REASON = 500  # as the API (routes_refunds) and the session service accept it
 _MAX_AMOUNT_CHARS = 40
+_MAX_TYPED = 100  # the maxlength of the tx and address inputs
 
 # The refusal codes of POST /v1/sessions/{id}/refund (and this form's own), as the merchant reads them here.
 REFUSALS = {
@@ -263,6 +264,16 @@ def chain_refund_form(tx_field: object, from_field: object, reason_field: object
     if len(reason) > MAX_REASON:
         raise ApiError(400, "invalid_reason", f"reason: at most {MAX_REASON} characters")
     return ChainRefundForm(chain, reason)
+
+
+def chain_refund_typed(tx_field: object, from_field: object, reason_field: object) -> dict[str, str]:
+    """The form's fields as typed, for the page that refuses them to show again (cut to what the inputs hold;
+    the template escapes them)."""
+    return {
+        "tx_hash": _field(tx_field)[:_MAX_TYPED],
+        "from_address": _field(from_field)[:_MAX_TYPED],
+        "reason": _field(reason_field)[:MAX_REASON],
+    }
 
 
 def _field(value: object) -> str:

@@ -101,6 +101,9 @@ log = logging.getLogger(__name__)
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("dashboard_templates")
 # A refusal shown on the page this request renders (never carried in a URL: the text is the service's).
 REFUSAL: web.RequestKey[str] = web.RequestKey("dashboard_refusal", str)
+# What the merchant typed into "Record a refund you sent", shown again on the page that refuses it (a tx without
+# its confirmations yet is sent again a minute later, not pasted again).
+CHAIN_REFUND_TYPED: web.RequestKey[dict[str, str]] = web.RequestKey("dashboard_chain_refund_typed", dict)
 
 IDLE_TIMEOUT = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=12)
@@ -1064,6 +1067,7 @@ async def session_page(request: web.Request, ctx: Ctx) -> web.StreamResponse:
         refund=_refund_offer(request, session),
         reason_max=refunds_ui.MAX_REASON,
         **_chain_refund_notice(request, session),
+        chain_typed=request.get(CHAIN_REFUND_TYPED, {}),
         # The total, as the API's `amount_refunded` counts it: in the session's currency and exponent.
         refunded=views.money_text(refunded_minor, session.amount.exponent, session.amount.currency)
         if refunded_minor
@@ -1232,6 +1236,9 @@ async def _record_chain_refund(
         # An unreachable node or service (503 `unavailable`) recorded nothing: said on the page, to retry.
         if error.status_code >= 500 and error.code != "unavailable":
             raise
+        request[CHAIN_REFUND_TYPED] = refunds_ui.chain_refund_typed(
+            form.get("tx_hash"), form.get("from_address"), form.get("reason")
+        )
         return await _refund_refused(request, ctx, error)
     notice = "chain_refund_already_recorded" if made.replayed else "chain_refund_recorded"
     return _back(_session_path(request), notice=notice, refund=made.refund.id)

@@ -146,6 +146,7 @@ async def test_record_a_sent_web3_refund_from_the_dashboard(
             status, _, refused = await post(http, stack, record, {**fields, "tx_hash": bad})
             assert status == 400, (bad, status, _text(refused)[:2000])
             assert "Record a refund you sent" in _text(refused)
+            assert "<b>" not in refused  # shown again as typed, escaped
         status, _, refused = await post(http, stack, record, {**fields, "tx_hash": "0x1234"})
         assert "0x followed by 64 hex digits" in _text(refused), _text(refused)[:3000]
         status, _, refused = await post(http, stack, record, {**fields, "tx_hash": "0x" + "ab" * 32})
@@ -162,6 +163,9 @@ async def test_record_a_sent_web3_refund_from_the_dashboard(
         )
         assert status == 409 and "try again in a minute" in _text(refused), (status, _text(refused)[:3000])
         assert (await session_json(stack, merchant, sid))["refunds"] == []
+        # The refused page keeps what the merchant typed, so "try again" is one click, not a second paste.
+        again = form_of(refused, record)
+        assert (again["tx_hash"], again["from_address"], again["reason"]) == (back, "", "returned"), again
 
         # The node fails: nothing is recorded, try again.
         await chain.mine(1)
