@@ -185,6 +185,9 @@ def refund_json(refund: session_pb2.Refund) -> dict[str, Any]:
         # Why a failed refund failed (the provider's reason or refusal code); only a failed refund has one
         # (session_service.domain.refunds.Refund, and the refunds table's CHECK).
         "failure_reason": refund.failure_reason or None,
+        # The refund that stands for a canceled one (paygate's own pending record merged into the provider's):
+        # a merchant's system reads `refund.canceled` with it as "refunded under that id", not "not refunded".
+        "replaced_by": refund.replaced_by or None,
         "credited": format_major(credited, refund.amount.exponent),
         "credited_minor": credited,
         # "skipped:<reason>": billing refused a credit note because the invoice was already voided.

@@ -30,7 +30,7 @@ Record: TypeAlias = asyncpg.Record  # asyncpg is untyped: Any to mypy
 
 _REFUND_COLUMNS = """id, session_id, merchant_id, mode, amount_minor, credited_minor, currency, exponent, status,
     origin, provider, provider_refund_id, reason, idempotency_key, request_fingerprint, credit_note_id,
-    credit_note_number, created_at, updated_at, failure_reason"""
+    credit_note_number, created_at, updated_at, failure_reason, replaced_by"""
 
 
 async def session_refunds(conn: asyncpg.Connection, session_id: uuid.UUID) -> list[Record]:
@@ -68,6 +68,7 @@ def refund_of(row: Record) -> Refund:
         provider_refund_id=row["provider_refund_id"],
         reason=row["reason"],
         failure_reason=row["failure_reason"],
+        replaced_by=row["replaced_by"],
     )
 
 
@@ -119,8 +120,8 @@ async def save_refunds(
     request_fingerprint: str | None = None,
 ) -> None:
     """Insert new refunds and update changed ones, in one statement, and emit `refund.succeeded` /
-    `refund.failed` (contract §7) for each refund this write settled, in the caller's transaction. The
-    idempotency key goes to new rows only (a merchant's request makes exactly one).
+    `refund.failed` / `refund.canceled` (contract §7) for each refund this write settled, in the caller's
+    transaction. The idempotency key goes to new rows only (a merchant's request makes exactly one).
 
     This is the one writer of a refund's status, so an outcome commits exactly with its event. The status a
     refund had is read in the same statement (one snapshot, under the session's row lock that every refund
@@ -132,16 +133,18 @@ async def save_refunds(
                  saved AS (
            INSERT INTO refunds AS r (id, session_id, merchant_id, mode, amount_minor, credited_minor, currency,
                                      exponent, status, origin, provider, provider_refund_id, reason,
-                                     idempotency_key, request_fingerprint, failure_reason)
+                                     idempotency_key, request_fingerprint, failure_reason, replaced_by)
            SELECT u.id, $1, $2, $3, u.amount, u.credited, $4, $5, u.status, u.origin, $6, u.provider_refund_id,
-                  u.reason, $13, $14, u.failure_reason
+                  u.reason, $13, $14, u.failure_reason, u.replaced_by
              FROM unnest($7::uuid[], $8::numeric[], $9::numeric[], $10::text[], $11::text[], $12::text[],
-                         $15::text[], $16::text[])
-                  AS u(id, amount, credited, status, origin, provider_refund_id, reason, failure_reason)
+                         $15::text[], $16::text[], $17::uuid[])
+                  AS u(id, amount, credited, status, origin, provider_refund_id, reason, failure_reason,
+                       replaced_by)
            ON CONFLICT (id) DO UPDATE
               SET amount_minor = EXCLUDED.amount_minor, credited_minor = EXCLUDED.credited_minor,
                   status = EXCLUDED.status, provider_refund_id = EXCLUDED.provider_refund_id,
-                  reason = EXCLUDED.reason, failure_reason = EXCLUDED.failure_reason, updated_at = now(),
+                  reason = EXCLUDED.reason, failure_reason = EXCLUDED.failure_reason,
+                  replaced_by = EXCLUDED.replaced_by, updated_at = now(),
                   idempotency_key = r.idempotency_key, request_fingerprint = r.request_fingerprint
            RETURNING {_REFUND_COLUMNS})
            SELECT saved.*, prior.status AS status_before FROM saved LEFT JOIN prior USING (id)""",
@@ -161,6 +164,7 @@ async def save_refunds(
         request_fingerprint,
         [r.reason for r in refunds],
         [r.failure_reason for r in refunds],
+        [r.replaced_by for r in refunds],
     )
     saved = {row["id"]: row for row in rows}
     for refund in refunds:  # in the decision's order

@@ -154,6 +154,7 @@ def refund_message(row: Mapping[str, Any]) -> session_pb2.Refund:
         credit_note_number=row["credit_note_number"] or "",
         created_at=ts(row["created_at"]),
         failure_reason=row["failure_reason"] or "",
+        replaced_by=str(row["replaced_by"] or ""),
     )
 
 

@@ -22,6 +22,7 @@ EVENT_TYPES: Final[frozenset[str]] = frozenset(
         "session.refunded",
         "refund.succeeded",
         "refund.failed",
+        "refund.canceled",
         "invoice.issued",
         "credit_note.issued",
         "customer_key.revoked",
@@ -41,10 +42,15 @@ DISPUTE_EVENTS: Final[dict[str, str]] = {
     "dispute_won": "dispute.closed",
     "dispute_lost": "dispute.closed",
 }
-# A refund's outcome, by the status it settled in. Pending is no outcome yet, and canceled is not one the
-# merchant acts on: paygate cancels its own pending record when the provider's refund stands for it (a merge),
-# and a canceled refund moved no money.
-REFUND_OUTCOME_EVENTS: Final[dict[str, str]] = {"succeeded": "refund.succeeded", "failed": "refund.failed"}
+# A refund's outcome, by the status it settled in. Pending is no outcome yet. A canceled refund moved no money,
+# but a merchant's system that saw it pending must learn it will not settle: canceled by the provider, or
+# paygate's own pending record merged into the provider's record of the same refund, which its `replaced_by`
+# names (so the merchant does not read the merge as "not refunded" and refund again).
+REFUND_OUTCOME_EVENTS: Final[dict[str, str]] = {
+    "succeeded": "refund.succeeded",
+    "failed": "refund.failed",
+    "canceled": "refund.canceled",
+}
 ENDPOINT_STATUSES: Final[frozenset[str]] = frozenset({"enabled", "disabled"})
 MAX_URL: Final[int] = 2048
 MAX_DESCRIPTION: Final[int] = 500
@@ -216,8 +222,9 @@ class RetryPolicy:
 # ---------------------------------------------------------------------------------------------- refunds
 def refund_outcome_event(before: str | None, after: str) -> str | None:
     """The event a refund's write sends: its outcome when the write settled it in a status it was not in
-    (`before` None: the refund is new). Statuses move forward only (pending -> succeeded | failed, succeeded ->
-    failed), so each outcome is sent once; a replayed or late report writes the same status and sends nothing."""
+    (`before` None: the refund is new). Statuses move forward only (pending -> succeeded | failed | canceled,
+    succeeded -> failed), so each outcome is sent once; a replayed or late report writes the same status and
+    sends nothing."""
     if before == after:
         return None
     return REFUND_OUTCOME_EVENTS.get(after)

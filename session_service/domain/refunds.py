@@ -132,12 +132,17 @@ class Refund:
     # Why it failed, as the provider said (a short token, paygate_runtime.refund_failures); only a failed
     # refund has one, and it keeps the first one it failed with.
     failure_reason: str | None = None
+    # The refund that stands for this one: paygate's own pending record canceled because the provider's webhook
+    # had recorded the same refund first (`attach_provider_refund`). Only a canceled refund has one.
+    replaced_by: uuid.UUID | None = None
 
     def __post_init__(self) -> None:
         if self.amount_minor <= 0:
             raise ValueError("a refund is for a positive amount")
         if self.failure_reason is not None and self.status is not RefundStatus.FAILED:
             raise ValueError("only a failed refund has a failure reason")
+        if self.replaced_by is not None and self.status is not RefundStatus.CANCELED:
+            raise ValueError("only a canceled refund is replaced by another")
         if not 0 <= self.credited_minor <= self.amount_minor:
             raise ValueError("a refund credits at most its amount")
         if self.credited_minor and self.status is not RefundStatus.SUCCEEDED:
@@ -646,7 +651,9 @@ def attach_provider_refund(
     if holder is not None and holder.id != mine.id:
         if mine.status is not RefundStatus.PENDING:
             return Outcome(ledger, note="refund_merged", changed=False), holder
-        canceled = replace(mine, status=RefundStatus.CANCELED, reason=mine.reason or "merged")
+        canceled = replace(
+            mine, status=RefundStatus.CANCELED, reason=mine.reason or "merged", replaced_by=holder.id
+        )
         return _with(ledger, canceled, note="refund_merged"), holder
     updated = replace(mine, provider_refund_id=mine.provider_refund_id or provider_refund_id)
     if updated.status is RefundStatus.PENDING and status in GONE:

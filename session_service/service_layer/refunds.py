@@ -280,6 +280,11 @@ async def _replay(
             "this idempotency key was used with a different request",
             field="idempotency_key",
         )
+    if existing["replaced_by"] is not None:
+        # The request's record was merged into the provider's (`attach_provider_refund`): its first answer was
+        # the refund that stands, and a retry answers the same.
+        standing = await refunds_repo.get_refund(conn, merchant, mode, existing["replaced_by"])
+        existing = standing if standing is not None else existing
     return RefundResult(existing, await _session_with_children(conn, sid), replayed=True)
 
 

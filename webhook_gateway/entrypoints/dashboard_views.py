@@ -69,6 +69,7 @@ MERCHANT_EVENT_TYPES = (
     "session.refunded",
     "refund.succeeded",
     "refund.failed",
+    "refund.canceled",
     "invoice.issued",
     "credit_note.issued",
     "customer_key.revoked",

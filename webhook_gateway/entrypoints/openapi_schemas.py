@@ -816,6 +816,14 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "credit_note_skipped": nullable(STR),
             "credit_note_number": nullable(STR),
             "created_at": nullable(TIME),
+            "replaced_by": nullable(
+                {
+                    **UUID,
+                    "description": "the refund that stands for this one: set when paygate canceled its own "
+                    "pending record because the provider's webhook had recorded the same refund first (status "
+                    "is then canceled, and the money went back under that refund); null otherwise",
+                }
+            ),
         },
         ["id", "session_id", "amount", "currency", "status"],
     ),

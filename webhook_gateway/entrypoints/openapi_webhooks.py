@@ -72,6 +72,23 @@ _MERCHANT_EVENTS: Final[tuple[tuple[str, Schema, str], ...]] = (
         "a refund failed at the provider, or failed after it had succeeded: the money did not go back to the "
         "customer; the refund as GET /v1/sessions/{id} lists it at that commit",
     ),
+    (
+        "refund.canceled",
+        {
+            "allOf": [
+                ref("Refund"),
+                obj(
+                    {"status": {"const": "canceled"}, "credited_minor": {"const": 0}},
+                    ["status", "credited_minor", "replaced_by"],
+                ),
+            ]
+        },
+        "a pending refund will not settle: either the provider canceled it (`replaced_by` null: no money went "
+        "back), or paygate canceled its own pending record because the provider's webhook had recorded the same "
+        "refund first (`replaced_by` names the refund that stands, whose own `refund.succeeded` or "
+        "`refund.failed` tells the outcome: do not refund again); the refund as GET /v1/sessions/{id} lists it "
+        "at that commit",
+    ),
     *(
         (
             f"{kind}.issued",

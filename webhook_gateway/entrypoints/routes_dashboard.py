@@ -631,6 +631,8 @@ def _refund_row(refund: session_pb2.Refund) -> dict[str, Any]:
         # A failed refund: the provider's reason, and a sentence for it (an unlisted code is shown as is).
         "failure_reason": shown["failure_reason"] or "",
         "failure_text": failure_wording(shown["failure_reason"]) if shown["failure_reason"] else "",
+        # paygate's own pending record, canceled because the provider recorded the same refund first.
+        "replaced_by": shown["replaced_by"] or "",
     }
 
 

@@ -3,9 +3,9 @@
 A developer generates types from `GET /openapi.json` and validates what arrives against it, so the document's
 `webhooks[<type>]` must describe the body and the Standard Webhooks headers of every event type the code can
 emit. Checked here the way a merchant receives them: a real stack, an endpoint subscribed to everything that
-points at an aiohttp receiver in this test, real changes (payments, a refund, a refund that failed, an expiry, a
-failure, a quarantined payment, a Stripe dispute won and an inquiry that escalates and is lost, a revoked
-customer key), and every body validated with jsonschema against the served document, `$ref`s resolved inside it."""
+points at an aiohttp receiver in this test, real changes (payments, a refund, a refund that failed, one that
+Stripe canceled, an expiry, a failure, a quarantined payment, a Stripe dispute won and an inquiry that escalates
+and is lost, a revoked customer key), and every body validated with jsonschema against the served document, `$ref`s resolved inside it."""
 
 from __future__ import annotations
 
@@ -202,6 +202,14 @@ async def _cause_every_event(stack: ServiceStack, merchant: Merchant) -> None:
     refund_id = f"re_failing_{uuid.uuid4().hex[:8]}"
     for status_ in ("pending", "failed"):
         obj = refund_flows.refund_object(refund_id, 500, refunding.payment_intent, refunding.charge, status_)
+        sent = await refund_flows.send_stripe(stack, refund_flows.stripe_envelope("refund.updated", obj))
+        assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
+    # refund.canceled: a refund Stripe reports pending, then canceled.
+    canceling_id = f"re_canceling_{uuid.uuid4().hex[:8]}"
+    for status_ in ("pending", "canceled"):
+        obj = refund_flows.refund_object(
+            canceling_id, 300, refunding.payment_intent, refunding.charge, status_
+        )
         sent = await refund_flows.send_stripe(stack, refund_flows.stripe_envelope("refund.updated", obj))
         assert await refund_flows.applied(stack, "stripe", sent["event_id"]) == "applied"
 

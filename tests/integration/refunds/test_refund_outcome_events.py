@@ -16,6 +16,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from support import refund_flows
+from support.dashboard import dashboard_page
 from support.merchant_webhooks import FAST_ENV, Receiver, create_endpoint
 from support.refund_flows import FakeStripeRefunds
 from support.stack import Merchant, ServiceStack
@@ -37,6 +38,7 @@ SETTLED_FIELDS = (
     "credited",
     "credited_minor",
     "created_at",
+    "replaced_by",
 )
 
 
@@ -226,11 +228,6 @@ async def test_a_refund_recorded_as_made_elsewhere_sends_refund_succeeded(
     assert await _stored(stack, merchant) == [("refund.succeeded", made["id"])]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="refund.canceled is not emitted yet: a merge also cancels a pending refund, and its event needs the "
-    "record that stands (replaced_by) before canceled can be an outcome event",
-)
 async def test_a_refund_canceled_at_stripe_sends_refund_canceled_once(
     stack: ServiceStack, fake_stripe: FakeStripeRefunds, receiver: Receiver
 ) -> None:
@@ -267,3 +264,62 @@ async def test_a_refund_canceled_at_stripe_sends_refund_canceled_once(
     await _quiet(receiver)
     assert len(receiver.of_type("refund.canceled")) == 1
     assert await _stored(stack, merchant) == [("refund.canceled", asked["id"])]
+
+
+async def test_a_merged_refund_sends_refund_canceled_naming_the_refund_that_stands(
+    stack: ServiceStack, fake_stripe: FakeStripeRefunds, receiver: Receiver
+) -> None:
+    """Stripe's webhook reaches paygate before Stripe's answer to the refund paygate asked for, without paygate's
+    id (no metadata): the webhook's refund stands and paygate cancels its own pending record. That record's
+    `refund.canceled` names the standing refund (`replaced_by`), so the merchant's system does not refund again."""
+    merchant = await stack.create_merchant()
+    await create_endpoint(stack, merchant, receiver.url, ["*"])
+    paid = await refund_flows.paid_session(stack, merchant, "25.00")
+    fake_stripe.payments[paid.payment_intent] = 2500
+    fake_stripe.refund_status = "succeeded"
+    fake_stripe.echo_metadata = False
+
+    async def webhook_first(obj: dict[str, Any]) -> None:
+        event = refund_flows.stripe_envelope("refund.created", dict(obj))
+        await refund_flows.send_stripe(stack, event)
+        assert await refund_flows.applied(stack, "stripe", event["id"]) == "applied"
+
+    fake_stripe.on_refund = webhook_first
+    status, standing = await refund_flows.refund(stack, merchant, paid.id, {"amount": "6.00"}, key="merge-1")
+    assert status == 202 and standing["status"] == "succeeded", standing
+    assert standing["replaced_by"] is None, standing
+    refunds = (await refund_flows.session_json(stack, merchant, paid.id))["refunds"]
+    [mine] = [r for r in refunds if r["id"] != standing["id"]]
+    assert (mine["status"], mine["origin"], mine["replaced_by"]) == (
+        "canceled",
+        "merchant",
+        standing["id"],
+    ), mine
+
+    # The merchant's retry under the same key gets the first answer again, the refund that stands, and Stripe
+    # is not asked again.
+    status, again = await refund_flows.refund(stack, merchant, paid.id, {"amount": "6.00"}, key="merge-1")
+    assert status == 202 and (again["id"], again["status"]) == (standing["id"], "succeeded"), again
+    assert len(fake_stripe.refund_calls()) == 1
+    # The dashboard's session page says the same: the canceled record names the refund that stands.
+    page = await dashboard_page(stack, merchant.api_key, f"/dashboard/sessions/{paid.id}")
+    row = page[page.index(f'data-refund-id="{mine["id"]}"') :].split("</tr>")[0]
+    assert f'data-replaced-by="{standing["id"]}"' in row, row
+
+    [canceled] = await receiver.wait_for("refund.canceled")
+    obj = canceled.json["data"]["object"]
+    assert (obj["id"], obj["status"], obj["replaced_by"], obj["credited_minor"]) == (
+        mine["id"],
+        "canceled",
+        standing["id"],
+        0,
+    ), obj
+    assert _settled(obj) == _settled(mine)
+    [succeeded] = await receiver.wait_for("refund.succeeded")
+    obj = succeeded.json["data"]["object"]
+    assert (obj["id"], obj["status"], obj["replaced_by"]) == (standing["id"], "succeeded", None), obj
+    await _quiet(receiver)
+    assert len(receiver.of_type("refund.canceled")) == 1 and len(receiver.of_type("refund.succeeded")) == 1
+    assert sorted(await _stored(stack, merchant)) == sorted(
+        [("refund.succeeded", standing["id"]), ("refund.canceled", mine["id"])]
+    )

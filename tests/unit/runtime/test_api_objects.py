@@ -116,7 +116,7 @@ def test_session_detail_text() -> None:
         '"at":"2026-01-02T03:10:00.000Z","source_event_id":"evt_1","note":null}],"alerts":[],'
         '"amount_refunded":"0.45","amount_refunded_minor":45,"refunds":[{"id":"r1","object":"refund",'
         '"session_id":"s1","amount":"0.45","amount_minor":45,"currency":"EUR","status":"succeeded",'
-        '"origin":"api","provider_refund_id":null,"reason":null,"failure_reason":null,"credited":"0.45","credited_minor":45,'
+        '"origin":"api","provider_refund_id":null,"reason":null,"failure_reason":null,"replaced_by":null,"credited":"0.45","credited_minor":45,'
         '"credit_note_id":null,"credit_note_skipped":"invoice_void","credit_note_number":null,'
         '"created_at":"2026-01-03T00:00:00.000Z"}],"dispute_status":null,"dispute_kind":null}'
     )

@@ -19,13 +19,17 @@ from session_service.domain.merchant_events import EVENT_TYPES, REFUND_OUTCOME_E
         # refund first heard of settled or failed.
         (None, "succeeded", "refund.succeeded"),
         (None, "failed", "refund.failed"),
-        # No outcome yet, or none the merchant acts on.
+        # Canceled at the provider, or paygate's own pending record merged into the provider's (its object
+        # names the refund that stands, `replaced_by`); a provider's refund first heard of canceled, like failed.
+        ("pending", "canceled", "refund.canceled"),
+        (None, "canceled", "refund.canceled"),
+        # No outcome yet.
         (None, "pending", None),
         ("pending", "pending", None),
-        ("pending", "canceled", None),
         # The same outcome written again (a replayed or late report): nothing new.
         ("succeeded", "succeeded", None),
         ("failed", "failed", None),
+        ("canceled", "canceled", None),
     ],
 )
 def test_a_refund_outcome_is_sent_when_the_write_settles_it(
@@ -35,5 +39,5 @@ def test_a_refund_outcome_is_sent_when_the_write_settles_it(
 
 
 def test_refund_outcome_events_are_event_types_an_endpoint_can_subscribe_to() -> None:
-    assert set(REFUND_OUTCOME_EVENTS.values()) == {"refund.succeeded", "refund.failed"}
+    assert set(REFUND_OUTCOME_EVENTS.values()) == {"refund.succeeded", "refund.failed", "refund.canceled"}
     assert set(REFUND_OUTCOME_EVENTS.values()) <= EVENT_TYPES

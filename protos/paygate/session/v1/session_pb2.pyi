@@ -199,7 +199,7 @@ class Session(_message.Message):
     def __init__(self, id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., status: _Optional[_Union[SessionStatus, str]] = ..., payment_status: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., provider: _Optional[str] = ..., customer_email: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., invoice_id: _Optional[str] = ..., api_key_id: _Optional[str] = ..., access_token_id: _Optional[str] = ..., fulfilment_status: _Optional[str] = ..., history: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., provider_checkout_url: _Optional[str] = ..., provider_session_id: _Optional[str] = ..., payment: _Optional[_Union[Web3Payment, _Mapping]] = ..., amount_received: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., alerts: _Optional[_Iterable[_Union[SessionAlert, _Mapping]]] = ..., description: _Optional[str] = ..., invoice_number: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., amount_refunded: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., refunds: _Optional[_Iterable[_Union[Refund, _Mapping]]] = ..., dispute_status: _Optional[str] = ..., paid_reference: _Optional[str] = ..., customer: _Optional[_Union[SessionCustomer, _Mapping]] = ..., dispute_kind: _Optional[str] = ...) -> None: ...
 
 class Refund(_message.Message):
-    __slots__ = ("id", "session_id", "amount", "status", "origin", "provider_refund_id", "reason", "credited", "credit_note_id", "credit_note_number", "created_at", "failure_reason")
+    __slots__ = ("id", "session_id", "amount", "status", "origin", "provider_refund_id", "reason", "credited", "credit_note_id", "credit_note_number", "created_at", "failure_reason", "replaced_by")
     ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +212,7 @@ class Refund(_message.Message):
     CREDIT_NOTE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_BY_FIELD_NUMBER: _ClassVar[int]
     id: str
     session_id: str
     amount: _common_pb2.Money
@@ -224,7 +225,8 @@ class Refund(_message.Message):
     credit_note_number: str
     created_at: _timestamp_pb2.Timestamp
     failure_reason: str
-    def __init__(self, id: _Optional[str] = ..., session_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., status: _Optional[str] = ..., origin: _Optional[str] = ..., provider_refund_id: _Optional[str] = ..., reason: _Optional[str] = ..., credited: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., credit_note_id: _Optional[str] = ..., credit_note_number: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_reason: _Optional[str] = ...) -> None: ...
+    replaced_by: str
+    def __init__(self, id: _Optional[str] = ..., session_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., status: _Optional[str] = ..., origin: _Optional[str] = ..., provider_refund_id: _Optional[str] = ..., reason: _Optional[str] = ..., credited: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., credit_note_id: _Optional[str] = ..., credit_note_number: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_reason: _Optional[str] = ..., replaced_by: _Optional[str] = ...) -> None: ...
 
 class ProviderRefund(_message.Message):
     __slots__ = ("refund_id", "amount", "status", "paygate_refund_id", "failure_reason")
