@@ -10,15 +10,13 @@ import re
 import secrets
 import uuid
 from datetime import UTC, datetime
-from html import unescape
 from typing import Any
 
-import aiohttp
 import pytest
 from gateway_webhook_support import FAST_RELAY_ENV, send_stripe, stripe_event, wait_for_status
 
 from paygate_dev.devtools import trigger_cmd
-from support.dashboard import signed_in
+from support.dashboard import form_of, get, post, signed_in
 from support.stack import Merchant, ServiceStack
 
 
@@ -40,34 +38,6 @@ async def paid_session(stack: ServiceStack, merchant: Merchant, amount: str = "2
     assert status == 200, reply
     await wait_for_status(stack, "stripe", event["id"], {"applied"})
     return str(created["id"])
-
-
-async def get(http: aiohttp.ClientSession, stack: ServiceStack, path: str, expect: int = 200) -> str:
-    async with http.get(stack.base_url + path, allow_redirects=False) as response:
-        text = await response.text()
-        assert response.status == expect, (path, response.status, text[:800])
-        return text
-
-
-async def post(
-    http: aiohttp.ClientSession, stack: ServiceStack, path: str, form: dict[str, str]
-) -> tuple[int, str, str]:
-    """(status, Location, body) of one form POST, redirects not followed."""
-    async with http.post(stack.base_url + path, data=form, allow_redirects=False) as response:
-        return response.status, response.headers.get("Location", ""), await response.text()
-
-
-def form_of(html: str, action: str) -> dict[str, str]:
-    """The fields (hidden and visible inputs with their values) of the form posting to `action`."""
-    match = re.search(r'<form[^>]*action="' + re.escape(action) + r'"[^>]*>(.*?)</form>', html, re.S)
-    assert match, (action, html[:3000])
-    fields: dict[str, str] = {}
-    for tag in re.findall(r"<(?:input|select|textarea)[^>]*>", match.group(1)):
-        name = re.search(r'name="([^"]+)"', tag)
-        value = re.search(r'value="([^"]*)"', tag)
-        if name:
-            fields[name.group(1)] = unescape(value.group(1)) if value else ""
-    return fields
 
 
 async def refunds_of(stack: ServiceStack, merchant: Merchant, sid: str) -> dict[str, Any]:

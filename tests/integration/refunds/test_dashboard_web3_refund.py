@@ -13,11 +13,10 @@ from datetime import UTC, datetime
 from html import unescape
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
-from support.dashboard import signed_in
+from support.dashboard import form_of, get, post, signed_in
 from support.refund_flows import fulfilled, session_json
 from support.stack import Merchant, ServiceStack
 from support.web3_chain import (
@@ -85,34 +84,6 @@ async def _as_deposit(chain: Chain, deposit: str) -> None:
     await chain.anvil.rpc("anvil_impersonateAccount", [deposit])
     balance = await chain.w3.eth.get_balance(deposit)
     await chain.anvil.rpc("anvil_setBalance", [deposit, hex(balance + 10**18)])
-
-
-async def get(http: aiohttp.ClientSession, stack: ServiceStack, path: str) -> str:
-    async with http.get(stack.base_url + path, allow_redirects=False) as response:
-        text = await response.text()
-        assert response.status == 200, (path, response.status, text[:800])
-        return text
-
-
-async def post(
-    http: aiohttp.ClientSession, stack: ServiceStack, path: str, form: dict[str, str]
-) -> tuple[int, str, str]:
-    """(status, Location, body) of one form POST, redirects not followed."""
-    async with http.post(stack.base_url + path, data=form, allow_redirects=False) as response:
-        return response.status, response.headers.get("Location", ""), await response.text()
-
-
-def form_of(html: str, action: str) -> dict[str, str]:
-    """The fields (hidden and visible inputs with their values) of the form posting to `action`."""
-    match = re.search(r'<form[^>]*action="' + re.escape(action) + r'"[^>]*>(.*?)</form>', html, re.S)
-    assert match, (action, _text(html)[:3000])
-    fields: dict[str, str] = {}
-    for tag in re.findall(r"<(?:input|select|textarea)[^>]*>", match.group(1)):
-        name = re.search(r'name="([^"]+)"', tag)
-        value = re.search(r'value="([^"]*)"', tag)
-        if name:
-            fields[name.group(1)] = unescape(value.group(1)) if value else ""
-    return fields
 
 
 def _text(html: str) -> str:
