@@ -224,9 +224,7 @@ def plan_refund(offer: RefundOffer, amount_field: object, reason_field: object) 
         raise ApiError(
             400, "amount_too_large", f"at most {offer.money(offer.refundable_minor)} can still be refunded"
         )
-    reason = reason_field.strip() if isinstance(reason_field, str) else ""
-    if len(reason) > MAX_REASON:
-        raise ApiError(400, "invalid_reason", f"reason: at most {MAX_REASON} characters")
+    reason = _reason(reason_field)
     rest = offer.refundable_minor - minor
     return RefundPlan(
         amount_minor=minor,
@@ -255,15 +253,9 @@ class ChainRefundForm:
 def chain_refund_form(tx_field: object, from_field: object, reason_field: object) -> ChainRefundForm:
     """The form's fields, checked by the API's own parser of `tx_hash` and `from_address`: ApiError 400 naming
     the code, so that a malformed hash is a sentence on the page, never a failure deeper down. An empty field is
-    an absent one."""
-    tx_text = _field(tx_field)
-    if not tx_text:
-        raise ApiError(400, "missing_tx_hash", "tx_hash: the hash of the refund transaction you sent")
-    chain = chain_refund_fields(tx_text, _field(from_field) or None)
-    reason = _field(reason_field)
-    if len(reason) > MAX_REASON:
-        raise ApiError(400, "invalid_reason", f"reason: at most {MAX_REASON} characters")
-    return ChainRefundForm(chain, reason)
+    an absent one (an absent hash is the writer's `missing_tx_hash`, refused before anything is read)."""
+    chain = chain_refund_fields(_field(tx_field) or None, _field(from_field) or None)
+    return ChainRefundForm(chain, _reason(reason_field))
 
 
 def chain_refund_typed(tx_field: object, from_field: object, reason_field: object) -> dict[str, str]:
@@ -278,6 +270,14 @@ def chain_refund_typed(tx_field: object, from_field: object, reason_field: objec
 
 def _field(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
+
+
+def _reason(reason_field: object) -> str:
+    """A form's reason, as the API bounds it: ApiError 400 `invalid_reason` past MAX_REASON."""
+    reason = _field(reason_field)
+    if len(reason) > MAX_REASON:
+        raise ApiError(400, "invalid_reason", f"reason: at most {MAX_REASON} characters")
+    return reason
 
 
 def chain_refund_notice(session: session_pb2.Session, code: str | None, refund_id: str | None) -> str | None:
