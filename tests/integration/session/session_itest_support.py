@@ -90,3 +90,18 @@ async def admin_val(stack: ServiceStack, sql: str, *args: Any) -> Any:
         return await conn.fetchval(sql, *args)
     finally:
         await conn.close()
+
+
+async def insert_paid_sessions(admin: asyncpg.Connection, count: int) -> None:
+    """`count` paid Stripe sessions written straight into the table (no events, no outbox), numbered 1.. in
+    their ids (`00000000-0000-4000-8000-<n, 12 digits>`) and references (`pi_<n>`): a large table for tests of
+    how statements read it."""
+    await admin.execute(
+        """INSERT INTO session.sessions (id, merchant_id, mode, status, amount_minor, currency, exponent,
+                                         provider, expires_at, paid_at, closed_at, paid_reference)
+           SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid,
+                  '11111111-1111-4111-8111-111111111111', 'test', 'paid', 999, 'EUR', 2, 'stripe',
+                  now() + interval '1 hour', now(), now(), 'pi_' || n
+             FROM generate_series(1, $1) AS n""",
+        count,
+    )

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from session_itest_support import insert_paid_sessions
 
 from session_service.adapters.move_groups import EventKey, read_for_events
 from support.database import TestDatabase
@@ -45,15 +46,7 @@ async def history(clean_db: TestDatabase) -> AsyncIterator[asyncpg.Connection]:
     async with clean_db.admin_connection() as admin:
         for table in ("sessions", "processed_events"):
             await admin.execute(f"ANALYZE session.{table}")
-        await admin.execute(
-            """INSERT INTO session.sessions (id, merchant_id, mode, status, amount_minor, currency, exponent,
-                                             provider, expires_at, paid_at, closed_at, paid_reference)
-               SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid,
-                      '11111111-1111-4111-8111-111111111111', 'test', 'paid', 999, 'EUR', 2, 'stripe',
-                      now() + interval '1 hour', now(), now(), 'pi_' || n
-                 FROM generate_series(1, $1) AS n""",
-            ROWS,
-        )
+        await insert_paid_sessions(admin, ROWS)
         await admin.execute(
             """INSERT INTO session.processed_events (provider, provider_event_id, session_id, outcome,
                                                      provider_reference)

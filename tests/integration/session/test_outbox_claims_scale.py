@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from session_itest_support import insert_paid_sessions
 
 from session_service.adapters.session_repository import ClaimedRow, claim_outbox
 from support.database import TestDatabase
@@ -46,15 +47,7 @@ async def backlog(clean_db: TestDatabase) -> AsyncIterator[asyncpg.Connection]:
     async with clean_db.admin_connection() as admin:
         await admin.execute("ANALYZE session.outbox")
         await admin.execute("ANALYZE session.sessions")
-        await admin.execute(
-            """INSERT INTO session.sessions (id, merchant_id, mode, status, amount_minor, currency, exponent,
-                                             provider, expires_at, paid_at, closed_at, paid_reference)
-               SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid,
-                      '11111111-1111-4111-8111-111111111111', 'test', 'paid', 999, 'EUR', 2, 'stripe',
-                      now() + interval '1 hour', now(), now(), 'pi_' || n
-                 FROM generate_series(1, $1) AS n""",
-            PENDING,
-        )
+        await insert_paid_sessions(admin, PENDING)
         await admin.execute(
             """INSERT INTO session.outbox (session_id, kind, next_attempt_at, locked_until)
                SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, 'fulfil',
