@@ -597,8 +597,11 @@ async def record_fulfilments(conn: asyncpg.Connection, records: Sequence[Fulfilm
                       fulfilment_status = CASE WHEN r.outbox_id IN (SELECT id FROM done) THEN 'done'
                                                ELSE s.fulfilment_status END
                  FROM r
-                -- Touch a row only with something to store: a step or the completion.
-                WHERE s.id = r.session_id
+                -- Touch a row only with something to store: a step or the completion. `s.id = ANY(...)`
+                -- names the rows by primary key whatever the join: with statistics older than the table
+                -- (every burst until autovacuum's next analyze) the join alone was planned as a hash join
+                -- that read sessions whole (test_fulfilment_records_scale.py).
+                WHERE s.id = r.session_id AND s.id = ANY($2::uuid[])
                   AND (EXISTS (SELECT 1 FROM step
                                 WHERE step.outbox_id = r.outbox_id AND step.action <> 'fulfilment_done')
                        OR r.outbox_id IN (SELECT id FROM done))
@@ -608,7 +611,7 @@ async def record_fulfilments(conn: asyncpg.Connection, records: Sequence[Fulfilm
                -- every part of the statement reads is the one from before the UPDATE).
                INSERT INTO invoice_event_objects (invoice_id, object)
                SELECT r.invoice_id, r.invoice_object::jsonb
-                 FROM r JOIN sessions s ON s.id = r.session_id
+                 FROM r JOIN sessions s ON s.id = r.session_id AND s.id = ANY($2::uuid[])
                 WHERE r.invoice_id IS NOT NULL AND r.invoice_object IS NOT NULL AND s.invoice_id IS NULL
                ON CONFLICT (invoice_id) DO UPDATE SET object = EXCLUDED.object
            ), mail AS (
