@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -105,3 +105,16 @@ async def insert_paid_sessions(admin: asyncpg.Connection, count: int) -> None:
              FROM generate_series(1, $1) AS n""",
         count,
     )
+
+
+async def rows_read_by_seq_scans(conn: asyncpg.Connection, tables: Sequence[str]) -> dict[str, int]:
+    """Rows of each of the session schema's `tables` read by sequential scans so far (pg_stat_user_tables,
+    flushed first): how the scale tests tell a plan that reads a table whole from one that probes it."""
+    await conn.execute("SELECT pg_stat_force_next_flush()")
+    rows = await conn.fetch(
+        """SELECT relname, coalesce(seq_tup_read, 0) AS rows FROM pg_stat_user_tables
+            WHERE schemaname = 'session' AND relname = ANY($1::text[])""",
+        list(tables),
+    )
+    read = {row["relname"]: int(row["rows"]) for row in rows}
+    return {table: read.get(table, 0) for table in tables}

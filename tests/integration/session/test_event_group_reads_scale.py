@@ -16,27 +16,18 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from session_itest_support import insert_paid_sessions
+from session_itest_support import insert_paid_sessions, rows_read_by_seq_scans
 
 from session_service.adapters.move_groups import EventKey, read_for_events
 from support.database import TestDatabase
 
 ROWS = 3000
 GROUP = 32
+TABLES = ("sessions", "processed_events")
 
 
 def _session_id(n: int) -> uuid.UUID:
     return uuid.UUID(f"00000000-0000-4000-8000-{n:012d}")
-
-
-async def _rows_scanned(conn: asyncpg.Connection) -> int:
-    """Rows of sessions and processed_events read by sequential scans so far."""
-    await conn.execute("SELECT pg_stat_force_next_flush()")
-    rows = await conn.fetchval(
-        """SELECT sum(coalesce(seq_tup_read, 0)) FROM pg_stat_user_tables
-            WHERE schemaname = 'session' AND relname IN ('sessions', 'processed_events')"""
-    )
-    return int(rows or 0)
 
 
 @pytest.fixture
@@ -44,7 +35,7 @@ async def history(clean_db: TestDatabase) -> AsyncIterator[asyncpg.Connection]:
     """The session service's runtime connection to ROWS paid sessions, each with its processed payment event,
     under statistics taken while both tables were empty."""
     async with clean_db.admin_connection() as admin:
-        for table in ("sessions", "processed_events"):
+        for table in TABLES:
             await admin.execute(f"ANALYZE session.{table}")
         await insert_paid_sessions(admin, ROWS)
         await admin.execute(
@@ -65,9 +56,9 @@ async def test_a_group_read_reads_no_table_whole(history: asyncpg.Connection) ->
         EventKey(_session_id(n), "stripe", f"evt_{n}" if n % 2 else f"evt_new_{n}")
         for n in range(1, ROWS, ROWS // GROUP)
     ]
-    before = await _rows_scanned(history)
+    before = sum((await rows_read_by_seq_scans(history, TABLES)).values())
     rows = await read_for_events(history, keys)
-    after = await _rows_scanned(history)
+    after = sum((await rows_read_by_seq_scans(history, TABLES)).values())
     assert [row["id"] if row else None for row in rows] == [key.session_id for key in keys]
     seen = ["applied" if not key.provider_event_id.startswith("evt_new_") else None for key in keys]
     assert [row["prior_outcome"] if row else None for row in rows] == seen

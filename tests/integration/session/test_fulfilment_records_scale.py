@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from session_itest_support import insert_paid_sessions
+from session_itest_support import insert_paid_sessions, rows_read_by_seq_scans
 
 from session_service.adapters.session_repository import FulfilmentRecord, record_fulfilments
 from support.database import TestDatabase
@@ -31,17 +31,6 @@ TABLES = ("sessions", "outbox", "invoice_event_objects")
 
 def _session_id(n: int) -> uuid.UUID:
     return uuid.UUID(f"00000000-0000-4000-8000-{n:012d}")
-
-
-async def _rows_scanned(conn: asyncpg.Connection) -> dict[str, int]:
-    """Rows of each table read by sequential scans so far."""
-    await conn.execute("SELECT pg_stat_force_next_flush()")
-    rows = await conn.fetch(
-        """SELECT relname, coalesce(seq_tup_read, 0) AS rows FROM pg_stat_user_tables
-            WHERE schemaname = 'session' AND relname = ANY($1::text[])""",
-        list(TABLES),
-    )
-    return {row["relname"]: int(row["rows"]) for row in rows}
 
 
 @pytest.fixture
@@ -91,12 +80,12 @@ async def test_passes_record_their_rows_without_reading_a_table_whole(pending: a
     # Eight passes on one connection, as a dispatcher runs them: after five, PostgreSQL may plan the prepared
     # statement once for any arrays (a generic plan), which must not read a table whole either.
     passes = [list(range(1 + p, ROWS, ROWS // GROUP)) for p in range(PASSES)]
-    before = await _rows_scanned(pending)
+    before = await rows_read_by_seq_scans(pending, TABLES)
     for numbers in passes:
         records = await _records(pending, numbers)
         done = await record_fulfilments(pending, records)
         assert done == {record.outbox_id for record in records}
-    after = await _rows_scanned(pending)
+    after = await rows_read_by_seq_scans(pending, TABLES)
     numbers = [n for numbers in passes for n in numbers]
     stored = await pending.fetch(
         "SELECT invoice_id, api_key_id, fulfilment_status FROM sessions WHERE id = ANY($1::uuid[])",
@@ -113,7 +102,7 @@ async def test_passes_record_their_rows_without_reading_a_table_whole(pending: a
     objects = await pending.fetchval("SELECT count(*) FROM invoice_event_objects")
     assert objects == 0, "every invoice object was taken by its invoice.issued event"
     # A few rows are fine (a scan PostgreSQL may choose for a page or two); a table read whole is 3,000.
-    scanned = {table: after.get(table, 0) - before.get(table, 0) for table in TABLES}
+    scanned = {table: after[table] - before[table] for table in TABLES}
     assert all(rows < ROWS // 10 for rows in scanned.values()), (
         f"recording {PASSES} passes of {len(passes[0])} rows scanned {scanned}"
     )

@@ -16,22 +16,13 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from session_itest_support import insert_paid_sessions
+from session_itest_support import insert_paid_sessions, rows_read_by_seq_scans
 
 from session_service.adapters import refund_repository
 from support.database import TestDatabase
 
 ROWS = 3000
 PASSES = 8
-
-
-async def _sessions_scanned(conn: asyncpg.Connection) -> int:
-    await conn.execute("SELECT pg_stat_force_next_flush()")
-    rows = await conn.fetchval(
-        """SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables
-            WHERE schemaname = 'session' AND relname = 'sessions'"""
-    )
-    return int(rows or 0)
 
 
 @pytest.fixture
@@ -54,7 +45,7 @@ async def paid(clean_db: TestDatabase) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def test_the_workers_questions_read_sessions_by_index(paid: asyncpg.Connection) -> None:
-    before = await _sessions_scanned(paid)
+    before = (await rows_read_by_seq_scans(paid, ["sessions"]))["sessions"]
     # Eight passes on one connection, as the worker asks them: after five, PostgreSQL may plan each prepared
     # statement once for any limit (a generic plan), which must not read the table whole either.
     for _ in range(PASSES):
@@ -62,7 +53,7 @@ async def test_the_workers_questions_read_sessions_by_index(paid: asyncpg.Connec
         credits_due = await refund_repository.credit_notes_due(paid, 50)
         assert [str(row["id"]) for row in keys_due] == ["00000000-0000-4000-8000-000000000007"]
         assert credits_due == []
-    after = await _sessions_scanned(paid)
+    after = (await rows_read_by_seq_scans(paid, ["sessions"]))["sessions"]
     # A few rows are fine (a scan PostgreSQL may choose for a page or two); a table read whole is 3,000.
     assert after - before < ROWS // 10, (
         f"{PASSES} passes of the worker's questions scanned {after - before} rows"
