@@ -14,7 +14,14 @@ from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2
 from paygate_runtime.api_objects import STATUS_BY_NAME, session_detail, session_summary
 from paygate_runtime.errors import InvalidArgument
-from paygate_runtime.money import MAX_AMOUNT_MINOR, CurrencyKind, Money, parse_amount, resolve_currency
+from paygate_runtime.money import (
+    MAX_AMOUNT_MINOR,
+    MAX_EXPONENT,
+    CurrencyKind,
+    Money,
+    parse_amount,
+    resolve_currency,
+)
 from webhook_gateway.entrypoints.app_keys import BILLING_READINESS, CLIENTS, IDEMPOTENCY, PROVIDER_CHECKOUTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
@@ -149,13 +156,34 @@ async def _require_live_billing_profile(
     if missing:
         # Checked only on the way to this refusal, so a sound request pays nothing for it; like the 409, a 400
         # raised here is not stored under the Idempotency-Key (see create_session).
-        await checked_create_request(request, merchant, raw)
+        create = await checked_create_request(request, merchant, raw)
+        _refuse_a_malformed_amount(create)
         raise ApiError(
             409,
             "billing_profile_incomplete",
             "live sessions need a complete billing profile (PUT /v1/billing_profile); missing: "
             + ", ".join(missing),
         )
+
+
+def _refuse_a_malformed_amount(create: session_pb2.CreateSessionRequest) -> None:
+    """400 with the session service's own code for an amount it would refuse whatever the account's state:
+    malformed, not positive, or finer than a known currency's decimals. The gateway only checks the JSON type
+    on the way; without this, such a request met the 409 first. A currency unknown here (a merchant's token)
+    or left out (the merchant's default) is checked for the shape and sign only; the ceiling is the merchant's
+    business, so `amount_too_large` is left to the session service too."""
+    try:
+        unit = resolve_currency(create.currency) if create.currency else None
+    except InvalidArgument:
+        unit = None
+    try:
+        if unit is not None:
+            parse_amount(create.amount, unit.code, unit.exponent, MAX_AMOUNT_MINOR)
+        else:  # a unit unknown here: any placeholder unit, the finest decimals, only shape and sign count
+            parse_amount(create.amount, "XXX", MAX_EXPONENT, MAX_AMOUNT_MINOR)
+    except InvalidArgument as error:
+        if error.field == "amount" and error.code != "amount_too_large":
+            raise ApiError(400, error.code, error.message) from None
 
 
 def fingerprint(raw: bytes) -> str:
