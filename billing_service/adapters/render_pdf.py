@@ -51,7 +51,7 @@ _PRODUCER = "paygate billing"
 # Stored beside each first rendering (billing migration 0130): which code produced the bytes a buyer received.
 # Bump the revision with any change to what this module or the receipt view prints.
 PDF_RENDERER_VERSION = " ".join(
-    ["receipt-pdf/1", *(f"{library}/{version(library)}" for library in ("fpdf2", "drafthorse", "factur-x"))]
+    ["receipt-pdf/2", *(f"{library}/{version(library)}" for library in ("fpdf2", "drafthorse", "factur-x"))]
 )
 
 # Letters NFKD does not decompose, and punctuation that has a close ASCII spelling.
@@ -301,6 +301,14 @@ def render_invoice_pdf(
     )[0]
 
 
+def _void_notes(view: ReceiptView) -> tuple[str, ...]:
+    """The VOID copy's XML says what its page's stamp says ("VOID: cancelled by credit note ..."): an
+    accounting system imports the XML and never sees the stamp, and would book a cancelled invoice as valid."""
+    if not view.is_void or not view.reference:
+        return ()
+    return (f"VOID: {view.reference[:1].lower()}{view.reference[1:]}",)
+
+
 def render_invoice_documents(
     invoice: Invoice,
     *,
@@ -319,7 +327,9 @@ def render_invoice_documents(
     if view.is_test_mode and missing_seller_fields(invoice.seller):
         notes.append(PLACEHOLDER_SELLER_NOTE)
     blocker = facturx_blocker(invoice)
-    einvoice = build_einvoice(invoice, preceding_invoice_number=credited_invoice_number or "")
+    einvoice = build_einvoice(
+        invoice, preceding_invoice_number=credited_invoice_number or "", extra_notes=_void_notes(view)
+    )
     xml = build_facturx_xml(einvoice) if blocker is None else None
     notes.append(FACTURX_NOTE if xml is not None else blocker or "")
 
