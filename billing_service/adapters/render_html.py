@@ -13,7 +13,7 @@ from billing_service.domain.receipt import build_receipt_view
 HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 _TEMPLATE = "receipt.html.j2"
 # Stored beside each first rendering (billing migration 0130); bump with any change to what the receipt prints.
-HTML_RENDERER_VERSION = f"receipt-html/1 jinja2/{version('jinja2')}"
+HTML_RENDERER_VERSION = f"receipt-html/2 jinja2/{version('jinja2')}"
 
 
 @cache

@@ -154,17 +154,19 @@ def rate_percent(rate_bps: int) -> Decimal:
     return to_major(rate_bps, 2)
 
 
-def build_einvoice(
-    invoice: Invoice, *, preceding_invoice_number: str = "", extra_notes: tuple[str, ...] = ()
-) -> EInvoice:
-    """The EN 16931 view of `invoice` (an invoice, type 380, or a credit note, type 381)."""
+def net_lines(invoice: Invoice) -> tuple[EInvoiceLine, ...]:
+    """The document's lines net of tax, amounts as positive numbers whatever the document's sign. Billing stores
+    lines gross; a line's net is its share of the net total in proportion to its gross (largest remainder), its
+    unit price that net divided by the quantity, finer than the currency when the division needs it. The one
+    split every rendering states: the XML, the PDF, the HTML page (the API's `line_items` make the same split in
+    `paygate_runtime.api_objects`)."""
     sign = -1 if invoice.is_credit_note else 1
     gross = tuple(sign * item.amount for item in invoice.line_items)
     net_total, tax_total, grand_total = sign * invoice.subtotal, sign * invoice.tax, sign * invoice.total
     if min((net_total, tax_total, grand_total, *gross)) < 0:
         raise ValueError("a document's amounts must all have the document's sign")
     nets = allocate(net_total, gross)
-    lines = tuple(
+    return tuple(
         EInvoiceLine(
             line_id=str(index),
             description=item.description,
@@ -177,6 +179,15 @@ def build_einvoice(
             zip(invoice.line_items, nets, gross, strict=True), start=1
         )
     )
+
+
+def build_einvoice(
+    invoice: Invoice, *, preceding_invoice_number: str = "", extra_notes: tuple[str, ...] = ()
+) -> EInvoice:
+    """The EN 16931 view of `invoice` (an invoice, type 380, or a credit note, type 381)."""
+    sign = -1 if invoice.is_credit_note else 1
+    lines = net_lines(invoice)
+    net_total, tax_total, grand_total = sign * invoice.subtotal, sign * invoice.tax, sign * invoice.total
     category = VAT_STANDARD if invoice.tax_rate_bps > 0 else VAT_ZERO
     notes = list(extra_notes)
     if str(invoice.mode) == "test":

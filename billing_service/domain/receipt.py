@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .credit_notes import CreditOrigin, credit_origin, reason_words, settlement
+from .einvoice import net_lines
 from .invoices import Invoice, Party, format_money
 from .tax import format_rate
 
@@ -27,8 +28,8 @@ class ReceiptParty:
 class ReceiptLine:
     description: str
     quantity: str
-    unit_amount: str
-    amount: str
+    unit_amount: str  # net, as the PDF prints it
+    amount: str  # net
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,20 @@ def _reference(invoice: Invoice, credited_number: str | None, credit_note_number
     return ""
 
 
+def _net_lines(invoice: Invoice) -> tuple[ReceiptLine, ...]:
+    """The lines net, split as the PDF, the Factur-X XML and the API state them (`einvoice.net_lines`)."""
+    sign = -1 if invoice.is_credit_note else 1
+    return tuple(
+        ReceiptLine(
+            line.description,
+            str(line.quantity),
+            f"{'-' if sign < 0 and line.net_amount else ''}{line.net_unit_price} {invoice.currency}",
+            format_money(sign * line.net_amount, invoice.exponent, invoice.currency),
+        )
+        for line in net_lines(invoice)
+    )
+
+
 def build_receipt_view(
     invoice: Invoice,
     *,
@@ -110,10 +125,7 @@ def build_receipt_view(
         is_test_mode=str(invoice.mode) == "test",
         seller=_party(invoice.seller, f"Merchant {invoice.merchant_id}"),
         buyer=_party(invoice.buyer, ""),
-        lines=tuple(
-            ReceiptLine(item.description, str(item.quantity), money(item.unit_amount), money(item.amount))
-            for item in invoice.line_items
-        ),
+        lines=_net_lines(invoice),
         subtotal=money(invoice.subtotal),
         tax_label=f"Tax ({format_rate(invoice.tax_rate_bps)} %)",
         tax=money(invoice.tax),
