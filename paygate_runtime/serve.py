@@ -23,6 +23,7 @@ from paygate_runtime import tracing
 from paygate_runtime.audit_anchor import DEFAULT_INTERVAL_S, AuditAnchor, interval_from_env
 from paygate_runtime.audit_chain import AUDIT_TABLES
 from paygate_runtime.config import ConfigError, Env, exit_on_config_error
+from paygate_runtime.database_errors import CONNECT_ERRORS, describe
 from paygate_runtime.db import create_pool
 from paygate_runtime.grpc_server import start_grpc_server
 from paygate_runtime.logs import configure_logging
@@ -71,14 +72,22 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if common.migrate_database_url:
-        await migrate(common.migrate_database_url, service)
-    if not await _schema_ready_or_stop(common.database_url, service, stop):
-        log.info("stopped before the schema was ready", extra={"service": service})
-        return
-    pool = await create_pool(
-        common.database_url, SERVICES[service].schema, min_size=common.pool_min, max_size=common.pool_max
-    )
+    try:
+        if common.migrate_database_url:
+            await migrate(common.migrate_database_url, service)
+        if not await _schema_ready_or_stop(common.database_url, service, stop):
+            log.info("stopped before the schema was ready", extra={"service": service})
+            return
+        pool = await create_pool(
+            common.database_url, SERVICES[service].schema, min_size=common.pool_min, max_size=common.pool_max
+        )
+    except CONNECT_ERRORS as error:
+        # Still an exit (kubelet restarts the container with its backoff), but as one log line that says why,
+        # like every other line on stderr, not asyncpg's traceback. The error never holds the DSN's password.
+        log.error(
+            "start-up stopped: the database did not answer or refused", extra={"error": describe(error)}
+        )
+        raise SystemExit(1) from None
     metrics_server: MetricsServer | None = None
     try:
         assembled = await module.assemble(config, common, pool)

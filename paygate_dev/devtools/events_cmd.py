@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from paygate_runtime.database_errors import DATABASE_ERRORS, describe
 from paygate_runtime.stack import load_stack
 from webhook_gateway.adapters.inbox_repository import STATUSES, InboxEvent, InboxRepository
 
@@ -88,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
         events = asyncio.run(
             list_events(database_url, unmatched=args.unmatched, status=args.status, limit=args.limit)
         )
-    except (OSError, asyncpg.PostgresError) as exc:
-        print(f"paygate: cannot read the inbox: {exc}", file=sys.stderr)
+    except DATABASE_ERRORS as exc:
+        print(f"paygate: cannot read the inbox: {describe(exc)}", file=sys.stderr)
         return 1
     if args.json:
         for event in events:

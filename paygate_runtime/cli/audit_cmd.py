@@ -40,6 +40,7 @@ from paygate_runtime.audit_chain import (
     heads_digest,
     parse_expected_heads,
 )
+from paygate_runtime.database_errors import DATABASE_ERRORS, describe
 from paygate_runtime.stack import load_stack, paygate_home
 
 
@@ -217,8 +218,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
     try:
         results, problems = asyncio.run(verify(dsn, services, expected))
-    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
-        print(f"paygate audit verify: cannot read the database: {error}", file=sys.stderr)
+    except DATABASE_ERRORS as error:
+        print(f"paygate audit verify: cannot read the database: {describe(error)}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result_json(results, problems), indent=2))

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from urllib.parse import urlsplit
 
 from paygate_runtime.config import ConfigError, Env, exit_on_config_error
+from paygate_runtime.database_errors import DATABASE_ERRORS, describe
 from paygate_runtime.migrations import migrate
 from paygate_runtime.schemas import SERVICES, bootstrap_database, dsn_for_role
 
@@ -41,5 +43,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("PAYGATE_MIGRATE_DATABASE_URL", "is required but not set")
     except ConfigError as error:
         exit_on_config_error(error)
-    asyncio.run(_run(dsn, args.service))
+    try:
+        asyncio.run(_run(dsn, args.service))
+    except DATABASE_ERRORS as error:
+        # A Job's log then shows one line (what and why), and the Job fails instead of reporting success.
+        print(f"paygate migrate: cannot migrate the database: {describe(error)}", file=sys.stderr)
+        return 1
     return 0

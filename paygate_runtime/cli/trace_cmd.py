@@ -27,6 +27,7 @@ from typing import Any
 
 import asyncpg
 
+from paygate_runtime.database_errors import DATABASE_ERRORS, describe
 from paygate_runtime.stack import load_stack, paygate_home
 
 
@@ -357,6 +358,9 @@ def run(args: argparse.Namespace) -> int:
         entries = asyncio.run(timeline(dsn, args.session_id))
     except SessionNotFound as error:
         print(f"paygate trace: {error}", file=sys.stderr)
+        return 1
+    except DATABASE_ERRORS as error:
+        print(f"paygate trace: cannot read the database: {describe(error)}", file=sys.stderr)
         return 1
     for entry in entries:
         if args.json:

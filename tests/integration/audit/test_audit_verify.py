@@ -486,3 +486,20 @@ async def test_a_service_runtime_role_verifies_its_own_service(populated: TestDa
     everything = run()
     assert everything.returncode == 2  # could not verify the others: neither ok nor broken
     assert "session: NOT VERIFIED" in everything.stdout and "keys: ok" in everything.stdout
+
+
+@pytest.mark.parametrize("dsn", ["not-a-dsn", "postgresql://paygate:s3cret-pw@127.0.0.1:port/paygate"])
+def test_a_malformed_database_url_is_one_line_and_exit_2(dsn: str) -> None:
+    """A walk of README's command table: an unreachable database was one line, a malformed DSN a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "paygate_runtime.cli.main", "audit", "verify", "--database-url", dsn],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("paygate audit verify: cannot read the database: "), lines
+    assert "s3cret-pw" not in result.stderr
+    assert result.returncode == 2

@@ -4,6 +4,7 @@ variable and never shows its value (never a failure at the first request)."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import subprocess
@@ -58,3 +59,16 @@ def test_well_formed_configuration_gets_past_the_checks() -> None:
     result = _serve("gateway", {})
     assert result.returncode not in (0, 2), result.stderr
     assert "configuration error" not in result.stderr
+
+
+@pytest.mark.parametrize("service", ["session", "billing", "keys", "gateway"])
+def test_an_unreachable_database_stops_start_up_with_a_log_line_not_a_traceback(service: str) -> None:
+    """A walk of README's command table: `paygate serve` with no database answering printed asyncpg's traceback
+    among the JSON log lines. It still exits 1 (kubelet restarts it with its backoff), saying why in one line."""
+    result = _serve(service, {"PAYGATE_DATABASE_URL": "postgresql://paygate:s3cret-pw@127.0.0.1:1/paygate"})
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    last = json.loads(result.stderr.strip().splitlines()[-1])
+    assert last["level"] == "error" and "database" in last["msg"], last
+    assert "ConnectionRefusedError" in json.dumps(last)
+    assert "s3cret-pw" not in result.stderr
