@@ -202,6 +202,21 @@ def minor_units(amount: str, currency: str) -> int:
     return int(minor)
 
 
+# Nothing answers at the address: a stopped `up` (its stack.json left behind), not a problem of the session.
+_UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+def _unreadable(
+    error: grpc.aio.AioRpcError, session_addr: str, session_id: str, advice: str = ""
+) -> TriggerError:
+    reason = error_code(error) or error.code().name.lower()
+    if error.code() in _UNREACHABLE:
+        return TriggerError(
+            f"cannot reach the session service at {session_addr} ({reason}); is `paygate up` running?"
+        )
+    return TriggerError(f"cannot read session {session_id} ({reason}){advice}")
+
+
 async def read_session(session_addr: str, session_id: str, fallback: str) -> session_pb2.Session:
     async with grpc.aio.insecure_channel(session_addr) as channel:
         try:
@@ -209,8 +224,7 @@ async def read_session(session_addr: str, session_id: str, fallback: str) -> ses
                 session_pb2.GetSessionRequest(session_id=session_id), timeout=5
             )
         except grpc.aio.AioRpcError as error:
-            reason = error_code(error) or error.code().name.lower()
-            raise TriggerError(f"cannot read session {session_id} ({reason}); {fallback}") from None
+            raise _unreadable(error, session_addr, session_id, f"; {fallback}") from None
 
 
 async def session_price(session_addr: str, session_id: str) -> Price:
@@ -245,8 +259,7 @@ async def refuse_unpayable(session_addr: str, session_id: str) -> None:
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
                 return
-            reason = error_code(error) or error.code().name.lower()
-            raise TriggerError(f"cannot read session {session_id} ({reason})") from None
+            raise _unreadable(error, session_addr, session_id) from None
     if session.status in PAYABLE_STATUSES:
         return
     status = session_pb2.SessionStatus.Name(session.status).removeprefix("SESSION_STATUS_").lower()

@@ -17,6 +17,7 @@ import contextlib
 import signal
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -32,6 +33,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", default="*", help="comma-separated event types (default: every type)")
     p.add_argument("--api-key", help="merchant test secret key (default: the stack's test merchant)")
     p.add_argument("--gateway", help="gateway URL (default: the stack's)")
+
+
+def _is_http_url(url: str) -> bool:
+    parsed = urlsplit(url)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
 
 
 def _say(line: str) -> None:
@@ -57,6 +63,9 @@ async def _listen(args: argparse.Namespace) -> int:
         if not api_key:
             api_key = stack["merchant"]["api_key"]
             stale = stale_key_message(stack)
+    if not _is_http_url(gateway):
+        print(f"paygate listen: --gateway must be an absolute http(s) URL, not {gateway!r}", file=sys.stderr)
+        return 1
     events = [e.strip() for e in args.events.split(",") if e.strip()] or ["*"]
     headers = {"X-API-Key": api_key}
     stop = asyncio.Event()
@@ -67,21 +76,38 @@ async def _listen(args: argparse.Namespace) -> int:
     async with aiohttp.ClientSession(
         gateway, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
     ) as http:
-        async with http.post(
-            "/v1/webhook_endpoints",
-            json={"url": args.forward_to, "events": events, "description": "paygate listen"},
-        ) as response:
-            if response.status == 401 and stale:
-                print(f"paygate listen: {stale}", file=sys.stderr)
-                return 1
-            body = await response.json(content_type=None)
-            if response.status != 201:
-                error = (body or {}).get("error", {})
-                print(
-                    f"paygate listen: {error.get('code', response.status)}: {error.get('message', '')}",
-                    file=sys.stderr,
-                )
-                return 1
+        try:
+            async with http.post(
+                "/v1/webhook_endpoints",
+                json={"url": args.forward_to, "events": events, "description": "paygate listen"},
+            ) as response:
+                if response.status == 401 and stale:
+                    print(f"paygate listen: {stale}", file=sys.stderr)
+                    return 1
+                body = await response.json(content_type=None)
+                if response.status != 201:
+                    error = (body or {}).get("error", {})
+                    print(
+                        f"paygate listen: {error.get('code', response.status)}: {error.get('message', '')}",
+                        file=sys.stderr,
+                    )
+                    return 1
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # Usually a stopped `up` that left its stack.json behind: say so, as `demo` does.
+            print(
+                f"paygate listen: cannot reach the gateway at {gateway} ({type(exc).__name__}); "
+                "is `paygate up` running?",
+                file=sys.stderr,
+            )
+            return 1
+        except ValueError as exc:
+            # Something answered, but not with paygate's JSON (another program on that port).
+            print(
+                f"paygate listen: {gateway} did not answer as paygate's gateway ({type(exc).__name__}); "
+                "is --gateway right?",
+                file=sys.stderr,
+            )
+            return 1
         endpoint_id = body["id"]
         _say(f"Ready! Forwarding {', '.join(body['events'])} to {body['url']} (endpoint {endpoint_id})")
         _say(f"Your webhook signing secret is {body['secret']}")

@@ -173,6 +173,10 @@ async def _keys_list(args: argparse.Namespace, stub: keys_pb2_grpc.KeysServiceSt
         if not reply.has_more or not reply.keys:
             break
         cursor = reply.keys[-1].id
+    if not keys:
+        # The list RPC answers an unknown merchant with no keys; a mistyped id must say not_found, as
+        # `keys create` of it does (the RpcError is printed as one line by run()).
+        await stub.GetMerchant(keys_pb2.GetMerchantRequest(merchant_id=args.merchant))
     _emit(args, {"merchant_id": args.merchant, "keys": keys}, [_key_line(k) for k in keys] or ["no keys"])
 
 

@@ -261,3 +261,43 @@ def _paygate(home: Path, *argv: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+@pytest.mark.parametrize("dsn", ["not-a-dsn", "postgresql://paygate:s3cret-pw@127.0.0.1:port/paygate"])
+def test_paygate_events_with_a_malformed_database_url_is_one_line(tmp_path: Path, dsn: str) -> None:
+    """A walk of README's command table: an unreachable database was one line, a malformed DSN a traceback."""
+    result = _paygate(tmp_path, "events", "--database-url", dsn)
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("paygate: cannot read the inbox: "), lines
+    assert "s3cret-pw" not in result.stderr
+    assert result.returncode == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("stripe", "checkout.session.completed"),
+        ("onecom", "payment.succeeded", "--amount", "1.00", "--currency", "EUR"),
+    ],
+)
+def test_paygate_trigger_with_the_stack_stopped_says_so(tmp_path: Path, argv: tuple[str, ...]) -> None:
+    """A walk of README's command table: with `up` stopped and its stack.json left behind, `trigger` said
+    "cannot read session ... (unavailable); pass --amount and --currency", and passing them only changed the
+    advice away. It now says that nothing answers and where."""
+    (tmp_path / "stack.json").write_text(
+        json.dumps(
+            {
+                "gateway_url": "http://127.0.0.1:9",
+                "grpc": {name: "127.0.0.1:9" for name in ("session", "billing", "keys")},
+                "webhook_secrets": {"stripe": "whsec_x", "onecom": "whsec_" + "A" * 44},
+            }
+        )
+    )
+    result = _paygate(tmp_path, "trigger", *argv, "--session", str(uuid.uuid4()))
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "paygate: cannot reach the session service at 127.0.0.1:9 (unavailable); is `paygate up` running?"
+    ], lines
+    assert result.returncode == 1

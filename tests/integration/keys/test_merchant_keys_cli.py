@@ -99,3 +99,14 @@ async def test_commands_find_the_stack_through_stack_json(stack: ServiceStack, t
     merchant = Merchant(lines["id"], secret, "Shop")
     code, out, err = await _paygate(env, "keys", "list", "--merchant", merchant.id)
     assert code == 0 and "active" in out and secret[-4:] in out and secret not in out
+
+
+async def test_listing_the_keys_of_an_unknown_merchant_is_not_found(stack: ServiceStack) -> None:
+    """A walk of README's command table: `keys list` of a mistyped merchant id printed "no keys" and exit 0,
+    while `keys create` of it said not_found. A merchant without keys of a mode still lists "no keys"."""
+    env = cli_env(PAYGATE_KEYS_ADDR=stack.addr("keys"))
+    code, out, err = await _paygate(env, "keys", "list", "--merchant", "00000000-0000-4000-8000-000000000000")
+    assert (code, out, err.strip()) == (1, "", "paygate: not_found: merchant not found")
+    made = await _json(env, "create", "--name", "Test Only")
+    code, out, err = await _paygate(env, "keys", "list", "--merchant", made["merchant_id"], "--mode", "live")
+    assert (code, out.strip()) == (0, "no keys"), err

@@ -134,3 +134,29 @@ async def test_paygate_listen_stopped_after_the_stack_says_so_in_one_line(tmp_pa
 
 async def _first(lines: list[str], needle: str) -> str | None:
     return next((line for line in lines if needle in line), None)
+
+
+@pytest.mark.parametrize(
+    ("gateway", "says"),
+    [
+        ("http://127.0.0.1:9", "cannot reach the gateway at http://127.0.0.1:9"),
+        ("not-a-url", "--gateway must be an absolute http(s) URL"),
+    ],
+)
+async def test_paygate_listen_without_a_reachable_gateway_says_so_in_one_line(
+    tmp_path: Path, gateway: str, says: str
+) -> None:
+    """A walk of README's command table: `listen` with stack.json left behind by a stopped `up` (or a mistyped
+    --gateway) printed a traceback from aiohttp. Now one line says what is wrong, and the exit is 1."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")}
+    env["PAYGATE_HOME"] = str(tmp_path)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "paygate_runtime.cli.main", "listen", "--forward-to", "http://127.0.0.1:9/",
+        "--gateway", gateway, "--api-key", "sk_test_x",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert b"Traceback" not in err, err.decode()
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"paygate listen: {says}"), lines
+    assert proc.returncode == 1 and out == b""
