@@ -48,11 +48,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notify", action="store_true", help="also send the signed web3 webhook")
     parser.add_argument(
         "--mine",
-        type=int,
+        type=_block_count,
         help="mine this many more blocks afterwards (default: what the session's confirmations still need; "
         "0 leaves the payment unconfirmed)",
     )
     parser.add_argument("--home", help="state folder (default $PAYGATE_HOME or ./.paygate)")
+
+
+def _block_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError("must be a whole number of blocks, 0 or more")
+    return count
 
 
 def to_minor(amount: str, exponent: int) -> int:

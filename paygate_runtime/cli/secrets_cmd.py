@@ -26,15 +26,23 @@ import base64
 import datetime as dt
 import json
 import os
+import re
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from paygate_runtime.secret_checks import check_standard_webhooks_secret, check_stripe_webhook_secret
+
 SERVICES = ("session", "billing", "keys", "gateway")
+# The keys service's rule for a signing key id (keys_service.domain.access_tokens, which the runtime may not
+# import; tests/deploy/test_secrets_cmd.py holds the two together): it refuses to start with any other.
+JWT_KID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+JWT_KID_RULE = "must be 1..64 letters, digits, '.', '_' or '-'"
 OVERLAYS = ("dev", "prod", "external-db")
 CNPG_OVERLAYS = ("dev", "prod")
 # The CloudNativePG read-write Service of the Cluster `paygate-db` (deploy/components/cnpg/cluster.yaml).
@@ -126,7 +134,7 @@ def build_secrets(args: argparse.Namespace) -> tuple[list[dict[str, object]], li
                 "paygate secrets generate: --db-ca-file (your database's CA certificate, PEM) is required for "
                 "external-db, or --db-sslmode-require to encrypt without verifying the server"
             )
-        ca = Path(args.db_ca_file).read_text()
+        ca = _read_flag_file("--db-ca-file", args.db_ca_file)
         if "BEGIN CERTIFICATE" not in ca:
             raise SystemExit(f"paygate secrets generate: {args.db_ca_file} holds no PEM certificate")
         out.append(_secret(DB_CA_SECRET, namespace, {"ca.crt": ca}))
@@ -157,7 +165,9 @@ def build_secrets(args: argparse.Namespace) -> tuple[list[dict[str, object]], li
     out.append(
         _secret("paygate-session-secrets", namespace, {"PAYGATE_SESSION_ENCRYPTION_KEYS": encryption_key(1)})
     )
-    kid = args.jwt_kid or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    kid = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d") if args.jwt_kid is None else args.jwt_kid
+    if not JWT_KID.fullmatch(kid):
+        raise SystemExit(f"paygate secrets generate: --jwt-kid {JWT_KID_RULE}")
     out.append(
         _secret(
             "paygate-keys-secrets",
@@ -186,6 +196,7 @@ def _gateway_secrets(args: argparse.Namespace) -> dict[str, str]:
             raise SystemExit(
                 f"paygate secrets generate: {name} names no mode: use {name}-test or {name}-live"
             )
+    _check_webhook_secrets(args)
     gateway: dict[str, str] = {}
     if args.stripe_webhook_secret:
         gateway["PAYGATE_STRIPE_WEBHOOK_SECRETS"] = ",".join(args.stripe_webhook_secret)
@@ -228,6 +239,26 @@ def _gateway_secrets(args: argparse.Namespace) -> dict[str, str]:
     return gateway
 
 
+def _check_webhook_secrets(args: argparse.Namespace) -> None:
+    """Refuse a webhook secret the gateway would refuse at start-up (its own checks, so the two agree),
+    naming the flag and never the value."""
+    given: list[tuple[str, str | None, Callable[[str], None]]] = [
+        ("--stripe-webhook-secret", secret, check_stripe_webhook_secret)
+        for secret in args.stripe_webhook_secret or []
+    ]
+    for provider in ("onecom", "web3"):
+        for mode in ("test", "live"):
+            secret = getattr(args, f"{provider}_webhook_secret_{mode}")
+            given.append((f"--{provider}-webhook-secret-{mode}", secret, check_standard_webhooks_secret))
+    for flag, secret, check in given:
+        if secret is None:
+            continue
+        try:
+            check(secret)
+        except ValueError as problem:
+            raise SystemExit(f"paygate secrets generate: {flag} {problem}") from None
+
+
 def _stripe_key_mode(key: str) -> str:
     for prefix in ("sk_", "rk_"):
         for mode in ("test", "live"):
@@ -248,7 +279,7 @@ def _smtp_credentials(args: argparse.Namespace) -> dict[str, str]:
     if args.smtp_password_file == "-":
         password = sys.stdin.read()
     else:
-        password = Path(args.smtp_password_file).read_text()
+        password = _read_flag_file("--smtp-password-file", args.smtp_password_file)
     password = password.removesuffix("\n").removesuffix("\r")
     for name, value in (("--smtp-username", args.smtp_username), ("the SMTP password", password)):
         if not value or any(c in value for c in "\r\n\x00"):
@@ -285,8 +316,22 @@ def to_yaml(objects: list[dict[str, object]]) -> str:
     return "---\n" + "---\n".join(docs)
 
 
+def _read_flag_file(flag: str, path: str) -> str:
+    """The text of a file a flag names, or one line naming the flag (the OSError's own text says why)."""
+    try:
+        return Path(path).read_text()
+    except OSError as error:
+        raise SystemExit(f"paygate secrets generate: {flag} {path}: cannot read it ({error})") from None
+    except UnicodeDecodeError:
+        # Not the decoder's message: it quotes a byte of what may be a password.
+        raise SystemExit(f"paygate secrets generate: {flag} {path}: is not UTF-8 text") from None
+
+
 def _write_private(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as error:
+        raise SystemExit(f"paygate secrets generate: --role-sql {path}: cannot write it ({error})") from None
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
 
@@ -367,6 +412,9 @@ def run(args: argparse.Namespace) -> int:
         print(encryption_key(args.version))
         return 0
     if args.secrets_command == "jwt-key":
+        if not JWT_KID.fullmatch(args.kid):
+            print(f"paygate secrets: --kid {JWT_KID_RULE}", file=sys.stderr)
+            return 2
         print(json.dumps(jwt_key(args.kid)))
         return 0
     objects, role_sql = build_secrets(args)

@@ -251,3 +251,55 @@ def test_a_onecom_api_key_comes_with_its_base_and_a_secret_without_a_mode_is_ref
         main(["secrets", "generate", "--onecom-webhook-secret-test", ONECOM_TEST,
               "--onecom-webhook-secret-live", ONECOM_TEST])  # fmt: skip
     assert _gateway(generate(capsys, "--overlay", "dev")).providers.onecom_api_keys == {}
+
+
+def test_a_file_flag_naming_no_readable_or_writable_file_is_one_line(tmp_path: Path) -> None:
+    """A walk of README's command table: each of these raised an OSError traceback."""
+    missing = str(tmp_path / "missing")
+    with pytest.raises(SystemExit, match="--smtp-password-file"):
+        main(["secrets", "generate", "--smtp-username", "u", "--smtp-password-file", missing])
+    external = ["secrets", "generate", "--overlay", "external-db", "--db-host", "h"]
+    with pytest.raises(SystemExit, match="--db-ca-file"):
+        main([*external, "--db-ca-file", missing, "--role-sql", str(tmp_path / "roles.sql")])
+    with pytest.raises(SystemExit, match="--role-sql"):
+        main([*external, "--db-sslmode-require", "--role-sql", str(tmp_path / "no-dir" / "roles.sql")])
+
+
+def test_a_webhook_secret_the_gateway_would_refuse_at_start_is_refused_here(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A walk of README's command table: `generate` printed these, and the gateway then stopped at start-up
+    (README: "Secrets are parsed at start"). Refused now, naming the flag and never the value."""
+    for flag, value in (
+        ("--stripe-webhook-secret", "not-a-stripe-secret"),
+        (
+            "--onecom-webhook-secret-test",
+            "whsec_c2hvcnQ=",
+        ),  # base64 of 5 bytes: Standard Webhooks wants 24..64
+        ("--web3-webhook-secret-live", "not-base64!"),
+    ):
+        with pytest.raises(SystemExit, match=f"paygate secrets generate: {flag}") as refused:
+            main(["secrets", "generate", flag, value])
+        assert value not in str(refused.value)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("kid", ["", "2027 01", "k,1", "x" * 65])
+def test_a_jwt_kid_the_keys_service_would_refuse_is_refused_here(
+    capsys: pytest.CaptureFixture[str], kid: str
+) -> None:
+    """A walk of README's command table: `jwt-key --kid ""` printed {"kid": "", ...}, a key the keys service then
+    refused at start-up (its kids are 1..64 letters, digits, '.', '_', '-'). Same for generate's --jwt-kid."""
+    with pytest.raises(ValueError, match="signing key id"):
+        keys_service_keyring_of(json.dumps([{"kid": kid, "pem": "x"}]))
+    assert main(["secrets", "jwt-key", "--kid", kid]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--kid" in captured.err
+    with pytest.raises(SystemExit, match="--jwt-kid"):
+        main(["secrets", "generate", "--jwt-kid", kid])
+
+
+def keys_service_keyring_of(value: str) -> Any:
+    from keys_service.entrypoints.main import SigningKeyring
+
+    return SigningKeyring.from_config(value, None)
