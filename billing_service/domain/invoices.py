@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeGuard
 
+from paygate_runtime.countries import is_iso_country
 from paygate_runtime.errors import FailedPrecondition, InvalidArgument
 from paygate_runtime.money import MAX_EXPONENT, check_unit, format_major
 from paygate_runtime.money.assets import is_canonical_code
@@ -34,6 +35,8 @@ MAX_EMAIL_LENGTH = 254
 MAX_TAX_ID_LENGTH = 64
 MAX_ADDRESS_LINES = 10
 
+# The shape of a country code (upper case, as stored). Which codes are assigned is new input's concern only:
+# see check_new_country.
 _COUNTRY_RE = re.compile(r"[A-Z]{2}")
 # Deliberately loose: one @, something on each side, a dot in the domain, no spaces. Deliverability is not
 # an invoice's concern, but a string that cannot be an address should not be printed as one.
@@ -254,6 +257,22 @@ def validate_party(party: Party, role: str) -> Party:
         email=email.strip(),
         address=Address(lines=tuple(line.strip() for line in lines if line.strip()), country=country),
         tax_id=tax_id.strip(),
+    )
+
+
+def check_new_country(party: Party, role: str, *, stored: Party | None = None) -> None:
+    """New input only: the party's country must be an assigned ISO 3166-1 alpha-2 code, not just two letters
+    ("UK", "EU" or "ZZ" in the Factur-X XML breaks EN 16931's code list, BR-CL-14). validate_party checks the
+    shape alone because draft_invoice runs it on stored parties too (the saved seller, the session's buyer),
+    which were accepted under the two-letter rule and must keep invoicing. The `stored` party's own country is
+    not new either: a profile saved with "UK" can still change its tax rate alone."""
+    country = party.address.country
+    if not country or (stored is not None and country == stored.address.country) or is_iso_country(country):
+        return
+    raise InvalidArgument(
+        f"invalid_{role}_country",
+        f"{role} country must be an ISO 3166-1 alpha-2 code",
+        field=f"{role}_country",
     )
 
 

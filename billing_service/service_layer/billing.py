@@ -31,6 +31,7 @@ from billing_service.domain.invoices import (
     Mode,
     Party,
     build_credit_note,
+    check_new_country,
     check_reissue,
     draft_invoice,
     ensure_voidable,
@@ -458,6 +459,8 @@ class BillingService:
         nothing is skipped, so it writes no audit entry, also for a merchant that never set a profile."""
         valid = validate_profile(profile)
         async with self.pool.acquire() as conn:
-            if await profiles.get_profile(conn, valid.merchant_id, valid.mode) != valid:
+            stored = await profiles.get_profile(conn, valid.merchant_id, valid.mode)
+            check_new_country(valid.seller, "seller", stored=stored.seller)
+            if stored != valid:
                 await profiles.put_profile(conn, valid, actor=clean_actor(actor))
         return valid

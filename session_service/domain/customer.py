@@ -7,19 +7,18 @@ at fulfilment, would come far too late to tell the merchant.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from paygate_runtime.countries import is_iso_country
 from paygate_runtime.errors import InvalidArgument
 
 MAX_NAME = 200
 MAX_LINE = 200
 MAX_LINES = 10
 MAX_VAT_ID = 64
-_COUNTRY = re.compile(r"[A-Z]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +74,9 @@ def check_customer(
         )
     lines = tuple(line for line in (_text(raw, "address", MAX_LINE) for raw in address_lines) if line)
     country_code = _text(country, "country", 2).upper()
-    if country_code and _COUNTRY.fullmatch(country_code) is None:
+    # An assigned code, not just two letters: "UK" or "EU" on the invoice breaks its Factur-X (BR-CL-14).
+    # Only input is checked here; a customer stored before (customer_from_json) is read as it was.
+    if country_code and not is_iso_country(country_code):
         raise InvalidArgument(
             "invalid_customer_country",
             "customer.country must be an ISO 3166-1 alpha-2 code",
