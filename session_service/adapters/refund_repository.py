@@ -362,6 +362,29 @@ async def credit_notes_due(conn: asyncpg.Connection, limit: int) -> list[Record]
     )
 
 
+async def lock_session_credit_notes(conn: asyncpg.Connection, session_id: uuid.UUID) -> None:
+    """One worker at a time settles a session's credit notes (to the end of the caller's transaction): a note's
+    amount depends on the notes settled before it (`credit_note_amount`), so two replicas settling two refunds
+    of one session at once must not both count the same credit on paper."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('credit-notes:' || $1::text, 0))", str(session_id)
+    )
+
+
+async def credit_note_standing(conn: asyncpg.Connection, refund: Record) -> tuple[int, int]:
+    """(covered, on paper) of `refund`'s session, the refund itself left out: what the other succeeded refunds
+    credit whose note is settled, and what the notes issued for its refunds credit, failed refunds' included."""
+    row = await conn.fetchrow(
+        """SELECT COALESCE(SUM(credited_minor) FILTER (WHERE status = 'succeeded' AND credit_note_id IS NOT NULL),
+                           0) AS covered,
+                  COALESCE(SUM(credit_note_minor), 0) AS on_paper
+             FROM refunds WHERE session_id = $1 AND id <> $2""",
+        refund["session_id"],
+        refund["id"],
+    )
+    return int(row["covered"]), int(row["on_paper"])
+
+
 async def credit_note_number(conn: asyncpg.Connection, refund_id: uuid.UUID) -> str | None:
     """The number of the refund's credit note, as committed now (None while none is recorded)."""
     number: str | None = await conn.fetchval(
@@ -371,18 +394,20 @@ async def credit_note_number(conn: asyncpg.Connection, refund_id: uuid.UUID) -> 
 
 
 async def record_credit_note(
-    conn: asyncpg.Connection, refund: Record, credit_note_id: str, number: str
+    conn: asyncpg.Connection, refund: Record, credit_note_id: str, number: str, credited_minor: int
 ) -> bool:
     """Store the credit note on its refund, with its audit row; False when another worker stored it first.
     Its `credit_note.issued` is not emitted here: billing writes it with the credit note itself (billing
     migration 0100), as for every credit note, a void's too."""
     async with conn.transaction():
         stored = await conn.fetchrow(
-            """UPDATE refunds SET credit_note_id = $2, credit_note_number = $3, updated_at = now()
+            """UPDATE refunds SET credit_note_id = $2, credit_note_number = $3, credit_note_minor = $4,
+                                  updated_at = now()
                 WHERE id = $1 AND credit_note_id IS NULL RETURNING status, provider_refund_id""",
             refund["id"],
             credit_note_id,
             number,
+            credited_minor,
         )
         if stored is None:
             return False
@@ -441,11 +466,12 @@ async def _name_credit_note_or_open(
 
 
 async def skip_credit_note(conn: asyncpg.Connection, refund: Record, reason: str) -> bool:
-    """Billing refused a credit note because the money is already credited (a voided invoice): record that,
-    with its audit row, so the worker stops asking."""
+    """No credit note for this refund, because the money is already credited: billing refused one (a voided
+    invoice), or an earlier note that stands already credits it (`credited_by_earlier_note`). Recorded, with its
+    audit row, so the worker stops asking."""
     async with conn.transaction():
         stored = await conn.fetchval(
-            """UPDATE refunds SET credit_note_id = $2, updated_at = now()
+            """UPDATE refunds SET credit_note_id = $2, credit_note_minor = 0, updated_at = now()
                 WHERE id = $1 AND credit_note_id IS NULL RETURNING true""",
             refund["id"],
             f"skipped:{reason}"[:100],

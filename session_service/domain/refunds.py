@@ -46,6 +46,10 @@ succeeded (it stands, a legal document, and a `refund_failed` quarantine entry n
   when its funds are withdrawn; a chargeback never becomes an inquiry again. Both kinds suspend the keys.
 - Customer key access follows from the facts: revoked once the session is refunded, suspended while a
   dispute is open, else active.
+- The credit notes add up to what went back (`credit_note_amount`): a refund's credit note first uses the credit
+  already on paper that no standing refund accounts for (the note of a refund that failed after it succeeded),
+  so refunding the customer again after a failure never credits the same money twice, and a later refund is
+  credited in full by the standing note and its own together.
 """
 
 from __future__ import annotations
@@ -219,6 +223,18 @@ class Outcome:
     @property
     def key_access(self) -> KeyAccess:
         return key_access(self.ledger.status, self.ledger.dispute_status)
+
+
+def credit_note_amount(credited_minor: int, *, covered_minor: int, on_paper_minor: int) -> int:
+    """What a succeeded refund's credit note credits. `covered_minor` is what the session's other succeeded
+    refunds credit whose credit note is settled (issued, or not needed); `on_paper_minor` what the credit notes
+    already issued for its refunds credit, those of refunds that failed since included (a credit note is a legal
+    document and stands). The credit on paper beyond what standing refunds account for is used first: with it,
+    the notes add up to the money that went back, never more, never less."""
+    if credited_minor < 0 or covered_minor < 0 or on_paper_minor < 0:
+        raise ValueError("credited, covered and on-paper amounts are never negative")
+    unused = max(0, on_paper_minor - covered_minor)
+    return credited_minor - min(credited_minor, unused)
 
 
 def refund_surplus_minor(ledger: Ledger) -> int:

@@ -29,12 +29,15 @@ from paygate_runtime.grpc_errors import error_code
 from paygate_runtime.proto_convert import mode_enum
 from session_service.adapters import refund_repository as refunds_repo
 from session_service.adapters.downstream import Downstream, describe_rpc_error
+from session_service.domain.refunds import credit_note_amount
 
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL_S = 1.0
 # Billing's refusals that mean "this money is already credited" (see IssueCreditNote).
 _NO_CREDIT_NOTE = frozenset({"invoice_void", "credit_exceeds_invoice"})
+# Recorded as why a refund has no credit note of its own (`credit_note_skipped` in the API).
+CREDITED_BY_EARLIER_NOTE = "credited_by_earlier_note"
 _BATCH = 50
 
 
@@ -98,10 +101,23 @@ class RefundEffects:
             return int(await refunds_repo.record_key_access(conn, session, access))
 
     async def _credit_note(self, refund: Any) -> int:
+        # The session's notes are settled one at a time (the lock, to the end of this transaction, spans the
+        # billing call): what this note credits depends on the notes settled before it.
+        async with self.pool.acquire() as conn, conn.transaction():
+            await refunds_repo.lock_session_credit_notes(conn, refund["session_id"])
+            covered, on_paper = await refunds_repo.credit_note_standing(conn, refund)
+            credited = credit_note_amount(
+                int(refund["credited_minor"]), covered_minor=covered, on_paper_minor=on_paper
+            )
+            if credited == 0:
+                # A note that stands (its refund failed since) already credits this money: a second note would
+                # credit it twice.
+                return int(await refunds_repo.skip_credit_note(conn, refund, CREDITED_BY_EARLIER_NOTE))
+            return await self._issue_credit_note(conn, refund, credited)
+
+    async def _issue_credit_note(self, conn: Any, refund: Any, credited: int) -> int:
         amount = common_pb2.Money(
-            amount_minor=str(int(refund["credited_minor"])),
-            currency=refund["currency"],
-            exponent=refund["exponent"],
+            amount_minor=str(credited), currency=refund["currency"], exponent=refund["exponent"]
         )
         try:
             note = await self.downstream.billing.IssueCreditNote(
@@ -122,15 +138,16 @@ class RefundEffects:
             if code in _NO_CREDIT_NOTE:
                 # The invoice was voided (its credit note already returned everything) or is fully credited:
                 # another credit note would credit the money twice. Recorded, with the reason, and not retried.
-                async with self.pool.acquire() as conn:
-                    return int(await refunds_repo.skip_credit_note(conn, refund, code or ""))
+                return int(await refunds_repo.skip_credit_note(conn, refund, code or ""))
             log.warning(
                 "issuing a refund's credit note failed; will retry",
                 extra={"refund_id": str(refund["id"]), "error": describe_rpc_error(error)},
             )
             return 0
-        async with self.pool.acquire() as conn:
-            return int(await refunds_repo.record_credit_note(conn, refund, note.id, note.number))
+        # The note's own total, not the amount asked: billing is idempotent on the refund, so a retry after a
+        # lost answer gets the note issued the first time.
+        issued = -int(note.total.amount_minor or 0)
+        return int(await refunds_repo.record_credit_note(conn, refund, note.id, note.number, issued))
 
 
 def _reason(session: Any) -> str:

@@ -229,7 +229,7 @@ async def test_a_credit_note_recorded_while_the_failure_is_applied_is_named_in_i
         rows = await read_refunds(conn, session_id)
         [row] = [r for r in rows if r["provider_refund_id"] == "re_note_race"]
         async with pool.acquire() as other:
-            assert await refunds_repo.record_credit_note(other, row, "cn_race", "CN-RACE-1")
+            assert await refunds_repo.record_credit_note(other, row, "cn_race", "CN-RACE-1", 2000)
         return rows
 
     monkeypatch.setattr(refunds_repo, "session_refunds", read_then_the_worker_commits)
