@@ -41,6 +41,7 @@ async def ensure_dev_merchant(plan: StackPlan) -> dict[str, str]:
                 key_prefix="dev",  # customer keys read dev_test_...; the mode is in the key already
                 mode=common_pb2.MODE_TEST,
                 idempotency_key=DEV_MERCHANT_IDEMPOTENCY_KEY,
+                actor="operator:paygate-up",
             ),
             timeout=5,
         )

@@ -169,6 +169,7 @@ class KeysServicer(keys_pb2_grpc.KeysServiceServicer):
             key_prefix=request.key_prefix,
             mode=_mode_or_default(request.mode),
             idempotency_key=request.idempotency_key,
+            actor=request.actor,
         )
         return keys_pb2.CreateMerchantResponse(
             merchant=merchant_message(created.merchant),

@@ -96,7 +96,7 @@ class MerchantService:
         self.usage = usage
 
     async def create(
-        self, *, name: str, key_prefix: str, mode: KeyMode, idempotency_key: str
+        self, *, name: str, key_prefix: str, mode: KeyMode, idempotency_key: str, actor: str = ""
     ) -> CreatedMerchant:
         clean_name = name.strip()
         if not clean_name:
@@ -127,7 +127,7 @@ class MerchantService:
                 object_type="merchant",
                 object_id=merchant.id,
                 merchant_id=merchant.id,
-                details={"name": clean_name, "key_prefix": prefix},
+                details={"name": clean_name, "key_prefix": prefix, "actor": clean_actor(actor)},
             )
             await audit_log.record(
                 conn,
@@ -135,7 +135,7 @@ class MerchantService:
                 object_type="merchant_secret_key",
                 object_id=first_key.id,
                 merchant_id=merchant.id,
-                details={"mode": generated.mode.value, "hint": generated.hint},
+                details={"mode": generated.mode.value, "hint": generated.hint, "actor": clean_actor(actor)},
             )
         return CreatedMerchant(merchant, generated.secret, first_key.id)
 

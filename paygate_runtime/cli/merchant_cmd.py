@@ -143,7 +143,10 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], lines: list[str]) -
 async def _create(args: argparse.Namespace, stub: keys_pb2_grpc.KeysServiceStub) -> None:
     reply = await stub.CreateMerchant(
         keys_pb2.CreateMerchantRequest(
-            name=args.name, key_prefix=args.key_prefix or default_prefix(args.name), mode=_MODES[args.mode]
+            name=args.name,
+            key_prefix=args.key_prefix or default_prefix(args.name),
+            mode=_MODES[args.mode],
+            actor=ACTOR,
         )
     )
     _emit(

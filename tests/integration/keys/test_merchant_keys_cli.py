@@ -79,6 +79,7 @@ async def test_operator_commands_over_keys_addr(stack: ServiceStack) -> None:
     finally:
         await conn.close()
     assert {r["event_type"] for r in actors} == {
+        "MERCHANT_CREATED",
         "MERCHANT_SECRET_KEY_CREATED",
         "MERCHANT_SECRET_KEY_ROLLED",
         "MERCHANT_SECRET_KEY_REVOKED",
@@ -110,3 +111,24 @@ async def test_listing_the_keys_of_an_unknown_merchant_is_not_found(stack: Servi
     made = await _json(env, "create", "--name", "Test Only")
     code, out, err = await _paygate(env, "keys", "list", "--merchant", made["merchant_id"], "--mode", "live")
     assert (code, out.strip()) == (0, "no keys"), err
+
+
+async def test_merchant_create_is_audited_with_its_actor(stack: ServiceStack) -> None:
+    """README: every change is written to the keys audit log with its actor. A walk of the command table found
+    `merchant create`'s two entries (the merchant and its first key) written without one, while `keys create`,
+    `roll` and `revoke` record `operator:cli`."""
+    env = cli_env(PAYGATE_KEYS_ADDR=stack.addr("keys"))
+    made = await _json(env, "create", "--name", "Audited Shop")
+    conn = await stack.db.admin()
+    try:
+        rows = await conn.fetch(
+            """SELECT event_type, details->>'actor' AS actor FROM keys.audit_events
+                WHERE merchant_id = $1 ORDER BY id""",
+            made["merchant_id"],
+        )
+    finally:
+        await conn.close()
+    assert [(r["event_type"], r["actor"]) for r in rows] == [
+        ("MERCHANT_CREATED", "operator:cli"),
+        ("MERCHANT_SECRET_KEY_CREATED", "operator:cli"),
+    ]

@@ -54,16 +54,18 @@ class Merchant(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., key_prefix: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateMerchantRequest(_message.Message):
-    __slots__ = ("name", "key_prefix", "mode", "idempotency_key")
+    __slots__ = ("name", "key_prefix", "mode", "idempotency_key", "actor")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KEY_PREFIX_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     name: str
     key_prefix: str
     mode: _common_pb2.Mode
     idempotency_key: str
-    def __init__(self, name: _Optional[str] = ..., key_prefix: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    actor: str
+    def __init__(self, name: _Optional[str] = ..., key_prefix: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.Mode, str]] = ..., idempotency_key: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class CreateMerchantResponse(_message.Message):
     __slots__ = ("merchant", "secret_key", "secret_key_id")
