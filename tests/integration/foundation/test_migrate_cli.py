@@ -3,14 +3,10 @@ reached or the DSN is malformed: one line, exit 1, never the DSN's password."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+from support.cli import cli_env, run_paygate
+
 PASSWORD = "s3cret-pw"
 
 
@@ -23,26 +19,15 @@ PASSWORD = "s3cret-pw"
         (f"postgresql://postgres:{PASSWORD}@127.0.0.1:port/paygate", "keys"),
     ],
 )
-def test_migrate_without_a_reachable_database_says_so_in_one_line(dsn: str, service: str | None) -> None:
+async def test_migrate_without_a_reachable_database_says_so_in_one_line(
+    dsn: str, service: str | None
+) -> None:
     """A walk of README's command table: these printed asyncpg's traceback."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_") and k != "DATABASE_URL"}
-    env["PAYGATE_MIGRATE_DATABASE_URL"] = dsn
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "paygate_runtime.cli.main",
-            "migrate",
-            *(["--service", service] if service else []),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
+    env = cli_env(PAYGATE_MIGRATE_DATABASE_URL=dsn)
+    env.pop("DATABASE_URL", None)
+    code, _, err = await run_paygate(env, "migrate", *(["--service", service] if service else []), timeout=60)
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("paygate migrate: cannot migrate the database: "), lines
-    assert PASSWORD not in result.stderr
-    assert result.returncode == 1
+    assert PASSWORD not in err
+    assert code == 1
