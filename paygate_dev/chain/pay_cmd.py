@@ -38,6 +38,28 @@ class PayError(Exception):
     pass
 
 
+class SessionNotPayable(PayError):
+    """The session is closed (paid, refunded, failed, expired): a payment now would be money sent for
+    nothing, or a second payment. Exit 1, as `paygate trigger onecom payment.succeeded` refuses it."""
+
+
+# What the session API calls the states a payment may still be made in (trigger_cmd.PAYABLE_STATUSES).
+PAYABLE_STATUSES = frozenset({"created", "pending"})
+
+
+def refuse_unpayable(session: dict[str, Any]) -> None:
+    status = session.get("status")
+    if status in PAYABLE_STATUSES:
+        return
+    if status in ("paid", "refunded"):
+        why = f"already paid (status {status}); paying would pay it a second time"
+    else:
+        why = f"not payable (status {status}); the money would not pay it"
+    raise SessionNotPayable(
+        f"session {session['id']} is {why}, so nothing was sent (create a new session to pay again)"
+    )
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--session", required=True, help="the web3 session id to pay")
     parser.add_argument("--amount", help="amount in major units (default: the session's amount)")
@@ -145,6 +167,7 @@ async def pay(args: argparse.Namespace) -> dict[str, Any]:
         )
         if session.get("provider") != "web3" or not session.get("payment"):
             raise PayError(f"session {args.session} is not a web3 session")
+        refuse_unpayable(session)
         token, decimals, label = resolve_asset(args.token, session, chain)
         amount_minor = (
             to_minor(args.amount, decimals)
@@ -227,6 +250,9 @@ def blocks_to_mine(requested: int | None, session: dict[str, Any]) -> int:
 def run(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(pay(args))
+    except SessionNotPayable as error:
+        print(f"paygate pay: {error}", file=sys.stderr)
+        return 1
     except PayError as error:
         print(f"paygate pay: {error}", file=sys.stderr)
         return 2

@@ -123,6 +123,21 @@ def test_up_with_chain_pays_a_session_with_paygate_pay_and_keeps_the_chain(tmp_p
         assert body["amount_received_minor"] == 2_500_000
         assert json.loads(paid.stdout)["mined"] == session["payment"]["min_confirmations"] - 1
 
+        # Paying it again is refused, as `trigger onecom payment.succeeded` refuses it: one line naming the
+        # status, exit 1, nothing sent (no transaction, no block, the money received unchanged). It paid the
+        # session a second time before.
+        block_before = _rpc(chain["rpc_url"], "eth_blockNumber")
+        second = _pay(home, "--session", session["id"])
+        assert (second.returncode, second.stdout) == (1, ""), (
+            second.returncode,
+            second.stdout,
+            second.stderr,
+        )
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and "status paid" in lines[0] and session["id"] in lines[0], second.stderr
+        assert _rpc(chain["rpc_url"], "eth_blockNumber") == block_before
+        assert _session(stack, session["id"])["amount_received_minor"] == 2_500_000
+
         bad = _pay(home, "--session", "not-a-session")
         assert bad.returncode == 2 and "not a session id" in bad.stderr
     finally:
