@@ -25,6 +25,10 @@ from paygate_runtime.errors import (
 
 log = logging.getLogger(__name__)
 
+# A call that reached no service: nothing answers at the address (a stopped `paygate up` whose stack.json was
+# left behind, a wrong *_ADDR). The commands say so in one line instead of gRPC's own text.
+UNREACHABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
 ERROR_CODE_KEY = "paygate-error-code"
 ERROR_FIELD_KEY = "paygate-error-field"
 

@@ -59,7 +59,7 @@ from paygate_dev.devtools.stripe_fixtures import (
     charge_id_for,
     stripe_id,
 )
-from paygate_runtime.grpc_errors import error_code
+from paygate_runtime.grpc_errors import UNREACHABLE_CODES, error_code
 from paygate_runtime.money.currencies import reported_exponent as iso_exponent
 from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
 from paygate_runtime.stack import load_stack
@@ -202,15 +202,11 @@ def minor_units(amount: str, currency: str) -> int:
     return int(minor)
 
 
-# Nothing answers at the address: a stopped `up` (its stack.json left behind), not a problem of the session.
-_UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-
-
 def _unreadable(
     error: grpc.aio.AioRpcError, session_addr: str, session_id: str, advice: str = ""
 ) -> TriggerError:
     reason = error_code(error) or error.code().name.lower()
-    if error.code() in _UNREACHABLE:
+    if error.code() in UNREACHABLE_CODES:
         return TriggerError(
             f"cannot reach the session service at {session_addr} ({reason}); is `paygate up` running?"
         )

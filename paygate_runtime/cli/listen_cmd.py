@@ -30,9 +30,25 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--forward-to", required=True, help="where deliveries go, e.g. http://127.0.0.1:4242/webhook"
     )
-    p.add_argument("--events", default="*", help="comma-separated event types (default: every type)")
+    p.add_argument(
+        "--events",
+        type=_event_types,
+        default=["*"],
+        help="comma-separated event types (default: every type)",
+    )
     p.add_argument("--api-key", help="merchant test secret key (default: the stack's test merchant)")
     p.add_argument("--gateway", help="gateway URL (default: the stack's)")
+
+
+def _event_types(text: str) -> list[str]:
+    """The event types an --events value names. A value that names none (`,` or empty) is refused rather
+    than read as "every type": that is what leaving --events out means, and a typo should not widen it."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} names no event type; list them comma-separated, or leave --events out for every type"
+        )
+    return names
 
 
 def _is_http_url(url: str) -> bool:
@@ -66,7 +82,7 @@ async def _listen(args: argparse.Namespace) -> int:
     if not _is_http_url(gateway):
         print(f"paygate listen: --gateway must be an absolute http(s) URL, not {gateway!r}", file=sys.stderr)
         return 1
-    events = [e.strip() for e in args.events.split(",") if e.strip()] or ["*"]
+    events: list[str] = args.events
     headers = {"X-API-Key": api_key}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

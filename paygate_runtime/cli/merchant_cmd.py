@@ -32,7 +32,7 @@ from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
 from paygate_runtime.config import ConfigError, Env
 from paygate_runtime.grpc_client import DeadlineChannel, open_channel
-from paygate_runtime.grpc_errors import error_code
+from paygate_runtime.grpc_errors import UNREACHABLE_CODES, error_code
 from paygate_runtime.proto_convert import mode_label, to_datetime
 from paygate_runtime.stack import load_stack, paygate_home, replace_stack_key
 from paygate_runtime.tls import tls_from_env
@@ -94,14 +94,24 @@ def default_prefix(name: str) -> str:
     return cleaned if len(cleaned) >= 2 and cleaned not in {"sk", "rk", "pk"} else "cust"
 
 
-def keys_channel() -> DeadlineChannel:
-    """PAYGATE_KEYS_ADDR (+ PAYGATE_TLS_*) when set, as in a cluster; else the local stack's stack.json."""
-    env = Env(os.environ)
-    address = env.optional("PAYGATE_KEYS_ADDR")
-    tls = tls_from_env(env)
-    if address is None:
-        address = load_stack()["grpc"]["keys"]
-    return open_channel(address, tls=tls, default_deadline=10.0)
+def keys_address() -> str:
+    """PAYGATE_KEYS_ADDR when set, as in a cluster; else the local stack's stack.json."""
+    address = Env(os.environ).optional("PAYGATE_KEYS_ADDR")
+    return address if address is not None else str(load_stack()["grpc"]["keys"])
+
+
+def keys_channel(address: str) -> DeadlineChannel:
+    """A channel to the keys service at `address`, with mutual TLS when PAYGATE_TLS_* are set."""
+    return open_channel(address, tls=tls_from_env(Env(os.environ)), default_deadline=10.0)
+
+
+def _refusal(error: grpc.aio.AioRpcError, address: str) -> str:
+    """The one line a failed call prints: where it could not connect, as `trigger` and `listen` say it,
+    else the service's own code and message."""
+    if error.code() in UNREACHABLE_CODES:
+        reason = error.code().name.lower()
+        return f"cannot reach the keys service at {address} ({reason}); is `paygate up` running?"
+    return f"{error_code(error) or error.code().name}: {error.details()}"
 
 
 def _time(message: Any, field: str) -> str | None:
@@ -255,7 +265,8 @@ _KEYS_COMMANDS = {"list": _keys_list, "create": _keys_create, "roll": _keys_roll
 async def _run(args: argparse.Namespace) -> int:
     action = _create if args.merchant_command == "create" else _KEYS_COMMANDS[args.keys_command]
     try:
-        channel = keys_channel()
+        address = keys_address()
+        channel = keys_channel(address)
     except ConfigError as error:
         print(f"paygate: {error}", file=sys.stderr)
         return 2
@@ -263,7 +274,7 @@ async def _run(args: argparse.Namespace) -> int:
         try:
             await action(args, keys_pb2_grpc.KeysServiceStub(channel))
         except grpc.aio.AioRpcError as error:
-            print(f"paygate: {error_code(error) or error.code().name}: {error.details()}", file=sys.stderr)
+            print(f"paygate: {_refusal(error, address)}", file=sys.stderr)
             return 1
     return 0
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from support.cli import cli_env, run_paygate
-from support.stack import Merchant, ServiceStack
+from support.stack import Merchant, ServiceStack, free_ports
 
 pytestmark = pytest.mark.slow
 
@@ -132,3 +132,24 @@ async def test_merchant_create_is_audited_with_its_actor(stack: ServiceStack) ->
         ("MERCHANT_CREATED", "operator:cli"),
         ("MERCHANT_SECRET_KEY_CREATED", "operator:cli"),
     ]
+
+
+@pytest.mark.parametrize("found_through", ["PAYGATE_KEYS_ADDR", "stack.json"])
+async def test_an_unreachable_keys_service_is_said_in_one_line(tmp_path: Path, found_through: str) -> None:
+    """A walk of README's command table: with a stale stack.json (a stopped `up`) or a wrong PAYGATE_KEYS_ADDR,
+    `paygate merchant ...` printed gRPC's raw text ("UNAVAILABLE: failed to connect to all addresses; ...").
+    Now one line names the address and asks whether `paygate up` is running, as `trigger` and `listen` do."""
+    address = f"127.0.0.1:{free_ports(1)[0]}"  # nothing listens there
+    if found_through == "stack.json":
+        (tmp_path / "stack.json").write_text(json.dumps({"grpc": {"keys": address}}))
+        env = cli_env(PAYGATE_HOME=str(tmp_path))
+    else:
+        env = cli_env(PAYGATE_HOME=str(tmp_path), PAYGATE_KEYS_ADDR=address)
+    for command in (["create", "--name", "Shop"], ["keys", "list", "--merchant", "m_1"]):
+        code, out, err = await _paygate(env, *command)
+        lines = err.strip().splitlines()
+        assert (code, out) == (1, ""), (code, out, err)
+        assert len(lines) == 1 and lines[0].startswith(
+            f"paygate: cannot reach the keys service at {address}"
+        ), lines
+        assert lines[0].endswith("is `paygate up` running?") and "UNAVAILABLE" not in lines[0], lines

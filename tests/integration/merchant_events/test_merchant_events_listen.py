@@ -15,6 +15,7 @@ from aiohttp import web
 from merchant_events_support import FAST_ENV, Receiver, eventually, paid_session
 from standardwebhooks.webhooks import Webhook
 
+from support.cli import cli_env, run_paygate
 from support.stack import ServiceStack
 
 
@@ -160,3 +161,30 @@ async def test_paygate_listen_without_a_reachable_gateway_says_so_in_one_line(
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"paygate listen: {says}"), lines
     assert proc.returncode == 1 and out == b""
+
+
+@pytest.mark.parametrize("events", [",", " , ,", ""])
+async def test_paygate_listen_refuses_events_that_name_no_event_type(tmp_path: Path, events: str) -> None:
+    """A walk of README's command table: `--events ,` dropped the empty names and, the list then empty,
+    subscribed to every type without a word. Now argparse refuses it (exit 2) before anything is sent: the
+    gateway here is a port where nothing listens, so a network call would say `cannot reach` instead."""
+    code, out, err = await run_paygate(
+        cli_env(tmp_path), "listen", "--forward-to", "http://127.0.0.1:9/", "--gateway", "http://127.0.0.1:9",
+        "--api-key", "sk_test_x", "--events", events, timeout=60,
+    )  # fmt: skip
+    errors = [line for line in err.splitlines() if not line.startswith(("usage:", " "))]
+    assert code == 2 and out == "", (code, err)
+    assert len(errors) == 1 and errors[0].startswith("paygate listen: error: argument --events:"), errors
+    assert "names no event type" in errors[0], errors
+
+
+def test_paygate_listen_without_events_still_means_every_type() -> None:
+    from paygate_runtime.cli.main import build_parser
+
+    parsed = build_parser("listen").parse_args(["listen", "--forward-to", "http://127.0.0.1:9/"])
+    with_names = build_parser("listen").parse_args(
+        ["listen", "--forward-to", "http://127.0.0.1:9/", "--events", " session.paid, ,invoice.issued"]
+    )
+
+    assert list(parsed.events) == ["*"]
+    assert list(with_names.events) == ["session.paid", "invoice.issued"]
