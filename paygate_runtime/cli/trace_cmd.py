@@ -20,8 +20,8 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -209,19 +209,73 @@ async def _refunds(conn: asyncpg.Connection, sid: uuid.UUID) -> list[Entry]:
     if not await _exists(conn, "session.refunds"):
         return []
     rows = await conn.fetch(
-        """SELECT status, origin, amount_minor, currency, provider_refund_id, created_at, updated_at
+        """SELECT id, status, origin, amount_minor, currency, provider_refund_id, created_at
              FROM session.refunds WHERE session_id = $1 ORDER BY created_at""",
         sid,
     )
-    return [
-        Entry(
-            r["created_at"],
-            "session",
-            f"refund ({r['origin']}) {r['status']}",
-            f"{r['amount_minor']} minor units of {r['currency']}, provider refund {r['provider_refund_id'] or '-'}",
-        )
-        for r in rows
-    ]
+    moves = await _refund_moves(conn, sid)
+    entries: list[Entry] = []
+    for r in rows:
+        entries.extend(refund_entries(r, moves.get(str(r["id"]), [])))
+    return entries
+
+
+@dataclass(frozen=True)
+class RefundMove:
+    """A refund's status as an audit row recorded it, at that row's time."""
+
+    at: datetime
+    status: str
+    failure_reason: str | None = None
+
+
+async def _refund_moves(conn: asyncpg.Connection, sid: uuid.UUID) -> dict[str, list[RefundMove]]:
+    """Each refund's status changes, oldest first, from the session's audit rows: every write of a refund
+    (its request, the provider's reports) is audited with the refund's status then, in `detail.refunds`.
+    `refunds.updated_at` cannot date them: any later write touches it (a credit note, a repeated report)."""
+    moves: dict[str, list[RefundMove]] = {}
+    for row in await conn.fetch(
+        """SELECT at, detail FROM session.audit_log
+            WHERE session_id = $1 AND jsonb_typeof(detail -> 'refunds') = 'array' ORDER BY id""",
+        sid,
+    ):
+        detail = json.loads(row["detail"]) if isinstance(row["detail"], str) else row["detail"]
+        for refund in detail["refunds"]:
+            seen = moves.setdefault(str(refund.get("id")), [])
+            status = str(refund.get("status"))
+            if not seen or seen[-1].status != status:
+                seen.append(RefundMove(row["at"], status, refund.get("failure_reason")))
+    return moves
+
+
+def refund_entries(refund: Mapping[str, Any], moves: Sequence[RefundMove]) -> list[Entry]:
+    """A refund's lines, each saying what happened at its time: its creation (with its status then, when an
+    audit row says it), then each later status at the time its audit row was written. A status no audit row
+    dates is put at no time: the refund's last line says it once, as the status now."""
+    label = f"refund ({refund['origin']})"
+    money = f"{refund['amount_minor']} minor units of {refund['currency']}"
+    detail = f"{money}, provider refund {refund['provider_refund_id'] or '-'}"
+    # The first audit row naming the refund is its creation's: every write of a refund is audited but a
+    # no-op report, and a creation is never one. (Its `at` is clock_timestamp(), a little after created_at.)
+    at_creation = moves[0].status if moves else None
+    later = moves[1:]
+    created = f"{label} created, {at_creation}" if at_creation else f"{label} created"
+    entries = [Entry(refund["created_at"], "session", created, detail)]
+    entries.extend(
+        Entry(move.at, "session", f"{label} {move.status}", _refund_outcome_detail(money, move))
+        for move in later
+    )
+    if (moves[-1].status if moves else None) != refund["status"]:
+        entries[-1] = replace(entries[-1], detail=entries[-1].detail + _now(refund["status"]))
+    return entries
+
+
+def _now(status: str) -> str:
+    return f"; status now: {status} (when it changed is not recorded)"
+
+
+def _refund_outcome_detail(money: str, move: RefundMove) -> str:
+    return f"{money}, reason {move.failure_reason}" if move.failure_reason else money
 
 
 async def _merchant_events(conn: asyncpg.Connection, sid: uuid.UUID) -> list[Entry]:
