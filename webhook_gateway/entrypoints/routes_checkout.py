@@ -492,7 +492,8 @@ async def checkout_customer(request: web.Request) -> web.Response:
 def _customer_message(code: str) -> str:
     return {
         "invalid_customer_name": "the name is too long or contains characters that cannot be printed",
-        "invalid_customer_country": "enter the country as its two-letter code, e.g. DE",
+        # Refused codes are mostly two letters that are no ISO code, "UK" above all: name the standard and GB.
+        "invalid_customer_country": "enter the country as its ISO two-letter code, e.g. DE (GB for the United Kingdom)",
     }.get(code, "check what you entered")
 
 
