@@ -254,12 +254,21 @@ class _VerificationFailures(Collector):
         yield family
 
 
+def _request_id(given: str) -> str:
+    """The caller's id (its first 64 characters) when it is printable ASCII, else 32 random hex digits (as
+    uuid4().hex gave, without building a UUID on every request). The id travels on as gRPC metadata, which
+    refuses a tab or a non-ASCII character: such an id made every route that calls a service a 500."""
+    given = given[:64]
+    if given and all(" " <= char <= "~" for char in given):
+        return given
+    return os.urandom(16).hex()
+
+
 @web.middleware
 async def observe_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    # 32 random hex digits, as uuid4().hex gave, without building a UUID on every request.
-    request_id = request.headers.get("X-Request-Id", "")[:64] or os.urandom(16).hex()
+    request_id = _request_id(request.headers.get("X-Request-Id", ""))
     token = request_id_var.set(request_id)
     started = time.perf_counter()
     status = 500

@@ -1051,7 +1051,8 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
 RESPONSE_HEADERS: Final[dict[str, Schema]] = {
     "X-Request-Id": {
         "description": "on every reply, refusals included: the caller's own X-Request-Id (its first 64 "
-        "characters) or 32 random hex digits; the gateway's log lines carry it: quote it to support",
+        "characters, if printable ASCII) or 32 random hex digits; the gateway's log lines carry it: quote it "
+        "to support",
         "required": True,
         "schema": {"type": "string", "minLength": 1, "maxLength": 64},
     },
