@@ -42,12 +42,13 @@ _LISTINGS = {
         "session.audit_log a",
         "at",
         # An entry about no session (a webhook endpoint's change, a merchant event's redelivery) names its
-        # object and mode in its detail.
+        # object and mode in its detail; so does one about a quarantine entry of the other mode than its
+        # session's (a mode_mismatch), which belongs to the entry's world, as the entry does.
         """a.id, a.action, COALESCE(a.detail ->> 'object_type', 'session') AS object_type,
            COALESCE(a.session_id::text, a.detail ->> 'object_id') AS object_id, a.at, a.actor,
            a.hash, a.prev_hash, a.chain_seq,
-           COALESCE((SELECT s.mode FROM session.sessions s WHERE s.id = a.session_id),
-                    a.detail ->> 'mode') AS mode""",
+           COALESCE(NULLIF(a.detail ->> 'mode', ''),
+                    (SELECT s.mode FROM session.sessions s WHERE s.id = a.session_id)) AS mode""",
     ),
     "keys": _Listing(
         "keys.audit_events a",

@@ -239,6 +239,10 @@ def _move_for(
         detail["bound_to"] = decision.bind_provider
     if command.amount is not None:
         detail["amount"] = command.amount.display()
+    if decision.quarantine is not None and command.mode and command.mode.value != row["mode"]:
+        # The entry lives in the event's mode (mode_mismatch): its audit entry is listed there, not in the
+        # session's world (paygate_runtime.audit_listing reads this before the session's mode).
+        detail["mode"] = command.mode.value
     return repo.Move(
         session_id=row["id"],
         merchant_id=row["merchant_id"],

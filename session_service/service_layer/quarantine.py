@@ -82,7 +82,14 @@ async def resolve(
                     merchant,
                     who,
                     "quarantine_resolved",
-                    {"quarantine_id": str(entry_id), "decision": decision.value, "note": note},
+                    # The entry's mode, which may not be its session's (a mode_mismatch): the decision is
+                    # audited in the world of the key that made it.
+                    {
+                        "quarantine_id": str(entry_id),
+                        "decision": decision.value,
+                        "note": note,
+                        "mode": entry["mode"],
+                    },
                 )
         resolved = await repo.get_quarantine(conn, entry_id)
     assert resolved is not None
