@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -86,16 +86,34 @@ class DashboardSessionStore:
         if cookie_value and len(cookie_value) <= MAX_COOKIE_CHARS:
             await self.pool.execute("DELETE FROM dashboard_sessions WHERE id_hash = $1", _hash(cookie_value))
 
-    async def recent_failures(self, client: str, window: timedelta) -> int:
-        return await self.pool.fetchval(
-            """SELECT count(*) FROM dashboard_sign_in_failures
-                WHERE client = $1 AND failed_at > now() - $2::interval""",
-            client,
-            window,
-        )
+    async def reserve_attempt(self, client: str, window: timedelta, limit: int) -> datetime | None:
+        """Count a sign-in attempt as a failure before its key is checked, unless the client already has
+        `limit` failures in the window (None: refuse it). Counting first, under a per-client lock, is what
+        holds the limit when guesses arrive in parallel: a count read before the check let each of them
+        through. A sign-in that turns out not to be a wrong key gives its attempt back (release_attempt)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"dashboard_sign_in:{client}"
+            )
+            failures = await conn.fetchval(
+                """SELECT count(*) FROM dashboard_sign_in_failures
+                    WHERE client = $1 AND failed_at > now() - $2::interval""",
+                client,
+                window,
+            )
+            if failures >= limit:
+                return None
+            # clock_timestamp(), read under the lock: distinct per client, so it names this attempt alone.
+            return await conn.fetchval(
+                """INSERT INTO dashboard_sign_in_failures (client, failed_at) VALUES ($1, clock_timestamp())
+                RETURNING failed_at""",
+                client,
+            )
 
-    async def record_failure(self, client: str) -> None:
-        await self.pool.execute("INSERT INTO dashboard_sign_in_failures (client) VALUES ($1)", client)
+    async def release_attempt(self, client: str, attempt: datetime) -> None:
+        await self.pool.execute(
+            "DELETE FROM dashboard_sign_in_failures WHERE client = $1 AND failed_at = $2", client, attempt
+        )
 
     async def clear_failures(self, client: str) -> None:
         await self.pool.execute("DELETE FROM dashboard_sign_in_failures WHERE client = $1", client)

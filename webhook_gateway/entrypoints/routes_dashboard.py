@@ -704,16 +704,18 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     def again(status: int, message: str) -> web.Response:
         return _render(request, "sign_in.html", None, status=status, error=message, switch_mode=switch_mode)
 
-    if await store.recent_failures(client, SIGN_IN_WINDOW) >= SIGN_IN_MAX_FAILURES:
+    # The attempt counts as a failure from here on; what turns out not to be a wrong key gives it back.
+    attempt = await store.reserve_attempt(client, SIGN_IN_WINDOW, SIGN_IN_MAX_FAILURES)
+    if attempt is None:
         response = again(429, "Too many failed sign-ins from your network. Wait 15 minutes, then try again.")
         response.headers["Retry-After"] = str(int(SIGN_IN_WINDOW.total_seconds()))
         return response
     key = form.get("secret_key")
     key = key.strip() if isinstance(key, str) else ""
     if not key:
+        await store.release_attempt(client, attempt)
         return again(400, "Enter your secret key.")
     if len(key) > _MAX_KEY_CHARS or not key.startswith("sk_"):
-        await store.record_failure(client)
         return again(401, "That is not a paygate secret key. It starts with sk_test_ or sk_live_.")
     try:
         reply = await request.app[CLIENTS].keys.AuthenticateMerchant(
@@ -721,15 +723,16 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         )
     except grpc.aio.AioRpcError as error:
         if error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-            await store.record_failure(client)
             return again(
                 401,
                 "That secret key was not accepted. It may be mistyped, revoked or expired. "
                 "Check that you copied the whole key.",
             )
+        await store.release_attempt(client, attempt)
         return again(503, "paygate is unavailable right now. Please try again in a moment.")
     mode = mode_label(reply.mode)
     if switch_mode and mode != switch_mode:
+        await store.release_attempt(client, attempt)
         return again(
             400, f"That is a {mode} key. Switching to {switch_mode} mode needs a {switch_mode} secret key."
         )
