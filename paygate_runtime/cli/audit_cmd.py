@@ -41,7 +41,7 @@ from paygate_runtime.audit_chain import (
     parse_expected_heads,
 )
 from paygate_runtime.database_errors import DATABASE_ERRORS, describe
-from paygate_runtime.stack import load_stack, paygate_home
+from paygate_runtime.stack import paygate_home, read_json
 
 
 @dataclass
@@ -135,13 +135,22 @@ async def verify(
     return results, problems
 
 
+def _anchored_problems(service: str, problems: list[str]) -> list[str]:
+    """The anchored-head problems of one service (check_heads words each as "<service> chain <chain>: ...")."""
+    return [p.removeprefix(f"{service} ") for p in problems if p.startswith(f"{service} chain ")]
+
+
 def result_lines(results: list[ServiceResult], problems: list[str]) -> list[str]:
     lines = []
     for result in results:
+        anchored = _anchored_problems(result.service, problems)
         if result.missing:
             lines.append(f"{result.service}: skipped, {result.missing}")
         elif result.unreadable:
             lines.append(f"{result.service}: NOT VERIFIED, {result.unreadable}")
+        elif result.ok and anchored:
+            # Consistent in itself, but short of (or other than) what was anchored: never "ok".
+            lines.extend(f"{result.service}: BROKEN {problem}" for problem in anchored)
         elif result.ok:
             lines.append(f"{result.service}: ok, {result.entries} entries, head {result.digest}")
         else:
@@ -157,7 +166,7 @@ def result_json(results: list[ServiceResult], problems: list[str]) -> dict[str, 
         "ok": all(r.ok for r in results) and not problems,
         "services": {
             r.service: {
-                "ok": r.ok,
+                "ok": r.ok and not _anchored_problems(r.service, problems),
                 "skipped": r.missing,
                 "unreadable": r.unreadable,
                 "entries": r.entries,
@@ -194,12 +203,23 @@ def configure(p: argparse.ArgumentParser) -> None:
     v.add_argument("--home", help="PAYGATE_HOME of the running stack")
 
 
+def _stack_dsn(home: str | None) -> str | None:
+    """The running stack's DSN, or None (no stack.json, or one without a `database_url`)."""
+    stack = read_json(paygate_home(home) / "stack.json")
+    dsn = stack.get("database_url") if stack else None
+    return dsn if isinstance(dsn, str) and dsn else None
+
+
 def run(args: argparse.Namespace) -> int:
-    dsn = (
-        args.database_url
-        or os.environ.get("PAYGATE_DATABASE_URL")
-        or load_stack(paygate_home(args.home))["database_url"]
-    )
+    dsn = args.database_url or os.environ.get("PAYGATE_DATABASE_URL") or _stack_dsn(args.home)
+    if dsn is None:
+        # Exit 2 like an unreachable database: nothing was verified, and exit 1 means a broken chain.
+        print(
+            "paygate audit verify: no database to verify: give --database-url, set PAYGATE_DATABASE_URL, "
+            "or start a stack with `paygate up`",
+            file=sys.stderr,
+        )
+        return 2
     services = args.service or list(AUDIT_TABLES)
     expected: list[ExpectedHead] = []
     if args.expect_heads:
