@@ -180,6 +180,11 @@ def plan_settlement(
     rows = sorted(rows, key=_chain_order)
     foreign = [row for row in rows if not is_own_asset(info, row)]
     rows = [row for row in rows if is_own_asset(info, row)]
+    if confirmation is None:
+        # Before any claim, money already sent on its own (the extra money of a session the merchant
+        # expired early) is in quarantine: a later claim must not count it a second time.
+        balances = _less_reported(balances, rows)
+        rows = [row for row in rows if row.reported_as is None]
     view = evaluate_deposits(
         info.session_id,
         [row.as_deposit() for row in rows],
@@ -329,6 +334,18 @@ def _wrong_asset_events(info: SessionInfo, foreign: Sequence[DepositRow], head: 
             continue  # a token transfer is recorded with its asset; an older row cannot be labelled
         events.append(replace(_money_event(info, row, "wrong_asset"), currency=currency, exponent=exponent))
     return events
+
+
+def _less_reported(balances: NativeBalances | None, rows: Sequence[DepositRow]) -> NativeBalances | None:
+    """`balances` without the transfers already reported on their own that the confirmed balance holds."""
+    if balances is None:
+        return None
+    reported = sum(
+        row.amount_minor
+        for row in rows
+        if row.reported_as is not None and row.canonical and row.block_number <= balances.confirmed_block
+    )
+    return replace(balances, confirmed=max(0, balances.confirmed - reported))
 
 
 def _crossing(confirmed: Sequence[DepositRow], amount_minor: int) -> tuple[str | None, int]:
