@@ -49,6 +49,11 @@ def trace_id_of(traceparent: str | None) -> str:
 Source = Callable[[asyncpg.Connection, uuid.UUID], Awaitable[list[Entry]]]
 
 
+def _minor(value: Any) -> str:
+    """A NUMERIC amount in minor units as plain digits: asyncpg may read 10**16 as Decimal('1E+16')."""
+    return str(int(value))
+
+
 async def _exists(conn: asyncpg.Connection, table: str) -> bool:
     return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table))
 
@@ -70,7 +75,7 @@ async def _session(conn: asyncpg.Connection, sid: uuid.UUID) -> list[Entry]:
     row = await conn.fetchrow("SELECT * FROM session.sessions WHERE id = $1", sid)
     if row is None:
         return []
-    amount = f"{row['amount_minor']} minor units of {row['currency']} (exponent {row['exponent']})"
+    amount = f"{_minor(row['amount_minor'])} minor units of {row['currency']} (exponent {row['exponent']})"
     entries = [
         Entry(
             row["created_at"],
@@ -253,7 +258,7 @@ def refund_entries(refund: Mapping[str, Any], moves: Sequence[RefundMove]) -> li
     audit row says it), then each later status at the time its audit row was written. A status no audit row
     dates is put at no time: the refund's last line says it once, as the status now."""
     label = f"refund ({refund['origin']})"
-    money = f"{refund['amount_minor']} minor units of {refund['currency']}"
+    money = f"{_minor(refund['amount_minor'])} minor units of {refund['currency']}"
     detail = f"{money}, provider refund {refund['provider_refund_id'] or '-'}"
     # The first audit row naming the refund is its creation's: every write of a refund is audited but a
     # no-op report, and a creation is never one. (Its `at` is clock_timestamp(), a little after created_at.)
@@ -317,7 +322,7 @@ async def _billing(conn: asyncpg.Connection, sid: uuid.UUID) -> list[Entry]:
             r["issued_at"],
             "billing",
             f"{r['kind'].replace('_', ' ')} issued",
-            f"{r['number']} ({r['status']}), total {r['total']} minor units of {r['currency']}",
+            f"{r['number']} ({r['status']}), total {_minor(r['total'])} minor units of {r['currency']}",
         )
         for r in await conn.fetch(
             "SELECT kind, number, status, total, currency, issued_at FROM billing.invoices WHERE session_id = $1",
