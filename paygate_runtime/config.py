@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import os
 import sys
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import NoReturn, TypeVar
 
@@ -98,6 +99,20 @@ class Env:
         value = self.str(name, default)
         if value not in choices:
             raise ConfigError(name, f"must be one of {', '.join(sorted(choices))}, got {value!r}")
+        return value
+
+    def http_url(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str:
+        """An absolute http(s) URL with a host. The value is not echoed: its userinfo may hold a password."""
+        value = self.str(name, default)
+        try:
+            parts = urllib.parse.urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a port that is no number
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                name, "must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080"
+            )
         return value
 
     def parsed(self, name: builtins.str, parse: Callable[[builtins.str], T], default: T) -> T:

@@ -13,6 +13,7 @@ import contextlib
 import gc
 import importlib
 import logging
+import os
 import signal
 from typing import Any
 
@@ -54,6 +55,7 @@ def serve(service: str) -> None:
         common = CommonSettings.from_env(service, env)
         config = module.load_config(env)
         audit_anchor_s = interval_from_env()
+        tracing.check_endpoint(os.environ)
     except ConfigError as error:
         exit_on_config_error(error)
     configure_logging(service, common.log_level)

@@ -27,8 +27,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+
+from paygate_runtime.config import Env
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,9 @@ TRACEPARENT = "traceparent"
 # W3C traceparent: "00-<32 hex trace id>-<16 hex span id>-<2 hex flags>" (55 characters); the column is text
 # and a longer value is never stored (a future version's header would just not be continued).
 TRACEPARENT_MAX = 128
-# Health checks and probes are not worth a trace each.
-_EXCLUDED_HTTP_PATHS = "healthz,readyz"
+# Health checks, probes and Prometheus scrapes (the metrics port's only path; its gauges' sampling queries ran
+# inside the scrape's span) are not worth a trace each. Regular expressions searched in the request's path.
+_EXCLUDED_HTTP_PATHS = "healthz,readyz,^/metrics$"
 
 _state: dict[str, Any] = {}
 _NULL = contextlib.nullcontext()
@@ -51,6 +55,20 @@ def endpoint_from(env: Mapping[str, str]) -> str | None:
     if not value or (env.get("OTEL_SDK_DISABLED") or "").strip().lower() == "true":
         return None
     return value
+
+
+def check_endpoint(env: Mapping[str, str]) -> None:
+    """Stop start-up (ConfigError) on an endpoint that is no http(s) URL: the exporter would otherwise fail on
+    every batch, quietly, and tracing would look on while nothing arrives."""
+    if endpoint_from(env) is not None:
+        Env(env).http_url("OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def _loggable(endpoint: str) -> str:
+    """The endpoint without userinfo: a password in the collector's address never goes to the logs."""
+    parts = urllib.parse.urlsplit(endpoint)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def setup(service: str, env: Mapping[str, str] | None = None, *, exporter: Any = None) -> bool:
@@ -101,7 +119,8 @@ def setup(service: str, env: Mapping[str, str] | None = None, *, exporter: Any =
         service=service,
     )
     ENABLED = True
-    log.info("tracing on", extra={"otlp_endpoint": endpoint_from(env) or "(test exporter)"})
+    endpoint = endpoint_from(env)
+    log.info("tracing on", extra={"otlp_endpoint": _loggable(endpoint) if endpoint else "(test exporter)"})
     return True
 
 

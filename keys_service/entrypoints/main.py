@@ -77,8 +77,20 @@ def _subject_secret(text: str) -> bytes:
     return secret
 
 
+def _with_active_kid(keyring: SigningKeyring, active_kid: str | None) -> SigningKeyring:
+    """The keyring signing with PAYGATE_JWT_ACTIVE_KID; checked apart from the keys so that the line names the
+    variable that is wrong."""
+    if active_kid is None:
+        return keyring
+    if active_kid not in keyring.kids:
+        raise ConfigError(
+            "PAYGATE_JWT_ACTIVE_KID", f"names kid {active_kid!r}, not one of PAYGATE_JWT_SIGNING_KEYS"
+        )
+    return SigningKeyring([keyring.signing_key(kid) for kid in keyring.kids], active_kid)
+
+
 def load_config(env: Env) -> KeysConfig:
-    public_url = env.str("PAYGATE_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/")
+    public_url = env.http_url("PAYGATE_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/")
     try:
         box = SecretBox.from_config(
             _required(env, "PAYGATE_KEYS_ENCRYPTION_KEYS"), context=CUSTOMER_KEY_SECRET_CONTEXT
@@ -86,11 +98,10 @@ def load_config(env: Env) -> KeysConfig:
     except (ValueError, binascii.Error) as error:
         raise ConfigError("PAYGATE_KEYS_ENCRYPTION_KEYS", str(error)) from None
     try:
-        keyring = SigningKeyring.from_config(
-            _required(env, "PAYGATE_JWT_SIGNING_KEYS"), env.optional("PAYGATE_JWT_ACTIVE_KID")
-        )
+        keyring = SigningKeyring.from_config(_required(env, "PAYGATE_JWT_SIGNING_KEYS"))
     except (ValueError, TypeError) as error:
         raise ConfigError("PAYGATE_JWT_SIGNING_KEYS", str(error)) from None
+    keyring = _with_active_kid(keyring, env.optional("PAYGATE_JWT_ACTIVE_KID"))
     subject_secret = _subject_secret(_required(env, "PAYGATE_CUSTOMER_SUBJECT_SECRET"))
     access = AccessTokenSettings(
         keyring=keyring,

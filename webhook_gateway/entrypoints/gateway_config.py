@@ -67,7 +67,7 @@ def load_config(env: Env) -> GatewayConfig:
     onecom_test, onecom_live = _standard_webhook_secrets(env, "ONECOM")
     web3_test, web3_live = _standard_webhook_secrets(env, "WEB3")
     return GatewayConfig(
-        public_url=env.str("PAYGATE_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
+        public_url=env.http_url("PAYGATE_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
         stripe_webhook_secrets=env.list("PAYGATE_STRIPE_WEBHOOK_SECRETS"),
         onecom_webhook_secrets=onecom_test,
         onecom_webhook_secrets_live=onecom_live,
