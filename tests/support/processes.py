@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from paygate.keys.v1 import keys_pb2_grpc
 from support.database import TestDatabase
-from support.stack import ServiceStack, free_port
+from support.stack import ServiceStack, free_port, make_test_secrets
 
 
 @dataclass
@@ -150,3 +150,25 @@ async def keys_process(
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+# Nothing listens here: a service that got past its configuration fails to connect instead (exit 1).
+UNREACHABLE_DSN = "postgresql://paygate@127.0.0.1:1/paygate"
+
+
+def serve_until_configured(service: str, overrides: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`paygate serve SERVICE` run to its exit, with valid test secrets, a database where nothing listens and
+    `overrides`, and none of this process's PAYGATE_ or OTEL_ variables: a malformed value stops it at its
+    configuration (exit 2), and a sound configuration gets as far as the database (exit 1). The log level is
+    lower case on purpose: operators write it so, and it must not be what stops start-up."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PAYGATE_", "OTEL_"))}
+    env.update(make_test_secrets())
+    env.update({"PAYGATE_DATABASE_URL": UNREACHABLE_DSN, "PAYGATE_LOG_LEVEL": "debug"})
+    env.update(overrides)
+    return subprocess.run(
+        [sys.executable, "-m", "paygate_runtime.cli.main", "serve", service],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

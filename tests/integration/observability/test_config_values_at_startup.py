@@ -4,16 +4,9 @@ variable, and never printing a secret. A walk of the table found values that wer
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from support.stack import make_test_secrets
-
-# Nothing listens here: a service that got past its configuration fails to connect instead (exit 1).
-UNREACHABLE_DSN = "postgresql://paygate@127.0.0.1:1/paygate"
+from support.processes import serve_until_configured
 
 CASES = [
     ("billing", "OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
@@ -24,23 +17,9 @@ CASES = [
 ]
 
 
-def _serve(service: str, overrides: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("PAYGATE_", "OTEL_"))}
-    env.update(make_test_secrets())
-    env.update({"PAYGATE_DATABASE_URL": UNREACHABLE_DSN})
-    env.update(overrides)
-    return subprocess.run(
-        [sys.executable, "-m", "paygate_runtime.cli.main", "serve", service],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.parametrize(("service", "variable", "value"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_malformed_value_exits_2_naming_the_variable(service: str, variable: str, value: str) -> None:
-    result = _serve(service, {variable: value})
+    result = serve_until_configured(service, {variable: value})
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -50,7 +29,9 @@ def test_malformed_value_exits_2_naming_the_variable(service: str, variable: str
 def test_tracing_endpoint_credentials_are_not_logged() -> None:
     """The `tracing on` line names the collector, never a password in its address."""
     endpoint = "http://user:otel-s3cret@127.0.0.1:4318"
-    result = _serve("billing", {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "PAYGATE_LOG_LEVEL": "debug"})
+    result = serve_until_configured(
+        "billing", {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "PAYGATE_LOG_LEVEL": "debug"}
+    )
     assert result.returncode == 1, result.stderr  # past the checks, stopped by the unreachable database
     assert "tracing on" in result.stderr
     assert "otel-s3cret" not in result.stderr
@@ -64,6 +45,6 @@ def test_tracing_endpoint_credentials_are_not_logged() -> None:
     ],
 )
 def test_well_formed_values_get_past_the_checks(variable: str, value: str) -> None:
-    result = _serve("keys", {variable: value})
+    result = serve_until_configured("keys", {variable: value})
     assert result.returncode == 1, result.stderr
     assert "configuration error" not in result.stderr

@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
-import subprocess
-import sys
 
 import pytest
 
-from support.stack import make_test_secrets
-
-# Nothing listens here: a service that got past its configuration would fail to connect instead (exit 1).
-UNREACHABLE_DSN = "postgresql://paygate@127.0.0.1:1/paygate"
+from support.processes import serve_until_configured
 
 CASES = [
     ("gateway", "PAYGATE_ONECOM_WEBHOOK_SECRETS", "whsec_this*is*not*base64"),
@@ -29,24 +23,9 @@ CASES = [
 ]
 
 
-def _serve(service: str, overrides: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PAYGATE_")}
-    env.update(make_test_secrets())
-    # Lower case on purpose: operators write it so, and it must not be what stops start-up.
-    env.update({"PAYGATE_DATABASE_URL": UNREACHABLE_DSN, "PAYGATE_LOG_LEVEL": "debug"})
-    env.update(overrides)
-    return subprocess.run(
-        [sys.executable, "-m", "paygate_runtime.cli.main", "serve", service],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.parametrize(("service", "variable", "value"), CASES, ids=[case[1] for case in CASES])
 def test_malformed_secret_exits_2_naming_the_variable(service: str, variable: str, value: str) -> None:
-    result = _serve(service, {variable: value})
+    result = serve_until_configured(service, {variable: value})
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -56,7 +35,7 @@ def test_malformed_secret_exits_2_naming_the_variable(service: str, variable: st
 
 def test_well_formed_configuration_gets_past_the_checks() -> None:
     """The same environment with good secrets is refused only later, by the unreachable database."""
-    result = _serve("gateway", {})
+    result = serve_until_configured("gateway", {})
     assert result.returncode not in (0, 2), result.stderr
     assert "configuration error" not in result.stderr
 
@@ -65,7 +44,9 @@ def test_well_formed_configuration_gets_past_the_checks() -> None:
 def test_an_unreachable_database_stops_start_up_with_a_log_line_not_a_traceback(service: str) -> None:
     """A walk of README's command table: `paygate serve` with no database answering printed asyncpg's traceback
     among the JSON log lines. It still exits 1 (kubelet restarts it with its backoff), saying why in one line."""
-    result = _serve(service, {"PAYGATE_DATABASE_URL": "postgresql://paygate:s3cret-pw@127.0.0.1:1/paygate"})
+    result = serve_until_configured(
+        service, {"PAYGATE_DATABASE_URL": "postgresql://paygate:s3cret-pw@127.0.0.1:1/paygate"}
+    )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     last = json.loads(result.stderr.strip().splitlines()[-1])
