@@ -27,6 +27,16 @@ class ConfigError(Exception):
         self.problem = problem
 
 
+def is_http_url(value: str) -> bool:
+    """Whether `value` is an absolute http(s) URL with a host (and, if it names one, a numeric port)."""
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is no number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 class Env:
     """Typed readers over an environment mapping (os.environ by default, a dict in tests)."""
 
@@ -104,12 +114,7 @@ class Env:
     def http_url(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str:
         """An absolute http(s) URL with a host. The value is not echoed: its userinfo may hold a password."""
         value = self.str(name, default)
-        try:
-            parts = urllib.parse.urlsplit(value)
-            parts.port  # noqa: B018 - raises ValueError on a port that is no number
-        except ValueError:
-            parts = None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        if not is_http_url(value):
             raise ConfigError(
                 name, "must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080"
             )

@@ -25,9 +25,6 @@ from paygate_runtime.errors import (
 
 log = logging.getLogger(__name__)
 
-# A call that reached no service: nothing answers at the address (a stopped `paygate up` whose stack.json was
-# left behind, a wrong *_ADDR). The commands say so in one line instead of gRPC's own text.
-UNREACHABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 ERROR_CODE_KEY = "paygate-error-code"
 ERROR_FIELD_KEY = "paygate-error-field"
@@ -73,6 +70,20 @@ def _trailing_value(error: grpc.RpcError, wanted: str) -> str | None:
 def error_code(error: grpc.RpcError) -> str | None:
     """The stable paygate code carried by a failed call, if the callee set one."""
     return _trailing_value(error, ERROR_CODE_KEY)
+
+
+# A call that reached no service: nothing answers at the address (a stopped `paygate up` whose stack.json was
+# left behind, a wrong *_ADDR). The commands say so in one line instead of gRPC's own text.
+UNREACHABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+def unreachable_text(error: grpc.RpcError, service: str, address: str) -> str | None:
+    """The one line a `paygate` command prints when its call reached no `service` at `address`; None for a
+    call the service answered (its own refusal is the command's to word)."""
+    if error.code() not in UNREACHABLE_CODES:
+        return None
+    reason = error_code(error) or error.code().name.lower()
+    return f"cannot reach the {service} service at {address} ({reason}); is `paygate up` running?"
 
 
 def to_domain_error(error: grpc.aio.AioRpcError) -> DomainError | None:

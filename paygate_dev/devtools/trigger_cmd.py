@@ -59,7 +59,7 @@ from paygate_dev.devtools.stripe_fixtures import (
     charge_id_for,
     stripe_id,
 )
-from paygate_runtime.grpc_errors import UNREACHABLE_CODES, error_code
+from paygate_runtime.grpc_errors import error_code, unreachable_text
 from paygate_runtime.money.currencies import reported_exponent as iso_exponent
 from paygate_runtime.money.stripe_minor_units import iso_minor_to_stripe
 from paygate_runtime.stack import load_stack
@@ -205,11 +205,10 @@ def minor_units(amount: str, currency: str) -> int:
 def _unreadable(
     error: grpc.aio.AioRpcError, session_addr: str, session_id: str, advice: str = ""
 ) -> TriggerError:
+    unreachable = unreachable_text(error, "session", session_addr)
+    if unreachable is not None:
+        return TriggerError(unreachable)
     reason = error_code(error) or error.code().name.lower()
-    if error.code() in UNREACHABLE_CODES:
-        return TriggerError(
-            f"cannot reach the session service at {session_addr} ({reason}); is `paygate up` running?"
-        )
     return TriggerError(f"cannot read session {session_id} ({reason}){advice}")
 
 

@@ -17,10 +17,10 @@ import contextlib
 import signal
 import sys
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
+from paygate_runtime.config import is_http_url
 from paygate_runtime.stack import load_stack, stale_key_message
 
 POLL_S = 0.5
@@ -51,11 +51,6 @@ def _event_types(text: str) -> list[str]:
     return names
 
 
-def _is_http_url(url: str) -> bool:
-    parsed = urlsplit(url)
-    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
-
-
 def _say(line: str) -> None:
     print(line, flush=True)
 
@@ -79,7 +74,7 @@ async def _listen(args: argparse.Namespace) -> int:
         if not api_key:
             api_key = stack["merchant"]["api_key"]
             stale = stale_key_message(stack)
-    if not _is_http_url(gateway):
+    if not is_http_url(gateway):
         print(f"paygate listen: --gateway must be an absolute http(s) URL, not {gateway!r}", file=sys.stderr)
         return 1
     events: list[str] = args.events

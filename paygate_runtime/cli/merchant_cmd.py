@@ -32,7 +32,7 @@ from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
 from paygate_runtime.config import ConfigError, Env
 from paygate_runtime.grpc_client import DeadlineChannel, open_channel
-from paygate_runtime.grpc_errors import UNREACHABLE_CODES, error_code
+from paygate_runtime.grpc_errors import error_code, unreachable_text
 from paygate_runtime.proto_convert import mode_label, to_datetime
 from paygate_runtime.stack import load_stack, paygate_home, replace_stack_key
 from paygate_runtime.tls import tls_from_env
@@ -108,10 +108,10 @@ def keys_channel(address: str) -> DeadlineChannel:
 def _refusal(error: grpc.aio.AioRpcError, address: str) -> str:
     """The one line a failed call prints: where it could not connect, as `trigger` and `listen` say it,
     else the service's own code and message."""
-    if error.code() in UNREACHABLE_CODES:
-        reason = error.code().name.lower()
-        return f"cannot reach the keys service at {address} ({reason}); is `paygate up` running?"
-    return f"{error_code(error) or error.code().name}: {error.details()}"
+    return (
+        unreachable_text(error, "keys", address)
+        or f"{error_code(error) or error.code().name}: {error.details()}"
+    )
 
 
 def _time(message: Any, field: str) -> str | None:
