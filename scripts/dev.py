@@ -2,7 +2,8 @@
 """One entry point for a fresh machine with Python 3.11+ (and Node.js for the chain node).
 
     python3 scripts/dev.py up [paygate up flags]   set everything up, then run the whole system
-    python3 scripts/dev.py test [pytest args]       set everything up, then run the whole test suite
+    python3 scripts/dev.py test [pytest args]       set everything up, then run the whole test suite, one
+                                                    pytest-xdist worker per core (at most 4; `-n 0`: one process)
 
 Setup is idempotent and skipped when nothing changed: a virtual environment in .venv installed from
 requirements.lock, the project itself (editable), checkov in .venv/tools/checkov from requirements-checkov.lock
@@ -162,7 +163,24 @@ def main(argv: list[str]) -> int:
     ensure_chromium()
     ensure_kubectl()
     os.chdir(ROOT)
-    return subprocess.run([str(PYTHON), "-m", "pytest", *rest]).returncode
+    return subprocess.run([str(PYTHON), "-m", "pytest", *parallel_args(rest), *rest]).returncode
+
+
+# Workers beyond four gain little (the browser, chain and `paygate up` tests each start processes of their own)
+# and cost a PostgreSQL each.
+MAX_WORKERS = 4
+
+
+def parallel_args(rest: list[str]) -> list[str]:
+    """pytest-xdist's options for the suite on every core, unless `rest` chooses its own (`-n`, or `-p no:xdist`).
+    Half of a single-process run's time is waiting (subprocess stacks, browsers, the chain node, timers), so one
+    worker per core nearly halves it on 2 cores. `loadfile` keeps each file on one worker: module-scoped
+    fixtures (a shared stack, a chain node) start once, and the kubelet test's fixed addresses stay in one
+    process. Each worker starts its own throwaway PostgreSQL (tests/conftest.py's `database`)."""
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in rest):
+        return []
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
 
 
 if __name__ == "__main__":

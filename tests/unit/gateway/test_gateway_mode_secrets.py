@@ -33,7 +33,7 @@ BODY = {
 }
 
 
-@pytest.mark.parametrize(("secret", "mode"), [(TEST, "test"), (LIVE, "live")])
+@pytest.mark.parametrize(("secret", "mode"), [(TEST, "test"), (LIVE, "live")], ids=["test", "live"])
 def test_the_verifying_secret_decides_the_mode(secret: str, mode: str) -> None:
     now = int(time.time())
     raw, headers = standard_delivery(BODY, secret, now)

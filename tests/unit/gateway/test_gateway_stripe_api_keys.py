@@ -49,6 +49,7 @@ def test_no_key_no_stripe() -> None:
         (key("sk_live_"), "live"),
         (key("rk_live_"), "live"),
     ],
+    ids=["sk_test", "rk_test", "sk_live", "rk_live"],
 )
 def test_the_unsuffixed_key_is_the_key_of_the_mode_its_prefix_names(value: str, mode: str) -> None:
     assert start(PAYGATE_STRIPE_API_KEY=value).stripe_api_keys == {mode: value}
@@ -79,7 +80,9 @@ def test_the_keys_are_never_printed() -> None:
     assert TEST not in repr(config) and LIVE not in repr(config)
 
 
-@pytest.mark.parametrize(("variable", "value"), [("_TEST", key("sk_live_")), ("_LIVE", key("rk_test_"))])
+@pytest.mark.parametrize(
+    ("variable", "value"), [("_TEST", key("sk_live_")), ("_LIVE", key("rk_test_"))], ids=["test", "live"]
+)
 def test_a_suffixed_variable_holding_the_other_modes_key_stops_start_up(variable: str, value: str) -> None:
     error = refused(**{f"PAYGATE_STRIPE_API_KEY{variable}": value})
     assert error.variable == f"PAYGATE_STRIPE_API_KEY{variable}"
@@ -91,6 +94,7 @@ def test_a_suffixed_variable_holding_the_other_modes_key_stops_start_up(variable
         (TEST, "PAYGATE_STRIPE_API_KEY_TEST", key("sk_test_")),
         (LIVE, "PAYGATE_STRIPE_API_KEY_LIVE", key("sk_live_")),
     ],
+    ids=["test", "live"],
 )
 def test_two_different_keys_for_one_mode_stop_start_up(plain: str, suffixed: str, other: str) -> None:
     # Which of the two would run would be left to chance.
@@ -115,7 +119,11 @@ def test_one_key_for_both_modes_stops_start_up() -> None:
         assert TEST not in str(caught.value)
 
 
-@pytest.mark.parametrize("value", ["pk_live_" + secrets.token_hex(12), "sk_" + secrets.token_hex(12)])
+@pytest.mark.parametrize(
+    "value",
+    ["pk_live_" + secrets.token_hex(12), "sk_" + secrets.token_hex(12)],
+    ids=["publishable", "no_mode"],
+)
 def test_an_unsuffixed_key_of_no_mode_stops_start_up(value: str) -> None:
     # As before: the secret checks refuse a publishable key or a key whose prefix names no mode.
     assert refused(PAYGATE_STRIPE_API_KEY=value).variable == "PAYGATE_STRIPE_API_KEY"

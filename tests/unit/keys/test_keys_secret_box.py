@@ -58,6 +58,7 @@ def test_key_material_accepts_base64_and_base64url(text: str) -> None:
         ("é" * 43, "not base64"),
         ("A", "not valid base64"),
     ],
+    ids=["empty", "blank", "16_bytes", "33_bytes", "not_base64", "mixed_alphabets", "non_ascii", "one_char"],
 )
 def test_key_material_errors_name_the_problem_and_not_the_key(text: str, problem: str) -> None:
     with pytest.raises(ValueError) as error:
@@ -91,6 +92,7 @@ def test_from_config_several_versions_newest_encrypts() -> None:
         (f"256:{b64(KEY_1)}", "1..255"),
         (f"1:{b64(os.urandom(31))}", "version 1: must decode to 32 bytes"),
     ],
+    ids=["empty", "no_version", "twice", "version_0", "version_256", "31_bytes"],
 )
 def test_from_config_refuses_bad_config(spec: str, problem: str) -> None:
     with pytest.raises(ValueError, match="encryption key") as error:

@@ -58,7 +58,10 @@ def test_well_formed_secrets_pass() -> None:
     _settings(**GOOD)
 
 
-@pytest.mark.parametrize(("variable", "value"), MALFORMED)
+# Ids without the values: several are random, and pytest-xdist workers must collect the same test names.
+@pytest.mark.parametrize(
+    ("variable", "value"), MALFORMED, ids=[f"{i}-{v}" for i, (v, _) in enumerate(MALFORMED)]
+)
 def test_a_malformed_secret_names_its_variable_and_never_its_value(variable: str, value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         _settings(**{**GOOD, variable: value})
