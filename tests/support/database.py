@@ -144,7 +144,18 @@ async def start_test_database(*, durable: bool = False) -> TestDatabase:
         )
         server_admin = await asyncio.to_thread(embedded.start)
         database = "paygate_test"
-    await bootstrap_database(server_admin, database)
+    if external:
+        # pytest-xdist workers bootstrap their databases on one server at once; the roles they create are
+        # cluster-wide, and bootstrap_database's advisory lock is per database, so serialise them here on the
+        # admin DSN's own database, which every worker shares.
+        admin = await asyncpg.connect(server_admin)
+        try:
+            await admin.execute("SELECT pg_advisory_lock(7243002)")
+            await bootstrap_database(server_admin, database)
+        finally:
+            await admin.close()
+    else:
+        await bootstrap_database(server_admin, database)
     user = urlsplit(server_admin).username or "postgres"
     admin_dsn = dsn_for_role(server_admin, user, database)
     db = TestDatabase(admin_dsn, database, embedded, server_admin if external else "")
