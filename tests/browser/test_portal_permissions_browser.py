@@ -289,7 +289,7 @@ async def test_other_receipts_are_listed_once_the_address_is_proven(paygate_up: 
         await page.fill("#code", f"{code[:4]} {code[4:]}")
         await page.click("#email-verify-button")
         await expect(page.locator("tr.document")).to_have_count(2)
-        assert "All your receipts with this seller" in (await page.text_content("#receipts") or "")
+        assert "Your receipts with this seller" in (await page.text_content("#receipts") or "")
         assert await page.locator("#email-proof").count() == 0
         await context.close()
 

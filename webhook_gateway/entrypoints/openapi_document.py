@@ -307,6 +307,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         request_required=False,
         ok={200: ref("RevealedKey")},
         errors={
+            400: ("invalid_form",),
             401: ("no_portal_session", "token_revoked"),
             403: ("csrf_failed",),
             404: ("not_found",),
@@ -979,6 +980,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
             ok={200: {"type": "object"}},
             errors={
                 400: (
+                    "invalid_form",
                     "invalid_scopes",
                     "scope_not_granted",
                     "invalid_ip_allowlist",

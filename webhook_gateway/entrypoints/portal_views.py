@@ -39,6 +39,7 @@ CUSTOMER_MESSAGES: Mapping[str, str] = MappingProxyType(
         "not_found": "We could not find what you asked for. It may not be ready yet; please try again later.",
         "invoice_not_ready": "Your invoice is not ready yet. Please come back in a few minutes.",
         "invalid_json": "This request could not be read. Reload the page and try again.",
+        "invalid_form": "This form could not be read. Reload the page and try again.",
         "payload_too_large": "What you sent is too large. Please shorten it and try again.",
         "uri_too_long": "This web address is too long. Open the link from your email again.",
         # the key

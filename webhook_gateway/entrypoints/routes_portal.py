@@ -42,6 +42,7 @@ import aiohttp_jinja2
 import grpc
 import jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
@@ -542,6 +543,7 @@ async def _portal_page(
         invoice=_invoice_view(invoice),
         refund=_refund_view(session),
         documents=_documents_view(documents, invoice),
+        max_receipts=MAX_RECEIPTS,
         proof=proof,
         key=_key_view(key, seller),
         previous_keys=_previous_keys_view(previous),
@@ -620,7 +622,10 @@ async def _guard_post(request: web.Request) -> _Post | web.Response:
     portal = await _current_session(request)
     if portal is None:
         return _refuse(request, 401, "no_portal_session", "your access session has ended")
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (ValueError, AssertionError, HttpProcessingError):  # bad encoding, a broken multipart part
+        return _refuse(request, 400, "invalid_form", "the form could not be read")
     if not browser_session.csrf_matches(form, portal.csrf_token):
         return _refuse(request, 403, "csrf_failed", "the form has expired; reload the page and try again")
     link = await _current_link(request, portal)

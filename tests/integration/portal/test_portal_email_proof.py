@@ -122,7 +122,7 @@ async def test_the_mailed_code_shows_every_receipt_in_that_browser_only(
     _merchant, own = await _two_purchases(stack)
     cookie = await open_portal(stack, own.token)
     html = await prove_email(stack, cookie, smtp_sink, VICTIM)
-    assert "All your receipts with this seller" in html and 'id="email-proof"' not in html
+    assert "Your receipts with this seller" in html and 'id="email-proof"' not in html
     assert html.count('class="document"') == 2 and "10.00 EUR" in html and "20.00 EUR" in html
 
     # The link opened in another browser (a forwarded mail) is a new portal session: not proven, and the
@@ -197,7 +197,7 @@ async def test_the_link_in_the_customers_own_mail_proves_the_address(
     cookie = await open_portal_with(stack, {"token": token, "proof": proof})
     assert _proofs(stack)["proven_by_mail_link"] == before + 1
     _status, html = await page(stack, cookie)
-    assert "All your receipts with this seller" in html and 'id="email-proof"' not in html
+    assert "Your receipts with this seller" in html and 'id="email-proof"' not in html
     assert html.count('class="document"') == 2 and "10.00 EUR" in html and "20.00 EUR" in html
     assert code_mails(smtp_sink.folder, VICTIM) == []  # no code was needed
 

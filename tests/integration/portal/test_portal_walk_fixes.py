@@ -72,7 +72,11 @@ async def test_the_portal_names_the_seller_and_marks_a_test_purchase(
 
     assert SELLER in _title(html), _title(html)
     assert SELLER in _element(html, "portal-heading"), _element(html, "portal-heading")
-    assert _element(html, "receipts-heading") == f"All your receipts with this seller, {SELLER}"
+    assert _element(html, "receipts-heading") == f"Your receipts with this seller, {SELLER}"
+    # The list holds the newest purchases only (MAX_RECEIPTS); the page says so rather than "all".
+    assert (
+        _element(html, "receipts-scope") == "The invoices and credit notes of your 50 most recent purchases."
+    )
     # A test purchase says so, with the checkout page's badge.
     assert _element(html, "test-mode") == "Test mode"
 
