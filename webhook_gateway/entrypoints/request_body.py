@@ -18,6 +18,8 @@ from decimal import Decimal
 from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from multidict import MultiDictProxy
 
 from paygate_runtime import errors
 from paygate_runtime.money import format_major, plain_decimal_text
@@ -307,3 +309,12 @@ def reporting_range(
     if start is None:
         start = end - span if end - _EARLIEST >= span else _EARLIEST
     return start, end
+
+async def read_form(request: web.Request) -> MultiDictProxy[str | bytes | bytearray | web.FileField] | None:
+    """A page's POSTed form, or None when its body cannot be read: bad encoding, or a broken multipart part,
+    for which aiohttp raises its own HttpProcessingError rather than a ValueError. Every form route answers
+    None with its own 400 `invalid_form`, in its page's words."""
+    try:
+        return await request.post()
+    except (ValueError, AssertionError, HttpProcessingError):
+        return None

@@ -36,7 +36,7 @@ from webhook_gateway.entrypoints.app_keys import CLIENTS, CONFIG, PROVIDER_CHECK
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import authenticate
 from webhook_gateway.entrypoints.portal_email_proof import masked
-from webhook_gateway.entrypoints.request_body import format_minor
+from webhook_gateway.entrypoints.request_body import format_minor, read_form
 from webhook_gateway.entrypoints.rpc_refusals import UNAVAILABLE_CODE, refusal_for
 from webhook_gateway.service_layer import checkout_rules as rules
 
@@ -426,9 +426,8 @@ async def checkout_customer(request: web.Request) -> web.Response:
     then back to the page (303), which now shows the pay buttons."""
     if not _same_origin(request):
         return _customer_refusal(request, 403, "csrf_failed", "this form must be sent from the checkout page")
-    try:
-        form = await request.post()
-    except (ValueError, AssertionError):  # a malformed body (bad encoding, broken multipart)
+    form = await read_form(request)
+    if form is None:
         return _customer_refusal(request, 400, "invalid_form", "the form could not be read")
     if not _csrf_matches(request, form):
         return _customer_refusal(
@@ -562,9 +561,8 @@ async def checkout_pay(request: web.Request) -> web.Response:
     provider's page."""
     if not _same_origin(request):
         return _pay_refusal(request, 403, "csrf_failed", "This form must be sent from the checkout page.")
-    try:
-        form = await request.post()
-    except (ValueError, AssertionError):  # a malformed body (bad encoding, broken multipart)
+    form = await read_form(request)
+    if form is None:
         return _pay_refusal(request, 400, "invalid_form", "The form could not be read.")
     try:
         session_id = str(uuid.UUID(_form_text(form, "session")))

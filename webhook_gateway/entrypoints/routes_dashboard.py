@@ -91,7 +91,7 @@ from webhook_gateway.entrypoints.merchant_requests import (
     roll_secret_request,
 )
 from webhook_gateway.entrypoints.refund_requests import provider_api, request_refund
-from webhook_gateway.entrypoints.request_body import body_fingerprint, canonical_uuid
+from webhook_gateway.entrypoints.request_body import body_fingerprint, canonical_uuid, read_form
 from webhook_gateway.entrypoints.rpc_refusals import refusal_for
 from webhook_gateway.entrypoints.session_access_links import reissue_session_link, revoke_session_links
 from webhook_gateway.entrypoints.session_lookup import load_session
@@ -441,11 +441,24 @@ def _forbidden(request: web.Request) -> web.Response:
     )
 
 
+def _unreadable_form(request: web.Request) -> web.Response:
+    return _render(
+        request,
+        "message.html",
+        None,
+        status=400,
+        title="Form not readable",
+        message="This form could not be read. Go back, reload and try again.",
+    )
+
+
 async def _form(request: web.Request, ctx: Ctx) -> Any:
     """The POSTed form, after the origin and CSRF checks."""
     if not _same_origin(request):
         raise Refused(_forbidden(request))
-    form = await request.post()
+    form = await read_form(request)
+    if form is None:
+        raise Refused(_unreadable_form(request))
     if not browser_session.csrf_matches(form, ctx.session.csrf_token):
         raise Refused(_forbidden(request))
     return form
@@ -697,7 +710,9 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         return _forbidden(request)
     store = request.app[DASHBOARD_SESSIONS]
     client = _client(request)
-    form = await request.post()
+    form = await read_form(request)
+    if form is None:
+        return _unreadable_form(request)
     switch_mode = form.get("mode", "")
     switch_mode = switch_mode if switch_mode in ("test", "live") else ""
 
@@ -758,7 +773,9 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     store = request.app[DASHBOARD_SESSIONS]
     session = await store.touch(cookie, IDLE_TIMEOUT)
     if session is not None:
-        form = await request.post()
+        form = await read_form(request)
+        if form is None:
+            return _unreadable_form(request)
         if not browser_session.csrf_matches(form, session.csrf_token):
             return _forbidden(request)
         await store.close(cookie)

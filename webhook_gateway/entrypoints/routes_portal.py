@@ -42,7 +42,6 @@ import aiohttp_jinja2
 import grpc
 import jinja2
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
@@ -64,7 +63,7 @@ from webhook_gateway.entrypoints.portal_views import (
     split_list,
     usage_bars,
 )
-from webhook_gateway.entrypoints.request_body import format_minor
+from webhook_gateway.entrypoints.request_body import format_minor, read_form
 from webhook_gateway.entrypoints.rpc_refusals import UNAVAILABLE_CODE, refusal_for
 
 log = logging.getLogger(__name__)
@@ -622,9 +621,8 @@ async def _guard_post(request: web.Request) -> _Post | web.Response:
     portal = await _current_session(request)
     if portal is None:
         return _refuse(request, 401, "no_portal_session", "your access session has ended")
-    try:
-        form = await request.post()
-    except (ValueError, AssertionError, HttpProcessingError):  # bad encoding, a broken multipart part
+    form = await read_form(request)
+    if form is None:
         return _refuse(request, 400, "invalid_form", "the form could not be read")
     if not browser_session.csrf_matches(form, portal.csrf_token):
         return _refuse(request, 403, "csrf_failed", "the form has expired; reload the page and try again")
