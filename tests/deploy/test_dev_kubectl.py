@@ -4,23 +4,13 @@ when it cannot. Played with stand-in `kubectl` and `apt-get` programs on PATH, s
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import stat
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-DEV = Path(__file__).resolve().parents[2] / "scripts" / "dev.py"
-
-
-def _dev() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("paygate_dev_script", DEV)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from support.dev_script import load_dev_script
 
 
 def _program(path: Path, body: str) -> None:
@@ -57,7 +47,7 @@ def _apt_that_installs(bin_dir: Path, log: Path) -> None:
 def test_missing_kubectl_is_installed_with_apt_as_root(
     bin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dev = _dev()
+    dev = load_dev_script()
     log = tmp_path / "apt.log"
     _apt_that_installs(bin_dir, log)
     monkeypatch.setattr(os, "geteuid", lambda: 0)
@@ -73,7 +63,7 @@ def test_missing_kubectl_is_installed_with_apt_as_root(
 def test_kubectl_with_old_kustomize_is_replaced(
     bin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dev = _dev()
+    dev = load_dev_script()
     _kubectl(bin_dir, "v2.0.3")  # Debian 12's kubernetes-client 1.20: cannot render deploy/
     log = tmp_path / "apt.log"
     _apt_that_installs(bin_dir, log)
@@ -84,7 +74,7 @@ def test_kubectl_with_old_kustomize_is_replaced(
 
 
 def test_a_good_kubectl_is_left_alone(bin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    dev = _dev()
+    dev = load_dev_script()
     _kubectl(bin_dir, "v5.4.2")
     log = tmp_path / "apt.log"
     _apt_that_installs(bin_dir, log)
@@ -96,7 +86,7 @@ def test_a_good_kubectl_is_left_alone(bin_dir: Path, tmp_path: Path, monkeypatch
 def test_says_so_when_it_cannot_install(
     bin_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dev = _dev()
+    dev = load_dev_script()
     monkeypatch.setattr(os, "geteuid", lambda: 1000)  # not root (and no apt-get on PATH either)
     dev.ensure_kubectl()
     out = capsys.readouterr().out

@@ -4,28 +4,16 @@ is left alone. A single process spent half of a 2-core CI machine's 15 to 21 min
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 
-DEV = Path(__file__).resolve().parents[2] / "scripts" / "dev.py"
-
-
-def _dev() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("paygate_dev_script_workers", DEV)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from support.dev_script import load_dev_script
 
 
 @pytest.mark.parametrize(("cores", "expected"), [(2, "2"), (8, "4"), (None, None), (1, None)])
 def test_the_suite_runs_one_worker_per_core(
     monkeypatch: pytest.MonkeyPatch, cores: int | None, expected: str | None
 ) -> None:
-    dev = _dev()
+    dev = load_dev_script()
     monkeypatch.setattr(dev.os, "cpu_count", lambda: cores)
     wanted = ["-n", expected, "--dist", "loadfile"] if expected else []
     assert dev.parallel_args([]) == wanted
@@ -38,6 +26,6 @@ def test_the_suite_runs_one_worker_per_core(
 def test_a_command_line_that_chooses_its_own_workers_is_left_alone(
     monkeypatch: pytest.MonkeyPatch, chosen: list[str]
 ) -> None:
-    dev = _dev()
+    dev = load_dev_script()
     monkeypatch.setattr(dev.os, "cpu_count", lambda: 2)
     assert dev.parallel_args(["tests/unit", *chosen]) == []
