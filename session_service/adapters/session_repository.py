@@ -574,8 +574,14 @@ async def record_fulfilments(conn: asyncpg.Connection, records: Sequence[Fulfilm
             step_ids.append(record.outbox_id)
             step_actions.append("fulfilment_done")
             step_details.append("{}")
-    done = await conn.fetch(
-        """WITH r AS (
+    row = await conn.fetchrow(
+        """WITH locked AS MATERIALIZED (
+               -- The sessions' row locks first, as a move (state_moves) takes them: the audit rows below
+               -- take the merchant's hash-chain head, and PostgreSQL runs the CTEs the main query does not
+               -- read after it, last one first, so without this the chain head came before the rows and a
+               -- group of events holding a row and waiting for the head deadlocked with the pass.
+               SELECT id FROM sessions WHERE id = ANY($2::uuid[]) ORDER BY id FOR UPDATE
+           ), r AS (
                SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                                     $7::text[], $8::bool[], $9::bool[], $10::text[], $11::text[])
                    AS r(outbox_id, session_id, merchant_id, invoice_id, invoice_number, api_key_id,
@@ -628,7 +634,8 @@ async def record_fulfilments(conn: asyncpg.Connection, records: Sequence[Fulfilm
                 WHERE step.action <> 'fulfilment_done' OR step.outbox_id IN (SELECT id FROM done)
                 ORDER BY step.ord
            )
-           SELECT id FROM done""",
+           -- `locked` is read before `done`, whatever `done` holds, so the rows are locked in any case.
+           SELECT (SELECT count(*) FROM locked) AS locked, ARRAY(SELECT id FROM done) AS done""",
         [r.outbox_id for r in records],
         [r.session_id for r in records],
         [r.merchant_id for r in records],
@@ -644,7 +651,8 @@ async def record_fulfilments(conn: asyncpg.Connection, records: Sequence[Fulfilm
         step_actions,
         step_details,
     )
-    return {row["id"] for row in done}
+    assert row is not None
+    return set(row["done"])
 
 
 @dataclass(frozen=True, slots=True)
