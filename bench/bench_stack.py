@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import grpc
 import psutil
 
@@ -203,6 +204,18 @@ class StackCpu:
         after = self._now()
         for label, seconds in after.items():
             self.spent[label] = self.spent.get(label, 0.0) + seconds - self.before.get(label, 0.0)
+
+
+async def deadlocks(stack: RunningStack) -> int:
+    """Deadlocks PostgreSQL has detected in the stack's database so far (pg_stat_database). Each one costs a
+    `deadlock_timeout` (1 s) stall and a retry of the losing statement; a burst should make none."""
+    conn = await asyncpg.connect(stack.facts["database_url"])
+    try:
+        return int(
+            await conn.fetchval("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        )
+    finally:
+        await conn.close()
 
 
 def resident_mb(stack: RunningStack) -> dict[str, float]:
@@ -552,8 +565,12 @@ async def main() -> None:
             # both times: this machine's speed drifts within minutes. Judged against the faster of the two.
             before = await hello_world(sample, args.concurrency, args.seconds)
             print(_line(before, f"hello-world, c={args.concurrency}, right before"))
+            deadlocks_before = await deadlocks(stack)
             result = await burst(stack, prepared, number, args.concurrency, args.py_spy)
             bursts.append(result)
+            print(
+                f"  deadlocks PostgreSQL detected during the burst: {await deadlocks(stack) - deadlocks_before}"
+            )
             after = await hello_world(sample, args.concurrency, args.seconds)
             print(_line(after, f"hello-world, c={args.concurrency}, once fulfilled"))
             hello = max(before, after, key=lambda figures: figures.rate_per_s)
