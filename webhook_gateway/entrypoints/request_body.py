@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from aiohttp import web
@@ -80,6 +80,12 @@ def parse_json_value(raw: bytes) -> Any:
         ) from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
+    except InvalidOperation:
+        # Decimal cannot hold a number such as 1e99999999999999999999 (its exponent limit is about 10**18),
+        # and says so with an ArithmeticError, not the ValueError of other malformed JSON.
+        raise ApiError(
+            400, "invalid_json", "request body has a number whose exponent is out of range"
+        ) from None
     where = unstorable_text(value)
     if where is not None:
         raise ApiError(
@@ -309,6 +315,7 @@ def reporting_range(
     if start is None:
         start = end - span if end - _EARLIEST >= span else _EARLIEST
     return start, end
+
 
 async def read_form(request: web.Request) -> MultiDictProxy[str | bytes | bytearray | web.FileField] | None:
     """A page's POSTed form, or None when its body cannot be read: bad encoding, or a broken multipart part,

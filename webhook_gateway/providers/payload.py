@@ -6,7 +6,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Final, NoReturn
 
 import msgspec
@@ -38,7 +38,7 @@ def parse_json_object(text: str) -> dict[str, Any]:
     """Parse a verified body; floats become Decimal. Raises WebhookRejected(invalid_json|not_an_object)."""
     try:
         value = _FAST_DECODER.decode(text)
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError, InvalidOperation):
         # msgspec refuses a little that json accepts (an unpaired surrogate escape such as "\ud800", which
         # storable_text judges later), and words its errors differently. On any refusal the standard parser
         # decides, so what is accepted, and every error, is exactly what it was with json alone.
@@ -53,6 +53,12 @@ def _standard_parse(text: str) -> Any:
         return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise WebhookRejected("invalid_json", f"body is not valid JSON: {exc}") from None
+    except InvalidOperation:
+        # Decimal cannot hold a number such as 1e99999999999999999999 (its exponent limit is about 10**18),
+        # and says so with an ArithmeticError, not the ValueError of other malformed JSON.
+        raise WebhookRejected(
+            "invalid_json", "body is not valid JSON: a number's exponent is out of range"
+        ) from None
 
 
 def storable_text(value: str) -> bool:
