@@ -22,6 +22,7 @@ from paygate_runtime.money import (
     parse_amount,
     resolve_currency,
 )
+from paygate_runtime.money.currencies import why_not_payable
 from webhook_gateway.entrypoints.app_keys import BILLING_READINESS, CLIENTS, IDEMPOTENCY, PROVIDER_CHECKOUTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
@@ -168,13 +169,17 @@ async def _require_live_billing_profile(
 
 def _refuse_a_malformed_amount(create: session_pb2.CreateSessionRequest) -> None:
     """400 with the session service's own code for an amount it would refuse whatever the account's state:
-    malformed, not positive, or finer than a known currency's decimals. The gateway only checks the JSON type
-    on the way; without this, such a request met the 409 first. A currency unknown here (a merchant's token)
-    or left out (the merchant's default) is checked for the shape and sign only; the ceiling is the merchant's
-    business, so `amount_too_large` is left to the session service too."""
+    malformed, not positive, or finer than a known currency's decimals; and for a currency no session of any
+    merchant can be priced in: a malformed code (`invalid_currency`) or an ISO 4217 code that is not payable
+    (BGN, CLF, XAU: `unknown_currency`). The gateway only checks the JSON type on the way; without this, such a
+    request met the 409 first. A well-formed code unknown here (a merchant's token) or a currency left out
+    (the merchant's default) is checked for the shape and sign only; the ceiling is the merchant's business,
+    so `amount_too_large` is left to the session service too."""
     try:
         unit = resolve_currency(create.currency) if create.currency else None
-    except InvalidArgument:
+    except InvalidArgument as error:
+        if error.code != "unknown_currency" or why_not_payable(create.currency.upper()) is not None:
+            raise ApiError(400, error.code, error.message) from None
         unit = None
     try:
         if unit is not None:

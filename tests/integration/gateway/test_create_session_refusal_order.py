@@ -67,6 +67,10 @@ def _code(status: int, body: Any) -> tuple[int, str]:
         ({"amount": True}, "invalid_amount"),
         ({"currency": "EUR"}, "missing_amount"),
         ({"amount": "10.00", "currency": ""}, "invalid_currency"),
+        ({"amount": "10.00", "currency": "US D"}, "invalid_currency"),
+        # ISO codes no merchant can price in (withdrawn, fund, metal): wrong whatever the account's state.
+        ({"amount": "10.00", "currency": "BGN"}, "unknown_currency"),
+        ({"amount": "10.00", "currency": "xau", "provider": "web3"}, "unknown_currency"),
         ({"amount": "10.00", "provider": "paypal"}, "invalid_provider"),
         ({"amount": "10.00", "scopes": []}, "invalid_scopes"),
         ('{"amount": "10.00",', "invalid_json"),
