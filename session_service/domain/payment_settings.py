@@ -119,7 +119,10 @@ def price_currency(settings: PaymentSettings, provider: str, raw_currency: str) 
                 field="currency",
             )
         return currency
-    currency = resolve_currency(raw_currency or settings.default_currency)
+    # The merchant's accepted tokens are known here too, so that one of them is refused as a currency this
+    # provider cannot collect (as ETH is), not as an unknown code.
+    tokens = settings.onchain.token_decimals() if settings.onchain is not None else None
+    currency = resolve_currency(raw_currency or settings.default_currency, tokens)
     if currency.kind is not CurrencyKind.FIAT:
         raise InvalidArgument(
             "currency_not_supported",
