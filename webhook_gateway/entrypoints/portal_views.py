@@ -29,10 +29,12 @@ CUSTOMER_MESSAGES: Mapping[str, str] = MappingProxyType(
         "token_invalid": "This link does not work. Open the link from your email again, or ask the seller for a "
         "new one.",
         "token_expired": "This link has expired. Ask the seller for a new one.",
-        "token_revoked": "This link no longer works because the seller replaced or withdrew it. Ask the seller "
-        "for a new one.",
-        "access_token_revoked": "This link no longer works because the seller replaced or withdrew it. Ask the "
-        "seller for a new one.",
+        # A full refund or a lost dispute ends the link too (README "Customer portal"); the keys service does
+        # not tell the portal which it was, so the sentence names each.
+        "token_revoked": "This link no longer works: the seller replaced or withdrew it, or the purchase was "
+        "refunded. If you still need it, ask the seller for a new one.",
+        "access_token_revoked": "This link no longer works: the seller replaced or withdrew it, or the purchase "
+        "was refunded. If you still need it, ask the seller for a new one.",
         "no_portal_session": "Your visit has timed out. Open the link from your email again to continue.",
         "csrf_failed": "This page has expired. Reload it and try again.",
         "unavailable": "This is not working on our side right now. Please try again in a few minutes.",

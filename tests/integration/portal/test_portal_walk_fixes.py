@@ -123,6 +123,8 @@ async def test_a_partial_then_full_refund_shows_in_your_purchase(stack: ServiceS
         link_ended, timeout=20, interval=0.2, what="the refunded purchase's link ended"
     )
     assert 'data-code="token_revoked"' in html, html
+    # The customer learns why it may have ended: a refund ends it too, not only the seller's own withdrawal.
+    assert "refunded" in _element(html, "error-message"), _element(html, "error-message")
 
 
 async def test_an_old_key_in_its_grace_period_is_listed_until_it_ends(stack: ServiceStack) -> None:
