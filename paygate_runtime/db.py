@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 
 
@@ -29,3 +31,42 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int
     )
     assert pool is not None
     return pool
+
+
+# Health checks whose connections are still on their way back to the pool (see database_answers); held so that
+# the event loop keeps them until they finish.
+_returning: set[asyncio.Task[None]] = set()
+
+
+async def database_answers(pool: asyncpg.Pool, timeout_s: float) -> bool:
+    """Whether the database answers `SELECT 1` within `timeout_s`, on one of the pool's connections (taken when
+    one is free, as any request's would be). The verdict does not wait for that connection to go back to the
+    pool: after a query times out on a database that stops answering without closing anything (a partition),
+    asyncpg returns the connection only once its cancel request gives up, the pool's command_timeout (30 s)
+    later, and a readiness check must not take that long to say no. The return finishes in the background."""
+    verdict: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    async def check() -> None:
+        try:
+            async with pool.acquire() as connection:
+                try:
+                    await connection.fetchval("SELECT 1", timeout=timeout_s)
+                except Exception:
+                    verdict.set_result(False)
+                else:
+                    verdict.set_result(True)
+        except Exception:
+            if not verdict.done():
+                verdict.set_result(False)  # no connection to be had (refused, reset, pool closing)
+        finally:
+            if not verdict.done():
+                verdict.cancel()
+
+    task = asyncio.create_task(check())
+    _returning.add(task)
+    task.add_done_callback(_returning.discard)
+    try:
+        return await asyncio.shield(verdict)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise

@@ -25,7 +25,7 @@ from paygate_runtime.audit_anchor import DEFAULT_INTERVAL_S, AuditAnchor, interv
 from paygate_runtime.audit_chain import AUDIT_TABLES
 from paygate_runtime.config import ConfigError, Env, exit_on_config_error
 from paygate_runtime.database_errors import CONNECT_ERRORS, describe
-from paygate_runtime.db import create_pool
+from paygate_runtime.db import create_pool, database_answers
 from paygate_runtime.grpc_server import start_grpc_server
 from paygate_runtime.logs import configure_logging
 from paygate_runtime.metrics import MetricsServer, ServiceMetrics
@@ -194,6 +194,7 @@ async def _schema_ready_or_stop(dsn: str, service: str, stop: asyncio.Event) -> 
 # "" status) without restarting them all.
 LIVENESS_SERVICE = "liveness"
 DATABASE_CHECK_INTERVAL_S = 5.0
+DATABASE_CHECK_TIMEOUT_S = 2.0
 
 
 async def _report_database_health(running: Any, pool: Any) -> None:
@@ -204,11 +205,7 @@ async def _report_database_health(running: Any, pool: Any) -> None:
     serving = True
     while True:
         await asyncio.sleep(DATABASE_CHECK_INTERVAL_S)
-        try:
-            await pool.fetchval("SELECT 1", timeout=2.0)
-            ok = True
-        except Exception:
-            ok = False
+        ok = await database_answers(pool, DATABASE_CHECK_TIMEOUT_S)
         if ok != serving:
             serving = ok
             status = (

@@ -21,6 +21,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from paygate_runtime.db import database_answers
 from paygate_runtime.logs import request_id_var
 from paygate_runtime.metrics import ServiceMetrics, set_labelled
 from webhook_gateway.adapters.inbox_repository import INBOX_PROVIDERS
@@ -299,9 +300,7 @@ async def readyz(request: web.Request) -> web.Response:
     # probe timeout. A peer being down must not take every gateway out of the load balancer: verified events
     # wait in the inbox and the relay applies them once the peer is back.
     problems = []
-    try:
-        await request.app[POOL].fetchval("SELECT 1", timeout=1.0)
-    except Exception:
+    if not await database_answers(request.app[POOL], 1.0):
         problems.append("database")
     if problems:
         return web.json_response(
