@@ -26,7 +26,7 @@ from paygate.billing.v1 import billing_pb2, billing_pb2_grpc
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2, keys_pb2_grpc
 from paygate_runtime.grpc_client import open_channel
-from paygate_runtime.proto_convert import mode_enum
+from paygate_runtime.proto_convert import mode_enum, timestamp
 from paygate_runtime.tls import TlsFiles
 from session_service.domain.customer import customer_from_json
 
@@ -270,9 +270,7 @@ def _invoice_request(session: Any) -> billing_pb2.IssueInvoiceRequest:
         currency=session["currency"],
         exponent=session["exponent"],
     )
-    paid_at = Timestamp()
-    if session["paid_at"] is not None:
-        paid_at.FromDatetime(session["paid_at"])
+    paid_at = timestamp(session["paid_at"]) if session["paid_at"] is not None else Timestamp()
     return billing_pb2.IssueInvoiceRequest(
         merchant_id=str(session["merchant_id"]),
         mode=mode_enum(session["mode"]),

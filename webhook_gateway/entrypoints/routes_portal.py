@@ -47,7 +47,7 @@ from paygate.billing.v1 import billing_pb2
 from paygate.common.v1 import common_pb2
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2
-from paygate_runtime.proto_convert import to_datetime
+from paygate_runtime.proto_convert import timestamp, to_datetime
 from webhook_gateway.adapters.portal_sessions_repository import EMAIL_CODE_LIFETIME_S, PortalSession
 from webhook_gateway.entrypoints import browser_session, portal_email_proof, portal_support
 from webhook_gateway.entrypoints.app_keys import CLIENTS, PORTAL_SESSIONS, SUPPORT_MAIL
@@ -747,7 +747,7 @@ async def key_settings(request: web.Request) -> web.Response:
             update.ip_allowlist.extend(split_list(raw))
         expiry = parse_expiry(form.get("expires_at"))
         if expiry is not None:
-            update.expires_at.FromDatetime(expiry)
+            update.expires_at.CopyFrom(timestamp(expiry))
     except FormError as error:
         return await _form_refusal(request, post, 400, error.code, error.message, error.field)
     if not (update.set_scopes or update.set_ip_allowlist or update.HasField("expires_at")):

@@ -8,7 +8,6 @@ from typing import Any
 
 import grpc
 from aiohttp import web
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from paygate.keys.v1 import keys_pb2
 from paygate.session.v1 import session_pb2
@@ -23,6 +22,7 @@ from paygate_runtime.money import (
     resolve_currency,
 )
 from paygate_runtime.money.currencies import why_not_payable
+from paygate_runtime.proto_convert import timestamp
 from webhook_gateway.entrypoints.app_keys import BILLING_READINESS, CLIENTS, IDEMPOTENCY, PROVIDER_CHECKOUTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
@@ -379,8 +379,7 @@ def session_list_filters(query: Mapping[str, str]) -> dict[str, Any]:
     if len(moments) == 2 and moments["created_to"] <= moments["created_from"]:
         raise ApiError(400, "invalid_created_to", "created_to must be after created_from")
     for name, moment in moments.items():
-        fields[name] = Timestamp()
-        fields[name].FromDatetime(moment)
+        fields[name] = timestamp(moment)
     bounds: dict[str, int] = {}
     for name in ("amount_min_minor", "amount_max_minor"):
         raw = query.get(name)

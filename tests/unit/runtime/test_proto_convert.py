@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +63,20 @@ def test_mode_label_never_shows_an_unset_mode_as_live() -> None:
     assert mode_label(common_pb2.MODE_TEST) == "test"
     assert mode_label(common_pb2.MODE_UNSPECIFIED) == "test"
     assert mode_label(99) == "test"
+
+
+def test_timestamps_are_converted_only_here() -> None:
+    # README "Layout": wire conversions live once, in proto_convert.py. A product module that calls
+    # Timestamp's own converters builds its own reading of naive and aware datetimes beside this one.
+    root = Path(__file__).resolve().parents[3]
+    converters = re.compile(r"\.(FromDatetime|ToDatetime|FromSeconds|ToSeconds)\(")
+    packages = ("paygate_runtime", "session_service", "billing_service", "keys_service", "webhook_gateway")
+    calls = [
+        f"{path.relative_to(root)}:{number}"
+        for package in packages
+        for path in sorted((root / package).rglob("*.py"))
+        if path.name != "proto_convert.py" and "_pb2" not in path.name
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if converters.search(line)
+    ]
+    assert calls == []
