@@ -82,7 +82,8 @@ def _passed_signatures(header: str) -> list[bytes]:
             continue  # other schemes (v1a asymmetric) are not ours to check
         try:
             signatures.append(base64.b64decode(encoded, validate=True))
-        except binascii.Error:
+        # binascii.Error, or non-ASCII text, which b64decode refuses with a bare ValueError.
+        except ValueError:
             continue
     return signatures
 
@@ -141,6 +142,9 @@ def verify_standard(
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise WebhookRejected("invalid_signature", "the body is not UTF-8: it was not signed") from None
+    # Checked before signing: the signed content is UTF-8, and an id that cannot be encoded (aiohttp hands a
+    # header's non-UTF-8 bytes over as lone surrogates) would fail inside the library, not as a refusal.
+    event_id = checked_event_id(msg_id, "webhook-id")
 
     passed = _passed_signatures(msg_signature)
     if not passed:
@@ -156,7 +160,6 @@ def verify_standard(
         raise WebhookRejected("invalid_signature", "no webhook-signature v1 value matches the body")
 
     payload = parse_json_object(text)
-    event_id = checked_event_id(msg_id, "webhook-id")
     return VerifiedEnvelope(
         event_id=event_id,
         event_type=event_type_of(payload),

@@ -162,6 +162,9 @@ def verify_stripe(
         raise ValueError("no Stripe webhook secret configured")
     if sig_header is None or not sig_header.strip():
         raise WebhookRejected("missing_signature", "the Stripe-Signature header is missing")
+    if not sig_header.isascii():
+        # stripe-python's hmac.compare_digest raises TypeError on non-ASCII text; Stripe sends only ASCII.
+        raise WebhookRejected("invalid_signature", "the Stripe-Signature header is not ASCII")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

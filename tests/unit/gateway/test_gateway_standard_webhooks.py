@@ -79,6 +79,22 @@ def test_malformed_signature_values_are_refused_not_crashed(signature: str) -> N
     assert _reject_code(raw, headers) == "invalid_signature"
 
 
+# aiohttp hands a header's non-UTF-8 bytes over as lone surrogates ("\udce9" for a Latin-1 0xE9): such a
+# header must be refused as the caller's fault (400), not mistaken for a missing secret (503).
+@pytest.mark.parametrize("signature", ["v1,\udce9\udce9", "v1,\u00e9AAA", "v1,\u0661\u0662\u0663\u0664"])
+def test_non_ascii_signature_values_are_refused_not_crashed(signature: str) -> None:
+    raw = _body()
+    headers = sign_standard(raw, "msg_1", SECRET, NOW) | {"webhook-signature": signature}
+    assert _reject_code(raw, headers) == "invalid_signature"
+
+
+@pytest.mark.parametrize("msg_id", ["msg_\udce9", "msg_\ud800"])
+def test_unencodable_message_id_is_refused_not_crashed(msg_id: str) -> None:
+    raw = _body()
+    headers = sign_standard(raw, "msg_1", SECRET, NOW) | {"webhook-id": msg_id}
+    assert _reject_code(raw, headers) == "missing_event_id"
+
+
 @pytest.mark.parametrize("timestamp", ["1.75e9", "abc", "-1750000000", "1750000000.5"])
 def test_malformed_timestamps(timestamp: str) -> None:
     raw = _body()

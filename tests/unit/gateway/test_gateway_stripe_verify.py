@@ -71,6 +71,16 @@ def test_unparseable_signature_header(header: str) -> None:
     assert _reject_code(_event_body(), header) == "invalid_signature"
 
 
+# stripe-python compares signatures with hmac.compare_digest, which raises TypeError on non-ASCII text; a
+# header carrying any (aiohttp passes non-UTF-8 bytes on as lone surrogates) is the caller's fault: 400.
+@pytest.mark.parametrize(
+    "header",
+    [f"t={NOW},v1=\u00e9\u00e9", f"t={NOW},v1=\udce9", f"t={NOW},v1=\u0661\u0662", f"t=\u0661{NOW},v1=00"],
+)
+def test_non_ascii_signature_header_is_refused_not_crashed(header: str) -> None:
+    assert _reject_code(_event_body(), header) == "invalid_signature"
+
+
 @pytest.mark.parametrize("age", [600, 301])
 def test_timestamp_too_old(age: int) -> None:
     raw = _event_body()
