@@ -56,7 +56,9 @@ async def authenticate(request: web.Request) -> AuthenticatedMerchant:
     key = presented_key(request)
     if key is None:
         raise ApiError(401, "unauthenticated", "missing API key", headers={"WWW-Authenticate": "Bearer"})
-    if len(key) > _MAX_KEY_LENGTH:
+    # Secret keys are ASCII; other text (aiohttp passes non-UTF-8 header bytes on as lone surrogates, which
+    # protobuf cannot encode) names no key.
+    if len(key) > _MAX_KEY_LENGTH or not key.isascii():
         raise ApiError(401, "unauthenticated", "invalid API key", headers={"WWW-Authenticate": "Bearer"})
     try:
         reply = await request.app[CLIENTS].keys.AuthenticateMerchant(

@@ -27,10 +27,22 @@ def parse_grace_period(body: dict[str, Any]) -> int:
     return value
 
 
+def encodable_header(value: str) -> bool:
+    """False for a header aiohttp read from bytes that are not UTF-8: it hands them over as lone surrogates,
+    which gRPC and PostgreSQL cannot encode (a 500 where the caller's bad header deserves a 400)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def idempotency_key_header(request: web.Request) -> str:
     value = request.headers.get("Idempotency-Key", "")
     if len(value) > MAX_IDEMPOTENCY_KEY_CHARS:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is longer than 255 characters")
+    if not encodable_header(value):
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is not UTF-8 text")
     return value
 
 

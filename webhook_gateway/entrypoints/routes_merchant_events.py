@@ -23,6 +23,7 @@ from webhook_gateway.entrypoints.merchant_requests import (
     EXPIRES_IN_OMITTED,
     audit_actor,
     create_endpoint_request,
+    encodable_header,
     endpoint_description,
     endpoint_events,
     endpoint_ref,
@@ -107,7 +108,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
     `idempotency_conflict`."""
     merchant = await authenticate(request)
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= _MAX_IDEMPOTENCY_KEY):
+    if key is not None and not (0 < len(key) <= _MAX_IDEMPOTENCY_KEY and encodable_header(key)):
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
     body = await read_json_object(request)
     create = create_endpoint_request(
