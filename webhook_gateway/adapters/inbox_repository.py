@@ -192,7 +192,11 @@ class InboxRepository:
         A redelivery (already stored, or twice in `items`) comes back with inserted=False and without its
         row: the caller only answers `duplicate: true`. Only what the caller does not know is returned, so
         the raw bodies do not travel back over the wire.
+
+        Rows go in in (provider, event_id) order: a redelivery can sit in two batches written at once, and
+        batches that took the same unique-index entries in different orders would deadlock (one fails whole).
         """
+        ordered = sorted(items, key=lambda i: (i.provider, i.event_id))
         rows = await self.pool.fetch(
             """INSERT INTO inbox_events (provider, event_id, event_type, raw_body, status, outcome, session_id,
                                          provider_reference, attempts, next_attempt_at, mode, traceparent,
@@ -205,19 +209,19 @@ class InboxRepository:
                       AS u(p, e, t, r, s, o, sid, ref, a, d, m, tp, n)
                ON CONFLICT (provider, event_id) DO NOTHING
                RETURNING id, provider, event_id, received_at, attempts, next_attempt_at, updated_at""",
-            [i.provider for i in items],
-            [i.event_id for i in items],
-            [i.event_type for i in items],
-            [i.raw_body for i in items],
-            [i.status for i in items],
-            [i.outcome for i in items],
-            [_uuid_or_none(i.session_id) for i in items],
-            [i.provider_reference for i in items],
-            [1 if i.claim and i.status == RECEIVED else 0 for i in items],
-            [i.first_attempt_in_s for i in items],
-            [i.mode for i in items],
-            [i.traceparent for i in items],
-            [i.normalized for i in items],
+            [i.provider for i in ordered],
+            [i.event_id for i in ordered],
+            [i.event_type for i in ordered],
+            [i.raw_body for i in ordered],
+            [i.status for i in ordered],
+            [i.outcome for i in ordered],
+            [_uuid_or_none(i.session_id) for i in ordered],
+            [i.provider_reference for i in ordered],
+            [1 if i.claim and i.status == RECEIVED else 0 for i in ordered],
+            [i.first_attempt_in_s for i in ordered],
+            [i.mode for i in ordered],
+            [i.traceparent for i in ordered],
+            [i.normalized for i in ordered],
         )
         inserted = {(row["provider"], row["event_id"]): row for row in rows}
         results = []

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from paygate_runtime.db import create_pool
 from support.database import TestDatabase
+from support.polling import eventually
 from webhook_gateway.adapters.group_writer import GroupWriter
 from webhook_gateway.adapters.inbox_repository import Finish, InboxRepository, InboxWriter, NewEvent
 
@@ -103,5 +104,37 @@ async def test_a_stripe_sized_body_is_stored_as_received_without_compression(cle
         assert rows["evt_big"]["raw_body"] == stripe_sized and rows["evt_big"]["method"] is None
         # Compressed as before, with the server's default method (pglz here; lz4 where a server sets it).
         assert rows["evt_huge"]["raw_body"] == huge and rows["evt_huge"]["method"] is not None
+    finally:
+        await pool.close()
+
+
+async def test_overlapping_batches_in_opposite_orders_do_not_deadlock(clean_db: TestDatabase) -> None:
+    """Redeliveries of the same events can land in two batches written at once, in any order. Each batch must
+    take its rows' unique-index locks in one fixed order, or two batches wait on each other and PostgreSQL
+    kills one (a 500 for every webhook in it)."""
+    pool = await create_pool(clean_db.runtime_dsn("gateway"), "gateway", min_size=2, max_size=3)
+    try:
+        repo = InboxRepository(pool)
+        async with pool.acquire() as other_batch, other_batch.transaction():
+            # Another batch, still open, already holds evt_x's new index entry.
+            await InboxRepository(other_batch).store_many([_new("evt_x")])
+            # This batch lists evt_y before evt_x; it must wait on evt_x while holding nothing.
+            ours = asyncio.create_task(repo.store_many([_new("evt_y"), _new("evt_x")]))
+
+            async def waiting() -> bool:
+                return bool(
+                    await other_batch.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND wait_event = 'transactionid'"
+                    )
+                )
+
+            await eventually(waiting, timeout=5, what="the second batch to wait on evt_x")
+            # The open batch goes on to evt_y; had ours taken evt_y first, this is a deadlock.
+            await InboxRepository(other_batch).store_many([_new("evt_y")])
+        results = await ours
+        assert [r.inserted for r in results] == [False, False]
+        rows = await pool.fetch("SELECT event_id FROM inbox_events ORDER BY event_id")
+        assert [row["event_id"] for row in rows] == ["evt_x", "evt_y"]
     finally:
         await pool.close()
