@@ -53,6 +53,25 @@ def free_local_ports(count: int, avoid: Collection[int] = ()) -> list[int]:
             sock.close()
 
 
+def busy_ports(plan: StackPlan) -> list[str]:
+    """The stack's fixed ports that something already listens on, as "127.0.0.1:P (name)". A `paygate up`
+    killed with SIGKILL leaves its services running: a new stack's health checks would get their answers and
+    take them for its own children's, so `up` refuses to start instead."""
+    named = {"gateway": plan.http_port, "smtp": plan.smtp_port, **plan.grpc_ports}
+    if plan.chain:
+        named["chain"] = plan.chain_port
+    busy = []
+    for name, port in named.items():
+        with socket.socket() as sock:
+            # As the servers bind: a port left in TIME_WAIT by the last stack is free, a listener is not.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(f"127.0.0.1:{port} ({name})")
+    return busy
+
+
 def plan_from_args(args: argparse.Namespace, env: Env) -> StackPlan:
     def port(flag: int | None, variable: str, default: int) -> int:
         return flag if flag is not None else env.port(variable, default)
@@ -142,6 +161,15 @@ async def _run(plan: StackPlan) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     stack_file = plan.home / "stack.json"
+    busy = busy_ports(plan)
+    if busy:
+        # stack.json is left as it is: it names the pids of a stack that may still hold these ports.
+        print(
+            f"paygate: {', '.join(busy)} is already in use (a stack still running? see {stack_file});"
+            " nothing started",
+            file=sys.stderr,
+        )
+        return EXIT_CHILD_DIED
     stack_file.unlink(missing_ok=True)
     exit_code = 0
     try:

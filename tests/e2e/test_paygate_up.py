@@ -212,3 +212,35 @@ def test_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
         timeout=30,
     )
     assert result.returncode == 2 and "PAYGATE_DATABASE_URL" in result.stderr
+
+
+def test_a_port_held_by_a_leftover_service_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    """A `paygate up` killed with SIGKILL leaves its services running on their ports. A new `up` on those ports
+    must say so, not take the leftover's health answer for its own child's, announce "paygate is up" and write
+    a stack.json of pids that are dying."""
+    from concurrent import futures
+
+    import grpc
+    from grpc_health.v1 import health, health_pb2_grpc
+
+    home = tmp_path / "home"
+    ports = free_ports(5)
+    leftover = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=[("grpc.so_reuseport", 0)])
+    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), leftover)  # answers SERVING
+    leftover.add_insecure_port(f"127.0.0.1:{ports[3]}")
+    leftover.start()
+    try:
+        proc = _start(home, ports)
+        try:
+            output = proc.communicate(timeout=120)[0].decode()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    finally:
+        leftover.stop(None)
+    assert proc.returncode == 1, output
+    assert f"127.0.0.1:{ports[3]} (keys) is already in use" in output, output
+    assert "keys is healthy" not in output and "paygate is up" not in output, output
+    assert "Traceback" not in output, output
+    assert not (home / "stack.json").exists()
