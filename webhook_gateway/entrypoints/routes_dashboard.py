@@ -430,25 +430,22 @@ def _same_origin(request: web.Request) -> bool:
     return browser_session.same_origin(request, request.app[CONFIG].public_url)
 
 
+def _refused_form(request: web.Request, status: int, title: str, message: str) -> web.Response:
+    return _render(request, "message.html", None, status=status, title=title, message=message)
+
+
 def _forbidden(request: web.Request) -> web.Response:
-    return _render(
+    return _refused_form(
         request,
-        "message.html",
-        None,
-        status=403,
-        title="Request refused",
-        message="This form did not come from your dashboard, or it expired. Go back, reload and try again.",
+        403,
+        "Request refused",
+        "This form did not come from your dashboard, or it expired. Go back, reload and try again.",
     )
 
 
 def _unreadable_form(request: web.Request) -> web.Response:
-    return _render(
-        request,
-        "message.html",
-        None,
-        status=400,
-        title="Form not readable",
-        message="This form could not be read. Go back, reload and try again.",
+    return _refused_form(
+        request, 400, "Form not readable", "This form could not be read. Go back, reload and try again."
     )
 
 
