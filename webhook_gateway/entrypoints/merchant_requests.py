@@ -12,6 +12,7 @@ from paygate.session.v1 import merchant_events_pb2 as pb
 from paygate.session.v1 import merchant_events_pb2_grpc
 from webhook_gateway.entrypoints.app_keys import CLIENTS
 from webhook_gateway.entrypoints.http_errors import ApiError
+from webhook_gateway.providers.payload import storable_text
 
 MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 3600
 MAX_IDEMPOTENCY_KEY_CHARS = 255
@@ -27,23 +28,27 @@ def parse_grace_period(body: dict[str, Any]) -> int:
     return value
 
 
-def encodable_header(value: str) -> bool:
-    """False for a header aiohttp read from bytes that are not UTF-8: it hands them over as lone surrogates,
-    which gRPC and PostgreSQL cannot encode (a 500 where the caller's bad header deserves a 400)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+# aiohttp hands a header's bytes that are not UTF-8 over as lone surrogates, which gRPC and PostgreSQL cannot
+# encode: `storable_text` refuses them (a 400 where the caller's bad header would otherwise make a 500).
 
 
 def idempotency_key_header(request: web.Request) -> str:
+    """The key routes' Idempotency-Key: "" when absent or empty."""
     value = request.headers.get("Idempotency-Key", "")
     if len(value) > MAX_IDEMPOTENCY_KEY_CHARS:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is longer than 255 characters")
-    if not encodable_header(value):
+    if not storable_text(value):
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is not UTF-8 text")
     return value
+
+
+def optional_idempotency_key(request: web.Request) -> str | None:
+    """The Idempotency-Key of a create (sessions, refunds, webhook endpoints): None when absent; present, it
+    must be 1 to 255 characters of text that can be stored."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY_CHARS and storable_text(key)):
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+    return key
 
 
 def path_key_id(request: web.Request) -> str:

@@ -23,13 +23,13 @@ from webhook_gateway.entrypoints.merchant_requests import (
     EXPIRES_IN_OMITTED,
     audit_actor,
     create_endpoint_request,
-    encodable_header,
     endpoint_description,
     endpoint_events,
     endpoint_ref,
     endpoint_url,
     id_param,
     merchant_events_stub,
+    optional_idempotency_key,
     redeliver_request,
     roll_secret_request,
 )
@@ -41,7 +41,6 @@ from webhook_gateway.entrypoints.request_body import (
     read_json_object,
 )
 
-_MAX_IDEMPOTENCY_KEY = 255
 # A delivery attempt's id: a positive bigint.
 _ATTEMPT_ID = re.compile(r"[1-9][0-9]{0,17}")
 
@@ -107,9 +106,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
     once and is not shown again: `replayed_endpoint_json`), and the same key with another body gets 409
     `idempotency_conflict`."""
     merchant = await authenticate(request)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= _MAX_IDEMPOTENCY_KEY and encodable_header(key)):
-        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+    key = optional_idempotency_key(request)
     body = await read_json_object(request)
     create = create_endpoint_request(
         merchant, body.get("url"), body.get("events", ["*"]), body.get("description")

@@ -34,7 +34,7 @@ from aiohttp import web
 from paygate_runtime.api_objects import refund_fields, refund_json
 from webhook_gateway.entrypoints.http_errors import ApiError
 from webhook_gateway.entrypoints.merchant_auth import authenticate
-from webhook_gateway.entrypoints.merchant_requests import encodable_header
+from webhook_gateway.entrypoints.merchant_requests import optional_idempotency_key
 from webhook_gateway.entrypoints.refund_requests import chain_refund_fields, request_refund, status_name
 from webhook_gateway.entrypoints.request_body import amount_text, body_fingerprint, request_json_object
 from webhook_gateway.entrypoints.session_lookup import load_session
@@ -73,9 +73,7 @@ def parse_refund_body(body: dict[str, Any]) -> tuple[str, str, str]:
 async def refund_session(request: web.Request) -> web.Response:
     merchant = await authenticate(request)
     raw = await request.read()
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= _MAX_ID and encodable_header(key)):
-        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+    key = optional_idempotency_key(request)
     fields = request_json_object(request, raw) if raw.strip() else {}
     amount, reason, provider_refund_id = parse_refund_body(fields)
     chain = chain_refund_fields(fields.get("tx_hash"), fields.get("from_address"))

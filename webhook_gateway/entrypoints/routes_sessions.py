@@ -26,7 +26,7 @@ from paygate_runtime.proto_convert import timestamp
 from webhook_gateway.entrypoints.app_keys import BILLING_READINESS, CLIENTS, IDEMPOTENCY, PROVIDER_CHECKOUTS
 from webhook_gateway.entrypoints.http_errors import ApiError, raise_for_rpc_error
 from webhook_gateway.entrypoints.merchant_auth import AuthenticatedMerchant, authenticate
-from webhook_gateway.entrypoints.merchant_requests import encodable_header
+from webhook_gateway.entrypoints.merchant_requests import optional_idempotency_key
 from webhook_gateway.entrypoints.request_body import (
     amount_text,
     body_fingerprint,
@@ -199,9 +199,7 @@ def fingerprint(raw: bytes) -> str:
 async def create_session(request: web.Request) -> web.StreamResponse:
     merchant = await authenticate(request)
     raw = await request.read()
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= 255 and encodable_header(key)):
-        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+    key = optional_idempotency_key(request)
     if merchant.mode_name == "live":
         # Before the Idempotency-Key is claimed: the refusal is not stored, so the same key works once the
         # merchant completes the profile (contract §9).
