@@ -34,6 +34,9 @@ from webhook_gateway.chain.web3_service import connect_web3
 
 CHAIN_ID = 31337
 WEI = 10**18
+# Amounts the chain tests pay in: a thousandth of an ether, and one whole test token (6 decimals).
+FINNEY = 10**15
+TUSD = 10**6
 
 FAST_ENV = {
     "PAYGATE_WEBHOOK_RELAY_INTERVAL_MS": "50",

@@ -20,6 +20,7 @@ from support.dashboard import form_of, get, post, signed_in
 from support.refund_flows import fulfilled, session_json
 from support.stack import Merchant, ServiceStack
 from support.web3_chain import (
+    FINNEY,
     Chain,
     RpcProxy,
     chain_env,
@@ -31,8 +32,6 @@ from support.web3_chain import (
 )
 
 pytestmark = pytest.mark.chain
-
-FINNEY = 10**15
 
 
 class FlakyProxy(RpcProxy):

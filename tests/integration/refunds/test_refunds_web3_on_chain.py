@@ -16,6 +16,8 @@ from support.refund_flows import credited_sum, fulfilled, refund, session_json, 
 from support.stack import Merchant, ServiceStack
 from support.web3_chain import (
     CHAIN_ID,
+    FINNEY,
+    TUSD,
     Chain,
     RpcProxy,
     chain_env,
@@ -27,9 +29,6 @@ from support.web3_chain import (
 )
 
 pytestmark = pytest.mark.chain
-
-FINNEY = 10**15
-TUSD = 10**6
 
 
 class ChainIdProxy(RpcProxy):

@@ -12,6 +12,8 @@ import pytest
 
 from support.stack import Merchant, ServiceStack
 from support.web3_chain import (
+    FINNEY,
+    TUSD,
     Chain,
     chain_env,
     create_web3_session,
@@ -23,9 +25,6 @@ from support.web3_chain import (
 )
 
 pytestmark = pytest.mark.chain
-
-FINNEY = 10**15
-TUSD = 10**6
 
 
 @pytest.fixture

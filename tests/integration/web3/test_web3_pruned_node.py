@@ -14,6 +14,7 @@ from paygate.session.v1 import session_pb2
 from session_service.domain.deposit_addresses import derive_deposit_address
 from support.stack import ServiceStack
 from support.web3_chain import (
+    FINNEY,
     Chain,
     chain_env,
     create_web3_session,
@@ -26,7 +27,6 @@ from support.web3_chain import (
 
 pytestmark = pytest.mark.chain
 
-FINNEY = 10**15
 KEPT_STATES = 16
 
 

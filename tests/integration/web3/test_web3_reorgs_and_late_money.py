@@ -9,6 +9,8 @@ import pytest
 from paygate.session.v1 import session_pb2
 from support.stack import ServiceStack
 from support.web3_chain import (
+    FINNEY,
+    TUSD,
     Chain,
     chain_env,
     create_web3_session,
@@ -24,9 +26,6 @@ from support.web3_chain import (
 )
 
 pytestmark = pytest.mark.chain
-
-TUSD = 10**6
-FINNEY = 10**15
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ from session_service.domain.deposit_addresses import derive_deposit_address
 from support.stack import Merchant, ServiceStack
 from support.web3_chain import (
     CHAIN_ID,
+    FINNEY,
+    TUSD,
     Chain,
     chain_env,
     create_web3_session,
@@ -35,9 +37,6 @@ from support.web3_chain import (
 )
 
 pytestmark = pytest.mark.chain
-
-FINNEY = 10**15
-TUSD = 10**6
 
 
 @pytest.fixture(scope="module")

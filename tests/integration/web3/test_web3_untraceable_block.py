@@ -16,6 +16,8 @@ from aiohttp import web
 from support.stack import Merchant, ServiceStack
 from support.web3_chain import (
     CHAIN_ID,
+    FINNEY,
+    TUSD,
     Chain,
     RpcProxy,
     chain_env,
@@ -29,8 +31,6 @@ from support.web3_chain import (
 
 pytestmark = pytest.mark.chain
 
-FINNEY = 10**15
-TUSD = 10**6
 _TRACE_METHODS = ("trace_block", "trace_replayBlockTransactions", "debug_traceBlockByNumber")
 # Runtime code of a minimal contract wallet: forwards the call's value to the address in calldata[0:32].
 _FORWARDER = bytes.fromhex("6000600060006000" + "34" + "600035" + "5a" + "f1" + "50" + "00")

@@ -8,6 +8,8 @@ import pytest
 
 from support.stack import ServiceStack
 from support.web3_chain import (
+    FINNEY,
+    TUSD,
     Chain,
     chain_env,
     create_web3_session,
@@ -22,9 +24,6 @@ from support.web3_chain import (
 )
 
 pytestmark = pytest.mark.chain
-
-TUSD = 10**6
-FINNEY = 10**15
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ from paygate_dev.devtools.signing import standard_delivery
 from support.stack import Merchant, ServiceStack
 from support.web3_chain import (
     CHAIN_ID,
+    FINNEY,
+    TUSD,
     Chain,
     RpcProxy,
     chain_env,
@@ -39,9 +41,7 @@ from support.web3_chain import (
 
 pytestmark = pytest.mark.chain
 
-TUSD = 10**6
 LIVE_WEB3_SECRET = "whsec_" + base64.b64encode(b"live-web3-notifier-secret-32byte").decode()
-FINNEY = 10**15
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from paygate_dev.chain.test_token import TEST_TOKEN_SYMBOL
 from session_service.domain.deposit_addresses import derive_deposit_address
 from support.stack import Merchant, ServiceStack
 from support.web3_chain import (
+    FINNEY,
+    TUSD,
     Chain,
     chain_env,
     create_web3_session,
@@ -32,9 +34,6 @@ from support.web3_chain import (
 )
 
 pytestmark = pytest.mark.chain
-
-TUSD = 10**6
-FINNEY = 10**15
 
 
 @pytest.fixture
